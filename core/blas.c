@@ -1,0 +1,41 @@
+#include "blas.h"
+
+#include <cblas.h>
+#include <omp.h>
+
+void gemm(int trans_a, int trans_b, int M, int N, int K, real alpha,
+          const real *A, int lda, const real *B, int ldb, real beta, real *C, int ldc) {
+    if (M == 0 || N == 0) return;
+#if REAL_IS_DOUBLE
+    cblas_dgemm(CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans, trans_b ? CblasTrans : CblasNoTrans,
+                M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+#else
+    cblas_sgemm(CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans, trans_b ? CblasTrans : CblasNoTrans,
+                M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+#endif
+}
+
+void gemm_ref(int trans_a, int trans_b, int M, int N, int K, real alpha,
+              const real *A, int lda, const real *B, int ldb, real beta, real *C, int ldc) {
+    for (int i = 0; i < M; i++) {
+        for (int j = 0; j < N; j++) {
+            double acc = 0.0;
+            for (int k = 0; k < K; k++) {
+                real a = trans_a ? A[(long)k * lda + i] : A[(long)i * lda + k];
+                real b = trans_b ? B[(long)j * ldb + k] : B[(long)k * ldb + j];
+                acc += (double)a * (double)b;
+            }
+            real *c = &C[(long)i * ldc + j];
+            *c = (real)(alpha * acc + (beta == 0 ? 0.0 : (double)beta * (double)*c));
+        }
+    }
+}
+
+void engine_set_threads(int n) {
+    if (n > 0) {
+        omp_set_num_threads(n);
+        openblas_set_num_threads(n);
+    }
+}
+
+int engine_threads(void) { return omp_get_max_threads(); }

@@ -1,0 +1,116 @@
+/* Layer ops: forward and backward side by side, in the llm.c style.
+ *
+ * Conventions (every op here follows them; tests rely on them):
+ *  - outputs first, then const inputs, then dims; a shape comment on every pointer.
+ *  - tensors are contiguous NCHW (or [N, F] for vectors), type `real` (core/real.h).
+ *  - backward ACCUMULATES: dinp += ..., dweight += ...  (a tensor read by two
+ *    consumers, e.g. a residual input, gets both contributions; the caller zeroes
+ *    gradients once per step). A NULL dinp means "not needed" (first layer): skip it.
+ *  - forward OVERWRITES its outputs.
+ *  - each fast kernel has a plain reference twin *_ref with the same contract;
+ *    tests compare the two on random data.
+ *  - parallel loops write disjoint outputs and every reduction runs in a fixed
+ *    order, so results do not depend on the number of OpenMP threads.
+ */
+#ifndef CBNN_OPS_H
+#define CBNN_OPS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "real.h"
+
+/* ---------------------------------------------------------------- conv2d */
+/* No bias (every conv of the paper's models has bias=False). Zero padding. */
+typedef struct {
+    int N, C, H, W;      /* input  [N, C, H, W] */
+    int O, KH, KW;       /* weight [O, C, KH, KW] */
+    int stride, pad;     /* same in both spatial dims */
+    int OH, OW;          /* output [N, O, OH, OW] */
+} ConvDims;
+
+ConvDims conv_dims(int N, int C, int H, int W, int O, int K, int stride, int pad);
+long conv_macs(const ConvDims *d); /* forward multiply-accumulates for the whole batch */
+/* scratch the fast path needs, in reals (im2col buffer of one sample) */
+size_t conv2d_scratch_size(const ConvDims *d);
+
+void conv2d_forward(real *out /* [N,O,OH,OW] */, const real *inp /* [N,C,H,W] */,
+                    const real *weight /* [O,C,KH,KW] */, const ConvDims *d, real *scratch);
+void conv2d_backward(real *dinp /* [N,C,H,W] or NULL */, real *dweight /* [O,C,KH,KW] */,
+                     const real *dout /* [N,O,OH,OW] */, const real *inp, const real *weight,
+                     const ConvDims *d, real *scratch);
+void conv2d_forward_ref(real *out, const real *inp, const real *weight, const ConvDims *d);
+void conv2d_backward_ref(real *dinp, real *dweight, const real *dout, const real *inp,
+                         const real *weight, const ConvDims *d);
+
+/* ---------------------------------------------------------------- linear */
+/* out[n,o] = sum_i inp[n,i] * weight[o,i] + bias[o]   (bias may be NULL) */
+void linear_forward(real *out /* [N,OUT] */, const real *inp /* [N,IN] */,
+                    const real *weight /* [OUT,IN] */, const real *bias /* [OUT] */, int N, int IN, int OUT);
+void linear_backward(real *dinp /* [N,IN] or NULL */, real *dweight /* [OUT,IN] */, real *dbias /* [OUT] or NULL */,
+                     const real *dout /* [N,OUT] */, const real *inp, const real *weight, int N, int IN, int OUT);
+void linear_forward_ref(real *out, const real *inp, const real *weight, const real *bias, int N, int IN, int OUT);
+void linear_backward_ref(real *dinp, real *dweight, real *dbias, const real *dout, const real *inp,
+                         const real *weight, int N, int IN, int OUT);
+
+/* ------------------------------------------------------------- batchnorm */
+/* BatchNorm over [N, C, HW] (2d: HW = H*W; 1d: HW = 1), PyTorch semantics:
+ * train normalises with the biased batch variance and updates
+ *   running_mean = (1-momentum)*running_mean + momentum*mean
+ *   running_var  = (1-momentum)*running_var  + momentum*var_unbiased
+ * eval normalises with the running statistics. mean/rstd are saved for backward. */
+typedef struct { int N, C, HW; real eps, momentum; } BNDims;
+
+void batchnorm_forward_train(real *out /* [N,C,HW] */, real *mean /* [C] saved */, real *rstd /* [C] saved */,
+                             real *running_mean /* [C] */, real *running_var /* [C] */,
+                             const real *inp /* [N,C,HW] */, const real *gamma /* [C] */,
+                             const real *beta /* [C] */, const BNDims *d);
+void batchnorm_forward_eval(real *out, const real *inp, const real *gamma, const real *beta,
+                            const real *running_mean, const real *running_var, const BNDims *d);
+void batchnorm_backward(real *dinp /* [N,C,HW] */, real *dgamma /* [C] */, real *dbeta /* [C] */,
+                        const real *dout /* [N,C,HW] */, const real *inp, const real *mean,
+                        const real *rstd, const real *gamma, const BNDims *d);
+
+/* ----------------------------------------------------------- activations */
+/* hardtanh to [-1, 1]; gradient 1 strictly inside (-1, 1), 0 elsewhere (PyTorch) */
+void hardtanh_forward(real *out, const real *inp, size_t n);
+void hardtanh_backward(real *dinp, const real *dout, const real *inp, size_t n);
+/* relu; gradient 1 where inp > 0 */
+void relu_forward(real *out, const real *inp, size_t n);
+void relu_backward(real *dinp, const real *dout, const real *inp, size_t n);
+
+/* ----------------------------------------------------------------- pools */
+typedef struct { int N, C, H, W, K, stride, pad, OH, OW; } PoolDims;
+PoolDims pool_dims(int N, int C, int H, int W, int K, int stride, int pad);
+
+/* max-pool, padding counts as -inf; argmax (flat index into the H*W plane, -1
+ * never happens for pad < K) is saved; ties go to the first in scan order */
+void maxpool_forward(real *out /* [N,C,OH,OW] */, int32_t *argmax /* [N,C,OH,OW] */,
+                     const real *inp /* [N,C,H,W] */, const PoolDims *d);
+void maxpool_backward(real *dinp, const real *dout, const int32_t *argmax, const PoolDims *d);
+/* avg-pool, count_include_pad = true (PyTorch default) */
+void avgpool_forward(real *out, const real *inp, const PoolDims *d);
+void avgpool_backward(real *dinp, const real *dout, const PoolDims *d);
+/* global average pool [N,C,HW] -> [N,C] */
+void global_avgpool_forward(real *out /* [N,C] */, const real *inp /* [N,C,HW] */, int N, int C, int HW);
+void global_avgpool_backward(real *dinp, const real *dout, int N, int C, int HW);
+
+/* -------------------------------------------------------------- residual */
+/* out = a + b */
+void add_forward(real *out, const real *a, const real *b, size_t n);
+void add_backward(real *da, real *db, const real *dout, size_t n);
+/* option-A shortcut (method.md 4.1): AvgPool2d(stride) then zero-padding of the
+ * channel dim with pad_before zeros in front and Cout - C - pad_before behind.
+ * stride 1 means no pooling. inp [N,C,H,W] -> out [N,Cout,H/stride,W/stride] */
+void shortcut_a_forward(real *out, const real *inp, int N, int C, int H, int W, int stride, int Cout, int pad_before);
+void shortcut_a_backward(real *dinp, const real *dout, int N, int C, int H, int W, int stride, int Cout, int pad_before);
+
+/* ------------------------------------------------------------------ loss */
+/* mean softmax cross-entropy over the batch; probs saved for backward.
+ * Returns the mean loss (accumulated in double, fixed order). */
+double softmax_ce_forward(real *probs /* [N,K] */, const real *logits /* [N,K] */,
+                          const int32_t *labels /* [N] */, int N, int K);
+/* dlogits += (probs - onehot) / N * dloss */
+void softmax_ce_backward(real *dlogits, const real *probs, const int32_t *labels, int N, int K, real dloss);
+
+#endif

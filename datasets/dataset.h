@@ -1,0 +1,57 @@
+/* One small interface for every dataset.
+ *
+ * A Dataset knows its size and image geometry and can produce sample i as
+ * `real` CHW pixels (scaled to [0,1], optionally mean/std normalised) plus its
+ * label, with augmentation drawn from an Rng the caller passes (the run's
+ * augmentation stream for (epoch, index), so batches do not depend on threads).
+ * In-memory datasets (Fashion-MNIST, CIFAR-10) keep uint8 images; streaming ones
+ * (ImageNet, VOC: later issues) decode in get(). */
+#ifndef CBNN_DATASET_H
+#define CBNN_DATASET_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "real.h"
+#include "rng.h"
+
+typedef struct {
+    int flip;        /* random horizontal flip */
+    int crop_pad;    /* random crop back to the original size after zero padding by this many pixels */
+    int normalize;   /* subtract mean, divide by std (per channel) */
+} Augment;
+
+typedef struct Dataset Dataset;
+struct Dataset {
+    char name[64];
+    char source[512];            /* where it was read from */
+    long n;
+    int channels, height, width, num_classes;
+    float mean[3], std[3];       /* per-channel statistics of the training split, on [0,1] pixels */
+    /* in-memory storage (NULL for streaming datasets) */
+    uint8_t *images;             /* [n, channels, height, width] */
+    uint8_t *labels;             /* [n] */
+    /* sample i -> out [channels, height, width], *label; aug may be NULL (no augmentation) */
+    int (*get)(const Dataset *ds, long i, real *out, int32_t *label, const Augment *aug, Rng *rng);
+    void (*destroy)(Dataset *ds);
+    void *impl;
+};
+
+/* the get() of in-memory uint8 datasets */
+int dataset_get_u8(const Dataset *ds, long i, real *out, int32_t *label, const Augment *aug, Rng *rng);
+/* keep only the first n samples (n <= 0 or n >= ds->n: no change) */
+void dataset_truncate(Dataset *ds, long n);
+/* batch of B samples idx[0..B) into out [B, C, H, W] and labels [B]; runs in
+ * parallel, each sample's augmentation from rng_stream(seed, RNG_AUGMENT, epoch, idx[b]).
+ * train = 0 (evaluation): no random augmentation, only aug->normalize applies. */
+void dataset_batch(const Dataset *ds, const int32_t *idx, int B, real *out, int32_t *labels,
+                   const Augment *aug, int train, uint64_t seed, long epoch);
+void dataset_free(Dataset *ds);
+
+/* Fashion-MNIST (IDX, gzip'd or raw): dir holds train-images-idx3-ubyte.gz etc.
+ * dir NULL or "" = /usr/share/datasets/fashion-mnist (Debian dataset-fashion-mnist).
+ * Returns 0, or -1 with a message naming the file and what is wrong. */
+#define FASHION_MNIST_DEFAULT_DIR "/usr/share/datasets/fashion-mnist"
+int fashion_mnist_load(Dataset *train, Dataset *test, const char *dir, char *err, size_t errlen);
+
+#endif

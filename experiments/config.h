@@ -1,0 +1,86 @@
+/* Run configuration: the YAML schema, parsed with libyaml, validated, defaults filled.
+ *
+ * An experiment file is a mapping with top-level keys
+ *   name:        experiment name (string; default: the file's base name)
+ *   description: free text
+ *   base:        the run configuration (below)
+ * (`grid:`, `seeds:` and `runs:` come with the experiments issue; a file
+ * without them describes exactly one run, named after the experiment.)
+ *
+ * Every key of `base:` has a dotted path, a type, a default and a range; the
+ * table in config.c is the single source of truth and `cyclebnn --help-config`
+ * prints it. Unknown keys, wrong types and out-of-range values are errors that
+ * name the file, line, column and key (and the nearest valid key). */
+#ifndef CBNN_CONFIG_H
+#define CBNN_CONFIG_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#define CFG_STR 64
+#define CFG_PATH 512
+
+typedef struct {
+    /* model */
+    char arch[CFG_STR];          /* model.arch: cifar_resnet18 | cifar_resnet20 | cifar_resnet8 | imagenet_resnet18 | vgg_small */
+    char conv[CFG_STR];          /* model.conv: binary conv kind; "fp32" (the method issue adds more) */
+    /* data */
+    char dataset[CFG_STR];       /* data.dataset: fashion_mnist */
+    char data_path[CFG_PATH];    /* data.path: "" = the dataset's default location */
+    long train_subset;           /* data.train_subset: first N training images (0 = all) */
+    long test_subset;            /* data.test_subset: first N test images (0 = all) */
+    int normalize;               /* data.normalize: subtract the dataset mean, divide by std */
+    int aug_flip;                /* data.augment.flip: random horizontal flip */
+    int aug_crop_pad;            /* data.augment.crop_pad: random crop with this zero padding (0 = off) */
+    /* optimizer */
+    char optimizer[CFG_STR];     /* optim.name: adamw | sgd */
+    double lr;                   /* optim.lr */
+    double weight_decay;         /* optim.weight_decay */
+    double beta1, beta2, eps;    /* optim.beta1, optim.beta2, optim.eps (AdamW) */
+    double momentum, dampening;  /* optim.momentum, optim.dampening (SGD) */
+    int nesterov;                /* optim.nesterov (SGD) */
+    /* lr schedule */
+    char lr_schedule[CFG_STR];   /* schedule.lr: cosine | step | constant */
+    double eta_min;              /* schedule.eta_min */
+    double num_cyclic_annealing; /* schedule.num_cyclic_annealing (divides the cosine horizon) */
+    long step_size;              /* schedule.step_size (iterations) */
+    double gamma;                /* schedule.gamma */
+    long warmup_iters;           /* schedule.warmup_iters (linear warm-up) */
+    long cyclic_warmup;          /* schedule.cyclic_warmup (the reference code's W) */
+    /* training loop */
+    long iterations;             /* train.iterations (0 = use train.epochs) */
+    double epochs;               /* train.epochs (used when iterations = 0) */
+    int batch_size;              /* train.batch_size */
+    int eval_batch_size;         /* train.eval_batch_size */
+    long eval_interval;          /* train.eval_interval: iterations between test evaluations (0 = once per epoch) */
+    long log_interval;           /* train.log_interval: iterations between progress lines / loss records */
+    uint64_t seed;               /* train.seed */
+    int threads;                 /* train.threads (0 = OMP_NUM_THREADS / all cores) */
+} RunConfig;
+
+typedef struct {
+    char name[CFG_STR];
+    char description[512];
+    char path[CFG_PATH];         /* the file it came from */
+    char *yaml_text;             /* the file's text, verbatim (owned) */
+    RunConfig base;
+} ExperimentConfig;
+
+/* Fill every field with its default. */
+void config_defaults(RunConfig *c);
+
+/* Parse and validate a file. On error returns -1 and writes one message
+ * "FILE:LINE:COL: what is wrong (hint)" into err. Nothing else is touched. */
+int experiment_load(ExperimentConfig *e, const char *path, char *err, size_t errlen);
+/* Same, from a string (tests, fuzzing); `path` is used in messages only. */
+int experiment_parse(ExperimentConfig *e, const char *text, size_t len, const char *path, char *err, size_t errlen);
+void experiment_free(ExperimentConfig *e);
+
+/* The resolved configuration as YAML (every key, defaults included), for the
+ * results file. Returns a malloc'd string. */
+char *config_to_yaml(const RunConfig *c);
+/* Print the schema table (key, type, default, range, description). */
+void config_print_schema(FILE *f);
+
+#endif

@@ -1,0 +1,26 @@
+#include "testutil.h"
+
+#include <math.h>
+#include <stdio.h>
+
+int tu_failures = 0;
+int tu_checks = 0;
+
+void tu_fill_uniform(real *x, size_t n, double lo, double hi, Rng *r) {
+    for (size_t i = 0; i < n; i++) x[i] = (real)(lo + (hi - lo) * rng_uniform(r));
+}
+
+double tu_max_rel_err(const real *a, const real *b, size_t n) {
+    double worst = 0.0;
+    for (size_t i = 0; i < n; i++) {
+        double den = fabs((double)b[i]) > 1.0 ? fabs((double)b[i]) : 1.0;
+        double e = fabs((double)a[i] - (double)b[i]) / den;
+        if (!(e <= worst)) worst = e; /* NaN propagates as a failure */
+    }
+    return worst;
+}
+
+int tu_finish(const char *name) {
+    printf("%s: %d checks, %d failed\n", name, tu_checks, tu_failures);
+    return tu_failures ? 1 : 0;
+}

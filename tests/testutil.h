@@ -1,0 +1,32 @@
+/* Small helpers shared by the tests: checks that count failures, random tensors. */
+#ifndef CBNN_TESTUTIL_H
+#define CBNN_TESTUTIL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "real.h"
+#include "rng.h"
+
+extern int tu_failures;
+extern int tu_checks;
+
+#define CHECK(cond, ...)                                                      \
+    do {                                                                      \
+        tu_checks++;                                                          \
+        if (!(cond)) {                                                        \
+            tu_failures++;                                                    \
+            fprintf(stderr, "FAIL %s:%d: ", __FILE__, __LINE__);              \
+            fprintf(stderr, __VA_ARGS__);                                     \
+            fprintf(stderr, "\n");                                            \
+        }                                                                     \
+    } while (0)
+
+/* fill with U(lo, hi) from a test stream */
+void tu_fill_uniform(real *x, size_t n, double lo, double hi, Rng *r);
+/* max |a-b| / max(1, |b|) over n */
+double tu_max_rel_err(const real *a, const real *b, size_t n);
+/* print a summary, return the process exit status (0 = all passed) */
+int tu_finish(const char *name);
+
+#endif
