@@ -1,1 +1,329 @@
-/* placeholder: being written */
+/* Model building, arena layout, initialisation, forward and backward. */
+#include "model.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "layers.h"
+#include "rng.h"
+
+void model_init(Model *m, const char *arch, int C, int H, int W, int num_classes) {
+    memset(m, 0, sizeof *m);
+    snprintf(m->arch, sizeof m->arch, "%s", arch);
+    m->in_C = C;
+    m->in_H = H;
+    m->in_W = W;
+    m->num_classes = num_classes;
+    m->binary_kind = CONV_FP32;
+}
+
+void model_free(Model *m) {
+    arena_free(&m->a_params);
+    arena_free(&m->a_grads);
+    arena_free(&m->a_opt);
+    arena_free(&m->a_buffers);
+    arena_free(&m->a_acts);
+    arena_free(&m->a_dacts);
+    arena_free(&m->a_saved);
+    arena_free(&m->a_scratch);
+    free(m->layers);
+    free(m->labels);
+    free(m->probs);
+    memset(m, 0, sizeof *m);
+}
+
+/* append a layer reading x, with output shape (C, H, W) */
+static Layer *push(Model *m, const LayerKind *kind, int x, int C, int H, int W, const char *name) {
+    if (m->n_layers == m->cap) {
+        m->cap = m->cap ? 2 * m->cap : 64;
+        Layer *nl = realloc(m->layers, (size_t)m->cap * sizeof *nl);
+        if (!nl) {
+            fprintf(stderr, "out of memory building the model\n");
+            exit(1);
+        }
+        m->layers = nl;
+    }
+    Layer *l = &m->layers[m->n_layers++];
+    memset(l, 0, sizeof *l);
+    l->kind = kind;
+    snprintf(l->name, sizeof l->name, "%s", name);
+    l->in0 = x;
+    l->in1 = -1;
+    if (x >= 0) {
+        const Layer *in = &m->layers[x];
+        l->inC = in->C;
+        l->inH = in->H;
+        l->inW = in->W;
+    }
+    l->C = C;
+    l->H = H;
+    l->W = W;
+    return l;
+}
+
+static int last(const Model *m) { return m->n_layers - 1; }
+
+int model_input(Model *m) {
+    push(m, &LAYER_INPUT, -1, m->in_C, m->in_H, m->in_W, "input");
+    return last(m);
+}
+
+int model_conv(Model *m, int x, int out_channels, int k, int stride, int pad, ConvKind kind, const char *name) {
+    const Layer *in = &m->layers[x];
+    int OH = (in->H + 2 * pad - k) / stride + 1, OW = (in->W + 2 * pad - k) / stride + 1;
+    Layer *l = push(m, &LAYER_CONV, x, out_channels, OH, OW, name);
+    l->K = k;
+    l->stride = stride;
+    l->pad = pad;
+    l->conv_kind = kind;
+    l->w_n = (size_t)out_channels * in->C * k * k;
+    return last(m);
+}
+
+int model_bn(Model *m, int x, real gamma_init, const char *name) {
+    const Layer *in = &m->layers[x];
+    Layer *l = push(m, &LAYER_BN, x, in->C, in->H, in->W, name);
+    l->w_n = l->b_n = (size_t)in->C;
+    l->buf_n = 2 * (size_t)in->C;
+    l->gamma_init = gamma_init;
+    l->is_bn1d = in->H == 1 && in->W == 1;
+    return last(m);
+}
+
+int model_hardtanh(Model *m, int x, const char *name) {
+    const Layer *in = &m->layers[x];
+    push(m, &LAYER_HARDTANH, x, in->C, in->H, in->W, name);
+    return last(m);
+}
+
+int model_relu(Model *m, int x, const char *name) {
+    const Layer *in = &m->layers[x];
+    push(m, &LAYER_RELU, x, in->C, in->H, in->W, name);
+    return last(m);
+}
+
+static int pool(Model *m, const LayerKind *kind, int x, int k, int stride, int pad, const char *name) {
+    const Layer *in = &m->layers[x];
+    int OH = (in->H + 2 * pad - k) / stride + 1, OW = (in->W + 2 * pad - k) / stride + 1;
+    Layer *l = push(m, kind, x, in->C, OH, OW, name);
+    l->K = k;
+    l->stride = stride;
+    l->pad = pad;
+    return last(m);
+}
+int model_maxpool(Model *m, int x, int k, int stride, int pad, const char *name) {
+    return pool(m, &LAYER_MAXPOOL, x, k, stride, pad, name);
+}
+int model_avgpool(Model *m, int x, int k, int stride, int pad, const char *name) {
+    return pool(m, &LAYER_AVGPOOL, x, k, stride, pad, name);
+}
+
+int model_global_avgpool(Model *m, int x, const char *name) {
+    const Layer *in = &m->layers[x];
+    push(m, &LAYER_GAP, x, in->C, 1, 1, name);
+    return last(m);
+}
+
+int model_linear(Model *m, int x, int out_features, const char *name) {
+    const Layer *in = &m->layers[x];
+    Layer *l = push(m, &LAYER_LINEAR, x, out_features, 1, 1, name);
+    l->w_n = (size_t)out_features * in->C * in->H * in->W;
+    l->b_n = (size_t)out_features;
+    return last(m);
+}
+
+int model_add(Model *m, int a, int b, const char *name) {
+    const Layer *la = &m->layers[a], *lb = &m->layers[b];
+    if (la->C != lb->C || la->H != lb->H || la->W != lb->W) {
+        fprintf(stderr, "model_add(%s): shapes differ (%dx%dx%d vs %dx%dx%d)\n", name, la->C, la->H, la->W,
+                lb->C, lb->H, lb->W);
+        exit(1);
+    }
+    Layer *l = push(m, &LAYER_ADD, a, la->C, la->H, la->W, name);
+    l->in1 = b;
+    return last(m);
+}
+
+int model_shortcut_a(Model *m, int x, int stride, int out_channels, const char *name) {
+    const Layer *in = &m->layers[x];
+    Layer *l = push(m, &LAYER_SHORTCUT_A, x, out_channels, in->H / stride, in->W / stride, name);
+    l->stride = stride;
+    l->K = stride;
+    /* ReCU resnet2: planes//4 zeros on each side, i.e. (out - in)/2 for a doubling */
+    l->pad_before = (out_channels - in->C) / 2;
+    return last(m);
+}
+
+/* ------------------------------------------------------------------ arenas */
+
+static size_t round_reals(size_t n) { return arena_round(n * sizeof(real)) / sizeof(real); }
+
+int model_alloc(Model *m, int max_batch) {
+    m->max_batch = max_batch;
+    size_t np = 0, nb = 0, na = 0, ns = 0, nscr = 0;
+    for (int i = 0; i < m->n_layers; i++) {
+        Layer *l = &m->layers[i];
+        /* every tensor starts on an ARENA_ALIGN boundary */
+        if (l->w_n) { l->w_off = np; np += round_reals(l->w_n); }
+        if (l->b_n) { l->b_off = np; np += round_reals(l->b_n); }
+        if (l->buf_n) { l->buf_off = nb; nb += round_reals(l->buf_n); }
+        l->out_off = na;
+        na += round_reals((size_t)max_batch * layer_numel(l));
+        l->save_n = 0;
+        if (l->kind == &LAYER_BN) l->save_n = 2 * (size_t)l->C;                     /* mean, rstd */
+        if (l->kind == &LAYER_MAXPOOL) l->save_n = (size_t)max_batch * layer_numel(l); /* argmax, int32 in a real slot */
+        if (l->save_n) { l->save_off = ns; ns += round_reals(l->save_n); }
+        if (l->kind == &LAYER_CONV) {
+            ConvDims d = conv_dims(max_batch, l->inC, l->inH, l->inW, l->C, l->K, l->stride, l->pad);
+            l->scratch_n = conv2d_scratch_size(&d);
+            if (l->scratch_n > nscr) nscr = l->scratch_n;
+        }
+    }
+    m->n_params = np;
+    m->n_buffers = nb;
+    m->n_acts = na;
+    m->n_saved = ns;
+    m->n_scratch = nscr;
+    size_t R = sizeof(real);
+    if (arena_alloc(&m->a_params, np * R) || arena_alloc(&m->a_grads, np * R) ||
+        arena_alloc(&m->a_opt, 2 * np * R) || arena_alloc(&m->a_buffers, nb * R) ||
+        arena_alloc(&m->a_acts, na * R) || arena_alloc(&m->a_dacts, na * R) ||
+        arena_alloc(&m->a_saved, ns * R) || arena_alloc(&m->a_scratch, nscr * R))
+        return -1;
+    m->params = m->a_params.base;
+    m->grads = m->a_grads.base;
+    m->opt_m = m->a_opt.base;
+    m->opt_v = m->opt_m + np;
+    m->buffers = m->a_buffers.base;
+    m->acts = m->a_acts.base;
+    m->dacts = m->a_dacts.base;
+    m->saved = m->a_saved.base;
+    m->scratch = m->a_scratch.base;
+    m->labels = calloc((size_t)max_batch, sizeof *m->labels);
+    m->probs = calloc((size_t)max_batch * m->num_classes, sizeof *m->probs);
+    return (m->labels && m->probs) ? 0 : -1;
+}
+
+void model_init_params(Model *m, uint64_t seed) {
+    for (int i = 0; i < m->n_layers; i++) {
+        Layer *l = &m->layers[i];
+        Rng r = rng_stream(seed, RNG_INIT, (uint64_t)i, 0);
+        real *w = m->params + l->w_off, *b = m->params + l->b_off;
+        if (l->init_std > 0 && (l->kind == &LAYER_CONV || l->kind == &LAYER_LINEAR)) {
+            for (size_t j = 0; j < l->w_n; j++) w[j] = (real)(l->init_std * rng_normal(&r));
+            for (size_t j = 0; j < l->b_n; j++) b[j] = 0;
+        } else if (l->kind == &LAYER_CONV) {
+            /* kaiming_normal_(mode='fan_in', nonlinearity='leaky_relu', a=0): std = sqrt(2 / fan_in) */
+            double std = sqrt(2.0 / ((double)l->inC * l->K * l->K));
+            for (size_t j = 0; j < l->w_n; j++) w[j] = (real)(std * rng_normal(&r));
+        } else if (l->kind == &LAYER_LINEAR) {
+            /* nn.Linear default: kaiming_uniform_(a=sqrt(5)) = U(-1/sqrt(in), 1/sqrt(in)); bias the same bound */
+            double bound = 1.0 / sqrt((double)l->inC * l->inH * l->inW);
+            for (size_t j = 0; j < l->w_n; j++) w[j] = (real)(bound * (2.0 * rng_uniform(&r) - 1.0));
+            for (size_t j = 0; j < l->b_n; j++) b[j] = (real)(bound * (2.0 * rng_uniform(&r) - 1.0));
+        } else if (l->kind == &LAYER_BN) {
+            real *running_mean = m->buffers + l->buf_off, *running_var = running_mean + l->C;
+            for (int c = 0; c < l->C; c++) {
+                w[c] = l->gamma_init;
+                b[c] = 0;
+                running_mean[c] = 0;
+                running_var[c] = 1;
+            }
+        }
+    }
+}
+
+/* ----------------------------------------------------------- forward/backward */
+
+double model_forward(Model *m, const real *images, const int32_t *labels, int N, int train) {
+    m->batch = N;
+    memcpy(layer_out(m, &m->layers[0]), images, (size_t)N * layer_numel(&m->layers[0]) * sizeof(real));
+    for (int i = 1; i < m->n_layers; i++) m->layers[i].kind->forward(&m->layers[i], m, train);
+    m->loss = 0.0;
+    if (labels) {
+        memcpy(m->labels, labels, (size_t)N * sizeof *labels);
+        m->loss = softmax_ce_forward(m->probs, model_logits(m), labels, N, m->num_classes);
+    }
+    return m->loss;
+}
+
+void model_backward(Model *m) {
+    memset(m->grads, 0, m->n_params * sizeof(real));
+    /* only the live part of each output's gradient needs zeroing, but the
+     * layout is per max_batch; zeroing the lot is simpler and cheap next to conv */
+    memset(m->dacts, 0, m->n_acts * sizeof(real));
+    const Layer *top = &m->layers[m->n_layers - 1];
+    softmax_ce_backward(layer_dout(m, top), m->probs, m->labels, m->batch, m->num_classes, (real)1);
+    for (int i = m->n_layers - 1; i >= 1; i--) m->layers[i].kind->backward(&m->layers[i], m);
+}
+
+const real *model_logits(const Model *m) { return layer_out(m, &m->layers[m->n_layers - 1]); }
+
+int model_correct(const Model *m, const int32_t *labels, int N) {
+    const real *logits = model_logits(m);
+    int correct = 0;
+    for (int n = 0; n < N; n++) {
+        const real *z = logits + (size_t)n * m->num_classes;
+        int best = 0;
+        for (int k = 1; k < m->num_classes; k++)
+            if (z[k] > z[best]) best = k;
+        correct += best == labels[n];
+    }
+    return correct;
+}
+
+/* ----------------------------------------------------------------- summary */
+
+long model_macs(const Model *m, long *fp32_macs, long *binary_macs) {
+    long total = 0, fp = 0, bin = 0;
+    for (int i = 0; i < m->n_layers; i++) {
+        const Layer *l = &m->layers[i];
+        long macs = l->kind->macs(l);
+        total += macs;
+        if (l->kind == &LAYER_CONV && l->conv_kind == CONV_BINARY) bin += macs;
+        else fp += macs;
+    }
+    if (fp32_macs) *fp32_macs = fp;
+    if (binary_macs) *binary_macs = bin;
+    return total;
+}
+
+static const char *layer_kind_label(const Layer *l) {
+    if (l->kind == &LAYER_CONV) return l->conv_kind == CONV_BINARY ? "conv(binary)" : "conv";
+    if (l->kind == &LAYER_BN) return l->is_bn1d ? "batchnorm1d" : "batchnorm2d";
+    return l->kind->name;
+}
+
+static void human(char *buf, size_t n, double x) {
+    if (x >= 1e9) snprintf(buf, n, "%.2f G", x / 1e9);
+    else if (x >= 1e6) snprintf(buf, n, "%.2f M", x / 1e6);
+    else if (x >= 1e3) snprintf(buf, n, "%.1f K", x / 1e3);
+    else snprintf(buf, n, "%.0f", x);
+}
+
+void model_summary(const Model *m, FILE *f) {
+    fprintf(f, "%-28s %-14s %-16s %12s %14s\n", "layer", "kind", "output (CxHxW)", "params", "MACs/sample");
+    long params_fp = 0, params_bin = 0;
+    for (int i = 0; i < m->n_layers; i++) {
+        const Layer *l = &m->layers[i];
+        char shape[32];
+        snprintf(shape, sizeof shape, "%dx%dx%d", l->C, l->H, l->W);
+        long p = (long)(l->w_n + l->b_n);
+        if (l->kind == &LAYER_CONV && l->conv_kind == CONV_BINARY) params_bin += p;
+        else params_fp += p;
+        char macs[32];
+        human(macs, sizeof macs, (double)l->kind->macs(l));
+        fprintf(f, "%-28s %-14s %-16s %12ld %14s\n", l->name, layer_kind_label(l), shape, p, macs);
+    }
+    long fp, bin;
+    long total = model_macs(m, &fp, &bin);
+    char t[32], a[32], b[32];
+    human(t, sizeof t, (double)total);
+    human(a, sizeof a, (double)fp);
+    human(b, sizeof b, (double)bin);
+    fprintf(f, "params: %ld (%ld in binary-kind convs, %ld other), %.2f MB as fp32\n", params_fp + params_bin,
+            params_bin, params_fp, (double)(params_fp + params_bin) * 4.0 / 1e6);
+    fprintf(f, "MACs/sample: %s (binary-kind convs %s, other %s); binary-kind convs run as %s\n", t, b, a,
+            m->binary_kind == CONV_BINARY ? "binary" : "fp32");
+}

@@ -1,1 +1,552 @@
-/* placeholder: being written */
+/* HDF5 results files (schema: core/results_h5.h, results/README.md).
+ *
+ * Crash safety comes from the file system, not from HDF5: everything is
+ * written to PATH.tmp, and only results_close(commit = 1) fsyncs it and
+ * renames it over PATH. rename() is atomic, so a reader sees either the
+ * previous complete file or the new complete one, never a half-written HDF5
+ * file (which HDF5 itself may be unable to open at all).
+ *
+ * Errors: HDF5's own stack printing is switched off; every failing call is
+ * turned into one message (ours + the innermost HDF5 description, which for
+ * I/O failures carries errno, e.g. "No space left on device"). The first error
+ * is sticky: a file that missed a write is never committed. */
+#include "results_h5.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <hdf5.h>
+#include <limits.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "build_info.h"
+#include "real.h"
+
+/* records buffered per run before a write; also the chunk size, so that a
+ * flush of a full buffer touches exactly one chunk per column */
+#define RH5_BUF 1024
+
+enum { TR_STEP, TR_LOSS, TR_LR, TR_TIME, TR_NCOL };
+enum { EV_STEP, EV_TOP1, EV_LOSS, EV_NCOL };
+
+struct RunLog {
+    ResultsFile *f;
+    RunLog *next;       /* the file's list of open runs */
+    char *name;
+    hid_t group;
+    hid_t train[TR_NCOL];
+    hid_t eval[EV_NCOL];
+    hsize_t train_len, eval_len; /* rows already in the file */
+    int train_n, eval_n;         /* rows buffered */
+    int64_t train_step[RH5_BUF];
+    double train_loss[RH5_BUF], train_lr[RH5_BUF], train_time[RH5_BUF];
+    int64_t eval_step[RH5_BUF];
+    double eval_top1[RH5_BUF], eval_loss[RH5_BUF];
+};
+
+struct ResultsFile {
+    hid_t file, runs;
+    char *path, *tmp;
+    RunLog *open_runs;
+    int failed;        /* sticky: the first error, kept for results_close */
+    int reported;      /* already printed to stderr */
+    char err[1024];
+};
+
+static void copy_err(char *err, size_t errlen, const char *msg) {
+    if (err && errlen) snprintf(err, errlen, "%s", msg);
+}
+
+/* ---- HDF5 error stack -> text ---- */
+
+typedef struct {
+    char desc[512];
+    char api[128];
+} H5ErrText;
+
+static herr_t walk_cb(unsigned n, const H5E_error2_t *e, void *data) {
+    H5ErrText *t = data;
+    /* walking upward: entry 0 is where the error was detected (the useful
+     * description), the last one is the API call that failed */
+    if (n == 0) {
+        char minor[128] = "";
+        H5Eget_msg(e->min_num, NULL, minor, sizeof minor);
+        snprintf(t->desc, sizeof t->desc, "%s%s%s", e->desc ? e->desc : "", *minor ? " / " : "", minor);
+    }
+    if (e->func_name) snprintf(t->api, sizeof t->api, "%s", e->func_name);
+    return 0;
+}
+
+/* Record an error on f: our message plus what HDF5 says (when with_h5). */
+static void fail(ResultsFile *f, int with_h5, const char *fmt, ...) {
+    char msg[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    char full[1024];
+    if (with_h5) {
+        H5ErrText t = {"", ""};
+        H5Ewalk2(H5E_DEFAULT, H5E_WALK_UPWARD, walk_cb, &t);
+        H5Eclear2(H5E_DEFAULT);
+        if (*t.desc) snprintf(full, sizeof full, "%s: %s: %s", msg, t.api, t.desc);
+        else snprintf(full, sizeof full, "%s", msg);
+    } else {
+        snprintf(full, sizeof full, "%s", msg);
+    }
+    if (!f->failed) {
+        f->failed = 1;
+        snprintf(f->err, sizeof f->err, "results %s: %s", f->path, full);
+    }
+}
+
+/* Functions without an err argument can only tell the user on stderr; once
+ * is enough, results_close repeats it in its err. Passes rc through. */
+static int report(ResultsFile *f, int rc) {
+    if (f->failed && !f->reported) {
+        f->reported = 1;
+        fprintf(stderr, "%s\n", f->err);
+    }
+    return rc || f->failed ? -1 : 0;
+}
+
+/* ---- attributes ---- */
+
+/* Variable-length UTF-8 strings: h5py reads them as str (fixed-length ones
+ * come back as bytes) and h5dump prints them as text. */
+static int attr_str(ResultsFile *f, hid_t obj, const char *name, const char *value) {
+    if (!value) value = "";
+    int rc = -1;
+    hid_t type = -1, space = -1, attr = -1;
+    if (H5Aexists(obj, name) > 0 && H5Adelete(obj, name) < 0) goto out;
+    if ((type = H5Tcopy(H5T_C_S1)) < 0) goto out;
+    if (H5Tset_size(type, H5T_VARIABLE) < 0 || H5Tset_cset(type, H5T_CSET_UTF8) < 0) goto out;
+    if ((space = H5Screate(H5S_SCALAR)) < 0) goto out;
+    if ((attr = H5Acreate2(obj, name, type, space, H5P_DEFAULT, H5P_DEFAULT)) < 0) goto out;
+    if (H5Awrite(attr, type, &value) < 0) goto out;
+    rc = 0;
+out:
+    if (rc) fail(f, 1, "writing attribute %s", name);
+    if (attr >= 0) H5Aclose(attr);
+    if (space >= 0) H5Sclose(space);
+    if (type >= 0) H5Tclose(type);
+    return rc;
+}
+
+static int attr_num(ResultsFile *f, hid_t obj, const char *name, hid_t filetype, hid_t memtype, const void *v) {
+    int rc = -1;
+    hid_t space = -1, attr = -1;
+    if (H5Aexists(obj, name) > 0 && H5Adelete(obj, name) < 0) goto out;
+    if ((space = H5Screate(H5S_SCALAR)) < 0) goto out;
+    if ((attr = H5Acreate2(obj, name, filetype, space, H5P_DEFAULT, H5P_DEFAULT)) < 0) goto out;
+    if (H5Awrite(attr, memtype, v) < 0) goto out;
+    rc = 0;
+out:
+    if (rc) fail(f, 1, "writing attribute %s", name);
+    if (attr >= 0) H5Aclose(attr);
+    if (space >= 0) H5Sclose(space);
+    return rc;
+}
+
+static int attr_int(ResultsFile *f, hid_t obj, const char *name, int v) {
+    return attr_num(f, obj, name, H5T_STD_I32LE, H5T_NATIVE_INT, &v);
+}
+
+static int attr_double(ResultsFile *f, hid_t obj, const char *name, double v) {
+    return attr_num(f, obj, name, H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, &v);
+}
+
+/* ---- datasets ---- */
+
+/* 1-D, empty, unlimited, chunked column; deflate when the library has it
+ * (losses and steps compress well, and files get copied around) */
+static hid_t column_create(ResultsFile *f, hid_t group, const char *name, hid_t filetype, const char *units) {
+    hsize_t dim0 = 0, maxdim = H5S_UNLIMITED, chunk = RH5_BUF;
+    hid_t space = -1, dcpl = -1, ds = -1;
+    if ((space = H5Screate_simple(1, &dim0, &maxdim)) < 0) goto out;
+    if ((dcpl = H5Pcreate(H5P_DATASET_CREATE)) < 0) goto out;
+    if (H5Pset_chunk(dcpl, 1, &chunk) < 0) goto out;
+    if (H5Zfilter_avail(H5Z_FILTER_DEFLATE) > 0) {
+        if (H5Pset_shuffle(dcpl) < 0 || H5Pset_deflate(dcpl, 4) < 0) goto out;
+    }
+    ds = H5Dcreate2(group, name, filetype, space, H5P_DEFAULT, dcpl, H5P_DEFAULT);
+out:
+    if (ds < 0) fail(f, 1, "creating dataset %s", name);
+    if (dcpl >= 0) H5Pclose(dcpl);
+    if (space >= 0) H5Sclose(space);
+    if (ds >= 0 && attr_str(f, ds, "units", units) != 0) {
+        H5Dclose(ds);
+        ds = -1;
+    }
+    return ds;
+}
+
+/* append n values at rows [len, len + n) */
+static int column_append(ResultsFile *f, hid_t ds, const char *name, hid_t memtype, hsize_t len, int n,
+                         const void *buf) {
+    if (n <= 0) return 0;
+    hsize_t newlen = len + (hsize_t)n, start = len, count = (hsize_t)n;
+    hid_t fspace = -1, mspace = -1;
+    int rc = -1;
+    if (H5Dset_extent(ds, &newlen) < 0) goto out;
+    if ((fspace = H5Dget_space(ds)) < 0) goto out;
+    if (H5Sselect_hyperslab(fspace, H5S_SELECT_SET, &start, NULL, &count, NULL) < 0) goto out;
+    if ((mspace = H5Screate_simple(1, &count, NULL)) < 0) goto out;
+    if (H5Dwrite(ds, memtype, mspace, fspace, H5P_DEFAULT, buf) < 0) goto out;
+    rc = 0;
+out:
+    if (rc) fail(f, 1, "appending %d rows to %s", n, name);
+    if (mspace >= 0) H5Sclose(mspace);
+    if (fspace >= 0) H5Sclose(fspace);
+    return rc;
+}
+
+static int run_flush(RunLog *r) {
+    ResultsFile *f = r->f;
+    int rc = 0;
+    if (r->train_n > 0) {
+        rc |= column_append(f, r->train[TR_STEP], "train/step", H5T_NATIVE_INT64, r->train_len, r->train_n, r->train_step);
+        rc |= column_append(f, r->train[TR_LOSS], "train/loss", H5T_NATIVE_DOUBLE, r->train_len, r->train_n, r->train_loss);
+        rc |= column_append(f, r->train[TR_LR], "train/lr", H5T_NATIVE_DOUBLE, r->train_len, r->train_n, r->train_lr);
+        rc |= column_append(f, r->train[TR_TIME], "train/time_s", H5T_NATIVE_DOUBLE, r->train_len, r->train_n, r->train_time);
+        r->train_len += (hsize_t)r->train_n;
+        r->train_n = 0;
+    }
+    if (r->eval_n > 0) {
+        rc |= column_append(f, r->eval[EV_STEP], "eval/step", H5T_NATIVE_INT64, r->eval_len, r->eval_n, r->eval_step);
+        rc |= column_append(f, r->eval[EV_TOP1], "eval/top1", H5T_NATIVE_DOUBLE, r->eval_len, r->eval_n, r->eval_top1);
+        rc |= column_append(f, r->eval[EV_LOSS], "eval/loss", H5T_NATIVE_DOUBLE, r->eval_len, r->eval_n, r->eval_loss);
+        r->eval_len += (hsize_t)r->eval_n;
+        r->eval_n = 0;
+    }
+    return rc ? -1 : 0;
+}
+
+/* close the run's handles, take it off the file's list, free it */
+static void run_release(RunLog *r) {
+    for (int i = 0; i < TR_NCOL; i++)
+        if (r->train[i] >= 0) H5Dclose(r->train[i]);
+    for (int i = 0; i < EV_NCOL; i++)
+        if (r->eval[i] >= 0) H5Dclose(r->eval[i]);
+    if (r->group >= 0) H5Gclose(r->group);
+    for (RunLog **p = &r->f->open_runs; *p; p = &(*p)->next) {
+        if (*p == r) {
+            *p = r->next;
+            break;
+        }
+    }
+    free(r->name);
+    free(r);
+}
+
+/* ---- file ---- */
+
+/* mkdir -p of the directory part of path */
+static int make_parent_dirs(const char *path, char *err, size_t errlen) {
+    char *dir = strdup(path);
+    if (!dir) {
+        copy_err(err, errlen, "results: out of memory");
+        return -1;
+    }
+    char *slash = strrchr(dir, '/');
+    if (!slash || slash == dir) { /* "x.h5" or "/x.h5": nothing to create */
+        free(dir);
+        return 0;
+    }
+    *slash = '\0';
+    for (char *p = dir + 1;; p++) {
+        if (*p == '/' || *p == '\0') {
+            char saved = *p;
+            *p = '\0';
+            struct stat st;
+            if (mkdir(dir, 0777) != 0 && errno != EEXIST) {
+                if (err && errlen)
+                    snprintf(err, errlen, "results %s: cannot create directory %s: %s", path, dir, strerror(errno));
+                free(dir);
+                return -1;
+            }
+            if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode)) {
+                if (err && errlen)
+                    snprintf(err, errlen, "results %s: cannot create directory %s: %s", path, dir,
+                             "a file of that name is in the way");
+                free(dir);
+                return -1;
+            }
+            *p = saved;
+            if (saved == '\0') break;
+        }
+    }
+    free(dir);
+    return 0;
+}
+
+static void cpu_model(char *out, size_t len) {
+    snprintf(out, len, "unknown");
+    FILE *fp = fopen("/proc/cpuinfo", "r");
+    if (!fp) return;
+    char line[512];
+    while (fgets(line, sizeof line, fp)) {
+        if (strncmp(line, "model name", 10) != 0) continue;
+        char *v = strchr(line, ':');
+        if (!v) continue;
+        v++;
+        while (*v == ' ' || *v == '\t') v++;
+        size_t n = strlen(v);
+        while (n > 0 && (v[n - 1] == '\n' || v[n - 1] == ' ')) v[--n] = '\0';
+        snprintf(out, len, "%s", v);
+        break;
+    }
+    fclose(fp);
+}
+
+ResultsFile *results_create(const char *path, const char *experiment, const char *experiment_yaml,
+                            int omp_threads, char *err, size_t errlen) {
+    if (!path || !*path) {
+        copy_err(err, errlen, "results: empty path");
+        return NULL;
+    }
+    /* our messages replace HDF5's stack dumps on stderr */
+    H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
+    if (make_parent_dirs(path, err, errlen) != 0) return NULL;
+
+    ResultsFile *f = calloc(1, sizeof(*f));
+    size_t plen = strlen(path);
+    if (f) {
+        f->file = f->runs = -1;
+        f->path = strdup(path);
+        f->tmp = malloc(plen + 5);
+    }
+    if (!f || !f->path || !f->tmp) {
+        copy_err(err, errlen, "results: out of memory");
+        if (f) {
+            free(f->path);
+            free(f->tmp);
+            free(f);
+        }
+        return NULL;
+    }
+    memcpy(f->tmp, path, plen);
+    memcpy(f->tmp + plen, ".tmp", 5);
+
+    /* CLOSE_STRONG: H5Fclose really closes the file even if a handle were
+     * leaked somewhere, so the fsync after it sees every byte */
+    hid_t fapl = H5Pcreate(H5P_FILE_ACCESS);
+    if (fapl >= 0) H5Pset_fclose_degree(fapl, H5F_CLOSE_STRONG);
+    f->file = H5Fcreate(f->tmp, H5F_ACC_TRUNC, H5P_DEFAULT, fapl >= 0 ? fapl : H5P_DEFAULT);
+    if (fapl >= 0) H5Pclose(fapl);
+    if (f->file < 0) {
+        fail(f, 1, "cannot create %s", f->tmp);
+        goto bad;
+    }
+
+    char cpu[256], when[32];
+    cpu_model(cpu, sizeof cpu);
+    time_t now = time(NULL);
+    struct tm tm;
+    gmtime_r(&now, &tm);
+    strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    hid_t root = f->file;
+    if (attr_int(f, root, "schema_version", RESULTS_SCHEMA_VERSION) || attr_str(f, root, "experiment", experiment) ||
+        attr_str(f, root, "experiment_yaml", experiment_yaml) || attr_str(f, root, "git_revision", CBNN_GIT_REV) ||
+        attr_str(f, root, "compiler", CBNN_COMPILER) ||
+        attr_str(f, root, "build", CBNN_BUILDTYPE " real=" REAL_NAME) ||
+        attr_int(f, root, "omp_threads", omp_threads) || attr_str(f, root, "cpu_model", cpu) ||
+        attr_str(f, root, "start_time", when))
+        goto bad;
+    f->runs = H5Gcreate2(f->file, "runs", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+    if (f->runs < 0) {
+        fail(f, 1, "creating group /runs");
+        goto bad;
+    }
+    return f;
+bad:
+    copy_err(err, errlen, f->err);
+    if (f->runs >= 0) H5Gclose(f->runs);
+    if (f->file >= 0) H5Fclose(f->file);
+    unlink(f->tmp);
+    free(f->path);
+    free(f->tmp);
+    free(f);
+    return NULL;
+}
+
+RunLog *results_run_begin(ResultsFile *f, const char *run_name, const char *config_yaml) {
+    if (!f || f->file < 0) return NULL;
+    /* one path component: a '/' would silently create nested groups */
+    if (!run_name || !*run_name || strchr(run_name, '/') || !strcmp(run_name, ".") || !strcmp(run_name, "..")) {
+        fail(f, 0, "invalid run name \"%s\"", run_name ? run_name : "(null)");
+        report(f, -1);
+        return NULL;
+    }
+    if (H5Lexists(f->runs, run_name, H5P_DEFAULT) > 0) {
+        fail(f, 0, "run \"%s\" already exists in this file", run_name);
+        report(f, -1);
+        return NULL;
+    }
+    RunLog *r = calloc(1, sizeof(*r));
+    if (!r || !(r->name = strdup(run_name))) {
+        free(r);
+        fail(f, 0, "out of memory");
+        report(f, -1);
+        return NULL;
+    }
+    r->f = f;
+    r->group = -1;
+    for (int i = 0; i < TR_NCOL; i++) r->train[i] = -1;
+    for (int i = 0; i < EV_NCOL; i++) r->eval[i] = -1;
+    r->next = f->open_runs;
+    f->open_runs = r;
+
+    hid_t tg = -1, eg = -1;
+    r->group = H5Gcreate2(f->runs, run_name, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+    if (r->group < 0) {
+        fail(f, 1, "creating group /runs/%s", run_name);
+        goto bad;
+    }
+    /* final values are NaN until runlog_end: a run that never finished says so */
+    if (attr_str(f, r->group, "config", config_yaml) || attr_str(f, r->group, "status", "running") ||
+        attr_double(f, r->group, "final_top1", NAN) || attr_double(f, r->group, "best_top1", NAN) ||
+        attr_double(f, r->group, "wall_time_s", NAN))
+        goto bad;
+    tg = H5Gcreate2(r->group, "train", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+    eg = H5Gcreate2(r->group, "eval", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+    if (tg < 0 || eg < 0) {
+        fail(f, 1, "creating groups under /runs/%s", run_name);
+        goto bad;
+    }
+    r->train[TR_STEP] = column_create(f, tg, "step", H5T_STD_I64LE, "optimizer steps");
+    r->train[TR_LOSS] = column_create(f, tg, "loss", H5T_IEEE_F64LE, "nats (mean cross-entropy)");
+    r->train[TR_LR] = column_create(f, tg, "lr", H5T_IEEE_F64LE, "learning rate");
+    r->train[TR_TIME] = column_create(f, tg, "time_s", H5T_IEEE_F64LE, "s since the run began");
+    r->eval[EV_STEP] = column_create(f, eg, "step", H5T_STD_I64LE, "optimizer steps");
+    r->eval[EV_TOP1] = column_create(f, eg, "top1", H5T_IEEE_F64LE, "percent");
+    r->eval[EV_LOSS] = column_create(f, eg, "loss", H5T_IEEE_F64LE, "nats (mean cross-entropy)");
+    for (int i = 0; i < TR_NCOL; i++)
+        if (r->train[i] < 0) goto bad;
+    for (int i = 0; i < EV_NCOL; i++)
+        if (r->eval[i] < 0) goto bad;
+    H5Gclose(tg);
+    H5Gclose(eg);
+    return r;
+bad:
+    if (tg >= 0) H5Gclose(tg);
+    if (eg >= 0) H5Gclose(eg);
+    run_release(r);
+    report(f, -1);
+    return NULL;
+}
+
+int runlog_train(RunLog *r, long step, double loss, double lr, double time_s) {
+    if (!r) return -1;
+    int i = r->train_n;
+    r->train_step[i] = step;
+    r->train_loss[i] = loss;
+    r->train_lr[i] = lr;
+    r->train_time[i] = time_s;
+    r->train_n++;
+    return report(r->f, r->train_n == RH5_BUF ? run_flush(r) : 0);
+}
+
+int runlog_eval(RunLog *r, long step, double top1, double loss) {
+    if (!r) return -1;
+    int i = r->eval_n;
+    r->eval_step[i] = step;
+    r->eval_top1[i] = top1;
+    r->eval_loss[i] = loss;
+    r->eval_n++;
+    return report(r->f, r->eval_n == RH5_BUF ? run_flush(r) : 0);
+}
+
+int runlog_end(RunLog *r, const char *status, double final_top1, double best_top1, double wall_time_s) {
+    if (!r) return -1;
+    ResultsFile *f = r->f;
+    int rc = run_flush(r);
+    if (attr_str(f, r->group, "status", status ? status : "complete") ||
+        attr_double(f, r->group, "final_top1", final_top1) || attr_double(f, r->group, "best_top1", best_top1) ||
+        attr_double(f, r->group, "wall_time_s", wall_time_s))
+        rc = -1;
+    run_release(r);
+    return report(f, rc);
+}
+
+int results_flush(ResultsFile *f) {
+    if (!f || f->file < 0) return -1;
+    int rc = 0;
+    for (RunLog *r = f->open_runs; r; r = r->next) rc |= run_flush(r);
+    /* also push HDF5's metadata to the .tmp file, so that what was flushed
+     * would be readable there after a crash (for post-mortems) */
+    if (H5Fflush(f->file, H5F_SCOPE_LOCAL) < 0) {
+        fail(f, 1, "flushing %s", f->tmp);
+        rc = -1;
+    }
+    return report(f, rc);
+}
+
+/* fsync a path (the file, then its directory for the rename) */
+static int fsync_path(const char *p, int dir) {
+    int fd = open(p, (dir ? O_RDONLY | O_DIRECTORY : O_RDONLY) | O_CLOEXEC);
+    if (fd < 0) return -1;
+    int rc = fsync(fd);
+    int e = errno;
+    close(fd);
+    errno = e;
+    return rc;
+}
+
+int results_close(ResultsFile *f, int commit, char *err, size_t errlen) {
+    if (!f) {
+        copy_err(err, errlen, "results: no file");
+        return -1;
+    }
+    /* runs never ended keep whatever status they had ("running") and are
+     * ended here; their RunLog pointers are invalid afterwards */
+    while (f->open_runs) {
+        RunLog *r = f->open_runs;
+        if (commit) run_flush(r);
+        run_release(r);
+    }
+    if (f->runs >= 0 && H5Gclose(f->runs) < 0 && commit) fail(f, 1, "closing /runs");
+    f->runs = -1;
+    /* the metadata cache is written here: this is where a full disk usually shows */
+    if (f->file >= 0 && H5Fclose(f->file) < 0 && commit) fail(f, 1, "closing %s", f->tmp);
+    f->file = -1;
+
+    int rc = 0;
+    if (commit && !f->failed) {
+        if (fsync_path(f->tmp, 0) != 0) {
+            fail(f, 0, "fsync %s: %s", f->tmp, strerror(errno));
+        } else if (rename(f->tmp, f->path) != 0) {
+            fail(f, 0, "rename %s -> %s: %s", f->tmp, f->path, strerror(errno));
+        } else {
+            /* make the rename itself durable; the data is already safe, so a
+             * failure here is not worth failing the run for */
+            char *dir = strdup(f->path);
+            if (dir) {
+                char *slash = strrchr(dir, '/');
+                if (!slash) fsync_path(".", 1);
+                else {
+                    if (slash == dir) slash[1] = '\0';
+                    else *slash = '\0';
+                    fsync_path(dir, 1);
+                }
+                free(dir);
+            }
+        }
+    }
+    if (!commit || f->failed) {
+        unlink(f->tmp); /* PATH stays as it was: the previous complete file or nothing */
+        if (commit) rc = -1;
+    }
+    if (rc) copy_err(err, errlen, f->err);
+    free(f->path);
+    free(f->tmp);
+    free(f);
+    return rc;
+}

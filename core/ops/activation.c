@@ -1,1 +1,43 @@
-/* placeholder: being written */
+/* Elementwise activations. Every element is independent, so the parallel
+ * loops trivially give the same result for any thread count. */
+#include "ops.h"
+
+/* below this many elements a parallel region costs more than it saves */
+#define ACT_PAR_MIN 32768
+
+void hardtanh_forward(real *out /* [n] */, const real *inp /* [n] */, size_t n) {
+    const long len = (long)n;
+    #pragma omp parallel for schedule(static) if (len >= ACT_PAR_MIN)
+    for (long i = 0; i < len; i++) {
+        real x = inp[i];
+        out[i] = x < (real)-1 ? (real)-1 : (x > (real)1 ? (real)1 : x);
+    }
+}
+
+/* PyTorch passes the gradient only strictly inside (-1, 1): at exactly +-1 it is 0 */
+void hardtanh_backward(real *dinp /* [n] or NULL */, const real *dout /* [n] */, const real *inp /* [n] */,
+                       size_t n) {
+    if (!dinp) return;
+    const long len = (long)n;
+    #pragma omp parallel for schedule(static) if (len >= ACT_PAR_MIN)
+    for (long i = 0; i < len; i++) {
+        real x = inp[i];
+        if (x > (real)-1 && x < (real)1) dinp[i] += dout[i];
+    }
+}
+
+void relu_forward(real *out /* [n] */, const real *inp /* [n] */, size_t n) {
+    const long len = (long)n;
+    #pragma omp parallel for schedule(static) if (len >= ACT_PAR_MIN)
+    for (long i = 0; i < len; i++) out[i] = inp[i] > (real)0 ? inp[i] : (real)0;
+}
+
+/* gradient 0 at x = 0 (PyTorch) */
+void relu_backward(real *dinp /* [n] or NULL */, const real *dout /* [n] */, const real *inp /* [n] */,
+                   size_t n) {
+    if (!dinp) return;
+    const long len = (long)n;
+    #pragma omp parallel for schedule(static) if (len >= ACT_PAR_MIN)
+    for (long i = 0; i < len; i++)
+        if (inp[i] > (real)0) dinp[i] += dout[i];
+}

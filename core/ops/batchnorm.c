@@ -1,1 +1,125 @@
-/* placeholder: being written */
+/* Batch normalisation over [N, C, HW] with PyTorch semantics.
+ *
+ * One channel is reduced by one thread, over n then hw in a fixed order, with
+ * double accumulators: the result is the same bitwise for any thread count,
+ * and float inputs with a large mean do not lose the variance to cancellation
+ * (the variance is taken in a second pass around the mean, not as E[x^2]-E[x]^2). */
+#include <math.h>
+
+#include "ops.h"
+
+void batchnorm_forward_train(real *out /* [N,C,HW] */, real *mean /* [C] saved */, real *rstd /* [C] saved */,
+                             real *running_mean /* [C] */, real *running_var /* [C] */,
+                             const real *inp /* [N,C,HW] */, const real *gamma /* [C] */,
+                             const real *beta /* [C] */, const BNDims *d) {
+    const int N = d->N, C = d->C, HW = d->HW;
+    const long M = (long)N * HW; /* values per channel */
+    const long cstride = (long)C * HW; /* distance between samples */
+    const double m = (double)d->momentum;
+
+    #pragma omp parallel for schedule(static)
+    for (int c = 0; c < C; c++) {
+        const real *x = inp + (long)c * HW;
+        double sum = 0.0;
+        for (int n = 0; n < N; n++) {
+            const real *xn = x + n * cstride;
+            for (int i = 0; i < HW; i++) sum += (double)xn[i];
+        }
+        double mu = sum / (double)M;
+        double ss = 0.0;
+        for (int n = 0; n < N; n++) {
+            const real *xn = x + n * cstride;
+            for (int i = 0; i < HW; i++) {
+                double dx = (double)xn[i] - mu;
+                ss += dx * dx;
+            }
+        }
+        double var = ss / (double)M; /* biased: what normalises */
+        double rs = 1.0 / sqrt(var + (double)d->eps);
+
+        double g = gamma ? (double)gamma[c] : 1.0;
+        double b = beta ? (double)beta[c] : 0.0;
+        double scale = g * rs;
+        for (int n = 0; n < N; n++) {
+            const real *xn = x + n * cstride;
+            real *on = out + (long)c * HW + n * cstride;
+            for (int i = 0; i < HW; i++) on[i] = (real)(((double)xn[i] - mu) * scale + b);
+        }
+
+        mean[c] = (real)mu;
+        rstd[c] = (real)rs;
+        /* running_var tracks the unbiased variance (PyTorch). With a single
+         * value per channel (M = 1) that is 0/0; PyTorch refuses such a batch in
+         * training, we fall back to the biased value (0) instead of a NaN. */
+        double var_unbiased = M > 1 ? ss / (double)(M - 1) : var;
+        if (running_mean) running_mean[c] = (real)((1.0 - m) * (double)running_mean[c] + m * mu);
+        if (running_var) running_var[c] = (real)((1.0 - m) * (double)running_var[c] + m * var_unbiased);
+    }
+}
+
+void batchnorm_forward_eval(real *out /* [N,C,HW] */, const real *inp /* [N,C,HW] */,
+                            const real *gamma /* [C] */, const real *beta /* [C] */,
+                            const real *running_mean /* [C] */, const real *running_var /* [C] */,
+                            const BNDims *d) {
+    const int N = d->N, C = d->C, HW = d->HW;
+    const long cstride = (long)C * HW;
+
+    #pragma omp parallel for schedule(static)
+    for (int c = 0; c < C; c++) {
+        double mu = (double)running_mean[c];
+        double rs = 1.0 / sqrt((double)running_var[c] + (double)d->eps);
+        double g = gamma ? (double)gamma[c] : 1.0;
+        double b = beta ? (double)beta[c] : 0.0;
+        double scale = g * rs;
+        for (int n = 0; n < N; n++) {
+            const real *xn = inp + (long)c * HW + n * cstride;
+            real *on = out + (long)c * HW + n * cstride;
+            for (int i = 0; i < HW; i++) on[i] = (real)(((double)xn[i] - mu) * scale + b);
+        }
+    }
+}
+
+/* Train-mode backward. With xhat = (x - mean) * rstd and y = gamma * xhat + beta,
+ *   dbeta  = sum dy,  dgamma = sum dy * xhat,
+ *   dx     = gamma * rstd * (dy - mean(dy) - xhat * mean(dy * xhat))
+ * (the two mean terms are the gradient flowing through the batch mean and the
+ * batch variance). Sums are over the M = N*HW values of the channel. */
+void batchnorm_backward(real *dinp /* [N,C,HW] or NULL */, real *dgamma /* [C] or NULL */,
+                        real *dbeta /* [C] or NULL */, const real *dout /* [N,C,HW] */,
+                        const real *inp /* [N,C,HW] */, const real *mean /* [C] */,
+                        const real *rstd /* [C] */, const real *gamma /* [C] */, const BNDims *d) {
+    const int N = d->N, C = d->C, HW = d->HW;
+    const long M = (long)N * HW;
+    const long cstride = (long)C * HW;
+
+    #pragma omp parallel for schedule(static)
+    for (int c = 0; c < C; c++) {
+        const double mu = (double)mean[c], rs = (double)rstd[c];
+        double sum_dy = 0.0, sum_dy_xhat = 0.0;
+        for (int n = 0; n < N; n++) {
+            const real *xn = inp + (long)c * HW + n * cstride;
+            const real *dyn = dout + (long)c * HW + n * cstride;
+            for (int i = 0; i < HW; i++) {
+                double dy = (double)dyn[i];
+                sum_dy += dy;
+                sum_dy_xhat += dy * ((double)xn[i] - mu) * rs;
+            }
+        }
+        if (dbeta) dbeta[c] += (real)sum_dy;
+        if (dgamma) dgamma[c] += (real)sum_dy_xhat;
+        if (!dinp) continue;
+
+        double g = gamma ? (double)gamma[c] : 1.0;
+        double k = g * rs;
+        double mean_dy = sum_dy / (double)M, mean_dy_xhat = sum_dy_xhat / (double)M;
+        for (int n = 0; n < N; n++) {
+            const real *xn = inp + (long)c * HW + n * cstride;
+            const real *dyn = dout + (long)c * HW + n * cstride;
+            real *dxn = dinp + (long)c * HW + n * cstride;
+            for (int i = 0; i < HW; i++) {
+                double xhat = ((double)xn[i] - mu) * rs;
+                dxn[i] += (real)(k * ((double)dyn[i] - mean_dy - xhat * mean_dy_xhat));
+            }
+        }
+    }
+}

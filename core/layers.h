@@ -1,0 +1,15 @@
+/* The layer kinds (function tables) the model builders use. Private to core/. */
+#ifndef CBNN_LAYERS_H
+#define CBNN_LAYERS_H
+
+#include "model.h"
+
+extern const LayerKind LAYER_INPUT, LAYER_CONV, LAYER_BN, LAYER_HARDTANH, LAYER_RELU, LAYER_MAXPOOL,
+    LAYER_AVGPOOL, LAYER_GAP, LAYER_LINEAR, LAYER_ADD, LAYER_SHORTCUT_A;
+
+/* per-batch views of a layer's tensors */
+static inline real *layer_out(const Model *m, const Layer *l) { return m->acts + l->out_off; }
+static inline real *layer_dout(const Model *m, const Layer *l) { return m->dacts + l->out_off; }
+static inline size_t layer_numel(const Layer *l) { return (size_t)l->C * l->H * l->W; }
+
+#endif

@@ -1,0 +1,121 @@
+/* A model: a list of layers in execution order, each reading the outputs of
+ * earlier layers by index (so residual blocks are just an `add` of two
+ * indices), built once into arenas whose sizes are computed first.
+ *
+ *   Model m; model_init(&m, "cifar_resnet20", C, H, W, classes);
+ *   int x = model_input(&m);
+ *   x = model_conv(&m, x, 16, 3, 1, 1, CONV_FP32, "conv1"); ...
+ *   model_alloc(&m, max_batch);  model_init_params(&m, seed);
+ *   model_forward(&m, images, labels, N, 1); model_backward(&m);
+ *
+ * Arenas (one aligned allocation each): params, grads (same layout), optimizer
+ * state (two slots per parameter), buffers (BN running statistics), acts (layer
+ * outputs for max_batch), dacts (their gradients, same offsets), saved (what a
+ * backward needs besides outputs: BN mean/rstd, max-pool argmax), scratch (the
+ * largest per-layer kernel scratch). */
+#ifndef CBNN_MODEL_H
+#define CBNN_MODEL_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "arena.h"
+#include "ops.h"
+#include "real.h"
+
+typedef struct Model Model;
+typedef struct Layer Layer;
+
+/* The kind of a convolution. Binary convs are a pluggable kind: the paper's
+ * models mark every conv inside the residual blocks CONV_BINARY; until the
+ * method issue fills it, CONV_BINARY runs the fp32 conv (config model.conv). */
+typedef enum { CONV_FP32 = 0, CONV_BINARY = 1 } ConvKind;
+
+typedef struct {
+    const char *name;                            /* "conv", "bn", ... */
+    void (*forward)(Layer *l, Model *m, int train);
+    void (*backward)(Layer *l, Model *m);
+    long (*macs)(const Layer *l);                /* forward multiply-accumulates per sample */
+} LayerKind;
+
+struct Layer {
+    const LayerKind *kind;
+    char name[48];
+    int in0, in1;              /* input layer indices (-1: none) */
+    int inC, inH, inW;         /* shape of in0 per sample */
+    int C, H, W;               /* output shape per sample */
+    /* parameters (offsets in reals into params/grads/opt state), count 0 = none */
+    size_t w_off, w_n;         /* conv/linear weight; BN gamma */
+    size_t b_off, b_n;         /* linear bias; BN beta */
+    size_t buf_off, buf_n;     /* BN running_mean then running_var */
+    size_t out_off;            /* output in acts/dacts, max_batch * C*H*W reals */
+    size_t save_off, save_n;   /* in saved, per max_batch */
+    size_t scratch_n;          /* reals of scratch needed at max_batch */
+    ConvKind conv_kind;
+    int K, stride, pad;        /* conv / pool geometry */
+    int pad_before;            /* option-A shortcut */
+    real gamma_init;           /* BN gamma initial value */
+    double init_std;           /* conv/linear: N(0, init_std) instead of PyTorch's default (0 = default) */
+    int is_bn1d;               /* BN after flatten: reported as BatchNorm1d */
+};
+
+struct Model {
+    char arch[32];
+    int in_C, in_H, in_W, num_classes;
+    ConvKind binary_kind;      /* what CONV_BINARY layers run (model.conv) */
+    Layer *layers;
+    int n_layers, cap;
+    int max_batch, batch;      /* allocation size; size of the current batch */
+    size_t n_params, n_buffers, n_acts, n_saved, n_scratch; /* in reals; acts per max_batch */
+    Arena a_params, a_grads, a_opt, a_buffers, a_acts, a_dacts, a_saved, a_scratch;
+    real *params, *grads, *opt_m, *opt_v, *buffers, *acts, *dacts, *saved, *scratch;
+    int32_t *labels;           /* [max_batch] of the current batch */
+    real *probs;               /* [max_batch, num_classes] softmax of the last forward */
+    double loss;               /* mean loss of the last forward */
+};
+
+void model_init(Model *m, const char *arch, int C, int H, int W, int num_classes);
+void model_free(Model *m);
+
+/* builders: return the new layer's index */
+int model_input(Model *m);
+int model_conv(Model *m, int x, int out_channels, int k, int stride, int pad, ConvKind kind, const char *name);
+int model_bn(Model *m, int x, real gamma_init, const char *name);
+int model_hardtanh(Model *m, int x, const char *name);
+int model_relu(Model *m, int x, const char *name);
+int model_maxpool(Model *m, int x, int k, int stride, int pad, const char *name);
+int model_avgpool(Model *m, int x, int k, int stride, int pad, const char *name);
+int model_global_avgpool(Model *m, int x, const char *name);
+int model_linear(Model *m, int x, int out_features, const char *name);
+int model_add(Model *m, int a, int b, const char *name);
+int model_shortcut_a(Model *m, int x, int stride, int out_channels, const char *name);
+
+/* Size and allocate the arenas for batches up to max_batch. 0 on success. */
+int model_alloc(Model *m, int max_batch);
+/* PyTorch's initialisations (kaiming_normal fan_in for convs, default Linear,
+ * BN gamma = gamma_init, beta 0, running stats 0/1), each layer from its own
+ * stream rng_stream(seed, RNG_INIT, layer index, 0). */
+void model_init_params(Model *m, uint64_t seed);
+
+/* images [N, C, H, W], labels [N] (labels may be NULL: no loss). Returns the mean loss. */
+double model_forward(Model *m, const real *images, const int32_t *labels, int N, int train);
+/* zero grads and dacts, then backprop the mean loss of the last forward */
+void model_backward(Model *m);
+/* logits of the last forward: [batch, num_classes] */
+const real *model_logits(const Model *m);
+/* correct top-1 predictions of the last forward against labels */
+int model_correct(const Model *m, const int32_t *labels, int N);
+
+/* Build a named architecture (core/models/): "cifar_resnet18", "cifar_resnet20",
+ * "cifar_resnet8", "imagenet_resnet18", "vgg_small". Returns 0, or -1 with a message. */
+int model_build(Model *m, const char *arch, ConvKind binary_kind, int C, int H, int W, int num_classes,
+                char *err, size_t errlen);
+int model_arch_known(const char *arch);
+
+/* forward MACs per sample, total and split by conv kind */
+long model_macs(const Model *m, long *fp32_macs, long *binary_macs);
+/* larq-style table: layer, kind, output shape, params (by precision), MACs */
+void model_summary(const Model *m, FILE *f);
+
+#endif

@@ -1,0 +1,11 @@
+/* Architecture builders (one file each), called through model_build(). */
+#ifndef CBNN_MODELS_H
+#define CBNN_MODELS_H
+
+#include "model.h"
+
+int build_cifar_resnet(Model *m, const int *blocks, const int *widths, int n_stages, char *err, size_t errlen);
+int build_imagenet_resnet18(Model *m, char *err, size_t errlen);
+int build_vgg_small(Model *m, char *err, size_t errlen);
+
+#endif
