@@ -57,7 +57,7 @@ struct ResultsFile {
     RunLog *open_runs;
     int failed;        /* sticky: the first error, kept for results_close */
     int reported;      /* already printed to stderr */
-    char err[1024];
+    char err[2048];
 };
 
 static void copy_err(char *err, size_t errlen, const char *msg) {
@@ -91,20 +91,18 @@ static void fail(ResultsFile *f, int with_h5, const char *fmt, ...) {
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
-    char full[1024];
+    H5ErrText t = {"", ""};
     if (with_h5) {
-        H5ErrText t = {"", ""};
         H5Ewalk2(H5E_DEFAULT, H5E_WALK_UPWARD, walk_cb, &t);
         H5Eclear2(H5E_DEFAULT);
-        if (*t.desc) snprintf(full, sizeof full, "%s: %s: %s", msg, t.api, t.desc);
-        else snprintf(full, sizeof full, "%s", msg);
-    } else {
-        snprintf(full, sizeof full, "%s", msg);
     }
-    if (!f->failed) {
-        f->failed = 1;
-        snprintf(f->err, sizeof f->err, "results %s: %s", f->path, full);
-    }
+    if (f->failed) return;
+    f->failed = 1;
+    /* long messages are cut, which is fine: the start says what failed */
+    int n;
+    if (*t.desc) n = snprintf(f->err, sizeof f->err, "results %s: %s: %s: %s", f->path, msg, t.api, t.desc);
+    else n = snprintf(f->err, sizeof f->err, "results %s: %s", f->path, msg);
+    (void)n;
 }
 
 /* Functions without an err argument can only tell the user on stderr; once
@@ -381,13 +379,12 @@ RunLog *results_run_begin(ResultsFile *f, const char *run_name, const char *conf
     if (!f || f->file < 0) return NULL;
     /* one path component: a '/' would silently create nested groups */
     if (!run_name || !*run_name || strchr(run_name, '/') || !strcmp(run_name, ".") || !strcmp(run_name, "..")) {
-        fail(f, 0, "invalid run name \"%s\"", run_name ? run_name : "(null)");
-        report(f, -1);
+        /* a caller's mistake that leaves the file intact: not sticky */
+        fprintf(stderr, "results %s: invalid run name \"%s\"\n", f->path, run_name ? run_name : "(null)");
         return NULL;
     }
     if (H5Lexists(f->runs, run_name, H5P_DEFAULT) > 0) {
-        fail(f, 0, "run \"%s\" already exists in this file", run_name);
-        report(f, -1);
+        fprintf(stderr, "results %s: run \"%s\" already exists in this file\n", f->path, run_name);
         return NULL;
     }
     RunLog *r = calloc(1, sizeof(*r));

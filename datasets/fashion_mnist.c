@@ -135,8 +135,12 @@ static int read_idx(const char *dir, const char *name, uint32_t magic, int ndims
         goto fail;
     }
     if ((size_t)got != total) {
-        set_err(err, errlen, "fashion-mnist: %s: truncated: the header announces %zu data bytes, the file holds %lld",
-                path, total, got);
+        /* zlib flags a compressed stream that stops mid-way (Z_BUF_ERROR) as
+         * opposed to a complete gzip of a short file: say which */
+        int code = Z_OK;
+        gzerror(g, &code);
+        set_err(err, errlen, "fashion-mnist: %s: truncated: the header announces %zu data bytes, the file holds %lld%s",
+                path, total, got, code == Z_BUF_ERROR ? " before its gzip stream breaks off" : "");
         goto fail;
     }
     /* exactly the announced size: extra bytes mean a header that lies or a
@@ -192,7 +196,10 @@ static int load_split(Dataset *ds, const char *dir, const char *img_name, const 
         }
     }
     snprintf(ds->name, sizeof ds->name, "fashion-mnist/%s", split);
-    snprintf(ds->source, sizeof ds->source, "%s", ipath);
+    /* a very long path is cut: source is for people to read */
+    size_t len = strnlen(ipath, sizeof ds->source - 1);
+    memcpy(ds->source, ipath, len);
+    ds->source[len] = '\0';
     ds->n = idims[0];
     ds->channels = 1;
     ds->height = FM_SIDE;
@@ -214,6 +221,9 @@ int fashion_mnist_load(Dataset *train, Dataset *test, const char *dir, char *err
         set_err(err, errlen, "fashion-mnist: no training Dataset given");
         return -1;
     }
+    /* both come back empty on any failure, so dataset_free on them is safe */
+    memset(train, 0, sizeof(*train));
+    if (test) memset(test, 0, sizeof(*test));
     if (!dir || !*dir) dir = FASHION_MNIST_DEFAULT_DIR;
     if (load_split(train, dir, "train-images-idx3-ubyte", "train-labels-idx1-ubyte", "train", err, errlen) != 0)
         return -1;

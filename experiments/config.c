@@ -1,1 +1,1190 @@
-/* placeholder: being written */
+/* Run configuration: the YAML schema (see config.h).
+ *
+ * Everything about a key of `base:` -- dotted path, type, default, range,
+ * description -- lives in the KEYS table below; defaults, parsing, validation,
+ * config_to_yaml and config_print_schema are all driven by it, so adding a key
+ * means adding one row (and a RunConfig field).
+ *
+ * The file is read with libyaml's event API rather than its document API: the
+ * document loader silently resolves aliases (including recursive ones) and
+ * does not report duplicate keys, while with events we see every alias and
+ * every key with its position, and we stop at the first thing that does not
+ * fit the schema, so hostile input never makes us walk deep structures.
+ *
+ * Scalar rules (documented in experiments/README.md):
+ *   integers  [+-]?digits, single '_' allowed between digits (60_000)
+ *   numbers   [+-]?(digits[.digits]|.digits)([eE][+-]?digits), '_' as above;
+ *             .inf/.nan and anything overflowing to infinity are rejected
+ *   booleans  true/false, yes/no, on/off (any case)
+ *   numbers and booleans must be unquoted; strings may be either
+ *   an empty value, ~ or null means "" for strings and {} for mappings
+ *   tags are ignored; aliases are rejected; dotted keys (optim.lr: 0.1) are
+ *   accepted and mean the same as nesting. */
+#include "config.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <yaml.h>
+
+typedef enum { T_STR, T_INT, T_LONG, T_DOUBLE, T_BOOL, T_U64 } KeyType;
+
+typedef struct {
+    const char *key;             /* dotted path under base: */
+    KeyType type;
+    size_t off, size;            /* field in RunConfig */
+    const char *const *choices;  /* T_STR: allowed values (NULL-terminated), NULL = free text */
+    const char *def;             /* default, as YAML text, parsed by the same code as file values */
+    char lo_kind, hi_kind;       /* 0 = unbounded; '[' ']' inclusive, '(' ')' exclusive */
+    double lo, hi;
+    const char *help;
+} KeyDef;
+
+static const char *const ARCHS[] = {"cifar_resnet18", "cifar_resnet20", "cifar_resnet8",
+                                    "imagenet_resnet18", "vgg_small", NULL};
+static const char *const CONVS[] = {"fp32", NULL};
+static const char *const DATASETS[] = {"fashion_mnist", NULL};
+static const char *const OPTIMIZERS[] = {"adamw", "sgd", NULL};
+static const char *const SCHEDULES[] = {"cosine", "step", "constant", NULL};
+
+#define FIELD(f) .off = offsetof(RunConfig, f), .size = sizeof(((RunConfig *)0)->f)
+#define GE(a) .lo_kind = '[', .lo = (a)
+#define GT(a) .lo_kind = '(', .lo = (a)
+#define LE(b) .hi_kind = ']', .hi = (b)
+#define LT(b) .hi_kind = ')', .hi = (b)
+
+/* Keys sharing a prefix must be contiguous: config_to_yaml opens each
+ * mapping once (the round-trip test would catch a violation). */
+static const KeyDef KEYS[] = {
+    {"model.arch", T_STR, FIELD(arch), .choices = ARCHS, .def = "cifar_resnet20",
+     .help = "network architecture"},
+    {"model.conv", T_STR, FIELD(conv), .choices = CONVS, .def = "fp32",
+     .help = "convolution of the binary layers (the method issue adds more)"},
+
+    {"data.dataset", T_STR, FIELD(dataset), .choices = DATASETS, .def = "fashion_mnist",
+     .help = "dataset"},
+    {"data.path", T_STR, FIELD(data_path), .def = "",
+     .help = "dataset directory (\"\" = the dataset's default location)"},
+    {"data.train_subset", T_LONG, FIELD(train_subset), .def = "0", GE(0),
+     .help = "use only the first N training images (0 = all)"},
+    {"data.test_subset", T_LONG, FIELD(test_subset), .def = "0", GE(0),
+     .help = "use only the first N test images (0 = all)"},
+    {"data.normalize", T_BOOL, FIELD(normalize), .def = "true",
+     .help = "subtract the dataset mean, divide by its std"},
+    {"data.augment.flip", T_BOOL, FIELD(aug_flip), .def = "false",
+     .help = "random horizontal flip"},
+    {"data.augment.crop_pad", T_INT, FIELD(aug_crop_pad), .def = "0", GE(0), LE(64),
+     .help = "random crop after zero padding by this many pixels (0 = off)"},
+
+    {"optim.name", T_STR, FIELD(optimizer), .choices = OPTIMIZERS, .def = "adamw",
+     .help = "optimizer"},
+    {"optim.lr", T_DOUBLE, FIELD(lr), .def = "1e-3", GT(0),
+     .help = "initial learning rate"},
+    {"optim.weight_decay", T_DOUBLE, FIELD(weight_decay), .def = "1e-5", GE(0),
+     .help = "weight decay (decoupled for adamw, L2 for sgd)"},
+    {"optim.beta1", T_DOUBLE, FIELD(beta1), .def = "0.9", GE(0), LT(1),
+     .help = "AdamW first-moment decay"},
+    {"optim.beta2", T_DOUBLE, FIELD(beta2), .def = "0.999", GE(0), LT(1),
+     .help = "AdamW second-moment decay"},
+    {"optim.eps", T_DOUBLE, FIELD(eps), .def = "1e-8", GT(0), LE(1),
+     .help = "AdamW denominator epsilon"},
+    {"optim.momentum", T_DOUBLE, FIELD(momentum), .def = "0.9", GE(0), LT(1),
+     .help = "SGD momentum (0 = plain SGD)"},
+    {"optim.dampening", T_DOUBLE, FIELD(dampening), .def = "0", GE(0), LE(1),
+     .help = "SGD dampening"},
+    {"optim.nesterov", T_BOOL, FIELD(nesterov), .def = "false",
+     .help = "SGD Nesterov momentum (needs momentum > 0, dampening = 0)"},
+
+    {"schedule.lr", T_STR, FIELD(lr_schedule), .choices = SCHEDULES, .def = "cosine",
+     .help = "learning-rate schedule"},
+    {"schedule.eta_min", T_DOUBLE, FIELD(eta_min), .def = "0", GE(0),
+     .help = "cosine: lowest learning rate"},
+    {"schedule.num_cyclic_annealing", T_DOUBLE, FIELD(num_cyclic_annealing), .def = "1", GT(0),
+     .help = "cosine: the horizon is divided by this (T < I makes the lr rise again)"},
+    {"schedule.step_size", T_LONG, FIELD(step_size), .def = "0", GE(0),
+     .help = "step: iterations between decays (must be > 0 for step)"},
+    {"schedule.gamma", T_DOUBLE, FIELD(gamma), .def = "0.1", GT(0), LE(1),
+     .help = "step: decay factor"},
+    {"schedule.warmup_iters", T_LONG, FIELD(warmup_iters), .def = "0", GE(0),
+     .help = "linear warm-up iterations, any schedule (0 = off)"},
+    {"schedule.cyclic_warmup", T_LONG, FIELD(cyclic_warmup), .def = "0", GE(0),
+     .help = "cosine: the reference code's W; 4W iterations at lr before annealing"},
+
+    {"train.iterations", T_LONG, FIELD(iterations), .def = "0", GE(0),
+     .help = "iterations to train (0 = use train.epochs)"},
+    {"train.epochs", T_DOUBLE, FIELD(epochs), .def = "1", GE(0),
+     .help = "epochs to train when iterations = 0 (fractions allowed; must then be > 0)"},
+    {"train.batch_size", T_INT, FIELD(batch_size), .def = "16", GE(1), LE(65536),
+     .help = "training mini-batch size"},
+    {"train.eval_batch_size", T_INT, FIELD(eval_batch_size), .def = "256", GE(1), LE(65536),
+     .help = "evaluation batch size"},
+    {"train.eval_interval", T_LONG, FIELD(eval_interval), .def = "0", GE(0),
+     .help = "iterations between test evaluations (0 = once per epoch)"},
+    {"train.log_interval", T_LONG, FIELD(log_interval), .def = "50", GE(1),
+     .help = "iterations between progress lines / loss records"},
+    {"train.seed", T_U64, FIELD(seed), .def = "1",
+     .help = "seed of every random stream"},
+    {"train.threads", T_INT, FIELD(threads), .def = "0", GE(0), LE(1024),
+     .help = "OpenMP threads (0 = OMP_NUM_THREADS / all cores)"},
+};
+#define NKEYS (sizeof KEYS / sizeof KEYS[0])
+
+static const char *const TOP_KEYS[] = {"name", "description", "base", NULL};
+
+/* longest dotted path we ever need to hold (the table's are far shorter) */
+#define MAXPATH 128
+
+/* ---------------------------------------------------------------- helpers */
+
+static int is_null_word(const char *s, size_t n) {
+    return n == 0 || (n == 1 && s[0] == '~') ||
+           (n == 4 && (!memcmp(s, "null", 4) || !memcmp(s, "Null", 4) || !memcmp(s, "NULL", 4)));
+}
+
+static int ieq(const char *s, size_t n, const char *word) {
+    size_t m = strlen(word);
+    if (n != m) return 0;
+    for (size_t i = 0; i < n; i++) {
+        char c = s[i];
+        if (c >= 'A' && c <= 'Z') c = (char)(c - 'A' + 'a');
+        if (c != word[i]) return 0;
+    }
+    return 1;
+}
+
+/* Text from the file, made safe for a one-line message: control characters
+ * escaped, long values cut. */
+static const char *show(char *buf, size_t cap, const char *s, size_t n) {
+    size_t o = 0;
+    const size_t limit = 60;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        char tmp[8];
+        if (c == '\n') strcpy(tmp, "\\n");
+        else if (c == '\t') strcpy(tmp, "\\t");
+        else if (c < 0x20 || c == 0x7f) snprintf(tmp, sizeof tmp, "\\x%02x", c);
+        else { tmp[0] = (char)c; tmp[1] = 0; }
+        size_t t = strlen(tmp);
+        if (i >= limit || o + t + 4 >= cap) {
+            if (o + 4 <= cap) { memcpy(buf + o, "...", 3); o += 3; }
+            break;
+        }
+        memcpy(buf + o, tmp, t);
+        o += t;
+    }
+    buf[o] = 0;
+    return buf;
+}
+
+/* Levenshtein distance; inputs are cut at 64 bytes (typos are short). */
+static size_t edit_distance(const char *a, size_t na, const char *b, size_t nb) {
+    size_t row[65];
+    if (na > 64) na = 64;
+    if (nb > 64) nb = 64;
+    for (size_t j = 0; j <= nb; j++) row[j] = j;
+    for (size_t i = 1; i <= na; i++) {
+        size_t diag = row[0];
+        row[0] = i;
+        for (size_t j = 1; j <= nb; j++) {
+            size_t up = row[j];
+            size_t best = diag + (a[i - 1] != b[j - 1]);
+            if (up + 1 < best) best = up + 1;
+            if (row[j - 1] + 1 < best) best = row[j - 1] + 1;
+            row[j] = best;
+            diag = up;
+        }
+    }
+    return row[nb];
+}
+
+/* how far a typo may be from a suggestion, by the length of what was typed */
+static size_t typo_budget(size_t typed_len) {
+    return typed_len <= 3 ? 1 : typed_len <= 8 ? 2 : 3;
+}
+
+static const KeyDef *find_key(const char *path) {
+    for (size_t i = 0; i < NKEYS; i++)
+        if (!strcmp(KEYS[i].key, path)) return &KEYS[i];
+    return NULL;
+}
+
+/* "optim" and "data.augment" are prefixes: they hold a mapping */
+static int is_prefix(const char *path) {
+    size_t n = strlen(path);
+    for (size_t i = 0; i < NKEYS; i++)
+        if (!strncmp(KEYS[i].key, path, n) && KEYS[i].key[n] == '.') return 1;
+    return 0;
+}
+
+static void *field(RunConfig *c, const KeyDef *k) { return (char *)c + k->off; }
+static const void *cfield(const RunConfig *c, const KeyDef *k) { return (const char *)c + k->off; }
+
+static const char *type_name(const KeyDef *k) {
+    switch (k->type) {
+    case T_STR: return "string";
+    case T_INT: case T_LONG: return "int";
+    case T_DOUBLE: return "number";
+    case T_BOOL: return "bool";
+    case T_U64: return "uint64";
+    }
+    return "?";
+}
+
+/* "[1, 65536]", "> 0", ">= 0", "" (unbounded) */
+static void range_str(const KeyDef *k, char *buf, size_t cap) {
+    if (k->lo_kind && k->hi_kind)
+        snprintf(buf, cap, "%c%g, %g%c", k->lo_kind, k->lo, k->hi, k->hi_kind);
+    else if (k->lo_kind)
+        snprintf(buf, cap, "%s %g", k->lo_kind == '[' ? ">=" : ">", k->lo);
+    else if (k->hi_kind)
+        snprintf(buf, cap, "%s %g", k->hi_kind == ']' ? "<=" : "<", k->hi);
+    else
+        buf[0] = 0;
+}
+
+static int in_range(const KeyDef *k, double v) {
+    if (k->lo_kind == '[' && !(v >= k->lo)) return 0;
+    if (k->lo_kind == '(' && !(v > k->lo)) return 0;
+    if (k->hi_kind == ']' && !(v <= k->hi)) return 0;
+    if (k->hi_kind == ')' && !(v < k->hi)) return 0;
+    return 1;
+}
+
+static void range_error(const KeyDef *k, const char *got, char *msg, size_t cap) {
+    char r[96];
+    range_str(k, r, sizeof r);
+    if (k->lo_kind && k->hi_kind)
+        snprintf(msg, cap, "key '%s' must be in %s, got %s", k->key, r, got);
+    else
+        snprintf(msg, cap, "key '%s' must be %s, got %s", k->key, r, got);
+}
+
+/* Reads [0-9](_?[0-9])* at s[*i], appending the digits to out[*o]. Returns
+ * the number of digits, or -1 when out is full. */
+static int scan_digits(const char *s, size_t n, size_t *i, char *out, size_t *o, size_t cap) {
+    int count = 0;
+    while (*i < n) {
+        char c = s[*i];
+        if (c >= '0' && c <= '9') {
+            if (*o + 1 >= cap) return -1;
+            out[(*o)++] = c;
+            count++;
+            (*i)++;
+        } else if (c == '_' && count > 0 && *i + 1 < n && s[*i + 1] >= '0' && s[*i + 1] <= '9') {
+            (*i)++;
+        } else {
+            break;
+        }
+    }
+    return count;
+}
+
+/* Checks the number grammar (see the top of the file) and copies the number
+ * without underscores into out. Returns 1 for an integer, 2 for a number with
+ * a fraction or exponent, 0 when it is not a number, -1 when it is too long. */
+static int scan_number(const char *s, size_t n, char *out, size_t cap) {
+    size_t i = 0, o = 0;
+    int kind = 1;
+    if (i < n && (s[i] == '+' || s[i] == '-')) out[o++] = s[i++];
+    int whole = scan_digits(s, n, &i, out, &o, cap);
+    if (whole < 0) return -1;
+    int frac = 0;
+    if (i < n && s[i] == '.') {
+        kind = 2;
+        if (o + 1 >= cap) return -1;
+        out[o++] = s[i++];
+        frac = scan_digits(s, n, &i, out, &o, cap);
+        if (frac < 0) return -1;
+    }
+    if (whole + frac == 0) return 0;
+    if (i < n && (s[i] == 'e' || s[i] == 'E')) {
+        kind = 2;
+        if (o + 2 >= cap) return -1;
+        out[o++] = 'e';
+        i++;
+        if (i < n && (s[i] == '+' || s[i] == '-')) out[o++] = s[i++];
+        int ex = scan_digits(s, n, &i, out, &o, cap);
+        if (ex < 0) return -1;
+        if (ex == 0) return 0;
+    }
+    if (i != n) return 0;
+    out[o] = 0;
+    return kind;
+}
+
+/* .inf, -.Inf, nan, infinity...: numbers, but not finite ones */
+static int looks_nonfinite(const char *s, size_t n) {
+    if (n && (s[0] == '+' || s[0] == '-')) { s++; n--; }
+    if (n && s[0] == '.') { s++; n--; }
+    return ieq(s, n, "inf") || ieq(s, n, "infinity") || ieq(s, n, "nan");
+}
+
+/* Parses s[0..n) (plain = an unquoted YAML scalar) as the value of key k and
+ * stores it in c. On failure writes "key '...' ..." into msg, leaves c alone
+ * and returns -1. Used for file values and for the table's defaults alike. */
+static int set_value(const KeyDef *k, RunConfig *c, const char *s, size_t n, int plain,
+                     char *msg, size_t cap) {
+    char shown[96], num[320];
+    show(shown, sizeof shown, s, n);
+    const char *expects = k->type == T_STR    ? "a string"
+                          : k->type == T_BOOL ? "true or false"
+                          : k->type == T_DOUBLE ? "a number"
+                          : k->type == T_U64  ? "a non-negative integer"
+                                              : "an integer";
+
+    if (k->type == T_STR) {
+        if (plain && is_null_word(s, n)) n = 0;
+        if (memchr(s, 0, n)) {
+            snprintf(msg, cap, "key '%s' must not contain a NUL character", k->key);
+            return -1;
+        }
+        if (k->choices) {
+            size_t best = (size_t)-1;
+            const char *near = NULL;
+            char list[256] = "";
+            for (const char *const *ch = k->choices; *ch; ch++) {
+                if (strlen(*ch) == n && !memcmp(*ch, s, n)) {
+                    memset(field(c, k), 0, k->size);
+                    memcpy(field(c, k), s, n);
+                    return 0;
+                }
+                size_t d = edit_distance(s, n, *ch, strlen(*ch));
+                if (d < best) { best = d; near = *ch; }
+                size_t l = strlen(list);
+                snprintf(list + l, sizeof list - l, "%s%s", l ? ", " : "", *ch);
+            }
+            if (near && best <= typo_budget(n))
+                snprintf(msg, cap, "key '%s' must be one of %s; got '%s' (did you mean '%s'?)", k->key,
+                         list, shown, near);
+            else
+                snprintf(msg, cap, "key '%s' must be one of %s; got '%s'", k->key, list, shown);
+            return -1;
+        }
+        if (n >= k->size) {
+            snprintf(msg, cap, "key '%s' is too long (%zu bytes, at most %zu)", k->key, n, k->size - 1);
+            return -1;
+        }
+        memset(field(c, k), 0, k->size);
+        if (n) memcpy(field(c, k), s, n);
+        return 0;
+    }
+
+    /* Numbers and booleans are typed by their spelling; a quoted "0.01" is a
+     * string in YAML, and accepting it would hide a mistake elsewhere. */
+    if (!plain) {
+        snprintf(msg, cap, "key '%s' expects %s, got the quoted string \"%s\" (remove the quotes)", k->key,
+                 expects, shown);
+        return -1;
+    }
+    if (is_null_word(s, n)) {
+        snprintf(msg, cap, "key '%s' expects %s, got an empty value", k->key, expects);
+        return -1;
+    }
+
+    if (k->type == T_BOOL) {
+        int v;
+        if (ieq(s, n, "true") || ieq(s, n, "yes") || ieq(s, n, "on")) v = 1;
+        else if (ieq(s, n, "false") || ieq(s, n, "no") || ieq(s, n, "off")) v = 0;
+        else {
+            snprintf(msg, cap, "key '%s' expects true or false (or yes/no, on/off), got '%s'", k->key, shown);
+            return -1;
+        }
+        *(int *)field(c, k) = v;
+        return 0;
+    }
+
+    int kind = scan_number(s, n, num, sizeof num);
+    if (kind < 0) {
+        snprintf(msg, cap, "key '%s': number '%s' has too many digits", k->key, shown);
+        return -1;
+    }
+    if (k->type == T_DOUBLE) {
+        if (kind == 0) {
+            if (looks_nonfinite(s, n))
+                snprintf(msg, cap, "key '%s' expects a finite number, got '%s'", k->key, shown);
+            else
+                snprintf(msg, cap, "key '%s' expects a number, got '%s'", k->key, shown);
+            return -1;
+        }
+        char *end;
+        double v = strtod(num, &end);
+        if (*end || !isfinite(v)) {
+            snprintf(msg, cap, "key '%s' expects a finite number, got '%s' (overflow)", k->key, shown);
+            return -1;
+        }
+        if (!in_range(k, v)) {
+            range_error(k, shown, msg, cap);
+            return -1;
+        }
+        *(double *)field(c, k) = v;
+        return 0;
+    }
+
+    if (kind != 1) {
+        snprintf(msg, cap, "key '%s' expects %s, got '%s'", k->key, expects, shown);
+        return -1;
+    }
+    char *end;
+    errno = 0;
+    if (k->type == T_U64) {
+        /* strtoull would quietly wrap "-1" */
+        if (num[0] == '-') {
+            snprintf(msg, cap, "key '%s' expects a non-negative integer, got '%s'", k->key, shown);
+            return -1;
+        }
+        unsigned long long v = strtoull(num, &end, 10);
+        if (errno == ERANGE || *end) {
+            snprintf(msg, cap, "key '%s' must be in [0, %llu], got %s", k->key, (unsigned long long)UINT64_MAX,
+                     shown);
+            return -1;
+        }
+        *(uint64_t *)field(c, k) = (uint64_t)v;
+        return 0;
+    }
+    long long v = strtoll(num, &end, 10);
+    long long tmin = k->type == T_INT ? INT_MIN : LONG_MIN;
+    long long tmax = k->type == T_INT ? INT_MAX : LONG_MAX;
+    if (errno == ERANGE || *end || v < tmin || v > tmax) {
+        /* the C type's limits, combined with the table's */
+        long long lo = tmin, hi = tmax;
+        if (k->lo_kind) lo = (long long)k->lo + (k->lo_kind == '(');
+        if (k->hi_kind) hi = (long long)k->hi - (k->hi_kind == ')');
+        snprintf(msg, cap, "key '%s' must be in [%lld, %lld], got %s", k->key, lo, hi, shown);
+        return -1;
+    }
+    if (!in_range(k, (double)v)) {
+        range_error(k, shown, msg, cap);
+        return -1;
+    }
+    if (k->type == T_INT) *(int *)field(c, k) = (int)v;
+    else *(long *)field(c, k) = (long)v;
+    return 0;
+}
+
+/* Constraints between keys. Returns 0 when all hold; otherwise writes the
+ * message and the keys to blame (the first one the file set is pointed at). */
+static int cross_check(const RunConfig *c, char *msg, size_t cap, const char *blame[2]) {
+    blame[0] = blame[1] = NULL;
+    if (!strcmp(c->lr_schedule, "step") && c->step_size <= 0) {
+        snprintf(msg, cap, "key 'schedule.step_size' must be > 0 when schedule.lr is 'step', got %ld",
+                 c->step_size);
+        blame[0] = "schedule.step_size";
+        blame[1] = "schedule.lr";
+        return -1;
+    }
+    if (c->iterations == 0 && !(c->epochs > 0)) {
+        snprintf(msg, cap, "key 'train.epochs' must be > 0 when train.iterations is 0, got %g", c->epochs);
+        blame[0] = "train.epochs";
+        blame[1] = "train.iterations";
+        return -1;
+    }
+    /* the cosine horizon is (iterations - 4W) / num_cyclic_annealing */
+    if (!strcmp(c->lr_schedule, "cosine") && c->iterations > 0 && c->cyclic_warmup > (c->iterations - 1) / 4) {
+        snprintf(msg, cap,
+                 "key 'schedule.cyclic_warmup' leaves no iterations to anneal: 4 * %ld >= train.iterations = %ld",
+                 c->cyclic_warmup, c->iterations);
+        blame[0] = "schedule.cyclic_warmup";
+        blame[1] = "train.iterations";
+        return -1;
+    }
+    /* PyTorch's SGD refuses the same combination */
+    if (!strcmp(c->optimizer, "sgd") && c->nesterov && (c->momentum <= 0 || c->dampening != 0)) {
+        snprintf(msg, cap, "key 'optim.nesterov' needs optim.momentum > 0 and optim.dampening = 0, got %g and %g",
+                 c->momentum, c->dampening);
+        blame[0] = "optim.nesterov";
+        blame[1] = "optim.name";
+        return -1;
+    }
+    return 0;
+}
+
+void config_defaults(RunConfig *c) {
+    /* zero first, padding and string tails included, so that configs compare with memcmp */
+    memset(c, 0, sizeof *c);
+    for (size_t i = 0; i < NKEYS; i++) {
+        char msg[256];
+        const KeyDef *k = &KEYS[i];
+        if (set_value(k, c, k->def, strlen(k->def), k->type != T_STR, msg, sizeof msg)) {
+            fprintf(stderr, "config.c: bad default in the key table: %s\n", msg);
+            abort();
+        }
+    }
+}
+
+/* ---------------------------------------------------------------- parser */
+
+typedef struct { size_t line, col; } Pos; /* 1-based; line 0 = not set */
+
+typedef struct {
+    yaml_parser_t yp;
+    const char *file;
+    const char *text;
+    size_t len;
+    char *err;
+    size_t errlen;
+    int failed;
+    ExperimentConfig *e;
+    Pos set_at[NKEYS];   /* where each key of base: was set */
+    Pos base_at;
+    int name_given;
+    /* every path the file named (leaves and mappings), for duplicates: a path
+     * may be reached through nesting and through a dotted key alike */
+    struct { char path[MAXPATH]; Pos at; } seen[2 * NKEYS + 8];
+    size_t nseen;
+} Parser;
+
+static Pos pos_of(const yaml_event_t *ev) {
+    Pos p = {ev->start_mark.line + 1, ev->start_mark.column + 1};
+    return p;
+}
+
+static int failf(Parser *p, Pos at, const char *fmt, ...) {
+    if (p->failed || !p->err || !p->errlen) { p->failed = 1; return -1; }
+    p->failed = 1;
+    int n = snprintf(p->err, p->errlen, "%s:%zu:%zu: ", p->file, at.line ? at.line : 1, at.col ? at.col : 1);
+    if (n >= 0 && (size_t)n < p->errlen) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(p->err + n, p->errlen - (size_t)n, fmt, ap);
+        va_end(ap);
+    }
+    return -1;
+}
+
+/* byte offset -> line/column (for libyaml's reader errors, which carry only an offset) */
+static Pos offset_pos(const Parser *p, size_t off) {
+    Pos at = {1, 1};
+    if (off > p->len) off = p->len;
+    for (size_t i = 0; i < off; i++) {
+        unsigned char c = (unsigned char)p->text[i];
+        if (c == '\n') { at.line++; at.col = 1; }
+        else if ((c & 0xc0) != 0x80) at.col++; /* count characters, not UTF-8 continuation bytes */
+    }
+    return at;
+}
+
+static int syntax_error(Parser *p) {
+    yaml_parser_t *y = &p->yp;
+    Pos at = {1, 1};
+    if (y->error == YAML_MEMORY_ERROR) return failf(p, at, "out of memory while reading the YAML");
+    const char *problem = y->problem ? y->problem : "unknown error";
+    if (y->error == YAML_READER_ERROR) {
+        at = offset_pos(p, y->problem_offset);
+        if (y->problem_value != -1)
+            return failf(p, at, "YAML syntax error: %s (#%X)", problem, (unsigned)y->problem_value);
+        return failf(p, at, "YAML syntax error: %s", problem);
+    }
+    at.line = y->problem_mark.line + 1;
+    at.col = y->problem_mark.column + 1;
+    if (y->context)
+        return failf(p, at, "YAML syntax error: %s (%s at line %zu, column %zu)", problem, y->context,
+                     (size_t)y->context_mark.line + 1, (size_t)y->context_mark.column + 1);
+    return failf(p, at, "YAML syntax error: %s", problem);
+}
+
+static int next_event(Parser *p, yaml_event_t *ev) {
+    if (!yaml_parser_parse(&p->yp, ev)) {
+        memset(ev, 0, sizeof *ev);
+        return syntax_error(p);
+    }
+    return 0;
+}
+
+static const char *node_kind(const yaml_event_t *ev) {
+    switch (ev->type) {
+    case YAML_MAPPING_START_EVENT: return "a mapping";
+    case YAML_SEQUENCE_START_EVENT: return "a sequence";
+    case YAML_ALIAS_EVENT: return "an alias";
+    default: return "a scalar";
+    }
+}
+
+static int alias_error(Parser *p, const yaml_event_t *ev) {
+    char a[96];
+    const char *name = (const char *)ev->data.alias.anchor;
+    return failf(p, pos_of(ev), "aliases are not supported (*%s)", show(a, sizeof a, name, name ? strlen(name) : 0));
+}
+
+/* The next event must be a scalar (the value of `key`). On success the caller
+ * owns *ev and must delete it. */
+static int expect_scalar(Parser *p, const char *key, const char *expects, yaml_event_t *ev) {
+    if (next_event(p, ev)) return -1;
+    if (ev->type == YAML_SCALAR_EVENT) return 0;
+    int rc = ev->type == YAML_ALIAS_EVENT
+                 ? alias_error(p, ev)
+                 : failf(p, pos_of(ev), "key '%s' expects %s, got %s", key, expects, node_kind(ev));
+    yaml_event_delete(ev);
+    return rc;
+}
+
+static int seen_before(Parser *p, const char *path, Pos at) {
+    for (size_t i = 0; i < p->nseen; i++)
+        if (!strcmp(p->seen[i].path, path))
+            return failf(p, at, "duplicate key '%s' (first given at line %zu, column %zu)", path,
+                         p->seen[i].at.line, p->seen[i].at.col);
+    /* only paths of the schema get here, so the array cannot fill up */
+    if (p->nseen < sizeof p->seen / sizeof p->seen[0]) {
+        snprintf(p->seen[p->nseen].path, MAXPATH, "%s", path);
+        p->seen[p->nseen].at = at;
+        p->nseen++;
+    }
+    return 0;
+}
+
+/* the keys one level below `prefix` ("" = base itself), comma-separated */
+static void keys_below(const char *prefix, char *buf, size_t cap) {
+    size_t n = strlen(prefix), o = 0;
+    buf[0] = 0;
+    for (size_t i = 0; i < NKEYS; i++) {
+        const char *k = KEYS[i].key;
+        if (n && (strncmp(k, prefix, n) || k[n] != '.')) continue;
+        const char *seg = n ? k + n + 1 : k;
+        size_t len = strcspn(seg, ".");
+        /* skip a segment already listed (keys of one prefix are contiguous) */
+        int dup = 0;
+        for (size_t j = 0; j < i && !dup; j++) {
+            const char *kj = KEYS[j].key;
+            if (n && (strncmp(kj, prefix, n) || kj[n] != '.')) continue;
+            const char *sj = n ? kj + n + 1 : kj;
+            dup = strcspn(sj, ".") == len && !strncmp(sj, seg, len);
+        }
+        if (dup) continue;
+        int w = snprintf(buf + o, cap - o, "%s%.*s", o ? ", " : "", (int)len, seg);
+        if (w < 0 || (size_t)w >= cap - o) break;
+        o += (size_t)w;
+    }
+}
+
+static int unknown_key(Parser *p, Pos at, const char *prefix, const char *full, const char *seg, size_t seglen) {
+    char shown[96], hint[400];
+    show(shown, sizeof shown, full, strlen(full));
+    /* 1. a near miss of the whole dotted path (optim.lrr, optm) */
+    size_t best = (size_t)-1;
+    const char *near = NULL;
+    char cand[MAXPATH];
+    for (size_t i = 0; i < NKEYS; i++) {
+        const char *k = KEYS[i].key;
+        /* the key and each of its prefixes */
+        for (size_t l = 1; l <= strlen(k); l++) {
+            if (k[l] != '.' && k[l] != 0) continue;
+            size_t d = edit_distance(full, strlen(full), k, l);
+            if (d < best) {
+                best = d;
+                snprintf(cand, sizeof cand, "%.*s", (int)l, k);
+                near = cand;
+            }
+        }
+    }
+    if (near && best <= typo_budget(seglen))
+        return failf(p, at, "unknown key '%s' (did you mean '%s'?)", shown, near);
+    /* 2. the right name at the wrong level (lr under base, batch_size under optim) */
+    hint[0] = 0;
+    int found = 0;
+    for (size_t i = 0; i < NKEYS; i++) {
+        const char *k = KEYS[i].key, *dot = strrchr(k, '.');
+        const char *last = dot ? dot + 1 : k;
+        if (strlen(last) == seglen && !memcmp(last, seg, seglen)) {
+            size_t l = strlen(hint);
+            snprintf(hint + l, sizeof hint - l, "%s'%s'", found ? " or " : "", k);
+            found++;
+        }
+    }
+    if (found) return failf(p, at, "unknown key '%s' (did you mean %s?)", shown, hint);
+    /* 3. list what is allowed here */
+    keys_below(prefix, hint, sizeof hint);
+    return failf(p, at, "unknown key '%s' (allowed under '%s%s%s': %s)", shown, "base", *prefix ? "." : "", prefix,
+                 hint);
+}
+
+/* A mapping whose keys extend `prefix` ("" = base). Recursion depth is bounded
+ * by the schema: only known prefixes recurse. */
+static int parse_map(Parser *p, const char *prefix) {
+    for (;;) {
+        yaml_event_t kev, vev;
+        if (next_event(p, &kev)) return -1;
+        if (kev.type == YAML_MAPPING_END_EVENT) {
+            yaml_event_delete(&kev);
+            return 0;
+        }
+        Pos at = pos_of(&kev);
+        if (kev.type != YAML_SCALAR_EVENT) {
+            int rc = kev.type == YAML_ALIAS_EVENT ? alias_error(p, &kev)
+                                                   : failf(p, at, "a key must be a scalar, got %s", node_kind(&kev));
+            yaml_event_delete(&kev);
+            return rc;
+        }
+        const char *key = (const char *)kev.data.scalar.value;
+        size_t klen = kev.data.scalar.length;
+        char full[MAXPATH];
+        size_t plen = strlen(prefix);
+        int fits = plen + 1 + klen < sizeof full && !memchr(key, 0, klen);
+        if (fits) snprintf(full, sizeof full, "%s%s%.*s", prefix, plen ? "." : "", (int)klen, key);
+        const KeyDef *k = fits ? find_key(full) : NULL;
+        int sub = fits && !k && is_prefix(full);
+        if (!k && !sub) {
+            int rc;
+            if (fits) {
+                rc = unknown_key(p, at, prefix, full, key, klen);
+            } else {
+                char shown[96];
+                rc = failf(p, at, "unknown key '%s'", show(shown, sizeof shown, key, klen));
+            }
+            yaml_event_delete(&kev);
+            return rc;
+        }
+        yaml_event_delete(&kev);
+        if (seen_before(p, full, at)) return -1;
+
+        if (k) {
+            const char *expects = k->type == T_STR ? "a string" : k->type == T_BOOL ? "true or false" : "a number";
+            if (expect_scalar(p, full, expects, &vev)) return -1;
+            char msg[600];
+            int plain = vev.data.scalar.style == YAML_PLAIN_SCALAR_STYLE;
+            int rc = set_value(k, &p->e->base, (const char *)vev.data.scalar.value, vev.data.scalar.length, plain,
+                               msg, sizeof msg);
+            if (rc) failf(p, pos_of(&vev), "%s", msg);
+            else p->set_at[k - KEYS] = at;
+            yaml_event_delete(&vev);
+            if (rc) return -1;
+            continue;
+        }
+
+        /* a prefix: a nested mapping, or nothing at all */
+        if (next_event(p, &vev)) return -1;
+        if (vev.type == YAML_MAPPING_START_EVENT) {
+            yaml_event_delete(&vev);
+            if (parse_map(p, full)) return -1;
+            continue;
+        }
+        int rc = 0;
+        if (vev.type == YAML_ALIAS_EVENT) {
+            rc = alias_error(p, &vev);
+        } else if (vev.type != YAML_SCALAR_EVENT || vev.data.scalar.style != YAML_PLAIN_SCALAR_STYLE ||
+                   !is_null_word((const char *)vev.data.scalar.value, vev.data.scalar.length)) {
+            char keys[400], shown[96];
+            keys_below(full, keys, sizeof keys);
+            if (vev.type == YAML_SCALAR_EVENT)
+                rc = failf(p, pos_of(&vev), "key '%s' expects a mapping (with keys %s), got the scalar '%s'", full,
+                           keys, show(shown, sizeof shown, (const char *)vev.data.scalar.value, vev.data.scalar.length));
+            else
+                rc = failf(p, pos_of(&vev), "key '%s' expects a mapping (with keys %s), got %s", full, keys,
+                           node_kind(&vev));
+        }
+        yaml_event_delete(&vev);
+        if (rc) return -1;
+    }
+}
+
+static int set_text(Parser *p, const char *key, char *dst, size_t cap, const yaml_event_t *ev) {
+    const char *s = (const char *)ev->data.scalar.value;
+    size_t n = ev->data.scalar.length;
+    if (ev->data.scalar.style == YAML_PLAIN_SCALAR_STYLE && is_null_word(s, n)) n = 0;
+    if (memchr(s, 0, n)) return failf(p, pos_of(ev), "key '%s' must not contain a NUL character", key);
+    if (n >= cap) return failf(p, pos_of(ev), "key '%s' is too long (%zu bytes, at most %zu)", key, n, cap - 1);
+    memset(dst, 0, cap);
+    if (n) memcpy(dst, s, n);
+    return 0;
+}
+
+static int parse_top(Parser *p) {
+    Pos seen[3] = {{0, 0}, {0, 0}, {0, 0}};
+    for (;;) {
+        yaml_event_t kev, vev;
+        if (next_event(p, &kev)) return -1;
+        if (kev.type == YAML_MAPPING_END_EVENT) {
+            yaml_event_delete(&kev);
+            return 0;
+        }
+        Pos at = pos_of(&kev);
+        if (kev.type != YAML_SCALAR_EVENT) {
+            int rc = kev.type == YAML_ALIAS_EVENT ? alias_error(p, &kev)
+                                                   : failf(p, at, "a key must be a scalar, got %s", node_kind(&kev));
+            yaml_event_delete(&kev);
+            return rc;
+        }
+        const char *key = (const char *)kev.data.scalar.value;
+        size_t klen = kev.data.scalar.length;
+        int which = -1;
+        for (int i = 0; TOP_KEYS[i]; i++)
+            if (strlen(TOP_KEYS[i]) == klen && !memcmp(TOP_KEYS[i], key, klen)) which = i;
+        if (which < 0) {
+            char shown[96], path[MAXPATH];
+            int rc;
+            show(shown, sizeof shown, key, klen);
+            int fits = klen < sizeof path && !memchr(key, 0, klen);
+            if (fits) snprintf(path, sizeof path, "%.*s", (int)klen, key);
+            if (fits && (!strcmp(path, "grid") || !strcmp(path, "seeds") || !strcmp(path, "runs"))) {
+                rc = failf(p, at, "key '%s' is not supported yet (grid:, seeds: and runs: come with the experiments issue)",
+                           path);
+            } else if (fits && (find_key(path) || is_prefix(path))) {
+                rc = failf(p, at, "unknown key '%s' at the top level (did you mean to put it under 'base:'?)", shown);
+            } else {
+                size_t best = (size_t)-1;
+                const char *near = NULL;
+                for (int i = 0; TOP_KEYS[i]; i++) {
+                    size_t d = edit_distance(key, klen, TOP_KEYS[i], strlen(TOP_KEYS[i]));
+                    if (d < best) { best = d; near = TOP_KEYS[i]; }
+                }
+                if (best <= typo_budget(klen))
+                    rc = failf(p, at, "unknown key '%s' (did you mean '%s'?)", shown, near);
+                else
+                    rc = failf(p, at, "unknown key '%s' (allowed at the top level: name, description, base)", shown);
+            }
+            yaml_event_delete(&kev);
+            return rc;
+        }
+        yaml_event_delete(&kev);
+        if (seen[which].line)
+            return failf(p, at, "duplicate key '%s' (first given at line %zu, column %zu)", TOP_KEYS[which],
+                         seen[which].line, seen[which].col);
+        seen[which] = at;
+
+        if (which == 0 || which == 1) {
+            char *dst = which == 0 ? p->e->name : p->e->description;
+            size_t cap = which == 0 ? sizeof p->e->name : sizeof p->e->description;
+            if (expect_scalar(p, TOP_KEYS[which], "a string", &vev)) return -1;
+            int rc = set_text(p, TOP_KEYS[which], dst, cap, &vev);
+            if (!rc && which == 0 && !dst[0]) rc = failf(p, pos_of(&vev), "key 'name' must not be empty");
+            if (which == 0) p->name_given = 1;
+            yaml_event_delete(&vev);
+            if (rc) return -1;
+            continue;
+        }
+
+        p->base_at = at;
+        if (next_event(p, &vev)) return -1;
+        int rc = 0;
+        if (vev.type == YAML_MAPPING_START_EVENT) {
+            yaml_event_delete(&vev);
+            if (parse_map(p, "")) return -1;
+            continue;
+        }
+        if (vev.type == YAML_ALIAS_EVENT) {
+            rc = alias_error(p, &vev);
+        } else if (vev.type != YAML_SCALAR_EVENT || vev.data.scalar.style != YAML_PLAIN_SCALAR_STYLE ||
+                   !is_null_word((const char *)vev.data.scalar.value, vev.data.scalar.length)) {
+            char keys[400];
+            keys_below("", keys, sizeof keys);
+            rc = failf(p, pos_of(&vev), "key 'base' expects a mapping (with keys %s), got %s", keys, node_kind(&vev));
+        }
+        yaml_event_delete(&vev);
+        if (rc) return -1;
+    }
+}
+
+static int parse_stream(Parser *p) {
+    yaml_event_t ev;
+    Pos first = {1, 1};
+    if (next_event(p, &ev)) return -1; /* stream start */
+    yaml_event_delete(&ev);
+    if (next_event(p, &ev)) return -1;
+    if (ev.type == YAML_STREAM_END_EVENT) {
+        yaml_event_delete(&ev);
+        return failf(p, first, "empty file (expected a mapping with a 'base:' key)");
+    }
+    yaml_event_delete(&ev); /* document start */
+    if (next_event(p, &ev)) return -1;
+    Pos at = pos_of(&ev);
+    int rc = 0;
+    switch (ev.type) {
+    case YAML_MAPPING_START_EVENT:
+        yaml_event_delete(&ev);
+        if (parse_top(p)) return -1;
+        break;
+    case YAML_ALIAS_EVENT:
+        rc = alias_error(p, &ev);
+        yaml_event_delete(&ev);
+        return rc;
+    case YAML_SCALAR_EVENT:
+        if (ev.data.scalar.style == YAML_PLAIN_SCALAR_STYLE &&
+            is_null_word((const char *)ev.data.scalar.value, ev.data.scalar.length)) {
+            rc = failf(p, at, "empty document (expected a mapping with a 'base:' key)");
+            yaml_event_delete(&ev);
+            return rc;
+        }
+        /* fall through */
+    default:
+        rc = failf(p, at, "the top level must be a mapping (with keys name, description, base), got %s",
+                   node_kind(&ev));
+        yaml_event_delete(&ev);
+        return rc;
+    }
+    if (next_event(p, &ev)) return -1; /* document end */
+    yaml_event_delete(&ev);
+    if (next_event(p, &ev)) return -1;
+    at = pos_of(&ev);
+    int more = ev.type != YAML_STREAM_END_EVENT;
+    yaml_event_delete(&ev);
+    if (more) return failf(p, at, "more than one YAML document in the file (only one is allowed)");
+    return 0;
+}
+
+/* the file's base name without .yaml / .yml */
+static void default_name(const char *path, char *out, size_t cap) {
+    const char *b = strrchr(path, '/');
+    b = b ? b + 1 : path;
+    size_t n = strlen(b);
+    if (n > 5 && !strcmp(b + n - 5, ".yaml")) n -= 5;
+    else if (n > 4 && !strcmp(b + n - 4, ".yml")) n -= 4;
+    if (n >= cap) n = cap - 1; /* checked by the caller when it matters */
+    memcpy(out, b, n);
+    out[n] = 0;
+}
+
+int experiment_parse(ExperimentConfig *e, const char *text, size_t len, const char *path, char *err, size_t errlen) {
+    if (!path) path = "<string>";
+    if (err && errlen) err[0] = 0;
+
+    /* Build into a scratch copy so that *e is untouched on failure. Static
+     * would save stack but make the parser non-reentrant. */
+    ExperimentConfig tmp;
+    memset(&tmp, 0, sizeof tmp);
+    config_defaults(&tmp.base);
+
+    Parser *p = calloc(1, sizeof *p);
+    if (!p) {
+        if (err && errlen) snprintf(err, errlen, "%s: out of memory", path);
+        return -1;
+    }
+    p->file = path;
+    p->text = text;
+    p->len = text ? len : 0;
+    p->err = err;
+    p->errlen = errlen;
+    p->e = &tmp;
+    Pos top = {1, 1};
+
+    int rc = 0;
+    if (strlen(path) >= sizeof tmp.path) {
+        rc = failf(p, top, "file path is too long (at most %zu bytes)", sizeof tmp.path - 1);
+    } else {
+        snprintf(tmp.path, sizeof tmp.path, "%s", path);
+        default_name(path, tmp.name, sizeof tmp.name);
+    }
+    if (!rc && (!text || len == 0)) rc = failf(p, top, "empty file (expected a mapping with a 'base:' key)");
+    if (!rc) {
+        if (!yaml_parser_initialize(&p->yp)) {
+            rc = failf(p, top, "out of memory");
+        } else {
+            yaml_parser_set_input_string(&p->yp, (const unsigned char *)text, len);
+            rc = parse_stream(p);
+            yaml_parser_delete(&p->yp);
+        }
+    }
+    if (!rc) {
+        char msg[400];
+        const char *blame[2];
+        if (cross_check(&tmp.base, msg, sizeof msg, blame)) {
+            Pos at = p->base_at.line ? p->base_at : top;
+            for (int i = 1; i >= 0; i--) {
+                const KeyDef *k = blame[i] ? find_key(blame[i]) : NULL;
+                if (k && p->set_at[k - KEYS].line) at = p->set_at[k - KEYS];
+            }
+            rc = failf(p, at, "%s", msg);
+        }
+    }
+    if (!rc && !p->name_given) {
+        /* the name comes from the file name, which must give a usable one */
+        char full[CFG_PATH];
+        default_name(path, full, sizeof full);
+        if (!full[0]) rc = failf(p, top, "the file name gives no experiment name: set name:");
+        else if (strlen(full) >= sizeof tmp.name)
+            rc = failf(p, top, "the file name gives an experiment name longer than %zu bytes: set name:",
+                       sizeof tmp.name - 1);
+    }
+    if (!rc) {
+        tmp.yaml_text = malloc(len + 1);
+        if (!tmp.yaml_text) {
+            rc = failf(p, top, "out of memory");
+        } else {
+            memcpy(tmp.yaml_text, text, len);
+            tmp.yaml_text[len] = 0;
+            *e = tmp;
+        }
+    }
+    free(p);
+    return rc;
+}
+
+int experiment_load(ExperimentConfig *e, const char *path, char *err, size_t errlen) {
+    /* a configuration file is a few kB; refuse anything absurd rather than read it */
+    const size_t max_size = (size_t)16 << 20;
+    if (err && errlen) err[0] = 0;
+    if (!path) path = "(null)";
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        if (err && errlen) snprintf(err, errlen, "%s: cannot open: %s", path, strerror(errno));
+        return -1;
+    }
+    size_t cap = 4096, n = 0;
+    char *buf = malloc(cap);
+    int rc = 0;
+    while (buf) {
+        if (n == cap) {
+            if (cap >= max_size) {
+                if (err && errlen) snprintf(err, errlen, "%s: file is too large for a configuration (> %zu bytes)", path, max_size);
+                rc = -1;
+                break;
+            }
+            char *nb = realloc(buf, cap * 2);
+            if (!nb) { free(buf); buf = NULL; break; }
+            buf = nb;
+            cap *= 2;
+        }
+        size_t got = fread(buf + n, 1, cap - n, f);
+        n += got;
+        if (got == 0) {
+            if (ferror(f)) {
+                if (err && errlen) snprintf(err, errlen, "%s: cannot read: %s", path, strerror(errno));
+                rc = -1;
+            }
+            break;
+        }
+    }
+    fclose(f);
+    if (!buf) {
+        if (err && errlen) snprintf(err, errlen, "%s: out of memory", path);
+        return -1;
+    }
+    if (!rc) rc = experiment_parse(e, buf, n, path, err, errlen);
+    free(buf);
+    return rc;
+}
+
+void experiment_free(ExperimentConfig *e) {
+    if (!e) return;
+    free(e->yaml_text);
+    e->yaml_text = NULL;
+}
+
+/* ---------------------------------------------------------------- output */
+
+typedef struct { char *p; size_t n, cap; int oom; } Buf;
+
+static void put(Buf *b, const char *fmt, ...) {
+    if (b->oom) return;
+    for (;;) {
+        va_list ap;
+        va_start(ap, fmt);
+        int w = vsnprintf(b->p + b->n, b->cap - b->n, fmt, ap);
+        va_end(ap);
+        if (w < 0) { b->oom = 1; return; }
+        if ((size_t)w < b->cap - b->n) { b->n += (size_t)w; return; }
+        size_t nc = b->cap * 2 + (size_t)w;
+        char *np = realloc(b->p, nc);
+        if (!np) { b->oom = 1; return; }
+        b->p = np;
+        b->cap = nc;
+    }
+}
+
+/* Shortest %.Ng that reads back to the same double; %.17g always does. */
+static void fmt_double(char *buf, size_t cap, double v) {
+    if (isnan(v)) { snprintf(buf, cap, ".nan"); return; }
+    if (isinf(v)) { snprintf(buf, cap, v > 0 ? ".inf" : "-.inf"); return; }
+    for (int prec = 1; prec <= 17; prec++) {
+        snprintf(buf, cap, "%.*g", prec, v);
+        if (strtod(buf, NULL) == v) return;
+    }
+}
+
+/* a string as YAML: plain when it is an identifier-like word YAML will not
+ * read as something else, double-quoted with escapes otherwise */
+static void put_string(Buf *b, const char *s) {
+    int plain = s[0] != 0 && ((s[0] >= 'a' && s[0] <= 'z') || (s[0] >= 'A' && s[0] <= 'Z'));
+    for (const char *q = s; *q && plain; q++)
+        plain = (*q >= 'a' && *q <= 'z') || (*q >= 'A' && *q <= 'Z') || (*q >= '0' && *q <= '9') || *q == '_';
+    size_t n = strlen(s);
+    if (plain && (is_null_word(s, n) || ieq(s, n, "true") || ieq(s, n, "false") || ieq(s, n, "yes") ||
+                  ieq(s, n, "no") || ieq(s, n, "on") || ieq(s, n, "off") || ieq(s, n, "y") || ieq(s, n, "n")))
+        plain = 0;
+    if (plain) { put(b, "%s", s); return; }
+    put(b, "\"");
+    for (const unsigned char *q = (const unsigned char *)s; *q; q++) {
+        if (*q == '"' || *q == '\\') put(b, "\\%c", *q);
+        else if (*q == '\n') put(b, "\\n");
+        else if (*q == '\t') put(b, "\\t");
+        else if (*q < 0x20 || *q == 0x7f) put(b, "\\x%02x", *q);
+        else put(b, "%c", *q);
+    }
+    put(b, "\"");
+}
+
+static void put_value(Buf *b, const KeyDef *k, const RunConfig *c) {
+    char num[64];
+    const void *f = cfield(c, k);
+    switch (k->type) {
+    case T_STR: {
+        /* the field may lack a terminator if filled by hand; never read past it */
+        char tmp[CFG_PATH];
+        size_t n = strnlen((const char *)f, k->size);
+        if (n >= sizeof tmp) n = sizeof tmp - 1;
+        memcpy(tmp, f, n);
+        tmp[n] = 0;
+        put_string(b, tmp);
+        break;
+    }
+    case T_INT: put(b, "%d", *(const int *)f); break;
+    case T_LONG: put(b, "%ld", *(const long *)f); break;
+    case T_BOOL: put(b, "%s", *(const int *)f ? "true" : "false"); break;
+    case T_U64: put(b, "%llu", (unsigned long long)*(const uint64_t *)f); break;
+    case T_DOUBLE:
+        fmt_double(num, sizeof num, *(const double *)f);
+        put(b, "%s", num);
+        break;
+    }
+}
+
+char *config_to_yaml(const RunConfig *c) {
+    Buf b = {malloc(2048), 0, 2048, 0};
+    if (!b.p) return NULL;
+    b.p[0] = 0;
+    put(&b, "base:\n");
+    const char *prev = "";
+    for (size_t i = 0; i < NKEYS; i++) {
+        const char *k = KEYS[i].key;
+        /* depth of the mapping shared with the previous key */
+        size_t common = 0, depth = 0;
+        for (size_t j = 0; k[j] && k[j] == prev[j]; j++)
+            if (k[j] == '.') { common = j + 1; depth++; }
+        /* open the mappings this key needs beyond that */
+        const char *seg = k + common;
+        for (const char *dot; (dot = strchr(seg, '.')); seg = dot + 1, depth++)
+            put(&b, "%*s%.*s:\n", (int)(2 + 2 * depth), "", (int)(dot - seg), seg);
+        put(&b, "%*s%s: ", (int)(2 + 2 * depth), "", seg);
+        put_value(&b, &KEYS[i], c);
+        put(&b, "\n");
+        prev = k;
+    }
+    if (b.oom) {
+        free(b.p);
+        return NULL;
+    }
+    return b.p;
+}
+
+void config_print_schema(FILE *f) {
+    fprintf(f, "Keys of base: (every key optional; the default applies when absent)\n\n");
+    fprintf(f, "%-31s %-7s %-15s %-22s %s\n", "key", "type", "default", "range", "description");
+    for (size_t i = 0; i < NKEYS; i++) {
+        const KeyDef *k = &KEYS[i];
+        char range[256] = "", def[64];
+        if (k->choices) {
+            size_t o = 0;
+            for (const char *const *ch = k->choices; *ch; ch++) {
+                int w = snprintf(range + o, sizeof range - o, "%s%s", o ? " | " : "", *ch);
+                if (w < 0 || (size_t)w >= sizeof range - o) break;
+                o += (size_t)w;
+            }
+        } else if (k->type == T_U64) {
+            snprintf(range, sizeof range, "[0, 2^64)");
+        } else {
+            range_str(k, range, sizeof range);
+        }
+        snprintf(def, sizeof def, "%s", k->def[0] ? k->def : "\"\"");
+        fprintf(f, "%-31s %-7s %-15s %-22s %s\n", k->key, type_name(k), def, range, k->help);
+    }
+}

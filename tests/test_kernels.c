@@ -11,7 +11,13 @@
  *  - linear forward/backward vs _ref, with and without bias.
  *  - bitwise identical results with 1 and 2 OpenMP threads for the fast
  *    kernels, on shapes big enough that OpenBLAS and our im2col/col2im loops
- *    really go parallel.
+ *    really go parallel. OpenBLAS's own sgemm is NOT bitwise thread-count
+ *    invariant (0.3.21, Haswell kernels: an element's rounding depends on where
+ *    the thread partition puts it relative to the kernel's register tiles), so
+ *    each op's GEMM shapes are probed on their own first: a 1-vs-2 difference
+ *    in an output whose GEMM is itself invariant is a failure of our code; one
+ *    whose GEMM is not is printed as a BLAS warning (and must still agree to
+ *    TOL). CBNN_STRICT_THREADS=1 turns those warnings into failures.
  */
 #include <math.h>
 #include <omp.h>
@@ -48,6 +54,49 @@ static real *dup(const real *src, size_t n) {
     real *p = alloc_reals(n);
     memcpy(p, src, n * sizeof(real));
     return p;
+}
+
+/* ------------------------------------------------- thread-count invariance */
+
+static int strict_threads = 0;     /* CBNN_STRICT_THREADS=1 */
+static int blas_variant_outputs = 0; /* outputs that differ because the BLAS does */
+
+/* does gemm() itself give bitwise different C with 1 and 2 threads on this shape? */
+static int gemm_thread_variant(int ta, int tb, int M, int N, int K, real beta) {
+    Rng r = rng_stream(5, RNG_TEST, (uint64_t)M * 1000003u + (uint64_t)N * 1009u + (uint64_t)K, (uint64_t)(ta * 2 + tb));
+    size_t na = (size_t)M * K, nb = (size_t)K * N, nc = (size_t)M * N;
+    real *A = alloc_rand(na, &r), *B = alloc_rand(nb, &r), *C1 = alloc_rand(nc, &r);
+    real *C2 = dup(C1, nc);
+    int lda = ta ? M : K, ldb = tb ? K : N;
+    int saved = omp_get_max_threads();
+    omp_set_num_threads(1);
+    gemm(ta, tb, M, N, K, (real)1, A, lda, B, ldb, beta, C1, N);
+    omp_set_num_threads(2);
+    gemm(ta, tb, M, N, K, (real)1, A, lda, B, ldb, beta, C2, N);
+    omp_set_num_threads(saved);
+    int variant = memcmp(C1, C2, nc * sizeof(real)) != 0;
+    free(A); free(B); free(C1); free(C2);
+    return variant;
+}
+
+/* a1/a2: the same output computed with 1 and 2 threads; blas_variant: the
+ * GEMM that produced it is not invariant by itself */
+static void check_same_threads(const char *what, const char *name, const real *a1, const real *a2, size_t n,
+                               int blas_variant) {
+    if (memcmp(a1, a2, n * sizeof(real)) == 0) {
+        CHECK(1, "%s", "bitwise equal");
+        return;
+    }
+    double e = tu_max_rel_err(a1, a2, n);
+    if (blas_variant && !strict_threads) {
+        blas_variant_outputs++;
+        printf("WARNING (BLAS) %s %s: 1 vs 2 threads differ, max rel %.2g; sgemm alone differs on this shape\n",
+               what, name, e);
+        CHECK(e < TOL, "%s %s: 1 vs 2 threads differ beyond rounding: %.3g", what, name, e);
+        return;
+    }
+    CHECK(0, "%s %s: 1 vs 2 threads differ (max rel %.2g)%s", what, name, e,
+          blas_variant ? " [the BLAS alone differs too; strict mode]" : " [not the BLAS: our code]");
 }
 
 /* ------------------------------------------------------------------ gemm */
@@ -158,9 +207,15 @@ static void test_conv_case(const ConvCase *cc, uint64_t k, int check_threads) {
         omp_set_num_threads(2);
         conv_fast_run(o2, di2, dw2, inp, w, dout, dinp0, dw0, &d, scratch, nscratch);
         omp_set_num_threads(saved);
-        CHECK(memcmp(o1, o2, nout * sizeof(real)) == 0, "conv fwd %s: 1 vs 2 threads differ", name);
-        CHECK(memcmp(di1, di2, nin * sizeof(real)) == 0, "conv bwd dinp %s: 1 vs 2 threads differ", name);
-        CHECK(memcmp(dw1, dw2, nw * sizeof(real)) == 0, "conv bwd dweight %s: 1 vs 2 threads differ", name);
+        /* the GEMMs conv2d issues (see core/ops/conv2d.c) */
+        int CK = d.C * d.KH * d.KW, OHW = d.OH * d.OW;
+        int pw = d.KH == 1 && d.KW == 1 && d.stride == 1 && d.pad == 0;
+        int v_fwd = gemm_thread_variant(0, 0, d.O, OHW, CK, 0);
+        int v_dw = gemm_thread_variant(0, 1, d.O, CK, OHW, 1);
+        int v_dx = gemm_thread_variant(1, 0, CK, OHW, d.O, pw ? 1 : 0);
+        check_same_threads("conv fwd", name, o1, o2, nout, v_fwd);
+        check_same_threads("conv bwd dinp", name, di1, di2, nin, v_dx);
+        check_same_threads("conv bwd dweight", name, dw1, dw2, nw, v_dw);
         free(o1); free(di1); free(dw1); free(o2); free(di2); free(dw2);
     }
 
@@ -219,6 +274,17 @@ static void test_conv(void) {
         {2, 256, 8, 8, 256, 1, 1, 0},
     };
     for (size_t i = 0; i < sizeof(resnet) / sizeof(resnet[0]); i++) test_conv_case(&resnet[i], k++, 1);
+
+    /* O = 1 keeps every GEMM under OpenBLAS's threading threshold (M*N*K <=
+     * 4 * 65536), so the BLAS runs on one thread either way while im2col and
+     * col2im still fork: any 1-vs-2 difference here is ours, never excused */
+    static const ConvCase ours[] = {
+        {2, 64, 16, 16, 1, 3, 1, 1},
+        {1, 64, 32, 32, 1, 3, 2, 1},
+        {2, 37, 13, 19, 1, 5, 1, 2},
+        {1, 96, 17, 15, 1, 7, 2, 3},
+    };
+    for (size_t i = 0; i < sizeof(ours) / sizeof(ours[0]); i++) test_conv_case(&ours[i], k++, 1);
 }
 
 /* ---------------------------------------------------------------- linear */
@@ -272,9 +338,12 @@ static void test_linear_case(int N, int IN, int OUT, uint64_t k) {
         linear_backward(di[t], dw[t], db[t], dout, inp, w, N, IN, OUT);
     }
     omp_set_num_threads(saved);
-    CHECK(memcmp(o[0], o[1], nout * sizeof(real)) == 0 && memcmp(di[0], di[1], nin * sizeof(real)) == 0 &&
-              memcmp(dw[0], dw[1], nw * sizeof(real)) == 0 && memcmp(db[0], db[1], OUT * sizeof(real)) == 0,
-          "linear N=%d IN=%d OUT=%d: 1 vs 2 threads differ", N, IN, OUT);
+    char name[96];
+    snprintf(name, sizeof(name), "N=%d IN=%d OUT=%d", N, IN, OUT);
+    check_same_threads("linear fwd", name, o[0], o[1], nout, gemm_thread_variant(0, 1, N, OUT, IN, 1));
+    check_same_threads("linear bwd dinp", name, di[0], di[1], nin, gemm_thread_variant(0, 0, N, IN, OUT, 1));
+    check_same_threads("linear bwd dweight", name, dw[0], dw[1], nw, gemm_thread_variant(1, 0, OUT, IN, N, 1));
+    check_same_threads("linear bwd dbias", name, db[0], db[1], OUT, 0); /* our loop, no BLAS */
     for (int t = 0; t < 2; t++) { free(o[t]); free(di[t]); free(dw[t]); free(db[t]); }
 
     free(inp); free(w); free(b); free(dout); free(dinp0); free(dw0); free(db0); free(out); free(out_ref);
@@ -288,9 +357,15 @@ static void test_linear(void) {
 }
 
 int main(void) {
-    printf("kernels_vs_ref: %d OpenMP threads available\n", omp_get_max_threads());
+    const char *strict = getenv("CBNN_STRICT_THREADS");
+    strict_threads = strict != NULL && strict[0] == '1';
+    printf("kernels_vs_ref: %d OpenMP threads available, thread checks %s\n", omp_get_max_threads(),
+           strict_threads ? "strict" : "attribute BLAS differences");
     test_gemm();
     test_conv();
     test_linear();
+    if (blas_variant_outputs)
+        printf("NOTE: %d outputs differ bitwise between 1 and 2 threads only because the BLAS's sgemm does "
+               "(our im2col/col2im/bias code is invariant); see the WARNING lines\n", blas_variant_outputs);
     return tu_finish("kernels_vs_ref");
 }
