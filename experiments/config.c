@@ -233,6 +233,17 @@ static const char *type_name(const KeyDef *k) {
     return "?";
 }
 
+/* for "key 'x' expects ..., got ..." */
+static const char *expects_what(const KeyDef *k) {
+    switch (k->type) {
+    case T_STR: return "a string";
+    case T_BOOL: return "true or false";
+    case T_DOUBLE: return "a number";
+    case T_U64: return "a non-negative integer";
+    default: return "an integer";
+    }
+}
+
 /* "[1, 65536]", "> 0", ">= 0", "" (unbounded) */
 static void range_str(const KeyDef *k, char *buf, size_t cap) {
     if (k->lo_kind && k->hi_kind)
@@ -329,11 +340,7 @@ static int set_value(const KeyDef *k, RunConfig *c, const char *s, size_t n, int
                      char *msg, size_t cap) {
     char shown[96], num[320];
     show(shown, sizeof shown, s, n);
-    const char *expects = k->type == T_STR    ? "a string"
-                          : k->type == T_BOOL ? "true or false"
-                          : k->type == T_DOUBLE ? "a number"
-                          : k->type == T_U64  ? "a non-negative integer"
-                                              : "an integer";
+    const char *expects = expects_what(k);
 
     if (k->type == T_STR) {
         if (plain && is_null_word(s, n)) n = 0;
@@ -739,8 +746,7 @@ static int parse_map(Parser *p, const char *prefix) {
         if (seen_before(p, full, at)) return -1;
 
         if (k) {
-            const char *expects = k->type == T_STR ? "a string" : k->type == T_BOOL ? "true or false" : "a number";
-            if (expect_scalar(p, full, expects, &vev)) return -1;
+            if (expect_scalar(p, full, expects_what(k), &vev)) return -1;
             char msg[600];
             int plain = vev.data.scalar.style == YAML_PLAIN_SCALAR_STYLE;
             int rc = set_value(k, &p->e->base, (const char *)vev.data.scalar.value, vev.data.scalar.length, plain,
@@ -879,7 +885,12 @@ static int parse_stream(Parser *p) {
     yaml_event_t ev;
     Pos first = {1, 1};
     if (next_event(p, &ev)) return -1; /* stream start */
+    /* libyaml would read UTF-16 (by its BOM), but the text is kept verbatim
+     * as a C string for the results file, which needs UTF-8 */
+    int utf16 = ev.data.stream_start.encoding == YAML_UTF16LE_ENCODING ||
+                ev.data.stream_start.encoding == YAML_UTF16BE_ENCODING;
     yaml_event_delete(&ev);
+    if (utf16) return failf(p, first, "the file is UTF-16; save it as UTF-8");
     if (next_event(p, &ev)) return -1;
     if (ev.type == YAML_STREAM_END_EVENT) {
         yaml_event_delete(&ev);
@@ -927,8 +938,8 @@ static void default_name(const char *path, char *out, size_t cap) {
     const char *b = strrchr(path, '/');
     b = b ? b + 1 : path;
     size_t n = strlen(b);
-    if (n > 5 && !strcmp(b + n - 5, ".yaml")) n -= 5;
-    else if (n > 4 && !strcmp(b + n - 4, ".yml")) n -= 4;
+    if (n >= 5 && !strcmp(b + n - 5, ".yaml")) n -= 5;
+    else if (n >= 4 && !strcmp(b + n - 4, ".yml")) n -= 4;
     if (n >= cap) n = cap - 1; /* checked by the caller when it matters */
     memcpy(out, b, n);
     out[n] = 0;
@@ -1181,10 +1192,17 @@ void config_print_schema(FILE *f) {
             }
         } else if (k->type == T_U64) {
             snprintf(range, sizeof range, "[0, 2^64)");
+        } else if (k->type == T_BOOL) {
+            snprintf(range, sizeof range, "true | false");
         } else {
             range_str(k, range, sizeof range);
         }
         snprintf(def, sizeof def, "%s", k->def[0] ? k->def : "\"\"");
-        fprintf(f, "%-31s %-7s %-15s %-22s %s\n", k->key, type_name(k), def, range, k->help);
+        /* a long list of values gets a line of its own so the columns stay aligned */
+        if (strlen(range) > 22)
+            fprintf(f, "%-31s %-7s %-15s %-22s %s\n%-56s%s\n", k->key, type_name(k), def, "(below)", k->help,
+                    "", range);
+        else
+            fprintf(f, "%-31s %-7s %-15s %-22s %s\n", k->key, type_name(k), def, range, k->help);
     }
 }

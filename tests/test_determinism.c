@@ -8,7 +8,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "config.h"
+#include "experiments/config.h"
 #include "datasets/dataset.h"
 #include "results_h5.h"
 #include "testutil.h"

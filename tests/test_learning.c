@@ -6,7 +6,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "config.h"
+#include "experiments/config.h"
 #include "datasets/dataset.h"
 #include "progress.h"
 #include "testutil.h"

@@ -1,0 +1,161 @@
+/* conv2d throughput on the conv layers of CIFAR-10 ResNet-18 at batch 16,
+ * next to the BLAS's own sgemm on exactly the GEMMs conv2d issues.
+ *
+ *   conv_throughput [reps]        (default 7; median of reps after 1 warm-up)
+ *
+ * GFLOP/s = 2 * MACs / time. Forward does conv_macs() MACs; backward (with
+ * dinp) does twice that (dW and dinp each one forward's worth). The "sgemm"
+ * columns time cblas_sgemm alone with the same M, N, K, transposes, betas and
+ * number of calls (one per sample, per GEMM), on a pre-filled col buffer; the
+ * ratio conv/sgemm is then the share of the time the GEMM would take without
+ * im2col/col2im and the per-sample loop around it (1.00 = no overhead).
+ *
+ * Not a test: numbers depend on the machine. Thread count from
+ * OMP_NUM_THREADS (the OpenMP build of OpenBLAS follows it). */
+#include <cblas.h>
+#include <omp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "ops.h"
+#include "rng.h"
+
+#define BATCH 16
+
+typedef struct {
+    const char *name;
+    int C, H, W, O, K, stride, pad;
+} Layer;
+
+/* CIFAR-10 ResNet-18 (3x3 convs; one row per distinct shape) */
+static const Layer layers[] = {
+    {"stem 3->64 32x32", 3, 32, 32, 64, 3, 1, 1},
+    {"64->64 32x32", 64, 32, 32, 64, 3, 1, 1},
+    {"64->128 s2 32x32", 64, 32, 32, 128, 3, 2, 1},
+    {"128->128 16x16", 128, 16, 16, 128, 3, 1, 1},
+    {"128->256 s2 16x16", 128, 16, 16, 256, 3, 2, 1},
+    {"256->256 8x8", 256, 8, 8, 256, 3, 1, 1},
+    {"256->512 s2 8x8", 256, 8, 8, 512, 3, 2, 1},
+    {"512->512 4x4", 512, 4, 4, 512, 3, 1, 1},
+};
+
+static double now(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static int cmp_double(const void *a, const void *b) {
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+static float *alloc_rand(size_t n, Rng *r) {
+    float *p = (float *)malloc((n ? n : 1) * sizeof(float));
+    if (p == NULL) {
+        fprintf(stderr, "out of memory\n");
+        exit(1);
+    }
+    for (size_t i = 0; i < n; i++) p[i] = (float)(2.0 * rng_uniform(r) - 1.0);
+    return p;
+}
+
+/* everything one layer's timings need */
+typedef struct {
+    ConvDims d;
+    float *inp, *w, *out, *dout, *dinp, *dw, *scratch;
+    float *col, *colgrad; /* [CK, OHW] each, for the sgemm-only runs */
+} Bufs;
+
+enum { RUN_CONV_FWD, RUN_CONV_BWD, RUN_GEMM_FWD, RUN_GEMM_BWD };
+
+static void run_once(Bufs *b, int what) {
+    const ConvDims *d = &b->d;
+    const int CK = d->C * d->KH * d->KW, OHW = d->OH * d->OW;
+    switch (what) {
+    case RUN_CONV_FWD:
+        conv2d_forward(b->out, b->inp, b->w, d, b->scratch);
+        break;
+    case RUN_CONV_BWD:
+        conv2d_backward(b->dinp, b->dw, b->dout, b->inp, b->w, d, b->scratch);
+        break;
+    case RUN_GEMM_FWD: /* out[n] = W x col, per sample */
+        for (int n = 0; n < d->N; n++)
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, d->O, OHW, CK, 1.0f, b->w, CK, b->col, OHW,
+                        0.0f, b->out + (size_t)n * d->O * OHW, OHW);
+        break;
+    case RUN_GEMM_BWD: /* dW += dout[n] x col^T; colgrad = W^T x dout[n], per sample */
+        for (int n = 0; n < d->N; n++) {
+            const float *g = b->dout + (size_t)n * d->O * OHW;
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, d->O, CK, OHW, 1.0f, g, OHW, b->col, OHW, 1.0f,
+                        b->dw, CK);
+            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, CK, OHW, d->O, 1.0f, b->w, CK, g, OHW, 0.0f,
+                        b->colgrad, OHW);
+        }
+        break;
+    }
+}
+
+static double median_time(Bufs *b, int what, int reps) {
+    double *t = (double *)malloc(sizeof(double) * reps);
+    run_once(b, what); /* warm-up: page faults, BLAS buffers, thread pool */
+    for (int r = 0; r < reps; r++) {
+        double t0 = now();
+        run_once(b, what);
+        t[r] = now() - t0;
+    }
+    qsort(t, reps, sizeof(double), cmp_double);
+    double m = reps % 2 ? t[reps / 2] : 0.5 * (t[reps / 2 - 1] + t[reps / 2]);
+    free(t);
+    return m;
+}
+
+int main(int argc, char **argv) {
+    int reps = argc > 1 ? atoi(argv[1]) : 7;
+    if (reps < 1) reps = 1;
+    printf("conv_throughput: batch %d, %d threads, OpenBLAS core %s, median of %d reps\n", BATCH,
+           omp_get_max_threads(), openblas_get_corename(), reps);
+    printf("%-19s %9s | %9s %9s %6s | %9s %9s %6s\n", "layer", "fwd GMAC", "fwd GF/s", "sgemm", "ratio",
+           "bwd GF/s", "sgemm", "ratio");
+    double tot[4] = {0, 0, 0, 0}, tot_macs = 0;
+    for (size_t i = 0; i < sizeof(layers) / sizeof(layers[0]); i++) {
+        const Layer *L = &layers[i];
+        Bufs b;
+        b.d = conv_dims(BATCH, L->C, L->H, L->W, L->O, L->K, L->stride, L->pad);
+        const ConvDims *d = &b.d;
+        size_t nin = (size_t)d->N * d->C * d->H * d->W, nw = (size_t)d->O * d->C * d->KH * d->KW;
+        size_t nout = (size_t)d->N * d->O * d->OH * d->OW;
+        size_t ncol = (size_t)d->C * d->KH * d->KW * d->OH * d->OW;
+        Rng r = rng_stream(1, RNG_TEST, i, 0);
+        b.inp = alloc_rand(nin, &r);
+        b.w = alloc_rand(nw, &r);
+        b.dout = alloc_rand(nout, &r);
+        b.out = alloc_rand(nout, &r);
+        b.dinp = alloc_rand(nin, &r);
+        b.dw = alloc_rand(nw, &r);
+        b.scratch = alloc_rand(conv2d_scratch_size(d), &r);
+        b.col = alloc_rand(ncol, &r);
+        b.colgrad = alloc_rand(ncol, &r);
+
+        double macs = (double)conv_macs(d);
+        double t[4];
+        for (int w = 0; w < 4; w++) t[w] = median_time(&b, w, reps);
+        double gf = 1e-9 * 2.0 * macs;
+        printf("%-19s %9.3f | %9.1f %9.1f %6.2f | %9.1f %9.1f %6.2f\n", L->name, 1e-9 * macs,
+               gf / t[RUN_CONV_FWD], gf / t[RUN_GEMM_FWD], t[RUN_GEMM_FWD] / t[RUN_CONV_FWD],
+               2 * gf / t[RUN_CONV_BWD], 2 * gf / t[RUN_GEMM_BWD], t[RUN_GEMM_BWD] / t[RUN_CONV_BWD]);
+        for (int w = 0; w < 4; w++) tot[w] += t[w];
+        tot_macs += macs;
+        free(b.inp); free(b.w); free(b.dout); free(b.out); free(b.dinp); free(b.dw);
+        free(b.scratch); free(b.col); free(b.colgrad);
+    }
+    double gf = 1e-9 * 2.0 * tot_macs;
+    printf("%-19s %9.3f | %9.1f %9.1f %6.2f | %9.1f %9.1f %6.2f\n", "all layers", 1e-9 * tot_macs,
+           gf / tot[RUN_CONV_FWD], gf / tot[RUN_GEMM_FWD], tot[RUN_GEMM_FWD] / tot[RUN_CONV_FWD],
+           2 * gf / tot[RUN_CONV_BWD], 2 * gf / tot[RUN_GEMM_BWD], tot[RUN_GEMM_BWD] / tot[RUN_CONV_BWD]);
+    printf("time per pass over these layers: fwd %.1f ms (sgemm %.1f), bwd %.1f ms (sgemm %.1f)\n",
+           1e3 * tot[RUN_CONV_FWD], 1e3 * tot[RUN_GEMM_FWD], 1e3 * tot[RUN_CONV_BWD], 1e3 * tot[RUN_GEMM_BWD]);
+    return 0;
+}
