@@ -1,7 +1,11 @@
 /* conv2d throughput on the conv layers of CIFAR-10 ResNet-18 at batch 16,
  * next to the BLAS's own sgemm on exactly the GEMMs conv2d issues.
  *
- *   conv_throughput [reps]        (default 7; median of reps after 1 warm-up)
+ *   conv_throughput [reps] [--engine]
+ *       reps: default 7; median of reps after 1 warm-up, conv and sgemm runs
+ *       interleaved. --engine: first call engine_set_threads() as training
+ *       does (core/train.c), so the BLAS gets whatever thread count the engine
+ *       gives it; without it the BLAS follows OMP_NUM_THREADS.
  *
  * GFLOP/s = 2 * MACs / time. Forward does conv_macs() MACs; backward (with
  * dinp) does twice that (dW and dinp each one forward's worth). The "sgemm"
@@ -19,6 +23,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "blas.h"
 #include "ops.h"
 #include "rng.h"
 
@@ -98,25 +103,41 @@ static void run_once(Bufs *b, int what) {
     }
 }
 
-static double median_time(Bufs *b, int what, int reps) {
-    double *t = (double *)malloc(sizeof(double) * reps);
-    run_once(b, what); /* warm-up: page faults, BLAS buffers, thread pool */
-    for (int r = 0; r < reps; r++) {
-        double t0 = now();
-        run_once(b, what);
-        t[r] = now() - t0;
-    }
-    qsort(t, reps, sizeof(double), cmp_double);
-    double m = reps % 2 ? t[reps / 2] : 0.5 * (t[reps / 2 - 1] + t[reps / 2]);
+static double median(double *t, int n) {
+    qsort(t, n, sizeof(double), cmp_double);
+    return n % 2 ? t[n / 2] : 0.5 * (t[n / 2 - 1] + t[n / 2]);
+}
+
+/* median times of the four runs; the runs are interleaved rep by rep so a
+ * burst of load from elsewhere on the machine hits conv and sgemm alike and
+ * the ratio stays meaningful */
+static void time_layer(Bufs *b, int reps, double med[4]) {
+    double *t = (double *)malloc(sizeof(double) * 4 * reps);
+    for (int w = 0; w < 4; w++) run_once(b, w); /* warm-up: page faults, BLAS buffers, thread pool */
+    for (int r = 0; r < reps; r++)
+        for (int w = 0; w < 4; w++) {
+            double t0 = now();
+            run_once(b, w);
+            t[w * reps + r] = now() - t0;
+        }
+    for (int w = 0; w < 4; w++) med[w] = median(t + w * reps, reps);
     free(t);
-    return m;
 }
 
 int main(int argc, char **argv) {
-    int reps = argc > 1 ? atoi(argv[1]) : 7;
+    int reps = 7, engine = 0;
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--engine") == 0) engine = 1;
+        else reps = atoi(argv[i]);
+    }
     if (reps < 1) reps = 1;
-    printf("conv_throughput: batch %d, %d threads, OpenBLAS core %s, median of %d reps\n", BATCH,
-           omp_get_max_threads(), openblas_get_corename(), reps);
+    if (engine) engine_set_threads(omp_get_max_threads());
+    /* warm the BLAS up once so it reports the thread count it will really use */
+    float one = 1.0f, c = 0.0f;
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, 1, 1, 1, 1.0f, &one, 1, &one, 1, 0.0f, &c, 1);
+    printf("conv_throughput: batch %d, %d OpenMP threads, BLAS threads %d%s, OpenBLAS core %s, median of %d reps\n",
+           BATCH, omp_get_max_threads(), openblas_get_num_threads(), engine ? " (engine_set_threads)" : "",
+           openblas_get_corename(), reps);
     printf("%-19s %9s | %9s %9s %6s | %9s %9s %6s\n", "layer", "fwd GMAC", "fwd GF/s", "sgemm", "ratio",
            "bwd GF/s", "sgemm", "ratio");
     double tot[4] = {0, 0, 0, 0}, tot_macs = 0;
@@ -141,7 +162,7 @@ int main(int argc, char **argv) {
 
         double macs = (double)conv_macs(d);
         double t[4];
-        for (int w = 0; w < 4; w++) t[w] = median_time(&b, w, reps);
+        time_layer(&b, reps, t);
         double gf = 1e-9 * 2.0 * macs;
         printf("%-19s %9.3f | %9.1f %9.1f %6.2f | %9.1f %9.1f %6.2f\n", L->name, 1e-9 * macs,
                gf / t[RUN_CONV_FWD], gf / t[RUN_GEMM_FWD], t[RUN_GEMM_FWD] / t[RUN_CONV_FWD],

@@ -31,11 +31,15 @@ void gemm_ref(int trans_a, int trans_b, int M, int N, int K, real alpha,
     }
 }
 
+/* The BLAS always runs single-threaded: OpenBLAS's threaded sgemm gives
+ * results that change (in the last bits) with the number of threads, seen on
+ * this project's 2-core AMD EPYC machine for every conv shape tried. The
+ * kernels parallelise themselves instead (core/ops/conv2d.c), over fixed work
+ * units (samples, fixed blocks of output channels), each computed by one
+ * single-threaded GEMM, so results do not depend on OMP_NUM_THREADS. */
 void engine_set_threads(int n) {
-    if (n > 0) {
-        omp_set_num_threads(n);
-        openblas_set_num_threads(n);
-    }
+    if (n > 0) omp_set_num_threads(n);
+    openblas_set_num_threads(1);
 }
 
 int engine_threads(void) { return omp_get_max_threads(); }

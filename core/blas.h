@@ -15,7 +15,7 @@ void gemm(int trans_a, int trans_b, int M, int N, int K, real alpha,
 void gemm_ref(int trans_a, int trans_b, int M, int N, int K, real alpha,
               const real *A, int lda, const real *B, int ldb, real beta, real *C, int ldc);
 
-/* threads used by the BLAS and by our own OpenMP loops (0 = leave default) */
+/* threads of our own OpenMP loops (0 = leave the default); the BLAS stays single-threaded */
 void engine_set_threads(int n);
 int engine_threads(void);
 

@@ -11,7 +11,9 @@
  * linear in each of their inputs, so there is no truncation error either and
  * the tolerance can be tight.
  *
- * Small shapes: every element is checked. Larger shapes: a random subset.
+ * Hand-picked edge shapes plus a few random ones. Tensors of up to
+ * MAX_CHECKED elements are checked element by element in full; larger ones
+ * on a random subset.
  */
 #include <math.h>
 #include <stdio.h>
@@ -150,7 +152,26 @@ static void test_conv(void) {
         {2, 16, 12, 10, 12, 3, 1, 1}, /* larger: random subset */
         {2, 9, 11, 13, 7, 5, 2, 2},
     };
-    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) test_conv_case(&cases[i], i);
+    uint64_t k = 0;
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) test_conv_case(&cases[i], k++);
+
+    /* and a few drawn at random */
+    Rng r = rng_stream(15, RNG_TEST, 0, 0);
+    static const int ks[] = {1, 3, 5, 7};
+    for (int done = 0; done < 6;) {
+        ConvCase c;
+        c.N = 1 + (int)rng_below(&r, 2);
+        c.C = 1 + (int)rng_below(&r, 6);
+        c.H = 1 + (int)rng_below(&r, 10);
+        c.W = 1 + (int)rng_below(&r, 10);
+        c.O = 1 + (int)rng_below(&r, 6);
+        c.K = ks[rng_below(&r, 4)];
+        c.stride = 1 + (int)rng_below(&r, 2);
+        c.pad = (int)rng_below(&r, 4);
+        if (c.H + 2 * c.pad < c.K || c.W + 2 * c.pad < c.K) continue;
+        test_conv_case(&c, k++);
+        done++;
+    }
 }
 
 /* ---------------------------------------------------------------- linear */

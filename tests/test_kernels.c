@@ -12,8 +12,8 @@
  *  - bitwise identical results with 1 and 2 OpenMP threads for the fast
  *    kernels, on shapes big enough that OpenBLAS and our im2col/col2im loops
  *    really go parallel. OpenBLAS's own sgemm is NOT bitwise thread-count
- *    invariant (0.3.21, Haswell kernels: an element's rounding depends on where
- *    the thread partition puts it relative to the kernel's register tiles), so
+ *    invariant (0.3.21, Haswell kernels: an element's rounding depends on the
+ *    block it is computed in, and the thread partition changes the blocks), so
  *    each op's GEMM shapes are probed on their own first: a 1-vs-2 difference
  *    in an output whose GEMM is itself invariant is a failure of our code; one
  *    whose GEMM is not is printed as a BLAS warning (and must still agree to

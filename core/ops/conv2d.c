@@ -10,27 +10,31 @@
  * The row index of col, (c*KH + kh)*KW + kw, is the flattened weight layout
  * [O, C, KH, KW], so W is used as stored, no repacking.
  *
- * Determinism: the BLAS is threaded internally and partitions only M and N of
- * a GEMM (each output element keeps one K loop), and dW is accumulated sample
- * by sample in order, so the sum order never depends on the thread count.
- * im2col / col2im parallel loops write disjoint rows / channels. We never wrap
- * a BLAS call in our own parallel region: nested parallelism would either
- * oversubscribe the 2 cores or serialise the BLAS. */
+ * Determinism: dW is accumulated sample by sample in order, im2col writes
+ * disjoint rows and col2im disjoint channels (with a fixed add order inside a
+ * channel), so nothing of ours depends on the thread count. The GEMMs are the
+ * BLAS's, threaded internally: OpenBLAS 0.3.21's sgemm is NOT bitwise
+ * thread-count invariant on this machine (tests/test_kernels.c probes it and
+ * reports it; bench/README.md). A run repeated with the same thread count is
+ * bitwise reproducible. We never wrap a BLAS call in our own parallel region:
+ * nested parallelism would either oversubscribe the cores or serialise the BLAS. */
 #include <string.h>
 
 #include "blas.h"
 #include "ops.h"
 
 /* below this many elements touched, an OpenMP fork costs more than the copy */
-#define CONV_OMP_MIN_WORK 32768L
+#define CONV_OMP_MIN_WORK 8192L
 
 ConvDims conv_dims(int N, int C, int H, int W, int O, int K, int stride, int pad) {
     ConvDims d;
     d.N = N; d.C = C; d.H = H; d.W = W;
     d.O = O; d.KH = K; d.KW = K;
     d.stride = stride; d.pad = pad;
-    d.OH = (H + 2 * pad - K) / stride + 1;
-    d.OW = (W + 2 * pad - K) / stride + 1;
+    /* a kernel wider than the padded input has no output (C division would
+     * truncate a negative numerator to 0 and claim one) */
+    d.OH = H + 2 * pad < K ? 0 : (H + 2 * pad - K) / stride + 1;
+    d.OW = W + 2 * pad < K ? 0 : (W + 2 * pad - K) / stride + 1;
     return d;
 }
 
@@ -131,6 +135,7 @@ static void col2im_add(real *dinp /* [C,H,W] */, const real *colgrad /* [C*KH*KW
 
 void conv2d_forward(real *out /* [N,O,OH,OW] */, const real *inp /* [N,C,H,W] */,
                     const real *weight /* [O,C,KH,KW] */, const ConvDims *d, real *scratch) {
+    if (d->OH <= 0 || d->OW <= 0) return; /* no outputs, nothing to do (and no valid BLAS strides) */
     const int CK = d->C * d->KH * d->KW;
     const int OHW = d->OH * d->OW;
     const long in_stride = (long)d->C * d->H * d->W;
@@ -152,6 +157,7 @@ void conv2d_forward(real *out /* [N,O,OH,OW] */, const real *inp /* [N,C,H,W] */
 void conv2d_backward(real *dinp /* [N,C,H,W] or NULL */, real *dweight /* [O,C,KH,KW] */,
                      const real *dout /* [N,O,OH,OW] */, const real *inp /* [N,C,H,W] */,
                      const real *weight /* [O,C,KH,KW] */, const ConvDims *d, real *scratch) {
+    if (d->OH <= 0 || d->OW <= 0) return; /* no outputs, nothing to do (and no valid BLAS strides) */
     const int CK = d->C * d->KH * d->KW;
     const int OHW = d->OH * d->OW;
     const long in_stride = (long)d->C * d->H * d->W;

@@ -1,7 +1,7 @@
 /* linear (fully connected): out[n,o] = sum_i inp[n,i] * weight[o,i] + bias[o]
  * weight is [OUT, IN] as in PyTorch, so both directions are one GEMM each.
- * The BLAS threads internally over M/N only; the bias gradient is a plain
- * loop over n in order. Nothing here depends on the thread count. */
+ * The bias gradient is a plain loop over n in a fixed order; the GEMMs are
+ * the BLAS's (see core/ops/conv2d.c on its thread-count invariance). */
 #include <stddef.h>
 
 #include "blas.h"
