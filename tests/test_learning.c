@@ -12,7 +12,8 @@
 #include "testutil.h"
 #include "train.h"
 
-#define LEARNING_MIN_TOP1 70.0
+/* measured 80.80% in 9.2 s (release build, 2-core AMD EPYC, 2026-11-26); chance is 10% */
+#define LEARNING_MIN_TOP1 75.0
 
 int main(void) {
     Dataset train, test;

@@ -1,30 +1,35 @@
 /* conv2d: no bias, zero padding, square kernel and stride/pad shared by both
  * spatial dims (ConvDims keeps KH/KW separate so the loops read naturally).
  *
- * Fast path, one sample at a time:
- *   col[C*KH*KW, OH*OW] = im2col(inp[n])
- *   out[n]  [O, OH*OW]  = W[O, C*KH*KW] x col                   (gemm, beta = 0)
- *   dW      [O, C*KH*KW] += dout[n][O, OH*OW] x col^T            (gemm, beta = 1)
- *   colgrad [C*KH*KW, OH*OW] = W^T x dout[n]                     (gemm, beta = 0)
- *   dinp[n] += col2im(colgrad)
+ * Fast path, built from single-threaded GEMMs on fixed work units:
+ *   forward, per sample n (OpenMP over samples):
+ *     col[C*KH*KW, OH*OW] = im2col(inp[n]);  out[n][O, OH*OW] = W[O, C*KH*KW] x col
+ *   dW, per fixed block of output channels (OpenMP over blocks):
+ *     for n in order: col = im2col(inp[n]);  dW[rows] += dout[n][rows, OH*OW] x col^T
+ *   dinp, per sample n (OpenMP over samples):
+ *     colgrad[C*KH*KW, OH*OW] = W^T x dout[n];  dinp[n] += col2im(colgrad)
  * The row index of col, (c*KH + kh)*KW + kw, is the flattened weight layout
  * [O, C, KH, KW], so W is used as stored, no repacking.
  *
- * Determinism: dW is accumulated sample by sample in order, im2col writes
- * disjoint rows and col2im disjoint channels (with a fixed add order inside a
- * channel), so nothing of ours depends on the thread count. The GEMMs are the
- * BLAS's, threaded internally: OpenBLAS 0.3.21's sgemm is NOT bitwise
- * thread-count invariant on this machine (tests/test_kernels.c probes it and
- * reports it; bench/README.md). A run repeated with the same thread count is
- * bitwise reproducible. We never wrap a BLAS call in our own parallel region:
- * nested parallelism would either oversubscribe the cores or serialise the BLAS. */
+ * Determinism. OpenBLAS 0.3.21's threaded sgemm changes the last bits of its
+ * results with the thread count (and even a sub-block of C computed alone can
+ * round differently), measured on this project's AMD EPYC machine. So the BLAS
+ * only ever runs single-threaded (core/blas.c) on work units whose shapes do
+ * not depend on the thread count: one sample, or one fixed block of output
+ * channels whose rows accumulate the samples in order. Which thread runs a
+ * unit does not change its bits, so results are the same for any
+ * OMP_NUM_THREADS. The dW pass repeats im2col in every thread that owns a
+ * block: that costs 1/O_block of the GEMM work and buys the invariance.
+ *
+ * Scratch: one [C*KH*KW, OH*OW] buffer per thread, for up to omp_get_num_procs()
+ * threads (a constant of the process, so a buffer sized once stays valid when
+ * the thread count changes; kernels never use more threads than that). */
 #include <string.h>
 
 #include "blas.h"
 #include "ops.h"
 
-/* below this many elements touched, an OpenMP fork costs more than the copy */
-#define CONV_OMP_MIN_WORK 8192L
+#include <omp.h>
 
 ConvDims conv_dims(int N, int C, int H, int W, int O, int K, int stride, int pad) {
     ConvDims d;
@@ -47,14 +52,25 @@ static int conv_is_pointwise(const ConvDims *d) {
     return d->KH == 1 && d->KW == 1 && d->stride == 1 && d->pad == 0;
 }
 
-/* im2col buffer + col-grad buffer, both [C*KH*KW, OH*OW]. Backward needs them
- * at the same time only conceptually (it could reuse one), but keeping them
- * apart leaves the order of the dW and dinp GEMMs free. The pointwise case
- * needs none, but we still report the general size so callers can size one
- * arena for any conv without special cases. */
+/* threads a kernel may use: never more than the scratch was sized for */
+static int conv_threads(void) {
+    int t = omp_get_max_threads(), p = omp_get_num_procs();
+    return t < p ? t : p;
+}
+
+/* one [C*KH*KW, OH*OW] buffer (im2col, or col-grad) per possible thread. The
+ * pointwise case needs none, but the general size keeps callers simple. */
 size_t conv2d_scratch_size(const ConvDims *d) {
     size_t col = (size_t)d->C * d->KH * d->KW * (size_t)d->OH * d->OW;
-    return 2 * col;
+    return (size_t)omp_get_num_procs() * col;
+}
+
+/* rows of dW per work unit: a function of O only (never of the thread count),
+ * a multiple of 8, at most 8 blocks */
+static int dw_block_rows(int O) {
+    int b = (O + 7) / 8;
+    b = (b + 7) / 8 * 8;
+    return b < 8 ? 8 : b;
 }
 
 /* first and one-past-last output coordinate whose input coordinate
@@ -77,8 +93,6 @@ static void im2col(real *col /* [C*KH*KW, OH*OW] */, const real *inp /* [C,H,W] 
     const int C = d->C, H = d->H, W = d->W, KH = d->KH, KW = d->KW;
     const int OH = d->OH, OW = d->OW, s = d->stride, p = d->pad;
     const long rows = (long)C * KH * KW;
-    /* every row is written by exactly one iteration: disjoint, any thread count */
-    #pragma omp parallel for schedule(static) if (rows * OH * OW >= CONV_OMP_MIN_WORK)
     for (long r = 0; r < rows; r++) {
         const int kw = (int)(r % KW);
         const int kh = (int)((r / KW) % KH);
@@ -106,14 +120,11 @@ static void im2col(real *col /* [C*KH*KW, OH*OW] */, const real *inp /* [C,H,W] 
     }
 }
 
-/* dinp[c, ih, iw] += colgrad[(c*KH+kh)*KW+kw, oh*OW+ow]: the adjoint of im2col.
- * Different (kh, kw) taps of one channel hit the same input pixels, so we
- * parallelise over channels only; inside a channel the order of the adds is
- * the fixed loop order below, whatever the thread count. */
+/* dinp[c, ih, iw] += colgrad[(c*KH+kh)*KW+kw, oh*OW+ow]: the adjoint of im2col,
+ * in a fixed loop order (it runs inside the per-sample parallel loop). */
 static void col2im_add(real *dinp /* [C,H,W] */, const real *colgrad /* [C*KH*KW, OH*OW] */, const ConvDims *d) {
     const int C = d->C, H = d->H, W = d->W, KH = d->KH, KW = d->KW;
     const int OH = d->OH, OW = d->OW, s = d->stride, p = d->pad;
-    #pragma omp parallel for schedule(static) if ((long)C * KH * KW * OH * OW >= CONV_OMP_MIN_WORK)
     for (int c = 0; c < C; c++) {
         real *plane = dinp + (long)c * H * W;
         for (int kh = 0; kh < KH; kh++) {
@@ -141,8 +152,9 @@ void conv2d_forward(real *out /* [N,O,OH,OW] */, const real *inp /* [N,C,H,W] */
     const long in_stride = (long)d->C * d->H * d->W;
     const long out_stride = (long)d->O * OHW;
     const int pointwise = conv_is_pointwise(d);
-    real *col = scratch; /* [CK, OHW] */
+    #pragma omp parallel for schedule(static) num_threads(conv_threads())
     for (int n = 0; n < d->N; n++) {
+        real *col = scratch + (size_t)omp_get_thread_num() * CK * OHW; /* [CK, OHW] */
         const real *x = inp + n * in_stride;
         const real *b = x; /* pointwise: the input [C, H*W] already is col */
         if (!pointwise) {
@@ -163,19 +175,40 @@ void conv2d_backward(real *dinp /* [N,C,H,W] or NULL */, real *dweight /* [O,C,K
     const long in_stride = (long)d->C * d->H * d->W;
     const long out_stride = (long)d->O * OHW;
     const int pointwise = conv_is_pointwise(d);
-    real *col = scratch;                       /* [CK, OHW] */
-    real *colgrad = scratch + (size_t)CK * OHW; /* [CK, OHW] */
-    for (int n = 0; n < d->N; n++) {
-        const real *x = inp + n * in_stride;
-        const real *g = dout + n * out_stride; /* [O, OHW] */
-        const real *b = x;
-        if (!pointwise) {
-            im2col(col, x, d);
-            b = col;
+    const int rows = dw_block_rows(d->O), nblocks = (d->O + rows - 1) / rows;
+    const int T = conv_threads() < nblocks ? conv_threads() : nblocks;
+
+    /* dW: block b of output channels belongs to thread b % T; each block adds
+     * the samples in order, so its bits do not depend on T */
+    #pragma omp parallel num_threads(T)
+    {
+        const int tid = omp_get_thread_num(), nt = omp_get_num_threads();
+        real *col = scratch + (size_t)tid * CK * OHW; /* [CK, OHW] */
+        if (tid < nblocks) {
+            for (int n = 0; n < d->N; n++) {
+                const real *x = inp + n * in_stride;
+                const real *g = dout + n * out_stride; /* [O, OHW] */
+                const real *b = x;
+                if (!pointwise) {
+                    im2col(col, x, d);
+                    b = col;
+                }
+                for (int blk = tid; blk < nblocks; blk += nt) {
+                    const int o0 = blk * rows, m = d->O - o0 < rows ? d->O - o0 : rows;
+                    /* dW[o0:o0+m, CK] += dout[n][o0:o0+m, OHW] x col^T[OHW, CK] */
+                    gemm(0, 1, m, CK, OHW, (real)1, g + (long)o0 * OHW, OHW, b, OHW, (real)1,
+                         dweight + (long)o0 * CK, CK);
+                }
+            }
         }
-        /* dW[O, CK] += dout[n][O, OHW] x col^T[OHW, CK]; samples in order */
-        gemm(0, 1, d->O, CK, OHW, (real)1, g, OHW, b, OHW, (real)1, dweight, CK);
-        if (dinp == NULL) continue;
+    }
+    if (dinp == NULL) return;
+
+    /* dinp: one sample per work unit */
+    #pragma omp parallel for schedule(static) num_threads(conv_threads())
+    for (int n = 0; n < d->N; n++) {
+        real *colgrad = scratch + (size_t)omp_get_thread_num() * CK * OHW; /* [CK, OHW] */
+        const real *g = dout + n * out_stride;
         real *dx = dinp + n * in_stride;
         if (pointwise) {
             /* dinp[n][C, HW] += W^T[C, O] x dout[n][O, HW], straight into dinp */
