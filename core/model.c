@@ -250,9 +250,10 @@ double model_forward(Model *m, const real *images, const int32_t *labels, int N,
 
 void model_backward(Model *m) {
     memset(m->grads, 0, m->n_params * sizeof(real));
-    /* only the live part of each output's gradient needs zeroing, but the
-     * layout is per max_batch; zeroing the lot is simpler and cheap next to conv */
-    memset(m->dacts, 0, m->n_acts * sizeof(real));
+    /* zero only the live part of each output's gradient: the arena is laid
+     * out for max_batch (the evaluation batch), often far more than a step uses */
+    for (int i = 0; i < m->n_layers; i++)
+        memset(layer_dout(m, &m->layers[i]), 0, (size_t)m->batch * layer_numel(&m->layers[i]) * sizeof(real));
     const Layer *top = &m->layers[m->n_layers - 1];
     softmax_ce_backward(layer_dout(m, top), m->probs, m->labels, m->batch, m->num_classes, (real)1);
     for (int i = m->n_layers - 1; i >= 1; i--) m->layers[i].kind->backward(&m->layers[i], m);

@@ -21,8 +21,9 @@ void hardtanh_backward(real *dinp /* [n] or NULL */, const real *dout /* [n] */,
     const long len = (long)n;
     #pragma omp parallel for schedule(static) if (len >= ACT_PAR_MIN)
     for (long i = 0; i < len; i++) {
+        /* branch-free so that the loop vectorises */
         real x = inp[i];
-        if (x > (real)-1 && x < (real)1) dinp[i] += dout[i];
+        dinp[i] += (x > (real)-1 && x < (real)1) ? dout[i] : (real)0;
     }
 }
 
@@ -39,5 +40,5 @@ void relu_backward(real *dinp /* [n] or NULL */, const real *dout /* [n] */, con
     const long len = (long)n;
     #pragma omp parallel for schedule(static) if (len >= ACT_PAR_MIN)
     for (long i = 0; i < len; i++)
-        if (inp[i] > (real)0) dinp[i] += dout[i];
+        dinp[i] += inp[i] > (real)0 ? dout[i] : (real)0;
 }

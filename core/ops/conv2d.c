@@ -135,9 +135,16 @@ static void col2im_add(real *dinp /* [C,H,W] */, const real *colgrad /* [C*KH*KW
                 for (int oh = 0; oh < OH; oh++) {
                     const int ih = oh * s - p + kh;
                     if (ih < 0 || ih >= H) continue; /* the gradient of padding is dropped */
-                    real *drow = plane + (long)ih * W;
-                    const real *srow = src + (long)oh * OW;
-                    for (int ow = ow_lo; ow < ow_hi; ow++) drow[ow * s - p + kw] += srow[ow];
+                    real *restrict drow = plane + (long)ih * W;
+                    const real *restrict srow = src + (long)oh * OW;
+                    if (s == 1) {
+                        /* contiguous: a plain vectorisable add */
+                        real *restrict dst = drow + ow_lo - p + kw;
+                        const real *restrict from = srow + ow_lo;
+                        for (int k = 0; k < ow_hi - ow_lo; k++) dst[k] += from[k];
+                    } else {
+                        for (int ow = ow_lo; ow < ow_hi; ow++) drow[ow * s - p + kw] += srow[ow];
+                    }
                 }
             }
         }
