@@ -5,6 +5,8 @@
 
 #include <string.h>
 
+#include "quant.h"
+
 static const real *in_act(const Model *m, const Layer *l, int which) {
     return layer_out(m, &m->layers[which ? l->in1 : l->in0]);
 }
@@ -39,6 +41,29 @@ static long conv_layer_macs(const Layer *l) {
     return conv_macs(&d);
 }
 const LayerKind LAYER_CONV = {"conv", conv_forward, conv_backward, conv_layer_macs};
+
+/* ---------------------------------------------------------- binary conv */
+/* core/binary_conv.h at the model's precision of this step (m->bits,
+ * m->grad_bits). The error quantizer's noise comes from the run's
+ * stochastic-rounding stream keyed by (step, layer index). */
+static void bconv_forward(Layer *l, Model *m, int train) {
+    ConvDims d = layer_conv_dims(l, m->batch);
+    binary_conv_forward(layer_out(m, l), m->saved + l->save_off, m->buffers + l->buf_off, in_act(m, l, 0),
+                        m->params + l->w_off, m->params + l->b_off, &d, m->bits, train, &m->bconv, m->scratch);
+}
+static void bconv_backward(Layer *l, Model *m) {
+    ConvDims d = layer_conv_dims(l, m->batch);
+    const real *noise = NULL;
+    if (m->bconv.grad_quant && m->bconv.grad_stochastic) {
+        size_t n = (size_t)m->batch * layer_numel(l);
+        quant_fill_noise(m->noise, n, m->seed, (uint64_t)m->step, (uint64_t)(l - m->layers));
+        noise = m->noise;
+    }
+    binary_conv_backward(in_dact(m, l, 0), m->grads + l->w_off, m->grads + l->b_off, layer_dout(m, l),
+                         in_act(m, l, 0), m->params + l->w_off, m->params + l->b_off, m->saved + l->save_off, &d,
+                         m->bits, m->grad_bits, &m->bconv, noise, m->scratch);
+}
+const LayerKind LAYER_BCONV = {"binary_conv", bconv_forward, bconv_backward, conv_layer_macs};
 
 /* ------------------------------------------------------------ batchnorm */
 static BNDims layer_bn_dims(const Layer *l, int N) {

@@ -16,6 +16,8 @@ void model_init(Model *m, const char *arch, int C, int H, int W, int num_classes
     m->in_W = W;
     m->num_classes = num_classes;
     m->binary_kind = CONV_FP32;
+    m->bconv = binary_conv_faithful();
+    m->bits = m->grad_bits = 32;
 }
 
 void model_free(Model *m) {
@@ -27,6 +29,7 @@ void model_free(Model *m) {
     arena_free(&m->a_dacts);
     arena_free(&m->a_saved);
     arena_free(&m->a_scratch);
+    arena_free(&m->a_noise);
     free(m->layers);
     free(m->labels);
     free(m->probs);
@@ -72,12 +75,17 @@ int model_input(Model *m) {
 int model_conv(Model *m, int x, int out_channels, int k, int stride, int pad, ConvKind kind, const char *name) {
     const Layer *in = &m->layers[x];
     int OH = (in->H + 2 * pad - k) / stride + 1, OW = (in->W + 2 * pad - k) / stride + 1;
-    Layer *l = push(m, &LAYER_CONV, x, out_channels, OH, OW, name);
+    int binary = kind == CONV_BINARY && m->binary_kind == CONV_BINARY;
+    Layer *l = push(m, binary ? &LAYER_BCONV : &LAYER_CONV, x, out_channels, OH, OW, name);
     l->K = k;
     l->stride = stride;
     l->pad = pad;
     l->conv_kind = kind;
     l->w_n = (size_t)out_channels * in->C * k * k;
+    if (binary) {
+        l->b_n = (size_t)out_channels; /* alpha */
+        l->buf_n = 2;                  /* running_zp, running_range of the activation quantizer */
+    }
     return last(m);
 }
 
@@ -174,10 +182,17 @@ int model_alloc(Model *m, int max_batch) {
         if (l->kind == &LAYER_BN) l->save_n = 2 * (size_t)l->C;                     /* mean, rstd */
         if (l->kind == &LAYER_MAXPOOL) l->save_n = (size_t)max_batch * layer_numel(l); /* argmax, int32 in a real slot */
         if (l->save_n) { l->save_off = ns; ns += round_reals(l->save_n); }
-        if (l->kind == &LAYER_CONV) {
+        if (l->kind == &LAYER_CONV || l->kind == &LAYER_BCONV) {
             ConvDims d = conv_dims(max_batch, l->inC, l->inH, l->inW, l->C, l->K, l->stride, l->pad);
-            l->scratch_n = conv2d_scratch_size(&d);
+            l->scratch_n = l->kind == &LAYER_BCONV ? binary_conv_scratch_size(&d) : conv2d_scratch_size(&d);
             if (l->scratch_n > nscr) nscr = l->scratch_n;
+            if (l->kind == &LAYER_BCONV) {
+                size_t outn = (size_t)max_batch * layer_numel(l);
+                if (outn > m->n_noise) m->n_noise = outn;
+                l->save_n = binary_conv_saved_size(&d);
+                l->save_off = ns;
+                ns += round_reals(l->save_n);
+            }
         }
     }
     m->n_params = np;
@@ -189,7 +204,8 @@ int model_alloc(Model *m, int max_batch) {
     if (arena_alloc(&m->a_params, np * R) || arena_alloc(&m->a_grads, np * R) ||
         arena_alloc(&m->a_opt, 2 * np * R) || arena_alloc(&m->a_buffers, nb * R) ||
         arena_alloc(&m->a_acts, na * R) || arena_alloc(&m->a_dacts, na * R) ||
-        arena_alloc(&m->a_saved, ns * R) || arena_alloc(&m->a_scratch, nscr * R))
+        arena_alloc(&m->a_saved, ns * R) || arena_alloc(&m->a_scratch, nscr * R) ||
+        arena_alloc(&m->a_noise, m->n_noise * R))
         return -1;
     m->params = m->a_params.base;
     m->grads = m->a_grads.base;
@@ -200,6 +216,7 @@ int model_alloc(Model *m, int max_batch) {
     m->dacts = m->a_dacts.base;
     m->saved = m->a_saved.base;
     m->scratch = m->a_scratch.base;
+    m->noise = m->a_noise.base;
     m->labels = calloc((size_t)max_batch, sizeof *m->labels);
     m->probs = calloc((size_t)max_batch * m->num_classes, sizeof *m->probs);
     return (m->labels && m->probs) ? 0 : -1;
@@ -213,10 +230,13 @@ void model_init_params(Model *m, uint64_t seed) {
         if (l->init_std > 0 && (l->kind == &LAYER_CONV || l->kind == &LAYER_LINEAR)) {
             for (size_t j = 0; j < l->w_n; j++) w[j] = (real)(l->init_std * rng_normal(&r));
             for (size_t j = 0; j < l->b_n; j++) b[j] = 0;
-        } else if (l->kind == &LAYER_CONV) {
+        } else if (l->kind == &LAYER_CONV || l->kind == &LAYER_BCONV) {
             /* kaiming_normal_(mode='fan_in', nonlinearity='leaky_relu', a=0): std = sqrt(2 / fan_in) */
             double std = sqrt(2.0 / ((double)l->inC * l->K * l->K));
             for (size_t j = 0; j < l->w_n; j++) w[j] = (real)(std * rng_normal(&r));
+            /* binary conv alpha ~ U[0, 1) (torch.rand); the quantizer's running range starts at 0 */
+            for (size_t j = 0; j < l->b_n; j++) b[j] = (real)rng_uniform(&r);
+            for (size_t j = 0; j < l->buf_n; j++) m->buffers[l->buf_off + j] = 0;
         } else if (l->kind == &LAYER_LINEAR) {
             /* nn.Linear default: kaiming_uniform_(a=sqrt(5)) = U(-1/sqrt(in), 1/sqrt(in)); bias the same bound */
             double bound = 1.0 / sqrt((double)l->inC * l->inH * l->inW);
@@ -282,7 +302,7 @@ long model_macs(const Model *m, long *fp32_macs, long *binary_macs) {
         const Layer *l = &m->layers[i];
         long macs = l->kind->macs(l);
         total += macs;
-        if (l->kind == &LAYER_CONV && l->conv_kind == CONV_BINARY) bin += macs;
+        if (l->kind == &LAYER_BCONV) bin += macs;
         else fp += macs;
     }
     if (fp32_macs) *fp32_macs = fp;
@@ -291,7 +311,8 @@ long model_macs(const Model *m, long *fp32_macs, long *binary_macs) {
 }
 
 static const char *layer_kind_label(const Layer *l) {
-    if (l->kind == &LAYER_CONV) return l->conv_kind == CONV_BINARY ? "conv(binary)" : "conv";
+    if (l->kind == &LAYER_BCONV) return "binary_conv";
+    if (l->kind == &LAYER_CONV) return l->conv_kind == CONV_BINARY ? "conv(fp32 run)" : "conv";
     if (l->kind == &LAYER_BN) return l->is_bn1d ? "batchnorm1d" : "batchnorm2d";
     return l->kind->name;
 }
@@ -303,28 +324,70 @@ static void human(char *buf, size_t n, double x) {
     else snprintf(buf, n, "%.0f", x);
 }
 
-void model_summary(const Model *m, FILE *f) {
-    fprintf(f, "%-28s %-14s %-16s %12s %14s\n", "layer", "kind", "output (CxHxW)", "params", "MACs/sample");
-    long params_fp = 0, params_bin = 0;
+int model_summary_rows(const Model *m, SummaryRow *rows) {
     for (int i = 0; i < m->n_layers; i++) {
         const Layer *l = &m->layers[i];
-        char shape[32];
-        snprintf(shape, sizeof shape, "%dx%dx%d", l->C, l->H, l->W);
-        long p = (long)(l->w_n + l->b_n);
-        if (l->kind == &LAYER_CONV && l->conv_kind == CONV_BINARY) params_bin += p;
-        else params_fp += p;
-        char macs[32];
-        human(macs, sizeof macs, (double)l->kind->macs(l));
-        fprintf(f, "%-28s %-14s %-16s %12ld %14s\n", l->name, layer_kind_label(l), shape, p, macs);
+        SummaryRow *r = &rows[i];
+        memset(r, 0, sizeof *r);
+        snprintf(r->name, sizeof r->name, "%s", l->name);
+        snprintf(r->kind, sizeof r->kind, "%s", layer_kind_label(l));
+        snprintf(r->output_shape, sizeof r->output_shape, "%dx%dx%d", l->C, l->H, l->W);
+        int binary = l->kind == &LAYER_BCONV;
+        r->input_bits = binary ? 1 : 32;
+        r->params_1bit = binary ? (long)l->w_n : 0;
+        r->params_32bit = binary ? (long)l->b_n : (long)(l->w_n + l->b_n);
+        r->memory_bytes = r->params_1bit / 8.0 + 4.0 * r->params_32bit;
+        long macs = l->kind->macs(l);
+        r->macs_1bit = binary ? macs : 0;
+        r->macs_32bit = binary ? 0 : macs;
     }
-    long fp, bin;
-    long total = model_macs(m, &fp, &bin);
-    char t[32], a[32], b[32];
-    human(t, sizeof t, (double)total);
-    human(a, sizeof a, (double)fp);
-    human(b, sizeof b, (double)bin);
-    fprintf(f, "params: %ld (%ld in binary-kind convs, %ld other), %.2f MB as fp32\n", params_fp + params_bin,
-            params_bin, params_fp, (double)(params_fp + params_bin) * 4.0 / 1e6);
-    fprintf(f, "MACs/sample: %s (binary-kind convs %s, other %s); binary-kind convs run as %s\n", t, b, a,
-            m->binary_kind == CONV_BINARY ? "binary" : "fp32");
+    return m->n_layers;
+}
+
+static void human_bytes(char *buf, size_t n, double b) {
+    if (b >= 1e6) snprintf(buf, n, "%.2f MB", b / 1e6);
+    else if (b >= 1e3) snprintf(buf, n, "%.2f KB", b / 1e3);
+    else snprintf(buf, n, "%.0f B", b);
+}
+
+void model_summary(const Model *m, FILE *f) {
+    SummaryRow *rows = calloc((size_t)m->n_layers, sizeof *rows);
+    if (!rows) return;
+    model_summary_rows(m, rows);
+    fprintf(f, "%-26s %-15s %7s %-11s %11s %12s %10s %11s %11s\n", "layer", "kind", "in bits", "output", "1-bit par.",
+            "32-bit par.", "memory", "1-bit MACs", "32-bit MACs");
+    SummaryRow tot;
+    memset(&tot, 0, sizeof tot);
+    for (int i = 0; i < m->n_layers; i++) {
+        const SummaryRow *r = &rows[i];
+        char mem[32], mb[32], mf[32];
+        human_bytes(mem, sizeof mem, r->memory_bytes);
+        human(mb, sizeof mb, (double)r->macs_1bit);
+        human(mf, sizeof mf, (double)r->macs_32bit);
+        char bits[8];
+        if (r->input_bits == 1) snprintf(bits, sizeof bits, "1");
+        else snprintf(bits, sizeof bits, "-");
+        fprintf(f, "%-26s %-15s %7s %-11s %11ld %12ld %10s %11s %11s\n", r->name, r->kind, bits, r->output_shape,
+                r->params_1bit, r->params_32bit, mem, mb, mf);
+        tot.params_1bit += r->params_1bit;
+        tot.params_32bit += r->params_32bit;
+        tot.memory_bytes += r->memory_bytes;
+        tot.macs_1bit += r->macs_1bit;
+        tot.macs_32bit += r->macs_32bit;
+    }
+    char mem[32], mb[32], mf[32], fpmem[32];
+    human_bytes(mem, sizeof mem, tot.memory_bytes);
+    human(mb, sizeof mb, (double)tot.macs_1bit);
+    human(mf, sizeof mf, (double)tot.macs_32bit);
+    double fp32_bytes = 4.0 * (double)(tot.params_1bit + tot.params_32bit);
+    human_bytes(fpmem, sizeof fpmem, fp32_bytes);
+    fprintf(f, "%-26s %-15s %7s %-11s %11ld %12ld %10s %11s %11s\n", "total", "", "", "", tot.params_1bit,
+            tot.params_32bit, mem, mb, mf);
+    fprintf(f, "parameters: %ld; memory at inference %s vs %s as fp32 (%.2fx smaller); MACs/sample: %s 1-bit, %s "
+            "32-bit\n",
+            tot.params_1bit + tot.params_32bit, mem, fpmem, fp32_bytes / (tot.memory_bytes > 0 ? tot.memory_bytes : 1),
+            mb, mf);
+    if (m->binary_kind != CONV_BINARY)
+        fprintf(f, "(model.conv = fp32: the convs the paper binarizes run in fp32 here, counted as 32-bit)\n");
+    free(rows);
 }

@@ -21,15 +21,17 @@
 #include <stdio.h>
 
 #include "arena.h"
+#include "binary_conv.h"
 #include "ops.h"
 #include "real.h"
 
 typedef struct Model Model;
 typedef struct Layer Layer;
 
-/* The kind of a convolution. Binary convs are a pluggable kind: the paper's
- * models mark every conv inside the residual blocks CONV_BINARY; until the
- * method issue fills it, CONV_BINARY runs the fp32 conv (config model.conv). */
+/* The kind of a convolution. The paper's models mark every conv inside the
+ * residual blocks CONV_BINARY; what such a conv runs is the model's
+ * binary_kind (config model.conv): the fp32 conv (CONV_FP32, "fp32") or the
+ * CycleBNN binary conv of core/binary_conv.h (CONV_BINARY, "cyclebnn"). */
 typedef enum { CONV_FP32 = 0, CONV_BINARY = 1 } ConvKind;
 
 typedef struct {
@@ -47,8 +49,8 @@ struct Layer {
     int C, H, W;               /* output shape per sample */
     /* parameters (offsets in reals into params/grads/opt state), count 0 = none */
     size_t w_off, w_n;         /* conv/linear weight; BN gamma */
-    size_t b_off, b_n;         /* linear bias; BN beta */
-    size_t buf_off, buf_n;     /* BN running_mean then running_var */
+    size_t b_off, b_n;         /* linear bias; BN beta; binary conv alpha */
+    size_t buf_off, buf_n;     /* BN running_mean then running_var; binary conv running_zp, running_range */
     size_t out_off;            /* output in acts/dacts, max_batch * C*H*W reals */
     size_t save_off, save_n;   /* in saved, per max_batch */
     size_t scratch_n;          /* reals of scratch needed at max_batch */
@@ -64,12 +66,20 @@ struct Model {
     char arch[32];
     int in_C, in_H, in_W, num_classes;
     ConvKind binary_kind;      /* what CONV_BINARY layers run (model.conv) */
+    BinaryConvOptions bconv;   /* options of every binary conv (config binary.*) */
+    /* precision of the current forward/backward: set by the training loop
+     * before each step and before evaluation (precision is data, not state) */
+    double bits, grad_bits;
+    long step;                 /* iteration index: keys the stochastic-rounding noise */
+    uint64_t seed;             /* the run's seed (noise streams) */
     Layer *layers;
     int n_layers, cap;
     int max_batch, batch;      /* allocation size; size of the current batch */
     size_t n_params, n_buffers, n_acts, n_saved, n_scratch; /* in reals; acts per max_batch */
-    Arena a_params, a_grads, a_opt, a_buffers, a_acts, a_dacts, a_saved, a_scratch;
+    size_t n_noise;            /* reals of the largest binary-conv output at max_batch */
+    Arena a_params, a_grads, a_opt, a_buffers, a_acts, a_dacts, a_saved, a_scratch, a_noise;
     real *params, *grads, *opt_m, *opt_v, *buffers, *acts, *dacts, *saved, *scratch;
+    real *noise;               /* U(-0.5, 0.5) draws for the error quantizer of one binary conv */
     int32_t *labels;           /* [max_batch] of the current batch */
     real *probs;               /* [max_batch, num_classes] softmax of the last forward */
     double loss;               /* mean loss of the last forward */
@@ -93,9 +103,10 @@ int model_shortcut_a(Model *m, int x, int stride, int out_channels, const char *
 
 /* Size and allocate the arenas for batches up to max_batch. 0 on success. */
 int model_alloc(Model *m, int max_batch);
-/* PyTorch's initialisations (kaiming_normal fan_in for convs, default Linear,
- * BN gamma = gamma_init, beta 0, running stats 0/1), each layer from its own
- * stream rng_stream(seed, RNG_INIT, layer index, 0). */
+/* PyTorch's initialisations (kaiming_normal fan_in for every conv, binary ones
+ * included; binary conv alpha ~ U[0,1) (torch.rand); default Linear; BN gamma =
+ * gamma_init, beta 0, running stats 0/1; activation-quantizer running range 0),
+ * each layer from its own stream rng_stream(seed, RNG_INIT, layer index, 0). */
 void model_init_params(Model *m, uint64_t seed);
 
 /* images [N, C, H, W], labels [N] (labels may be NULL: no loss). Returns the mean loss. */
@@ -115,7 +126,21 @@ int model_arch_known(const char *arch);
 
 /* forward MACs per sample, total and split by conv kind */
 long model_macs(const Model *m, long *fp32_macs, long *binary_macs);
-/* larq-style table: layer, kind, output shape, params (by precision), MACs */
+/* One row of the larq-style model summary, at inference precision: a binary
+ * conv's weights and input are 1-bit; its alpha, and every other layer's
+ * parameters, are 32-bit. */
+typedef struct {
+    char name[48], kind[24];
+    int input_bits;               /* 1 for a binary conv's input, 32 otherwise */
+    char output_shape[32];        /* CxHxW per sample */
+    long params_1bit, params_32bit;
+    double memory_bytes;          /* parameters at inference: 1/8 byte or 4 bytes each */
+    long macs_1bit, macs_32bit;   /* forward MACs per sample */
+} SummaryRow;
+
+/* rows[m->n_layers]; returns the number of rows (= n_layers) */
+int model_summary_rows(const Model *m, SummaryRow *rows);
+/* print the table with totals and the compression against an all-fp32 model */
 void model_summary(const Model *m, FILE *f);
 
 #endif

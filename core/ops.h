@@ -31,7 +31,9 @@ typedef struct {
 
 ConvDims conv_dims(int N, int C, int H, int W, int O, int K, int stride, int pad);
 long conv_macs(const ConvDims *d); /* forward multiply-accumulates for the whole batch */
-/* scratch the fast path needs, in reals (im2col buffer of one sample) */
+/* scratch the fast path needs, in reals: one im2col buffer of one sample per
+ * possible thread (omp_get_num_procs(), so it stays valid if the thread count
+ * changes). The fast path is bitwise independent of OMP_NUM_THREADS. */
 size_t conv2d_scratch_size(const ConvDims *d);
 
 void conv2d_forward(real *out /* [N,O,OH,OW] */, const real *inp /* [N,C,H,W] */,

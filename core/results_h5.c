@@ -33,7 +33,7 @@
  * flush of a full buffer touches exactly one chunk per column */
 #define RH5_BUF 1024
 
-enum { TR_STEP, TR_LOSS, TR_LR, TR_TIME, TR_NCOL };
+enum { TR_STEP, TR_LOSS, TR_LR, TR_TIME, TR_BITS, TR_GBITS, TR_CR, TR_NCOL };
 enum { EV_STEP, EV_TOP1, EV_LOSS, EV_NCOL };
 
 struct RunLog {
@@ -47,6 +47,7 @@ struct RunLog {
     int train_n, eval_n;         /* rows buffered */
     int64_t train_step[RH5_BUF];
     double train_loss[RH5_BUF], train_lr[RH5_BUF], train_time[RH5_BUF];
+    double train_bits[RH5_BUF], train_gbits[RH5_BUF], train_cr[RH5_BUF];
     int64_t eval_step[RH5_BUF];
     double eval_top1[RH5_BUF], eval_loss[RH5_BUF];
 };
@@ -206,6 +207,23 @@ out:
     return rc;
 }
 
+/* overwrite one value at `row` (already in the file) */
+static int column_write_at(ResultsFile *f, hid_t ds, const char *name, hsize_t row, double v) {
+    hsize_t one = 1;
+    hid_t fspace = -1, mspace = -1;
+    int rc = -1;
+    if ((fspace = H5Dget_space(ds)) < 0) goto out;
+    if (H5Sselect_hyperslab(fspace, H5S_SELECT_SET, &row, NULL, &one, NULL) < 0) goto out;
+    if ((mspace = H5Screate_simple(1, &one, NULL)) < 0) goto out;
+    if (H5Dwrite(ds, H5T_NATIVE_DOUBLE, mspace, fspace, H5P_DEFAULT, &v) < 0) goto out;
+    rc = 0;
+out:
+    if (rc) fail(f, 1, "writing row %llu of %s", (unsigned long long)row, name);
+    if (mspace >= 0) H5Sclose(mspace);
+    if (fspace >= 0) H5Sclose(fspace);
+    return rc;
+}
+
 static int run_flush(RunLog *r) {
     ResultsFile *f = r->f;
     int rc = 0;
@@ -214,6 +232,11 @@ static int run_flush(RunLog *r) {
         rc |= column_append(f, r->train[TR_LOSS], "train/loss", H5T_NATIVE_DOUBLE, r->train_len, r->train_n, r->train_loss);
         rc |= column_append(f, r->train[TR_LR], "train/lr", H5T_NATIVE_DOUBLE, r->train_len, r->train_n, r->train_lr);
         rc |= column_append(f, r->train[TR_TIME], "train/time_s", H5T_NATIVE_DOUBLE, r->train_len, r->train_n, r->train_time);
+        rc |= column_append(f, r->train[TR_BITS], "train/bits", H5T_NATIVE_DOUBLE, r->train_len, r->train_n, r->train_bits);
+        rc |= column_append(f, r->train[TR_GBITS], "train/grad_bits", H5T_NATIVE_DOUBLE, r->train_len, r->train_n,
+                            r->train_gbits);
+        rc |= column_append(f, r->train[TR_CR], "train/cost_ratio", H5T_NATIVE_DOUBLE, r->train_len, r->train_n,
+                            r->train_cr);
         r->train_len += (hsize_t)r->train_n;
         r->train_n = 0;
     }
@@ -410,7 +433,7 @@ RunLog *results_run_begin(ResultsFile *f, const char *run_name, const char *conf
     /* final values are NaN until runlog_end: a run that never finished says so */
     if (attr_str(f, r->group, "config", config_yaml) || attr_str(f, r->group, "status", "running") ||
         attr_double(f, r->group, "final_top1", NAN) || attr_double(f, r->group, "best_top1", NAN) ||
-        attr_double(f, r->group, "wall_time_s", NAN))
+        attr_double(f, r->group, "wall_time_s", NAN) || attr_double(f, r->group, "mean_cost_ratio", NAN))
         goto bad;
     tg = H5Gcreate2(r->group, "train", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
     eg = H5Gcreate2(r->group, "eval", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
@@ -422,6 +445,9 @@ RunLog *results_run_begin(ResultsFile *f, const char *run_name, const char *conf
     r->train[TR_LOSS] = column_create(f, tg, "loss", H5T_IEEE_F64LE, "nats (mean cross-entropy)");
     r->train[TR_LR] = column_create(f, tg, "lr", H5T_IEEE_F64LE, "learning rate");
     r->train[TR_TIME] = column_create(f, tg, "time_s", H5T_IEEE_F64LE, "s since the run began");
+    r->train[TR_BITS] = column_create(f, tg, "bits", H5T_IEEE_F64LE, "bits (weights and activations)");
+    r->train[TR_GBITS] = column_create(f, tg, "grad_bits", H5T_IEEE_F64LE, "bits (error)");
+    r->train[TR_CR] = column_create(f, tg, "cost_ratio", H5T_IEEE_F64LE, "fraction of an fp32 step");
     r->eval[EV_STEP] = column_create(f, eg, "step", H5T_STD_I64LE, "optimizer steps");
     r->eval[EV_TOP1] = column_create(f, eg, "top1", H5T_IEEE_F64LE, "percent");
     r->eval[EV_LOSS] = column_create(f, eg, "loss", H5T_IEEE_F64LE, "nats (mean cross-entropy)");
@@ -442,13 +468,133 @@ bad:
 
 int runlog_train(RunLog *r, long step, double loss, double lr, double time_s) {
     if (!r) return -1;
+    /* A full buffer is written out before the next row rather than right
+     * after the last one, so that runlog_train_precision still finds the row
+     * it completes in memory (the usual case: one H5Dwrite per column per
+     * 1024 rows either way). */
+    int rc = r->train_n == RH5_BUF ? run_flush(r) : 0;
     int i = r->train_n;
     r->train_step[i] = step;
     r->train_loss[i] = loss;
     r->train_lr[i] = lr;
     r->train_time[i] = time_s;
+    /* NaN = "no precision logged for this step" until runlog_train_precision */
+    r->train_bits[i] = NAN;
+    r->train_gbits[i] = NAN;
+    r->train_cr[i] = NAN;
     r->train_n++;
-    return report(r->f, r->train_n == RH5_BUF ? run_flush(r) : 0);
+    return report(r->f, rc);
+}
+
+int runlog_train_precision(RunLog *r, double bits, double grad_bits, double cost_ratio) {
+    if (!r) return -1;
+    if (r->train_n > 0) {
+        int i = r->train_n - 1;
+        r->train_bits[i] = bits;
+        r->train_gbits[i] = grad_bits;
+        r->train_cr[i] = cost_ratio;
+        return report(r->f, 0);
+    }
+    if (r->train_len == 0) {
+        /* a caller's mistake that leaves the file intact: not sticky */
+        fprintf(stderr, "results %s: runlog_train_precision before any runlog_train in run \"%s\"\n", r->f->path,
+                r->name);
+        return -1;
+    }
+    /* results_flush ran between runlog_train and this call: the row is in the file */
+    const hsize_t row = r->train_len - 1;
+    int rc = column_write_at(r->f, r->train[TR_BITS], "train/bits", row, bits);
+    rc |= column_write_at(r->f, r->train[TR_GBITS], "train/grad_bits", row, grad_bits);
+    rc |= column_write_at(r->f, r->train[TR_CR], "train/cost_ratio", row, cost_ratio);
+    return report(r->f, rc);
+}
+
+int runlog_mean_cost_ratio(RunLog *r, double mean_cost_ratio) {
+    if (!r) return -1;
+    return report(r->f, attr_double(r->f, r->group, "mean_cost_ratio", mean_cost_ratio));
+}
+
+/* a name usable as one HDF5 path component */
+static int plain_component(const char *s) {
+    return s && *s && !strchr(s, '/') && strcmp(s, ".") != 0 && strcmp(s, "..") != 0;
+}
+
+/* one fixed-size column of a table */
+static int table_column(ResultsFile *f, hid_t g, const char *group, const ResultsColumn *c, long nrows) {
+    hsize_t n = (hsize_t)nrows;
+    hid_t space = -1, ftype = -1, mtype = -1, ds = -1;
+    const char **strs = NULL;
+    const void *buf = c->data;
+    int rc = -1;
+    if (c->type == RCOL_STRING) {
+        if ((ftype = H5Tcopy(H5T_C_S1)) < 0) goto out;
+        if (H5Tset_size(ftype, H5T_VARIABLE) < 0 || H5Tset_cset(ftype, H5T_CSET_UTF8) < 0) goto out;
+        if ((mtype = H5Tcopy(ftype)) < 0) goto out;
+        /* HDF5 would store a NULL pointer as a null string, which h5py reads
+         * back as b''; "" keeps every row a str */
+        strs = malloc(sizeof *strs * (nrows ? (size_t)nrows : 1));
+        if (!strs) {
+            fail(f, 0, "out of memory writing %s/%s", group, c->name);
+            goto out;
+        }
+        const char *const *src = c->data;
+        for (long i = 0; i < nrows; i++) strs[i] = src[i] ? src[i] : "";
+        buf = strs;
+    } else if (c->type == RCOL_INT64) {
+        if ((ftype = H5Tcopy(H5T_STD_I64LE)) < 0 || (mtype = H5Tcopy(H5T_NATIVE_INT64)) < 0) goto out;
+    } else {
+        if ((ftype = H5Tcopy(H5T_IEEE_F64LE)) < 0 || (mtype = H5Tcopy(H5T_NATIVE_DOUBLE)) < 0) goto out;
+    }
+    if ((space = H5Screate_simple(1, &n, NULL)) < 0) goto out;
+    if ((ds = H5Dcreate2(g, c->name, ftype, space, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT)) < 0) goto out;
+    if (n > 0 && H5Dwrite(ds, mtype, H5S_ALL, H5S_ALL, H5P_DEFAULT, buf) < 0) goto out;
+    rc = 0;
+out:
+    if (rc) fail(f, 1, "writing table column %s/%s", group, c->name);
+    if (rc == 0 && attr_str(f, ds, "units", c->units ? c->units : "") != 0) rc = -1;
+    if (ds >= 0) H5Dclose(ds);
+    if (space >= 0) H5Sclose(space);
+    if (mtype >= 0) H5Tclose(mtype);
+    if (ftype >= 0) H5Tclose(ftype);
+    free(strs);
+    return rc;
+}
+
+int runlog_table(RunLog *r, const char *group, long nrows, const ResultsColumn *cols, int ncols) {
+    if (!r) return -1;
+    ResultsFile *f = r->f;
+    /* caller mistakes leave the file intact: reported, not sticky */
+    const char *why = NULL;
+    if (!plain_component(group)) why = "invalid table name";
+    else if (!strcmp(group, "train") || !strcmp(group, "eval")) why = "train and eval are not tables";
+    else if (nrows < 0 || ncols < 0 || (ncols > 0 && !cols)) why = "invalid size";
+    for (int c = 0; !why && c < ncols; c++) {
+        if (!plain_component(cols[c].name)) why = "invalid column name";
+        else if (nrows > 0 && !cols[c].data) why = "column without data";
+        else if (cols[c].type != RCOL_INT64 && cols[c].type != RCOL_FLOAT64 && cols[c].type != RCOL_STRING)
+            why = "invalid column type";
+        for (int d = 0; !why && d < c; d++)
+            if (!strcmp(cols[c].name, cols[d].name)) why = "duplicate column name";
+    }
+    if (why) {
+        fprintf(stderr, "results %s: table \"%s\" of run \"%s\": %s\n", f->path, group ? group : "(null)", r->name,
+                why);
+        return -1;
+    }
+    /* written again (e.g. a cost table refreshed during the run): the new one replaces it */
+    if (H5Lexists(r->group, group, H5P_DEFAULT) > 0 && H5Ldelete(r->group, group, H5P_DEFAULT) < 0) {
+        fail(f, 1, "replacing table %s", group);
+        return report(f, -1);
+    }
+    hid_t g = H5Gcreate2(r->group, group, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+    if (g < 0) {
+        fail(f, 1, "creating table %s", group);
+        return report(f, -1);
+    }
+    int rc = 0;
+    for (int c = 0; c < ncols && rc == 0; c++) rc = table_column(f, g, group, &cols[c], nrows);
+    H5Gclose(g);
+    return report(f, rc);
 }
 
 int runlog_eval(RunLog *r, long step, double top1, double loss) {

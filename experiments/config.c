@@ -16,6 +16,7 @@
  *   numbers   [+-]?(digits[.digits]|.digits)([eE][+-]?digits), '_' as above;
  *             .inf/.nan and anything overflowing to infinity are rejected
  *   booleans  true/false, yes/no, on/off (any case)
+ *   bits      one integer n (= [n, n]) or a sequence of two integers [min, max]
  *   numbers and booleans must be unquoted; strings may be either
  *   an empty value, ~ or null means "" for strings and {} for mappings
  *   tags are ignored; aliases are rejected; dotted keys (optim.lr: 0.1) are
@@ -30,7 +31,8 @@
 #include <string.h>
 #include <yaml.h>
 
-typedef enum { T_STR, T_INT, T_LONG, T_DOUBLE, T_BOOL, T_U64 } KeyType;
+/* T_BITS: a BitRange, written as one integer (n = [n, n]) or a list [min, max] */
+typedef enum { T_STR, T_INT, T_LONG, T_DOUBLE, T_BOOL, T_U64, T_BITS } KeyType;
 
 typedef struct {
     const char *key;             /* dotted path under base: */
@@ -45,10 +47,15 @@ typedef struct {
 
 static const char *const ARCHS[] = {"cifar_resnet18", "cifar_resnet20", "cifar_resnet8",
                                     "imagenet_resnet18", "vgg_small", NULL};
-static const char *const CONVS[] = {"fp32", NULL};
+static const char *const CONVS[] = {"fp32", "cyclebnn", NULL};
 static const char *const DATASETS[] = {"fashion_mnist", NULL};
 static const char *const OPTIMIZERS[] = {"adamw", "sgd", NULL};
 static const char *const SCHEDULES[] = {"cosine", "step", "constant", NULL};
+static const char *const PREC_SCHEDULES[] = {"cyclic", "fixed", "full", NULL};
+static const char *const PREC_EVALS[] = {"faithful", "fixed", NULL};
+static const char *const SIGN_ZEROS[] = {"zero", "plus_one", NULL};
+static const char *const PADS[] = {"zero", "minus_one", NULL};
+static const char *const ACT_GRADS[] = {"approx_sign", "ste", NULL};
 
 #define FIELD(f) .off = offsetof(RunConfig, f), .size = sizeof(((RunConfig *)0)->f)
 #define GE(a) .lo_kind = '[', .lo = (a)
@@ -62,7 +69,28 @@ static const KeyDef KEYS[] = {
     {"model.arch", T_STR, FIELD(arch), .choices = ARCHS, .def = "cifar_resnet20",
      .help = "network architecture"},
     {"model.conv", T_STR, FIELD(conv), .choices = CONVS, .def = "fp32",
-     .help = "convolution of the binary layers (the method issue adds more)"},
+     .help = "convolution of the binary layers (cyclebnn = method.md 3)"},
+
+    /* options of the cyclebnn conv; every default is what the authors' code does */
+    {"binary.sign_zero", T_STR, FIELD(sign_zero), .choices = SIGN_ZEROS, .def = "zero",
+     .help = "sign(0): 0 as torch.sign, or +1"},
+    {"binary.pad", T_STR, FIELD(bin_pad), .choices = PADS, .def = "zero",
+     .help = "padding of the binary conv input: 0 (PyTorch) or -1"},
+    {"binary.act_grad", T_STR, FIELD(act_grad), .choices = ACT_GRADS, .def = "approx_sign",
+     .help = "activation sign gradient: Bi-Real ApproxSign or identity STE"},
+    {"binary.act_norm", T_BOOL, FIELD(act_norm), .def = "true",
+     .help = "per-sample activation normalisation in training (E3)"},
+    {"binary.weight_center", T_BOOL, FIELD(weight_center), .def = "false",
+     .help = "ReCU per-channel mean subtraction (commented out upstream)"},
+    {"binary.recu_clamp", T_BOOL, FIELD(recu_clamp), .def = "false",
+     .help = "ReCU weight clamp at clamp_tau (inert upstream)"},
+    /* Q = -mean|W| log(2 - 2 tau) is a positive bound only for tau > 0.5; tau = 1 is no clamp */
+    {"binary.clamp_tau", T_DOUBLE, FIELD(clamp_tau), .def = "0.99", GT(0.5), LE(1),
+     .help = "ReCU tau (with recu_clamp)"},
+    {"binary.grad_quant", T_BOOL, FIELD(grad_quant), .def = "true",
+     .help = "quantize the error at the conv output to grad bits (E8)"},
+    {"binary.grad_stochastic", T_BOOL, FIELD(grad_stochastic), .def = "true",
+     .help = "stochastic rounding of that error"},
 
     {"data.dataset", T_STR, FIELD(dataset), .choices = DATASETS, .def = "fashion_mnist",
      .help = "dataset"},
@@ -112,6 +140,21 @@ static const KeyDef KEYS[] = {
      .help = "linear warm-up iterations, any schedule (0 = off)"},
     {"schedule.cyclic_warmup", T_LONG, FIELD(cyclic_warmup), .def = "0", GE(0),
      .help = "cosine: the reference code's W; 4W iterations at lr before annealing"},
+
+    {"precision.schedule", T_STR, FIELD(prec_schedule), .choices = PREC_SCHEDULES, .def = "full",
+     .help = "bits of the binary convs over training (full = 32/32)"},
+    {"precision.bits", T_BITS, FIELD(bits), .def = "[2, 6]", GE(1), LE(32),
+     .help = "cyclic: [min, max]; fixed: one width"},
+    {"precision.grad_bits", T_BITS, FIELD(grad_bits), .def = "8", GE(1), LE(32),
+     .help = "error bits: cyclic [min, max] or one width"},
+    {"precision.cycles", T_INT, FIELD(prec_cycles), .def = "8", GE(1),
+     .help = "cyclic: number of cycles N_cyc"},
+    {"precision.warmup_bits", T_INT, FIELD(warmup_bits), .def = "0", GE(0), LE(32),
+     .help = "cyclic: bits of the first 4W iterations (0 = none)"},
+    {"precision.eval", T_STR, FIELD(prec_eval), .choices = PREC_EVALS, .def = "faithful",
+     .help = "evaluation bits: those of the last training step, or eval_bits"},
+    {"precision.eval_bits", T_INT, FIELD(eval_bits), .def = "32", GE(1), LE(32),
+     .help = "evaluation bits when precision.eval is fixed"},
 
     {"train.iterations", T_LONG, FIELD(iterations), .def = "0", GE(0),
      .help = "iterations to train (0 = use train.epochs)"},
@@ -229,6 +272,7 @@ static const char *type_name(const KeyDef *k) {
     case T_DOUBLE: return "number";
     case T_BOOL: return "bool";
     case T_U64: return "uint64";
+    case T_BITS: return "bits";
     }
     return "?";
 }
@@ -240,6 +284,7 @@ static const char *expects_what(const KeyDef *k) {
     case T_BOOL: return "true or false";
     case T_DOUBLE: return "a number";
     case T_U64: return "a non-negative integer";
+    case T_BITS: return "a bit width or a list [min, max]";
     default: return "an integer";
     }
 }
@@ -452,8 +497,9 @@ static int set_value(const KeyDef *k, RunConfig *c, const char *s, size_t n, int
         return 0;
     }
     long long v = strtoll(num, &end, 10);
-    long long tmin = k->type == T_INT ? INT_MIN : LONG_MIN;
-    long long tmax = k->type == T_INT ? INT_MAX : LONG_MAX;
+    const int is_int = k->type == T_INT || k->type == T_BITS;
+    long long tmin = is_int ? INT_MIN : LONG_MIN;
+    long long tmax = is_int ? INT_MAX : LONG_MAX;
     if (errno == ERANGE || *end || v < tmin || v > tmax) {
         /* the C type's limits, combined with the table's */
         long long lo = tmin, hi = tmax;
@@ -466,8 +512,15 @@ static int set_value(const KeyDef *k, RunConfig *c, const char *s, size_t n, int
         range_error(k, shown, msg, cap);
         return -1;
     }
-    if (k->type == T_INT) *(int *)field(c, k) = (int)v;
-    else *(long *)field(c, k) = (long)v;
+    if (k->type == T_INT) {
+        *(int *)field(c, k) = (int)v;
+    } else if (k->type == T_BITS) {
+        /* one width n is the range [n, n] */
+        BitRange r = {(int)v, (int)v};
+        memcpy(field(c, k), &r, sizeof r);
+    } else {
+        *(long *)field(c, k) = (long)v;
+    }
     return 0;
 }
 
@@ -497,6 +550,32 @@ static int cross_check(const RunConfig *c, char *msg, size_t cap, const char *bl
         blame[1] = "train.iterations";
         return -1;
     }
+    /* a fixed schedule has one width; [2, 6] there is most likely a forgotten schedule: cyclic */
+    if (!strcmp(c->prec_schedule, "fixed")) {
+        const BitRange *r[2] = {&c->bits, &c->grad_bits};
+        static const char *const names[2] = {"precision.bits", "precision.grad_bits"};
+        for (int i = 0; i < 2; i++) {
+            if (r[i]->min == r[i]->max) continue;
+            snprintf(msg, cap, "key '%s' must be one bit width when precision.schedule is 'fixed', got [%d, %d]",
+                     names[i], r[i]->min, r[i]->max);
+            blame[0] = names[i];
+            blame[1] = "precision.schedule";
+            return -1;
+        }
+    }
+    /* the cycle length P = (I - 4W) / N_cyc must be at least one iteration (the
+     * reference code would divide by zero); with iterations: 0 the total is known
+     * only once the dataset is loaded, and core/precision.c falls back to P = 1 */
+    if (!strcmp(c->prec_schedule, "cyclic") && c->iterations > 0 &&
+        (c->cyclic_warmup > (c->iterations - 1) / 4 || (c->iterations - 4 * c->cyclic_warmup) / c->prec_cycles < 1)) {
+        snprintf(msg, cap,
+                 "key 'precision.cycles' needs at least one iteration per cycle: (train.iterations - 4 * "
+                 "schedule.cyclic_warmup) / precision.cycles = (%ld - 4 * %ld) / %d < 1",
+                 c->iterations, c->cyclic_warmup, c->prec_cycles);
+        blame[0] = "precision.cycles";
+        blame[1] = "train.iterations";
+        return -1;
+    }
     /* PyTorch's SGD refuses the same combination */
     if (!strcmp(c->optimizer, "sgd") && c->nesterov && (c->momentum <= 0 || c->dampening != 0)) {
         snprintf(msg, cap, "key 'optim.nesterov' needs optim.momentum > 0 and optim.dampening = 0, got %g and %g",
@@ -514,6 +593,17 @@ void config_defaults(RunConfig *c) {
     for (size_t i = 0; i < NKEYS; i++) {
         char msg[256];
         const KeyDef *k = &KEYS[i];
+        if (k->type == T_BITS && k->def[0] == '[') {
+            /* a list default is not a YAML scalar, so set_value cannot read it */
+            BitRange r;
+            if (sscanf(k->def, "[%d, %d]", &r.min, &r.max) == 2 && r.min <= r.max && in_range(k, r.min) &&
+                in_range(k, r.max)) {
+                memcpy(field(c, k), &r, sizeof r);
+                continue;
+            }
+            fprintf(stderr, "config.c: bad default in the key table: %s = %s\n", k->key, k->def);
+            abort();
+        }
         if (set_value(k, c, k->def, strlen(k->def), k->type != T_STR, msg, sizeof msg)) {
             fprintf(stderr, "config.c: bad default in the key table: %s\n", msg);
             abort();
@@ -706,6 +796,79 @@ static int unknown_key(Parser *p, Pos at, const char *prefix, const char *full, 
                  hint);
 }
 
+/* The value of a T_BITS key: one integer (n means [n, n]) or a sequence of two,
+ * [min, max] (flow or block style). Errors point at the offending element, or
+ * at the list for a wrong length or min > max. The elements must be scalars,
+ * so a hostile nested structure stops at its first event. */
+static int parse_bits(Parser *p, const KeyDef *k) {
+    yaml_event_t ev;
+    char msg[600];
+    if (next_event(p, &ev)) return -1;
+    Pos at = pos_of(&ev);
+    int rc = 0;
+    if (ev.type == YAML_SCALAR_EVENT) {
+        int plain = ev.data.scalar.style == YAML_PLAIN_SCALAR_STYLE;
+        rc = set_value(k, &p->e->base, (const char *)ev.data.scalar.value, ev.data.scalar.length, plain, msg,
+                       sizeof msg);
+        if (rc) failf(p, at, "%s", msg);
+        yaml_event_delete(&ev);
+        return rc;
+    }
+    if (ev.type != YAML_SEQUENCE_START_EVENT) {
+        rc = ev.type == YAML_ALIAS_EVENT
+                 ? alias_error(p, &ev)
+                 : failf(p, at, "key '%s' expects %s, got %s", k->key, expects_what(k), node_kind(&ev));
+        yaml_event_delete(&ev);
+        return rc;
+    }
+    yaml_event_delete(&ev);
+
+    /* each element is read as an int key with the same name and range, into a
+     * scratch config, so that its messages are those of any integer key */
+    KeyDef elem = *k;
+    elem.type = T_INT;
+    RunConfig scratch;
+    memset(&scratch, 0, sizeof scratch);
+    int v[2] = {0, 0};
+    long count = 0;
+    for (;;) {
+        if (next_event(p, &ev)) return -1;
+        if (ev.type == YAML_SEQUENCE_END_EVENT) {
+            yaml_event_delete(&ev);
+            break;
+        }
+        Pos eat = pos_of(&ev);
+        if (ev.type != YAML_SCALAR_EVENT) {
+            rc = ev.type == YAML_ALIAS_EVENT
+                     ? alias_error(p, &ev)
+                     : failf(p, eat, "key '%s' expects a list of bit widths [min, max], got %s in the list", k->key,
+                             node_kind(&ev));
+            yaml_event_delete(&ev);
+            return rc;
+        }
+        if (count < 2) {
+            int plain = ev.data.scalar.style == YAML_PLAIN_SCALAR_STYLE;
+            if (set_value(&elem, &scratch, (const char *)ev.data.scalar.value, ev.data.scalar.length, plain, msg,
+                          sizeof msg)) {
+                failf(p, eat, "%s", msg);
+                yaml_event_delete(&ev);
+                return -1;
+            }
+            v[count] = *(const int *)cfield(&scratch, &elem);
+        }
+        count++;
+        yaml_event_delete(&ev);
+    }
+    if (count != 2)
+        return failf(p, at, "key '%s' expects a list of two bit widths [min, max], got %ld element%s", k->key, count,
+                     count == 1 ? "" : "s");
+    if (v[0] > v[1])
+        return failf(p, at, "key '%s' expects [min, max] with min <= max, got [%d, %d]", k->key, v[0], v[1]);
+    BitRange r = {v[0], v[1]};
+    memcpy(field(&p->e->base, k), &r, sizeof r);
+    return 0;
+}
+
 /* A mapping whose keys extend `prefix` ("" = base). Recursion depth is bounded
  * by the schema: only known prefixes recurse. */
 static int parse_map(Parser *p, const char *prefix) {
@@ -745,6 +908,11 @@ static int parse_map(Parser *p, const char *prefix) {
         yaml_event_delete(&kev);
         if (seen_before(p, full, at)) return -1;
 
+        if (k && k->type == T_BITS) {
+            if (parse_bits(p, k)) return -1;
+            p->set_at[k - KEYS] = at;
+            continue;
+        }
         if (k) {
             if (expect_scalar(p, full, expects_what(k), &vev)) return -1;
             char msg[600];
@@ -1142,6 +1310,14 @@ static void put_value(Buf *b, const KeyDef *k, const RunConfig *c) {
     case T_LONG: put(b, "%ld", *(const long *)f); break;
     case T_BOOL: put(b, "%s", *(const int *)f ? "true" : "false"); break;
     case T_U64: put(b, "%llu", (unsigned long long)*(const uint64_t *)f); break;
+    case T_BITS: {
+        /* the scalar form when it says the same: it reads back to the same struct */
+        BitRange r;
+        memcpy(&r, f, sizeof r);
+        if (r.min == r.max) put(b, "%d", r.min);
+        else put(b, "[%d, %d]", r.min, r.max);
+        break;
+    }
     case T_DOUBLE:
         fmt_double(num, sizeof num, *(const double *)f);
         put(b, "%s", num);

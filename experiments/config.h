@@ -21,10 +21,26 @@
 #define CFG_STR 64
 #define CFG_PATH 512
 
+/* A bit width or a range of them: `precision.bits: 4` is {4, 4}, `[2, 6]` is
+ * {2, 6} (min <= max, both in [1, 32]). */
+typedef struct {
+    int min, max;
+} BitRange;
+
 typedef struct {
     /* model */
     char arch[CFG_STR];          /* model.arch: cifar_resnet18 | cifar_resnet20 | cifar_resnet8 | imagenet_resnet18 | vgg_small */
-    char conv[CFG_STR];          /* model.conv: binary conv kind; "fp32" (the method issue adds more) */
+    char conv[CFG_STR];          /* model.conv: fp32 | cyclebnn (the binary conv of method.md 3) */
+    /* binary conv options (model.conv: cyclebnn); defaults are the authors' code */
+    char sign_zero[CFG_STR];     /* binary.sign_zero: zero | plus_one (sign(0)) */
+    char bin_pad[CFG_STR];       /* binary.pad: zero | minus_one (padding of the binary input) */
+    char act_grad[CFG_STR];      /* binary.act_grad: approx_sign | ste */
+    int act_norm;                /* binary.act_norm: per-sample activation normalisation (E3) */
+    int weight_center;           /* binary.weight_center: ReCU per-channel mean subtraction */
+    int recu_clamp;              /* binary.recu_clamp: ReCU clamp at clamp_tau */
+    double clamp_tau;            /* binary.clamp_tau */
+    int grad_quant;              /* binary.grad_quant: quantize the error at the conv output (E8) */
+    int grad_stochastic;         /* binary.grad_stochastic: stochastic rounding of that error */
     /* data */
     char dataset[CFG_STR];       /* data.dataset: fashion_mnist */
     char data_path[CFG_PATH];    /* data.path: "" = the dataset's default location */
@@ -48,6 +64,14 @@ typedef struct {
     double gamma;                /* schedule.gamma */
     long warmup_iters;           /* schedule.warmup_iters (linear warm-up) */
     long cyclic_warmup;          /* schedule.cyclic_warmup (the reference code's W) */
+    /* precision schedule (core/precision.h) */
+    char prec_schedule[CFG_STR]; /* precision.schedule: cyclic | fixed | full */
+    BitRange bits;               /* precision.bits: [min, max] (cyclic) or one width (fixed) */
+    BitRange grad_bits;          /* precision.grad_bits: same, for the error */
+    int prec_cycles;             /* precision.cycles: N_cyc */
+    int warmup_bits;             /* precision.warmup_bits: bits of the first 4W iterations (0 = none) */
+    char prec_eval[CFG_STR];     /* precision.eval: faithful | fixed */
+    int eval_bits;               /* precision.eval_bits (precision.eval: fixed) */
     /* training loop */
     long iterations;             /* train.iterations (0 = use train.epochs) */
     double epochs;               /* train.epochs (used when iterations = 0) */

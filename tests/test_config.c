@@ -82,7 +82,17 @@ static const char FULL_BLOCK[] =
     "base:\n"
     "  model:\n"
     "    arch: vgg_small\n"
-    "    conv: fp32\n"
+    "    conv: cyclebnn\n"
+    "  binary:\n"
+    "    sign_zero: plus_one\n"
+    "    pad: minus_one\n"
+    "    act_grad: ste\n"
+    "    act_norm: no\n"
+    "    weight_center: yes\n"
+    "    recu_clamp: on\n"
+    "    clamp_tau: 0.9\n"
+    "    grad_quant: false\n"
+    "    grad_stochastic: false\n"
     "  data:\n"
     "    dataset: fashion_mnist\n"
     "    path: \"/data/fm: \\\"x\\\"\\tz\"\n"
@@ -110,6 +120,16 @@ static const char FULL_BLOCK[] =
     "    gamma: 0.5\n"
     "    warmup_iters: 10\n"
     "    cyclic_warmup: 5\n"
+    "  precision:\n"
+    "    schedule: cyclic\n"
+    "    bits:\n"
+    "      - 3\n"
+    "      - 7\n"
+    "    grad_bits: [4, 8]\n"
+    "    cycles: 4\n"
+    "    warmup_bits: 5\n"
+    "    eval: fixed\n"
+    "    eval_bits: 2\n"
     "  train:\n"
     "    iterations: 2000\n"
     "    epochs: 3.5\n"
@@ -123,7 +143,11 @@ static const char FULL_BLOCK[] =
 /* the same configuration in flow style, with dotted keys mixed in */
 static const char FULL_FLOW[] =
     "{name: full, description: 'every key, none at its default', base: {"
-    "model: {arch: vgg_small, conv: fp32}, "
+    "model: {arch: vgg_small, conv: cyclebnn}, "
+    "binary: {sign_zero: plus_one, pad: minus_one, act_grad: ste, act_norm: false, weight_center: true, "
+    "recu_clamp: true, clamp_tau: 9e-1, grad_quant: no}, binary.grad_stochastic: off, "
+    "precision: {schedule: cyclic, bits: [+3, 7], grad_bits: [4, 8], cycles: 4}, "
+    "precision.warmup_bits: 5, precision.eval: fixed, precision.eval_bits: 2, "
     "data: {dataset: fashion_mnist, path: '/data/fm: \"x\"\tz', train_subset: 60000, test_subset: 1_000, "
     "normalize: false, augment.flip: on, augment: {crop_pad: 4}}, "
     "optim: {name: sgd, lr: 1e-1, weight_decay: 0.0005, beta1: .8, beta2: 0.99, eps: 15e-8, momentum: 0.95, "
@@ -135,7 +159,17 @@ static const char FULL_FLOW[] =
 
 static void check_full(const RunConfig *c) {
     CHECK(!strcmp(c->arch, "vgg_small"), "arch %s", c->arch);
-    CHECK(!strcmp(c->conv, "fp32"), "conv");
+    CHECK(!strcmp(c->conv, "cyclebnn"), "conv");
+    CHECK(!strcmp(c->sign_zero, "plus_one") && !strcmp(c->bin_pad, "minus_one") && !strcmp(c->act_grad, "ste"),
+          "binary strings");
+    CHECK(c->act_norm == 0 && c->weight_center == 1 && c->recu_clamp == 1 && c->clamp_tau == 0.9 &&
+              c->grad_quant == 0 && c->grad_stochastic == 0,
+          "binary flags");
+    CHECK(!strcmp(c->prec_schedule, "cyclic") && c->bits.min == 3 && c->bits.max == 7 && c->grad_bits.min == 4 &&
+              c->grad_bits.max == 8,
+          "precision bits [%d, %d] [%d, %d]", c->bits.min, c->bits.max, c->grad_bits.min, c->grad_bits.max);
+    CHECK(c->prec_cycles == 4 && c->warmup_bits == 5 && !strcmp(c->prec_eval, "fixed") && c->eval_bits == 2,
+          "precision numbers");
     CHECK(!strcmp(c->dataset, "fashion_mnist"), "dataset");
     CHECK(!strcmp(c->data_path, "/data/fm: \"x\"\tz"), "path [%s]", c->data_path);
     CHECK(c->train_subset == 60000 && c->test_subset == 1000, "subsets");
@@ -167,6 +201,14 @@ static void test_defaults(void) {
     CHECK(!strcmp(d.lr_schedule, "cosine") && d.eta_min == 0 && d.num_cyclic_annealing == 1 && d.step_size == 0 &&
               d.gamma == 0.1 && d.warmup_iters == 0 && d.cyclic_warmup == 0,
           "schedule defaults");
+    CHECK(!strcmp(d.sign_zero, "zero") && !strcmp(d.bin_pad, "zero") && !strcmp(d.act_grad, "approx_sign") &&
+              d.act_norm == 1 && d.weight_center == 0 && d.recu_clamp == 0 && d.clamp_tau == 0.99 &&
+              d.grad_quant == 1 && d.grad_stochastic == 1,
+          "binary defaults (the authors' code)");
+    CHECK(!strcmp(d.prec_schedule, "full") && d.bits.min == 2 && d.bits.max == 6 && d.grad_bits.min == 8 &&
+              d.grad_bits.max == 8 && d.prec_cycles == 8 && d.warmup_bits == 0 && !strcmp(d.prec_eval, "faithful") &&
+              d.eval_bits == 32,
+          "precision defaults");
     CHECK(d.iterations == 0 && d.epochs == 1 && d.batch_size == 16 && d.eval_batch_size == 256 &&
               d.eval_interval == 0 && d.log_interval == 50 && d.seed == 1 && d.threads == 0,
           "train defaults");
@@ -211,6 +253,8 @@ static void test_full(void) {
     CHECK(y && !strncmp(y, "base:\n  model:\n    arch: vgg_small\n", 35), "to_yaml layout:\n%s", y ? y : "");
     CHECK(y && strstr(y, "\n    lr: 0.1\n") && strstr(y, "\n    augment:\n      flip: true\n"),
           "to_yaml values:\n%s", y ? y : "");
+    CHECK(y && strstr(y, "\n  precision:\n    schedule: cyclic\n    bits: [3, 7]\n    grad_bits: [4, 8]\n"),
+          "to_yaml bit ranges:\n%s", y ? y : "");
     free(y);
     experiment_free(&a);
 
@@ -232,6 +276,116 @@ static void test_full(void) {
               "quoted/tagged/null");
         experiment_free(&a);
     }
+}
+
+/* bit widths: one integer or a list, in every spelling */
+static void test_bits(void) {
+    ExperimentConfig e;
+    if (!PARSE_OK(&e, "base:\n  precision:\n    schedule: fixed\n    bits: 4\n    grad_bits: [8, 8]\n")) {
+        CHECK(e.base.bits.min == 4 && e.base.bits.max == 4 && e.base.grad_bits.min == 8 && e.base.grad_bits.max == 8,
+              "fixed bits");
+        char *y = config_to_yaml(&e.base);
+        /* a one-width range is written as one integer */
+        CHECK(y && strstr(y, "\n    bits: 4\n    grad_bits: 8\n"), "to_yaml:\n%s", y ? y : "");
+        free(y);
+        CHECK_ROUND_TRIP(&e.base);
+        experiment_free(&e);
+    }
+    if (!PARSE_OK(&e, "base:\n  precision:\n    schedule: cyclic\n    bits:\n    - 1\n    - 32\n"
+                      "    grad_bits: [ 3 , +0_5 ]\n")) {
+        CHECK(e.base.bits.min == 1 && e.base.bits.max == 32 && e.base.grad_bits.min == 3 && e.base.grad_bits.max == 5,
+              "block list, spaces, signs, underscores");
+        CHECK_ROUND_TRIP(&e.base);
+        experiment_free(&e);
+    }
+    /* a cyclic schedule with one width is a constant cycle; a list of equal widths is allowed anywhere */
+    if (!PARSE_OK(&e, "base: {precision: {schedule: cyclic, bits: 5, grad_bits: [6, 6]}}\n")) {
+        CHECK(e.base.bits.min == 5 && e.base.bits.max == 5 && e.base.grad_bits.min == 6, "cyclic scalar");
+        experiment_free(&e);
+    }
+    /* the README's CIFAR run: 187,500 iterations in 8 cycles */
+    if (!PARSE_OK(&e, "base: {train: {iterations: 187500}, model.conv: cyclebnn,\n"
+                      "       precision: {schedule: cyclic, bits: [2, 6], grad_bits: 8, cycles: 8}}\n")) {
+        CHECK(!strcmp(e.base.conv, "cyclebnn") && e.base.prec_cycles == 8, "README config");
+        experiment_free(&e);
+    }
+    /* the cycle may be exactly one iteration */
+    if (!PARSE_OK(&e, "base: {train: {iterations: 100}, precision: {schedule: cyclic, cycles: 100}}\n"))
+        experiment_free(&e);
+    /* the checks on cycles apply only to the cyclic schedule */
+    if (!PARSE_OK(&e, "base: {train: {iterations: 100}, precision: {schedule: full, cycles: 1000}}\n"))
+        experiment_free(&e);
+
+    /* the wrong length, min > max, values outside 1..32: file:line:col of the list or the element */
+    EXPECT_ERROR("base:\n  precision:\n    bits: [2, 4, 6]\n",
+                 FILE_NAME ":3:11: key 'precision.bits' expects a list of two bit widths [min, max], got 3 elements");
+    EXPECT_ERROR("base:\n  precision:\n    bits: [4]\n", ":3:11:", "two bit widths [min, max], got 1 element");
+    EXPECT_ERROR("base:\n  precision:\n    bits: []\n", ":3:11:", "got 0 elements");
+    EXPECT_ERROR("base:\n  precision:\n    grad_bits:\n      - 8\n", ":4:7:",
+                 "'precision.grad_bits' expects a list of two bit widths [min, max], got 1 element");
+    EXPECT_ERROR("base:\n  precision:\n    bits: [6, 2]\n",
+                 FILE_NAME ":3:11: key 'precision.bits' expects [min, max] with min <= max, got [6, 2]");
+    EXPECT_ERROR("base:\n  precision:\n    bits: [2, 33]\n",
+                 FILE_NAME ":3:15: key 'precision.bits' must be in [1, 32], got 33");
+    EXPECT_ERROR("base:\n  precision:\n    bits: [0, 6]\n", ":3:12:", "'precision.bits' must be in [1, 32], got 0");
+    EXPECT_ERROR("base:\n  precision:\n    bits: [-2, 6]\n", ":3:12:", "must be in [1, 32], got -2");
+    EXPECT_ERROR("base:\n  precision:\n    bits: [2, 99999999999]\n", ":3:15:", "must be in [1, 32], got 99999999999");
+    EXPECT_ERROR("base:\n  precision:\n    bits:\n      - 2\n      - 40\n", ":5:9:", "must be in [1, 32], got 40");
+    EXPECT_ERROR("base: {precision: {grad_bits: 0}}\n", ":1:31:", "'precision.grad_bits' must be in [1, 32], got 0");
+    EXPECT_ERROR("base: {precision: {bits: 33}}\n", ":1:26:", "'precision.bits' must be in [1, 32], got 33");
+    /* wrong types, in and around the list */
+    EXPECT_ERROR("base: {precision: {bits: 2.5}}\n", ":1:26:",
+                 "key 'precision.bits' expects a bit width or a list [min, max], got '2.5'");
+    EXPECT_ERROR("base: {precision: {bits: \"4\"}}\n", ":1:26:", "expects a bit width or a list [min, max], got the quoted string");
+    EXPECT_ERROR("base: {precision: {bits: }}\n", ":1:26:", "expects a bit width or a list [min, max], got an empty value");
+    EXPECT_ERROR("base: {precision: {bits: {min: 2}}}\n", ":1:26:",
+                 "key 'precision.bits' expects a bit width or a list [min, max], got a mapping");
+    EXPECT_ERROR("base: {precision: {bits: [2, x]}}\n", ":1:30:", "key 'precision.bits' expects an integer, got 'x'");
+    EXPECT_ERROR("base: {precision: {bits: [2, 6.0]}}\n", ":1:30:", "expects an integer, got '6.0'");
+    EXPECT_ERROR("base: {precision: {bits: [2, \"6\"]}}\n", ":1:30:", "expects an integer, got the quoted string \"6\"");
+    EXPECT_ERROR("base: {precision: {bits: [2, ~]}}\n", ":1:30:", "expects an integer, got an empty value");
+    EXPECT_ERROR("base: {precision: {bits: [2, [6]]}}\n", ":1:30:",
+                 "key 'precision.bits' expects a list of bit widths [min, max], got a sequence in the list");
+    EXPECT_ERROR("base: {precision: {bits: [{a: 1}, 6]}}\n", ":1:27:", "got a mapping in the list");
+    EXPECT_ERROR("base: {precision: {bits: [&a 2, *a]}}\n", ":1:33:", "aliases are not supported (*a)");
+    EXPECT_ERROR("base: {precision: {bits: *a}}\n", ":1:26:", "aliases are not supported (*a)");
+    EXPECT_ERROR("base: {precision: {bits: [2, 6], bits: 4}}\n", ":1:34:", "duplicate key 'precision.bits'");
+    EXPECT_ERROR("base: {precision: {bits: [2, 6]}, precision.bits: 4}\n", ":1:35:", "duplicate key 'precision.bits'");
+    EXPECT_ERROR("base: {precision: {bits: [2, 6}}\n", "YAML syntax error");
+    /* constraints with the schedule */
+    EXPECT_ERROR("base:\n  precision:\n    schedule: fixed\n",
+                 FILE_NAME ":3:5: key 'precision.bits' must be one bit width when precision.schedule is 'fixed', "
+                 "got [2, 6]");
+    EXPECT_ERROR("base:\n  precision:\n    schedule: fixed\n    bits: 1\n    grad_bits: [4, 8]\n", ":5:5:",
+                 "'precision.grad_bits' must be one bit width when precision.schedule is 'fixed', got [4, 8]");
+    EXPECT_ERROR("base: {train: {iterations: 100}, precision: {schedule: cyclic, cycles: 101}}\n", ":1:64:",
+                 "key 'precision.cycles' needs at least one iteration per cycle", "(100 - 4 * 0) / 101 < 1");
+    EXPECT_ERROR("base: {train: {iterations: 100}, precision: {schedule: cyclic}, schedule: {lr: constant, "
+                 "cyclic_warmup: 25}}\n", ":1:16:", "'precision.cycles' needs at least one iteration per cycle",
+                 "(100 - 4 * 25) / 8 < 1");
+    EXPECT_ERROR("base: {train: {iterations: 10}, precision: {schedule: cyclic}, schedule: {lr: constant, "
+                 "cyclic_warmup: 9223372036854775807}}\n", ":1:16:", "'precision.cycles' needs at least one iteration");
+    /* the other precision keys */
+    EXPECT_ERROR("base: {precision: {schedule: cyclical}}\n", ":1:30:",
+                 "'precision.schedule' must be one of cyclic, fixed, full; got 'cyclical' (did you mean 'cyclic'?)");
+    EXPECT_ERROR("base: {precision: {cycles: 0}}\n", ":1:28:", "'precision.cycles' must be >= 1, got 0");
+    EXPECT_ERROR("base: {precision: {warmup_bits: 33}}\n", ":1:33:", "'precision.warmup_bits' must be in [0, 32], got 33");
+    EXPECT_ERROR("base: {precision: {eval: last}}\n", ":1:26:", "'precision.eval' must be one of faithful, fixed");
+    EXPECT_ERROR("base: {precision: {eval_bits: 0}}\n", ":1:31:", "'precision.eval_bits' must be in [1, 32], got 0");
+    EXPECT_ERROR("base: {precision: {bit: 4}}\n", ":1:20:", "unknown key 'precision.bit' (did you mean 'precision.bits'?)");
+    EXPECT_ERROR("base: {bits: 4}\n", ":1:8:", "unknown key 'bits'", "'precision.bits'");
+    EXPECT_ERROR("base: {precision: {xyzzy: 1}}\n", ":1:20:",
+                 "allowed under 'base.precision': schedule, bits, grad_bits, cycles, warmup_bits, eval, eval_bits");
+    /* binary conv options */
+    EXPECT_ERROR("base: {model: {conv: binary}}\n", ":1:22:", "'model.conv' must be one of fp32, cyclebnn; got 'binary'");
+    EXPECT_ERROR("base: {binary: {act_grad: aprox_sign}}\n", ":1:27:",
+                 "'binary.act_grad' must be one of approx_sign, ste; got 'aprox_sign' (did you mean 'approx_sign'?)");
+    EXPECT_ERROR("base: {binary: {sign_zero: one}}\n", ":1:28:", "'binary.sign_zero' must be one of zero, plus_one");
+    EXPECT_ERROR("base: {binary: {pad: -1}}\n", ":1:22:", "'binary.pad' must be one of zero, minus_one; got '-1'");
+    EXPECT_ERROR("base: {binary: {clamp_tau: 0.5}}\n", ":1:28:", "'binary.clamp_tau' must be in (0.5, 1], got 0.5");
+    EXPECT_ERROR("base: {binary: {clamp_tau: 1.01}}\n", ":1:28:", "must be in (0.5, 1], got 1.01");
+    EXPECT_ERROR("base: {binary: {act_norm: 1}}\n", ":1:27:", "'binary.act_norm' expects true or false");
+    EXPECT_ERROR("base: {binary: {grad_quant: [true]}}\n", ":1:29:", "'binary.grad_quant' expects true or false, got a sequence");
 }
 
 /* random valid configurations survive config_to_yaml -> parse bit for bit */
@@ -283,6 +437,41 @@ static void test_random_round_trips(void) {
         c.log_interval = 1 + (long)rng_below(&r, 10000);
         c.seed = rng_u64(&r);
         c.threads = (int)rng_below(&r, 1025);
+        static const char *precs[] = {"cyclic", "fixed", "full"};
+        const char *prec = precs[rng_below(&r, 3)];
+        memset(c.prec_schedule, 0, sizeof c.prec_schedule);
+        strcpy(c.prec_schedule, prec);
+        BitRange *br[2] = {&c.bits, &c.grad_bits};
+        for (int j = 0; j < 2; j++) {
+            int a = 1 + (int)rng_below(&r, 32), b = 1 + (int)rng_below(&r, 32);
+            if (a > b) { int x = a; a = b; b = x; }
+            if (!strcmp(prec, "fixed") || rng_below(&r, 4) == 0) b = a;
+            br[j]->min = a;
+            br[j]->max = b;
+        }
+        /* with a known total, at least one iteration per cycle (4W <= I - 4 here) */
+        long span = c.iterations ? c.iterations - 4 * c.cyclic_warmup : 0;
+        c.prec_cycles = span ? 1 + (int)rng_below(&r, (uint64_t)(span < 100000 ? span : 100000))
+                             : 1 + (int)rng_below(&r, 2147483647);
+        c.warmup_bits = (int)rng_below(&r, 33);
+        memset(c.prec_eval, 0, sizeof c.prec_eval);
+        strcpy(c.prec_eval, rng_below(&r, 2) ? "fixed" : "faithful");
+        c.eval_bits = 1 + (int)rng_below(&r, 32);
+        memset(c.conv, 0, sizeof c.conv);
+        strcpy(c.conv, rng_below(&r, 2) ? "cyclebnn" : "fp32");
+        memset(c.sign_zero, 0, sizeof c.sign_zero);
+        strcpy(c.sign_zero, rng_below(&r, 2) ? "zero" : "plus_one");
+        memset(c.bin_pad, 0, sizeof c.bin_pad);
+        strcpy(c.bin_pad, rng_below(&r, 2) ? "zero" : "minus_one");
+        memset(c.act_grad, 0, sizeof c.act_grad);
+        strcpy(c.act_grad, rng_below(&r, 2) ? "approx_sign" : "ste");
+        c.act_norm = (int)rng_below(&r, 2);
+        c.weight_center = (int)rng_below(&r, 2);
+        c.recu_clamp = (int)rng_below(&r, 2);
+        c.clamp_tau = t % 9 ? 0.5 + 0.5 * (1 - rng_uniform(&r)) : 1.0;
+        if (!(c.clamp_tau > 0.5)) c.clamp_tau = 1.0;
+        c.grad_quant = (int)rng_below(&r, 2);
+        c.grad_stochastic = (int)rng_below(&r, 2);
         CHECK_ROUND_TRIP(&c);
     }
 }
@@ -299,7 +488,8 @@ static void test_errors(void) {
                  ":1:16: unknown key 'optim.xyzzy' (allowed under 'base.optim': name, lr, weight_decay, beta1, beta2, "
                  "eps, momentum, dampening, nesterov)");
     EXPECT_ERROR("base:\n  data:\n    augment: {flop: true}\n", ":3:15:", "'data.augment.flop'", "'data.augment.flip'");
-    EXPECT_ERROR("base:\n  zzzzzzzz: 1\n", ":2:3:", "allowed under 'base': model, data, optim, schedule, train");
+    EXPECT_ERROR("base:\n  zzzzzzzz: 1\n", ":2:3:",
+                 "allowed under 'base': model, binary, data, optim, schedule, precision, train");
     EXPECT_ERROR("bse:\n  optim: {}\n", ":1:1: unknown key 'bse' (did you mean 'base'?)");
     EXPECT_ERROR("name: x\noptim:\n  lr: 1\n", ":2:1:", "'optim'", "under 'base:'");
     EXPECT_ERROR("name: x\nfoo: 1\n", ":2:1:", "'foo'", "name, description, base");
@@ -362,7 +552,7 @@ static void test_errors(void) {
                  "imagenet_resnet18, vgg_small; got 'resnet20'");
     EXPECT_ERROR("base: {optim: {name: adam}}\n", ":1:22:", "must be one of adamw, sgd; got 'adam' (did you mean 'adamw'?)");
     EXPECT_ERROR("base: {schedule: {lr: linear}}\n", ":1:23:", "'schedule.lr' must be one of cosine, step, constant");
-    EXPECT_ERROR("base: {model: {conv: }}\n", ":1:22:", "'model.conv' must be one of fp32; got ''");
+    EXPECT_ERROR("base: {model: {conv: }}\n", ":1:22:", "'model.conv' must be one of fp32, cyclebnn; got ''");
     EXPECT_ERROR("base: {data: {dataset: FASHION_MNIST}}\n", ":1:24:", "must be one of fashion_mnist");
 
     /* duplicates: in one mapping, through a dotted key, a whole mapping, at the top level */
@@ -383,7 +573,9 @@ static void test_errors(void) {
     EXPECT_ERROR("description: [x]\n", ":1:14: key 'description' expects a string, got a sequence");
     EXPECT_ERROR("base:\n  optim: 5\n", ":2:10:", "key 'optim' expects a mapping (with keys name, lr,", "got the scalar '5'");
     EXPECT_ERROR("base: {data: {augment: [flip]}}\n", ":1:24:", "key 'data.augment' expects a mapping (with keys flip, crop_pad), got a sequence");
-    EXPECT_ERROR("base: 3\n", ":1:7:", "key 'base' expects a mapping (with keys model, data, optim, schedule, train), got a scalar");
+    EXPECT_ERROR("base: 3\n", ":1:7:",
+                 "key 'base' expects a mapping (with keys model, binary, data, optim, schedule, precision, train), "
+                 "got a scalar");
     EXPECT_ERROR("base: [1]\n", ":1:7:", "key 'base' expects a mapping", "got a sequence");
     EXPECT_ERROR("base: {[a]: 1}\n", ":1:8:", "a key must be a scalar, got a sequence");
     EXPECT_ERROR("? {a: 1}\n: x\n", ":1:3:", "a key must be a scalar, got a mapping");
@@ -536,6 +728,10 @@ static const char FUZZ_DOC[] =
     "    nesterov: false\n"
     "  optim.eps: 1e-7\n"
     "  schedule: {lr: step, step_size: 10, gamma: 0.5}\n"
+    "  precision: {schedule: cyclic, bits: [2, 6], grad_bits: 8, cycles: 2}\n"
+    "  binary:\n"
+    "    act_grad: ste\n"
+    "    clamp_tau: 0.95\n"
     "  train:\n"
     "    iterations: 100\n"
     "    seed: 42   # trailing comment\n";
@@ -655,6 +851,7 @@ static void test_fuzz(void) {
 int main(void) {
     test_defaults();
     test_full();
+    test_bits();
     test_random_round_trips();
     test_errors();
     test_files();

@@ -33,21 +33,6 @@
 
 static long elements_checked = 0;
 
-static real *alloc_reals(size_t n) {
-    real *p = (real *)calloc(n ? n : 1, sizeof(real));
-    if (p == NULL) {
-        fprintf(stderr, "out of memory\n");
-        exit(2);
-    }
-    return p;
-}
-
-static real *alloc_rand(size_t n, Rng *r) {
-    real *p = alloc_reals(n);
-    tu_fill_uniform(p, n, -1.0, 1.0, r);
-    return p;
-}
-
 /* relative error with a small floor, so that exact-zero gradients (inputs a
  * strided conv never reads) must come out as (near) zero on both sides */
 static double grad_err(double analytic, double numeric) {
@@ -114,15 +99,15 @@ static void test_conv_case(const ConvCase *cc, uint64_t k) {
     size_t nw = (size_t)d->O * d->C * d->KH * d->KW;
     size_t nout = (size_t)d->N * d->O * d->OH * d->OW;
     Rng r = rng_stream(11, RNG_TEST, k, 0);
-    ctx.inp = alloc_rand(nin, &r);
-    ctx.weight = alloc_rand(nw, &r);
-    ctx.scratch = alloc_reals(conv2d_scratch_size(d));
-    real *R = alloc_rand(nout, &r);
-    real *out_p = alloc_reals(nout), *out_m = alloc_reals(nout);
+    ctx.inp = tu_alloc_rand(nin, &r);
+    ctx.weight = tu_alloc_rand(nw, &r);
+    ctx.scratch = tu_alloc(conv2d_scratch_size(d));
+    real *R = tu_alloc_rand(nout, &r);
+    real *out_p = tu_alloc(nout), *out_m = tu_alloc(nout);
 
     for (int use_ref = 0; use_ref < 2; use_ref++) {
         ctx.use_ref = use_ref;
-        real *dinp = alloc_reals(nin), *dw = alloc_reals(nw); /* zeroed: backward accumulates */
+        real *dinp = tu_alloc(nin), *dw = tu_alloc(nw); /* zeroed: backward accumulates */
         if (use_ref) conv2d_backward_ref(dinp, dw, R, ctx.inp, ctx.weight, d);
         else conv2d_backward(dinp, dw, R, ctx.inp, ctx.weight, d, ctx.scratch);
         Rng pick = rng_stream(12, RNG_TEST, k, (uint64_t)use_ref);
@@ -194,14 +179,14 @@ static void test_linear_case(int N, int IN, int OUT, uint64_t k) {
     LinCtx ctx = {N, IN, OUT, 0, NULL, NULL, NULL};
     size_t nin = (size_t)N * IN, nw = (size_t)OUT * IN, nout = (size_t)N * OUT;
     Rng r = rng_stream(13, RNG_TEST, k, 0);
-    ctx.inp = alloc_rand(nin, &r);
-    ctx.weight = alloc_rand(nw, &r);
-    ctx.bias = alloc_rand(OUT, &r);
-    real *R = alloc_rand(nout, &r);
-    real *out_p = alloc_reals(nout), *out_m = alloc_reals(nout);
+    ctx.inp = tu_alloc_rand(nin, &r);
+    ctx.weight = tu_alloc_rand(nw, &r);
+    ctx.bias = tu_alloc_rand(OUT, &r);
+    real *R = tu_alloc_rand(nout, &r);
+    real *out_p = tu_alloc(nout), *out_m = tu_alloc(nout);
     for (int use_ref = 0; use_ref < 2; use_ref++) {
         ctx.use_ref = use_ref;
-        real *dinp = alloc_reals(nin), *dw = alloc_reals(nw), *db = alloc_reals(OUT);
+        real *dinp = tu_alloc(nin), *dw = tu_alloc(nw), *db = tu_alloc(OUT);
         if (use_ref) linear_backward_ref(dinp, dw, db, R, ctx.inp, ctx.weight, N, IN, OUT);
         else linear_backward(dinp, dw, db, R, ctx.inp, ctx.weight, N, IN, OUT);
         Rng pick = rng_stream(14, RNG_TEST, k, (uint64_t)use_ref);

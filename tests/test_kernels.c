@@ -30,27 +30,12 @@
 
 #define TOL 1e-4 /* float, reference accumulates in double */
 
-static real *alloc_reals(size_t n) {
-    real *p = (real *)malloc((n ? n : 1) * sizeof(real));
-    if (p == NULL) {
-        fprintf(stderr, "out of memory\n");
-        exit(2);
-    }
-    return p;
-}
-
-static real *alloc_rand(size_t n, Rng *r) {
-    real *p = alloc_reals(n);
-    tu_fill_uniform(p, n, -1.0, 1.0, r);
-    return p;
-}
-
 static void fill_nan(real *p, size_t n) {
     for (size_t i = 0; i < n; i++) p[i] = (real)NAN;
 }
 
 static real *dup(const real *src, size_t n) {
-    real *p = alloc_reals(n);
+    real *p = tu_alloc(n);
     memcpy(p, src, n * sizeof(real));
     return p;
 }
@@ -64,7 +49,7 @@ static int blas_variant_outputs = 0; /* outputs that differ because the BLAS doe
 static int gemm_thread_variant(int ta, int tb, int M, int N, int K, real beta) {
     Rng r = rng_stream(5, RNG_TEST, (uint64_t)M * 1000003u + (uint64_t)N * 1009u + (uint64_t)K, (uint64_t)(ta * 2 + tb));
     size_t na = (size_t)M * K, nb = (size_t)K * N, nc = (size_t)M * N;
-    real *A = alloc_rand(na, &r), *B = alloc_rand(nb, &r), *C1 = alloc_rand(nc, &r);
+    real *A = tu_alloc_rand(na, &r), *B = tu_alloc_rand(nb, &r), *C1 = tu_alloc_rand(nc, &r);
     real *C2 = dup(C1, nc);
     int lda = ta ? M : K, ldb = tb ? K : N;
     int saved = omp_get_max_threads();
@@ -105,9 +90,9 @@ static void test_gemm_case(int ta, int tb, int M, int N, int K, real alpha, real
     int arows = ta ? K : M, acols = ta ? M : K;
     int brows = tb ? N : K, bcols = tb ? K : N;
     int lda = acols + 3, ldb = bcols + 1, ldc = N + 2;
-    real *A = alloc_rand((size_t)arows * lda, r);
-    real *B = alloc_rand((size_t)brows * ldb, r);
-    real *C0 = alloc_rand((size_t)M * ldc, r);
+    real *A = tu_alloc_rand((size_t)arows * lda, r);
+    real *B = tu_alloc_rand((size_t)brows * ldb, r);
+    real *C0 = tu_alloc_rand((size_t)M * ldc, r);
     if (beta == 0) /* C must not be read; the padding columns stay finite */
         for (int i = 0; i < M; i++) fill_nan(C0 + (size_t)i * ldc, N);
     real *C = dup(C0, (size_t)M * ldc);
@@ -162,12 +147,12 @@ static void test_conv_case(const ConvCase *cc, uint64_t k, int check_threads) {
     size_t nout = (size_t)d.N * d.O * d.OH * d.OW;
     size_t nscratch = conv2d_scratch_size(&d);
     Rng r = rng_stream(2, RNG_TEST, k, 0);
-    real *inp = alloc_rand(nin, &r), *w = alloc_rand(nw, &r), *dout = alloc_rand(nout, &r);
-    real *dinp0 = alloc_rand(nin, &r), *dw0 = alloc_rand(nw, &r); /* non-zero: must accumulate */
-    real *scratch = alloc_reals(nscratch);
+    real *inp = tu_alloc_rand(nin, &r), *w = tu_alloc_rand(nw, &r), *dout = tu_alloc_rand(nout, &r);
+    real *dinp0 = tu_alloc_rand(nin, &r), *dw0 = tu_alloc_rand(nw, &r); /* non-zero: must accumulate */
+    real *scratch = tu_alloc(nscratch);
 
     /* forward */
-    real *out = alloc_reals(nout), *out_ref = alloc_reals(nout);
+    real *out = tu_alloc(nout), *out_ref = tu_alloc(nout);
     fill_nan(out, nout);
     fill_nan(out_ref, nout);
     fill_nan(scratch, nscratch);
@@ -198,8 +183,8 @@ static void test_conv_case(const ConvCase *cc, uint64_t k, int check_threads) {
 
     /* thread-count invariance of the fast path */
     if (check_threads) {
-        real *o1 = alloc_reals(nout), *di1 = alloc_reals(nin), *dw1 = alloc_reals(nw);
-        real *o2 = alloc_reals(nout), *di2 = alloc_reals(nin), *dw2 = alloc_reals(nw);
+        real *o1 = tu_alloc(nout), *di1 = tu_alloc(nin), *dw1 = tu_alloc(nw);
+        real *o2 = tu_alloc(nout), *di2 = tu_alloc(nin), *dw2 = tu_alloc(nw);
         int saved = omp_get_max_threads();
         omp_set_num_threads(1);
         conv_fast_run(o1, di1, dw1, inp, w, dout, dinp0, dw0, &d, scratch, nscratch);
@@ -291,10 +276,10 @@ static void test_conv(void) {
 static void test_linear_case(int N, int IN, int OUT, uint64_t k) {
     Rng r = rng_stream(4, RNG_TEST, k, 0);
     size_t nin = (size_t)N * IN, nw = (size_t)OUT * IN, nout = (size_t)N * OUT;
-    real *inp = alloc_rand(nin, &r), *w = alloc_rand(nw, &r), *b = alloc_rand(OUT, &r);
-    real *dout = alloc_rand(nout, &r);
-    real *dinp0 = alloc_rand(nin, &r), *dw0 = alloc_rand(nw, &r), *db0 = alloc_rand(OUT, &r);
-    real *out = alloc_reals(nout), *out_ref = alloc_reals(nout);
+    real *inp = tu_alloc_rand(nin, &r), *w = tu_alloc_rand(nw, &r), *b = tu_alloc_rand(OUT, &r);
+    real *dout = tu_alloc_rand(nout, &r);
+    real *dinp0 = tu_alloc_rand(nin, &r), *dw0 = tu_alloc_rand(nw, &r), *db0 = tu_alloc_rand(OUT, &r);
+    real *out = tu_alloc(nout), *out_ref = tu_alloc(nout);
 
     for (int with_bias = 0; with_bias < 2; with_bias++) {
         const real *bias = with_bias ? b : NULL;
@@ -331,7 +316,7 @@ static void test_linear_case(int N, int IN, int OUT, uint64_t k) {
     int saved = omp_get_max_threads();
     for (int t = 0; t < 2; t++) {
         omp_set_num_threads(t + 1);
-        o[t] = alloc_reals(nout);
+        o[t] = tu_alloc(nout);
         di[t] = dup(dinp0, nin); dw[t] = dup(dw0, nw); db[t] = dup(db0, OUT);
         linear_forward(o[t], inp, w, b, N, IN, OUT);
         linear_backward(di[t], dw[t], db[t], dout, inp, w, N, IN, OUT);

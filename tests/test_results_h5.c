@@ -24,6 +24,10 @@
 #define NEVAL_A 25
 #define NTRAIN_B 1500
 #define NEVAL_B 3
+/* mean_cost_ratio of run alpha (the others never set it: NaN) */
+#define MEAN_CR 0.026763916015625
+/* rows of the cost and summary tables of run alpha */
+#define NLAYERS 5
 
 static const char *EXP_YAML = "name: unit\nmodel: vgg_small\n# unicode: \xc3\xa9\xe2\x9c\x93\n";
 static const char *CFG_A = "lr: 0.1\nepochs: 3\n";
@@ -45,6 +49,10 @@ static long tr_step(int run, int i) { return 10L * i + run; }
 static double tr_loss(int run, int i) { return 2.5 / (1.0 + i) + run; }
 static double tr_lr(int run, int i) { return 0.1 * pow(0.999, i) / (run + 1); }
 static double tr_time(int run, int i) { return 0.013 * i + run; }
+/* precision of row i; run 2 (gamma) logs none, so its columns are NaN */
+static double tr_bits(int run, int i) { return 2 + (i + run) % 5; }
+static double tr_gbits(int run, int i) { return 8 + run; }
+static double tr_cr(int run, int i) { return (tr_bits(run, i) * tr_bits(run, i) + 2 * tr_bits(run, i) * tr_gbits(run, i)) / 3072; }
 static long ev_step(int run, int k) { return 100L * k + run; }
 static double ev_top1(int run, int k) { return 10.0 + 0.75 * k + run; }
 static double ev_loss(int run, int k) { return 2.0 / (k + 1.0); }
@@ -116,6 +124,38 @@ static double *read_column(hid_t file, const char *path, long *n, int *chunked_u
     return v;
 }
 
+/* whole 1-D string dataset; free with free_strs */
+static char **read_str_column(hid_t file, const char *path, long *n) {
+    *n = -1;
+    hid_t d = H5Dopen2(file, path, H5P_DEFAULT);
+    if (d < 0) return NULL;
+    hid_t sp = H5Dget_space(d), ft = H5Dget_type(d);
+    hsize_t dim = 0;
+    H5Sget_simple_extent_dims(sp, &dim, NULL);
+    char **v = NULL;
+    if (H5Tget_class(ft) == H5T_STRING && H5Tis_variable_str(ft) > 0 && H5Tget_cset(ft) == H5T_CSET_UTF8) {
+        hid_t mt = H5Tcopy(H5T_C_S1);
+        H5Tset_size(mt, H5T_VARIABLE);
+        H5Tset_cset(mt, H5T_CSET_UTF8);
+        v = calloc(dim ? dim : 1, sizeof *v);
+        if (dim > 0 && H5Dread(d, mt, H5S_ALL, H5S_ALL, H5P_DEFAULT, v) < 0) {
+            free(v);
+            v = NULL;
+        }
+        H5Tclose(mt);
+        *n = (long)dim;
+    }
+    H5Tclose(ft);
+    H5Sclose(sp);
+    H5Dclose(d);
+    return v;
+}
+
+static void free_strs(char **v, long n) {
+    for (long i = 0; v && i < n; i++) H5free_memory(v[i]);
+    free(v);
+}
+
 static int dataset_is_int64(hid_t file, const char *path) {
     hid_t d = H5Dopen2(file, path, H5P_DEFAULT);
     if (d < 0) return 0;
@@ -132,6 +172,7 @@ static void log_run(RunLog *r, int run, int ntrain, int neval) {
     int bad = 0, k = 0;
     for (int i = 0; i < ntrain; i++) {
         bad |= runlog_train(r, tr_step(run, i), tr_loss(run, i), tr_lr(run, i), tr_time(run, i)) != 0;
+        if (run != 2) bad |= runlog_train_precision(r, tr_bits(run, i), tr_gbits(run, i), tr_cr(run, i)) != 0;
         /* evals interleaved with training, as in a real run: exactly neval of them */
         for (; k < neval && (long)k * ntrain / neval <= i; k++)
             bad |= runlog_eval(r, ev_step(run, k), ev_top1(run, k), ev_loss(run, k)) != 0;
@@ -155,10 +196,15 @@ static void check_run(hid_t file, const char *name, int run, int ntrain, int nev
     CHECK(isnan(best) ? isnan(v) : v == best, "%s best_top1 %g", name, v);
     v = read_num_attr(g, "wall_time_s", NULL);
     CHECK(isnan(wall) ? isnan(v) : v == wall, "%s wall_time_s %g", name, v);
+    hid_t cls = -1;
+    v = read_num_attr(g, "mean_cost_ratio", &cls);
+    double want_cr = run == 0 ? MEAN_CR : NAN;
+    CHECK((isnan(want_cr) ? isnan(v) : v == want_cr) && cls == H5T_FLOAT, "%s mean_cost_ratio %g", name, v);
     H5Gclose(g);
 
-    const char *tcols[4] = {"step", "loss", "lr", "time_s"}, *ecols[3] = {"step", "top1", "loss"};
-    for (int c = 0; c < 4; c++) {
+    const char *tcols[7] = {"step", "loss", "lr", "time_s", "bits", "grad_bits", "cost_ratio"};
+    const char *ecols[3] = {"step", "top1", "loss"};
+    for (int c = 0; c < 7; c++) {
         snprintf(p, sizeof p, "/runs/%s/train/%s", name, tcols[c]);
         long n;
         int cu = 0;
@@ -168,8 +214,10 @@ static void check_run(hid_t file, const char *name, int run, int ntrain, int nev
         long wrong = 0;
         for (long i = 0; x && i < n && i < ntrain; i++) {
             double want = c == 0 ? (double)tr_step(run, (int)i) : c == 1 ? tr_loss(run, (int)i)
-                        : c == 2 ? tr_lr(run, (int)i) : tr_time(run, (int)i);
-            wrong += x[i] != want;
+                        : c == 2 ? tr_lr(run, (int)i) : c == 3 ? tr_time(run, (int)i)
+                        : run == 2 ? NAN : c == 4 ? tr_bits(run, (int)i) : c == 5 ? tr_gbits(run, (int)i)
+                        : tr_cr(run, (int)i);
+            wrong += isnan(want) ? !isnan(x[i]) : x[i] != want;
         }
         CHECK(wrong == 0, "%s: %ld wrong values", p, wrong);
         free(x);
@@ -193,6 +241,127 @@ static void check_run(hid_t file, const char *name, int run, int ntrain, int nev
     CHECK(dataset_is_int64(file, p), "%s is not int64", p);
     snprintf(p, sizeof p, "/runs/%s/eval/step", name);
     CHECK(dataset_is_int64(file, p), "%s is not int64", p);
+}
+
+/* ---- tables ---- */
+
+static const char *const LNAME[NLAYERS] = {"conv1", "layer1.0.conv1", "layer1.0.bn1", NULL, "fc \xc3\xa9"};
+static const char *const LKIND[NLAYERS] = {"conv", "binary_conv", "batchnorm2d", "add", "linear"};
+static const char *const LSHAPE[NLAYERS] = {"16x32x32", "16x32x32", "16x32x32", "16x32x32", "10x1x1"};
+static int64_t l_fwd(int i) { return (int64_t)1 << (33 + i); } /* beyond 32 bits */
+static double l_bw(int i, int which) { return (double)l_fwd(i) * (which + 1) / 1024.0 * 0.5; }
+
+/* cost/ and summary/ of alpha; cost written twice (the second replaces the first) */
+static void write_tables(RunLog *a, RunLog *b) {
+    int64_t fwd[NLAYERS], ib[NLAYERS], p1[NLAYERS], p32[NLAYERS], m1[NLAYERS], m32[NLAYERS];
+    double bw[3][NLAYERS], mem[NLAYERS];
+    for (int i = 0; i < NLAYERS; i++) {
+        fwd[i] = l_fwd(i);
+        for (int w = 0; w < 3; w++) bw[w][i] = l_bw(i, w);
+        ib[i] = i == 1 ? 1 : 32;
+        p1[i] = i == 1 ? 2304 : 0;
+        p32[i] = i == 1 ? 16 : 432 + i;
+        mem[i] = p1[i] / 8.0 + 4.0 * p32[i];
+        m1[i] = i == 1 ? fwd[i] : 0;
+        m32[i] = i == 1 ? 0 : fwd[i];
+    }
+    /* a first version with different columns and length, replaced below */
+    double junk[2] = {1, 2};
+    ResultsColumn first[1] = {{"junk", RCOL_FLOAT64, "", junk}};
+    CHECK(runlog_table(a, "cost", 2, first, 1) == 0, "first cost table");
+    ResultsColumn cost[6] = {
+        {"name", RCOL_STRING, "", LNAME},
+        {"kind", RCOL_STRING, "", LKIND},
+        {"fwd_macs", RCOL_INT64, "MACs per sample", fwd},
+        {"fwd_bitmacs", RCOL_FLOAT64, "fp32-MAC equivalents", bw[0]},
+        {"err_bitmacs", RCOL_FLOAT64, "fp32-MAC equivalents", bw[1]},
+        {"wgrad_bitmacs", RCOL_FLOAT64, "fp32-MAC equivalents", bw[2]},
+    };
+    CHECK(runlog_table(a, "cost", NLAYERS, cost, 6) == 0, "cost table");
+    ResultsColumn summary[9] = {
+        {"name", RCOL_STRING, "", LNAME},
+        {"kind", RCOL_STRING, "", LKIND},
+        {"input_bits", RCOL_INT64, "bits", ib},
+        {"output_shape", RCOL_STRING, "", LSHAPE},
+        {"params_1bit", RCOL_INT64, "parameters", p1},
+        {"params_32bit", RCOL_INT64, "parameters", p32},
+        {"memory_bytes", RCOL_FLOAT64, "bytes", mem},
+        {"macs_1bit", RCOL_INT64, "MACs per sample", m1},
+        {"macs_32bit", RCOL_INT64, "MACs per sample", m32},
+    };
+    CHECK(runlog_table(a, "summary", NLAYERS, summary, 9) == 0, "summary table");
+    /* an empty table is a table */
+    CHECK(runlog_table(b, "cost", 0, cost, 6) == 0, "empty table");
+    /* caller mistakes: refused, and the file stays good (checked by the commit) */
+    CHECK(runlog_table(a, "train", NLAYERS, cost, 6) == -1, "table over train/ accepted");
+    CHECK(runlog_table(a, "x/y", NLAYERS, cost, 6) == -1, "table name with / accepted");
+    ResultsColumn dup[2] = {cost[0], cost[0]};
+    CHECK(runlog_table(a, "dup", NLAYERS, dup, 2) == -1, "duplicate column accepted");
+    ResultsColumn nodata[1] = {{"x", RCOL_INT64, "", NULL}};
+    CHECK(runlog_table(a, "nodata", 1, nodata, 1) == -1, "column without data accepted");
+}
+
+static void check_strs(hid_t file, const char *path, const char *const *want, long nwant) {
+    long n;
+    char **v = read_str_column(file, path, &n);
+    CHECK(v && n == nwant, "%s: length %ld (want %ld), or not variable-length UTF-8", path, n, nwant);
+    for (long i = 0; v && i < n && i < nwant; i++) {
+        const char *w = want[i] ? want[i] : "";
+        CHECK(v[i] && !strcmp(v[i], w), "%s[%ld] = \"%s\", want \"%s\"", path, i, v[i] ? v[i] : "(null)", w);
+    }
+    free_strs(v, n);
+}
+
+static void check_nums(hid_t file, const char *path, int is_int, double (*want)(int, int), int arg) {
+    long n;
+    double *x = read_column(file, path, &n, NULL);
+    CHECK(x && n == NLAYERS, "%s: length %ld", path, n);
+    long wrong = 0;
+    for (long i = 0; x && i < n && i < NLAYERS; i++) wrong += x[i] != want((int)i, arg);
+    CHECK(wrong == 0, "%s: %ld wrong values", path, wrong);
+    CHECK(dataset_is_int64(file, path) == is_int, "%s: wrong type", path);
+    free(x);
+}
+
+static double want_fwd(int i, int arg) { (void)arg; return (double)l_fwd(i); }
+static double want_bw(int i, int which) { return l_bw(i, which); }
+static double want_ib(int i, int arg) { (void)arg; return i == 1 ? 1 : 32; }
+static double want_p32(int i, int arg) { (void)arg; return i == 1 ? 16 : 432 + i; }
+static double want_mem(int i, int arg) { (void)arg; return (i == 1 ? 2304 / 8.0 : 0) + 4.0 * want_p32(i, 0); }
+
+static void check_tables(hid_t f) {
+    check_strs(f, "/runs/alpha/cost/name", LNAME, NLAYERS);
+    check_strs(f, "/runs/alpha/cost/kind", LKIND, NLAYERS);
+    check_nums(f, "/runs/alpha/cost/fwd_macs", 1, want_fwd, 0);
+    check_nums(f, "/runs/alpha/cost/fwd_bitmacs", 0, want_bw, 0);
+    check_nums(f, "/runs/alpha/cost/err_bitmacs", 0, want_bw, 1);
+    check_nums(f, "/runs/alpha/cost/wgrad_bitmacs", 0, want_bw, 2);
+    CHECK(H5Lexists(f, "/runs/alpha/cost/junk", H5P_DEFAULT) == 0, "the replaced cost table is still there");
+    check_strs(f, "/runs/alpha/summary/name", LNAME, NLAYERS);
+    check_strs(f, "/runs/alpha/summary/output_shape", LSHAPE, NLAYERS);
+    check_nums(f, "/runs/alpha/summary/input_bits", 1, want_ib, 0);
+    check_nums(f, "/runs/alpha/summary/params_32bit", 1, want_p32, 0);
+    check_nums(f, "/runs/alpha/summary/memory_bytes", 0, want_mem, 0);
+    hid_t d = H5Dopen2(f, "/runs/alpha/summary/memory_bytes", H5P_DEFAULT);
+    char s[64] = "";
+    CHECK(d >= 0 && read_str_attr(d, "units", s, sizeof s) == 0 && !strcmp(s, "bytes"), "units \"%s\"", s);
+    if (d >= 0) H5Dclose(d);
+    const char *cols[] = {"kind", "params_1bit", "macs_1bit", "macs_32bit"};
+    for (int i = 0; i < 4; i++) {
+        char p[128];
+        snprintf(p, sizeof p, "/runs/alpha/summary/%s", cols[i]);
+        CHECK(H5Lexists(f, p, H5P_DEFAULT) > 0, "%s missing", p);
+    }
+    long n;
+    double *x = read_column(f, "/runs/beta/cost/fwd_bitmacs", &n, NULL);
+    CHECK(n == 0, "empty table: length %ld", n);
+    free(x);
+    char **e = read_str_column(f, "/runs/beta/cost/name", &n);
+    CHECK(n == 0, "empty string column: length %ld", n);
+    free_strs(e, n);
+    CHECK(H5Lexists(f, "/runs/alpha/dup", H5P_DEFAULT) == 0 && H5Lexists(f, "/runs/alpha/nodata", H5P_DEFAULT) == 0,
+          "a refused table left a group");
+    CHECK(H5Lexists(f, "/runs/gamma/cost", H5P_DEFAULT) == 0, "gamma has no tables");
 }
 
 /* The committed file of test_commit, read back completely. */
@@ -225,6 +394,7 @@ static void check_file(const char *path, const char *experiment) {
     check_run(f, "beta", 1, NTRAIN_B, NEVAL_B, CFG_B, "failed", 12.5, 15.0, 7.25);
     /* never ended: flushed at close, still "running", finals NaN */
     check_run(f, "gamma", 2, 10, 1, "", "running", NAN, NAN, NAN);
+    check_tables(f);
     H5Fclose(f);
 }
 
@@ -244,10 +414,16 @@ static void write_committed(const char *path, const char *experiment) {
     log_run(a, 0, NTRAIN_A / 2, NEVAL_A / 2);
     log_run(b, 1, NTRAIN_B, NEVAL_B);
     CHECK(results_flush(f) == 0, "results_flush");
-    /* the rest of alpha, continuing the same row numbering */
+    /* the rest of alpha, continuing the same row numbering; a flush between
+     * runlog_train and runlog_train_precision (the row is then in the file) */
     int bad = 0;
-    for (int i = NTRAIN_A / 2; i < NTRAIN_A; i++)
+    for (int i = NTRAIN_A / 2; i < NTRAIN_A; i++) {
         bad |= runlog_train(a, tr_step(0, i), tr_loss(0, i), tr_lr(0, i), tr_time(0, i)) != 0;
+        if (i == NTRAIN_A / 2 || i == NTRAIN_A - 1) bad |= results_flush(f) != 0;
+        bad |= runlog_train_precision(a, tr_bits(0, i), tr_gbits(0, i), tr_cr(0, i)) != 0;
+    }
+    CHECK(runlog_mean_cost_ratio(a, MEAN_CR) == 0, "runlog_mean_cost_ratio");
+    write_tables(a, b);
     for (int k = NEVAL_A / 2; k < NEVAL_A; k++) bad |= runlog_eval(a, ev_step(0, k), ev_top1(0, k), ev_loss(0, k)) != 0;
     CHECK(!bad, "appends after flush");
     CHECK(!exists(path) || strstr(path, "replace"), "%s exists before commit", path);
@@ -255,6 +431,8 @@ static void write_committed(const char *path, const char *experiment) {
     CHECK(runlog_end(b, "failed", 12.5, 15.0, 7.25) == 0, "runlog_end beta");
     RunLog *g = results_run_begin(f, "gamma", "");
     CHECK(g != NULL, "run_begin gamma");
+    /* no row yet: refused, and not an error of the file */
+    CHECK(g && runlog_train_precision(g, 2, 8, 0.1) == -1, "runlog_train_precision before runlog_train accepted");
     if (g) log_run(g, 2, 10, 1);
     CHECK(results_close(f, 1, err, sizeof err) == 0, "results_close commit: %s", err);
     CHECK(exists(path), "%s missing after commit", path);
@@ -284,8 +462,11 @@ static void test_commit(const char *root, char *path, size_t len) {
                  "/usr/bin/python3 -c \"import h5py,sys; f=h5py.File('%s','r'); "
                  "assert isinstance(f.attrs['experiment'], str) and f.attrs['experiment']=='unit'; "
                  "assert isinstance(f['runs/alpha'].attrs['status'], str); "
-                 "assert f['runs/alpha/eval/top1'].shape==(%d,); assert f.attrs['schema_version']==1\"",
-                 path, NEVAL_A);
+                 "assert f['runs/alpha/eval/top1'].shape==(%d,); assert f.attrs['schema_version']==%d; "
+                 "assert list(f['runs/alpha/cost/name'].asstr()[:3])==['conv1','layer1.0.conv1','layer1.0.bn1']; "
+                 "assert f['runs/alpha/train/bits'].shape==(%d,); "
+                 "assert abs(f['runs/alpha'].attrs['mean_cost_ratio']-0.026763916015625)<1e-15\"",
+                 path, NEVAL_A, RESULTS_SCHEMA_VERSION, NTRAIN_A);
         int st = system(cmd);
         CHECK(st == 0, "h5py read-back failed (%d)", st);
     }

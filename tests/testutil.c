@@ -2,9 +2,25 @@
 
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 
 int tu_failures = 0;
 int tu_checks = 0;
+
+real *tu_alloc(size_t n) {
+    real *p = calloc(n ? n : 1, sizeof(real));
+    if (p == NULL) {
+        fprintf(stderr, "out of memory\n");
+        exit(2);
+    }
+    return p;
+}
+
+real *tu_alloc_rand(size_t n, Rng *r) {
+    real *p = tu_alloc(n);
+    tu_fill_uniform(p, n, -1.0, 1.0, r);
+    return p;
+}
 
 void tu_fill_uniform(real *x, size_t n, double lo, double hi, Rng *r) {
     for (size_t i = 0; i < n; i++) x[i] = (real)(lo + (hi - lo) * rng_uniform(r));

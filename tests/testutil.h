@@ -22,6 +22,10 @@ extern int tu_checks;
         }                                                                     \
     } while (0)
 
+/* n reals, zeroed (exits on out-of-memory: a test cannot go on without them) */
+real *tu_alloc(size_t n);
+/* n reals drawn from U(-1, 1) */
+real *tu_alloc_rand(size_t n, Rng *r);
 /* fill with U(lo, hi) from a test stream */
 void tu_fill_uniform(real *x, size_t n, double lo, double hi, Rng *r);
 /* max |a-b| / max(1, |b|) over n */

@@ -1,0 +1,287 @@
+/* The CycleBNN binary convolution of core/binary_conv.h, composed from the
+ * named quantizers of core/quant.c and the fp32 conv kernels of core/ops.h.
+ *
+ * The 1-bit conv runs on the fast fp32 kernel: Ba and Bw hold values in
+ * {-1, 0, +1}, so every product is exact and every partial sum is an integer
+ * far below 2^24; Y is exact in float whatever the summation order. The two
+ * backward products reuse conv2d_backward with inp = Ba, weight = Bw and
+ * dout = the quantized error; it accumulates, so it gets zeroed buffers and
+ * the pseudo-gradients are applied afterwards.
+ *
+ * -1 padding (option): Ba is materialised with a -1 border of width pad and
+ * the conv runs unpadded on it; the gradient reaching that border is a
+ * constant's and is dropped when dBa is cropped back.
+ *
+ * saved (per layer, what backward needs), in reals:
+ *   hdr[HDR_N]   flags and scalars of this forward pass (see enum below)
+ *   sig_w[O], mean_w[O]     E2 statistics
+ *   sig_a[N], mean_a[N]     E3 statistics (unused in eval)
+ *   w1[O*CK]     standardised weights (the ReCU clamp's mask needs them)
+ *   bw[O*CK]     Bw
+ *   aq[N*C*H*W]  Aq = Q_k(A0): Ba = sign(Aq) is rebuilt from it in backward,
+ *                and the ApproxSign factor is evaluated on it; saving Aq
+ *                rather than Ba and the factor keeps one input-sized tensor per
+ *                layer instead of two
+ *   y[N*O*OH*OW] Y, for dalpha
+ * scratch (shared between layers):
+ *   ba[N*C*Hp*Wp]   Ba (padded when pad -1); in backward then the cropped dA0
+ *   dba[N*C*Hp*Wp]  dBa
+ *   dy[N*O*OH*OW]   quantized error
+ *   dbw[O*CK], dw1[O*CK]
+ *   conv            conv2d scratch (the padded and unpadded shapes need the same)
+ * Hp = H + 2*pad is reserved whatever the option, so the sizes depend on the
+ * dims alone (the header's contract). */
+#include "binary_conv.h"
+
+#include <math.h>
+#include <string.h>
+
+#include "quant.h"
+
+enum {
+    H_ACT_NORMED = 0, /* 1 if E3 ran (training with act_norm): backward applies its Jacobian */
+    H_ACT_ZP,         /* activation quantizer zero point used */
+    H_ACT_RANGE,      /* and its range */
+    H_RECU_Q,         /* ReCU clamp bound (inf when off) */
+    H_BITS,           /* k of this forward */
+    HDR_N = 8
+};
+
+BinaryConvOptions binary_conv_faithful(void) {
+    BinaryConvOptions o;
+    o.sign_zero = SIGN_ZERO_IS_ZERO;
+    o.pad_minus_one = 0;
+    o.act_grad = ACT_GRAD_APPROX_SIGN;
+    o.act_norm = 1;
+    o.weight_center = 0;
+    o.recu_clamp = 0;
+    o.clamp_tau = 1.0; /* the upstream buffer's initial value (Q = +inf) */
+    o.grad_quant = 1;
+    o.grad_stochastic = 1;
+    return o;
+}
+
+typedef struct { size_t hdr, sig_w, mean_w, sig_a, mean_a, w1, bw, aq, y, total; } SavedLayout;
+typedef struct { size_t ba, dba, dy, dbw, dw1, conv, total; } ScratchLayout;
+
+static size_t ck_of(const ConvDims *d) { return (size_t)d->C * d->KH * d->KW; }
+static size_t nin_of(const ConvDims *d) { return (size_t)d->N * d->C * d->H * d->W; }
+static size_t nout_of(const ConvDims *d) { return (size_t)d->N * d->O * d->OH * d->OW; }
+static size_t nin_padded(const ConvDims *d) {
+    return (size_t)d->N * d->C * (size_t)(d->H + 2 * d->pad) * (size_t)(d->W + 2 * d->pad);
+}
+/* the conv on a Ba that already carries its (-1) border */
+static ConvDims padded_dims(const ConvDims *d) {
+    ConvDims p = *d;
+    p.H += 2 * d->pad;
+    p.W += 2 * d->pad;
+    p.pad = 0;
+    return p;
+}
+static int pad_m1(const ConvDims *d, const BinaryConvOptions *opt) { return opt->pad_minus_one && d->pad > 0; }
+
+static SavedLayout saved_layout(const ConvDims *d) {
+    SavedLayout L;
+    size_t o = 0;
+    L.hdr = o; o += HDR_N;
+    L.sig_w = o; o += (size_t)d->O;
+    L.mean_w = o; o += (size_t)d->O;
+    L.sig_a = o; o += (size_t)d->N;
+    L.mean_a = o; o += (size_t)d->N;
+    L.w1 = o; o += (size_t)d->O * ck_of(d);
+    L.bw = o; o += (size_t)d->O * ck_of(d);
+    L.aq = o; o += nin_of(d);
+    L.y = o; o += nout_of(d);
+    L.total = o;
+    return L;
+}
+
+static ScratchLayout scratch_layout(const ConvDims *d) {
+    ScratchLayout S;
+    ConvDims p = padded_dims(d);
+    size_t cs = conv2d_scratch_size(d), cp = conv2d_scratch_size(&p);
+    size_t o = 0;
+    S.ba = o; o += nin_padded(d);
+    S.dba = o; o += nin_padded(d);
+    S.dy = o; o += nout_of(d);
+    S.dbw = o; o += (size_t)d->O * ck_of(d);
+    S.dw1 = o; o += (size_t)d->O * ck_of(d);
+    S.conv = o; o += cs > cp ? cs : cp;
+    S.total = o;
+    return S;
+}
+
+size_t binary_conv_saved_size(const ConvDims *d) { return saved_layout(d).total; }
+size_t binary_conv_scratch_size(const ConvDims *d) { return scratch_layout(d).total; }
+
+/* Ba = sign(Aq): [N,C,H,W], or [N,C,H+2p,W+2p] with a -1 border */
+static void make_ba(real *ba, const real *aq /* [N,C,H,W] */, const ConvDims *d, const BinaryConvOptions *opt) {
+    const int zplus = opt->sign_zero == SIGN_ZERO_IS_PLUS_ONE;
+    if (!pad_m1(d, opt)) {
+        sign_forward(ba, aq, nin_of(d), zplus);
+        return;
+    }
+    const int H = d->H, W = d->W, p = d->pad, Hp = H + 2 * p, Wp = W + 2 * p;
+    const long planes = (long)d->N * d->C;
+    #pragma omp parallel for schedule(static)
+    for (long pl = 0; pl < planes; pl++) {
+        real *dst = ba + (size_t)pl * Hp * Wp;
+        const real *src = aq + (size_t)pl * H * W;
+        for (int i = 0; i < Hp; i++) {
+            real *row = dst + (size_t)i * Wp;
+            if (i < p || i >= H + p) {
+                for (int j = 0; j < Wp; j++) row[j] = (real)-1;
+                continue;
+            }
+            const real *srow = src + (size_t)(i - p) * W;
+            for (int j = 0; j < p; j++) row[j] = (real)-1;
+            for (int j = 0; j < W; j++) row[p + j] = sign_value(srow[j], zplus);
+            for (int j = W + p; j < Wp; j++) row[j] = (real)-1;
+        }
+    }
+}
+
+void binary_conv_forward(real *out /* [N,O,OH,OW] */, real *saved, real *running /* [2] */,
+                         const real *inp /* [N,C,H,W] */, const real *weight /* [O,C,K,K] */,
+                         const real *alpha /* [O] */, const ConvDims *d, double bits, int train,
+                         const BinaryConvOptions *opt, real *scratch) {
+    const SavedLayout L = saved_layout(d);
+    const ScratchLayout S = scratch_layout(d);
+    const int O = d->O, N = d->N;
+    const size_t CK = ck_of(d), nin = nin_of(d), nout = nout_of(d), CHW = (size_t)d->C * d->H * d->W;
+    const size_t OHW = (size_t)d->OH * d->OW;
+    const int zplus = opt->sign_zero == SIGN_ZERO_IS_PLUS_ONE;
+    real *hdr = saved + L.hdr, *w1 = saved + L.w1, *bw = saved + L.bw, *aq = saved + L.aq, *y = saved + L.y;
+    real *ba = scratch + S.ba;
+
+    /* weights: E2 (train and eval), optional ReCU clamp, k-bit per channel (E4/E5), sign */
+    weight_standardize_forward(w1, saved + L.sig_w, saved + L.mean_w, weight, O, CK, opt->weight_center);
+    real q = (real)INFINITY;
+    const real *w2 = w1;
+    if (opt->recu_clamp) {
+        q = recu_clamp_q(w1, (size_t)O * CK, opt->clamp_tau);
+        recu_clamp_forward(bw, w1, (size_t)O * CK, q);
+        w2 = bw;
+    }
+    minmax_uniform_per_channel(bw, NULL, NULL, w2, O, CK, bits); /* Wq (bw used as the buffer) */
+    sign_forward(bw, bw, (size_t)O * CK, zplus);                /* Bw */
+
+    /* activations: E3 (training only), k-bit per tensor with the batch range
+     * (train) or the running range (eval), then Ba */
+    const int normed = train && opt->act_norm;
+    if (normed) {
+        act_normalize_forward(aq, saved + L.sig_a, saved + L.mean_a, inp, N, CHW);
+    } else {
+        memcpy(aq, inp, nin * sizeof(real));
+        for (int n = 0; n < N; n++) {
+            saved[L.sig_a + n] = 1;
+            saved[L.mean_a + n] = 0;
+        }
+    }
+    real zp = 0, range = 0;
+    minmax_uniform_per_tensor(aq, running, &zp, &range, aq, nin, bits, train); /* Aq */
+    make_ba(ba, aq, d, opt);
+
+    /* the 1-bit conv, then the scale (the error-quantization hook sits between
+     * them and is the identity here) */
+    ConvDims dc = pad_m1(d, opt) ? padded_dims(d) : *d;
+    conv2d_forward(y, ba, bw, &dc, scratch + S.conv);
+    #pragma omp parallel for schedule(static)
+    for (long no = 0; no < (long)N * O; no++) {
+        const real a = alpha[no % O];
+        const real *src = y + (size_t)no * OHW;
+        real *dst = out + (size_t)no * OHW;
+        for (size_t i = 0; i < OHW; i++) dst[i] = src[i] * a;
+    }
+
+    for (int i = 0; i < HDR_N; i++) hdr[i] = 0;
+    hdr[H_ACT_NORMED] = (real)normed;
+    hdr[H_ACT_ZP] = zp;
+    hdr[H_ACT_RANGE] = range;
+    hdr[H_RECU_Q] = q;
+    hdr[H_BITS] = (real)bits;
+    (void)nout;
+}
+
+void binary_conv_backward(real *dinp /* [N,C,H,W] or NULL */, real *dweight /* [O,C,K,K] */,
+                          real *dalpha /* [O] */, const real *dout /* [N,O,OH,OW] */,
+                          const real *inp /* [N,C,H,W] */, const real *weight /* [O,C,K,K] */,
+                          const real *alpha /* [O] */, const real *saved, const ConvDims *d, double bits,
+                          double grad_bits, const BinaryConvOptions *opt, const real *noise /* [N,O,OH,OW] */,
+                          real *scratch) {
+    (void)bits; /* the k-bit quantizers are straight-through: k does not enter backward */
+    const SavedLayout L = saved_layout(d);
+    const ScratchLayout S = scratch_layout(d);
+    const int O = d->O, N = d->N, C = d->C, H = d->H, W = d->W;
+    const size_t CK = ck_of(d), nout = nout_of(d), CHW = (size_t)C * H * W;
+    const size_t OHW = (size_t)d->OH * d->OW;
+    const real *hdr = saved + L.hdr, *w1 = saved + L.w1, *bw = saved + L.bw, *aq = saved + L.aq, *y = saved + L.y;
+    real *ba = scratch + S.ba, *dba = scratch + S.dba, *dy = scratch + S.dy, *dbw = scratch + S.dbw;
+
+    /* dalpha[o] += sum_{n,h,w} dout * Y (fp32 result, summed in double in a fixed order) */
+    #pragma omp parallel for schedule(static)
+    for (int o = 0; o < O; o++) {
+        double acc = 0.0;
+        for (int n = 0; n < N; n++) {
+            const real *g = dout + ((size_t)n * O + o) * OHW, *yy = y + ((size_t)n * O + o) * OHW;
+            for (size_t i = 0; i < OHW; i++) acc += (double)g[i] * (double)yy[i];
+        }
+        dalpha[o] += (real)acc;
+    }
+
+    /* dY = dout * alpha, then the error quantizer (E8) at grad_bits */
+    #pragma omp parallel for schedule(static)
+    for (long no = 0; no < (long)N * O; no++) {
+        const real a = alpha[no % O];
+        const real *g = dout + (size_t)no * OHW;
+        real *dst = dy + (size_t)no * OHW;
+        for (size_t i = 0; i < OHW; i++) dst[i] = g[i] * a;
+    }
+    if (opt->grad_quant && grad_bits != 0) grad_quant(dy, dy, nout, grad_bits, opt->grad_stochastic ? noise : NULL);
+
+    /* dBw = conv_wgrad(Ba, dY), dBa = conv_dgrad(dY, Bw) */
+    const int pm1 = pad_m1(d, opt);
+    ConvDims dc = pm1 ? padded_dims(d) : *d;
+    const size_t nba = pm1 ? nin_padded(d) : nin_of(d);
+    make_ba(ba, aq, d, opt);
+    memset(dbw, 0, (size_t)O * CK * sizeof(real));
+    if (dinp) memset(dba, 0, nba * sizeof(real));
+    conv2d_backward(dinp ? dba : NULL, dbw, dy, ba, bw, &dc, scratch + S.conv);
+
+    /* weights: STE through sign and Q_k (dW2 = dBw), the clamp's mask, then E2's Jacobian */
+    const real *dw1 = dbw;
+    if (opt->recu_clamp) {
+        real *t = scratch + S.dw1;
+        memset(t, 0, (size_t)O * CK * sizeof(real));
+        recu_clamp_backward(t, dbw, w1, (size_t)O * CK, hdr[H_RECU_Q]);
+        dw1 = t;
+    }
+    weight_standardize_backward(dweight, dw1, weight, saved + L.sig_w, saved + L.mean_w, O, CK, opt->weight_center);
+
+    if (dinp == NULL) return;
+    /* activations: crop dBa, times the ApproxSign factor at Aq (or 1: STE),
+     * STE through Q_k, then E3's Jacobian if E3 ran. dA0 goes where Ba was. */
+    real *da0 = ba;
+    const int p = pm1 ? d->pad : 0, Wp = W + 2 * p, Hp = H + 2 * p;
+    const int approx = opt->act_grad == ACT_GRAD_APPROX_SIGN;
+    #pragma omp parallel for schedule(static)
+    for (long pl = 0; pl < (long)N * C; pl++) {
+        const real *src = dba + (size_t)pl * Hp * Wp;
+        const real *xq = aq + (size_t)pl * H * W;
+        real *dst = da0 + (size_t)pl * H * W;
+        for (int i = 0; i < H; i++)
+            for (int j = 0; j < W; j++) {
+                const real g = src[(size_t)(i + p) * Wp + j + p];
+                const size_t k = (size_t)i * W + j;
+                dst[k] = approx ? g * approx_sign_grad(xq[k]) : g;
+            }
+    }
+    if (hdr[H_ACT_NORMED] != 0) {
+        act_normalize_backward(dinp, da0, inp, saved + L.sig_a, saved + L.mean_a, N, CHW);
+    } else {
+        /* eval-mode forward (A0 = A): dinp += dA0 */
+        const size_t nin = (size_t)N * CHW;
+        #pragma omp parallel for schedule(static)
+        for (size_t i = 0; i < nin; i++) dinp[i] += da0[i];
+    }
+}

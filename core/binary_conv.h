@@ -1,0 +1,68 @@
+/* The CycleBNN binary convolution (method.md 3.1-3.2; the authors'
+ * lowbinary/bin_recu.py BinarizeConv2d), forward and backward, with every
+ * deviation from the authors' code a named option whose default is faithful.
+ *
+ * Forward (training), in execution order:
+ *   W1 = W * 2*sqrt(2) / sqrt(var_unbiased(W[o]) + 1e-5)        weight standardisation (E2), per out channel
+ *        (optional: ReCU balancing subtracts the channel mean first; ReCU clamp)
+ *   A0 = A / sqrt(var_unbiased(A[n]) + 1e-5)                     per-sample normalisation (E3), train only
+ *   Wq = minmax_uniform(k) per output channel of W1              (E4, E5)
+ *   Aq = minmax_uniform(k) per tensor of A0, range from the batch (train) or the 0.9 running range (eval)
+ *   Bw = sign(Wq), Ba = sign(Aq)                                  sign(0) = 0 (faithful) or +1
+ *   Y  = conv2d(Ba, Bw), zero padding (faithful) or -1 padding
+ *   out = Y * alpha[o]
+ * Backward:
+ *   dalpha[o] += sum dout * Y
+ *   dY = grad_quant(dout * alpha, g bits, stochastic)              (E8), per-tensor min/max
+ *   dBw = conv_wgrad(Ba, dY),  dBa = conv_dgrad(dY, Bw)
+ *   dW1 = dBw (ste_sign, STE through Q_k);  dW += Jacobian_E2^T dW1
+ *   dA0 = dBa * max(0, 2 - 2|Aq|) (approx_sign at the quantized value, E10) or dBa (ste_sign)
+ *   dA += Jacobian_E3^T dA0
+ * bits = 0 skips the k-bit quantizers (the reference code's --num_bits 0 before warm-up).
+ * Backward accumulates (+=) into dinp, dweight, dalpha like every op (core/ops.h). */
+#ifndef CBNN_BINARY_CONV_H
+#define CBNN_BINARY_CONV_H
+
+#include <stddef.h>
+
+#include "ops.h"
+#include "real.h"
+
+typedef enum { SIGN_ZERO_IS_ZERO = 0, SIGN_ZERO_IS_PLUS_ONE = 1 } SignZero;
+typedef enum { ACT_GRAD_APPROX_SIGN = 0, ACT_GRAD_STE = 1 } ActGrad;
+
+typedef struct {
+    SignZero sign_zero;     /* faithful: SIGN_ZERO_IS_ZERO (torch.sign) */
+    int pad_minus_one;      /* faithful: 0 (PyTorch zero padding of the binary input) */
+    ActGrad act_grad;       /* faithful: ACT_GRAD_APPROX_SIGN */
+    int act_norm;           /* faithful: 1 (E3 in training) */
+    int weight_center;      /* ReCU balancing (per-channel mean subtraction); faithful: 0 (commented out upstream) */
+    int recu_clamp;         /* ReCU clamp with tau = clamp_tau; faithful: 0 (the upstream clamp is inert) */
+    double clamp_tau;       /* used only when recu_clamp = 1 */
+    int grad_quant;         /* quantize the error at the conv output; faithful: 1 */
+    int grad_stochastic;    /* stochastic rounding of the error; faithful: 1 */
+} BinaryConvOptions;
+
+/* the faithful defaults */
+BinaryConvOptions binary_conv_faithful(void);
+
+/* reals of `saved` (what backward needs) for a batch of d->N, and of scratch */
+size_t binary_conv_saved_size(const ConvDims *d);
+size_t binary_conv_scratch_size(const ConvDims *d);
+
+/* out [N,O,OH,OW]; saved [binary_conv_saved_size]; running [2] = (running_zp, running_range)
+ * of the activation quantizer, updated in training (momentum 0.9) and read in eval;
+ * inp [N,C,H,W]; weight [O,C,K,K]; alpha [O]. */
+void binary_conv_forward(real *out, real *saved, real *running, const real *inp, const real *weight,
+                         const real *alpha, const ConvDims *d, double bits, int train,
+                         const BinaryConvOptions *opt, real *scratch);
+
+/* noise [N*O*OH*OW] holds U(-0.5, 0.5) draws for stochastic rounding of the
+ * error (NULL: deterministic rounding); the caller draws them from the run's
+ * stochastic-rounding stream, so tests can feed the same draws to PyTorch. */
+void binary_conv_backward(real *dinp, real *dweight, real *dalpha, const real *dout, const real *inp,
+                          const real *weight, const real *alpha, const real *saved, const ConvDims *d,
+                          double bits, double grad_bits, const BinaryConvOptions *opt, const real *noise,
+                          real *scratch);
+
+#endif

@@ -1,0 +1,139 @@
+/* Precision schedules and cost counting (contract and formulas in precision.h). */
+#include "precision.h"
+
+#include <math.h>
+#include <string.h>
+
+static const double kPi = 3.14159265358979323846; /* rounds to numpy's np.pi */
+
+/* numpy.rint in its default mode: nearest, ties to even. Written out rather
+ * than calling rint() so that the schedule stays a pure function even if
+ * something changes the floating-point rounding mode. */
+static double round_half_even(double x) {
+    double f = floor(x);
+    double d = x - f;
+    if (d > 0.5) return f + 1.0;
+    if (d < 0.5) return f;
+    return fmod(f, 2.0) == 0.0 ? f : f + 1.0;
+}
+
+long prec_cycle_length(const PrecSchedule *s) {
+    if (s->kind != PREC_CYCLIC) return 0;
+    /* Python's int((I - 4W) / N_cyc): true division, then truncation toward 0 */
+    const int n = s->cycles > 0 ? s->cycles : 1;
+    long p = (long)((double)(s->total_iters - 4 * s->cyclic_warmup) / (double)n);
+    /* the reference would divide by zero here; b_min is the least surprising value */
+    return p < 1 ? 1 : p;
+}
+
+/* one half-cosine ramp from lo (phase 0) towards hi (phase 1), in the
+ * reference's association: lo + 0.5*(hi - lo)*(1 + cos(pi*phase + pi)) */
+static double ramp(double lo, double hi, double phase) {
+    return round_half_even(lo + 0.5 * (hi - lo) * (1.0 + cos(kPi * phase + kPi)));
+}
+
+PrecBits prec_at(const PrecSchedule *s, long iter) {
+    PrecBits b;
+    if (iter < 0) iter = 0;
+    switch (s->kind) {
+    case PREC_CYCLIC: {
+        const long hold = 4 * s->cyclic_warmup;
+        if (iter < hold) {
+            b.bits = s->warmup_bits;
+            b.grad_bits = s->warmup_grad_bits;
+            break;
+        }
+        const long p = prec_cycle_length(s);
+        /* (t % P) / P as Python computes it: integer remainder, float division */
+        const double phase = (double)((iter - hold) % p) / (double)p;
+        b.bits = ramp(s->bits_min, s->bits_max, phase);
+        b.grad_bits = ramp(s->grad_min, s->grad_max, phase);
+        break;
+    }
+    case PREC_FIXED:
+        b.bits = s->bits_min;
+        b.grad_bits = s->grad_min;
+        break;
+    case PREC_FULL:
+    default:
+        b.bits = 32.0;
+        b.grad_bits = 32.0;
+        break;
+    }
+    return b;
+}
+
+double prec_eval_bits(const PrecSchedule *s, const PrecEval *e, long iters_done) {
+    if (e && e->kind == PREC_EVAL_FIXED) return e->bits;
+    if (iters_done <= 0) {
+        /* nothing has run yet: the value the schedule's state starts from */
+        if (s->kind == PREC_CYCLIC) return s->warmup_bits;
+        return prec_at(s, 0).bits;
+    }
+    return prec_at(s, iters_done - 1).bits;
+}
+
+/* 0 bits = not quantized = a full-precision GEMM operand */
+static double effective_bits(double b) { return b == 0.0 ? 32.0 : b; }
+
+double prec_cost_ratio(double bits, double grad_bits) {
+    const double b = effective_bits(bits), g = effective_bits(grad_bits);
+    return (b * b + 2.0 * b * g) / (3.0 * 32.0 * 32.0);
+}
+
+void prec_cost_add(PrecCostMean *a, double cr) {
+    /* Kahan: the running sum reaches ~10^5 while each term is ~10^-2 */
+    const double y = cr - a->comp;
+    const double t = a->sum + y;
+    a->comp = (t - a->sum) - y;
+    a->sum = t;
+    a->n++;
+}
+
+double prec_cost_mean(const PrecCostMean *a) { return a->n > 0 ? a->sum / (double)a->n : NAN; }
+
+PrecMacs prec_weighted_macs(PrecMacs raw, int binary, double bits, double grad_bits) {
+    if (!binary) return raw;
+    const double b = effective_bits(bits), g = effective_bits(grad_bits);
+    PrecMacs w;
+    w.fwd = raw.fwd * (b * b / 1024.0);
+    w.err = raw.err * (b * g / 1024.0);
+    w.wgrad = raw.wgrad * (b * g / 1024.0);
+    return w;
+}
+
+void prec_bit_shares(const PrecSchedule *s, long iters, double share[PREC_MAX_BITS + 1]) {
+    for (int b = 0; b <= PREC_MAX_BITS; b++) share[b] = 0.0;
+    if (iters <= 0) return;
+    /* counts first, one division at the end: exact fractions of whole counts */
+    long count[PREC_MAX_BITS + 1];
+    memset(count, 0, sizeof count);
+    for (long i = 0; i < iters; i++) {
+        double v = round_half_even(prec_at(s, i).bits);
+        int b = v < 0 ? 0 : v > PREC_MAX_BITS ? PREC_MAX_BITS : (int)v;
+        count[b]++;
+    }
+    for (int b = 0; b <= PREC_MAX_BITS; b++) share[b] = (double)count[b] / (double)iters;
+}
+
+void prec_from_config(const RunConfig *c, long total_iters, PrecSchedule *s, PrecEval *e) {
+    if (s) {
+        memset(s, 0, sizeof *s);
+        s->kind = !strcmp(c->prec_schedule, "cyclic") ? PREC_CYCLIC
+                  : !strcmp(c->prec_schedule, "fixed") ? PREC_FIXED
+                                                       : PREC_FULL;
+        s->bits_min = c->bits.min;
+        s->bits_max = c->bits.max;
+        s->grad_min = c->grad_bits.min;
+        s->grad_max = c->grad_bits.max;
+        s->cycles = c->prec_cycles;
+        s->total_iters = total_iters;
+        s->cyclic_warmup = c->cyclic_warmup;
+        s->warmup_bits = c->warmup_bits;
+        s->warmup_grad_bits = 0.0;
+    }
+    if (e) {
+        e->kind = !strcmp(c->prec_eval, "fixed") ? PREC_EVAL_FIXED : PREC_EVAL_FAITHFUL;
+        e->bits = c->eval_bits;
+    }
+}

@@ -1,0 +1,110 @@
+/* Precision schedules, evaluation precision and training-cost counting, as
+ * pure functions of the 0-based iteration index (method.md 2, 5.4, 6).
+ *
+ * The reference code keeps the bits in global state (args.num_bits), set at the
+ * start of every iteration; here the same values are recomputed from the
+ * iteration, so a resumed run, a test and the training loop agree without
+ * carrying state around (the style of lr_schedule.h).
+ *
+ * cyclic (E1, CPT's cyclic_adjust_precision):
+ *     P      = (long)((I - 4W) / N_cyc)               truncated; cycle length in iterations
+ *     t      = i - 4W                                 only for i >= 4W
+ *     phase  = (t mod P) / P                          in [0, 1)
+ *     b(i)   = rint(b_min + 0.5*(b_max - b_min)*(1 + cos(pi*phase + pi)))   rint: half to even
+ *     g(i)   = the same with g_min, g_max
+ *   For i < 4W the bits are warmup_bits / warmup_grad_bits (the reference's
+ *   --num_bits / --num_grad_bits, default 0 = no k-bit quantization). The
+ *   I - N_cyc*P iterations left over by the truncation start a partial cycle
+ *   at b_min. A cycle shorter than one iteration (P < 1, which the config
+ *   layer rejects when the total is known) is treated as P = 1: b_min always.
+ * fixed: bits and grad bits constant.
+ * full:  32 and 32.
+ * Bits are doubles (2.0, 3.0, ...) because the reference uses them as floats
+ * (2.**k); they are always whole numbers here. */
+#ifndef CBNN_PRECISION_H
+#define CBNN_PRECISION_H
+
+#include "../experiments/config.h"
+
+#define PREC_MAX_BITS 32
+
+typedef enum { PREC_FULL = 0, PREC_FIXED, PREC_CYCLIC } PrecKind;
+
+typedef struct {
+    PrecKind kind;
+    double bits_min, bits_max;          /* cyclic: b_min, b_max; fixed: bits_min is the value */
+    double grad_min, grad_max;          /* cyclic: g_min, g_max; fixed: grad_min is the value */
+    int cycles;                         /* N_cyc (cyclic) */
+    long total_iters;                   /* I (cyclic) */
+    long cyclic_warmup;                 /* W: the first 4W iterations run at the warm-up bits (cyclic) */
+    double warmup_bits, warmup_grad_bits; /* the reference's --num_bits, --num_grad_bits (0 = none) */
+} PrecSchedule;
+
+typedef struct {
+    double bits, grad_bits;
+} PrecBits;
+
+/* Bits of iteration `iter` (0-based; iter < 0 counts as 0). */
+PrecBits prec_at(const PrecSchedule *s, long iter);
+/* P of the cyclic schedule in iterations (at least 1); 0 for fixed and full. */
+long prec_cycle_length(const PrecSchedule *s);
+
+/* ---- evaluation precision (method.md 5.4) ----
+ * faithful: the bits the schedule gave the last training iteration before the
+ *   evaluation, i.e. prec_at(iters_done - 1): the reference evaluates with
+ *   whatever args.num_bits the last iteration left behind (2 bits at the end
+ *   of the CIFAR README run, 6 at the end of the ImageNet one). Before any
+ *   iteration (iters_done <= 0) that is the state the schedule starts from:
+ *   warmup_bits for cyclic, the constant for fixed and full.
+ * fixed: `bits`, whatever the schedule did. */
+typedef enum { PREC_EVAL_FAITHFUL = 0, PREC_EVAL_FIXED } PrecEvalKind;
+
+typedef struct {
+    PrecEvalKind kind;
+    double bits;                        /* PREC_EVAL_FIXED only */
+} PrecEval;
+
+double prec_eval_bits(const PrecSchedule *s, const PrecEval *e, long iters_done);
+
+/* ---- cost (method.md 6, E12) ----
+ * cr(b, g) = (b*b + 2*b*g) / (3*32*32): forward GEMM at b x b bits, error
+ * back-prop and weight-gradient GEMMs at b x g bits, as a fraction of an fp32
+ * step. A width of 0 (no k-bit quantization: the reference's warm-up state) is
+ * counted as 32 bits, since those GEMMs then run at full precision; the
+ * reference code would count it as 0, which no hardware could achieve. */
+double prec_cost_ratio(double bits, double grad_bits);
+
+/* Running mean of cr over iterations, compensated (Kahan) so that 10^7 small
+ * terms keep every digit that matters. Zero-initialise, then add. */
+typedef struct {
+    long n;
+    double sum, comp;
+} PrecCostMean;
+
+void prec_cost_add(PrecCostMean *a, double cr);
+double prec_cost_mean(const PrecCostMean *a); /* NaN before the first add */
+
+/* Bit-weighted MACs of one layer for one iteration (method.md 6.3), in fp32-MAC
+ * equivalents. Given the layer's raw MAC counts of the three GEMMs:
+ *   binary conv: forward * b*b/1024 (weights and activations both at b bits),
+ *                error back-prop * b*g/1024, weight gradient * b*g/1024
+ *   fp32 layer:  weight 1.0 for all three (nothing of it is quantized)
+ * with 0 bits counted as 32, as in prec_cost_ratio. */
+typedef struct {
+    double fwd, err, wgrad;
+} PrecMacs;
+
+PrecMacs prec_weighted_macs(PrecMacs raw, int binary, double bits, double grad_bits);
+
+/* Fraction of the iterations [0, iters) spent at each bit width (forward bits,
+ * rounded to a whole number and clamped to 0..PREC_MAX_BITS):
+ * share[b] for b = 0..PREC_MAX_BITS, summing to 1 (all 0 when iters <= 0). */
+void prec_bit_shares(const PrecSchedule *s, long iters, double share[PREC_MAX_BITS + 1]);
+
+/* ---- from a run configuration ----
+ * precision.* of c with the run's total iterations I (train_total_iterations)
+ * and schedule.cyclic_warmup as W. The warm-up grad bits are 0 (the
+ * reference's --num_grad_bits default). Either output may be NULL. */
+void prec_from_config(const RunConfig *c, long total_iters, PrecSchedule *s, PrecEval *e);
+
+#endif

@@ -1,0 +1,364 @@
+/* The named quantizers, binarizers and standardisations of core/quant.h.
+ *
+ * Floating-point order. The min-max quantizer reproduces, one rounding per
+ * step, the in-place op sequence of CPT's UniformQuantize on a float32
+ * tensor: sub, div, (add noise), clamp, round, mul, add. The build uses ISO
+ * C11 (-std=c11, so GCC does not contract a*b + c into an FMA) and no -march,
+ * and x86-64 evaluates float in float (FLT_EVAL_METHOD 0), so each C
+ * expression below rounds exactly where PyTorch's elementwise kernels do.
+ * That is what lets the f32 forward pass match PyTorch bit for bit.
+ *
+ * Determinism. Rows (channels, samples) are independent work units; sums
+ * inside a row run in a fixed order in double. The global min/max runs over
+ * fixed chunks (their size depends on n only) combined in chunk order, so
+ * even the sign of a zero minimum does not depend on the thread count. */
+#include "quant.h"
+
+#include <math.h>
+#include <string.h>
+
+#include "rng.h"
+
+#ifdef CBNN_DOUBLE
+#define R_SQRT sqrt
+#define R_FLOOR floor
+#define R_COPYSIGN copysign
+#else
+#define R_SQRT sqrtf
+#define R_FLOOR floorf
+#define R_COPYSIGN copysignf
+#endif
+
+/* elementwise loops smaller than this stay on one thread: the fork costs more */
+#define PAR_MIN 32768
+
+static const real STD_EPS = (real)1e-5; /* 1e-5 added to the variance: a Python scalar, so a real */
+static const real MIN_SCALE = (real)1e-8;
+
+/* ------------------------------------------------------ min-max uniform */
+
+real quant_qmax(double bits) { return (real)(pow(2.0, bits) - 1.0); }
+
+real quant_scale(real range, double bits) {
+    real s = range / quant_qmax(bits);
+    return s < MIN_SCALE ? MIN_SCALE : s; /* torch.max(scale, 1e-8); a NaN stays NaN */
+}
+
+static inline real round_he(real y) {
+    /* Adding then subtracting 2^(mantissa bits) rounds |y| to an integer in the
+     * current rounding mode (to nearest, ties to even); at or above it every
+     * value already is an integer. Inlined: glibc's rint is a call per element.
+     * copysign keeps the sign of a result that rounds to zero, as rint does. */
+    const real big = REAL_IS_DOUBLE ? (real)0x1p52 : (real)0x1p23;
+    real a = y < 0 ? -y : y;
+    if (!(a < big)) return y; /* already an integer, or inf/NaN */
+    real r = (a + big) - big;
+    return R_COPYSIGN(r, y);
+}
+real quant_round_half_even(real y) { return round_he(y); }
+
+/* the elementwise core: out = round(clamp((x - zp)/s [+ noise], 0, qmax)) * s + zp */
+static void quantize_core(real *out, const real *x, size_t n, real zp, real s, real qmax, const real *noise) {
+    #pragma omp parallel for schedule(static) if (n > PAR_MIN)
+    for (size_t i = 0; i < n; i++) {
+        real y = (x[i] - zp) / s;
+        if (noise) y = y + noise[i];
+        y = y < 0 ? (real)0 : y > qmax ? qmax : y; /* torch.clamp; NaN passes through */
+        y = round_he(y);
+        real t = y * s;
+        out[i] = t + zp;
+    }
+}
+
+/* fixed chunking for global reductions: a function of n only, at most MAX_CHUNKS */
+#define MAX_CHUNKS 256
+#define MIN_CHUNK 65536
+static size_t chunk_len(size_t n) {
+    size_t c = (n + MAX_CHUNKS - 1) / MAX_CHUNKS;
+    return c < MIN_CHUNK ? MIN_CHUNK : c;
+}
+
+void quant_minmax_params(real *zp, real *range, const real *x /* [n] */, size_t n) {
+    if (n == 0) {
+        *zp = 0;
+        *range = 0;
+        return;
+    }
+    const size_t len = chunk_len(n);
+    const long nch = (long)((n + len - 1) / len);
+    real mn[MAX_CHUNKS], mx[MAX_CHUNKS];
+    #pragma omp parallel for schedule(static) if (nch > 1)
+    for (long c = 0; c < nch; c++) {
+        size_t lo = (size_t)c * len, hi = lo + len < n ? lo + len : n;
+        real a = x[lo], b = x[lo];
+        for (size_t i = lo + 1; i < hi; i++) {
+            if (x[i] < a) a = x[i];
+            if (x[i] > b) b = x[i];
+        }
+        mn[c] = a;
+        mx[c] = b;
+    }
+    real a = mn[0], b = mx[0];
+    for (long c = 1; c < nch; c++) {
+        if (mn[c] < a) a = mn[c];
+        if (mx[c] > b) b = mx[c];
+    }
+    *zp = a;
+    *range = b - a;
+}
+
+void minmax_uniform_apply(real *out, const real *x, size_t n, real zp, real range, double bits) {
+    if (bits == 0) {
+        if (out != x) memmove(out, x, n * sizeof(real));
+        return;
+    }
+    quantize_core(out, x, n, zp, quant_scale(range, bits), quant_qmax(bits), NULL);
+}
+
+void minmax_uniform_per_channel(real *out /* [rows, n] */, real *zp /* [rows] */, real *range /* [rows] */,
+                                const real *x /* [rows, n] */, int rows, size_t n, double bits) {
+    if (bits == 0) {
+        if (out != x) memmove(out, x, (size_t)rows * n * sizeof(real));
+        return;
+    }
+    const real qmax = quant_qmax(bits);
+    #pragma omp parallel for schedule(static) if ((size_t)rows * n > PAR_MIN)
+    for (int r = 0; r < rows; r++) {
+        const real *xr = x + (size_t)r * n;
+        real z, R;
+        real a = xr[0], b = xr[0];
+        for (size_t i = 1; i < n; i++) {
+            if (xr[i] < a) a = xr[i];
+            if (xr[i] > b) b = xr[i];
+        }
+        z = a;
+        R = b - a;
+        if (zp) zp[r] = z;
+        if (range) range[r] = R;
+        /* one row is short (C*KH*KW): quantize it serially inside this thread */
+        real s = quant_scale(R, bits);
+        real *o = out + (size_t)r * n;
+        for (size_t i = 0; i < n; i++) {
+            real y = (xr[i] - z) / s;
+            y = y < 0 ? (real)0 : y > qmax ? qmax : y;
+            y = round_he(y);
+            real t = y * s;
+            o[i] = t + z;
+        }
+    }
+}
+
+void minmax_uniform_per_tensor(real *out /* [n] */, real *running /* [2] */, real *zp_used, real *range_used,
+                               const real *x /* [n] */, size_t n, double bits, int train) {
+    if (bits == 0) {
+        if (out != x) memmove(out, x, n * sizeof(real));
+        if (zp_used) *zp_used = 0;
+        if (range_used) *range_used = 0;
+        return;
+    }
+    real zp, R;
+    if (train) {
+        quant_minmax_params(&zp, &R, x, n);
+        /* running.mul_(momentum).add_(value * (1 - momentum)): the Python
+         * scalars 0.9 and 1 - 0.9 become reals; two products, one sum */
+        const real m = (real)0.9, m1 = (real)(1.0 - 0.9);
+        real a = running[0] * m, b = zp * m1;
+        running[0] = a + b;
+        a = running[1] * m;
+        b = R * m1;
+        running[1] = a + b;
+    } else {
+        zp = running[0];
+        R = running[1];
+    }
+    if (zp_used) *zp_used = zp;
+    if (range_used) *range_used = R;
+    quantize_core(out, x, n, zp, quant_scale(R, bits), quant_qmax(bits), NULL);
+}
+
+void minmax_uniform_backward(real *dx /* [n] */, const real *dout /* [n] */, size_t n) {
+    #pragma omp parallel for schedule(static) if (n > PAR_MIN)
+    for (size_t i = 0; i < n; i++) dx[i] += dout[i];
+}
+
+/* ------------------------------------------------------ error quantizer */
+
+void grad_quant(real *out /* [n] */, const real *g /* [n] */, size_t n, double bits, const real *noise) {
+    if (bits == 0) {
+        if (out != g) memmove(out, g, n * sizeof(real));
+        return;
+    }
+    real zp, R;
+    quant_minmax_params(&zp, &R, g, n);
+    quantize_core(out, g, n, zp, quant_scale(R, bits), quant_qmax(bits), noise);
+}
+
+void quant_fill_noise(real *noise /* [n] */, size_t n, uint64_t seed, uint64_t key1, uint64_t key2) {
+    /* one stream for (seed, key1, key2); its first draw seeds the per-chunk
+     * streams, so chunk keys never collide with the caller's keys */
+    Rng base = rng_stream(seed, RNG_STOCHASTIC, key1, key2);
+    const uint64_t sub = rng_u64(&base);
+    const long nch = (long)((n + NOISE_CHUNK - 1) / NOISE_CHUNK);
+    #pragma omp parallel for schedule(static) if (nch > 1)
+    for (long c = 0; c < nch; c++) {
+        Rng r = rng_stream(sub, RNG_STOCHASTIC, (uint64_t)c, 0);
+        size_t lo = (size_t)c * NOISE_CHUNK, hi = lo + NOISE_CHUNK < n ? lo + NOISE_CHUNK : n;
+        for (size_t i = lo; i < hi; i++) {
+            /* an integer in [-2^(p-1), 2^(p-1)) times 2^-p, p = the mantissa
+             * width: exact in `real`, so the draw is in [-0.5, 0.5) */
+#if REAL_IS_DOUBLE
+            int64_t v = (int64_t)(rng_u64(&r) >> 11) - ((int64_t)1 << 52);
+            noise[i] = (real)v * 0x1p-53;
+#else
+            int32_t v = (int32_t)(rng_u64(&r) >> 40) - (1 << 23);
+            noise[i] = (real)v * 0x1p-24f;
+#endif
+        }
+    }
+}
+
+real quant_threshold(real zp, real range, double bits) {
+    real s = quant_scale(range, bits);
+    real j = R_FLOOR(((real)0 - zp) / s);
+    return zp + (j + (real)0.5) * s;
+}
+
+/* ------------------------------------------------------------------- sign */
+
+void sign_forward(real *out /* [n] */, const real *x /* [n] */, size_t n, int zero_is_plus_one) {
+    #pragma omp parallel for schedule(static) if (n > PAR_MIN)
+    for (size_t i = 0; i < n; i++) out[i] = sign_value(x[i], zero_is_plus_one);
+}
+
+void ste_sign_backward(real *dx /* [n] */, const real *dout /* [n] */, size_t n) {
+    #pragma omp parallel for schedule(static) if (n > PAR_MIN)
+    for (size_t i = 0; i < n; i++) dx[i] += dout[i];
+}
+
+void approx_sign_backward(real *dx /* [n] */, const real *dout /* [n] */, const real *xq /* [n] */, size_t n) {
+    #pragma omp parallel for schedule(static) if (n > PAR_MIN)
+    for (size_t i = 0; i < n; i++) dx[i] += dout[i] * approx_sign_grad(xq[i]);
+}
+
+/* ------------------------------------------------- standardisations (E2, E3) */
+
+/* mean and unbiased variance of a row, two passes in double */
+static void row_mean_var(const real *x, size_t n, double *mean, double *var) {
+    double s = 0.0;
+    for (size_t i = 0; i < n; i++) s += (double)x[i];
+    double m = s / (double)n;
+    double q = 0.0;
+    for (size_t i = 0; i < n; i++) {
+        double d = (double)x[i] - m;
+        q += d * d;
+    }
+    *mean = m;
+    *var = q / (double)(n - 1);
+}
+
+void weight_standardize_forward(real *w1 /* [O,n] */, real *sigma /* [O] */, real *mean /* [O] */,
+                                const real *w /* [O,n] */, int O, size_t n, int center) {
+    const real sqrt2 = (real)M_SQRT2; /* math.sqrt(2), a Python scalar */
+    #pragma omp parallel for schedule(static) if ((size_t)O * n > PAR_MIN)
+    for (int o = 0; o < O; o++) {
+        const real *x = w + (size_t)o * n;
+        real *y = w1 + (size_t)o * n;
+        double mu, var;
+        row_mean_var(x, n, &mu, &var);
+        mean[o] = (real)mu;
+        const real *src = x;
+        if (center) {
+            /* W0 = W - mean (in real, as a float tensor op), and its own variance */
+            const real mr = (real)mu;
+            for (size_t i = 0; i < n; i++) y[i] = x[i] - mr;
+            double mu0;
+            row_mean_var(y, n, &mu0, &var);
+            src = y;
+        }
+        real s = R_SQRT((real)var + STD_EPS);
+        sigma[o] = s;
+        /* the reference's op order: W0 / (sqrt(var + eps) / 2 / sqrt(2)) */
+        real den = s / (real)2 / sqrt2;
+        for (size_t i = 0; i < n; i++) y[i] = src[i] / den;
+    }
+}
+
+void weight_standardize_backward(real *dw /* [O,n] */, const real *dw1 /* [O,n] */, const real *w /* [O,n] */,
+                                 const real *sigma /* [O] */, const real *mean /* [O] */, int O, size_t n,
+                                 int center) {
+    const double c = 2.0 * M_SQRT2;
+    #pragma omp parallel for schedule(static) if ((size_t)O * n > PAR_MIN)
+    for (int o = 0; o < O; o++) {
+        const real *x = w + (size_t)o * n, *g = dw1 + (size_t)o * n;
+        real *dx = dw + (size_t)o * n;
+        const double sg = (double)sigma[o], mu = (double)mean[o];
+        const real mr = mean[o];
+        /* dot = sum_j dW1_j * W0_j, with W0 the values that were divided */
+        double dot = 0.0;
+        for (size_t j = 0; j < n; j++) dot += (double)g[j] * (double)(center ? x[j] - mr : x[j]);
+        const double a = c / sg, b = 0 * dot;
+        /* W_i - mean is W0_i - mean(W0) in both cases (centering leaves a zero-mean row) */
+        if (!center) {
+            for (size_t i = 0; i < n; i++) dx[i] = (real)((double)dx[i] + a * (double)g[i] - b * ((double)x[i] - mu));
+        } else {
+            /* then through W0 = W - mean(W): subtract the row mean of dW0 */
+            double gm = 0.0;
+            for (size_t i = 0; i < n; i++) gm += a * (double)g[i] - b * ((double)x[i] - mu);
+            gm /= (double)n;
+            for (size_t i = 0; i < n; i++)
+                dx[i] = (real)((double)dx[i] + a * (double)g[i] - b * ((double)x[i] - mu) - gm);
+        }
+    }
+}
+
+real recu_clamp_q(const real *w1 /* [n] */, size_t n, double tau) {
+    if (tau >= 1.0) return (real)INFINITY; /* log(0) = -inf: no clamp */
+    double s = 0.0;
+    for (size_t i = 0; i < n; i++) s += fabs((double)w1[i]);
+    double ew = n ? s / (double)n : 0.0;
+    return (real)(-ew * log(2.0 - 2.0 * tau));
+}
+
+void recu_clamp_forward(real *w2 /* [n] */, const real *w1 /* [n] */, size_t n, real q) {
+    #pragma omp parallel for schedule(static) if (n > PAR_MIN)
+    for (size_t i = 0; i < n; i++) {
+        real v = w1[i] < -q ? -q : w1[i];
+        w2[i] = v > q ? q : v;
+    }
+}
+
+void recu_clamp_backward(real *dw1 /* [n] */, const real *dw2 /* [n] */, const real *w1 /* [n] */, size_t n,
+                         real q) {
+    #pragma omp parallel for schedule(static) if (n > PAR_MIN)
+    for (size_t i = 0; i < n; i++)
+        if (w1[i] >= -q && w1[i] <= q) dw1[i] += dw2[i];
+}
+
+void act_normalize_forward(real *a0 /* [N,m] */, real *sigma /* [N] */, real *mean /* [N] */,
+                           const real *a /* [N,m] */, int N, size_t m) {
+    #pragma omp parallel for schedule(static) if ((size_t)N * m > PAR_MIN)
+    for (int n = 0; n < N; n++) {
+        const real *x = a + (size_t)n * m;
+        real *y = a0 + (size_t)n * m;
+        double mu, var;
+        row_mean_var(x, m, &mu, &var);
+        mean[n] = (real)mu;
+        real s = R_SQRT((real)var + STD_EPS);
+        sigma[n] = s;
+        for (size_t i = 0; i < m; i++) y[i] = x[i] / s;
+    }
+}
+
+void act_normalize_backward(real *da /* [N,m] */, const real *da0 /* [N,m] */, const real *a /* [N,m] */,
+                            const real *sigma /* [N] */, const real *mean /* [N] */, int N, size_t m) {
+    #pragma omp parallel for schedule(static) if ((size_t)N * m > PAR_MIN)
+    for (int n = 0; n < N; n++) {
+        const real *x = a + (size_t)n * m, *g = da0 + (size_t)n * m;
+        real *dx = da + (size_t)n * m;
+        const double sg = (double)sigma[n], mu = (double)mean[n];
+        double dot = 0.0;
+        for (size_t j = 0; j < m; j++) dot += (double)g[j] * (double)x[j];
+        const double a1 = 1.0 / sg, b = dot / (sg * sg * sg * (double)(m - 1));
+        for (size_t i = 0; i < m; i++) dx[i] = (real)((double)dx[i] + a1 * (double)g[i] - b * ((double)x[i] - mu));
+    }
+}
