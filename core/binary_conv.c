@@ -148,7 +148,7 @@ void binary_conv_forward(real *out /* [N,O,OH,OW] */, real *saved, real *running
     const SavedLayout L = saved_layout(d);
     const ScratchLayout S = scratch_layout(d);
     const int O = d->O, N = d->N;
-    const size_t CK = ck_of(d), nin = nin_of(d), nout = nout_of(d), CHW = (size_t)d->C * d->H * d->W;
+    const size_t CK = ck_of(d), nin = nin_of(d), CHW = (size_t)d->C * d->H * d->W;
     const size_t OHW = (size_t)d->OH * d->OW;
     const int zplus = opt->sign_zero == SIGN_ZERO_IS_PLUS_ONE;
     real *hdr = saved + L.hdr, *w1 = saved + L.w1, *bw = saved + L.bw, *aq = saved + L.aq, *y = saved + L.y;
@@ -200,7 +200,6 @@ void binary_conv_forward(real *out /* [N,O,OH,OW] */, real *saved, real *running
     hdr[H_ACT_RANGE] = range;
     hdr[H_RECU_Q] = q;
     hdr[H_BITS] = (real)bits;
-    (void)nout;
 }
 
 void binary_conv_backward(real *dinp /* [N,C,H,W] or NULL */, real *dweight /* [O,C,K,K] */,

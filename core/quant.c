@@ -296,7 +296,7 @@ void weight_standardize_backward(real *dw /* [O,n] */, const real *dw1 /* [O,n] 
         /* dot = sum_j dW1_j * W0_j, with W0 the values that were divided */
         double dot = 0.0;
         for (size_t j = 0; j < n; j++) dot += (double)g[j] * (double)(center ? x[j] - mr : x[j]);
-        const double a = c / sg, b = 0 * dot;
+        const double a = c / sg, b = c * dot / (sg * sg * sg * (double)(n - 1));
         /* W_i - mean is W0_i - mean(W0) in both cases (centering leaves a zero-mean row) */
         if (!center) {
             for (size_t i = 0; i < n; i++) dx[i] = (real)((double)dx[i] + a * (double)g[i] - b * ((double)x[i] - mu));

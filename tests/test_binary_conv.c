@@ -565,7 +565,17 @@ static void test_threads(void) {
     free(x), free(w), free(alpha), free(dout), free(noise[0]), free(noise[1]), free(scratch);
 }
 
+/* the defaults are the authors' code (method.md 3.1-3.4) */
+static void test_faithful_defaults(void) {
+    BinaryConvOptions o = binary_conv_faithful();
+    CHECK(o.sign_zero == SIGN_ZERO_IS_ZERO && o.pad_minus_one == 0 && o.act_grad == ACT_GRAD_APPROX_SIGN &&
+              o.act_norm == 1 && o.weight_center == 0 && o.recu_clamp == 0 && o.grad_quant == 1 &&
+              o.grad_stochastic == 1,
+          "binary_conv_faithful() is not the faithful configuration");
+}
+
 int main(void) {
+    test_faithful_defaults();
     test_golden();
     test_twin();
     test_sign_zero();

@@ -11,9 +11,12 @@
  *    eval-mode clamp, bits = 0, and the running-range EMA over two batches.
  *  - round half to even against nearbyint() on ties and ordinary values.
  *  - the error quantizer: every draw lands on one of the two grid points
- *    around g and inside [min, max] (which fails if the noise were added after
- *    the clamp), and the mean over many draws is g (unbiasedness; fixed seed,
- *    tolerance 5 standard errors of the worst case f(1-f) <= 1/4).
+ *    around g and inside [min, max], and the mean over many draws is g
+ *    (unbiasedness; fixed seed, tolerance 5 standard errors of the worst case
+ *    f(1-f) <= 1/4). Noise before the clamp: with the tensor's own range, y
+ *    lies in [0, qmax] and noise in [-0.5, 0.5) rounds back onto the grid
+ *    whichever comes first, EXCEPT where the division overshoots, y = qmax + ulp:
+ *    a hand-found case checks that the maximum then stays the maximum.
  *  - the noise helper: range, exactness, thread-count and length invariance.
  *  - ApproxSign factor values at grid points; sign(0); STE accumulation;
  *    the ReCU clamp on a hand example. */
@@ -341,6 +344,26 @@ static void test_grad_quant(void) {
         CHECK(all_equal(o, w1, 3), "grad_quant by hand (1): %g %g %g", o[0], o[1], o[2]);
         grad_quant(o, gg, 3, 2.0, nz2);
         CHECK(all_equal(o, w2, 3), "grad_quant by hand (2): %g %g %g", o[0], o[1], o[2]);
+    }
+    /* the order noise -> clamp: find R with y_max = R / (R/7) > 7 in double
+     * (bits 3; the division overshoots by an ulp for about 8% of ranges, never
+     * for qmax = 3), then give that element the largest draw 0.5 - 2^-53.
+     * Clamp first would give y = 7 + ulp + 0.5 - 2^-53, which rounds to 8: a
+     * value above the maximum. Noise first clamps to 7. */
+    {
+        real gg[2] = {0, 0}, nz[2] = {0, 0.5 - 0x1p-53}, o[2];
+        int found = 0;
+        for (int j = 1; j < 100000 && !found; j++) {
+            real R = 1 + j * 0x1p-20;
+            if (R / quant_scale(R, 3.0) > 7) {
+                gg[1] = R;
+                found = 1;
+            }
+        }
+        CHECK(found, "no overshooting range found");
+        grad_quant(o, gg, 2, 3.0, nz);
+        CHECK(o[0] == 0 && o[1] <= gg[1] * (1 + 1e-15) && o[1] >= gg[1] * (1 - 1e-15),
+              "noise must be added before the clamp: max %.17g became %.17g", gg[1], o[1]);
     }
     free(g), free(q), free(noise), free(det), free(sum);
 }
