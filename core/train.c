@@ -11,6 +11,7 @@
 #include "lr_schedule.h"
 #include "model.h"
 #include "optim.h"
+#include "precision.h"
 #include "progress.h"
 #include "rng.h"
 
@@ -57,6 +58,115 @@ static void build_lr_schedule(LRSchedule *s, const RunConfig *c, long total) {
     s->warmup_iters = c->warmup_iters;
 }
 
+/* what model.conv and binary.* select */
+static void binary_options_from_config(BinaryConvOptions *o, const RunConfig *c) {
+    *o = binary_conv_faithful();
+    o->sign_zero = !strcmp(c->sign_zero, "plus_one") ? SIGN_ZERO_IS_PLUS_ONE : SIGN_ZERO_IS_ZERO;
+    o->pad_minus_one = !strcmp(c->bin_pad, "minus_one");
+    o->act_grad = !strcmp(c->act_grad, "ste") ? ACT_GRAD_STE : ACT_GRAD_APPROX_SIGN;
+    o->act_norm = c->act_norm;
+    o->weight_center = c->weight_center;
+    o->recu_clamp = c->recu_clamp;
+    if (c->recu_clamp) o->clamp_tau = c->clamp_tau;
+    o->grad_quant = c->grad_quant;
+    o->grad_stochastic = c->grad_stochastic;
+}
+
+/* Per-layer training cost, accumulated over the run (method.md 6.3): for every
+ * layer the three GEMM-like products of a step (forward, error back-prop,
+ * weight gradient), raw and bit-weighted. Raw counts per sample: forward =
+ * the layer's forward MACs; error = the same when the layer has an input
+ * gradient to compute (not for the first layer); weight gradient = the same
+ * for layers with a weight tensor (conv, binary conv, linear), else 0. */
+typedef struct {
+    PrecMacs raw;       /* per sample per step */
+    PrecMacs weighted;  /* summed over the run, times the batch */
+    int binary;
+} LayerCost;
+
+static void layer_costs_init(LayerCost *lc, const Model *m) {
+    for (int i = 0; i < m->n_layers; i++) {
+        const Layer *l = &m->layers[i];
+        double macs = (double)l->kind->macs(l);
+        int has_weight = !strcmp(l->kind->name, "conv") || !strcmp(l->kind->name, "binary_conv") ||
+                         !strcmp(l->kind->name, "linear");
+        lc[i].raw.fwd = macs;
+        lc[i].raw.err = l->in0 == 0 ? 0 : macs;
+        lc[i].raw.wgrad = has_weight ? macs : 0;
+        lc[i].weighted.fwd = lc[i].weighted.err = lc[i].weighted.wgrad = 0;
+        lc[i].binary = !strcmp(l->kind->name, "binary_conv");
+    }
+}
+
+static void layer_costs_add(LayerCost *lc, int n, int batch, double bits, double grad_bits) {
+    for (int i = 0; i < n; i++) {
+        PrecMacs w = prec_weighted_macs(lc[i].raw, lc[i].binary, bits, grad_bits);
+        lc[i].weighted.fwd += batch * w.fwd;
+        lc[i].weighted.err += batch * w.err;
+        lc[i].weighted.wgrad += batch * w.wgrad;
+    }
+}
+
+/* cost/ and summary/ tables of the run (results/README.md) */
+static int write_tables(RunLog *log, const Model *m, const LayerCost *lc) {
+    int n = m->n_layers, rc = 0;
+    SummaryRow *rows = calloc((size_t)n, sizeof *rows);
+    const char **names = calloc((size_t)n, sizeof *names), **kinds = calloc((size_t)n, sizeof *kinds),
+               **shapes = calloc((size_t)n, sizeof *shapes);
+    int64_t *fwd = calloc((size_t)n, sizeof *fwd), *ib = calloc((size_t)n, sizeof *ib),
+            *p1 = calloc((size_t)n, sizeof *p1), *p32 = calloc((size_t)n, sizeof *p32),
+            *m1 = calloc((size_t)n, sizeof *m1), *m32 = calloc((size_t)n, sizeof *m32);
+    double *wf = calloc((size_t)n, sizeof *wf), *we = calloc((size_t)n, sizeof *we),
+           *ww = calloc((size_t)n, sizeof *ww), *mem = calloc((size_t)n, sizeof *mem);
+    if (!rows || !names || !kinds || !shapes || !fwd || !ib || !p1 || !p32 || !m1 || !m32 || !wf || !we || !ww ||
+        !mem) {
+        rc = -1;
+        goto out;
+    }
+    model_summary_rows(m, rows);
+    for (int i = 0; i < n; i++) {
+        names[i] = rows[i].name;
+        kinds[i] = rows[i].kind;
+        shapes[i] = rows[i].output_shape;
+        fwd[i] = (int64_t)lc[i].raw.fwd;
+        wf[i] = lc[i].weighted.fwd;
+        we[i] = lc[i].weighted.err;
+        ww[i] = lc[i].weighted.wgrad;
+        ib[i] = rows[i].input_bits;
+        p1[i] = rows[i].params_1bit;
+        p32[i] = rows[i].params_32bit;
+        mem[i] = rows[i].memory_bytes;
+        m1[i] = rows[i].macs_1bit;
+        m32[i] = rows[i].macs_32bit;
+    }
+    ResultsColumn cost[] = {
+        {"name", RCOL_STRING, "", names},
+        {"kind", RCOL_STRING, "", kinds},
+        {"fwd_macs", RCOL_INT64, "MACs per sample", fwd},
+        {"fwd_bitmacs", RCOL_FLOAT64, "fp32-MAC equivalents", wf},
+        {"err_bitmacs", RCOL_FLOAT64, "fp32-MAC equivalents", we},
+        {"wgrad_bitmacs", RCOL_FLOAT64, "fp32-MAC equivalents", ww},
+    };
+    ResultsColumn summary[] = {
+        {"name", RCOL_STRING, "", names},
+        {"kind", RCOL_STRING, "", kinds},
+        {"input_bits", RCOL_INT64, "bits", ib},
+        {"output_shape", RCOL_STRING, "", shapes},
+        {"params_1bit", RCOL_INT64, "parameters", p1},
+        {"params_32bit", RCOL_INT64, "parameters", p32},
+        {"memory_bytes", RCOL_FLOAT64, "bytes", mem},
+        {"macs_1bit", RCOL_INT64, "MACs per sample", m1},
+        {"macs_32bit", RCOL_INT64, "MACs per sample", m32},
+    };
+    if (runlog_table(log, "cost", n, cost, (int)(sizeof cost / sizeof *cost)) ||
+        runlog_table(log, "summary", n, summary, (int)(sizeof summary / sizeof *summary)))
+        rc = -1;
+out:
+    free(rows); free(names); free(kinds); free(shapes); free(fwd); free(ib); free(p1); free(p32);
+    free(m1); free(m32); free(wf); free(we); free(ww); free(mem);
+    return rc;
+}
+
 int train_run(const RunConfig *c, const char *run_name, const Dataset *train, const Dataset *test, RunLog *log,
               FILE *progress, TrainResult *res, char *err, size_t errlen) {
     memset(res, 0, sizeof *res);
@@ -65,10 +175,12 @@ int train_run(const RunConfig *c, const char *run_name, const Dataset *train, co
     engine_set_threads(c->threads);
 
     Model m;
-    ConvKind binary_kind = CONV_FP32; /* model.conv: only "fp32" until the method issue */
+    ConvKind binary_kind = !strcmp(c->conv, "cyclebnn") ? CONV_BINARY : CONV_FP32;
     if (model_build(&m, c->arch, binary_kind, train->channels, train->height, train->width, train->num_classes, err,
                     errlen))
         return -1;
+    binary_options_from_config(&m.bconv, c);
+    m.seed = c->seed;
     const int B = c->batch_size;
     const long n = train->n;
     const long per_epoch = n / B;
@@ -77,9 +189,10 @@ int train_run(const RunConfig *c, const char *run_name, const Dataset *train, co
         model_free(&m);
         return -1;
     }
-    int max_batch = c->eval_batch_size > B ? c->eval_batch_size : B;
-    if (model_alloc(&m, max_batch)) {
-        snprintf(err, errlen, "out of memory allocating %s for batch %d", c->arch, max_batch);
+    /* activations and what backward saves are sized for the training batch;
+     * evaluation runs in batches of at most that size (evaluate() clamps) */
+    if (model_alloc(&m, B)) {
+        snprintf(err, errlen, "out of memory allocating %s for batch %d", c->arch, B);
         model_free(&m);
         return -1;
     }
@@ -89,24 +202,30 @@ int train_run(const RunConfig *c, const char *run_name, const Dataset *train, co
     const long log_every = c->log_interval > 0 ? c->log_interval : 50;
     LRSchedule sched;
     build_lr_schedule(&sched, c, total);
+    PrecSchedule prec;
+    PrecEval prec_eval;
+    prec_from_config(c, total, &prec, &prec_eval);
+    PrecCostMean cost_mean = {0, 0, 0};
+    LayerCost *lcost = calloc((size_t)m.n_layers, sizeof *lcost);
     AdamWConfig adamw = {c->beta1, c->beta2, c->eps, c->weight_decay};
     SGDConfig sgd = {c->momentum, c->dampening, c->weight_decay, c->nesterov};
     const int use_adamw = !strcmp(c->optimizer, "adamw");
     Augment aug = {c->aug_flip, c->aug_crop_pad, c->normalize};
     Augment eval_aug = {0, 0, c->normalize};
+    if (lcost) layer_costs_init(lcost, &m);
 
     if (progress) {
-        fprintf(progress, "== run %s: %s on %s (%ld train / %ld test images), %ld iterations = %.2f epochs of %ld, "
-                "batch %d, %s lr %.3g (%s), %d threads\n",
-                run_name, c->arch, train->name, n, test->n, total, (double)total / per_epoch, per_epoch, B,
-                c->optimizer, c->lr, c->lr_schedule, engine_threads());
+        fprintf(progress, "== run %s: %s (%s convs) on %s (%ld train / %ld test images), %ld iterations = %.2f epochs "
+                "of %ld, batch %d, %s lr %.3g (%s), precision %s, %d threads\n",
+                run_name, c->arch, c->conv, train->name, n, test->n, total, (double)total / per_epoch, per_epoch, B,
+                c->optimizer, c->lr, c->lr_schedule, c->prec_schedule, engine_threads());
         model_summary(&m, progress);
     }
 
     size_t chw = (size_t)train->channels * train->height * train->width;
     real *x = malloc((size_t)B * chw * sizeof *x);
     int32_t *y = malloc((size_t)B * sizeof *y), *perm = malloc((size_t)n * sizeof *perm);
-    if (!x || !y || !perm) {
+    if (!x || !y || !perm || !lcost) {
         snprintf(err, errlen, "out of memory for the input batch");
         goto fail;
     }
@@ -123,6 +242,10 @@ int train_run(const RunConfig *c, const char *run_name, const Dataset *train, co
         }
         dataset_batch(train, perm + pos * B, B, x, y, &aug, 1, c->seed, epoch);
         double lr = lr_at(&sched, i);
+        PrecBits pb = prec_at(&prec, i);
+        m.bits = pb.bits;
+        m.grad_bits = pb.grad_bits;
+        m.step = i;
         double loss = model_forward(&m, x, y, B, 1);
         if (!isfinite(loss)) {
             snprintf(err, errlen, "loss is %g at iteration %ld (lr %.3g): training diverged", loss, i, lr);
@@ -133,9 +256,15 @@ int train_run(const RunConfig *c, const char *run_name, const Dataset *train, co
         if (use_adamw) adamw_step(m.params, m.grads, m.opt_m, m.opt_v, m.n_params, lr, &adamw, i + 1);
         else sgd_step(m.params, m.grads, m.opt_m, m.n_params, lr, &sgd, i + 1);
         train_time += now_seconds() - t0;
+        /* the cost ratio counts the quantized convs only; a run without any
+         * (model.conv = fp32) is a full-precision step whatever precision says */
+        double cr = binary_kind == CONV_BINARY ? prec_cost_ratio(pb.bits, pb.grad_bits) : 1.0;
+        prec_cost_add(&cost_mean, cr);
+        layer_costs_add(lcost, m.n_layers, B, pb.bits, pb.grad_bits);
         window_loss += loss;
         window_n++;
-        if (log && runlog_train(log, i + 1, loss, lr, now_seconds() - t_start)) {
+        if (log && (runlog_train(log, i + 1, loss, lr, now_seconds() - t_start) ||
+                    runlog_train_precision(log, pb.bits, pb.grad_bits, cr))) {
             snprintf(err, errlen, "writing the results file failed at iteration %ld", i + 1);
             goto fail;
         }
@@ -144,20 +273,22 @@ int train_run(const RunConfig *c, const char *run_name, const Dataset *train, co
             char eta[32];
             format_duration(eta, sizeof eta, (double)(total - i - 1) * B / ips);
             fprintf(progress, "[%s] step %ld/%ld (%.1f%%) epoch %.2f | loss %.4f | train acc %.2f%% | lr %.3e | "
-                    "%.0f img/s | ETA %s\n",
+                    "bits %g/%g | cr %.4f | %.0f img/s | ETA %s\n",
                     run_name, i + 1, total, 100.0 * (i + 1) / total, (double)(i + 1) / per_epoch,
-                    window_loss / window_n, 100.0 * window_correct / ((double)window_n * B), lr, ips, eta);
+                    window_loss / window_n, 100.0 * window_correct / ((double)window_n * B), lr, pb.bits,
+                    pb.grad_bits, prec_cost_mean(&cost_mean), ips, eta);
             fflush(progress);
             window_loss = 0.0;
             window_correct = window_n = 0;
         }
         if ((i + 1) % eval_every == 0 || i + 1 == total) {
+            m.bits = prec_eval_bits(&prec, &prec_eval, i + 1);
             evaluate(&m, test, 0, c->eval_batch_size, &eval_aug, &top1, &tloss);
             if (top1 > best) best = top1;
             if (log) runlog_eval(log, i + 1, top1, tloss);
             if (progress) {
-                fprintf(progress, "[%s] eval @ step %ld: top-1 %.2f%% | loss %.4f | best %.2f%%\n", run_name, i + 1,
-                        top1, tloss, best);
+                fprintf(progress, "[%s] eval @ step %ld (%g bits): top-1 %.2f%% | loss %.4f | best %.2f%%\n", run_name,
+                        i + 1, m.bits, top1, tloss, best);
                 fflush(progress);
             }
         }
@@ -168,10 +299,20 @@ int train_run(const RunConfig *c, const char *run_name, const Dataset *train, co
     res->final_loss = tloss;
     res->wall_time_s = now_seconds() - t_start;
     res->images_per_s = train_time > 0 ? (double)i * B / train_time : 0;
+    res->mean_cost_ratio = prec_cost_mean(&cost_mean);
+    for (int l = 0; l < m.n_layers; l++) {
+        res->bit_macs += lcost[l].weighted.fwd + lcost[l].weighted.err + lcost[l].weighted.wgrad;
+        res->fp32_macs += (double)i * B * (lcost[l].raw.fwd + lcost[l].raw.err + lcost[l].raw.wgrad);
+    }
     res->status = i == total ? 0 : 1;
+    if (log && (runlog_mean_cost_ratio(log, res->mean_cost_ratio) || write_tables(log, &m, lcost))) {
+        snprintf(err, errlen, "writing the cost and summary tables failed");
+        res->status = -1;
+    }
     free(x);
     free(y);
     free(perm);
+    free(lcost);
     model_free(&m);
     return res->status;
 fail:
@@ -179,6 +320,7 @@ fail:
     free(x);
     free(y);
     free(perm);
+    free(lcost);
     model_free(&m);
     return -1;
 }

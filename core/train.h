@@ -15,6 +15,9 @@ typedef struct {
     long iterations;
     double wall_time_s;
     double images_per_s;           /* training throughput (train steps only) */
+    double mean_cost_ratio;        /* CPT's cr averaged over the iterations (method.md 6.1) */
+    double bit_macs;               /* bit-weighted training MACs of the run, fp32-MAC equivalents (6.3) */
+    double fp32_macs;              /* the same run counted at full precision */
     int status;                    /* 0 complete, 1 interrupted (SIGINT), -1 failed */
 } TrainResult;
 

@@ -131,10 +131,10 @@ int main(int argc, char **argv) {
         rc = -1;
     }
 
-    printf("\n%-24s %-12s %10s %10s %10s %10s %10s\n", "run", "status", "final top1", "best top1", "iters",
-           "img/s", "wall");
-    printf("%-24s %-12s %9.2f%% %9.2f%% %10ld %10.0f %9.1fs\n", e.name, status, res.final_top1, res.best_top1,
-           res.iterations, res.images_per_s, res.wall_time_s);
+    printf("\n%-24s %-12s %10s %10s %10s %12s %12s %8s %9s\n", "run", "status", "final top1", "best top1", "cost ratio",
+           "bit-MACs", "fp32 MACs", "img/s", "wall");
+    printf("%-24s %-12s %9.2f%% %9.2f%% %10.5f %12.3e %12.3e %8.0f %8.1fs\n", e.name, status, res.final_top1,
+           res.best_top1, res.mean_cost_ratio, res.bit_macs, res.fp32_macs, res.images_per_s, res.wall_time_s);
     printf("results: %s\n", path);
 
     dataset_free(&train);
