@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "blas.h"
+#include "layers.h"
 #include "lr_schedule.h"
 #include "model.h"
 #include "optim.h"
@@ -88,13 +89,12 @@ static void layer_costs_init(LayerCost *lc, const Model *m) {
     for (int i = 0; i < m->n_layers; i++) {
         const Layer *l = &m->layers[i];
         double macs = (double)l->kind->macs(l);
-        int has_weight = !strcmp(l->kind->name, "conv") || !strcmp(l->kind->name, "binary_conv") ||
-                         !strcmp(l->kind->name, "linear");
+        int has_weight = l->kind == &LAYER_CONV || l->kind == &LAYER_BCONV || l->kind == &LAYER_LINEAR;
         lc[i].raw.fwd = macs;
         lc[i].raw.err = l->in0 == 0 ? 0 : macs;
         lc[i].raw.wgrad = has_weight ? macs : 0;
         lc[i].weighted.fwd = lc[i].weighted.err = lc[i].weighted.wgrad = 0;
-        lc[i].binary = !strcmp(l->kind->name, "binary_conv");
+        lc[i].binary = l->kind == &LAYER_BCONV;
     }
 }
 

@@ -41,14 +41,7 @@ static void run_once(const Dataset *train, const Dataset *test, int threads, int
                      TrainResult *res) {
     RunConfig c;
     config_defaults(&c);
-    if (binary) {
-        snprintf(c.conv, sizeof c.conv, "cyclebnn");
-        snprintf(c.prec_schedule, sizeof c.prec_schedule, "cyclic");
-        c.bits.min = 2;
-        c.bits.max = 6;
-        c.grad_bits.min = c.grad_bits.max = 8;
-        c.prec_cycles = 2;
-    }
+    if (binary) tu_config_cyclebnn(&c, 2);
     snprintf(c.arch, sizeof c.arch, "cifar_resnet8");
     c.iterations = STEPS;
     c.batch_size = 16;

@@ -56,12 +56,7 @@ int main(void) {
 #endif
 
     /* the same with the CycleBNN binary conv, cyclic 2-6 bits, 8-bit errors */
-    snprintf(c.conv, sizeof c.conv, "cyclebnn");
-    snprintf(c.prec_schedule, sizeof c.prec_schedule, "cyclic");
-    c.bits.min = 2;
-    c.bits.max = 6;
-    c.grad_bits.min = c.grad_bits.max = 8;
-    c.prec_cycles = 4;
+    tu_config_cyclebnn(&c, 4);
     t0 = now_seconds();
     rc = train_run(&c, "learning_binary", &train, &test, NULL, stdout, &res, err, sizeof err);
     secs = now_seconds() - t0;

@@ -36,6 +36,15 @@ double tu_max_rel_err(const real *a, const real *b, size_t n) {
     return worst;
 }
 
+void tu_config_cyclebnn(RunConfig *c, int cycles) {
+    snprintf(c->conv, sizeof c->conv, "cyclebnn");
+    snprintf(c->prec_schedule, sizeof c->prec_schedule, "cyclic");
+    c->bits.min = 2;
+    c->bits.max = 6;
+    c->grad_bits.min = c->grad_bits.max = 8;
+    c->prec_cycles = cycles;
+}
+
 int tu_finish(const char *name) {
     printf("%s: %d checks, %d failed\n", name, tu_checks, tu_failures);
     return tu_failures ? 1 : 0;
