@@ -2,7 +2,7 @@
 # (Debian 12 packages), configure build dir $CBNN_BUILD_DIR with meson if
 # needed, compile. Every step says what it does; nothing is installed by hand.
 
-CBNN_PACKAGES=(meson ninja-build pkg-config gcc g++ libhdf5-dev hdf5-tools libyaml-dev
+CBNN_PACKAGES=(meson ninja-build pkg-config gcc g++ libhdf5-dev hdf5-tools python3-h5py libyaml-dev
                libopenblas-openmp-dev zlib1g-dev libbenchmark-dev dataset-fashion-mnist)
 
 cbnn_missing_packages() {
