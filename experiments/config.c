@@ -869,23 +869,31 @@ static int parse_bits(Parser *p, const KeyDef *k) {
     return 0;
 }
 
+/* The next key of a mapping: 1 with a scalar key event in *kev (the caller
+ * deletes it), 0 at the end of the mapping, -1 on error (message set). */
+static int next_key(Parser *p, yaml_event_t *kev) {
+    if (next_event(p, kev)) return -1;
+    if (kev->type == YAML_MAPPING_END_EVENT) {
+        yaml_event_delete(kev);
+        return 0;
+    }
+    if (kev->type != YAML_SCALAR_EVENT) {
+        int rc = kev->type == YAML_ALIAS_EVENT ? alias_error(p, kev)
+                                                : failf(p, pos_of(kev), "a key must be a scalar, got %s", node_kind(kev));
+        yaml_event_delete(kev);
+        return rc;
+    }
+    return 1;
+}
+
 /* A mapping whose keys extend `prefix` ("" = base). Recursion depth is bounded
  * by the schema: only known prefixes recurse. */
 static int parse_map(Parser *p, const char *prefix) {
     for (;;) {
         yaml_event_t kev, vev;
-        if (next_event(p, &kev)) return -1;
-        if (kev.type == YAML_MAPPING_END_EVENT) {
-            yaml_event_delete(&kev);
-            return 0;
-        }
+        int got = next_key(p, &kev);
+        if (got <= 0) return got;
         Pos at = pos_of(&kev);
-        if (kev.type != YAML_SCALAR_EVENT) {
-            int rc = kev.type == YAML_ALIAS_EVENT ? alias_error(p, &kev)
-                                                   : failf(p, at, "a key must be a scalar, got %s", node_kind(&kev));
-            yaml_event_delete(&kev);
-            return rc;
-        }
         const char *key = (const char *)kev.data.scalar.value;
         size_t klen = kev.data.scalar.length;
         char full[MAXPATH];
@@ -967,18 +975,9 @@ static int parse_top(Parser *p) {
     Pos seen[3] = {{0, 0}, {0, 0}, {0, 0}};
     for (;;) {
         yaml_event_t kev, vev;
-        if (next_event(p, &kev)) return -1;
-        if (kev.type == YAML_MAPPING_END_EVENT) {
-            yaml_event_delete(&kev);
-            return 0;
-        }
+        int got = next_key(p, &kev);
+        if (got <= 0) return got;
         Pos at = pos_of(&kev);
-        if (kev.type != YAML_SCALAR_EVENT) {
-            int rc = kev.type == YAML_ALIAS_EVENT ? alias_error(p, &kev)
-                                                   : failf(p, at, "a key must be a scalar, got %s", node_kind(&kev));
-            yaml_event_delete(&kev);
-            return rc;
-        }
         const char *key = (const char *)kev.data.scalar.value;
         size_t klen = kev.data.scalar.length;
         int which = -1;

@@ -64,15 +64,7 @@ static void run_once(const Dataset *train, const Dataset *test, int threads, int
 
 int main(void) {
     Dataset train, test;
-    memset(&train, 0, sizeof train);
-    memset(&test, 0, sizeof test);
-    char err[512];
-    if (fashion_mnist_load(&train, &test, NULL, err, sizeof err)) {
-        fprintf(stderr, "%s\n", err);
-        return 1;
-    }
-    dataset_truncate(&train, 640);
-    dataset_truncate(&test, 200);
+    tu_load_fmnist(&train, &test, 640, 200);
 
     char dir[] = "/tmp/cbnn_determinism_XXXXXX";
     CHECK(mkdtemp(dir) != NULL, "mkdtemp");

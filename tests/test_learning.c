@@ -19,15 +19,8 @@
 
 int main(void) {
     Dataset train, test;
-    memset(&train, 0, sizeof train);
-    memset(&test, 0, sizeof test);
+    tu_load_fmnist(&train, &test, 2000, 1000);
     char err[512];
-    if (fashion_mnist_load(&train, &test, NULL, err, sizeof err)) {
-        fprintf(stderr, "%s\n", err);
-        return 1;
-    }
-    dataset_truncate(&train, 2000);
-    dataset_truncate(&test, 1000);
 
     RunConfig c;
     config_defaults(&c);

@@ -3,6 +3,7 @@
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 int tu_failures = 0;
 int tu_checks = 0;
@@ -34,6 +35,18 @@ double tu_max_rel_err(const real *a, const real *b, size_t n) {
         if (!(e <= worst)) worst = e; /* NaN propagates as a failure */
     }
     return worst;
+}
+
+void tu_load_fmnist(Dataset *train, Dataset *test, long n_train, long n_test) {
+    memset(train, 0, sizeof *train);
+    memset(test, 0, sizeof *test);
+    char err[512];
+    if (fashion_mnist_load(train, test, NULL, err, sizeof err)) {
+        fprintf(stderr, "%s\n", err);
+        exit(1);
+    }
+    dataset_truncate(train, n_train);
+    dataset_truncate(test, n_test);
 }
 
 void tu_config_cyclebnn(RunConfig *c, int cycles) {

@@ -8,6 +8,7 @@
 #include "real.h"
 #include "rng.h"
 #include "experiments/config.h"
+#include "datasets/dataset.h"
 
 extern int tu_failures;
 extern int tu_checks;
@@ -31,6 +32,9 @@ real *tu_alloc_rand(size_t n, Rng *r);
 void tu_fill_uniform(real *x, size_t n, double lo, double hi, Rng *r);
 /* max |a-b| / max(1, |b|) over n */
 double tu_max_rel_err(const real *a, const real *b, size_t n);
+/* the first n_train / n_test images of the Debian Fashion-MNIST; exits with
+ * the loader's message when the files are missing (a failure, not a skip) */
+void tu_load_fmnist(Dataset *train, Dataset *test, long n_train, long n_test);
 /* switch a config to the CycleBNN binary conv with cyclic 2-6 bits, 8-bit errors */
 void tu_config_cyclebnn(RunConfig *c, int cycles);
 /* print a summary, return the process exit status (0 = all passed) */
