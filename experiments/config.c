@@ -163,7 +163,7 @@ static const KeyDef KEYS[] = {
     {"train.batch_size", T_INT, FIELD(batch_size), .def = "16", GE(1), LE(65536),
      .help = "training mini-batch size"},
     {"train.eval_batch_size", T_INT, FIELD(eval_batch_size), .def = "256", GE(1), LE(65536),
-     .help = "evaluation batch size"},
+     .help = "evaluation batch size (capped at train.batch_size: activations are sized for it)"},
     {"train.eval_interval", T_LONG, FIELD(eval_interval), .def = "0", GE(0),
      .help = "iterations between test evaluations (0 = once per epoch)"},
     {"train.log_interval", T_LONG, FIELD(log_interval), .def = "50", GE(1),
