@@ -29,6 +29,8 @@
 #include "build_info.h"
 #include "real.h"
 
+void (*results_fault_hook)(const char *where) = NULL;
+
 /* records buffered per run before a write; also the chunk size, so that a
  * flush of a full buffer touches exactly one chunk per column */
 #define RH5_BUF 1024
@@ -54,7 +56,7 @@ struct RunLog {
 
 struct ResultsFile {
     hid_t file, runs;
-    char *path, *tmp;
+    char *path, *tmp, *commit;  /* PATH, its working copy, the copy being published */
     RunLog *open_runs;
     int failed;        /* sticky: the first error, kept for results_close */
     int reported;      /* already printed to stderr */
@@ -327,8 +329,59 @@ static void cpu_model(char *out, size_t len) {
     fclose(fp);
 }
 
-ResultsFile *results_create(const char *path, const char *experiment, const char *experiment_yaml,
-                            int omp_threads, char *err, size_t errlen) {
+/* Copy src to dst (created or truncated) and fsync it. Returns 0, or -1 with
+ * errno set; dst may then be partial, and the caller removes it. */
+static int copy_file(const char *src, const char *dst) {
+    int in = open(src, O_RDONLY | O_CLOEXEC);
+    if (in < 0) return -1;
+    int out = open(dst, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666);
+    if (out < 0) {
+        int e = errno;
+        close(in);
+        errno = e;
+        return -1;
+    }
+    struct stat st;
+    off_t size = fstat(in, &st) == 0 ? st.st_size : 0, done = 0;
+    int hooked = 0, rc = 0;
+    static char buf[1 << 16];
+    for (;;) {
+        ssize_t got = read(in, buf, sizeof buf);
+        if (got < 0 && errno == EINTR) continue;
+        if (got < 0) { rc = -1; break; }
+        if (got == 0) break;
+        for (ssize_t off = 0; off < got;) {
+            ssize_t w = write(out, buf + off, (size_t)(got - off));
+            if (w < 0 && errno == EINTR) continue;
+            if (w < 0) { rc = -1; break; }
+            off += w;
+        }
+        if (rc) break;
+        done += got;
+        if (!hooked && results_fault_hook && done >= size / 2) {
+            hooked = 1;
+            results_fault_hook("commit-copy");
+        }
+    }
+    if (!rc && fsync(out) != 0) rc = -1;
+    int e = errno;
+    close(in);
+    if (close(out) != 0 && !rc) { rc = -1; e = errno; }
+    errno = e;
+    return rc;
+}
+
+static void results_free(ResultsFile *f) {
+    free(f->path);
+    free(f->tmp);
+    free(f->commit);
+    free(f);
+}
+
+static int read_attr_str(hid_t obj, const char *name, char *out, size_t cap);
+
+ResultsFile *results_open(const char *path, const char *experiment, const char *experiment_yaml, int omp_threads,
+                          int fresh, char *err, size_t errlen) {
     if (!path || !*path) {
         copy_err(err, errlen, "results: empty path");
         return NULL;
@@ -343,72 +396,199 @@ ResultsFile *results_create(const char *path, const char *experiment, const char
         f->file = f->runs = -1;
         f->path = strdup(path);
         f->tmp = malloc(plen + 5);
+        f->commit = malloc(plen + 8);
     }
-    if (!f || !f->path || !f->tmp) {
+    if (!f || !f->path || !f->tmp || !f->commit) {
         copy_err(err, errlen, "results: out of memory");
-        if (f) {
-            free(f->path);
-            free(f->tmp);
-            free(f);
-        }
+        if (f) results_free(f);
         return NULL;
     }
     memcpy(f->tmp, path, plen);
     memcpy(f->tmp + plen, ".tmp", 5);
+    memcpy(f->commit, path, plen);
+    memcpy(f->commit + plen, ".commit", 8);
 
+    struct stat st;
+    int resume = !fresh && stat(path, &st) == 0;
     /* CLOSE_STRONG: H5Fclose really closes the file even if a handle were
      * leaked somewhere, so the fsync after it sees every byte */
     hid_t fapl = H5Pcreate(H5P_FILE_ACCESS);
     if (fapl >= 0) H5Pset_fclose_degree(fapl, H5F_CLOSE_STRONG);
-    f->file = H5Fcreate(f->tmp, H5F_ACC_TRUNC, H5P_DEFAULT, fapl >= 0 ? fapl : H5P_DEFAULT);
+    if (resume) {
+        if (copy_file(path, f->tmp) != 0) {
+            fail(f, 0, "cannot copy it to %s: %s", f->tmp, strerror(errno));
+            if (fapl >= 0) H5Pclose(fapl);
+            goto bad;
+        }
+        f->file = H5Fopen(f->tmp, H5F_ACC_RDWR, fapl >= 0 ? fapl : H5P_DEFAULT);
+    } else {
+        f->file = H5Fcreate(f->tmp, H5F_ACC_TRUNC, H5P_DEFAULT, fapl >= 0 ? fapl : H5P_DEFAULT);
+    }
     if (fapl >= 0) H5Pclose(fapl);
     if (f->file < 0) {
-        fail(f, 1, "cannot create %s", f->tmp);
+        fail(f, 1, resume ? "cannot open %s (a copy of it) as HDF5" : "cannot create %s", resume ? path : f->tmp);
         goto bad;
     }
 
-    char cpu[256], when[32];
-    cpu_model(cpu, sizeof cpu);
+    hid_t root = f->file;
+    char when[32];
     time_t now = time(NULL);
     struct tm tm;
     gmtime_r(&now, &tm);
     strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", &tm);
-    hid_t root = f->file;
-    if (attr_int(f, root, "schema_version", RESULTS_SCHEMA_VERSION) || attr_str(f, root, "experiment", experiment) ||
-        attr_str(f, root, "experiment_yaml", experiment_yaml) || attr_str(f, root, "git_revision", CBNN_GIT_REV) ||
+    if (resume) {
+        int version = -1;
+        hid_t a = H5Aexists(root, "schema_version") > 0 ? H5Aopen(root, "schema_version", H5P_DEFAULT) : -1;
+        if (a >= 0) {
+            if (H5Aread(a, H5T_NATIVE_INT, &version) < 0) version = -1;
+            H5Aclose(a);
+        }
+        char exp_in_file[256] = "";
+        read_attr_str(root, "experiment", exp_in_file, sizeof exp_in_file);
+        if (version != RESULTS_SCHEMA_VERSION) {
+            fail(f, 0, "it has schema version %d, this build writes version %d: move it away or start over with --fresh",
+                 version, RESULTS_SCHEMA_VERSION);
+            goto bad;
+        }
+        if (strcmp(exp_in_file, experiment ? experiment : "") != 0) {
+            fail(f, 0, "it holds experiment '%s', not '%s': move it away or start over with --fresh", exp_in_file,
+                 experiment ? experiment : "");
+            goto bad;
+        }
+        f->runs = H5Gopen2(f->file, "runs", H5P_DEFAULT);
+        if (f->runs < 0) {
+            fail(f, 1, "it has no /runs group");
+            goto bad;
+        }
+    } else {
+        if (attr_int(f, root, "schema_version", RESULTS_SCHEMA_VERSION) || attr_str(f, root, "experiment", experiment) ||
+            attr_str(f, root, "first_start_time", when))
+            goto bad;
+        f->runs = H5Gcreate2(f->file, "runs", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+        if (f->runs < 0) {
+            fail(f, 1, "creating group /runs");
+            goto bad;
+        }
+    }
+    /* this session's build and machine */
+    char cpu[256];
+    cpu_model(cpu, sizeof cpu);
+    if (attr_str(f, root, "experiment_yaml", experiment_yaml) || attr_str(f, root, "git_revision", CBNN_GIT_REV) ||
         attr_str(f, root, "compiler", CBNN_COMPILER) ||
         attr_str(f, root, "build", CBNN_BUILDTYPE " real=" REAL_NAME) ||
         attr_int(f, root, "omp_threads", omp_threads) || attr_str(f, root, "cpu_model", cpu) ||
         attr_str(f, root, "start_time", when))
         goto bad;
-    f->runs = H5Gcreate2(f->file, "runs", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
-    if (f->runs < 0) {
-        fail(f, 1, "creating group /runs");
-        goto bad;
-    }
     return f;
 bad:
     copy_err(err, errlen, f->err);
     if (f->runs >= 0) H5Gclose(f->runs);
     if (f->file >= 0) H5Fclose(f->file);
     unlink(f->tmp);
-    free(f->path);
-    free(f->tmp);
-    free(f);
+    results_free(f);
     return NULL;
+}
+
+ResultsFile *results_create(const char *path, const char *experiment, const char *experiment_yaml,
+                            int omp_threads, char *err, size_t errlen) {
+    return results_open(path, experiment, experiment_yaml, omp_threads, 1, err, errlen);
+}
+
+/* a name usable as one HDF5 path component */
+static int plain_component(const char *s) {
+    return s && *s && !strchr(s, '/') && strcmp(s, ".") != 0 && strcmp(s, "..") != 0;
+}
+
+static const struct { const char *name, *units; int is_int; } TRAIN_COLS[TR_NCOL] = {
+    [TR_STEP] = {"step", "optimizer steps", 1},
+    [TR_LOSS] = {"loss", "nats (mean cross-entropy)", 0},
+    [TR_LR] = {"lr", "learning rate", 0},
+    [TR_TIME] = {"time_s", "s since the run began", 0},
+    [TR_BITS] = {"bits", "bits (weights and activations)", 0},
+    [TR_GBITS] = {"grad_bits", "bits (error)", 0},
+    [TR_CR] = {"cost_ratio", "fraction of an fp32 step", 0},
+};
+static const struct { const char *name, *units; int is_int; } EVAL_COLS[EV_NCOL] = {
+    [EV_STEP] = {"step", "optimizer steps", 1},
+    [EV_TOP1] = {"top1", "percent", 0},
+    [EV_LOSS] = {"loss", "nats (mean cross-entropy)", 0},
+};
+
+/* /runs/<name> with status pending, NaN results and empty train/ eval/ columns */
+static int create_run_group(ResultsFile *f, const char *run_name, const char *config_yaml) {
+    hid_t g = -1, tg = -1, eg = -1;
+    int rc = -1;
+    g = H5Gcreate2(f->runs, run_name, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+    if (g < 0) {
+        fail(f, 1, "creating group /runs/%s", run_name);
+        goto out;
+    }
+    /* final values are NaN until runlog_end: a run that never finished says so */
+    if (attr_str(f, g, "config", config_yaml) || attr_str(f, g, "status", "pending") ||
+        attr_str(f, g, "message", "") || attr_double(f, g, "final_top1", NAN) ||
+        attr_double(f, g, "best_top1", NAN) || attr_double(f, g, "wall_time_s", NAN) ||
+        attr_double(f, g, "mean_cost_ratio", NAN) || attr_double(f, g, "bit_macs", NAN) ||
+        attr_double(f, g, "fp32_macs", NAN) || attr_double(f, g, "images_per_s", NAN))
+        goto out;
+    tg = H5Gcreate2(g, "train", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+    eg = H5Gcreate2(g, "eval", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+    if (tg < 0 || eg < 0) {
+        fail(f, 1, "creating groups under /runs/%s", run_name);
+        goto out;
+    }
+    for (int i = 0; i < TR_NCOL; i++) {
+        hid_t d = column_create(f, tg, TRAIN_COLS[i].name, TRAIN_COLS[i].is_int ? H5T_STD_I64LE : H5T_IEEE_F64LE,
+                                TRAIN_COLS[i].units);
+        if (d < 0) goto out;
+        H5Dclose(d);
+    }
+    for (int i = 0; i < EV_NCOL; i++) {
+        hid_t d = column_create(f, eg, EVAL_COLS[i].name, EVAL_COLS[i].is_int ? H5T_STD_I64LE : H5T_IEEE_F64LE,
+                                EVAL_COLS[i].units);
+        if (d < 0) goto out;
+        H5Dclose(d);
+    }
+    rc = 0;
+out:
+    if (tg >= 0) H5Gclose(tg);
+    if (eg >= 0) H5Gclose(eg);
+    if (g >= 0) H5Gclose(g);
+    return rc;
+}
+
+static int valid_run_name(ResultsFile *f, const char *run_name) {
+    /* one path component: a '/' would silently create nested groups */
+    if (plain_component(run_name)) return 1;
+    /* a caller's mistake that leaves the file intact: not sticky */
+    fprintf(stderr, "results %s: invalid run name \"%s\"\n", f->path, run_name ? run_name : "(null)");
+    return 0;
+}
+
+int results_run_declare(ResultsFile *f, const char *run_name, const char *config_yaml) {
+    if (!f || f->file < 0 || f->failed) return -1;
+    if (!valid_run_name(f, run_name)) return -1;
+    if (H5Lexists(f->runs, run_name, H5P_DEFAULT) > 0) return 0;
+    return report(f, create_run_group(f, run_name, config_yaml));
+}
+
+static hsize_t column_len(hid_t ds) {
+    hsize_t n = 0;
+    hid_t sp = H5Dget_space(ds);
+    if (sp >= 0) {
+        H5Sget_simple_extent_dims(sp, &n, NULL);
+        H5Sclose(sp);
+    }
+    return n;
 }
 
 RunLog *results_run_begin(ResultsFile *f, const char *run_name, const char *config_yaml) {
     if (!f || f->file < 0) return NULL;
-    /* one path component: a '/' would silently create nested groups */
-    if (!run_name || !*run_name || strchr(run_name, '/') || !strcmp(run_name, ".") || !strcmp(run_name, "..")) {
-        /* a caller's mistake that leaves the file intact: not sticky */
-        fprintf(stderr, "results %s: invalid run name \"%s\"\n", f->path, run_name ? run_name : "(null)");
-        return NULL;
-    }
-    if (H5Lexists(f->runs, run_name, H5P_DEFAULT) > 0) {
-        fprintf(stderr, "results %s: run \"%s\" already exists in this file\n", f->path, run_name);
-        return NULL;
+    if (!valid_run_name(f, run_name)) return NULL;
+    for (RunLog *o = f->open_runs; o; o = o->next) {
+        if (!strcmp(o->name, run_name)) {
+            fprintf(stderr, "results %s: run \"%s\" is already open\n", f->path, run_name);
+            return NULL;
+        }
     }
     RunLog *r = calloc(1, sizeof(*r));
     if (!r || !(r->name = strdup(run_name))) {
@@ -424,46 +604,124 @@ RunLog *results_run_begin(ResultsFile *f, const char *run_name, const char *conf
     r->next = f->open_runs;
     f->open_runs = r;
 
-    hid_t tg = -1, eg = -1;
-    r->group = H5Gcreate2(f->runs, run_name, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+    if (H5Lexists(f->runs, run_name, H5P_DEFAULT) <= 0 && create_run_group(f, run_name, config_yaml)) goto bad;
+    r->group = H5Gopen2(f->runs, run_name, H5P_DEFAULT);
     if (r->group < 0) {
-        fail(f, 1, "creating group /runs/%s", run_name);
+        fail(f, 1, "opening group /runs/%s", run_name);
         goto bad;
     }
-    /* final values are NaN until runlog_end: a run that never finished says so */
     if (attr_str(f, r->group, "config", config_yaml) || attr_str(f, r->group, "status", "running") ||
-        attr_double(f, r->group, "final_top1", NAN) || attr_double(f, r->group, "best_top1", NAN) ||
-        attr_double(f, r->group, "wall_time_s", NAN) || attr_double(f, r->group, "mean_cost_ratio", NAN))
+        attr_str(f, r->group, "message", ""))
         goto bad;
-    tg = H5Gcreate2(r->group, "train", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
-    eg = H5Gcreate2(r->group, "eval", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
-    if (tg < 0 || eg < 0) {
-        fail(f, 1, "creating groups under /runs/%s", run_name);
-        goto bad;
+    char path[64];
+    for (int i = 0; i < TR_NCOL; i++) {
+        snprintf(path, sizeof path, "train/%s", TRAIN_COLS[i].name);
+        if ((r->train[i] = H5Dopen2(r->group, path, H5P_DEFAULT)) < 0) {
+            fail(f, 1, "opening /runs/%s/%s", run_name, path);
+            goto bad;
+        }
     }
-    r->train[TR_STEP] = column_create(f, tg, "step", H5T_STD_I64LE, "optimizer steps");
-    r->train[TR_LOSS] = column_create(f, tg, "loss", H5T_IEEE_F64LE, "nats (mean cross-entropy)");
-    r->train[TR_LR] = column_create(f, tg, "lr", H5T_IEEE_F64LE, "learning rate");
-    r->train[TR_TIME] = column_create(f, tg, "time_s", H5T_IEEE_F64LE, "s since the run began");
-    r->train[TR_BITS] = column_create(f, tg, "bits", H5T_IEEE_F64LE, "bits (weights and activations)");
-    r->train[TR_GBITS] = column_create(f, tg, "grad_bits", H5T_IEEE_F64LE, "bits (error)");
-    r->train[TR_CR] = column_create(f, tg, "cost_ratio", H5T_IEEE_F64LE, "fraction of an fp32 step");
-    r->eval[EV_STEP] = column_create(f, eg, "step", H5T_STD_I64LE, "optimizer steps");
-    r->eval[EV_TOP1] = column_create(f, eg, "top1", H5T_IEEE_F64LE, "percent");
-    r->eval[EV_LOSS] = column_create(f, eg, "loss", H5T_IEEE_F64LE, "nats (mean cross-entropy)");
-    for (int i = 0; i < TR_NCOL; i++)
-        if (r->train[i] < 0) goto bad;
-    for (int i = 0; i < EV_NCOL; i++)
-        if (r->eval[i] < 0) goto bad;
-    H5Gclose(tg);
-    H5Gclose(eg);
+    for (int i = 0; i < EV_NCOL; i++) {
+        snprintf(path, sizeof path, "eval/%s", EVAL_COLS[i].name);
+        if ((r->eval[i] = H5Dopen2(r->group, path, H5P_DEFAULT)) < 0) {
+            fail(f, 1, "opening /runs/%s/%s", run_name, path);
+            goto bad;
+        }
+    }
+    r->train_len = column_len(r->train[TR_STEP]);
+    r->eval_len = column_len(r->eval[EV_STEP]);
     return r;
 bad:
-    if (tg >= 0) H5Gclose(tg);
-    if (eg >= 0) H5Gclose(eg);
     run_release(r);
     report(f, -1);
     return NULL;
+}
+
+static int read_attr_str(hid_t obj, const char *name, char *out, size_t cap) {
+    out[0] = 0;
+    if (H5Aexists(obj, name) <= 0) return -1;
+    hid_t a = H5Aopen(obj, name, H5P_DEFAULT);
+    if (a < 0) return -1;
+    hid_t t = H5Tcopy(H5T_C_S1);
+    H5Tset_size(t, H5T_VARIABLE);
+    H5Tset_cset(t, H5T_CSET_UTF8);
+    char *v = NULL;
+    int rc = H5Aread(a, t, &v) < 0 ? -1 : 0;
+    if (!rc && v) snprintf(out, cap, "%s", v);
+    if (v) H5free_memory(v);
+    H5Tclose(t);
+    H5Aclose(a);
+    return rc;
+}
+
+/* a variable-length string attribute as a malloc'd copy (NULL if absent) */
+static char *read_attr_strdup(hid_t obj, const char *name) {
+    if (H5Aexists(obj, name) <= 0) return NULL;
+    hid_t a = H5Aopen(obj, name, H5P_DEFAULT);
+    if (a < 0) return NULL;
+    hid_t t = H5Tcopy(H5T_C_S1);
+    H5Tset_size(t, H5T_VARIABLE);
+    H5Tset_cset(t, H5T_CSET_UTF8);
+    char *v = NULL, *copy = NULL;
+    if (H5Aread(a, t, &v) >= 0) copy = strdup(v ? v : "");
+    if (v) H5free_memory(v);
+    H5Tclose(t);
+    H5Aclose(a);
+    return copy;
+}
+
+static double read_attr_double(hid_t obj, const char *name) {
+    double v = NAN;
+    if (H5Aexists(obj, name) <= 0) return v;
+    hid_t a = H5Aopen(obj, name, H5P_DEFAULT);
+    if (a < 0) return v;
+    if (H5Aread(a, H5T_NATIVE_DOUBLE, &v) < 0) v = NAN;
+    H5Aclose(a);
+    return v;
+}
+
+static long checkpoint_step(hid_t run) {
+    if (H5Lexists(run, "checkpoint", H5P_DEFAULT) <= 0) return -1;
+    hid_t g = H5Gopen2(run, "checkpoint", H5P_DEFAULT);
+    if (g < 0) return -1;
+    double complete = read_attr_double(g, "complete"), step = read_attr_double(g, "step");
+    H5Gclose(g);
+    return complete == 1.0 && step >= 0 ? (long)step : -1;
+}
+
+int results_run_info(ResultsFile *f, const char *run_name, RunInfo *out) {
+    memset(out, 0, sizeof *out);
+    out->checkpoint_step = -1;
+    out->final_top1 = out->best_top1 = out->wall_time_s = out->mean_cost_ratio = NAN;
+    out->bit_macs = out->fp32_macs = out->images_per_s = NAN;
+    if (!f || f->file < 0 || !plain_component(run_name)) return -1;
+    if (H5Lexists(f->runs, run_name, H5P_DEFAULT) <= 0) {
+        H5Eclear2(H5E_DEFAULT);
+        return 0;
+    }
+    hid_t g = H5Gopen2(f->runs, run_name, H5P_DEFAULT);
+    if (g < 0) return -1;
+    out->exists = 1;
+    read_attr_str(g, "status", out->status, sizeof out->status);
+    read_attr_str(g, "message", out->message, sizeof out->message);
+    out->config = read_attr_strdup(g, "config");
+    out->final_top1 = read_attr_double(g, "final_top1");
+    out->best_top1 = read_attr_double(g, "best_top1");
+    out->wall_time_s = read_attr_double(g, "wall_time_s");
+    out->mean_cost_ratio = read_attr_double(g, "mean_cost_ratio");
+    out->bit_macs = read_attr_double(g, "bit_macs");
+    out->fp32_macs = read_attr_double(g, "fp32_macs");
+    out->images_per_s = read_attr_double(g, "images_per_s");
+    out->checkpoint_step = checkpoint_step(g);
+    H5Gclose(g);
+    H5Eclear2(H5E_DEFAULT);
+    return 0;
+}
+
+void run_info_free(RunInfo *ri) {
+    if (!ri) return;
+    free(ri->config);
+    ri->config = NULL;
 }
 
 int runlog_train(RunLog *r, long step, double loss, double lr, double time_s) {
@@ -512,11 +770,6 @@ int runlog_train_precision(RunLog *r, double bits, double grad_bits, double cost
 int runlog_mean_cost_ratio(RunLog *r, double mean_cost_ratio) {
     if (!r) return -1;
     return report(r->f, attr_double(r->f, r->group, "mean_cost_ratio", mean_cost_ratio));
-}
-
-/* a name usable as one HDF5 path component */
-static int plain_component(const char *s) {
-    return s && *s && !strchr(s, '/') && strcmp(s, ".") != 0 && strcmp(s, "..") != 0;
 }
 
 /* one fixed-size column of a table */
@@ -607,6 +860,196 @@ int runlog_eval(RunLog *r, long step, double top1, double loss) {
     return report(r->f, r->eval_n == RH5_BUF ? run_flush(r) : 0);
 }
 
+int runlog_attr(RunLog *r, const char *name, double v) {
+    if (!r) return -1;
+    return report(r->f, attr_double(r->f, r->group, name, v));
+}
+
+int runlog_attr_text(RunLog *r, const char *name, const char *v) {
+    if (!r) return -1;
+    return report(r->f, attr_str(r->f, r->group, name, v));
+}
+
+/* rows [0, keep) of a column group stay; the rest go */
+static int shrink_columns(ResultsFile *f, hid_t *cols, int ncols, hsize_t keep) {
+    for (int i = 0; i < ncols; i++)
+        if (H5Dset_extent(cols[i], &keep) < 0) {
+            fail(f, 1, "truncating a column to %llu rows", (unsigned long long)keep);
+            return -1;
+        }
+    return 0;
+}
+
+/* rows whose step column is <= step (rows are in step order) */
+static int rows_upto(ResultsFile *f, hid_t step_col, hsize_t len, long step, hsize_t *keep) {
+    *keep = 0;
+    if (len == 0) return 0;
+    int64_t *steps = malloc(sizeof *steps * (size_t)len);
+    if (!steps) {
+        fail(f, 0, "out of memory reading a step column");
+        return -1;
+    }
+    if (H5Dread(step_col, H5T_NATIVE_INT64, H5S_ALL, H5S_ALL, H5P_DEFAULT, steps) < 0) {
+        free(steps);
+        fail(f, 1, "reading a step column");
+        return -1;
+    }
+    hsize_t k = 0;
+    while (k < len && steps[k] <= step) k++;
+    free(steps);
+    *keep = k;
+    return 0;
+}
+
+int runlog_truncate(RunLog *r, long step) {
+    if (!r) return -1;
+    ResultsFile *f = r->f;
+    if (run_flush(r)) return report(f, -1);
+    hsize_t keep;
+    if (rows_upto(f, r->train[TR_STEP], r->train_len, step, &keep) ||
+        (keep < r->train_len && shrink_columns(f, r->train, TR_NCOL, keep)))
+        return report(f, -1);
+    r->train_len = keep;
+    if (rows_upto(f, r->eval[EV_STEP], r->eval_len, step, &keep) ||
+        (keep < r->eval_len && shrink_columns(f, r->eval, EV_NCOL, keep)))
+        return report(f, -1);
+    r->eval_len = keep;
+    return report(f, 0);
+}
+
+static void ckpt_types(CkptType t, hid_t *ftype, hid_t *mtype) {
+    switch (t) {
+    case CK_REAL:
+        *ftype = REAL_IS_DOUBLE ? H5T_IEEE_F64LE : H5T_IEEE_F32LE;
+        *mtype = REAL_IS_DOUBLE ? H5T_NATIVE_DOUBLE : H5T_NATIVE_FLOAT;
+        break;
+    case CK_F64: *ftype = H5T_IEEE_F64LE; *mtype = H5T_NATIVE_DOUBLE; break;
+    default: *ftype = H5T_STD_I64LE; *mtype = H5T_NATIVE_INT64; break;
+    }
+}
+
+static int ckpt_set_flag(ResultsFile *f, hid_t g, int complete, long step) {
+    return attr_double(f, g, "complete", complete) || attr_double(f, g, "step", (double)step) ? -1 : 0;
+}
+
+int runlog_checkpoint_save(RunLog *r, long step, const CkptArray *a, int n) {
+    if (!r) return -1;
+    ResultsFile *f = r->f;
+    if (f->failed) return -1;
+    hid_t g = H5Lexists(r->group, "checkpoint", H5P_DEFAULT) > 0
+                  ? H5Gopen2(r->group, "checkpoint", H5P_DEFAULT)
+                  : H5Gcreate2(r->group, "checkpoint", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+    if (g < 0) {
+        fail(f, 1, "opening /runs/%s/checkpoint", r->name);
+        return report(f, -1);
+    }
+    int rc = ckpt_set_flag(f, g, 0, step);
+    for (int i = 0; i < n && !rc; i++) {
+        hid_t ftype, mtype, ds = -1, space = -1;
+        ckpt_types(a[i].type, &ftype, &mtype);
+        hsize_t len = (hsize_t)a[i].n;
+        if (H5Lexists(g, a[i].name, H5P_DEFAULT) > 0) {
+            ds = H5Dopen2(g, a[i].name, H5P_DEFAULT);
+            if (ds >= 0 && column_len(ds) != len) {
+                /* a run's tensors never change size; this would be a bug */
+                fail(f, 0, "checkpoint/%s holds %llu values, not %zu", a[i].name,
+                     (unsigned long long)column_len(ds), a[i].n);
+                H5Dclose(ds);
+                rc = -1;
+                break;
+            }
+        } else if ((space = H5Screate_simple(1, &len, NULL)) >= 0) {
+            ds = H5Dcreate2(g, a[i].name, ftype, space, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+            H5Sclose(space);
+        }
+        if (ds < 0 || (len > 0 && H5Dwrite(ds, mtype, H5S_ALL, H5S_ALL, H5P_DEFAULT, a[i].data) < 0)) {
+            fail(f, 1, "writing /runs/%s/checkpoint/%s", r->name, a[i].name);
+            rc = -1;
+        }
+        if (ds >= 0) H5Dclose(ds);
+        if (i == 0 && results_fault_hook) results_fault_hook("checkpoint-write");
+    }
+    if (!rc) rc = ckpt_set_flag(f, g, 1, step);
+    H5Gclose(g);
+    return report(f, rc);
+}
+
+int runlog_checkpoint_load(RunLog *r, long *step, const CkptArray *a, int n, char *err, size_t errlen) {
+    if (!r) return -1;
+    long s = checkpoint_step(r->group);
+    H5Eclear2(H5E_DEFAULT);
+    if (s < 0) return 0;
+    hid_t g = H5Gopen2(r->group, "checkpoint", H5P_DEFAULT);
+    if (g < 0) {
+        if (err && errlen) snprintf(err, errlen, "results %s: cannot open /runs/%s/checkpoint", r->f->path, r->name);
+        return -1;
+    }
+    int rc = 0;
+    for (int i = 0; i < n && !rc; i++) {
+        hid_t ftype, mtype;
+        ckpt_types(a[i].type, &ftype, &mtype);
+        hid_t ds = H5Lexists(g, a[i].name, H5P_DEFAULT) > 0 ? H5Dopen2(g, a[i].name, H5P_DEFAULT) : -1;
+        if (ds < 0 || column_len(ds) != (hsize_t)a[i].n) {
+            if (err && errlen)
+                snprintf(err, errlen, "results %s: /runs/%s/checkpoint/%s is missing or holds %llu values, not %zu",
+                         r->f->path, r->name, a[i].name, ds < 0 ? 0ULL : (unsigned long long)column_len(ds), a[i].n);
+            rc = -1;
+        } else if (a[i].n > 0 && H5Dread(ds, mtype, H5S_ALL, H5S_ALL, H5P_DEFAULT, a[i].data) < 0) {
+            if (err && errlen)
+                snprintf(err, errlen, "results %s: cannot read /runs/%s/checkpoint/%s", r->f->path, r->name,
+                         a[i].name);
+            rc = -1;
+        }
+        if (ds >= 0) H5Dclose(ds);
+    }
+    H5Gclose(g);
+    H5Eclear2(H5E_DEFAULT);
+    if (rc) return -1;
+    *step = s;
+    return 1;
+}
+
+static void fsync_parent(const char *path);
+
+int results_commit(ResultsFile *f, char *err, size_t errlen) {
+    if (!f || f->file < 0) {
+        copy_err(err, errlen, "results: no file");
+        return -1;
+    }
+    int rc = 0;
+    for (RunLog *r = f->open_runs; r; r = r->next) rc |= run_flush(r);
+    /* GLOBAL: every object's metadata reaches the working copy, which is then
+     * a complete HDF5 file on disk that the copy below can take */
+    if (!rc && H5Fflush(f->file, H5F_SCOPE_GLOBAL) < 0) {
+        fail(f, 1, "flushing %s", f->tmp);
+        rc = -1;
+    }
+    if (!rc && !f->failed) {
+        if (copy_file(f->tmp, f->commit) != 0) {
+            fail(f, 0, "writing %s: %s (the last committed %s is intact)", f->commit, strerror(errno), f->path);
+            unlink(f->commit);
+        } else if (rename(f->commit, f->path) != 0) {
+            fail(f, 0, "rename %s -> %s: %s", f->commit, f->path, strerror(errno));
+            unlink(f->commit);
+        } else {
+            fsync_parent(f->path);
+        }
+    }
+    if (f->failed) {
+        copy_err(err, errlen, f->err);
+        report(f, -1);
+        return -1;
+    }
+    return 0;
+}
+
+int runlog_commit(RunLog *r) {
+    if (!r) return -1;
+    return results_commit(r->f, NULL, 0);
+}
+
+const char *results_error(const ResultsFile *f) { return f && f->failed ? f->err : ""; }
+
 int runlog_end(RunLog *r, const char *status, double final_top1, double best_top1, double wall_time_s) {
     if (!r) return -1;
     ResultsFile *f = r->f;
@@ -643,6 +1086,21 @@ static int fsync_path(const char *p, int dir) {
     return rc;
 }
 
+/* make a rename in path's directory durable; the data is already safe, so a
+ * failure here is not worth failing the run for */
+static void fsync_parent(const char *path) {
+    char *dir = strdup(path);
+    if (!dir) return;
+    char *slash = strrchr(dir, '/');
+    if (!slash) fsync_path(".", 1);
+    else {
+        if (slash == dir) slash[1] = '\0';
+        else *slash = '\0';
+        fsync_path(dir, 1);
+    }
+    free(dir);
+}
+
 int results_close(ResultsFile *f, int commit, char *err, size_t errlen) {
     if (!f) {
         copy_err(err, errlen, "results: no file");
@@ -668,19 +1126,7 @@ int results_close(ResultsFile *f, int commit, char *err, size_t errlen) {
         } else if (rename(f->tmp, f->path) != 0) {
             fail(f, 0, "rename %s -> %s: %s", f->tmp, f->path, strerror(errno));
         } else {
-            /* make the rename itself durable; the data is already safe, so a
-             * failure here is not worth failing the run for */
-            char *dir = strdup(f->path);
-            if (dir) {
-                char *slash = strrchr(dir, '/');
-                if (!slash) fsync_path(".", 1);
-                else {
-                    if (slash == dir) slash[1] = '\0';
-                    else *slash = '\0';
-                    fsync_path(dir, 1);
-                }
-                free(dir);
-            }
+            fsync_parent(f->path);
         }
     }
     if (!commit || f->failed) {
@@ -688,8 +1134,6 @@ int results_close(ResultsFile *f, int commit, char *err, size_t errlen) {
         if (commit) rc = -1;
     }
     if (rc) copy_err(err, errlen, f->err);
-    free(f->path);
-    free(f->tmp);
-    free(f);
+    results_free(f);
     return rc;
 }

@@ -10,10 +10,16 @@
  *   /runs/<run>/cost/      per-layer training cost (a table: see runlog_table)
  *   /runs/<run>/summary/   the model summary (a table)
  *
- * Crash safety: the file is written at PATH.tmp and renamed to PATH by
- * results_close(commit = 1); a killed run leaves PATH untouched (the previous
- * complete file, or nothing). Appends are buffered in memory and flushed to
- * the datasets by results_flush() and at close. */
+ *   /runs/<run>/checkpoint/ params, opt_m, opt_v, buffers (+ the loop's state):
+ *                          what a resumed run restarts from (core/train.c)
+ *
+ * Crash safety: the open file is a working copy, PATH.tmp. results_commit()
+ * flushes it and publishes it: copy to PATH.commit, fsync, rename over PATH.
+ * rename() is atomic, so PATH is always a whole file, the one of the last
+ * commit: a run killed at any moment (kill -9 included) leaves either the old
+ * or the new file, never a mix. Opening an existing PATH (resume) copies it to
+ * PATH.tmp first; a stale PATH.tmp from a killed process is simply replaced.
+ * Appends are buffered in memory and reach the working copy at flush/commit. */
 #ifndef CBNN_RESULTS_H5_H
 #define CBNN_RESULTS_H5_H
 
@@ -21,16 +27,43 @@
 
 #include <stdint.h>
 
-#define RESULTS_SCHEMA_VERSION 2
+#define RESULTS_SCHEMA_VERSION 3
 
 typedef struct ResultsFile ResultsFile;
 typedef struct RunLog RunLog;
 
-/* Open PATH.tmp for writing (any stale PATH.tmp is replaced), write the root
- * attributes. Returns NULL and a message in err on failure. */
+/* Open the results of an experiment. fresh = 1 or no PATH yet: a new file
+ * (PATH itself is replaced only at the first commit). Otherwise PATH is copied
+ * to the working copy PATH.tmp and opened for update: it must hold the same
+ * experiment and schema version (else an error says so and nothing changes).
+ * The root attributes describe this session (experiment_yaml, git_revision,
+ * omp_threads, ...); first_start_time keeps when the file was first made.
+ * Returns NULL and a message in err on failure. */
+ResultsFile *results_open(const char *path, const char *experiment, const char *experiment_yaml, int omp_threads,
+                          int fresh, char *err, size_t errlen);
+/* results_open(..., fresh = 1, ...) */
 ResultsFile *results_create(const char *path, const char *experiment, const char *experiment_yaml,
                             int omp_threads, char *err, size_t errlen);
-/* Create /runs/<run_name> with its config attribute and status "running". */
+
+/* What the file knows about a run (run_info_free releases config). */
+typedef struct {
+    int exists;
+    char status[16];            /* pending | running | interrupted | complete | failed */
+    char *config;               /* the resolved YAML it was declared with */
+    double final_top1, best_top1, wall_time_s, mean_cost_ratio, bit_macs, fp32_macs, images_per_s;
+    long checkpoint_step;       /* step of its complete checkpoint, -1 = none */
+    char message[512];          /* why it failed, "" otherwise */
+} RunInfo;
+int results_run_info(ResultsFile *f, const char *run_name, RunInfo *out);
+void run_info_free(RunInfo *ri);
+
+/* Create /runs/<run_name> with status "pending" unless it exists (then nothing
+ * changes). Lets the file list a whole grid before it runs. */
+int results_run_declare(ResultsFile *f, const char *run_name, const char *config_yaml);
+/* Start or continue /runs/<run_name>: a new run is created, an existing one
+ * (pending, running, interrupted) is reopened with its rows, to be truncated
+ * to its checkpoint by runlog_truncate. Status becomes "running". NULL if the
+ * run is open already or on error. */
 RunLog *results_run_begin(ResultsFile *f, const char *run_name, const char *config_yaml);
 int runlog_train(RunLog *r, long step, double loss, double lr, double time_s);
 /* The precision of the step just logged by runlog_train: fills train/bits,
@@ -60,11 +93,46 @@ typedef struct {
 
 int runlog_table(RunLog *r, const char *group, long nrows, const ResultsColumn *cols, int ncols);
 
+/* A float64 attribute of the run (bit_macs, fp32_macs, images_per_s, ...). */
+int runlog_attr(RunLog *r, const char *name, double v);
+/* A string attribute of the run (message: why it failed). */
+int runlog_attr_text(RunLog *r, const char *name, const char *v);
+
+/* Drop the train/ rows with step > step and the eval/ rows with step > step
+ * (what a killed run logged after its last checkpoint). */
+int runlog_truncate(RunLog *r, long step);
+
+/* Checkpoint: named arrays in /runs/<run>/checkpoint/, created at the first
+ * save with their sizes fixed, overwritten in place afterwards (the file does
+ * not grow). The group's `complete` attribute is 0 while arrays are written
+ * and 1 with `step` once all are; a reader only trusts complete = 1. */
+typedef enum { CK_REAL, CK_F64, CK_I64 } CkptType;
+typedef struct {
+    const char *name;
+    CkptType type;   /* CK_REAL: the engine's real (stored float32 or float64) */
+    size_t n;
+    void *data;
+} CkptArray;
+int runlog_checkpoint_save(RunLog *r, long step, const CkptArray *a, int n);
+/* 1 = loaded (step set), 0 = the run has no complete checkpoint, -1 = error
+ * (an array missing or of another size: message in err). */
+int runlog_checkpoint_load(RunLog *r, long *step, const CkptArray *a, int n, char *err, size_t errlen);
+/* Publish the working copy (see the top): after it returns 0, a crash loses
+ * nothing written before the call. Errors are sticky. */
+int runlog_commit(RunLog *r);
+int results_commit(ResultsFile *f, char *err, size_t errlen);
+/* The sticky error of the file, "" if none. */
+const char *results_error(const ResultsFile *f);
+
+/* For tests: called at named points of a commit ("commit-copy" halfway through
+ * copying the working copy) so a test can kill the process there. */
+extern void (*results_fault_hook)(const char *where);
+
 /* Write final attributes and status; frees r. */
 int runlog_end(RunLog *r, const char *status, double final_top1, double best_top1, double wall_time_s);
 int results_flush(ResultsFile *f);
 /* commit = 1: flush, close and rename PATH.tmp -> PATH; commit = 0: close and
- * delete PATH.tmp. Returns 0 on success; err explains a failure (e.g. disk full). */
+ * delete PATH.tmp (PATH keeps its last commit). Returns 0 on success; err explains a failure (e.g. disk full). */
 int results_close(ResultsFile *f, int commit, char *err, size_t errlen);
 
 #endif

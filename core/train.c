@@ -107,6 +107,53 @@ static void layer_costs_add(LayerCost *lc, int n, int batch, double bits, double
     }
 }
 
+int train_estimate(const RunConfig *c, int channels, int height, int width, int num_classes, long n_train,
+                   TrainEstimate *out, char *err, size_t errlen) {
+    memset(out, 0, sizeof *out);
+    Model m;
+    ConvKind binary_kind = !strcmp(c->conv, "cyclebnn") ? CONV_BINARY : CONV_FP32;
+    if (model_build(&m, c->arch, binary_kind, channels, height, width, num_classes, err, errlen)) return -1;
+    const long total = train_total_iterations(c, n_train);
+    LayerCost *lc = calloc((size_t)m.n_layers, sizeof *lc);
+    if (!lc) {
+        snprintf(err, errlen, "out of memory");
+        model_free(&m);
+        return -1;
+    }
+    layer_costs_init(lc, &m);
+    PrecSchedule prec;
+    PrecEval prec_eval;
+    prec_from_config(c, total, &prec, &prec_eval);
+    /* weighted MACs are linear in the raw counts: sum the per-iteration
+     * factors of a unit binary layer once, then scale every layer */
+    const PrecMacs unit = {1, 1, 1};
+    PrecMacs f = {0, 0, 0};
+    PrecCostMean cm = {0, 0, 0};
+    for (long i = 0; i < total; i++) {
+        PrecBits pb = prec_at(&prec, i);
+        PrecMacs w = prec_weighted_macs(unit, 1, pb.bits, pb.grad_bits);
+        f.fwd += w.fwd;
+        f.err += w.err;
+        f.wgrad += w.wgrad;
+        prec_cost_add(&cm, binary_kind == CONV_BINARY ? prec_cost_ratio(pb.bits, pb.grad_bits) : 1.0);
+    }
+    const double B = c->batch_size;
+    for (int l = 0; l < m.n_layers; l++) {
+        double raw = lc[l].raw.fwd + lc[l].raw.err + lc[l].raw.wgrad;
+        out->fp32_macs += (double)total * B * raw;
+        if (lc[l].binary)
+            out->bit_macs += B * (f.fwd * lc[l].raw.fwd + f.err * lc[l].raw.err + f.wgrad * lc[l].raw.wgrad);
+        else
+            out->bit_macs += (double)total * B * raw;
+        out->fwd_macs += (long)lc[l].raw.fwd;
+    }
+    out->iterations = total;
+    out->mean_cost_ratio = prec_cost_mean(&cm);
+    free(lc);
+    model_free(&m);
+    return 0;
+}
+
 /* cost/ and summary/ tables of the run (results/README.md) */
 static int write_tables(RunLog *log, const Model *m, const LayerCost *lc) {
     int n = m->n_layers, rc = 0;
@@ -167,8 +214,33 @@ out:
     return rc;
 }
 
+/* The loop's own state, beside the model's tensors, in a checkpoint. */
+enum { LS_BEST, LS_TOP1, LS_TLOSS, LS_TRAIN_TIME, LS_WALL, LS_CR_SUM, LS_CR_COMP, LS_N };
+enum { LC_STEP, LC_CR_N, LC_SEED, LC_EPOCH, LC_CURSOR, LC_N };
+
+static int checkpoint_arrays(CkptArray *a, Model *m, double *loop, int64_t *counts, double *lc_flat) {
+    int n = 0;
+    a[n++] = (CkptArray){"params", CK_REAL, m->n_params, m->params};
+    a[n++] = (CkptArray){"opt_m", CK_REAL, m->n_params, m->opt_m};
+    a[n++] = (CkptArray){"opt_v", CK_REAL, m->n_params, m->opt_v};
+    a[n++] = (CkptArray){"buffers", CK_REAL, m->n_buffers, m->buffers};
+    a[n++] = (CkptArray){"loop_state", CK_F64, LS_N, loop};
+    a[n++] = (CkptArray){"loop_counts", CK_I64, LC_N, counts};
+    /* the per-layer bit-weighted MAC sums (fwd, err, wgrad) of the run so far */
+    a[n++] = (CkptArray){"layer_bitmacs", CK_F64, 3 * (size_t)m->n_layers, lc_flat};
+    return n;
+}
+
 int train_run(const RunConfig *c, const char *run_name, const Dataset *train, const Dataset *test, RunLog *log,
               FILE *progress, TrainResult *res, char *err, size_t errlen) {
+    return train_run_ctl(c, run_name, train, test, log, NULL, progress, res, err, errlen);
+}
+
+int train_run_ctl(const RunConfig *c, const char *run_name, const Dataset *train, const Dataset *test, RunLog *log,
+                  const TrainControl *ctl_in, FILE *progress, TrainResult *res, char *err, size_t errlen) {
+    TrainControl ctl0;
+    memset(&ctl0, 0, sizeof ctl0);
+    const TrainControl *ctl = ctl_in ? ctl_in : &ctl0;
     memset(res, 0, sizeof *res);
     res->status = -1;
     double t_start = now_seconds();
@@ -222,6 +294,7 @@ int train_run(const RunConfig *c, const char *run_name, const Dataset *train, co
         model_summary(&m, progress);
     }
 
+    double *lc_flat = NULL, wall_before = 0.0;
     size_t chw = (size_t)train->channels * train->height * train->width;
     real *x = malloc((size_t)B * chw * sizeof *x);
     int32_t *y = malloc((size_t)B * sizeof *y), *perm = malloc((size_t)n * sizeof *perm);
@@ -230,9 +303,55 @@ int train_run(const RunConfig *c, const char *run_name, const Dataset *train, co
         goto fail;
     }
 
-    long cur_epoch = -1, i = 0, window_correct = 0, window_n = 0;
+    long cur_epoch = -1, i = 0, window_correct = 0, window_n = 0, i0 = 0;
     double window_loss = 0.0, train_time = 0.0, best = -1.0, top1 = 0.0, tloss = 0.0;
-    for (i = 0; i < total && !train_stop_requested; i++) {
+
+    /* checkpoint I/O goes through these (state <-> flat arrays) */
+    double loop[LS_N];
+    int64_t counts[LC_N];
+    lc_flat = malloc(sizeof *lc_flat * 3 * (size_t)m.n_layers + 1);
+    CkptArray ck[8];
+    int nck = checkpoint_arrays(ck, &m, loop, counts, lc_flat);
+    if (!lc_flat) {
+        snprintf(err, errlen, "out of memory for the checkpoint state");
+        goto fail;
+    }
+    if (log && ctl->resume) {
+        long step = 0;
+        int got = runlog_checkpoint_load(log, &step, ck, nck, err, errlen);
+        if (got < 0) goto fail;
+        if (got == 1) {
+            if (counts[LC_STEP] != step || (uint64_t)counts[LC_SEED] != c->seed || step > total) {
+                snprintf(err, errlen, "the checkpoint of run %s (step %ld) does not belong to this configuration",
+                         run_name, step);
+                goto fail;
+            }
+            i0 = step;
+            best = loop[LS_BEST];
+            top1 = loop[LS_TOP1];
+            tloss = loop[LS_TLOSS];
+            train_time = loop[LS_TRAIN_TIME];
+            wall_before = loop[LS_WALL];
+            cost_mean.sum = loop[LS_CR_SUM];
+            cost_mean.comp = loop[LS_CR_COMP];
+            cost_mean.n = (long)counts[LC_CR_N];
+            for (int l = 0; l < m.n_layers; l++) {
+                lcost[l].weighted.fwd = lc_flat[3 * l];
+                lcost[l].weighted.err = lc_flat[3 * l + 1];
+                lcost[l].weighted.wgrad = lc_flat[3 * l + 2];
+            }
+            res->resumed_from = step;
+            if (progress)
+                fprintf(progress, "[%s] resuming from the checkpoint at step %ld/%ld\n", run_name, step, total);
+        }
+        /* rows logged after the checkpoint (or by a start that never made one) go */
+        if (runlog_truncate(log, i0)) {
+            snprintf(err, errlen, "truncating the log of run %s to its checkpoint failed", run_name);
+            goto fail;
+        }
+    }
+
+    for (i = i0; i < total; i++) {
         double t0 = now_seconds();
         long epoch = i / per_epoch, pos = i % per_epoch;
         if (epoch != cur_epoch) {
@@ -263,20 +382,27 @@ int train_run(const RunConfig *c, const char *run_name, const Dataset *train, co
         layer_costs_add(lcost, m.n_layers, B, pb.bits, pb.grad_bits);
         window_loss += loss;
         window_n++;
-        if (log && (runlog_train(log, i + 1, loss, lr, now_seconds() - t_start) ||
+        if (log && (runlog_train(log, i + 1, loss, lr, wall_before + now_seconds() - t_start) ||
                     runlog_train_precision(log, pb.bits, pb.grad_bits, cr))) {
             snprintf(err, errlen, "writing the results file failed at iteration %ld", i + 1);
             goto fail;
         }
         if (progress && ((i + 1) % log_every == 0 || i + 1 == total)) {
             double ips = (double)(i + 1) * B / train_time;
-            char eta[32];
+            char eta[32], grid[64] = "", which[48] = "";
             format_duration(eta, sizeof eta, (double)(total - i - 1) * B / ips);
-            fprintf(progress, "[%s] step %ld/%ld (%.1f%%) epoch %.2f | loss %.4f | train acc %.2f%% | lr %.3e | "
-                    "bits %g/%g | cr %.4f | %.0f img/s | ETA %s\n",
-                    run_name, i + 1, total, 100.0 * (i + 1) / total, (double)(i + 1) / per_epoch,
+            if (ctl->n_runs > 0) {
+                char geta[32];
+                /* the later runs are assumed to cost what this one does per image */
+                format_duration(geta, sizeof geta, ((double)(total - i - 1) + ctl->grid_iters_after) * B / ips);
+                snprintf(grid, sizeof grid, " | grid ETA %s", geta);
+                snprintf(which, sizeof which, "run %d/%d ", ctl->run_index, ctl->n_runs);
+            }
+            fprintf(progress, "[%s%s] step %ld/%ld (%.1f%%) epoch %.2f | loss %.4f | train acc %.2f%% | lr %.3e | "
+                    "bits %g/%g | cr %.4f | %.0f img/s | ETA %s%s\n",
+                    which, run_name, i + 1, total, 100.0 * (i + 1) / total, (double)(i + 1) / per_epoch,
                     window_loss / window_n, 100.0 * window_correct / ((double)window_n * B), lr, pb.bits,
-                    pb.grad_bits, prec_cost_mean(&cost_mean), ips, eta);
+                    pb.grad_bits, prec_cost_mean(&cost_mean), ips, eta, grid);
             fflush(progress);
             window_loss = 0.0;
             window_correct = window_n = 0;
@@ -292,12 +418,43 @@ int train_run(const RunConfig *c, const char *run_name, const Dataset *train, co
                 fflush(progress);
             }
         }
+        const int stop = train_stop_requested && i + 1 < total;
+        if (log && (stop || i + 1 == total || (ctl->checkpoint_every > 0 && (i + 1) % ctl->checkpoint_every == 0))) {
+            loop[LS_BEST] = best;
+            loop[LS_TOP1] = top1;
+            loop[LS_TLOSS] = tloss;
+            loop[LS_TRAIN_TIME] = train_time;
+            loop[LS_WALL] = wall_before + now_seconds() - t_start;
+            loop[LS_CR_SUM] = cost_mean.sum;
+            loop[LS_CR_COMP] = cost_mean.comp;
+            counts[LC_STEP] = i + 1;
+            counts[LC_CR_N] = cost_mean.n;
+            counts[LC_SEED] = (int64_t)c->seed;
+            counts[LC_EPOCH] = (i + 1) / per_epoch;
+            counts[LC_CURSOR] = (i + 1) % per_epoch;
+            for (int l = 0; l < m.n_layers; l++) {
+                lc_flat[3 * l] = lcost[l].weighted.fwd;
+                lc_flat[3 * l + 1] = lcost[l].weighted.err;
+                lc_flat[3 * l + 2] = lcost[l].weighted.wgrad;
+            }
+            /* the final checkpoint is committed by the caller with the run's
+             * end status; intermediate ones are committed here */
+            if (runlog_checkpoint_save(log, i + 1, ck, nck) || (i + 1 < total && runlog_commit(log))) {
+                snprintf(err, errlen, "writing the checkpoint at iteration %ld failed (the results file keeps the "
+                         "previous one)", i + 1);
+                goto fail;
+            }
+        }
+        if (stop) {
+            i++;
+            break;
+        }
     }
     res->iterations = i;
     res->final_top1 = top1;
     res->best_top1 = best < 0 ? 0 : best;
     res->final_loss = tloss;
-    res->wall_time_s = now_seconds() - t_start;
+    res->wall_time_s = wall_before + now_seconds() - t_start;
     res->images_per_s = train_time > 0 ? (double)i * B / train_time : 0;
     res->mean_cost_ratio = prec_cost_mean(&cost_mean);
     for (int l = 0; l < m.n_layers; l++) {
@@ -313,10 +470,12 @@ int train_run(const RunConfig *c, const char *run_name, const Dataset *train, co
     free(y);
     free(perm);
     free(lcost);
+    free(lc_flat);
     model_free(&m);
     return res->status;
 fail:
-    res->wall_time_s = now_seconds() - t_start;
+    res->wall_time_s = wall_before + now_seconds() - t_start;
+    free(lc_flat);
     free(x);
     free(y);
     free(perm);

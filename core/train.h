@@ -19,19 +19,54 @@ typedef struct {
     double bit_macs;               /* bit-weighted training MACs of the run, fp32-MAC equivalents (6.3) */
     double fp32_macs;              /* the same run counted at full precision */
     int status;                    /* 0 complete, 1 interrupted (SIGINT), -1 failed */
+    long resumed_from;             /* step the run continued from (0 = it started fresh) */
 } TrainResult;
 
 /* Iterations a config trains for, given the training-set size. */
 long train_total_iterations(const RunConfig *c, long n_train);
 
+/* How a run is driven (all zero = a lone run, no checkpoints). */
+typedef struct {
+    long checkpoint_every;     /* iterations between checkpoints; 0 = only at the end and on a stop */
+    int resume;                /* continue from the run's checkpoint in log, if it has one */
+    int run_index, n_runs;     /* for the progress lines: run i/N (n_runs 0 = not shown) */
+    double grid_iters_after;   /* iterations of the runs after this one, for the grid's ETA */
+} TrainControl;
+
 /* Train and evaluate. log may be NULL. Progress lines go to `progress` (may be
- * NULL). Returns 0 when the run completed. */
+ * NULL). Returns 0 when the run completed, 1 when it stopped on request
+ * (train_stop_requested; a checkpoint was written and committed), -1 on
+ * failure (message in err).
+ *
+ * With a log, a checkpoint -- parameters, both optimizer moments, BN running
+ * statistics and activation-quantizer running ranges (the buffers), the loop's
+ * counters and cost accumulators -- is written every ctl->checkpoint_every
+ * iterations, at the end and on a stop, each time followed by a commit of the
+ * results file. The random streams need no state: every draw is keyed by
+ * (seed, stream, epoch or step), and the data order of an epoch is a seeded
+ * permutation, so the step number restores them. A resumed run therefore
+ * computes bitwise the same losses and weights as an uninterrupted one. */
+int train_run_ctl(const RunConfig *c, const char *run_name, const Dataset *train, const Dataset *test, RunLog *log,
+                  const TrainControl *ctl, FILE *progress, TrainResult *res, char *err, size_t errlen);
+/* train_run_ctl without checkpoints */
 int train_run(const RunConfig *c, const char *run_name, const Dataset *train, const Dataset *test, RunLog *log,
               FILE *progress, TrainResult *res, char *err, size_t errlen);
 
 /* Evaluate top-1 (percent) and mean loss on the first n samples of ds (n <= 0: all). */
 struct Model;
 void evaluate(struct Model *m, const Dataset *ds, long n, int batch, const Augment *aug, double *top1, double *loss);
+
+/* What a run will cost, computed from its config without training (the
+ * same accounting train_run logs): for --dry-run. */
+typedef struct {
+    long iterations;
+    long fwd_macs;          /* forward MACs per sample */
+    double fp32_macs;       /* training MACs (forward + error + weight gradient), all at fp32 */
+    double bit_macs;        /* the same, bit-weighted by the precision schedule (method.md 6.3) */
+    double mean_cost_ratio; /* mean cr over the iterations */
+} TrainEstimate;
+int train_estimate(const RunConfig *c, int channels, int height, int width, int num_classes, long n_train,
+                   TrainEstimate *out, char *err, size_t errlen);
 
 /* set by a SIGINT handler: the loop stops after the current step */
 extern volatile int train_stop_requested;

@@ -97,3 +97,19 @@ void dataset_free(Dataset *ds) {
     free(ds->impl);
     memset(ds, 0, sizeof(*ds));
 }
+
+int dataset_nominal(const char *name, DatasetShape *out) {
+    /* ImageNet: ILSVRC-2012 train / val; the training resolution is the crop */
+    static const struct { const char *name; DatasetShape s; } known[] = {
+        {"fashion_mnist", {1, 28, 28, 10, 60000, 10000}},
+        {"cifar10", {3, 32, 32, 10, 50000, 10000}},
+        {"imagenet", {3, 224, 224, 1000, 1281167, 50000}},
+    };
+    for (size_t i = 0; i < sizeof known / sizeof known[0]; i++) {
+        if (!strcmp(known[i].name, name)) {
+            *out = known[i].s;
+            return 0;
+        }
+    }
+    return -1;
+}

@@ -48,6 +48,15 @@ void dataset_batch(const Dataset *ds, const int32_t *idx, int B, real *out, int3
                    const Augment *aug, int train, uint64_t seed, long epoch);
 void dataset_free(Dataset *ds);
 
+/* The published geometry and split sizes of a dataset by its config name
+ * (fashion_mnist, cifar10, imagenet), for planning a run without loading it
+ * (run_experiment --dry-run). Returns 0, or -1 for an unknown name. */
+typedef struct {
+    int channels, height, width, num_classes;
+    long n_train, n_test;
+} DatasetShape;
+int dataset_nominal(const char *name, DatasetShape *out);
+
 /* Fashion-MNIST (IDX, gzip'd or raw): dir holds train-images-idx3-ubyte.gz etc.
  * dir NULL or "" = /usr/share/datasets/fashion-mnist (Debian dataset-fashion-mnist).
  * Returns 0, or -1 with a message naming the file and what is wrong. */

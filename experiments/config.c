@@ -11,6 +11,13 @@
  * every key with its position, and we stop at the first thing that does not
  * fit the schema, so hostile input never makes us walk deep structures.
  *
+ * grid:, seeds: and runs: (see config.h) are read into axes and run
+ * definitions while parsing, because base: may come after them in the file;
+ * the runs are expanded and cross-checked once the whole file is read.
+ * Every list the file can grow (axis values, runs) is capped at
+ * CFG_MAX_RUNS entries as it is read, so the linear scans for duplicates
+ * stay small; the expanded names are checked for repeats by sorting.
+ *
  * Scalar rules (documented in experiments/README.md):
  *   integers  [+-]?digits, single '_' allowed between digits (60_000)
  *   numbers   [+-]?(digits[.digits]|.digits)([eE][+-]?digits), '_' as above;
@@ -48,7 +55,8 @@ typedef struct {
 static const char *const ARCHS[] = {"cifar_resnet18", "cifar_resnet20", "cifar_resnet8",
                                     "imagenet_resnet18", "vgg_small", NULL};
 static const char *const CONVS[] = {"fp32", "cyclebnn", NULL};
-static const char *const DATASETS[] = {"fashion_mnist", NULL};
+/* cifar10 and imagenet have no loader yet: the driver says so when it loads them */
+static const char *const DATASETS[] = {"fashion_mnist", "cifar10", "imagenet", NULL};
 static const char *const OPTIMIZERS[] = {"adamw", "sgd", NULL};
 static const char *const SCHEDULES[] = {"cosine", "step", "constant", NULL};
 static const char *const PREC_SCHEDULES[] = {"cyclic", "fixed", "full", NULL};
@@ -170,17 +178,25 @@ static const KeyDef KEYS[] = {
      .help = "iterations between progress lines / loss records"},
     {"train.seed", T_U64, FIELD(seed), .def = "1",
      .help = "seed of every random stream"},
+    {"train.checkpoint_interval", T_LONG, FIELD(checkpoint_interval), .def = "0", GE(0),
+     .help = "iterations between checkpoints in the results file (0 = only at the end and on a stop)"},
     {"train.threads", T_INT, FIELD(threads), .def = "0", GE(0), LE(1024),
      .help = "OpenMP threads (0 = OMP_NUM_THREADS / all cores)"},
 };
 #define NKEYS (sizeof KEYS / sizeof KEYS[0])
 
-static const char *const TOP_KEYS[] = {"name", "description", "base", NULL};
+enum { TOP_NAME, TOP_DESCRIPTION, TOP_BASE, TOP_GRID, TOP_SEEDS, TOP_RUNS, N_TOP };
+static const char *const TOP_KEYS[] = {"name", "description", "base", "grid", "seeds", "runs", NULL};
+
+/* a runs: name is an HDF5 group name: a short word of safe characters */
+#define RUN_NAME_MAX 64
 
 /* longest dotted path we ever need to hold (the table's are far shorter) */
 #define MAXPATH 128
 
 /* ---------------------------------------------------------------- helpers */
+
+static void fmt_double(char *buf, size_t cap, double v); /* shortest round trip (output section) */
 
 static int is_null_word(const char *s, size_t n) {
     return n == 0 || (n == 1 && s[0] == '~') ||
@@ -199,10 +215,9 @@ static int ieq(const char *s, size_t n, const char *word) {
 }
 
 /* Text from the file, made safe for a one-line message: control characters
- * escaped, long values cut. */
-static const char *show(char *buf, size_t cap, const char *s, size_t n) {
+ * escaped, values longer than `limit` bytes cut. */
+static const char *show_n(char *buf, size_t cap, const char *s, size_t n, size_t limit) {
     size_t o = 0;
-    const size_t limit = 60;
     for (size_t i = 0; i < n; i++) {
         unsigned char c = (unsigned char)s[i];
         char tmp[8];
@@ -221,6 +236,8 @@ static const char *show(char *buf, size_t cap, const char *s, size_t n) {
     buf[o] = 0;
     return buf;
 }
+
+static const char *show(char *buf, size_t cap, const char *s, size_t n) { return show_n(buf, cap, s, n, 60); }
 
 /* Levenshtein distance; inputs are cut at 64 bytes (typos are short). */
 static size_t edit_distance(const char *a, size_t na, const char *b, size_t nb) {
@@ -615,6 +632,26 @@ void config_defaults(RunConfig *c) {
 
 typedef struct { size_t line, col; } Pos; /* 1-based; line 0 = not set */
 
+/* One axis of grid: (or seeds:): a key and its values in file order. A value
+ * is kept as the bytes set_value stores in the RunConfig field (strings
+ * zero-padded), so applying it is a memcpy whatever the type. */
+typedef struct {
+    const KeyDef *k;
+    Pos at;                  /* the axis' key (or seeds:) in the file */
+    int is_seeds;
+    size_t n, cap;
+    unsigned char *vals;     /* n * k->size bytes */
+    Pos *val_at;             /* where each value is */
+} Axis;
+
+/* One entry of runs: and the keys it overrides */
+typedef struct {
+    char name[RUN_NAME_MAX + 1];
+    Pos at;
+    RunConfig c;             /* the overridden fields (the others are unused) */
+    Pos set_at[NKEYS];       /* where each overridden key is; line 0 = not overridden */
+} RunDef;
+
 typedef struct {
     yaml_parser_t yp;
     const char *file;
@@ -626,11 +663,23 @@ typedef struct {
     ExperimentConfig *e;
     Pos set_at[NKEYS];   /* where each key of base: was set */
     Pos base_at;
+    Pos top_at[N_TOP];   /* each top-level key; line 0 = absent */
     int name_given;
-    /* every path the file named (leaves and mappings), for duplicates: a path
-     * may be reached through nesting and through a dotted key alike */
+    /* where parse_map stores what it reads: base: or one run's overrides */
+    RunConfig *dst;
+    Pos *dst_at;
+    char label[RUN_NAME_MAX + 8]; /* "base" or "runs.NAME", for messages */
+    /* every path the mapping being read named (leaves and mappings), for
+     * duplicates: a path may be reached through nesting and through a dotted
+     * key alike */
     struct { char path[MAXPATH]; Pos at; } seen[2 * NKEYS + 8];
     size_t nseen;
+    Axis axes[CFG_MAX_AXES];  /* grid:, in file order */
+    size_t naxes;
+    Axis seeds;               /* seeds: (n = 0 when absent) */
+    RunDef *rdefs;            /* runs:, in file order */
+    size_t nrdefs, rcap;
+    RunConfig scratch;        /* one grid value at a time */
 } Parser;
 
 static Pos pos_of(const yaml_event_t *ev) {
@@ -755,61 +804,74 @@ static void keys_below(const char *prefix, char *buf, size_t cap) {
     }
 }
 
-static int unknown_key(Parser *p, Pos at, const char *prefix, const char *full, const char *seg, size_t seglen) {
-    char shown[96], hint[400];
-    show(shown, sizeof shown, full, strlen(full));
+/* "did you mean ...?" for a dotted path `full` that is no key, whose last
+ * typed part is seg[0..seglen). With leaves_only, only keys are suggested
+ * (a grid axis), otherwise also their prefixes (a mapping in base:). Returns
+ * 0 (hint empty) when nothing is close. */
+static int near_key(const char *full, const char *seg, size_t seglen, int leaves_only, char *hint, size_t cap) {
     /* 1. a near miss of the whole dotted path (optim.lrr, optm) */
     size_t best = (size_t)-1;
-    const char *near = NULL;
-    char cand[MAXPATH];
+    char near[MAXPATH] = "";
     for (size_t i = 0; i < NKEYS; i++) {
         const char *k = KEYS[i].key;
         /* the key and each of its prefixes */
-        for (size_t l = 1; l <= strlen(k); l++) {
+        for (size_t l = leaves_only ? strlen(k) : 1; l <= strlen(k); l++) {
             if (k[l] != '.' && k[l] != 0) continue;
             size_t d = edit_distance(full, strlen(full), k, l);
             if (d < best) {
                 best = d;
-                snprintf(cand, sizeof cand, "%.*s", (int)l, k);
-                near = cand;
+                snprintf(near, sizeof near, "%.*s", (int)l, k);
             }
         }
     }
-    if (near && best <= typo_budget(seglen))
-        return failf(p, at, "unknown key '%s' (did you mean '%s'?)", shown, near);
+    if (near[0] && best <= typo_budget(seglen)) {
+        snprintf(hint, cap, "did you mean '%s'?", near);
+        return 1;
+    }
     /* 2. the right name at the wrong level (lr under base, batch_size under optim) */
-    hint[0] = 0;
     int found = 0;
-    for (size_t i = 0; i < NKEYS; i++) {
+    size_t o = (size_t)snprintf(hint, cap, "did you mean ");
+    for (size_t i = 0; i < NKEYS && o < cap; i++) {
         const char *k = KEYS[i].key, *dot = strrchr(k, '.');
         const char *last = dot ? dot + 1 : k;
         if (strlen(last) == seglen && !memcmp(last, seg, seglen)) {
-            size_t l = strlen(hint);
-            snprintf(hint + l, sizeof hint - l, "%s'%s'", found ? " or " : "", k);
+            int w = snprintf(hint + o, cap - o, "%s'%s'", found ? " or " : "", k);
+            if (w > 0) o += (size_t)w;
             found++;
         }
     }
-    if (found) return failf(p, at, "unknown key '%s' (did you mean %s?)", shown, hint);
+    if (found && o + 1 < cap) {
+        strcat(hint, "?");
+        return 1;
+    }
+    hint[0] = 0;
+    return 0;
+}
+
+static int unknown_key(Parser *p, Pos at, const char *prefix, const char *full, const char *seg, size_t seglen) {
+    char shown[96], hint[400];
+    show(shown, sizeof shown, full, strlen(full));
+    if (near_key(full, seg, seglen, 0, hint, sizeof hint))
+        return failf(p, at, "unknown key '%s' (%s)", shown, hint);
     /* 3. list what is allowed here */
     keys_below(prefix, hint, sizeof hint);
-    return failf(p, at, "unknown key '%s' (allowed under '%s%s%s': %s)", shown, "base", *prefix ? "." : "", prefix,
+    return failf(p, at, "unknown key '%s' (allowed under '%s%s%s': %s)", shown, p->label, *prefix ? "." : "", prefix,
                  hint);
 }
 
-/* The value of a T_BITS key: one integer (n means [n, n]) or a sequence of two,
- * [min, max] (flow or block style). Errors point at the offending element, or
- * at the list for a wrong length or min > max. The elements must be scalars,
- * so a hostile nested structure stops at its first event. */
-static int parse_bits(Parser *p, const KeyDef *k) {
-    yaml_event_t ev;
+/* The value of a T_BITS key, stored into dst: one integer (n means [n, n]) or
+ * a sequence of two, [min, max] (flow or block style). `ev` is its first
+ * event, already read; it is deleted here. Errors point at the offending
+ * element, or at the list for a wrong length or min > max. The elements must
+ * be scalars, so a hostile nested structure stops at its first event. */
+static int parse_bits_from(Parser *p, const KeyDef *k, yaml_event_t *first, RunConfig *dst) {
+    yaml_event_t ev = *first;
     char msg[600];
-    if (next_event(p, &ev)) return -1;
     Pos at = pos_of(&ev);
     int rc = 0;
     if (ev.type == YAML_SCALAR_EVENT) {
         int plain = ev.data.scalar.style == YAML_PLAIN_SCALAR_STYLE;
-        rc = set_value(k, &p->e->base, (const char *)ev.data.scalar.value, ev.data.scalar.length, plain, msg,
-                       sizeof msg);
+        rc = set_value(k, dst, (const char *)ev.data.scalar.value, ev.data.scalar.length, plain, msg, sizeof msg);
         if (rc) failf(p, at, "%s", msg);
         yaml_event_delete(&ev);
         return rc;
@@ -865,8 +927,14 @@ static int parse_bits(Parser *p, const KeyDef *k) {
     if (v[0] > v[1])
         return failf(p, at, "key '%s' expects [min, max] with min <= max, got [%d, %d]", k->key, v[0], v[1]);
     BitRange r = {v[0], v[1]};
-    memcpy(field(&p->e->base, k), &r, sizeof r);
+    memcpy(field(dst, k), &r, sizeof r);
     return 0;
+}
+
+static int parse_bits(Parser *p, const KeyDef *k, RunConfig *dst) {
+    yaml_event_t ev;
+    if (next_event(p, &ev)) return -1;
+    return parse_bits_from(p, k, &ev, dst);
 }
 
 /* The next key of a mapping: 1 with a scalar key event in *kev (the caller
@@ -886,8 +954,9 @@ static int next_key(Parser *p, yaml_event_t *kev) {
     return 1;
 }
 
-/* A mapping whose keys extend `prefix` ("" = base). Recursion depth is bounded
- * by the schema: only known prefixes recurse. */
+/* A mapping whose keys extend `prefix` ("" = the top of base: or of a run),
+ * stored into p->dst. Recursion depth is bounded by the schema: only known
+ * prefixes recurse. */
 static int parse_map(Parser *p, const char *prefix) {
     for (;;) {
         yaml_event_t kev, vev;
@@ -917,18 +986,18 @@ static int parse_map(Parser *p, const char *prefix) {
         if (seen_before(p, full, at)) return -1;
 
         if (k && k->type == T_BITS) {
-            if (parse_bits(p, k)) return -1;
-            p->set_at[k - KEYS] = at;
+            if (parse_bits(p, k, p->dst)) return -1;
+            p->dst_at[k - KEYS] = at;
             continue;
         }
         if (k) {
             if (expect_scalar(p, full, expects_what(k), &vev)) return -1;
             char msg[600];
             int plain = vev.data.scalar.style == YAML_PLAIN_SCALAR_STYLE;
-            int rc = set_value(k, &p->e->base, (const char *)vev.data.scalar.value, vev.data.scalar.length, plain,
-                               msg, sizeof msg);
+            int rc = set_value(k, p->dst, (const char *)vev.data.scalar.value, vev.data.scalar.length, plain, msg,
+                               sizeof msg);
             if (rc) failf(p, pos_of(&vev), "%s", msg);
-            else p->set_at[k - KEYS] = at;
+            else p->dst_at[k - KEYS] = at;
             yaml_event_delete(&vev);
             if (rc) return -1;
             continue;
@@ -971,8 +1040,362 @@ static int set_text(Parser *p, const char *key, char *dst, size_t cap, const yam
     return 0;
 }
 
+/* The value of a key that holds a mapping (base:, grid:, runs:, one run):
+ * 1 after its mapping start, 0 for a null value (an empty mapping), -1 on
+ * error. `what` names it in messages ("key 'base'", "run 'full'"). */
+static int expect_mapping(Parser *p, const char *what, const char *expects) {
+    yaml_event_t ev;
+    if (next_event(p, &ev)) return -1;
+    int rc;
+    if (ev.type == YAML_MAPPING_START_EVENT)
+        rc = 1;
+    else if (ev.type == YAML_ALIAS_EVENT)
+        rc = alias_error(p, &ev);
+    else if (ev.type == YAML_SCALAR_EVENT && ev.data.scalar.style == YAML_PLAIN_SCALAR_STYLE &&
+             is_null_word((const char *)ev.data.scalar.value, ev.data.scalar.length))
+        rc = 0;
+    else
+        rc = failf(p, pos_of(&ev), "%s expects %s, got %s", what, expects, node_kind(&ev));
+    yaml_event_delete(&ev);
+    return rc;
+}
+
+/* ---------------------------------------------------------------- grid:, seeds:, runs: */
+
+/* Text of a value (the bytes of its RunConfig field) for run names and
+ * messages: integers in decimal, numbers in their shortest round-trip form,
+ * booleans true/false, bits "2-6" or "4", strings verbatim. */
+static void value_text(const KeyDef *k, const unsigned char *v, char *buf, size_t cap) {
+    switch (k->type) {
+    case T_STR:
+        snprintf(buf, cap, "%.*s", (int)strnlen((const char *)v, k->size), (const char *)v);
+        break;
+    case T_INT:
+    case T_BOOL: {
+        int x;
+        memcpy(&x, v, sizeof x);
+        if (k->type == T_BOOL) snprintf(buf, cap, "%s", x ? "true" : "false");
+        else snprintf(buf, cap, "%d", x);
+        break;
+    }
+    case T_LONG: {
+        long x;
+        memcpy(&x, v, sizeof x);
+        snprintf(buf, cap, "%ld", x);
+        break;
+    }
+    case T_U64: {
+        uint64_t x;
+        memcpy(&x, v, sizeof x);
+        snprintf(buf, cap, "%llu", (unsigned long long)x);
+        break;
+    }
+    case T_DOUBLE: {
+        double x;
+        memcpy(&x, v, sizeof x);
+        fmt_double(buf, cap, x);
+        break;
+    }
+    case T_BITS: {
+        BitRange r;
+        memcpy(&r, v, sizeof r);
+        if (r.min == r.max) snprintf(buf, cap, "%d", r.min);
+        else snprintf(buf, cap, "%d-%d", r.min, r.max);
+        break;
+    }
+    }
+}
+
+/* Two values of key k, as field bytes. Numbers compare by value (0 and -0
+ * would give runs that differ in nothing that matters), strings up to
+ * their terminator, the rest byte for byte. */
+static int same_value(const KeyDef *k, const unsigned char *a, const unsigned char *b) {
+    if (k->type == T_DOUBLE) {
+        double x, y;
+        memcpy(&x, a, sizeof x);
+        memcpy(&y, b, sizeof y);
+        return x == y;
+    }
+    if (k->type == T_STR) return !strncmp((const char *)a, (const char *)b, k->size);
+    return !memcmp(a, b, k->size);
+}
+
+/* Appends the value p->scratch holds for the axis' key, refusing a repeat. */
+static int add_axis_value(Parser *p, Axis *ax, const char *what, Pos at) {
+    const KeyDef *k = ax->k;
+    const unsigned char *v = (const unsigned char *)cfield(&p->scratch, k);
+    for (size_t i = 0; i < ax->n; i++) {
+        if (!same_value(k, ax->vals + i * k->size, v)) continue;
+        char text[CFG_PATH + 32], shown[96];
+        value_text(k, v, text, sizeof text);
+        show(shown, sizeof shown, text, strlen(text));
+        return failf(p, at, k->type == T_STR ? "%s has the value '%s' twice (first at line %zu, column %zu)"
+                                             : "%s has the value %s twice (first at line %zu, column %zu)",
+                     what, shown, ax->val_at[i].line, ax->val_at[i].col);
+    }
+    if (ax->n == ax->cap) {
+        size_t cap = ax->cap ? 2 * ax->cap : 8;
+        unsigned char *vals = realloc(ax->vals, cap * k->size);
+        if (vals) ax->vals = vals;
+        Pos *val_at = vals ? realloc(ax->val_at, cap * sizeof *val_at) : NULL;
+        if (val_at) ax->val_at = val_at;
+        if (!vals || !val_at) return failf(p, at, "out of memory");
+        ax->cap = cap;
+    }
+    memcpy(ax->vals + ax->n * k->size, v, k->size);
+    ax->val_at[ax->n++] = at;
+    return 0;
+}
+
+/* The values of one axis: a non-empty sequence whose elements are read like a
+ * base: value of the key `pk` (for a T_BITS key an element may itself be a
+ * list [min, max]). pk names the key in set_value's messages ("seeds" for
+ * seeds:); `what` and `expects` word the axis' own messages. */
+static int parse_axis_values(Parser *p, Axis *ax, const KeyDef *pk, const char *what, const char *expects) {
+    yaml_event_t ev;
+    if (next_event(p, &ev)) return -1;
+    Pos at = pos_of(&ev);
+    if (ev.type != YAML_SEQUENCE_START_EVENT) {
+        int rc;
+        if (ev.type == YAML_ALIAS_EVENT)
+            rc = alias_error(p, &ev);
+        else if (ev.type == YAML_SCALAR_EVENT && ev.data.scalar.style == YAML_PLAIN_SCALAR_STYLE &&
+                 is_null_word((const char *)ev.data.scalar.value, ev.data.scalar.length))
+            rc = failf(p, at, "%s expects %s, got an empty value", what, expects);
+        else
+            rc = failf(p, at, "%s expects %s, got %s", what, expects, node_kind(&ev));
+        yaml_event_delete(&ev);
+        return rc;
+    }
+    yaml_event_delete(&ev);
+    for (;;) {
+        if (next_event(p, &ev)) return -1;
+        if (ev.type == YAML_SEQUENCE_END_EVENT) {
+            yaml_event_delete(&ev);
+            break;
+        }
+        Pos vat = pos_of(&ev);
+        int rc;
+        if (ax->n >= CFG_MAX_RUNS) {
+            yaml_event_delete(&ev);
+            return failf(p, vat, "%s has more than %d values (a file expands to at most %d runs)", what, CFG_MAX_RUNS,
+                         CFG_MAX_RUNS);
+        }
+        if (pk->type == T_BITS && (ev.type == YAML_SCALAR_EVENT || ev.type == YAML_SEQUENCE_START_EVENT)) {
+            rc = parse_bits_from(p, pk, &ev, &p->scratch); /* deletes ev */
+        } else if (ev.type == YAML_SCALAR_EVENT) {
+            char msg[600];
+            int plain = ev.data.scalar.style == YAML_PLAIN_SCALAR_STYLE;
+            rc = set_value(pk, &p->scratch, (const char *)ev.data.scalar.value, ev.data.scalar.length, plain, msg,
+                           sizeof msg);
+            if (rc) failf(p, vat, "%s", msg);
+            yaml_event_delete(&ev);
+        } else {
+            rc = ev.type == YAML_ALIAS_EVENT ? alias_error(p, &ev)
+                                              : failf(p, vat, "%s expects %s, got %s in the list", what, expects,
+                                                      node_kind(&ev));
+            yaml_event_delete(&ev);
+        }
+        if (rc || add_axis_value(p, ax, what, vat)) return -1;
+    }
+    if (ax->n == 0) return failf(p, at, "%s has an empty list of values (give at least one)", what);
+    return 0;
+}
+
+/* the first key of the table under `prefix` (for an example) */
+static void first_key_under(const char *prefix, char *out, size_t cap) {
+    size_t n = strlen(prefix);
+    out[0] = 0;
+    for (size_t i = 0; i < NKEYS; i++)
+        if (!strncmp(KEYS[i].key, prefix, n) && KEYS[i].key[n] == '.') {
+            snprintf(out, cap, "%s", KEYS[i].key);
+            return;
+        }
+}
+
+/* A grid axis that names no key (key[0..klen) is what the file wrote, path
+ * the same as a string when it fits, else NULL). A group of keys
+ * (`precision: {cycles: [...]}`) gets the dotted form suggested, with the key
+ * of its nested mapping when it names one. */
+static int bad_axis(Parser *p, Pos at, const char *path, const char *key, size_t klen) {
+    char shown[96], hint[400];
+    if (!path) return failf(p, at, "grid axis '%s' names no key", show(shown, sizeof shown, key, klen));
+    show(shown, sizeof shown, path, strlen(path));
+    if (is_prefix(path)) {
+        char example[MAXPATH];
+        first_key_under(path, example, sizeof example);
+        yaml_event_t ev;
+        if (next_event(p, &ev)) return -1;
+        int nested = ev.type == YAML_MAPPING_START_EVENT;
+        yaml_event_delete(&ev);
+        if (nested) {
+            if (next_event(p, &ev)) return -1;
+            size_t n = ev.type == YAML_SCALAR_EVENT ? ev.data.scalar.length : 0;
+            char cand[MAXPATH];
+            if (n && strlen(path) + 1 + n < sizeof cand && !memchr(ev.data.scalar.value, 0, n)) {
+                int w = snprintf(cand, sizeof cand, "%s.%.*s", path, (int)n, (const char *)ev.data.scalar.value);
+                if (w < 0 || (size_t)w >= sizeof cand) cand[0] = 0; /* cannot happen: checked above */
+                if (find_key(cand)) snprintf(example, sizeof example, "%s", cand);
+                else if (is_prefix(cand)) first_key_under(cand, example, sizeof example);
+            }
+            yaml_event_delete(&ev);
+        }
+        return failf(p, at,
+                     "grid axis '%s' is a group of keys, not a key: write the dotted path of one key, e.g. '%s: "
+                     "[...]' (grid: takes no nested mappings)",
+                     shown, example);
+    }
+    if (!strncmp(path, "base.", 5) && find_key(path + 5))
+        return failf(p, at, "grid axis '%s' names no key (did you mean '%s'? axes are written without 'base.')", shown,
+                     path + 5);
+    const char *dot = strrchr(path, '.');
+    const char *seg = dot ? dot + 1 : path;
+    if (near_key(path, seg, strlen(seg), 1, hint, sizeof hint))
+        return failf(p, at, "grid axis '%s' names no key (%s)", shown, hint);
+    return failf(p, at,
+                 "grid axis '%s' names no key (axes are dotted paths of keys of base:, e.g. 'precision.cycles'; "
+                 "cyclebnn --help-config lists them)",
+                 shown);
+}
+
+static int is_seed_key(const KeyDef *k) { return k->off == offsetof(RunConfig, seed); }
+
+/* grid: a mapping of dotted key paths to lists of values */
+static int parse_grid(Parser *p) {
+    int m = expect_mapping(p, "key 'grid'", "a mapping of dotted keys to lists of values (precision.cycles: [4, 8])");
+    if (m <= 0) return m;
+    for (;;) {
+        yaml_event_t kev;
+        int got = next_key(p, &kev);
+        if (got <= 0) return got;
+        Pos at = pos_of(&kev);
+        const char *key = (const char *)kev.data.scalar.value;
+        size_t klen = kev.data.scalar.length;
+        char path[MAXPATH];
+        int fits = klen < sizeof path && !memchr(key, 0, klen);
+        if (fits) snprintf(path, sizeof path, "%.*s", (int)klen, key);
+        const KeyDef *k = fits ? find_key(path) : NULL;
+        if (!k) {
+            int rc = bad_axis(p, at, fits ? path : NULL, key, klen);
+            yaml_event_delete(&kev);
+            return rc;
+        }
+        yaml_event_delete(&kev);
+        for (size_t i = 0; i < p->naxes; i++)
+            if (p->axes[i].k == k)
+                return failf(p, at, "duplicate grid axis '%s' (first given at line %zu, column %zu)", k->key,
+                             p->axes[i].at.line, p->axes[i].at.col);
+        const Pos sat = p->top_at[TOP_SEEDS];
+        if (is_seed_key(k) && sat.line)
+            return failf(p, at, "grid axis 'train.seed' is also given by seeds: (line %zu, column %zu); use one of them",
+                         sat.line, sat.col);
+        if (p->naxes + (sat.line != 0) >= CFG_MAX_AXES)
+            return failf(p, at, "too many grid axes (at most %d, seeds: counting as one)", CFG_MAX_AXES);
+        Axis *ax = &p->axes[p->naxes++];
+        ax->k = k;
+        ax->at = at;
+        char what[MAXPATH + 16];
+        snprintf(what, sizeof what, "grid axis '%s'", k->key);
+        if (parse_axis_values(p, ax, k, what, "a list of values")) return -1;
+    }
+}
+
+/* seeds: a list of seeds, the innermost grid axis on train.seed */
+static int parse_seeds(Parser *p, Pos at) {
+    const KeyDef *k = find_key("train.seed");
+    for (size_t i = 0; i < p->naxes; i++)
+        if (p->axes[i].k == k)
+            return failf(p, at, "seeds: is also given as the grid axis 'train.seed' (line %zu, column %zu); use one of them",
+                         p->axes[i].at.line, p->axes[i].at.col);
+    if (p->naxes >= CFG_MAX_AXES)
+        return failf(p, at, "too many grid axes with seeds: (at most %d, seeds: counting as one)", CFG_MAX_AXES);
+    Axis *ax = &p->seeds;
+    ax->k = k;
+    ax->at = at;
+    ax->is_seeds = 1;
+    /* the elements are train.seed values, named after the key the file wrote */
+    KeyDef sk = *k;
+    sk.key = "seeds";
+    return parse_axis_values(p, ax, &sk, "key 'seeds'", "a list of non-negative integers");
+}
+
+static int run_name_char(char c) {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' || c == '.' ||
+           c == '+' || c == '=' || c == '-';
+}
+
+/* a runs: name becomes (part of) an HDF5 group name */
+static int check_run_name(Parser *p, Pos at, const char *s, size_t n) {
+    char shown[96];
+    show(shown, sizeof shown, s, n);
+    if (n == 0) return failf(p, at, "a run name must not be empty");
+    if (n > RUN_NAME_MAX)
+        return failf(p, at, "run name '%s' is too long (%zu bytes, at most %d)", shown, n, RUN_NAME_MAX);
+    for (size_t i = 0; i < n; i++)
+        if (!run_name_char(s[i]))
+            return failf(p, at,
+                         "run name '%s' may use only letters, digits and the characters _ . + = - (it names an "
+                         "HDF5 group)",
+                         shown);
+    if ((n == 1 && s[0] == '.') || (n == 2 && s[0] == '.' && s[1] == '.'))
+        return failf(p, at, "run name '%s' is not allowed (it names an HDF5 group)", shown);
+    return 0;
+}
+
+/* One entry of runs: its name and a mapping of overrides written like base: */
+static int parse_run(Parser *p, const yaml_event_t *kev) {
+    Pos at = pos_of(kev);
+    const char *s = (const char *)kev->data.scalar.value;
+    size_t n = kev->data.scalar.length;
+    if (kev->data.scalar.style == YAML_PLAIN_SCALAR_STYLE && is_null_word(s, n)) n = 0;
+    if (check_run_name(p, at, s, n)) return -1;
+    for (size_t i = 0; i < p->nrdefs; i++)
+        if (strlen(p->rdefs[i].name) == n && !memcmp(p->rdefs[i].name, s, n))
+            return failf(p, at, "duplicate run '%s' (first given at line %zu, column %zu)", p->rdefs[i].name,
+                         p->rdefs[i].at.line, p->rdefs[i].at.col);
+    if (p->nrdefs >= CFG_MAX_RUNS)
+        return failf(p, at, "runs: has more than %d runs (a file expands to at most %d runs)", CFG_MAX_RUNS,
+                     CFG_MAX_RUNS);
+    if (p->nrdefs == p->rcap) {
+        size_t cap = p->rcap ? 2 * p->rcap : 4;
+        RunDef *r = realloc(p->rdefs, cap * sizeof *r);
+        if (!r) return failf(p, at, "out of memory");
+        p->rdefs = r;
+        p->rcap = cap;
+    }
+    RunDef *d = &p->rdefs[p->nrdefs++];
+    memset(d, 0, sizeof *d);
+    memcpy(d->name, s, n);
+    d->at = at;
+    char what[RUN_NAME_MAX + 16];
+    snprintf(what, sizeof what, "run '%s'", d->name);
+    int m = expect_mapping(p, what, "a mapping of keys to override, written like base:");
+    if (m <= 0) return m;
+    p->dst = &d->c;
+    p->dst_at = d->set_at;
+    p->nseen = 0;
+    snprintf(p->label, sizeof p->label, "runs.%s", d->name);
+    return parse_map(p, "");
+}
+
+/* runs: a mapping of run names to overrides */
+static int parse_runs(Parser *p, Pos at) {
+    int m = expect_mapping(p, "key 'runs'", "a mapping of run names to overrides (full: {precision.schedule: full})");
+    if (m < 0) return -1;
+    while (m) {
+        yaml_event_t kev;
+        int got = next_key(p, &kev);
+        if (got < 0) return -1;
+        if (got == 0) break;
+        int rc = parse_run(p, &kev);
+        yaml_event_delete(&kev);
+        if (rc) return -1;
+    }
+    if (p->nrdefs == 0) return failf(p, at, "key 'runs' names no run (give at least one, e.g. 'full: {}')");
+    return 0;
+}
+
 static int parse_top(Parser *p) {
-    Pos seen[3] = {{0, 0}, {0, 0}, {0, 0}};
     for (;;) {
         yaml_event_t kev, vev;
         int got = next_key(p, &kev);
@@ -989,10 +1412,7 @@ static int parse_top(Parser *p) {
             show(shown, sizeof shown, key, klen);
             int fits = klen < sizeof path && !memchr(key, 0, klen);
             if (fits) snprintf(path, sizeof path, "%.*s", (int)klen, key);
-            if (fits && (!strcmp(path, "grid") || !strcmp(path, "seeds") || !strcmp(path, "runs"))) {
-                rc = failf(p, at, "key '%s' is not supported yet (grid:, seeds: and runs: come with the experiments issue)",
-                           path);
-            } else if (fits && (find_key(path) || is_prefix(path))) {
+            if (fits && (find_key(path) || is_prefix(path))) {
                 rc = failf(p, at, "unknown key '%s' at the top level (did you mean to put it under 'base:'?)", shown);
             } else {
                 size_t best = (size_t)-1;
@@ -1004,46 +1424,49 @@ static int parse_top(Parser *p) {
                 if (best <= typo_budget(klen))
                     rc = failf(p, at, "unknown key '%s' (did you mean '%s'?)", shown, near);
                 else
-                    rc = failf(p, at, "unknown key '%s' (allowed at the top level: name, description, base)", shown);
+                    rc = failf(p, at,
+                               "unknown key '%s' (allowed at the top level: name, description, base, grid, seeds, runs)",
+                               shown);
             }
             yaml_event_delete(&kev);
             return rc;
         }
         yaml_event_delete(&kev);
-        if (seen[which].line)
+        if (p->top_at[which].line)
             return failf(p, at, "duplicate key '%s' (first given at line %zu, column %zu)", TOP_KEYS[which],
-                         seen[which].line, seen[which].col);
-        seen[which] = at;
+                         p->top_at[which].line, p->top_at[which].col);
+        p->top_at[which] = at;
 
-        if (which == 0 || which == 1) {
-            char *dst = which == 0 ? p->e->name : p->e->description;
-            size_t cap = which == 0 ? sizeof p->e->name : sizeof p->e->description;
-            if (expect_scalar(p, TOP_KEYS[which], "a string", &vev)) return -1;
-            int rc = set_text(p, TOP_KEYS[which], dst, cap, &vev);
-            if (!rc && which == 0 && !dst[0]) rc = failf(p, pos_of(&vev), "key 'name' must not be empty");
-            if (which == 0) p->name_given = 1;
-            yaml_event_delete(&vev);
-            if (rc) return -1;
-            continue;
-        }
-
-        p->base_at = at;
-        if (next_event(p, &vev)) return -1;
         int rc = 0;
-        if (vev.type == YAML_MAPPING_START_EVENT) {
+        switch (which) {
+        case TOP_NAME:
+        case TOP_DESCRIPTION: {
+            char *dst = which == TOP_NAME ? p->e->name : p->e->description;
+            size_t cap = which == TOP_NAME ? sizeof p->e->name : sizeof p->e->description;
+            if (expect_scalar(p, TOP_KEYS[which], "a string", &vev)) return -1;
+            rc = set_text(p, TOP_KEYS[which], dst, cap, &vev);
+            if (!rc && which == TOP_NAME && !dst[0]) rc = failf(p, pos_of(&vev), "key 'name' must not be empty");
+            if (which == TOP_NAME) p->name_given = 1;
             yaml_event_delete(&vev);
-            if (parse_map(p, "")) return -1;
-            continue;
+            break;
         }
-        if (vev.type == YAML_ALIAS_EVENT) {
-            rc = alias_error(p, &vev);
-        } else if (vev.type != YAML_SCALAR_EVENT || vev.data.scalar.style != YAML_PLAIN_SCALAR_STYLE ||
-                   !is_null_word((const char *)vev.data.scalar.value, vev.data.scalar.length)) {
-            char keys[400];
+        case TOP_BASE: {
+            char keys[400], expects[440];
             keys_below("", keys, sizeof keys);
-            rc = failf(p, pos_of(&vev), "key 'base' expects a mapping (with keys %s), got %s", keys, node_kind(&vev));
+            snprintf(expects, sizeof expects, "a mapping (with keys %s)", keys);
+            p->base_at = at;
+            p->dst = &p->e->base;
+            p->dst_at = p->set_at;
+            p->nseen = 0;
+            snprintf(p->label, sizeof p->label, "base");
+            int m = expect_mapping(p, "key 'base'", expects);
+            rc = m < 0 ? -1 : m ? parse_map(p, "") : 0;
+            break;
         }
-        yaml_event_delete(&vev);
+        case TOP_GRID: rc = parse_grid(p); break;
+        case TOP_SEEDS: rc = parse_seeds(p, at); break;
+        case TOP_RUNS: rc = parse_runs(p, at); break;
+        }
         if (rc) return -1;
     }
 }
@@ -1085,7 +1508,7 @@ static int parse_stream(Parser *p) {
         }
         /* fall through */
     default:
-        rc = failf(p, at, "the top level must be a mapping (with keys name, description, base), got %s",
+        rc = failf(p, at, "the top level must be a mapping (with keys name, description, base, grid, seeds, runs), got %s",
                    node_kind(&ev));
         yaml_event_delete(&ev);
         return rc;
@@ -1098,6 +1521,210 @@ static int parse_stream(Parser *p) {
     yaml_event_delete(&ev);
     if (more) return failf(p, at, "more than one YAML document in the file (only one is allowed)");
     return 0;
+}
+
+/* ---------------------------------------------------------------- expansion */
+
+/* Where to point when a run fails cross_check: the grid value or runs:
+ * override that set a blamed key (the first blamed key first), else the base:
+ * key as for a file without grid/seeds/runs. */
+static Pos blame_pos(const Parser *p, const char *const blame[2], const RunDef *rd, const Axis *const *ax,
+                     const size_t *vi, size_t na) {
+    for (int i = 0; i < 2; i++) {
+        const KeyDef *k = blame[i] ? find_key(blame[i]) : NULL;
+        if (!k) continue;
+        for (size_t a = 0; a < na; a++)
+            if (ax[a]->k == k) return ax[a]->val_at[vi[a]];
+        if (rd && rd->set_at[k - KEYS].line) return rd->set_at[k - KEYS];
+    }
+    Pos top = {1, 1};
+    Pos at = p->base_at.line ? p->base_at : top;
+    for (int i = 1; i >= 0; i--) {
+        const KeyDef *k = blame[i] ? find_key(blame[i]) : NULL;
+        if (k && p->set_at[k - KEYS].line) at = p->set_at[k - KEYS];
+    }
+    return at;
+}
+
+/* "RUN,short=value,...,seed=N" into out; -1 when it does not fit */
+static int build_name(char *out, size_t cap, const char *run, const Axis *const *ax, char (*shortn)[MAXPATH],
+                      const size_t *vi, size_t na) {
+    size_t o = 0;
+    out[0] = 0;
+    if (run) {
+        int w = snprintf(out, cap, "%s", run);
+        if (w < 0 || (size_t)w >= cap) return -1;
+        o = (size_t)w;
+    }
+    for (size_t a = 0; a < na; a++) {
+        char val[CFG_PATH + 32];
+        const KeyDef *k = ax[a]->k;
+        value_text(k, ax[a]->vals + vi[a] * k->size, val, sizeof val);
+        /* a '/' would make a nested HDF5 group */
+        if (k->type == T_STR)
+            for (char *q = val; *q; q++)
+                if (*q == '/') *q = '_';
+        int w = snprintf(out + o, cap - o, "%s%s=%s", o ? "," : "", shortn[a], val);
+        if (w < 0 || (size_t)w >= cap - o) return -1;
+        o += (size_t)w;
+    }
+    return 0;
+}
+
+/* the run index idx as (runs: entry, value index per axis); the last axis varies fastest */
+static size_t decode_run(size_t idx, const Axis *const *ax, size_t na, size_t *vi) {
+    for (size_t a = na; a-- > 0;) {
+        vi[a] = idx % ax[a]->n;
+        idx /= ax[a]->n;
+    }
+    return idx;
+}
+
+static int cmp_run_name(const void *a, const void *b) {
+    return strcmp((*(const RunSpec *const *)a)->name, (*(const RunSpec *const *)b)->name);
+}
+
+/* Names repeat only when string values print alike (a/b and a_b, or values
+ * with commas); sorting keeps the check O(n log n). Points at the first value
+ * in which the later of two such runs differs from the earlier. */
+static int check_unique_names(Parser *p, const RunSpec *runs, size_t n, const Axis *const *ax, size_t na,
+                              Pos fallback) {
+    const RunSpec **order = malloc(n * sizeof *order);
+    if (!order) return failf(p, fallback, "out of memory");
+    for (size_t i = 0; i < n; i++) order[i] = &runs[i];
+    qsort(order, n, sizeof *order, cmp_run_name);
+    int rc = 0;
+    for (size_t i = 1; i < n && !rc; i++) {
+        if (strcmp(order[i - 1]->name, order[i]->name)) continue;
+        size_t i1 = (size_t)(order[i - 1] - runs), i2 = (size_t)(order[i] - runs);
+        if (i1 > i2) { size_t t = i1; i1 = i2; i2 = t; }
+        size_t v1[CFG_MAX_AXES], v2[CFG_MAX_AXES];
+        decode_run(i1, ax, na, v1);
+        decode_run(i2, ax, na, v2);
+        Pos at = fallback;
+        for (size_t a = 0; a < na; a++)
+            if (v1[a] != v2[a]) {
+                at = ax[a]->val_at[v2[a]];
+                break;
+            }
+        char shown[4 * CFG_RUN_NAME + 8];
+        rc = failf(p, at, "two runs would both be named '%s' (their values print alike; '/' becomes '_' in names)",
+                   show_n(shown, sizeof shown, order[i]->name, strlen(order[i]->name), CFG_RUN_NAME));
+    }
+    free(order);
+    return rc;
+}
+
+/* The runs of the file: runs: entries (outermost) x grid axes (file order)
+ * x seeds (innermost), each base + its overrides + its grid values + its
+ * seed, named and cross-checked, into e->runs. */
+static int expand(Parser *p, ExperimentConfig *e) {
+    const Axis *ax[CFG_MAX_AXES];
+    size_t na = 0;
+    for (size_t i = 0; i < p->naxes; i++) ax[na++] = &p->axes[i];
+    if (p->seeds.n) ax[na++] = &p->seeds;
+    /* a file without grid/seeds/runs is one run, checked and named as base: alone */
+    const int plain = na == 0 && p->nrdefs == 0;
+
+    /* an override of a key the grid sets in every run would be dead */
+    for (size_t r = 0; r < p->nrdefs; r++)
+        for (size_t a = 0; a < na; a++) {
+            Pos o = p->rdefs[r].set_at[ax[a]->k - KEYS];
+            if (o.line)
+                return failf(p, o,
+                             "run '%s' sets key '%s', which %s (line %zu, column %zu) sets in every run: the "
+                             "override would have no effect",
+                             p->rdefs[r].name, ax[a]->k->key, ax[a]->is_seeds ? "seeds:" : "a grid axis",
+                             ax[a]->at.line, ax[a]->at.col);
+        }
+
+    /* the count, before anything is allocated; every factor is >= 1 */
+    Pos top = {1, 1};
+    Pos grid_at = p->top_at[TOP_GRID].line    ? p->top_at[TOP_GRID]
+                  : p->top_at[TOP_SEEDS].line ? p->top_at[TOP_SEEDS]
+                  : p->top_at[TOP_RUNS].line  ? p->top_at[TOP_RUNS]
+                                              : top;
+    unsigned long long total = p->nrdefs ? p->nrdefs : 1;
+    for (size_t a = 0; a < na; a++) {
+        if (total > ULLONG_MAX / ax[a]->n)
+            return failf(p, grid_at, "the grid expands to more than %llu runs (at most %d)", ULLONG_MAX, CFG_MAX_RUNS);
+        total *= ax[a]->n;
+    }
+    if (total > CFG_MAX_RUNS)
+        return failf(p, grid_at, "the grid expands to %llu runs (at most %d)", total, CFG_MAX_RUNS);
+
+    /* short names: the last segment of the key, unless two axes share it */
+    char shortn[CFG_MAX_AXES][MAXPATH];
+    for (size_t a = 0; a < na; a++) {
+        const char *dot = strrchr(ax[a]->k->key, '.');
+        snprintf(shortn[a], MAXPATH, "%s", dot ? dot + 1 : ax[a]->k->key);
+    }
+    int shared[CFG_MAX_AXES] = {0};
+    for (size_t a = 0; a < na; a++)
+        for (size_t b = 0; b < na; b++)
+            if (a != b) {
+                /* compare the segments in the key table itself */
+                const char *da = strrchr(ax[a]->k->key, '.'), *db = strrchr(ax[b]->k->key, '.');
+                if (!strcmp(da ? da + 1 : ax[a]->k->key, db ? db + 1 : ax[b]->k->key)) shared[a] = 1;
+            }
+    for (size_t a = 0; a < na; a++)
+        if (shared[a]) snprintf(shortn[a], MAXPATH, "%s", ax[a]->k->key);
+
+    RunSpec *runs = calloc((size_t)total, sizeof *runs);
+    if (!runs) return failf(p, grid_at, "out of memory");
+    for (size_t idx = 0; idx < (size_t)total; idx++) {
+        size_t vi[CFG_MAX_AXES];
+        size_t r = decode_run(idx, ax, na, vi);
+        const RunDef *rd = p->nrdefs ? &p->rdefs[r] : NULL;
+        RunSpec *s = &runs[idx];
+        s->c = e->base;
+        if (rd)
+            for (size_t k = 0; k < NKEYS; k++)
+                if (rd->set_at[k].line) memcpy(field(&s->c, &KEYS[k]), cfield(&rd->c, &KEYS[k]), KEYS[k].size);
+        for (size_t a = 0; a < na; a++)
+            memcpy(field(&s->c, ax[a]->k), ax[a]->vals + vi[a] * ax[a]->k->size, ax[a]->k->size);
+
+        if (plain) {
+            snprintf(s->name, sizeof s->name, "%s", e->name);
+        } else if (build_name(s->name, sizeof s->name, rd ? rd->name : NULL, ax, shortn, vi, na)) {
+            char shown[96];
+            failf(p, grid_at, "the run name '%s' would be longer than %d bytes (use fewer axes or shorter values)",
+                  show(shown, sizeof shown, s->name, strlen(s->name)), CFG_RUN_NAME - 1);
+            free(runs);
+            return -1;
+        }
+
+        char msg[400];
+        const char *blame[2];
+        if (cross_check(&s->c, msg, sizeof msg, blame)) {
+            Pos at = blame_pos(p, blame, rd, ax, vi, na);
+            char shown[4 * CFG_RUN_NAME + 8];
+            if (plain) failf(p, at, "%s", msg);
+            else failf(p, at, "in run '%s': %s", show_n(shown, sizeof shown, s->name, strlen(s->name), CFG_RUN_NAME), msg);
+            free(runs);
+            return -1;
+        }
+    }
+    if (!plain && check_unique_names(p, runs, (size_t)total, ax, na, grid_at)) {
+        free(runs);
+        return -1;
+    }
+    e->runs = runs;
+    e->n_runs = (int)total;
+    e->n_axes = (int)na;
+    for (size_t a = 0; a < na; a++) snprintf(e->axis_names[a], sizeof e->axis_names[a], "%s", ax[a]->k->key);
+    return 0;
+}
+
+static void parser_free(Parser *p) {
+    for (size_t i = 0; i < p->naxes; i++) {
+        free(p->axes[i].vals);
+        free(p->axes[i].val_at);
+    }
+    free(p->seeds.vals);
+    free(p->seeds.val_at);
+    free(p->rdefs);
+    free(p);
 }
 
 /* the file's base name without .yaml / .yml */
@@ -1133,6 +1760,9 @@ int experiment_parse(ExperimentConfig *e, const char *text, size_t len, const ch
     p->err = err;
     p->errlen = errlen;
     p->e = &tmp;
+    p->dst = &tmp.base;
+    p->dst_at = p->set_at;
+    snprintf(p->label, sizeof p->label, "base");
     Pos top = {1, 1};
 
     int rc = 0;
@@ -1152,18 +1782,7 @@ int experiment_parse(ExperimentConfig *e, const char *text, size_t len, const ch
             yaml_parser_delete(&p->yp);
         }
     }
-    if (!rc) {
-        char msg[400];
-        const char *blame[2];
-        if (cross_check(&tmp.base, msg, sizeof msg, blame)) {
-            Pos at = p->base_at.line ? p->base_at : top;
-            for (int i = 1; i >= 0; i--) {
-                const KeyDef *k = blame[i] ? find_key(blame[i]) : NULL;
-                if (k && p->set_at[k - KEYS].line) at = p->set_at[k - KEYS];
-            }
-            rc = failf(p, at, "%s", msg);
-        }
-    }
+    if (!rc) rc = expand(p, &tmp);
     if (!rc && !p->name_given) {
         /* the name comes from the file name, which must give a usable one */
         char full[CFG_PATH];
@@ -1183,7 +1802,8 @@ int experiment_parse(ExperimentConfig *e, const char *text, size_t len, const ch
             *e = tmp;
         }
     }
-    free(p);
+    if (rc) free(tmp.runs);
+    parser_free(p);
     return rc;
 }
 
@@ -1236,6 +1856,9 @@ void experiment_free(ExperimentConfig *e) {
     if (!e) return;
     free(e->yaml_text);
     e->yaml_text = NULL;
+    free(e->runs);
+    e->runs = NULL;
+    e->n_runs = 0;
 }
 
 /* ---------------------------------------------------------------- output */
@@ -1380,4 +2003,14 @@ void config_print_schema(FILE *f) {
         else
             fprintf(f, "%-31s %-7s %-15s %-22s %s\n", k->key, type_name(k), def, range, k->help);
     }
+    fprintf(f,
+            "\nBesides name:, description: and base:, an experiment file may have\n"
+            "  grid:  {KEY: [v1, v2, ...], ...}  KEY a dotted key above (precision.cycles: [2, 4, 8]); the values\n"
+            "                                    are read like base: values; a bits value is n or [min, max]\n"
+            "  seeds: [s1, s2, ...]              a grid axis on train.seed, always the innermost\n"
+            "  runs:  {NAME: {KEY: value, ...}}  named overrides written like base: (NAME: letters, digits, _.+=-)\n"
+            "The runs are every runs: entry x every combination of the grid axes (the first varies slowest) x\n"
+            "every seed, at most %d: base, then the run's overrides, its grid values, its seed. They are named\n"
+            "like 'fixed,cycles=8,bits=2-6,seed=1'; a file without grid/seeds/runs is one run named after it.\n",
+            CFG_MAX_RUNS);
 }

@@ -4,8 +4,17 @@
  *   name:        experiment name (string; default: the file's base name)
  *   description: free text
  *   base:        the run configuration (below)
- * (`grid:`, `seeds:` and `runs:` come with the experiments issue; a file
- * without them describes exactly one run, named after the experiment.)
+ *   grid:        axes to sweep: `precision.cycles: [2, 4, 8]` (dotted paths of
+ *                keys of base:, each with a non-empty list of values)
+ *   seeds:       [1, 2, 3]: a grid axis on train.seed, always the innermost
+ *   runs:        named runs, each a mapping of overrides written like base:
+ * The file expands into runs: every runs: entry (file order, outermost) times
+ * every combination of the grid axes (the first axis varies slowest) times
+ * every seed. A run's configuration is base, then its runs: overrides, then
+ * its grid values, then its seed; its name joins the runs: name, `key=value`
+ * per grid axis and `seed=N` with commas (`fixed,cycles=8,seed=1`). A file
+ * with none of grid/seeds/runs describes exactly one run, named after the
+ * experiment.
  *
  * Every key of `base:` has a dotted path, a type, a default and a range; the
  * table in config.c is the single source of truth and `cyclebnn --help-config`
@@ -20,6 +29,9 @@
 
 #define CFG_STR 64
 #define CFG_PATH 512
+#define CFG_RUN_NAME 256  /* an expanded run's name, NUL included */
+#define CFG_MAX_RUNS 4096 /* a file expands to at most this many runs */
+#define CFG_MAX_AXES 8    /* grid axes, seeds: counting as one */
 
 /* A bit width or a range of them: `precision.bits: 4` is {4, 4}, `[2, 6]` is
  * {2, 6} (min <= max, both in [1, 32]). */
@@ -42,7 +54,7 @@ typedef struct {
     int grad_quant;              /* binary.grad_quant: quantize the error at the conv output (E8) */
     int grad_stochastic;         /* binary.grad_stochastic: stochastic rounding of that error */
     /* data */
-    char dataset[CFG_STR];       /* data.dataset: fashion_mnist */
+    char dataset[CFG_STR];       /* data.dataset: fashion_mnist | cifar10 | imagenet */
     char data_path[CFG_PATH];    /* data.path: "" = the dataset's default location */
     long train_subset;           /* data.train_subset: first N training images (0 = all) */
     long test_subset;            /* data.test_subset: first N test images (0 = all) */
@@ -79,26 +91,48 @@ typedef struct {
     int eval_batch_size;         /* train.eval_batch_size */
     long eval_interval;          /* train.eval_interval: iterations between test evaluations (0 = once per epoch) */
     long log_interval;           /* train.log_interval: iterations between progress lines / loss records */
+    long checkpoint_interval;    /* train.checkpoint_interval: iterations between checkpoints (0 = at the end / on a stop) */
     uint64_t seed;               /* train.seed */
     int threads;                 /* train.threads (0 = OMP_NUM_THREADS / all cores) */
 } RunConfig;
+
+/* One run of an experiment, after expansion of grid:, seeds: and runs:. The
+ * name is non-empty and unique within the experiment. A file without grid:,
+ * seeds: and runs: has one run named after the experiment (name: verbatim);
+ * otherwise names are built from runs: names ([A-Za-z0-9_.+=-]) and grid
+ * values, '/' in string values becoming '_', so that they can name HDF5
+ * groups. */
+typedef struct {
+    char name[CFG_RUN_NAME];
+    RunConfig c;                 /* validated, cross-checked */
+} RunSpec;
 
 typedef struct {
     char name[CFG_STR];
     char description[512];
     char path[CFG_PATH];         /* the file it came from */
     char *yaml_text;             /* the file's text, verbatim (owned) */
-    RunConfig base;
+    RunConfig base;              /* base: alone (not cross-checked when the file expands to other runs) */
+    RunSpec *runs;               /* the expanded runs, in order (owned); at least one */
+    int n_runs;
+    /* the keys the runs vary over: the grid axes in file order, then
+     * train.seed when seeds: is given (dotted paths) */
+    int n_axes;
+    char axis_names[CFG_MAX_AXES][CFG_STR];
 } ExperimentConfig;
 
 /* Fill every field with its default. */
 void config_defaults(RunConfig *c);
 
-/* Parse and validate a file. On error returns -1 and writes one message
- * "FILE:LINE:COL: what is wrong (hint)" into err. Nothing else is touched. */
+/* Parse, validate and expand a file. On error returns -1 and writes one
+ * message "FILE:LINE:COL: what is wrong (hint)" into err; a constraint between
+ * keys that fails in one expanded run reads "FILE:LINE:COL: in run 'NAME':
+ * ...", pointing at the grid value or runs: override to blame. Nothing else
+ * is touched on error. On success free with experiment_free. */
 int experiment_load(ExperimentConfig *e, const char *path, char *err, size_t errlen);
 /* Same, from a string (tests, fuzzing); `path` is used in messages only. */
 int experiment_parse(ExperimentConfig *e, const char *text, size_t len, const char *path, char *err, size_t errlen);
+/* Frees yaml_text and runs (and clears them: calling it twice is harmless). */
 void experiment_free(ExperimentConfig *e);
 
 /* The resolved configuration as YAML (every key, defaults included), for the

@@ -2,6 +2,7 @@
  * config_to_yaml, every class of error with its exact position, and a fuzz
  * loop of random mutations (run under ASan/UBSan to catch crashes and leaks). */
 #include <errno.h>
+#include <glob.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -472,6 +473,7 @@ static void test_random_round_trips(void) {
         if (!(c.clamp_tau > 0.5)) c.clamp_tau = 1.0;
         c.grad_quant = (int)rng_below(&r, 2);
         c.grad_stochastic = (int)rng_below(&r, 2);
+        c.checkpoint_interval = (long)rng_below(&r, 100000);
         CHECK_ROUND_TRIP(&c);
     }
 }
@@ -493,8 +495,9 @@ static void test_errors(void) {
     EXPECT_ERROR("bse:\n  optim: {}\n", ":1:1: unknown key 'bse' (did you mean 'base'?)");
     EXPECT_ERROR("name: x\noptim:\n  lr: 1\n", ":2:1:", "'optim'", "under 'base:'");
     EXPECT_ERROR("name: x\nfoo: 1\n", ":2:1:", "'foo'", "name, description, base");
-    EXPECT_ERROR("name: x\ngrid:\n  a: 1\n", ":2:1:", "'grid'", "not supported yet");
-    EXPECT_ERROR("seeds: [1, 2]\n", ":1:1:", "'seeds'", "not supported yet");
+    EXPECT_ERROR("name: x\ngrid:\n  a: 1\n", ":3:3: grid axis 'a' names no key (axes are dotted paths");
+    EXPECT_ERROR("seeds: [1, 2]\nseed: 3\n", ":2:1: unknown key 'seed' (did you mean 'seeds'?)");
+    EXPECT_ERROR("name: x\nfoo: 1\n", ":2:1:", "allowed at the top level: name, description, base, grid, seeds, runs");
     EXPECT_ERROR("base: {optim..lr: 1}\n", ":1:8:", "unknown key 'optim..lr'");
     EXPECT_ERROR("base: {\"a\\nb\": 1}\n", ":1:8:", "unknown key 'a\\nb'");
 
@@ -712,6 +715,401 @@ static void test_files(void) {
     if (rc == 0) experiment_free(&e);
 }
 
+/* ---------------------------------------------------------------- grid:, seeds:, runs: */
+
+/* The runs must be exactly `names`, in order (NULL-terminated). */
+static void check_names_(int line, const ExperimentConfig *e, const char *const *names) {
+    int n = 0;
+    while (names[n]) n++;
+    tu_checks++;
+    int ok = e->n_runs == n && e->runs;
+    for (int i = 0; ok && i < n; i++) ok = !strcmp(e->runs[i].name, names[i]);
+    if (!ok) {
+        tu_failures++;
+        fprintf(stderr, "FAIL %s:%d: %d runs, expected %d:", __FILE__, line, e->n_runs, n);
+        for (int i = 0; i < e->n_runs && i < 64; i++) fprintf(stderr, " [%s]", e->runs[i].name);
+        fprintf(stderr, "\n");
+    }
+}
+#define CHECK_NAMES(e, ...) check_names_(__LINE__, e, (const char *const[]){__VA_ARGS__, NULL})
+
+/* a run equals base except in the fields the caller lists: compare with a
+ * copy of base into which the caller wrote those fields */
+static int same_config(const RunConfig *a, const RunConfig *b) { return !memcmp(a, b, sizeof *a); }
+
+static void test_grid_two_axes(void) {
+    ExperimentConfig e;
+    if (PARSE_OK(&e, "name: g2\n"
+                     "base: {precision: {schedule: cyclic}, train: {iterations: 1000}}\n"
+                     "grid:\n"
+                     "  precision.cycles: [4, 8, 16]\n"
+                     "  optim.name: [adamw, sgd]\n"))
+        return;
+    CHECK_NAMES(&e, "cycles=4,name=adamw", "cycles=4,name=sgd", "cycles=8,name=adamw", "cycles=8,name=sgd",
+                "cycles=16,name=adamw", "cycles=16,name=sgd");
+    CHECK(e.n_axes == 2 && !strcmp(e.axis_names[0], "precision.cycles") && !strcmp(e.axis_names[1], "optim.name"),
+          "axes %d", e.n_axes);
+    static const int cycles[] = {4, 4, 8, 8, 16, 16};
+    for (int i = 0; i < e.n_runs && i < 6; i++) {
+        RunConfig want = e.base;
+        want.prec_cycles = cycles[i];
+        memset(want.optimizer, 0, sizeof want.optimizer);
+        strcpy(want.optimizer, i % 2 ? "sgd" : "adamw");
+        CHECK(same_config(&e.runs[i].c, &want), "run %d (%s) is not base + its grid values", i, e.runs[i].name);
+    }
+    CHECK(e.base.prec_cycles == 8 && !strcmp(e.base.optimizer, "adamw"), "base is left as written");
+    experiment_free(&e);
+    CHECK(e.runs == NULL && e.n_runs == 0, "experiment_free clears runs");
+}
+
+static void test_grid_seeds_only(void) {
+    ExperimentConfig e;
+    if (PARSE_OK(&e, "name: s\nseeds: [3, 1, 18446744073709551615, 0]\n")) return;
+    CHECK_NAMES(&e, "seed=3", "seed=1", "seed=18446744073709551615", "seed=0");
+    static const uint64_t seeds[] = {3, 1, UINT64_MAX, 0};
+    for (int i = 0; i < e.n_runs && i < 4; i++) {
+        RunConfig want = e.base;
+        want.seed = seeds[i];
+        CHECK(same_config(&e.runs[i].c, &want), "seed run %d", i);
+    }
+    CHECK(e.n_axes == 1 && !strcmp(e.axis_names[0], "train.seed"), "the seeds axis is train.seed");
+    experiment_free(&e);
+}
+
+static void test_grid_runs_only(void) {
+    ExperimentConfig e;
+    if (PARSE_OK(&e, "name: r\n"
+                     "runs:\n"
+                     "  cyclic:\n"
+                     "    precision: {schedule: cyclic, bits: [2, 6]}\n"
+                     "  fixed.6: {precision.schedule: fixed, precision: {bits: 6}}\n"
+                     "  full: {}\n"
+                     "  \"x+y=1-2_Z\":\n"
+                     "base:\n"
+                     "  train: {seed: 9}\n"))
+        return;
+    CHECK_NAMES(&e, "cyclic", "fixed.6", "full", "x+y=1-2_Z");
+    CHECK(e.n_axes == 0, "no axes");
+    if (e.n_runs == 4) {
+        RunConfig want = e.base;
+        memset(want.prec_schedule, 0, sizeof want.prec_schedule);
+        strcpy(want.prec_schedule, "cyclic");
+        CHECK(same_config(&e.runs[0].c, &want), "cyclic run");
+        strcpy(want.prec_schedule, "fixed");
+        want.bits.min = want.bits.max = 6;
+        CHECK(same_config(&e.runs[1].c, &want), "fixed run");
+        CHECK(same_config(&e.runs[2].c, &e.base) && same_config(&e.runs[3].c, &e.base), "{} and null = base as is");
+        CHECK(e.base.seed == 9 && e.runs[1].c.seed == 9, "base: after runs: still applies");
+    }
+    experiment_free(&e);
+}
+
+/* runs x grid x seeds, with the top-level keys in an unusual order */
+static void test_grid_combined(void) {
+    ExperimentConfig e;
+    if (PARSE_OK(&e, "seeds: [1, 2]\n"
+                     "grid:\n"
+                     "  precision.cycles: [4, 8]\n"
+                     "  optim.lr: [0.001, 0.002]\n"
+                     "runs:\n"
+                     "  cyclic: {precision: {schedule: cyclic, bits: [2, 6]}}\n"
+                     "  fixed6: {precision.schedule: fixed, precision.bits: 6}\n"
+                     "name: combo\n"
+                     "base:\n"
+                     "  model: {conv: cyclebnn}\n"
+                     "  train: {iterations: 400, seed: 77}\n"))
+        return;
+    CHECK(e.n_runs == 16, "16 runs, got %d", e.n_runs);
+    CHECK(e.n_axes == 3 && !strcmp(e.axis_names[0], "precision.cycles") && !strcmp(e.axis_names[1], "optim.lr") &&
+              !strcmp(e.axis_names[2], "train.seed"),
+          "axes: grid in file order, then the seed");
+    int i = 0;
+    static const char *const runs[] = {"cyclic", "fixed6"};
+    static const int cycles[] = {4, 8};
+    static const double lrs[] = {0.001, 0.002};
+    for (int r = 0; r < 2; r++)
+        for (int c = 0; c < 2; c++)
+            for (int l = 0; l < 2; l++)
+                for (int s = 1; s <= 2; s++, i++) {
+                    if (i >= e.n_runs) continue;
+                    char name[128];
+                    snprintf(name, sizeof name, "%s,cycles=%d,lr=%s,seed=%d", runs[r], cycles[c], l ? "0.002" : "0.001",
+                             s);
+                    const RunSpec *rs = &e.runs[i];
+                    CHECK(!strcmp(rs->name, name), "run %d named %s, expected %s", i, rs->name, name);
+                    RunConfig want = e.base;
+                    memset(want.prec_schedule, 0, sizeof want.prec_schedule);
+                    strcpy(want.prec_schedule, r ? "fixed" : "cyclic");
+                    want.bits.min = r ? 6 : 2;
+                    want.bits.max = 6;
+                    want.prec_cycles = cycles[c];
+                    want.lr = lrs[l];
+                    want.seed = (uint64_t)s;
+                    CHECK(same_config(&rs->c, &want), "run %s: base + overrides + grid + seed", rs->name);
+                }
+    CHECK(e.base.seed == 77 && !strcmp(e.base.prec_schedule, "full"), "base untouched by the expansion");
+    experiment_free(&e);
+}
+
+static void test_grid_values(void) {
+    ExperimentConfig e;
+    /* bits: n or [min, max], block or flow */
+    if (!PARSE_OK(&e, "name: b\nbase: {precision: {schedule: cyclic}}\n"
+                      "grid:\n  precision.bits:\n    - [2, 6]\n    - 4\n    - [1, 8]\n    - [5, 5]\n"
+                      "  precision.grad_bits: [[4, 8]]\n")) {
+        CHECK_NAMES(&e, "bits=2-6,grad_bits=4-8", "bits=4,grad_bits=4-8", "bits=1-8,grad_bits=4-8",
+                    "bits=5,grad_bits=4-8");
+        if (e.n_runs == 4)
+            CHECK(e.runs[0].c.bits.min == 2 && e.runs[0].c.bits.max == 6 && e.runs[1].c.bits.min == 4 &&
+                      e.runs[1].c.bits.max == 4 && e.runs[2].c.bits.min == 1 && e.runs[2].c.bits.max == 8 &&
+                      e.runs[3].c.grad_bits.min == 4 && e.runs[3].c.grad_bits.max == 8,
+                  "bits values");
+        experiment_free(&e);
+    }
+    /* [4, 4] and 4 are the same value */
+    EXPECT_ERROR("grid: {precision.bits: [4, [4, 4]]}\n", ":1:28:", "has the value 4 twice (first at line 1, column 25)");
+    /* numbers print in their shortest round-trip form */
+    if (!PARSE_OK(&e, "name: d\ngrid:\n  optim.lr: [0.001, 1e-4, 1.5E+2, 2_0.0, 0.1]\n")) {
+        CHECK_NAMES(&e, "lr=0.001", "lr=0.0001", "lr=1.5e+02", "lr=2e+01", "lr=0.1");
+        if (e.n_runs == 5)
+            CHECK(e.runs[0].c.lr == 0.001 && e.runs[1].c.lr == 1e-4 && e.runs[2].c.lr == 150 && e.runs[4].c.lr == 0.1,
+                  "lr values");
+        experiment_free(&e);
+    }
+    EXPECT_ERROR("grid: {optim.weight_decay: [0, -0.0]}\n", ":1:32:", "has the value -0 twice");
+    /* booleans, strings ('/' -> '_'), longs; axes sharing a last segment use the full path */
+    if (!PARSE_OK(&e, "name: s\ngrid:\n  data.normalize: [yes, off]\n  data.path: [\"/a/b\", c, '']\n"
+                      "  optim.lr: [0.5]\n  schedule.lr: [constant]\n  train.iterations: [1_000]\n")) {
+        CHECK_NAMES(&e, "normalize=true,path=_a_b,optim.lr=0.5,schedule.lr=constant,iterations=1000",
+                    "normalize=true,path=c,optim.lr=0.5,schedule.lr=constant,iterations=1000",
+                    "normalize=true,path=,optim.lr=0.5,schedule.lr=constant,iterations=1000",
+                    "normalize=false,path=_a_b,optim.lr=0.5,schedule.lr=constant,iterations=1000",
+                    "normalize=false,path=c,optim.lr=0.5,schedule.lr=constant,iterations=1000",
+                    "normalize=false,path=,optim.lr=0.5,schedule.lr=constant,iterations=1000");
+        if (e.n_runs == 6)
+            CHECK(!strcmp(e.runs[0].c.data_path, "/a/b") && e.runs[0].c.normalize == 1 && e.runs[5].c.normalize == 0 &&
+                      e.runs[5].c.data_path[0] == 0 && e.runs[3].c.iterations == 1000 &&
+                      !strcmp(e.runs[3].c.lr_schedule, "constant"),
+                  "bool/string/long values (the name changes '/', the value does not)");
+        experiment_free(&e);
+    }
+    /* a grid value is checked like a base: value */
+    EXPECT_ERROR("grid: {optim.lr: [0.1, \"0.2\"]}\n", ":1:24:", "key 'optim.lr' expects a number, got the quoted string");
+    EXPECT_ERROR("grid: {optim.name: [adamw, adam]}\n", ":1:28:", "must be one of adamw, sgd; got 'adam' (did you mean 'adamw'?)");
+    EXPECT_ERROR("grid: {optim.lr: [0.1, [0.2]]}\n", ":1:24:", "grid axis 'optim.lr' expects a list of values, got a sequence in the list");
+    EXPECT_ERROR("grid: {precision.bits: [[2, [3]]]}\n", ":1:29:", "expects a list of bit widths [min, max], got a sequence in the list");
+    EXPECT_ERROR("grid: {precision.bits: [[2, 3, 4]]}\n", ":1:25:", "expects a list of two bit widths [min, max], got 3 elements");
+    EXPECT_ERROR("grid: {optim.lr: ~}\n", ":1:18:", "grid axis 'optim.lr' expects a list of values, got an empty value");
+    EXPECT_ERROR("grid: {optim.lr: {a: 1}}\n", ":1:18:", "grid axis 'optim.lr' expects a list of values, got a mapping");
+    EXPECT_ERROR("grid: [optim.lr]\n", ":1:7:", "key 'grid' expects a mapping of dotted keys to lists of values");
+    EXPECT_ERROR("grid: {lr: [0.1]}\n", ":1:8:", "grid axis 'lr' names no key (did you mean 'optim.lr' or 'schedule.lr'?)");
+    EXPECT_ERROR("grid: {base.optim.lr: [0.1]}\n", ":1:8:", "grid axis 'base.optim.lr' names no key (did you mean 'optim.lr'?");
+    EXPECT_ERROR("grid: {data.augment: {flip: [true]}}\n", ":1:8:", "e.g. 'data.augment.flip: [...]'");
+    EXPECT_ERROR("grid: {precision: [1]}\n", ":1:8:", "grid axis 'precision' is a group of keys", "e.g. 'precision.schedule: [...]'");
+    EXPECT_ERROR("grid: {*a : [1]}\n", ":1:8:", "aliases are not supported");
+    EXPECT_ERROR("grid: {optim.lr: *a}\n", ":1:18:", "aliases are not supported (*a)");
+    EXPECT_ERROR("grid: {}\ngrid: {}\n", ":2:1: duplicate key 'grid'");
+    EXPECT_ERROR("grid: {train.seed: [1]}\nseeds: [2]\n", ":2:1: seeds: is also given as the grid axis 'train.seed' (line 1, column 8)");
+    EXPECT_ERROR("seeds: []\n", ":1:8: key 'seeds' has an empty list of values");
+    EXPECT_ERROR("seeds:\n", ":1:7: key 'seeds' expects a list of non-negative integers, got an empty value");
+    EXPECT_ERROR("seeds: [1.5]\n", ":1:9: key 'seeds' expects a non-negative integer, got '1.5'");
+    EXPECT_ERROR("seeds: [[1]]\n", ":1:9: key 'seeds' expects a list of non-negative integers, got a sequence in the list");
+    EXPECT_ERROR("runs: 3\n", ":1:7: key 'runs' expects a mapping of run names to overrides");
+    EXPECT_ERROR("runs:\n", ":1:1: key 'runs' names no run");
+    EXPECT_ERROR("runs: {~: {}}\n", ":1:8: a run name must not be empty");
+    EXPECT_ERROR("runs: {.: {}}\n", ":1:8: run name '.' is not allowed");
+    EXPECT_ERROR("runs: {\"a,b\": {}}\n", ":1:8: run name 'a,b' may use only");
+    EXPECT_ERROR("runs:\n  caf\xc3\xa9: {}\n", ":2:3: run name 'caf\xc3\xa9' may use only");
+    EXPECT_ERROR("runs: {[a]: {}}\n", ":1:8: a key must be a scalar, got a sequence");
+    EXPECT_ERROR("runs: {a: {optim: {lr: 0.1, lr: 0.2}}}\n", ":1:29: duplicate key 'optim.lr' (first given at line 1, column 20)");
+    EXPECT_ERROR("runs: {a: {xyzzy: 1}}\n", ":1:12:", "allowed under 'runs.a': model, binary");
+    EXPECT_ERROR("runs: {a: {optim: {lr: 0}}}\n", ":1:24: key 'optim.lr' must be > 0, got 0");
+    /* the same key in two runs and in base is not a duplicate */
+    if (!PARSE_OK(&e, "base: {optim.lr: 0.1}\nruns: {a: {optim.lr: 0.2}, b: {optim: {lr: 0.3}}}\n")) {
+        CHECK(e.n_runs == 2 && e.runs[0].c.lr == 0.2 && e.runs[1].c.lr == 0.3 && e.base.lr == 0.1, "per-run overrides");
+        experiment_free(&e);
+    }
+    /* a cross-check failure points at the value to blame, and says which run */
+    EXPECT_ERROR("base: {train: {iterations: 100}, precision: {schedule: cyclic}}\ngrid: {precision.cycles: [10, 101]}\n",
+                 ":2:31: in run 'cycles=101': key 'precision.cycles' needs at least one iteration per cycle");
+    EXPECT_ERROR("base: {train: {iterations: 100}}\nseeds: [1]\nruns: {a: {precision.schedule: cyclic, precision.cycles: 200}}\n",
+                 ":3:40: in run 'a,seed=1': key 'precision.cycles' needs at least one iteration per cycle");
+    /* ... or, when no grid value or override set a blamed key, at base: as without a grid */
+    EXPECT_ERROR("base:\n  schedule:\n    lr: step\nseeds: [1, 2]\n",
+                 ":3:5: in run 'seed=1': key 'schedule.step_size' must be > 0 when schedule.lr is 'step'");
+    /* base: alone need not pass the checks when every run fixes it */
+    if (!PARSE_OK(&e, "base: {precision: {schedule: fixed}}\ngrid: {precision.bits: [4, 6]}\n")) experiment_free(&e);
+}
+
+static void test_grid_single_run(void) {
+    ExperimentConfig e;
+    const char *docs[] = {"name: solo\nbase: {optim.lr: 0.01}\n", "name: solo\nbase: {optim.lr: 0.01}\ngrid: {}\n",
+                          "name: solo\ngrid:\nbase: {optim.lr: 0.01}\n"};
+    for (size_t i = 0; i < sizeof docs / sizeof docs[0]; i++) {
+        if (PARSE_OK(&e, docs[i])) continue;
+        CHECK_NAMES(&e, "solo");
+        CHECK(e.n_runs == 1 && same_config(&e.runs[0].c, &e.base) && e.base.lr == 0.01 && e.n_axes == 0,
+              "one run = base for [%s]", docs[i]);
+        experiment_free(&e);
+    }
+    /* named after the file when name: is absent */
+    if (!experiment_parse(&e, "base: {}", 8, "dir/my_exp.yaml", err, sizeof err)) {
+        CHECK_NAMES(&e, "my_exp");
+        experiment_free(&e);
+    }
+}
+
+/* a document with an axis of n values 1..n on `key` (n = 0: none), and seeds 1..nseeds */
+static char *grid_doc(int naxes, const char *const *keys, int nvals, int nseeds) {
+    size_t cap = (size_t)(naxes * (nvals + 2) + nseeds + 8) * 16 + 256;
+    char *d = malloc(cap);
+    size_t o = 0;
+    o += (size_t)snprintf(d + o, cap - o, "name: cap\ngrid:\n");
+    for (int a = 0; a < naxes; a++) {
+        o += (size_t)snprintf(d + o, cap - o, "  %s: [", keys[a]);
+        for (int v = 1; v <= nvals; v++) o += (size_t)snprintf(d + o, cap - o, "%s%d", v > 1 ? ", " : "", v);
+        o += (size_t)snprintf(d + o, cap - o, "]\n");
+    }
+    if (nseeds) {
+        o += (size_t)snprintf(d + o, cap - o, "seeds: [");
+        for (int v = 1; v <= nseeds; v++) o += (size_t)snprintf(d + o, cap - o, "%s%d", v > 1 ? ", " : "", v);
+        o += (size_t)snprintf(d + o, cap - o, "]\n");
+    }
+    return d;
+}
+
+static void test_grid_cap(void) {
+    static const char *const keys[] = {"data.train_subset", "data.test_subset", "schedule.step_size",
+                                       "schedule.warmup_iters", "train.eval_interval", "train.log_interval",
+                                       "train.iterations", "train.threads", "data.augment.crop_pad"};
+    ExperimentConfig e;
+    /* exactly the cap */
+    char *d = grid_doc(1, keys, 64, 64);
+    if (!PARSE_OK(&e, d)) {
+        CHECK(e.n_runs == 4096 && !strcmp(e.runs[0].name, "train_subset=1,seed=1") &&
+                  !strcmp(e.runs[4095].name, "train_subset=64,seed=64") && e.runs[4095].c.train_subset == 64 &&
+                  e.runs[4095].c.seed == 64 && e.runs[64].c.train_subset == 2 && e.runs[64].c.seed == 1,
+              "4096 runs");
+        experiment_free(&e);
+    }
+    free(d);
+    /* one over */
+    d = grid_doc(1, keys, 65, 64);
+    EXPECT_ERROR(d, ":2:1: the grid expands to 4160 runs (at most 4096)");
+    free(d);
+    /* 300^8 overflows 64 bits: the count must not wrap to something small */
+    d = grid_doc(8, keys, 300, 0);
+    EXPECT_ERROR(d, ":2:1: the grid expands to more than 18446744073709551615 runs (at most 4096)");
+    free(d);
+    /* 2^8 * 2^8 = 65536 with 16 axes is refused earlier: at most 8 axes */
+    d = grid_doc(9, keys, 1, 0);
+    EXPECT_ERROR(d, ":11:3: too many grid axes (at most 8, seeds: counting as one)");
+    free(d);
+    d = grid_doc(8, keys, 1, 1);
+    EXPECT_ERROR(d, ":11:1: too many grid axes with seeds: (at most 8");
+    free(d);
+    d = grid_doc(8, keys, 1, 0);
+    if (!PARSE_OK(&e, d)) {
+        CHECK(e.n_runs == 1 && e.n_axes == 8 &&
+                  !strcmp(e.runs[0].name, "train_subset=1,test_subset=1,step_size=1,warmup_iters=1,eval_interval=1,"
+                                          "log_interval=1,iterations=1,threads=1"),
+              "8 one-value axes: %s", e.n_runs ? e.runs[0].name : "");
+        experiment_free(&e);
+    }
+    free(d);
+    /* one axis or runs: longer than the cap stops while reading */
+    d = grid_doc(1, keys, 4097, 0);
+    EXPECT_ERROR(d, "grid axis 'data.train_subset' has more than 4096 values");
+    free(d);
+    {
+        size_t cap = 4200 * 16 + 64, o = 0;
+        d = malloc(cap);
+        o += (size_t)snprintf(d, cap, "runs:\n");
+        for (int i = 0; i <= 4096; i++) o += (size_t)snprintf(d + o, cap - o, "  r%d: {}\n", i);
+        EXPECT_ERROR(d, ":4098:3: runs: has more than 4096 runs");
+        free(d);
+    }
+    /* a run name over CFG_RUN_NAME - 1 bytes */
+    EXPECT_ERROR("grid:\n  data.path: [aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+                 "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+                 "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa]\n",
+                 ":1:1: the run name 'path=aaa", "would be longer than 255 bytes");
+    /* failure after the runs were expanded (the name from the file name) leaves *e alone and leaks nothing */
+    char longpath[128];
+    memset(longpath, 'x', 80);
+    strcpy(longpath + 80, ".yaml");
+    memset(&e, 0x5a, sizeof e);
+    ExperimentConfig copy = e;
+    int rc = experiment_parse(&e, "grid: {optim.lr: [0.1, 0.2]}\n", 29, longpath, err, sizeof err);
+    CHECK(rc == -1 && strstr(err, "longer than 63 bytes: set name:") && !memcmp(&e, &copy, sizeof e), "[%s]", err);
+}
+
+/* Every file in tests/configs/bad/ starts with "# expect: LINE:COL: text":
+ * loading it must fail with "<path>:LINE:COL: " followed by a message that
+ * contains text. */
+static void test_bad_files(void) {
+    const char *root = getenv("CBNN_SOURCE_ROOT");
+    CHECK(root != NULL, "CBNN_SOURCE_ROOT is not set");
+    if (!root) return;
+    char pattern[1024];
+    snprintf(pattern, sizeof pattern, "%s/tests/configs/bad/*.yaml", root);
+    glob_t g;
+    size_t n = glob(pattern, 0, NULL, &g) == 0 ? g.gl_pathc : 0;
+    CHECK(n >= 22, "%zu bad experiment files match %s (expected at least 22)", n, pattern);
+    for (size_t i = 0; i < n; i++) {
+        const char *path = g.gl_pathv[i];
+        char first[512] = "";
+        FILE *f = fopen(path, "r");
+        if (f) {
+            if (!fgets(first, sizeof first, f)) first[0] = 0;
+            fclose(f);
+        }
+        first[strcspn(first, "\n")] = 0;
+        int line = 0, col = 0, skip = 0;
+        if (sscanf(first, "# expect: %d:%d: %n", &line, &col, &skip) != 2 || !skip || !first[skip]) {
+            CHECK(0, "%s: the first line must be '# expect: LINE:COL: message', got [%s]", path, first);
+            continue;
+        }
+        ExperimentConfig e;
+        int rc = experiment_load(&e, path, err, sizeof err);
+        char want[1200];
+        snprintf(want, sizeof want, "%s:%d:%d: ", path, line, col);
+        CHECK(rc == -1 && !strncmp(err, want, strlen(want)) && strstr(err + strlen(want), first + skip) &&
+                  !strchr(err, '\n'),
+              "%s\n  got      [%s]\n  expected [%s%s]", path, rc ? err : "(parsed)", want, first + skip);
+        if (rc == 0) experiment_free(&e);
+    }
+    printf("bad experiment files: %zu checked\n", n);
+    if (n) globfree(&g);
+}
+
+/* every experiment shipped in experiments/ and experiments/quick/ parses */
+static void test_shipped_files(void) {
+    const char *root = getenv("CBNN_SOURCE_ROOT");
+    if (!root) return; /* reported by test_bad_files */
+    static const char *const dirs[] = {"experiments/*.yaml", "experiments/quick/*.yaml"};
+    size_t total = 0;
+    for (size_t d = 0; d < 2; d++) {
+        char pattern[1024];
+        snprintf(pattern, sizeof pattern, "%s/%s", root, dirs[d]);
+        glob_t g;
+        if (glob(pattern, 0, NULL, &g) != 0) continue; /* none (yet) */
+        for (size_t i = 0; i < g.gl_pathc; i++) {
+            ExperimentConfig e;
+            int rc = experiment_load(&e, g.gl_pathv[i], err, sizeof err);
+            CHECK(rc == 0, "shipped experiment %s does not parse: %s", g.gl_pathv[i], err);
+            if (rc == 0) {
+                CHECK(e.n_runs >= 1 && e.runs[0].name[0], "%s: no runs", g.gl_pathv[i]);
+                experiment_free(&e);
+            }
+            total++;
+        }
+        globfree(&g);
+    }
+    CHECK(total >= 1, "no experiment files found under %s/experiments", root);
+    printf("shipped experiment files: %zu parsed\n", total);
+}
+
 static const char FUZZ_DOC[] =
     "# fuzz seed document\n"
     "name: fuzz\n"
@@ -736,8 +1134,29 @@ static const char FUZZ_DOC[] =
     "    iterations: 100\n"
     "    seed: 42   # trailing comment\n";
 
-/* Any input: 0 (and then a config that round-trips) or -1 with a one-line
- * message naming the file. ASan/LSan watch for the rest. */
+/* grid:, seeds: and runs: together, with a bits axis, so that mutations
+ * reach the expansion (3 x 3 x 2 x 2 x 2 = 72 runs) */
+static const char FUZZ_GRID_DOC[] =
+    "name: fuzzgrid\n"
+    "seeds: [1, 2]\n"
+    "base:\n"
+    "  model: {arch: cifar_resnet8, conv: cyclebnn}\n"
+    "  precision: {schedule: cyclic, bits: [2, 6], cycles: 4}\n"
+    "  train: {iterations: 200, seed: 5}\n"
+    "runs:\n"
+    "  cyclic: {}\n"
+    "  full: {precision.schedule: full}\n"
+    "  sgd:\n"
+    "    optim: {name: sgd, lr: 0.05}\n"
+    "grid:\n"
+    "  precision.bits: [[2, 6], [3, 5], 8]\n"
+    "  optim.weight_decay: [0, 1e-4]\n"
+    "  data.augment.flip:\n"
+    "    - true\n"
+    "    - false\n";
+
+/* Any input: 0 (and then a config that round-trips, with sane runs) or -1
+ * with a one-line message naming the file. ASan/LSan watch for the rest. */
 static int fuzz_one(const char *text, size_t len) {
     ExperimentConfig e;
     char msg[512];
@@ -750,6 +1169,18 @@ static int fuzz_one(const char *text, size_t len) {
         ok = ok && rc2 == 0 && !memcmp(&back.base, &e.base, sizeof e.base);
         if (rc2 == 0) experiment_free(&back);
         free(y);
+        /* the runs: 1..4096 of them, named, and the last one round-trips too */
+        ok = ok && e.runs && e.n_runs >= 1 && e.n_runs <= CFG_MAX_RUNS && e.n_axes >= 0 && e.n_axes <= CFG_MAX_AXES;
+        for (int i = 0; ok && i < e.n_runs; i++)
+            ok = e.runs[i].name[0] && memchr(e.runs[i].name, 0, CFG_RUN_NAME) != NULL;
+        if (ok) {
+            const RunConfig *last = &e.runs[e.n_runs - 1].c;
+            y = config_to_yaml(last);
+            rc2 = y ? experiment_parse(&back, y, strlen(y), "fuzz-back.yaml", msg, sizeof msg) : -1;
+            ok = rc2 == 0 && !memcmp(&back.base, last, sizeof *last);
+            if (rc2 == 0) experiment_free(&back);
+            free(y);
+        }
         experiment_free(&e);
         return ok ? 0 : 1;
     }
@@ -846,6 +1277,7 @@ static void test_fuzz(void) {
     fuzz_doc(FUZZ_DOC, 2, 6000);
     fuzz_doc(FULL_FLOW, 3, 3000);
     fuzz_doc(FULL_BLOCK, 4, 3000);
+    fuzz_doc(FUZZ_GRID_DOC, 5, 6000);
 }
 
 int main(void) {
@@ -855,6 +1287,15 @@ int main(void) {
     test_random_round_trips();
     test_errors();
     test_files();
+    test_grid_two_axes();
+    test_grid_seeds_only();
+    test_grid_runs_only();
+    test_grid_combined();
+    test_grid_values();
+    test_grid_single_run();
+    test_grid_cap();
+    test_bad_files();
+    test_shipped_files();
     test_fuzz();
     return tu_finish("config");
 }
