@@ -386,6 +386,11 @@ ResultsFile *results_open(const char *path, const char *experiment, const char *
         copy_err(err, errlen, "results: empty path");
         return NULL;
     }
+    /* A working copy whose writes failed (disk full) cannot be closed by
+     * HDF5, and the library's atexit clean-up then crashes flushing it again
+     * (HDF5 1.10.8). We close every file we mean to keep ourselves, so the
+     * clean-up is not needed; this only takes effect before HDF5 initialises. */
+    H5dont_atexit();
     /* our messages replace HDF5's stack dumps on stderr */
     H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
     if (make_parent_dirs(path, err, errlen) != 0) return NULL;
@@ -568,7 +573,7 @@ int results_run_declare(ResultsFile *f, const char *run_name, const char *config
     if (!f || f->file < 0 || f->failed) return -1;
     if (!valid_run_name(f, run_name)) return -1;
     if (H5Lexists(f->runs, run_name, H5P_DEFAULT) > 0) return 0;
-    return report(f, create_run_group(f, run_name, config_yaml));
+    return report(f, create_run_group(f, run_name, config_yaml)) ? -1 : 1;
 }
 
 static hsize_t column_len(hid_t ds) {

@@ -58,7 +58,8 @@ int results_run_info(ResultsFile *f, const char *run_name, RunInfo *out);
 void run_info_free(RunInfo *ri);
 
 /* Create /runs/<run_name> with status "pending" unless it exists (then nothing
- * changes). Lets the file list a whole grid before it runs. */
+ * changes). Lets the file list a whole grid before it runs. Returns 1 when it
+ * created the run, 0 when it existed, -1 on error. */
 int results_run_declare(ResultsFile *f, const char *run_name, const char *config_yaml);
 /* Start or continue /runs/<run_name>: a new run is created, an existing one
  * (pending, running, interrupted) is reopened with its rows, to be truncated

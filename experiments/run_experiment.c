@@ -162,11 +162,20 @@ static void print_table_header(void) {
            "bit-MACs", "fp32 MACs", "wall");
 }
 
+/* a number for the table, "-" where the run has none (NaN: not finished) */
+static const char *cell(char *buf, size_t cap, const char *fmt, double v) {
+    if (isfinite(v)) snprintf(buf, cap, fmt, v);
+    else snprintf(buf, cap, "-");
+    return buf;
+}
+
 static void print_table_row(const char *name, const RunInfo *ri) {
-    char wall[32] = "-";
+    char wall[32] = "-", a[32], b[32], c[32], d[32], e[32];
     if (isfinite(ri->wall_time_s)) format_duration(wall, sizeof wall, ri->wall_time_s);
-    printf("%-30s %-11s %9.2f%% %9.2f%% %10.5f %11.3e %11.3e %9s\n", name, ri->status, ri->final_top1, ri->best_top1,
-           ri->mean_cost_ratio, ri->bit_macs, ri->fp32_macs, wall);
+    printf("%-30s %-11s %10s %10s %10s %11s %11s %9s\n", name, ri->status, cell(a, sizeof a, "%.2f%%", ri->final_top1),
+           cell(b, sizeof b, "%.2f%%", ri->best_top1), cell(c, sizeof c, "%.5f", ri->mean_cost_ratio),
+           cell(d, sizeof d, "%.3e", ri->bit_macs), cell(e, sizeof e, "%.3e", ri->fp32_macs), wall);
+    if (!strcmp(ri->status, "failed") && ri->message[0]) printf("%-30s   %s\n", "", ri->message);
 }
 
 /* --dry-run: the expanded runs, their cost and estimated time */
@@ -326,13 +335,18 @@ int main(int argc, char **argv) {
         results_close(rf, 0, err, sizeof err);
         return 2;
     }
-    for (int k = 0; k < e.n_runs; k++) {
+    /* the whole grid is in the file (as pending runs) before the first trains;
+     * a file that already lists every run is not rewritten until there is
+     * something new to save */
+    int declared = 0, declare_failed = 0;
+    for (int k = 0; k < e.n_runs && !declare_failed; k++) {
         char *yaml = config_to_yaml(&e.runs[k].c);
         int rc = yaml ? results_run_declare(rf, e.runs[k].name, yaml) : -1;
         free(yaml);
-        if (rc) break;
+        if (rc < 0) declare_failed = 1;
+        else declared += rc;
     }
-    if (results_commit(rf, err, sizeof err)) {
+    if ((declared || declare_failed) && results_commit(rf, err, sizeof err)) {
         fprintf(stderr, "cyclebnn: %s\n", err);
         results_close(rf, 0, err, sizeof err);
         return 1;
@@ -396,7 +410,7 @@ int main(int argc, char **argv) {
         int rc = train_run_ctl(&c, run->name, &dc.train, &dc.test, log, &ctl, stderr, &res, err, sizeof err);
         if (rc < 0 && *results_error(rf)) {
             /* the results file itself failed (disk full, ...): nothing more can be saved */
-            fprintf(stderr, "cyclebnn: run %s: %s\ncyclebnn: %s\n", run->name, err, results_error(rf));
+            fprintf(stderr, "cyclebnn: run %s: %s\n", run->name, err); /* the file's error is printed already */
             results_close(rf, 0, err, sizeof err);
             fprintf(stderr, "cyclebnn: %s keeps its last checkpoint; rerun the same command to resume once the "
                             "problem is fixed\n", path);

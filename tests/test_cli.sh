@@ -1,0 +1,210 @@
+#!/usr/bin/env bash
+# The experiment driver end to end (build/cyclebnn, what ./run_experiment runs):
+# --help, --dry-run, a grid trained into an HDF5 file read back field by field
+# with h5py, rerun skipping complete runs, --only with --fresh, a changed
+# config refused without touching the file, a diverging run failing while the
+# grid goes on, a full disk and an unwritable results folder leaving the
+# previous file intact, Ctrl-C then resume.
+#
+#   tests/test_cli.sh BUILD/cyclebnn
+set -uo pipefail
+exe=${1:?usage: test_cli.sh path/to/cyclebnn}
+py=/usr/bin/python3   # Debian's, with python3-h5py (scripts/bootstrap.sh installs it)
+work=$(mktemp -d /tmp/cbnn_cli_XXXXXX)
+trap 'rm -rf "$work"' EXIT
+export OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-PASSIVE}
+passed=0 failed=0
+ok()   { passed=$((passed + 1)); }
+bad()  { failed=$((failed + 1)); echo "FAIL: $*" >&2; }
+check() { local what=$1; shift; if "$@"; then ok; else bad "$what"; fi; }
+has()  { grep -q -- "$2" "$1"; }   # file contains the text
+
+# A tiny grid: binary ResNet-8 on 256 Fashion-MNIST images, 2 cycle counts x 2 seeds.
+cat > "$work/grid.yaml" <<'EOF'
+name: cli_grid
+description: driver test
+base:
+  model: {arch: cifar_resnet8, conv: cyclebnn}
+  precision: {schedule: cyclic, bits: [2, 6], grad_bits: 8}
+  data: {dataset: fashion_mnist, train_subset: 256, test_subset: 64, augment: {flip: true}}
+  optim: {name: adamw, lr: 0.002}
+  train: {iterations: 16, batch_size: 32, eval_interval: 8, eval_batch_size: 32, log_interval: 8, checkpoint_interval: 4}
+grid:
+  precision.cycles: [1, 2]
+seeds: [1, 2]
+EOF
+names=("cycles=1,seed=1" "cycles=1,seed=2" "cycles=2,seed=1" "cycles=2,seed=2")
+res="$work/results"
+h5="$res/cli_grid.h5"
+
+# --help names every option
+"$exe" --help > "$work/help" 2>&1; rc=$?
+check "--help exits 0" test $rc -eq 0
+for opt in --only --dry-run --threads --fresh --results --help-config; do
+    check "--help mentions $opt" has "$work/help" "$opt"
+done
+
+# --dry-run lists the expanded runs and touches nothing
+"$exe" --dry-run --results "$res" "$work/grid.yaml" > "$work/dry" 2>&1; rc=$?
+check "--dry-run exits 0" test $rc -eq 0
+for n in "${names[@]}"; do check "--dry-run lists $n" grep -q "^[0-9]* *$n  *new  *16 " "$work/dry"; done
+check "--dry-run gives an estimated time" has "$work/dry" "estimated"
+check "--dry-run writes no file" test ! -e "$res"
+
+# a bad file: exit 2, FILE:LINE:COL, nothing written
+sed 's/precision.cycles: \[1, 2\]/precision.cycle: [1, 2]/' "$work/grid.yaml" > "$work/typo.yaml"
+"$exe" --results "$res" "$work/typo.yaml" > "$work/typo.out" 2>&1; rc=$?
+check "a bad file exits 2" test $rc -eq 2
+check "a bad file names file:line:col and the key" has "$work/typo.out" "typo.yaml:10:3: grid axis 'precision.cycle' names no key (did you mean 'precision.cycles'?)"
+check "a bad file writes nothing" test ! -e "$res"
+
+# the grid trains
+"$exe" --results "$res" "$work/grid.yaml" > "$work/run1.out" 2> "$work/run1.err"; rc=$?
+check "the grid exits 0" test $rc -eq 0
+check "4 runs trained" has "$work/run1.out" "4 trained, 0 skipped as complete, 0 failed"
+check "progress shows run i/N and the grid ETA" grep -q "^\[run 4/4 cycles=2,seed=2\] step 16/16 .*grid ETA" "$work/run1.err"
+for n in "${names[@]}"; do check "the table lists $n complete" grep -q "^$n  *complete " "$work/run1.out"; done
+check "no working copy is left" test ! -e "$h5.tmp" -a ! -e "$h5.commit"
+
+# the file, field by field
+"$py" - "$h5" "$work/grid.yaml" > "$work/h5check" 2>&1 <<'EOF'
+import sys, math, h5py, numpy as np
+path, yaml_path = sys.argv[1], sys.argv[2]
+errors = []
+def want(cond, what):
+    if not cond: errors.append(what)
+with h5py.File(path, "r") as f:
+    a = f.attrs
+    want(int(a["schema_version"]) == 3, "schema_version")
+    want(a["experiment"] == "cli_grid", "experiment")
+    want(a["experiment_yaml"] == open(yaml_path).read(), "experiment_yaml is the file verbatim")
+    for k in ("git_revision", "compiler", "build", "cpu_model", "start_time", "first_start_time"):
+        want(isinstance(a[k], str) and len(a[k]) > 0, "root attribute " + k)
+    want(int(a["omp_threads"]) >= 1, "omp_threads")
+    runs = sorted(f["runs"].keys())
+    want(runs == sorted(["cycles=1,seed=1", "cycles=1,seed=2", "cycles=2,seed=1", "cycles=2,seed=2"]), "run names %s" % runs)
+    for name in runs:
+        r = f["runs"][name]
+        cyc, seed = name.split(",")
+        want(r.attrs["status"] == "complete", name + " status")
+        cfg = r.attrs["config"]
+        want(("cycles: " + cyc.split("=")[1]) in cfg and ("seed: " + seed.split("=")[1]) in cfg, name + " config")
+        t, e = r["train"], r["eval"]
+        want(list(t["step"][:]) == list(range(1, 17)), name + " train/step")
+        for col in ("loss", "lr", "time_s", "bits", "grad_bits", "cost_ratio"):
+            v = t[col][:]
+            want(len(v) == 16 and np.all(np.isfinite(v)), name + " train/" + col)
+            want(t[col].maxshape == (None,) and t[col].chunks is not None, name + " train/" + col + " is chunked and extendible")
+        want(set(t["bits"][:]) <= {2.0, 3.0, 4.0, 5.0, 6.0} and np.all(t["grad_bits"][:] == 8), name + " bits")
+        want(list(e["step"][:]) == [8, 16], name + " eval/step")
+        top1 = e["top1"][:]
+        want(r.attrs["final_top1"] == top1[-1] and r.attrs["best_top1"] == top1.max(), name + " final/best top1")
+        want(0 < r.attrs["mean_cost_ratio"] < 0.05, name + " mean_cost_ratio")
+        want(r.attrs["bit_macs"] < r.attrs["fp32_macs"], name + " bit_macs < fp32_macs")
+        want(r.attrs["wall_time_s"] > 0, name + " wall_time_s")
+        nl = len(r["summary"]["name"])
+        want(nl > 5 and all(len(r["cost"][c]) == nl for c in r["cost"]), name + " cost/ and summary/ tables")
+        ck = r["checkpoint"]
+        want(ck.attrs["complete"] == 1 and ck.attrs["step"] == 16, name + " checkpoint flag and step")
+        want(len(ck["params"]) == len(ck["opt_m"]) == len(ck["opt_v"]) and np.all(np.isfinite(ck["params"][:])), name + " checkpoint arrays")
+print("\n".join(errors) if errors else "h5 ok")
+sys.exit(1 if errors else 0)
+EOF
+rc=$?
+check "the results file reads back field by field: $(cat "$work/h5check" | tr '\n' ';')" test $rc -eq 0
+check "h5dump reads the file" bash -c "h5dump -A '$h5' | grep -q 'schema_version'"
+
+# rerun: everything is skipped
+"$exe" --results "$res" "$work/grid.yaml" > "$work/run2.out" 2> "$work/run2.err"; rc=$?
+check "the rerun exits 0" test $rc -eq 0
+check "the rerun skips the 4 complete runs" has "$work/run2.out" "0 trained, 4 skipped as complete, 0 failed"
+
+# a changed config is refused and the file is left alone
+sum_before=$(md5sum < "$h5")
+sed 's/lr: 0.002/lr: 0.003/' "$work/grid.yaml" > "$work/changed.yaml"
+"$exe" --results "$res" "$work/changed.yaml" > "$work/changed.out" 2>&1; rc=$?
+check "a changed config exits 2" test $rc -eq 2
+check "a changed config is explained" has "$work/changed.out" "was trained with another configuration: in the file: '    lr: 0.002', in the YAML: '    lr: 0.003'"
+check "a changed config leaves the file as it was" test "$(md5sum < "$h5")" = "$sum_before"
+check "a changed config leaves no working copy" test ! -e "$h5.tmp"
+# ... while threads may change freely
+"$exe" --threads 1 --results "$res" "$work/grid.yaml" > "$work/thr.out" 2>&1; rc=$?
+check "another thread count is not a changed config" test $rc -eq 0
+
+# --fresh with --only: a new file, the other runs pending
+"$exe" --fresh --only 'cycles=2,*' --results "$res" "$work/grid.yaml" > "$work/only.out" 2>&1; rc=$?
+check "--fresh --only exits 0" test $rc -eq 0
+check "--only trains the 2 matching runs" has "$work/only.out" "2 trained, 0 skipped as complete, 0 failed"
+"$py" -c "
+import sys, h5py
+f = h5py.File(sys.argv[1], 'r')
+s = {n: f['runs'][n].attrs['status'] for n in f['runs']}
+sys.exit(0 if s == {'cycles=1,seed=1': 'pending', 'cycles=1,seed=2': 'pending', 'cycles=2,seed=1': 'complete', 'cycles=2,seed=2': 'complete'} else 1)
+" "$h5"
+check "after --fresh --only: 2 complete, 2 pending" test $? -eq 0
+"$exe" --only nomatch --results "$res" "$work/grid.yaml" > "$work/nomatch.out" 2>&1; rc=$?
+check "--only matching nothing exits 2 and lists the runs" test $rc -eq 2 -a "$(grep -c 'cycles=' "$work/nomatch.out")" -eq 4
+
+# a diverging run fails with a message; the grid goes on
+cat > "$work/diverge.yaml" <<'EOF'
+name: cli_diverge
+base:
+  model: {arch: cifar_resnet8, conv: cyclebnn}
+  precision: {schedule: cyclic, bits: [2, 6], cycles: 2}
+  data: {train_subset: 256, test_subset: 64}
+  train: {iterations: 8, batch_size: 32, eval_interval: 8, eval_batch_size: 32}
+runs:
+  diverge: {optim: {name: sgd, lr: 1e30}}
+  fine: {}
+EOF
+"$exe" --results "$res" "$work/diverge.yaml" > "$work/div.out" 2> "$work/div.err"; rc=$?
+check "a failed run makes the exit status 1" test $rc -eq 1
+check "the failed run says why" has "$work/div.err" "run diverge failed: loss is"
+check "the grid continues after a failure" grep -q "^fine  *complete " "$work/div.out"
+"$py" -c "
+import sys, h5py
+r = h5py.File(sys.argv[1], 'r')['runs']
+sys.exit(0 if r['diverge'].attrs['status'] == 'failed' and 'diverged' in r['diverge'].attrs['message'] and r['fine'].attrs['status'] == 'complete' else 1)
+" "$res/cli_diverge.h5"
+check "the file records failed + message and complete" test $? -eq 0
+
+# a full disk (simulated with a file-size limit; EFBIG instead of ENOSPC):
+# a clear error, and the previous file is intact
+cp "$h5" "$work/before.h5"
+sum_before=$(md5sum < "$h5")
+size_kb=$(( $(stat -c %s "$h5") / 1024 + 64 ))
+( trap '' XFSZ; ulimit -f $size_kb; exec "$exe" --results "$res" "$work/grid.yaml" ) > "$work/full.out" 2>&1; rc=$?
+check "a full disk exits 1" test $rc -eq 1
+check "a full disk is named" has "$work/full.out" "File too large"
+check "a full disk leaves the previous file intact" test "$(md5sum < "$h5")" = "$sum_before"
+"$exe" --dry-run --results "$res" "$work/grid.yaml" > "$work/after_full" 2>&1
+check "the file is still readable after the full disk" grep -q "cycles=2,seed=1  *complete" "$work/after_full"
+
+# an unwritable results folder (a file is in the way: root ignores permissions)
+touch "$work/afile"
+"$exe" --results "$work/afile/sub" "$work/grid.yaml" > "$work/unw.out" 2>&1; rc=$?
+check "an unwritable results folder exits 1" test $rc -eq 1
+check "an unwritable results folder is named" has "$work/unw.out" "cannot create directory $work/afile"
+
+# Ctrl-C: stop after the current step with a checkpoint, then resume
+cat > "$work/long.yaml" <<'EOF'
+name: cli_long
+base:
+  model: {arch: cifar_resnet8, conv: cyclebnn}
+  precision: {schedule: cyclic, bits: [2, 6], cycles: 4}
+  data: {train_subset: 2048, test_subset: 64}
+  train: {iterations: 400, batch_size: 32, eval_interval: 200, eval_batch_size: 32, log_interval: 1, checkpoint_interval: 50}
+EOF
+"$exe" --results "$res" "$work/long.yaml" > "$work/long1.out" 2> "$work/long1.err" &
+pid=$!
+for _ in $(seq 1 600); do grep -q "step 20/400" "$work/long1.err" 2>/dev/null && break; sleep 0.1; done
+kill -INT $pid
+wait $pid; rc=$?
+check "Ctrl-C exits 130" test $rc -eq 130
+check "Ctrl-C says how to resume" has "$work/long1.err" "rerun the same command to resume"
+"$exe" --results "$res" "$work/long.yaml" > "$work/long2.out" 2> "$work/long2.err"; rc=$?
+check "the rerun after Ctrl-C completes" test $rc -eq 0
+check "the rerun resumes from the stop's checkpoint" grep -q "resuming from the checkpoint at step [0-9]*/400" "$work/long2.err"
+
+echo "test_cli: $passed passed, $failed failed"
+test $failed -eq 0
