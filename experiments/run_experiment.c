@@ -244,6 +244,8 @@ static int dry_run(const ExperimentConfig *e, const int *sel, int nsel, const ch
     return rc;
 }
 
+static int run_grid(const ExperimentConfig *e, const int *sel, int nsel, const char *path, int threads, int fresh);
+
 int main(int argc, char **argv) {
     int threads = -1, dry = 0, fresh = 0;
     const char *results_dir = "results", *only = NULL;
@@ -287,29 +289,36 @@ int main(int argc, char **argv) {
         fprintf(stderr, "cyclebnn: %s\n", err);
         return 2;
     }
-    int *sel = malloc(sizeof *sel * (size_t)e.n_runs), nsel = 0;
+    int *sel = malloc(sizeof *sel * (size_t)e.n_runs), nsel = 0, rc;
     if (!sel) {
         fprintf(stderr, "cyclebnn: out of memory\n");
+        experiment_free(&e);
         return 1;
     }
     for (int k = 0; k < e.n_runs; k++)
         if (name_matches(only, e.runs[k].name)) sel[nsel++] = k;
-    if (nsel == 0) {
-        fprintf(stderr, "cyclebnn: --only '%s' matches none of the %d runs of %s:\n", only, e.n_runs, e.path);
-        for (int k = 0; k < e.n_runs; k++) fprintf(stderr, "  %s\n", e.runs[k].name);
-        return 2;
-    }
     char path[1024];
     snprintf(path, sizeof path, "%s/%s.h5", results_dir, e.name);
     engine_set_threads(threads > 0 ? threads : e.base.threads);
-    const int nthreads = engine_threads();
-    if (dry) {
-        int rc = dry_run(&e, sel, nsel, path, nthreads);
-        free(sel);
-        experiment_free(&e);
-        return rc;
+    if (nsel == 0) {
+        fprintf(stderr, "cyclebnn: --only '%s' matches none of the %d runs of %s:\n", only, e.n_runs, e.path);
+        for (int k = 0; k < e.n_runs; k++) fprintf(stderr, "  %s\n", e.runs[k].name);
+        rc = 2;
+    } else if (dry) {
+        rc = dry_run(&e, sel, nsel, path, engine_threads());
+    } else {
+        rc = run_grid(&e, sel, nsel, path, threads, fresh);
     }
+    free(sel);
+    experiment_free(&e);
+    return rc;
+}
 
+/* Train the selected runs into path; returns the exit status. */
+static int run_grid(const ExperimentConfig *ep, const int *sel, int nsel, const char *path, int threads, int fresh) {
+    const ExperimentConfig e = *ep;
+    const int nthreads = engine_threads();
+    char err[2048] = "";
     ResultsFile *rf = results_open(path, e.name, e.yaml_text, nthreads, fresh, err, sizeof err);
     if (!rf) {
         fprintf(stderr, "cyclebnn: %s\n", err);
@@ -412,9 +421,11 @@ int main(int argc, char **argv) {
             /* the results file itself failed (disk full, ...): nothing more can be saved */
             fprintf(stderr, "cyclebnn: run %s: %s\n", run->name, err); /* the file's error is printed already */
             results_close(rf, 0, err, sizeof err);
+            rf = NULL;
             fprintf(stderr, "cyclebnn: %s keeps its last checkpoint; rerun the same command to resume once the "
                             "problem is fixed\n", path);
-            return 1;
+            exit_code = 1;
+            goto out;
         }
         if (rc == 0) {
             runlog_attr(log, "bit_macs", res.bit_macs);
@@ -435,7 +446,9 @@ int main(int argc, char **argv) {
         if (results_commit(rf, err, sizeof err)) {
             fprintf(stderr, "cyclebnn: %s\n", err);
             results_close(rf, 0, err, sizeof err);
-            return 1;
+            rf = NULL;
+            exit_code = 1;
+            goto out;
         }
         if (rc == 1)
             fprintf(stderr, "cyclebnn: interrupted at step %ld of run %s; rerun the same command to resume\n",
@@ -458,13 +471,11 @@ int main(int argc, char **argv) {
         exit_code = 1;
     }
     printf("results: %s\n", path);
-
+out:
     if (dc.loaded) {
         dataset_free(&dc.train);
         dataset_free(&dc.test);
     }
     free(iters);
-    free(sel);
-    experiment_free(&e);
     return exit_code;
 }
