@@ -1,10 +1,12 @@
 /* HDF5 results files (schema: core/results_h5.h, results/README.md).
  *
- * Crash safety comes from the file system, not from HDF5: everything is
- * written to PATH.tmp, and only results_close(commit = 1) fsyncs it and
- * renames it over PATH. rename() is atomic, so a reader sees either the
- * previous complete file or the new complete one, never a half-written HDF5
- * file (which HDF5 itself may be unable to open at all).
+ * Crash safety comes from the file system, not from HDF5: a session writes
+ * only to the working copy PATH.tmp. results_commit() publishes it (H5Fflush,
+ * copy to PATH.commit, fsync, rename over PATH) and results_close(commit = 1)
+ * renames the working copy itself. rename() is atomic, so a reader sees
+ * either the previous complete file or the new complete one, never a
+ * half-written HDF5 file (which HDF5 itself may be unable to open at all).
+ * One session at a time: PATH.lock is flock'ed before PATH.tmp is touched.
  *
  * Errors: HDF5's own stack printing is switched off; every failing call is
  * turned into one message (ours + the innermost HDF5 description, which for
@@ -22,6 +24,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -35,7 +38,7 @@ void (*results_fault_hook)(const char *where) = NULL;
  * flush of a full buffer touches exactly one chunk per column */
 #define RH5_BUF 1024
 
-enum { TR_STEP, TR_LOSS, TR_LR, TR_TIME, TR_BITS, TR_GBITS, TR_CR, TR_NCOL };
+enum { TR_STEP, TR_LOSS, TR_LR, TR_TIME, TR_BITS, TR_GBITS, TR_CR, TR_TOP1, TR_NCOL };
 enum { EV_STEP, EV_TOP1, EV_LOSS, EV_NCOL };
 
 struct RunLog {
@@ -49,7 +52,7 @@ struct RunLog {
     int train_n, eval_n;         /* rows buffered */
     int64_t train_step[RH5_BUF];
     double train_loss[RH5_BUF], train_lr[RH5_BUF], train_time[RH5_BUF];
-    double train_bits[RH5_BUF], train_gbits[RH5_BUF], train_cr[RH5_BUF];
+    double train_bits[RH5_BUF], train_gbits[RH5_BUF], train_cr[RH5_BUF], train_top1[RH5_BUF];
     int64_t eval_step[RH5_BUF];
     double eval_top1[RH5_BUF], eval_loss[RH5_BUF];
 };
@@ -57,6 +60,9 @@ struct RunLog {
 struct ResultsFile {
     hid_t file, runs;
     char *path, *tmp, *commit;  /* PATH, its working copy, the copy being published */
+    char *lock;                 /* PATH.lock, flock'ed for the session (-1 fd: read-only) */
+    int lock_fd;
+    int readonly;               /* results_open_readonly: PATH itself, nothing written */
     RunLog *open_runs;
     int failed;        /* sticky: the first error, kept for results_close */
     int reported;      /* already printed to stderr */
@@ -239,6 +245,8 @@ static int run_flush(RunLog *r) {
                             r->train_gbits);
         rc |= column_append(f, r->train[TR_CR], "train/cost_ratio", H5T_NATIVE_DOUBLE, r->train_len, r->train_n,
                             r->train_cr);
+        rc |= column_append(f, r->train[TR_TOP1], "train/top1", H5T_NATIVE_DOUBLE, r->train_len, r->train_n,
+                            r->train_top1);
         r->train_len += (hsize_t)r->train_n;
         r->train_n = 0;
     }
@@ -372,13 +380,112 @@ static int copy_file(const char *src, const char *dst) {
 }
 
 static void results_free(ResultsFile *f) {
+    if (f->lock_fd >= 0) {
+        /* unlinked while still held: a session waiting on it fails its
+         * flock or gets a fresh file, never a half-used one */
+        unlink(f->lock);
+        close(f->lock_fd);
+    }
     free(f->path);
     free(f->tmp);
     free(f->commit);
+    free(f->lock);
     free(f);
 }
 
+/* One session per results file: a second one would overwrite the first's
+ * working copy. The lock is taken before PATH.tmp is touched. */
+static int take_lock(ResultsFile *f) {
+    f->lock_fd = open(f->lock, O_RDWR | O_CREAT | O_CLOEXEC, 0666);
+    if (f->lock_fd < 0) {
+        fail(f, 0, "cannot create the lock file %s: %s", f->lock, strerror(errno));
+        return -1;
+    }
+    if (flock(f->lock_fd, LOCK_EX | LOCK_NB) != 0) {
+        int e = errno;
+        close(f->lock_fd);
+        f->lock_fd = -1;
+        if (e == EWOULDBLOCK)
+            fail(f, 0, "another cyclebnn session is writing this file (it holds %s); wait for it to finish", f->lock);
+        else
+            fail(f, 0, "cannot lock %s: %s", f->lock, strerror(e));
+        return -1;
+    }
+    return 0;
+}
+
 static int read_attr_str(hid_t obj, const char *name, char *out, size_t cap);
+
+static ResultsFile *results_alloc(const char *path, char *err, size_t errlen) {
+    ResultsFile *f = calloc(1, sizeof(*f));
+    size_t plen = strlen(path);
+    if (f) {
+        f->file = f->runs = -1;
+        f->lock_fd = -1;
+        f->path = strdup(path);
+        f->tmp = malloc(plen + 5);
+        f->commit = malloc(plen + 8);
+        f->lock = malloc(plen + 6);
+    }
+    if (!f || !f->path || !f->tmp || !f->commit || !f->lock) {
+        copy_err(err, errlen, "results: out of memory");
+        if (f) results_free(f);
+        return NULL;
+    }
+    memcpy(f->tmp, path, plen);
+    memcpy(f->tmp + plen, ".tmp", 5);
+    memcpy(f->commit, path, plen);
+    memcpy(f->commit + plen, ".commit", 8);
+    memcpy(f->lock, path, plen);
+    memcpy(f->lock + plen, ".lock", 6);
+    return f;
+}
+
+/* the file's schema_version attribute, -1 if absent */
+static int schema_version_of(hid_t file) {
+    int version = -1;
+    hid_t a = H5Aexists(file, "schema_version") > 0 ? H5Aopen(file, "schema_version", H5P_DEFAULT) : -1;
+    if (a >= 0) {
+        if (H5Aread(a, H5T_NATIVE_INT, &version) < 0) version = -1;
+        H5Aclose(a);
+    }
+    H5Eclear2(H5E_DEFAULT);
+    return version;
+}
+
+ResultsFile *results_open_readonly(const char *path, char *err, size_t errlen) {
+    if (!path || !*path) {
+        copy_err(err, errlen, "results: empty path");
+        return NULL;
+    }
+    H5dont_atexit();
+    H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
+    ResultsFile *f = results_alloc(path, err, errlen);
+    if (!f) return NULL;
+    f->readonly = 1;
+    f->file = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
+    if (f->file < 0) {
+        fail(f, 1, "cannot open it as HDF5");
+        goto bad;
+    }
+    int version = schema_version_of(f->file);
+    if (version != RESULTS_SCHEMA_VERSION) {
+        fail(f, 0, "it has schema version %d, this build reads version %d", version, RESULTS_SCHEMA_VERSION);
+        goto bad;
+    }
+    f->runs = H5Gopen2(f->file, "runs", H5P_DEFAULT);
+    if (f->runs < 0) {
+        fail(f, 1, "it has no /runs group");
+        goto bad;
+    }
+    return f;
+bad:
+    copy_err(err, errlen, f->err);
+    if (f->runs >= 0) H5Gclose(f->runs);
+    if (f->file >= 0) H5Fclose(f->file);
+    results_free(f);
+    return NULL;
+}
 
 ResultsFile *results_open(const char *path, const char *experiment, const char *experiment_yaml, int omp_threads,
                           int fresh, char *err, size_t errlen) {
@@ -395,23 +502,13 @@ ResultsFile *results_open(const char *path, const char *experiment, const char *
     H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
     if (make_parent_dirs(path, err, errlen) != 0) return NULL;
 
-    ResultsFile *f = calloc(1, sizeof(*f));
-    size_t plen = strlen(path);
-    if (f) {
-        f->file = f->runs = -1;
-        f->path = strdup(path);
-        f->tmp = malloc(plen + 5);
-        f->commit = malloc(plen + 8);
-    }
-    if (!f || !f->path || !f->tmp || !f->commit) {
-        copy_err(err, errlen, "results: out of memory");
-        if (f) results_free(f);
+    ResultsFile *f = results_alloc(path, err, errlen);
+    if (!f) return NULL;
+    if (take_lock(f)) {
+        copy_err(err, errlen, f->err);
+        results_free(f);
         return NULL;
     }
-    memcpy(f->tmp, path, plen);
-    memcpy(f->tmp + plen, ".tmp", 5);
-    memcpy(f->commit, path, plen);
-    memcpy(f->commit + plen, ".commit", 8);
 
     struct stat st;
     int resume = !fresh && stat(path, &st) == 0;
@@ -442,12 +539,7 @@ ResultsFile *results_open(const char *path, const char *experiment, const char *
     gmtime_r(&now, &tm);
     strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", &tm);
     if (resume) {
-        int version = -1;
-        hid_t a = H5Aexists(root, "schema_version") > 0 ? H5Aopen(root, "schema_version", H5P_DEFAULT) : -1;
-        if (a >= 0) {
-            if (H5Aread(a, H5T_NATIVE_INT, &version) < 0) version = -1;
-            H5Aclose(a);
-        }
+        int version = schema_version_of(root);
         char exp_in_file[256] = "";
         read_attr_str(root, "experiment", exp_in_file, sizeof exp_in_file);
         if (version != RESULTS_SCHEMA_VERSION) {
@@ -512,6 +604,7 @@ static const struct { const char *name, *units; int is_int; } TRAIN_COLS[TR_NCOL
     [TR_BITS] = {"bits", "bits (weights and activations)", 0},
     [TR_GBITS] = {"grad_bits", "bits (error)", 0},
     [TR_CR] = {"cost_ratio", "fraction of an fp32 step", 0},
+    [TR_TOP1] = {"top1", "percent (the step's training minibatch)", 0},
 };
 static const struct { const char *name, *units; int is_int; } EVAL_COLS[EV_NCOL] = {
     [EV_STEP] = {"step", "optimizer steps", 1},
@@ -570,7 +663,7 @@ static int valid_run_name(ResultsFile *f, const char *run_name) {
 }
 
 int results_run_declare(ResultsFile *f, const char *run_name, const char *config_yaml) {
-    if (!f || f->file < 0 || f->failed) return -1;
+    if (!f || f->file < 0 || f->failed || f->readonly) return -1;
     if (!valid_run_name(f, run_name)) return -1;
     if (H5Lexists(f->runs, run_name, H5P_DEFAULT) > 0) return 0;
     return report(f, create_run_group(f, run_name, config_yaml)) ? -1 : 1;
@@ -587,7 +680,7 @@ static hsize_t column_len(hid_t ds) {
 }
 
 RunLog *results_run_begin(ResultsFile *f, const char *run_name, const char *config_yaml) {
-    if (!f || f->file < 0) return NULL;
+    if (!f || f->file < 0 || f->readonly) return NULL;
     if (!valid_run_name(f, run_name)) return NULL;
     for (RunLog *o = f->open_runs; o; o = o->next) {
         if (!strcmp(o->name, run_name)) {
@@ -745,6 +838,7 @@ int runlog_train(RunLog *r, long step, double loss, double lr, double time_s) {
     r->train_bits[i] = NAN;
     r->train_gbits[i] = NAN;
     r->train_cr[i] = NAN;
+    r->train_top1[i] = NAN;
     r->train_n++;
     return report(r->f, rc);
 }
@@ -770,6 +864,19 @@ int runlog_train_precision(RunLog *r, double bits, double grad_bits, double cost
     rc |= column_write_at(r->f, r->train[TR_GBITS], "train/grad_bits", row, grad_bits);
     rc |= column_write_at(r->f, r->train[TR_CR], "train/cost_ratio", row, cost_ratio);
     return report(r->f, rc);
+}
+
+int runlog_train_top1(RunLog *r, double top1) {
+    if (!r) return -1;
+    if (r->train_n > 0) {
+        r->train_top1[r->train_n - 1] = top1;
+        return report(r->f, 0);
+    }
+    if (r->train_len == 0) {
+        fprintf(stderr, "results %s: runlog_train_top1 before any runlog_train in run \"%s\"\n", r->f->path, r->name);
+        return -1;
+    }
+    return report(r->f, column_write_at(r->f, r->train[TR_TOP1], "train/top1", r->train_len - 1, top1));
 }
 
 int runlog_mean_cost_ratio(RunLog *r, double mean_cost_ratio) {
@@ -1017,7 +1124,7 @@ int runlog_checkpoint_load(RunLog *r, long *step, const CkptArray *a, int n, cha
 static void fsync_parent(const char *path);
 
 int results_commit(ResultsFile *f, char *err, size_t errlen) {
-    if (!f || f->file < 0) {
+    if (!f || f->file < 0 || f->readonly) {
         copy_err(err, errlen, "results: no file");
         return -1;
     }
@@ -1110,6 +1217,12 @@ int results_close(ResultsFile *f, int commit, char *err, size_t errlen) {
     if (!f) {
         copy_err(err, errlen, "results: no file");
         return -1;
+    }
+    if (f->readonly) {
+        if (f->runs >= 0) H5Gclose(f->runs);
+        if (f->file >= 0) H5Fclose(f->file);
+        results_free(f);
+        return 0;
     }
     /* runs never ended keep whatever status they had ("running") and are
      * ended here; their RunLog pointers are invalid afterwards */

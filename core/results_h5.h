@@ -1,10 +1,12 @@
 /* HDF5 results: results/<experiment>.h5 (schema in results/README.md).
  *
- *   /                      attrs: schema_version (int), experiment, experiment_yaml,
- *                                 git_revision, compiler, build, omp_threads, cpu_model, start_time
- *   /runs/<run>/           attrs: config (resolved YAML), status (pending|running|complete|failed),
- *                                 final_top1, best_top1, wall_time_s, mean_cost_ratio
- *   /runs/<run>/train/     step (int64), loss, lr, time_s, bits, grad_bits, cost_ratio (float64),
+ *   /                      attrs: schema_version (int), experiment, first_start_time, and of the
+ *                                 latest session: experiment_yaml, git_revision, compiler, build,
+ *                                 omp_threads, cpu_model, start_time
+ *   /runs/<run>/           attrs: config (resolved YAML), status (pending|running|interrupted|
+ *                                 complete|failed), message, final_top1, best_top1, wall_time_s,
+ *                                 mean_cost_ratio, bit_macs, fp32_macs, images_per_s
+ *   /runs/<run>/train/     step (int64), loss, lr, time_s, bits, grad_bits, cost_ratio, top1 (float64),
  *                          chunked and extendible
  *   /runs/<run>/eval/      step (int64), top1 (percent), loss (float64), chunked and extendible
  *   /runs/<run>/cost/      per-layer training cost (a table: see runlog_table)
@@ -41,6 +43,10 @@ typedef struct RunLog RunLog;
  * Returns NULL and a message in err on failure. */
 ResultsFile *results_open(const char *path, const char *experiment, const char *experiment_yaml, int omp_threads,
                           int fresh, char *err, size_t errlen);
+/* Open PATH itself read-only, for looking (run_experiment --dry-run): no lock,
+ * no working copy, so it never disturbs a session that is writing the file.
+ * Only results_run_info and results_close(…, 0, …) apply. */
+ResultsFile *results_open_readonly(const char *path, char *err, size_t errlen);
 /* results_open(..., fresh = 1, ...) */
 ResultsFile *results_create(const char *path, const char *experiment, const char *experiment_yaml,
                             int omp_threads, char *err, size_t errlen);
@@ -72,6 +78,9 @@ int runlog_train(RunLog *r, long step, double loss, double lr, double time_s);
  * called for, e.g. in runs without a precision schedule). Call it after
  * runlog_train, at most once per row; -1 if no row was logged yet. */
 int runlog_train_precision(RunLog *r, double bits, double grad_bits, double cost_ratio);
+/* The top-1 (percent) of the step just logged on its own training minibatch
+ * (train/top1; NaN where not given). Same rules as runlog_train_precision. */
+int runlog_train_top1(RunLog *r, double top1);
 int runlog_eval(RunLog *r, long step, double top1, double loss);
 /* The mean per-iteration cost ratio cr of the run (core/precision.h); the
  * attribute is NaN until this is called. */

@@ -321,7 +321,8 @@ int train_run_ctl(const RunConfig *c, const char *run_name, const Dataset *train
         int got = runlog_checkpoint_load(log, &step, ck, nck, err, errlen);
         if (got < 0) goto fail;
         if (got == 1) {
-            if (counts[LC_STEP] != step || (uint64_t)counts[LC_SEED] != c->seed || step > total) {
+            if (counts[LC_STEP] != step || (uint64_t)counts[LC_SEED] != c->seed || step > total ||
+                counts[LC_EPOCH] != step / per_epoch || counts[LC_CURSOR] != step % per_epoch) {
                 snprintf(err, errlen, "the checkpoint of run %s (step %ld) does not belong to this configuration",
                          run_name, step);
                 goto fail;
@@ -370,7 +371,8 @@ int train_run_ctl(const RunConfig *c, const char *run_name, const Dataset *train
             snprintf(err, errlen, "loss is %g at iteration %ld (lr %.3g): training diverged", loss, i, lr);
             goto fail;
         }
-        window_correct += model_correct(&m, y, B);
+        const int correct = model_correct(&m, y, B);
+        window_correct += correct;
         model_backward(&m);
         if (use_adamw) adamw_step(m.params, m.grads, m.opt_m, m.opt_v, m.n_params, lr, &adamw, i + 1);
         else sgd_step(m.params, m.grads, m.opt_m, m.n_params, lr, &sgd, i + 1);
@@ -383,7 +385,8 @@ int train_run_ctl(const RunConfig *c, const char *run_name, const Dataset *train
         window_loss += loss;
         window_n++;
         if (log && (runlog_train(log, i + 1, loss, lr, wall_before + now_seconds() - t_start) ||
-                    runlog_train_precision(log, pb.bits, pb.grad_bits, cr))) {
+                    runlog_train_precision(log, pb.bits, pb.grad_bits, cr) ||
+                    runlog_train_top1(log, 100.0 * correct / B))) {
             snprintf(err, errlen, "writing the results file failed at iteration %ld", i + 1);
             goto fail;
         }

@@ -53,7 +53,7 @@ static void usage(FILE *f) {
             "  --threads N       OpenMP threads (overrides train.threads; results do not\n"
             "                    depend on it)\n"
             "  --fresh           start the results file over instead of resuming (the old\n"
-            "                    file is replaced at the first checkpoint)\n"
+            "                    file is replaced once the new one lists the runs)\n"
             "  --results DIR     where the .h5 file goes (default: results)\n"
             "  --help-config     every configuration key with its type, default and range\n"
             "  -h, --help        this help\n"
@@ -185,7 +185,10 @@ static int dry_run(const ExperimentConfig *e, const int *sel, int nsel, const ch
     char err[1024];
     ResultsFile *rf = NULL;
     struct stat st;
-    if (stat(path, &st) == 0) rf = results_open(path, e->name, e->yaml_text, threads, 0, err, sizeof err);
+    if (stat(path, &st) == 0) {
+        rf = results_open_readonly(path, err, sizeof err);
+        if (!rf) printf("(the existing results file is not readable as this build's: %s)\n", err);
+    }
     RunInfo *infos = calloc((size_t)nsel, sizeof *infos);
     if (!infos) return 1;
     for (int k = 0; k < nsel && rf; k++) {
@@ -345,8 +348,8 @@ static int run_grid(const ExperimentConfig *ep, const int *sel, int nsel, const 
         return 2;
     }
     /* the whole grid is in the file (as pending runs) before the first trains;
-     * a file that already lists every run is not rewritten until there is
-     * something new to save */
+     * a file that already lists every run is not republished here, only at
+     * the next checkpoint or run end (or the final close) */
     int declared = 0, declare_failed = 0;
     for (int k = 0; k < e.n_runs && !declare_failed; k++) {
         char *yaml = config_to_yaml(&e.runs[k].c);

@@ -4,7 +4,8 @@
 # with h5py, rerun skipping complete runs, --only with --fresh, a changed
 # config refused without touching the file, a diverging run failing while the
 # grid goes on, a full disk and an unwritable results folder leaving the
-# previous file intact, Ctrl-C then resume.
+# previous file intact, one session per file (a second is refused, a dry run
+# only reads), Ctrl-C then resume.
 #
 #   tests/test_cli.sh BUILD/cyclebnn
 set -uo pipefail
@@ -91,11 +92,12 @@ with h5py.File(path, "r") as f:
         want(("cycles: " + cyc.split("=")[1]) in cfg and ("seed: " + seed.split("=")[1]) in cfg, name + " config")
         t, e = r["train"], r["eval"]
         want(list(t["step"][:]) == list(range(1, 17)), name + " train/step")
-        for col in ("loss", "lr", "time_s", "bits", "grad_bits", "cost_ratio"):
+        for col in ("loss", "lr", "time_s", "bits", "grad_bits", "cost_ratio", "top1"):
             v = t[col][:]
             want(len(v) == 16 and np.all(np.isfinite(v)), name + " train/" + col)
             want(t[col].maxshape == (None,) and t[col].chunks is not None, name + " train/" + col + " is chunked and extendible")
         want(set(t["bits"][:]) <= {2.0, 3.0, 4.0, 5.0, 6.0} and np.all(t["grad_bits"][:] == 8), name + " bits")
+        want(np.all((t["top1"][:] >= 0) & (t["top1"][:] <= 100)), name + " train/top1 in [0, 100]")
         want(list(e["step"][:]) == [8, 16], name + " eval/step")
         top1 = e["top1"][:]
         want(r.attrs["final_top1"] == top1[-1] and r.attrs["best_top1"] == top1.max(), name + " final/best top1")
@@ -198,6 +200,12 @@ EOF
 "$exe" --results "$res" "$work/long.yaml" > "$work/long1.out" 2> "$work/long1.err" &
 pid=$!
 for _ in $(seq 1 600); do grep -q "step 20/400" "$work/long1.err" 2>/dev/null && break; sleep 0.1; done
+# while it trains: a second session is refused, a dry run only looks
+"$exe" --results "$res" "$work/long.yaml" > "$work/second.out" 2>&1; rc=$?
+check "a second session on the same file exits 1" test $rc -eq 1
+check "a second session names the lock" has "$work/second.out" "another cyclebnn session is writing this file"
+"$exe" --dry-run --results "$res" "$work/long.yaml" > "$work/dry_during.out" 2>&1; rc=$?
+check "--dry-run during a session works" test $rc -eq 0
 kill -INT $pid
 wait $pid; rc=$?
 check "Ctrl-C exits 130" test $rc -eq 130
@@ -205,6 +213,7 @@ check "Ctrl-C says how to resume" has "$work/long1.err" "rerun the same command 
 "$exe" --results "$res" "$work/long.yaml" > "$work/long2.out" 2> "$work/long2.err"; rc=$?
 check "the rerun after Ctrl-C completes" test $rc -eq 0
 check "the rerun resumes from the stop's checkpoint" grep -q "resuming from the checkpoint at step [0-9]*/400" "$work/long2.err"
+check "no lock file is left" test ! -e "$res/cli_long.h5.lock"
 
 echo "test_cli: $passed passed, $failed failed"
 test $failed -eq 0
