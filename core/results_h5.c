@@ -626,7 +626,8 @@ static int create_run_group(ResultsFile *f, const char *run_name, const char *co
         attr_str(f, g, "message", "") || attr_double(f, g, "final_top1", NAN) ||
         attr_double(f, g, "best_top1", NAN) || attr_double(f, g, "wall_time_s", NAN) ||
         attr_double(f, g, "mean_cost_ratio", NAN) || attr_double(f, g, "bit_macs", NAN) ||
-        attr_double(f, g, "fp32_macs", NAN) || attr_double(f, g, "images_per_s", NAN))
+        attr_double(f, g, "fp32_macs", NAN) || attr_double(f, g, "images_per_s", NAN) ||
+        attr_double(f, g, "peak_rss_bytes", NAN))
         goto out;
     tg = H5Gcreate2(g, "train", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
     eg = H5Gcreate2(g, "eval", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
@@ -925,14 +926,16 @@ out:
     return rc;
 }
 
-int runlog_table(RunLog *r, const char *group, long nrows, const ResultsColumn *cols, int ncols) {
-    if (!r) return -1;
-    ResultsFile *f = r->f;
+/* a table group under an open run group (see runlog_table) */
+static int write_table(ResultsFile *f, hid_t run_group, const char *run_name, const char *group, long nrows,
+                       const ResultsColumn *cols, int ncols, const ResultsAttr *attrs, int nattrs) {
     /* caller mistakes leave the file intact: reported, not sticky */
     const char *why = NULL;
     if (!plain_component(group)) why = "invalid table name";
-    else if (!strcmp(group, "train") || !strcmp(group, "eval")) why = "train and eval are not tables";
-    else if (nrows < 0 || ncols < 0 || (ncols > 0 && !cols)) why = "invalid size";
+    else if (!strcmp(group, "train") || !strcmp(group, "eval") || !strcmp(group, "checkpoint"))
+        why = "train, eval and checkpoint are not tables";
+    else if (nrows < 0 || ncols < 0 || (ncols > 0 && !cols) || nattrs < 0 || (nattrs > 0 && !attrs))
+        why = "invalid size";
     for (int c = 0; !why && c < ncols; c++) {
         if (!plain_component(cols[c].name)) why = "invalid column name";
         else if (nrows > 0 && !cols[c].data) why = "column without data";
@@ -941,25 +944,55 @@ int runlog_table(RunLog *r, const char *group, long nrows, const ResultsColumn *
         for (int d = 0; !why && d < c; d++)
             if (!strcmp(cols[c].name, cols[d].name)) why = "duplicate column name";
     }
+    for (int a = 0; !why && a < nattrs; a++)
+        if (!attrs[a].name || !*attrs[a].name) why = "attribute without a name";
     if (why) {
-        fprintf(stderr, "results %s: table \"%s\" of run \"%s\": %s\n", f->path, group ? group : "(null)", r->name,
+        fprintf(stderr, "results %s: table \"%s\" of run \"%s\": %s\n", f->path, group ? group : "(null)", run_name,
                 why);
         return -1;
     }
     /* written again (e.g. a cost table refreshed during the run): the new one replaces it */
-    if (H5Lexists(r->group, group, H5P_DEFAULT) > 0 && H5Ldelete(r->group, group, H5P_DEFAULT) < 0) {
+    if (H5Lexists(run_group, group, H5P_DEFAULT) > 0 && H5Ldelete(run_group, group, H5P_DEFAULT) < 0) {
         fail(f, 1, "replacing table %s", group);
         return report(f, -1);
     }
-    hid_t g = H5Gcreate2(r->group, group, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+    hid_t g = H5Gcreate2(run_group, group, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
     if (g < 0) {
         fail(f, 1, "creating table %s", group);
         return report(f, -1);
     }
     int rc = 0;
     for (int c = 0; c < ncols && rc == 0; c++) rc = table_column(f, g, group, &cols[c], nrows);
+    for (int a = 0; a < nattrs && rc == 0; a++)
+        rc = attrs[a].text ? attr_str(f, g, attrs[a].name, attrs[a].text)
+                           : attr_double(f, g, attrs[a].name, attrs[a].value);
     H5Gclose(g);
     return report(f, rc);
+}
+
+int runlog_table(RunLog *r, const char *group, long nrows, const ResultsColumn *cols, int ncols) {
+    if (!r) return -1;
+    return write_table(r->f, r->group, r->name, group, nrows, cols, ncols, NULL, 0);
+}
+
+int results_run_table(ResultsFile *f, const char *run_name, const char *group, long nrows,
+                      const ResultsColumn *cols, int ncols, const ResultsAttr *attrs, int nattrs) {
+    if (!f || f->file < 0 || f->readonly || f->failed || !plain_component(run_name)) return -1;
+    for (RunLog *o = f->open_runs; o; o = o->next)
+        if (!strcmp(o->name, run_name)) return write_table(f, o->group, run_name, group, nrows, cols, ncols, attrs, nattrs);
+    if (H5Lexists(f->runs, run_name, H5P_DEFAULT) <= 0) {
+        H5Eclear2(H5E_DEFAULT);
+        fprintf(stderr, "results %s: no run \"%s\"\n", f->path, run_name);
+        return -1;
+    }
+    hid_t g = H5Gopen2(f->runs, run_name, H5P_DEFAULT);
+    if (g < 0) {
+        fail(f, 1, "opening /runs/%s", run_name);
+        return report(f, -1);
+    }
+    int rc = write_table(f, g, run_name, group, nrows, cols, ncols, attrs, nattrs);
+    H5Gclose(g);
+    return rc;
 }
 
 int runlog_eval(RunLog *r, long step, double top1, double loss) {
@@ -1086,14 +1119,15 @@ int runlog_checkpoint_save(RunLog *r, long step, const CkptArray *a, int n) {
     return report(f, rc);
 }
 
-int runlog_checkpoint_load(RunLog *r, long *step, const CkptArray *a, int n, char *err, size_t errlen) {
-    if (!r) return -1;
-    long s = checkpoint_step(r->group);
+/* the complete checkpoint of an open run group into a; 1, 0 (none), -1 */
+static int checkpoint_read(ResultsFile *f, hid_t run, const char *run_name, long *step, const CkptArray *a, int n,
+                           char *err, size_t errlen) {
+    long s = checkpoint_step(run);
     H5Eclear2(H5E_DEFAULT);
     if (s < 0) return 0;
-    hid_t g = H5Gopen2(r->group, "checkpoint", H5P_DEFAULT);
+    hid_t g = H5Gopen2(run, "checkpoint", H5P_DEFAULT);
     if (g < 0) {
-        if (err && errlen) snprintf(err, errlen, "results %s: cannot open /runs/%s/checkpoint", r->f->path, r->name);
+        if (err && errlen) snprintf(err, errlen, "results %s: cannot open /runs/%s/checkpoint", f->path, run_name);
         return -1;
     }
     int rc = 0;
@@ -1104,12 +1138,11 @@ int runlog_checkpoint_load(RunLog *r, long *step, const CkptArray *a, int n, cha
         if (ds < 0 || column_len(ds) != (hsize_t)a[i].n) {
             if (err && errlen)
                 snprintf(err, errlen, "results %s: /runs/%s/checkpoint/%s is missing or holds %llu values, not %zu",
-                         r->f->path, r->name, a[i].name, ds < 0 ? 0ULL : (unsigned long long)column_len(ds), a[i].n);
+                         f->path, run_name, a[i].name, ds < 0 ? 0ULL : (unsigned long long)column_len(ds), a[i].n);
             rc = -1;
         } else if (a[i].n > 0 && H5Dread(ds, mtype, H5S_ALL, H5S_ALL, H5P_DEFAULT, a[i].data) < 0) {
             if (err && errlen)
-                snprintf(err, errlen, "results %s: cannot read /runs/%s/checkpoint/%s", r->f->path, r->name,
-                         a[i].name);
+                snprintf(err, errlen, "results %s: cannot read /runs/%s/checkpoint/%s", f->path, run_name, a[i].name);
             rc = -1;
         }
         if (ds >= 0) H5Dclose(ds);
@@ -1119,6 +1152,26 @@ int runlog_checkpoint_load(RunLog *r, long *step, const CkptArray *a, int n, cha
     if (rc) return -1;
     *step = s;
     return 1;
+}
+
+int runlog_checkpoint_load(RunLog *r, long *step, const CkptArray *a, int n, char *err, size_t errlen) {
+    if (!r) return -1;
+    return checkpoint_read(r->f, r->group, r->name, step, a, n, err, errlen);
+}
+
+int results_checkpoint_read(ResultsFile *f, const char *run_name, long *step, const CkptArray *a, int n, char *err,
+                            size_t errlen) {
+    if (!f || f->file < 0 || !plain_component(run_name)) return -1;
+    if (H5Lexists(f->runs, run_name, H5P_DEFAULT) <= 0) {
+        H5Eclear2(H5E_DEFAULT);
+        if (err && errlen) snprintf(err, errlen, "results %s: no run '%s'", f->path, run_name);
+        return -1;
+    }
+    hid_t g = H5Gopen2(f->runs, run_name, H5P_DEFAULT);
+    if (g < 0) return -1;
+    int rc = checkpoint_read(f, g, run_name, step, a, n, err, errlen);
+    H5Gclose(g);
+    return rc;
 }
 
 static void fsync_parent(const char *path);

@@ -138,6 +138,21 @@ const char *results_error(const ResultsFile *f);
  * copying the working copy) so a test can kill the process there. */
 extern void (*results_fault_hook)(const char *where);
 
+/* A table under a run that is not being trained (analysis tools: the loss
+ * landscape), with attributes on its group: a numeric one when text is NULL,
+ * a string one otherwise. Same rules as runlog_table. */
+typedef struct {
+    const char *name;
+    double value;
+    const char *text;
+} ResultsAttr;
+int results_run_table(ResultsFile *f, const char *run_name, const char *group, long nrows,
+                      const ResultsColumn *cols, int ncols, const ResultsAttr *attrs, int nattrs);
+/* A run's complete checkpoint without opening the run for training (works
+ * on a read-only file too): 1 = read, 0 = none, -1 = error (message in err). */
+int results_checkpoint_read(ResultsFile *f, const char *run_name, long *step, const CkptArray *a, int n, char *err,
+                            size_t errlen);
+
 /* Write final attributes and status; frees r. */
 int runlog_end(RunLog *r, const char *status, double final_top1, double best_top1, double wall_time_s);
 int results_flush(ResultsFile *f);

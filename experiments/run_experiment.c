@@ -20,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 
 #include "blas.h"
@@ -434,6 +435,9 @@ static int run_grid(const ExperimentConfig *ep, const int *sel, int nsel, const 
             runlog_attr(log, "bit_macs", res.bit_macs);
             runlog_attr(log, "fp32_macs", res.fp32_macs);
             runlog_attr(log, "images_per_s", res.images_per_s);
+            /* the process's peak so far: in a grid, the largest run up to this one */
+            struct rusage ru;
+            if (getrusage(RUSAGE_SELF, &ru) == 0) runlog_attr(log, "peak_rss_bytes", 1024.0 * (double)ru.ru_maxrss);
             runlog_end(log, "complete", res.final_top1, res.best_top1, res.wall_time_s);
             n_done++;
         } else if (rc == 1) {
