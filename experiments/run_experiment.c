@@ -56,6 +56,7 @@ static void usage(FILE *f) {
             "  --fresh           start the results file over instead of resuming (the old\n"
             "                    file is replaced once the new one lists the runs)\n"
             "  --results DIR     where the .h5 file goes (default: results)\n"
+            "  --print-results-path  print the results file's path and stop (for scripts)\n"
             "  --help-config     every configuration key with its type, default and range\n"
             "  -h, --help        this help\n"
             "\n"
@@ -251,13 +252,14 @@ static int dry_run(const ExperimentConfig *e, const int *sel, int nsel, const ch
 static int run_grid(const ExperimentConfig *e, const int *sel, int nsel, const char *path, int threads, int fresh);
 
 int main(int argc, char **argv) {
-    int threads = -1, dry = 0, fresh = 0;
+    int threads = -1, dry = 0, fresh = 0, print_path = 0;
     const char *results_dir = "results", *only = NULL;
     static const struct option opts[] = {{"threads", required_argument, 0, 't'},
                                          {"results", required_argument, 0, 'r'},
                                          {"only", required_argument, 0, 'o'},
                                          {"dry-run", no_argument, 0, 'n'},
                                          {"fresh", no_argument, 0, 'f'},
+                                         {"print-results-path", no_argument, 0, 'p'},
                                          {"help-config", no_argument, 0, 'c'},
                                          {"help", no_argument, 0, 'h'},
                                          {0, 0, 0, 0}};
@@ -278,6 +280,7 @@ int main(int argc, char **argv) {
         case 'o': only = optarg; break;
         case 'n': dry = 1; break;
         case 'f': fresh = 1; break;
+        case 'p': print_path = 1; break;
         case 'c': config_print_schema(stdout); return 0;
         case 'h': usage(stdout); return 0;
         default: usage(stderr); return 2;
@@ -304,7 +307,10 @@ int main(int argc, char **argv) {
     char path[1024];
     snprintf(path, sizeof path, "%s/%s.h5", results_dir, e.name);
     engine_set_threads(threads > 0 ? threads : e.base.threads);
-    if (nsel == 0) {
+    if (print_path) {
+        printf("%s\n", path);
+        rc = 0;
+    } else if (nsel == 0) {
         fprintf(stderr, "cyclebnn: --only '%s' matches none of the %d runs of %s:\n", only, e.n_runs, e.path);
         for (int k = 0; k < e.n_runs; k++) fprintf(stderr, "  %s\n", e.runs[k].name);
         rc = 2;
