@@ -81,7 +81,7 @@ int model_conv(Model *m, int x, int out_channels, int k, int stride, int pad, Co
     l->stride = stride;
     l->pad = pad;
     l->conv_kind = kind;
-    l->w_n = (size_t)out_channels * in->C * k * k;
+    l->w_n = (size_t)out_channels * l->inC * k * k; /* not in->C: push() may have moved the layers */
     if (binary) {
         l->b_n = (size_t)out_channels; /* alpha */
         l->buf_n = 2;                  /* running_zp, running_range of the activation quantizer */
@@ -92,10 +92,11 @@ int model_conv(Model *m, int x, int out_channels, int k, int stride, int pad, Co
 int model_bn(Model *m, int x, real gamma_init, const char *name) {
     const Layer *in = &m->layers[x];
     Layer *l = push(m, &LAYER_BN, x, in->C, in->H, in->W, name);
-    l->w_n = l->b_n = (size_t)in->C;
-    l->buf_n = 2 * (size_t)in->C;
+    /* l->in*, not in->*: push() may have moved the layers */
+    l->w_n = l->b_n = (size_t)l->inC;
+    l->buf_n = 2 * (size_t)l->inC;
     l->gamma_init = gamma_init;
-    l->is_bn1d = in->H == 1 && in->W == 1;
+    l->is_bn1d = l->inH == 1 && l->inW == 1;
     return last(m);
 }
 
@@ -134,9 +135,8 @@ int model_global_avgpool(Model *m, int x, const char *name) {
 }
 
 int model_linear(Model *m, int x, int out_features, const char *name) {
-    const Layer *in = &m->layers[x];
     Layer *l = push(m, &LAYER_LINEAR, x, out_features, 1, 1, name);
-    l->w_n = (size_t)out_features * in->C * in->H * in->W;
+    l->w_n = (size_t)out_features * l->inC * l->inH * l->inW; /* not in->*: push() may have moved the layers */
     l->b_n = (size_t)out_features;
     return last(m);
 }
@@ -159,7 +159,7 @@ int model_shortcut_a(Model *m, int x, int stride, int out_channels, const char *
     l->stride = stride;
     l->K = stride;
     /* ReCU resnet2: planes//4 zeros on each side, i.e. (out - in)/2 for a doubling */
-    l->pad_before = (out_channels - in->C) / 2;
+    l->pad_before = (out_channels - l->inC) / 2; /* not in->C: push() may have moved the layers */
     return last(m);
 }
 

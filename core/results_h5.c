@@ -1174,6 +1174,13 @@ int results_checkpoint_read(ResultsFile *f, const char *run_name, long *step, co
     return rc;
 }
 
+char *results_root_attr_text(ResultsFile *f, const char *name) {
+    if (!f || f->file < 0 || !name) return NULL;
+    char *v = read_attr_strdup(f->file, name);
+    H5Eclear2(H5E_DEFAULT);
+    return v;
+}
+
 static void fsync_parent(const char *path);
 
 int results_commit(ResultsFile *f, char *err, size_t errlen) {

@@ -153,6 +153,10 @@ int results_run_table(ResultsFile *f, const char *run_name, const char *group, l
 int results_checkpoint_read(ResultsFile *f, const char *run_name, long *step, const CkptArray *a, int n, char *err,
                             size_t errlen);
 
+/* A string attribute of the file's root (experiment, experiment_yaml, ...)
+ * as a malloc'd copy, NULL when absent; works on a read-only file too. */
+char *results_root_attr_text(ResultsFile *f, const char *name);
+
 /* Write final attributes and status; frees r. */
 int runlog_end(RunLog *r, const char *status, double final_top1, double best_top1, double wall_time_s);
 int results_flush(ResultsFile *f);

@@ -59,8 +59,8 @@ static void build_lr_schedule(LRSchedule *s, const RunConfig *c, long total) {
     s->warmup_iters = c->warmup_iters;
 }
 
-/* what model.conv and binary.* select */
-static void binary_options_from_config(BinaryConvOptions *o, const RunConfig *c) {
+/* what model.conv and binary.* select (train.h) */
+void binary_options_from_config(BinaryConvOptions *o, const RunConfig *c) {
     *o = binary_conv_faithful();
     o->sign_zero = !strcmp(c->sign_zero, "plus_one") ? SIGN_ZERO_IS_PLUS_ONE : SIGN_ZERO_IS_ZERO;
     o->pad_minus_one = !strcmp(c->bin_pad, "minus_one");

@@ -7,6 +7,7 @@
 
 #include "../datasets/dataset.h"
 #include "../experiments/config.h"
+#include "binary_conv.h"
 #include "results_h5.h"
 
 typedef struct {
@@ -21,6 +22,10 @@ typedef struct {
     int status;                    /* 0 complete, 1 interrupted (SIGINT), -1 failed */
     long resumed_from;             /* step the run continued from (0 = it started fresh) */
 } TrainResult;
+
+/* The binary conv options (model.conv, binary.*) of a config, as training
+ * sets them on the model (analysis tools rebuild a trained model with them). */
+void binary_options_from_config(BinaryConvOptions *o, const RunConfig *c);
 
 /* Iterations a config trains for, given the training-set size. */
 long train_total_iterations(const RunConfig *c, long n_train);

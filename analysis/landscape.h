@@ -1,0 +1,118 @@
+/* Loss landscape of a trained run (method.md 8; Li et al. 2018, "filter
+ * normalization"), the core of cbnn_landscape, callable from tests.
+ *
+ *   LandscapeRun r;   landscape_read_run(path, run, &r, err, n);      config + complete checkpoint
+ *   Dataset tr, te;   landscape_load_data(&r.c, &tr, &te, err, n);    as the driver loads it
+ *   LandscapeTable t; landscape_compute(&r, &tr, &te, &opt, &t, err, n);
+ *   landscape_write(path, run, &r, &opt, &t, err, n);                 /runs/<run>/landscape(1d)
+ *
+ * Directions: d1, d2 over the latent parameters (binary convs: the real-valued
+ * W before standardisation / k-bit quantization / sign). Each conv, binary
+ * conv and linear weight tensor gets N(0,1) entries from its own stream
+ * rng_stream(seed, RNG_LANDSCAPE, direction (0 or 1), layer index), so the
+ * directions depend on the seed and the architecture only; each output filter
+ * (row) of the direction is then rescaled to the Frobenius norm of the same
+ * filter of the run's weights. BN gamma/beta, linear biases and binary-conv
+ * alpha entries of both directions are 0 (Li et al.'s --xignore biasbn; alpha
+ * is a per-channel scale like BN's gamma).
+ *
+ * Every grid point (alpha, beta) evaluates params = theta + alpha*d1 + beta*d2
+ * in eval mode (BN running statistics and activation-quantizer running ranges
+ * of the checkpoint) at one bit width, with evaluate() of core/train.h on the
+ * first `subset` images of a split, in the config's eval batches. Points run
+ * in parallel, one model per thread with nested parallelism off; every point
+ * is computed the same way whatever the thread count, so the table is
+ * bitwise the same for any number of threads. */
+#ifndef CBNN_LANDSCAPE_H
+#define CBNN_LANDSCAPE_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "datasets/dataset.h"
+#include "experiments/config.h"
+#include "model.h"
+
+#define LANDSCAPE_DIRECTIONS "gaussian, filter-normalised, bn/bias/alpha zeroed"
+
+typedef struct {
+    int grid_n;       /* points per axis (default 51) */
+    double range;     /* axes span [-range, range] (default 1) */
+    int one_d;        /* 1: a 1-D sweep along d1 (group landscape1d) */
+    double bits;      /* evaluation bit width; < 0 (default): the run's own eval rule at the checkpoint's step */
+    long subset;      /* the first N images of the split (default 1000) */
+    int split_train;  /* 0: test split (default), 1: training split (method.md 8 says training loss) */
+    uint64_t seed;    /* the directions' seed (default 1) */
+    int threads;      /* 0: OpenMP's default */
+    FILE *progress;   /* progress lines (NULL: quiet) */
+} LandscapeOptions;
+
+void landscape_defaults(LandscapeOptions *o);
+
+/* A run as the results file holds it. */
+typedef struct {
+    char name[CFG_RUN_NAME];
+    RunConfig c;                  /* its resolved configuration */
+    long step;                    /* the step of its complete checkpoint */
+    real *params, *buffers;       /* the checkpoint's */
+    size_t n_params, n_buffers;
+    char *experiment, *experiment_yaml; /* the file's root attributes (for reopening it to write) */
+} LandscapeRun;
+
+/* Read run `run` of the results file `path`: its config and its complete
+ * checkpoint (params, buffers). 0, or -1 with a message naming the file, the
+ * run and what is wrong (no such run, no complete checkpoint, unreadable
+ * config, checkpoint of another size). */
+int landscape_read_run(const char *path, const char *run, LandscapeRun *r, char *err, size_t errlen);
+void landscape_run_free(LandscapeRun *r);
+
+/* The config's dataset as run_experiment loads it (loader, then the
+ * data.train_subset / data.test_subset truncation). 0 or -1 with a message. */
+int landscape_load_data(const RunConfig *c, Dataset *train, Dataset *test, char *err, size_t errlen);
+
+/* The config's model at batch = train.batch_size, with the binary conv options
+ * training sets (binary_options_from_config) and the given params/buffers
+ * (NULL: the initialisation). 0 or -1 with a message. */
+int landscape_model(Model *m, const RunConfig *c, const Dataset *ds, const real *params, const real *buffers,
+                    char *err, size_t errlen);
+
+/* Direction `which` (0: d1, 1: d2) into d [m->n_params], filter-normalised to theta. */
+void landscape_direction(const Model *m, const real *theta, uint64_t seed, int which, real *d);
+
+/* The binary weights every binary conv uses in its forward at `bits` (after
+ * standardisation, the optional ReCU clamp, the per-channel k-bit quantizer
+ * and sign: values in {-1, 0, +1}), layer after layer, into bw (may be NULL).
+ * Returns their count. */
+size_t landscape_binary_weights(const Model *m, const real *params, double bits, real *bw);
+
+/* the eval bits of a run: `bits` >= 0 given, else the run's rule at its
+ * checkpoint step (n_train: the truncated training-set size); rule gets a
+ * description */
+double landscape_eval_bits(const RunConfig *c, long step, long n_train, double bits, char *rule, size_t rulelen);
+
+typedef struct {
+    long n_rows;                 /* grid_n^2 (2-D, alpha-major) or grid_n (1-D) */
+    int grid_n, one_d, threads;
+    double *alpha, *beta;        /* beta NULL in 1-D */
+    double *loss, *top1;         /* mean cross-entropy; top-1 in percent */
+    int64_t *flips;              /* binary weights that differ from those at (0, 0) */
+    double bits;
+    char bits_rule[256];
+    long subset, n_binary_weights, checkpoint_step;
+    double origin_loss, origin_top1;
+    double seconds;
+} LandscapeTable;
+
+int landscape_compute(const LandscapeRun *r, const Dataset *train, const Dataset *test, const LandscapeOptions *o,
+                      LandscapeTable *t, char *err, size_t errlen);
+void landscape_table_free(LandscapeTable *t);
+
+/* Write the table into the run: results_open (the file's experiment and
+ * yaml), results_run_table, results_close(commit = 1). Refuses (nothing
+ * written) when the run's checkpoint is no longer the one the table was
+ * computed from. */
+int landscape_write(const char *path, const LandscapeRun *r, const LandscapeOptions *o, const LandscapeTable *t,
+                    char *err, size_t errlen);
+
+#endif

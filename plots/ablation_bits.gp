@@ -1,0 +1,100 @@
+# Ablation on the bit range of the precision schedule: test top-1 (mean +- std over seeds) for each
+# group, x = its bit range as a category ("2-6", "3-6", ...; fixed and full precision groups appear as
+# "4 (fixed)", "32 (full)"), with the mean training cost ratio cr on the right axis. Stands for a column
+# of the paper's Table 4 (ablation), whose content was not retrieved (method.md 7).
+#
+#   gnuplot -e "datadir='plots/out/data/quick_ablation_bits'; out='plots/out/quick_ablation_bits_ablation_bits'" \
+#           plots/ablation_bits.gp
+#
+# datadir: one experiment's directory written by cbnn_export; reads DIR/groups.csv
+#          (group,n,top1_mean,top1_std,best_top1_mean,best_top1_std,mean_cost_ratio,...,schedule,bits_min,bits_max,cycles).
+#          One category per group, in the file's order. A group named with other grid axes
+#          besides bits=... gets them on a second line of its label.
+# out:     output path without extension; writes OUT.png and OUT.pdf.
+# Optional: title.
+
+if (!exists("datadir")) { print "ablation_bits.gp: set datadir='DIR/EXPERIMENT' (cbnn_export output)"; exit status 1 }
+if (!exists("out")) out = datadir.'_ablation_bits'
+if (!exists("title")) title = system(sprintf("basename '%s'", datadir)).": top-1 against the bit range of the schedule"
+# groups.csv is RFC 4180 CSV: a group name with a comma in it ("approx,cycles=4") is quoted, and
+# gnuplot's own comma separator would cut that string at the comma. So the file is read through
+# awk, which parses the quotes and writes whitespace columns (an empty field as "").
+csv2ws = 'BEGIN { Q = sprintf("%c", 34) } \
+{ n = 0; f = ""; q = 0; L = $0; \
+  for (i = 1; i <= length(L); i++) { c = substr(L, i, 1); \
+    if (q) { if (c == Q) { if (substr(L, i + 1, 1) == Q) { f = f c; i++ } else q = 0 } else f = f c } \
+    else if (c == Q) q = 1; else if (c == ",") { a[++n] = f; f = "" } else f = f c } \
+  a[++n] = f; s = ""; for (j = 1; j <= n; j++) s = s (j > 1 ? " " : "") (a[j] == "" ? Q Q : a[j]); print s }'
+readcsv(p) = "< awk '".csv2ws."' '".p."'"
+csv = readcsv(datadir.'/groups.csv')
+
+set datafile columnheaders
+set encoding utf8
+do for [i=1:8] { set linetype i lc rgb word("#1f77b4 #ff7f0e #2ca02c #d62728 #9467bd #8c564b #e377c2 #7f7f7f", i) }
+set linetype cycle 8
+
+# the group name without its KEY=VALUE component (names are comma-separated KEY=VALUE parts)
+kpos(g, k) = strstrt(",".g.",", ",".k."=")
+tailfrom(g, k) = substr(",".g.",", kpos(g, k) + 1, strlen(g) + 2)
+trimc(s) = (s eq "," || s eq ",," || s eq "") ? "" : substr(s, (s[1:1] eq "," ? 2 : 1), strlen(s) - (s[strlen(s):strlen(s)] eq "," ? 1 : 0))
+without(g, k) = kpos(g, k) == 0 ? g : trimc(substr(",".g.",", 1, kpos(g, k)) . substr(tailfrom(g, k), strstrt(tailfrom(g, k), ",") + 1, strlen(g) + 2))
+std0(name) = (strcol(name) eq "nan" ? 0 : column(name))   # a NaN std (one seed) draws no error bar
+# (gnuplot marks a point undefined as soon as column() meets "nan", so the string is tested first)
+# category label: the bit range, and the rest of the group's name when it has other axes
+bitlabel(s, lo, hi) = (s eq "cyclic" ? sprintf("%d-%d", lo, hi) : s eq "fixed" ? sprintf("%d (fixed)", lo) : s eq "full" ? "32 (full)" : s)
+extra(g) = (kpos(g, "bits") > 0 && without(g, "bits") ne "" ? "\n".without(g, "bits") : "")
+catlabel(g, s, lo, hi) = bitlabel(s, lo, hi).extra(g)
+# colour by schedule
+kind(s) = (s eq "cyclic" ? 1 : s eq "fixed" ? 2 : 8)
+
+stats csv using 0:(column("n")) nooutput
+if (STATS_records < 1) { print "ablation_bits.gp: no group in ".datadir."/groups.csv"; exit status 1 }
+ncat = STATS_records
+nmin = STATS_min_y
+nmax = STATS_max_y
+seeds = (nmin == nmax ? (nmin > 1 ? sprintf("mean ± std over %d seeds", nmin) : "1 seed, no error bars") : sprintf("mean ± std over %d-%d seeds", nmin, nmax))
+stats csv using (column("mean_cost_ratio")) nooutput
+crmin = STATS_min
+crmax = STATS_max
+# whether any label has a second line (then the x label moves down one line)
+has_extra = 0
+stats csv using (has_extra = has_extra || extra(strcol("group")) ne "", 0) nooutput
+has_fixed = 0
+has_full = 0
+stats csv using (has_fixed = has_fixed || strcol("schedule") eq "fixed", has_full = has_full || (strcol("schedule") ne "fixed" && strcol("schedule") ne "cyclic"), 0) nooutput
+
+do for [fmt in "png pdf"] {
+    if (fmt eq "png") {
+        set terminal pngcairo size 1000,700 font "DejaVu Sans,12" linewidth 1.5 noenhanced
+    } else {
+        set terminal pdfcairo size 6.94in,4.86in font "DejaVu Sans,12" linewidth 0.75 pointscale 0.6 noenhanced
+    }
+    set output out.".".fmt
+    set title title font ",13"
+    set xrange [-0.6 : ncat - 0.4]
+    set xlabel "bit range of the weight/activation schedule (bits; errors at grad_bits)" offset 0, (has_extra ? -1 : 0)
+    set ylabel sprintf("test top-1 accuracy (%%), %s", seeds)
+    set y2label "mean training cost ratio cr (fraction of an fp32 step, log scale)"
+    set logscale y2
+    set y2range [crmin / 1.5 : crmax * 1.5]
+    set y2tics ("0.003" 0.003, "0.005" 0.005, "0.01" 0.01, "0.02" 0.02, "0.03" 0.03, "0.05" 0.05, "0.1" 0.1, "0.2" 0.2, "0.3" 0.3, "0.5" 0.5, "1" 1) nomirror
+    set ytics nomirror
+    set offsets 0, 0, graph 0.1, graph 0.1
+    set grid ytics lt 1 lc rgb "#dddddd" lw 0.7
+    set key outside bottom center horizontal Left reverse samplen 1 width 2
+    set bmargin (has_extra ? 8 : 7)
+    # best = the paper's reported metric (best of the periodic evaluations, method.md 5.4);
+    # final drawn 0.12 to the right, cr 0.12 to the left, so that the markers do not hide each other
+    plot csv using 0:(column("best_top1_mean")):(std0("best_top1_std")):(kind(strcol("schedule"))): \
+             xticlabels(catlabel(strcol("group"), strcol("schedule"), column("bits_min"), column("bits_max"))) \
+             with yerrorbars lc variable pt 7 ps 1.5 lw 1.5 notitle, \
+         csv using ($0 + 0.12):(column("top1_mean")):(std0("top1_std")):(kind(strcol("schedule"))) \
+             with yerrorbars lc variable pt 6 ps 1.5 lw 1.5 notitle, \
+         csv using ($0 - 0.12):(column("mean_cost_ratio")) axes x1y2 with points lc rgb "#555555" pt 5 ps 1.1 notitle, \
+         NaN with points lc 1 pt 7 ps 1.5 title "cyclic: best top-1", \
+         for [k=1:has_fixed] NaN with points lc 2 pt 7 ps 1.5 title "fixed: best top-1", \
+         for [k=1:has_full] NaN with points lc 8 pt 7 ps 1.5 title "full precision: best top-1", \
+         NaN with points lc rgb "black" pt 6 ps 1.5 title "final top-1 (open, right of best)", \
+         NaN with points lc rgb "#555555" pt 5 ps 1.1 title "cost ratio cr (right axis, left of best)"
+    unset output
+}

@@ -1,0 +1,87 @@
+# Ablation on the number of precision cycles: test top-1 against N_cyc (log2 axis), mean +- std
+# over the seeds of each group. Stands for a column of the paper's Table 4 (ablation), whose content
+# was not retrieved (method.md 7): the axis is guessed from CPT.
+#
+#   gnuplot -e "datadir='plots/out/data/quick_ablation_cycles'; out='plots/out/quick_ablation_cycles_ablation_cycles'" \
+#           plots/ablation_cycles.gp
+#
+# datadir: one experiment's directory written by cbnn_export; reads DIR/groups.csv
+#          (group,n,top1_mean,top1_std,best_top1_mean,best_top1_std,...,schedule,bits_min,bits_max,cycles).
+#          Only cyclic groups are drawn. Groups that differ in something besides the cycle count
+#          (another grid axis) become separate lines, named by their group without "cycles=N".
+# out:     output path without extension; writes OUT.png and OUT.pdf.
+# Optional: title.
+
+if (!exists("datadir")) { print "ablation_cycles.gp: set datadir='DIR/EXPERIMENT' (cbnn_export output)"; exit status 1 }
+if (!exists("out")) out = datadir.'_ablation_cycles'
+if (!exists("title")) title = system(sprintf("basename '%s'", datadir)).": top-1 against the number of precision cycles"
+# groups.csv is RFC 4180 CSV: a group name with a comma in it ("approx,cycles=4") is quoted, and
+# gnuplot's own comma separator would cut that string at the comma. So the file is read through
+# awk, which parses the quotes and writes whitespace columns (an empty field as "").
+csv2ws = 'BEGIN { Q = sprintf("%c", 34) } \
+{ n = 0; f = ""; q = 0; L = $0; \
+  for (i = 1; i <= length(L); i++) { c = substr(L, i, 1); \
+    if (q) { if (c == Q) { if (substr(L, i + 1, 1) == Q) { f = f c; i++ } else q = 0 } else f = f c } \
+    else if (c == Q) q = 1; else if (c == ",") { a[++n] = f; f = "" } else f = f c } \
+  a[++n] = f; s = ""; for (j = 1; j <= n; j++) s = s (j > 1 ? " " : "") (a[j] == "" ? Q Q : a[j]); print s }'
+readcsv(p) = "< awk '".csv2ws."' '".p."'"
+csv = readcsv(datadir.'/groups.csv')
+
+set datafile columnheaders
+set encoding utf8
+# colours of lines 1..8 (then repeating): matplotlib's tab10, readable on white
+do for [i=1:8] { set linetype i lc rgb word("#1f77b4 #ff7f0e #2ca02c #d62728 #9467bd #8c564b #e377c2 #7f7f7f", i) }
+set linetype cycle 8
+
+# the group name without its KEY=VALUE component (names are comma-separated KEY=VALUE parts)
+kpos(g, k) = strstrt(",".g.",", ",".k."=")
+tailfrom(g, k) = substr(",".g.",", kpos(g, k) + 1, strlen(g) + 2)
+trimc(s) = (s eq "," || s eq ",," || s eq "") ? "" : substr(s, (s[1:1] eq "," ? 2 : 1), strlen(s) - (s[strlen(s):strlen(s)] eq "," ? 1 : 0))
+without(g, k) = kpos(g, k) == 0 ? g : trimc(substr(",".g.",", 1, kpos(g, k)) . substr(tailfrom(g, k), strstrt(tailfrom(g, k), ",") + 1, strlen(g) + 2))
+series_of(g) = (without(g, "cycles") eq "" ? "all" : without(g, "cycles"))
+cyclic(s) = (s eq "cyclic")
+std0(name) = (strcol(name) eq "nan" ? 0 : column(name))   # a NaN std (one seed) draws no error bar
+# (gnuplot marks a point undefined as soon as column() meets "nan", so the string is tested first)
+
+series = ""
+stats csv using (cyclic(strcol("schedule")) ? (s = series_of(strcol("group")), \
+                 (strstrt(" ".series." ", " ".s." ") ? 0 : (series = series." ".s, 0))) : 0) nooutput
+nseries = words(series)
+stats csv using (cyclic(strcol("schedule")) ? column("cycles") : NaN):(column("n")) nooutput
+if (STATS_records < 1) { print "ablation_cycles.gp: no cyclic group in ".datadir."/groups.csv"; exit status 1 }
+cmin = STATS_min_x
+cmax = STATS_max_x
+nmin = STATS_min_y
+nmax = STATS_max_y
+seeds = (nmin == nmax ? (nmin > 1 ? sprintf("mean ± std over %d seeds", nmin) : "1 seed, no error bars") : sprintf("mean ± std over %d-%d seeds", nmin, nmax))
+
+do for [fmt in "png pdf"] {
+    if (fmt eq "png") {
+        set terminal pngcairo size 1000,700 font "DejaVu Sans,12" linewidth 1.5 noenhanced
+    } else {
+        set terminal pdfcairo size 6.94in,4.86in font "DejaVu Sans,12" linewidth 0.75 pointscale 0.6 noenhanced
+    }
+    set output out.".".fmt
+    set title title."\nfilled points, solid lines: best top-1 (the paper's metric); open, dashed: final top-1 (drawn 3 % to the right)" font ",12"
+    set logscale x 2
+    set xrange [cmin / 1.5 : cmax * 1.5]
+    set xtics 2 format "%.0f"
+    set xlabel "number of precision cycles N_cyc (log2 scale)"
+    set ylabel sprintf("test top-1 accuracy (%%), %s", seeds)
+    set offsets 0, 0, graph 0.12, graph 0.12
+    set grid lt 1 lc rgb "#dddddd" lw 0.7
+    set key outside right top vertical Left reverse samplen 2 width 1 noenhanced
+    # best = the paper's reported metric (best of the periodic evaluations, method.md 5.4);
+    # final = the last evaluation; drawn 3 % to the right so the bars do not hide each other
+    # lines through the groups sorted by cycle count (smooth unique), points with error bars on top
+    sel(i) = cyclic(strcol("schedule")) && series_of(strcol("group")) eq word(series, i)
+    plot for [i=1:nseries] csv using (sel(i) ? column("cycles") : NaN):(column("best_top1_mean")) \
+             smooth unique with lines lc i lw 2 notitle, \
+         for [i=1:nseries] csv using (sel(i) ? column("cycles") * 1.03 : NaN):(column("top1_mean")) \
+             smooth unique with lines lc i dt 2 lw 1.5 notitle, \
+         for [i=1:nseries] csv using (sel(i) ? column("cycles") : NaN):(column("best_top1_mean")):(std0("best_top1_std")) \
+             with yerrorbars lc i pt 7 ps 1.3 lw 1.5 title (nseries > 1 ? word(series, i).": best" : "best top-1"), \
+         for [i=1:nseries] csv using (sel(i) ? column("cycles") * 1.03 : NaN):(column("top1_mean")):(std0("top1_std")) \
+             with yerrorbars lc i pt 6 ps 1.3 lw 1.5 title (nseries > 1 ? word(series, i).": final" : "final top-1")
+    unset output
+}
