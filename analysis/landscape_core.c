@@ -367,7 +367,7 @@ int landscape_compute(const LandscapeRun *r, const Dataset *train, const Dataset
 
     const double t0 = now_seconds();
     engine_set_threads(T_all);
-    const Augment aug = {0, 0, c->normalize};
+    const Augment aug = {.normalize = c->normalize};
     /* the origin: theta itself (the grid holds it only for odd N) */
     evaluate(&models[0], ds, subset, c->eval_batch_size, &aug, &t->origin_top1, &t->origin_loss);
 

@@ -282,8 +282,8 @@ int train_run_ctl(const RunConfig *c, const char *run_name, const Dataset *train
     AdamWConfig adamw = {c->beta1, c->beta2, c->eps, c->weight_decay};
     SGDConfig sgd = {c->momentum, c->dampening, c->weight_decay, c->nesterov};
     const int use_adamw = !strcmp(c->optimizer, "adamw");
-    Augment aug = {c->aug_flip, c->aug_crop_pad, c->normalize};
-    Augment eval_aug = {0, 0, c->normalize};
+    Augment aug = {.flip = c->aug_flip, .crop_pad = c->aug_crop_pad, .normalize = c->normalize};
+    Augment eval_aug = {.normalize = c->normalize};
     if (lcost) layer_costs_init(lcost, &m);
 
     if (progress) {

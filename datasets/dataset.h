@@ -15,10 +15,26 @@
 #include "real.h"
 #include "rng.h"
 
+/* The augmentations of method.md 5, each off when zero. A loader applies
+ * those that fit its data and ignores the rest; every random draw comes from
+ * the Rng handed to get() (the run's augmentation stream for (epoch, index)).
+ * Order, CIFAR: crop (pad, fill) -> flip -> AutoAugment -> Cutout -> scale
+ * [-> normalize]. ImageNet train: RandomResizedCrop -> flip -> scale ->
+ * Lighting -> normalize; eval: resize shorter side -> centre crop. */
 typedef struct {
     int flip;        /* random horizontal flip */
-    int crop_pad;    /* random crop back to the original size after zero padding by this many pixels */
+    int crop_pad;    /* random crop back to the original size after padding by this many pixels */
     int normalize;   /* subtract mean, divide by std (per channel) */
+    /* CIFAR (datasets/augment_cifar.c) */
+    int crop_fill_mean;  /* pad with the dataset's mean pixel instead of 0 (the CIFAR recipe) */
+    int autoaugment;     /* AutoAugment CIFAR-10 policy (25 sub-policies, fill = mean) */
+    int cutout;          /* Cutout: one square hole of this side in pixels (0 = off) */
+    /* ImageNet (datasets/augment_imagenet.c) */
+    int rrc;             /* RandomResizedCrop to the dataset's output size (train) */
+    double rrc_scale_min, rrc_scale_max;   /* area fraction, e.g. 0.08, 1.25 */
+    double rrc_ratio_min, rrc_ratio_max;   /* aspect ratio, e.g. 3/4, 4/3 */
+    int lighting;        /* AlexNet PCA lighting (std 0.1); see the loader on why it is a no-op upstream */
+    int eval_resize;     /* eval: resize the shorter side to this (e.g. 256), then centre-crop */
 } Augment;
 
 typedef struct Dataset Dataset;

@@ -3,7 +3,8 @@
 # needed, compile. Every step says what it does; nothing is installed by hand.
 
 CBNN_PACKAGES=(meson ninja-build pkg-config gcc g++ libhdf5-dev hdf5-tools python3-h5py libyaml-dev
-               libopenblas-openmp-dev zlib1g-dev libbenchmark-dev dataset-fashion-mnist gnuplot-nox)
+               libopenblas-openmp-dev zlib1g-dev libbenchmark-dev dataset-fashion-mnist gnuplot-nox
+               libjpeg62-turbo-dev libxml2-dev)
 
 cbnn_missing_packages() {
     local p missing=()

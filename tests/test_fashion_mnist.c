@@ -207,7 +207,7 @@ static void test_batches_real(const Dataset *tr) {
     CHECK(memcmp(a, d, B * S * sizeof(real)) != 0, "another seed gives the same batch");
 
     /* augmentation changes pixels for most samples; evaluation mode does not augment */
-    Augment none = {0, 0, 1};
+    Augment none = {.normalize = 1};
     dataset_batch(tr, idx, B, d, lab2, &none, 1, 1234, 3);
     int changed = 0;
     for (int b = 0; b < B; b++) changed += memcmp(a + b * S, d + b * S, S * sizeof(real)) != 0;
@@ -222,7 +222,7 @@ static void test_batches_real(const Dataset *tr) {
     int32_t *bidx = malloc(BIG * sizeof(int32_t)), *blab = malloc(BIG * sizeof(int32_t));
     real *big = malloc((size_t)BIG * S * sizeof(real));
     for (int b = 0; b < BIG; b++) bidx[b] = (int32_t)rng_below(&r, (uint64_t)tr->n);
-    Augment fl = {1, 0, 1};
+    Augment fl = {.flip = 1, .normalize = 1};
     dataset_batch(tr, bidx, BIG, big, blab, &fl, 1, 99, 0);
     double s1 = 0, s2 = 0;
     for (size_t i = 0; i < (size_t)BIG * S; i++) s1 += big[i], s2 += (double)big[i] * big[i];
@@ -439,7 +439,7 @@ static void test_augment(void) {
     int32_t idx[M], lb[M];
     for (int i = 0; i < M; i++) idx[i] = i;
     real *bo = malloc(sizeof(real) * M * SC * SH * SW);
-    Augment fl = {1, 0, 1};
+    Augment fl = {.flip = 1, .normalize = 1};
     dataset_batch(&d2, idx, M, bo, lb, &fl, 1, 1, 0);
     for (int c = 0; c < SC; c++) {
         double s1 = 0;

@@ -227,7 +227,7 @@ int main(void) {
     prec_from_config(&c, train_total_iterations(&c, g_train.n), &ps, &pe);
     const double bits = prec_eval_bits(&ps, &pe, STEPS);
     m.bits = bits;
-    const Augment aug = {0, 0, c.normalize};
+    const Augment aug = {.normalize = c.normalize};
     double ref_top1, ref_loss;
     evaluate(&m, &g_test, SUBSET, c.eval_batch_size, &aug, &ref_top1, &ref_loss);
 
