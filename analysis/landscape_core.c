@@ -367,7 +367,8 @@ int landscape_compute(const LandscapeRun *r, const Dataset *train, const Dataset
 
     const double t0 = now_seconds();
     engine_set_threads(T_all);
-    const Augment aug = {.normalize = c->normalize};
+    Augment train_aug_unused, aug;
+    train_augment_from_config(c, &train_aug_unused, &aug);
     /* the origin: theta itself (the grid holds it only for odd N) */
     evaluate(&models[0], ds, subset, c->eval_batch_size, &aug, &t->origin_top1, &t->origin_loss);
 

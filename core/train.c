@@ -107,6 +107,27 @@ static void layer_costs_add(LayerCost *lc, int n, int batch, double bits, double
     }
 }
 
+void train_augment_from_config(const RunConfig *c, Augment *train, Augment *eval) {
+    memset(train, 0, sizeof *train);
+    train->flip = c->aug_flip;
+    train->crop_pad = c->aug_crop_pad;
+    train->normalize = c->normalize;
+    train->crop_fill_mean = c->aug_crop_fill_mean;
+    train->autoaugment = c->aug_autoaugment;
+    train->cutout = c->aug_cutout;
+    train->rrc = c->aug_rrc;
+    train->rrc_scale_min = c->rrc_scale_min;
+    train->rrc_scale_max = c->rrc_scale_max;
+    train->rrc_ratio_min = c->rrc_ratio_min;
+    train->rrc_ratio_max = c->rrc_ratio_max;
+    train->lighting = c->aug_lighting;
+    train->eval_resize = c->eval_resize;
+    /* evaluation: no random step; a streaming loader resizes and centre-crops */
+    memset(eval, 0, sizeof *eval);
+    eval->normalize = c->normalize;
+    eval->eval_resize = c->eval_resize;
+}
+
 int train_estimate(const RunConfig *c, int channels, int height, int width, int num_classes, long n_train,
                    TrainEstimate *out, char *err, size_t errlen) {
     memset(out, 0, sizeof *out);
@@ -282,8 +303,8 @@ int train_run_ctl(const RunConfig *c, const char *run_name, const Dataset *train
     AdamWConfig adamw = {c->beta1, c->beta2, c->eps, c->weight_decay};
     SGDConfig sgd = {c->momentum, c->dampening, c->weight_decay, c->nesterov};
     const int use_adamw = !strcmp(c->optimizer, "adamw");
-    Augment aug = {.flip = c->aug_flip, .crop_pad = c->aug_crop_pad, .normalize = c->normalize};
-    Augment eval_aug = {.normalize = c->normalize};
+    Augment aug, eval_aug;
+    train_augment_from_config(c, &aug, &eval_aug);
     if (lcost) layer_costs_init(lcost, &m);
 
     if (progress) {

@@ -61,6 +61,9 @@ int train_run(const RunConfig *c, const char *run_name, const Dataset *train, co
 struct Model;
 void evaluate(struct Model *m, const Dataset *ds, long n, int batch, const Augment *aug, double *top1, double *loss);
 
+/* The training and evaluation augmentations a config asks for (data.augment.*). */
+void train_augment_from_config(const RunConfig *c, Augment *train, Augment *eval);
+
 /* What a run will cost, computed from its config without training (the
  * same accounting train_run logs): for --dry-run. */
 typedef struct {

@@ -103,7 +103,7 @@ int dataset_nominal(const char *name, DatasetShape *out) {
     static const struct { const char *name; DatasetShape s; } known[] = {
         {"fashion_mnist", {1, 28, 28, 10, 60000, 10000}},
         {"cifar10", {3, 32, 32, 10, 50000, 10000}},
-        {"imagenet", {3, 224, 224, 1000, 1281167, 50000}},
+        {"imagenet", {3, 224, 224, 1000, 1281167, 50000}}, /* the side is data.image_size (224 default) */
     };
     for (size_t i = 0; i < sizeof known / sizeof known[0]; i++) {
         if (!strcmp(known[i].name, name)) {

@@ -113,7 +113,31 @@ static const KeyDef KEYS[] = {
     {"data.augment.flip", T_BOOL, FIELD(aug_flip), .def = "false",
      .help = "random horizontal flip"},
     {"data.augment.crop_pad", T_INT, FIELD(aug_crop_pad), .def = "0", GE(0), LE(64),
-     .help = "random crop after zero padding by this many pixels (0 = off)"},
+     .help = "random crop after padding by this many pixels (0 = off)"},
+    {"data.augment.crop_fill_mean", T_BOOL, FIELD(aug_crop_fill_mean), .def = "false",
+     .help = "pad the crop with the mean pixel instead of 0 (CIFAR recipe)"},
+    {"data.augment.autoaugment", T_BOOL, FIELD(aug_autoaugment), .def = "false",
+     .help = "AutoAugment CIFAR-10 policy, fill = mean (CIFAR-10)"},
+    {"data.augment.cutout", T_INT, FIELD(aug_cutout), .def = "0", GE(0), LE(64),
+     .help = "Cutout: one square hole of this side (0 = off; CIFAR recipe 16)"},
+    {"data.augment.random_resized_crop", T_BOOL, FIELD(aug_rrc), .def = "false",
+     .help = "RandomResizedCrop to data.image_size (ImageNet)"},
+    {"data.augment.rrc_scale_min", T_DOUBLE, FIELD(rrc_scale_min), .def = "0.08", GT(0), LE(10),
+     .help = "RandomResizedCrop area fraction, lower end"},
+    {"data.augment.rrc_scale_max", T_DOUBLE, FIELD(rrc_scale_max), .def = "1.25", GT(0), LE(10),
+     .help = "RandomResizedCrop area fraction, upper end (the recipe's 1.25)"},
+    {"data.augment.rrc_ratio_min", T_DOUBLE, FIELD(rrc_ratio_min), .def = "0.75", GT(0), LE(10),
+     .help = "RandomResizedCrop aspect ratio, lower end"},
+    {"data.augment.rrc_ratio_max", T_DOUBLE, FIELD(rrc_ratio_max), .def = "1.3333333333333333", GT(0), LE(10),
+     .help = "RandomResizedCrop aspect ratio, upper end"},
+    {"data.augment.lighting", T_BOOL, FIELD(aug_lighting), .def = "false",
+     .help = "AlexNet PCA lighting as the original applies it (ImageNet)"},
+    {"data.image_size", T_INT, FIELD(image_size), .def = "224", GE(8), LE(1024),
+     .help = "output side of streaming datasets (ImageNet crops)"},
+    {"data.eval_resize", T_INT, FIELD(eval_resize), .def = "256", GE(8), LE(2048),
+     .help = "evaluation: shorter side resized to this, then centre crop of image_size"},
+    {"data.skip_bad", T_BOOL, FIELD(skip_bad), .def = "false",
+     .help = "skip unreadable images (counted in the run's log) instead of failing"},
 
     {"optim.name", T_STR, FIELD(optimizer), .choices = OPTIMIZERS, .def = "adamw",
      .help = "optimizer"},
@@ -545,6 +569,27 @@ static int set_value(const KeyDef *k, RunConfig *c, const char *s, size_t n, int
  * message and the keys to blame (the first one the file set is pointed at). */
 static int cross_check(const RunConfig *c, char *msg, size_t cap, const char *blame[2]) {
     blame[0] = blame[1] = NULL;
+    if (c->rrc_scale_min > c->rrc_scale_max) {
+        snprintf(msg, cap, "key 'data.augment.rrc_scale_min' must be <= data.augment.rrc_scale_max, got %g > %g",
+                 c->rrc_scale_min, c->rrc_scale_max);
+        blame[0] = "data.augment.rrc_scale_min";
+        blame[1] = "data.augment.rrc_scale_max";
+        return -1;
+    }
+    if (c->rrc_ratio_min > c->rrc_ratio_max) {
+        snprintf(msg, cap, "key 'data.augment.rrc_ratio_min' must be <= data.augment.rrc_ratio_max, got %g > %g",
+                 c->rrc_ratio_min, c->rrc_ratio_max);
+        blame[0] = "data.augment.rrc_ratio_min";
+        blame[1] = "data.augment.rrc_ratio_max";
+        return -1;
+    }
+    if (c->eval_resize < c->image_size) {
+        snprintf(msg, cap, "key 'data.eval_resize' must be >= data.image_size (the centre crop), got %d < %d",
+                 c->eval_resize, c->image_size);
+        blame[0] = "data.eval_resize";
+        blame[1] = "data.image_size";
+        return -1;
+    }
     if (!strcmp(c->lr_schedule, "step") && c->step_size <= 0) {
         snprintf(msg, cap, "key 'schedule.step_size' must be > 0 when schedule.lr is 'step', got %ld",
                  c->step_size);

@@ -61,6 +61,16 @@ typedef struct {
     int normalize;               /* data.normalize: subtract the dataset mean, divide by std */
     int aug_flip;                /* data.augment.flip: random horizontal flip */
     int aug_crop_pad;            /* data.augment.crop_pad: random crop with this zero padding (0 = off) */
+    int aug_crop_fill_mean;      /* data.augment.crop_fill_mean: pad with the mean pixel (CIFAR recipe) */
+    int aug_autoaugment;         /* data.augment.autoaugment: AutoAugment CIFAR-10 policy */
+    int aug_cutout;              /* data.augment.cutout: Cutout hole side in pixels (0 = off) */
+    int aug_rrc;                 /* data.augment.random_resized_crop: RandomResizedCrop to data.image_size */
+    double rrc_scale_min, rrc_scale_max;   /* data.augment.rrc_scale_min / _max */
+    double rrc_ratio_min, rrc_ratio_max;   /* data.augment.rrc_ratio_min / _max */
+    int aug_lighting;            /* data.augment.lighting: AlexNet PCA lighting (faithful to the original) */
+    int image_size;              /* data.image_size: output side of streaming datasets (ImageNet 224) */
+    int eval_resize;             /* data.eval_resize: eval resizes the shorter side to this, then centre-crops */
+    int skip_bad;                /* data.skip_bad: skip unreadable images (counted) instead of failing */
     /* optimizer */
     char optimizer[CFG_STR];     /* optim.name: adamw | sgd */
     double lr;                   /* optim.lr */

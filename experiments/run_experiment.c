@@ -25,7 +25,9 @@
 
 #include "blas.h"
 #include "config.h"
+#include "datasets/cifar10.h"
 #include "datasets/dataset.h"
+#include "datasets/imagenet.h"
 #include "progress.h"
 #include "results_h5.h"
 #include "train.h"
@@ -80,12 +82,14 @@ typedef struct {
     int loaded;
     char dataset[CFG_STR], path[CFG_PATH];
     long train_subset, test_subset;
+    int image_size, skip_bad;
     Dataset train, test;
 } DataCache;
 
 static int load_dataset(DataCache *dc, const RunConfig *c, char *err, size_t errlen) {
     if (dc->loaded && !strcmp(dc->dataset, c->dataset) && !strcmp(dc->path, c->data_path) &&
-        dc->train_subset == c->train_subset && dc->test_subset == c->test_subset)
+        dc->train_subset == c->train_subset && dc->test_subset == c->test_subset &&
+        dc->image_size == c->image_size && dc->skip_bad == c->skip_bad)
         return 0;
     if (dc->loaded) {
         dataset_free(&dc->train);
@@ -96,9 +100,15 @@ static int load_dataset(DataCache *dc, const RunConfig *c, char *err, size_t err
     memset(&dc->test, 0, sizeof dc->test);
     if (!strcmp(c->dataset, "fashion_mnist")) {
         if (fashion_mnist_load(&dc->train, &dc->test, c->data_path, err, errlen)) return -1;
+    } else if (!strcmp(c->dataset, "cifar10")) {
+        if (cifar10_load(&dc->train, &dc->test, c->data_path, err, errlen)) return -1;
+    } else if (!strcmp(c->dataset, "imagenet")) {
+        ImagenetOptions opt;
+        imagenet_default_options(&opt);
+        opt.skip_bad = c->skip_bad;
+        if (imagenet_load_opts(&dc->train, &dc->test, c->data_path, c->image_size, &opt, err, errlen)) return -1;
     } else {
-        snprintf(err, errlen, "dataset '%s' has no loader yet (the CIFAR-10 and ImageNet loaders are the datasets "
-                 "issue's work); --dry-run works on this file", c->dataset);
+        snprintf(err, errlen, "dataset '%s' has no loader", c->dataset);
         return -1;
     }
     dataset_truncate(&dc->train, c->train_subset);
@@ -107,6 +117,8 @@ static int load_dataset(DataCache *dc, const RunConfig *c, char *err, size_t err
     snprintf(dc->path, sizeof dc->path, "%s", c->data_path);
     dc->train_subset = c->train_subset;
     dc->test_subset = c->test_subset;
+    dc->image_size = c->image_size;
+    dc->skip_bad = c->skip_bad;
     dc->loaded = 1;
     return 0;
 }

@@ -575,7 +575,8 @@ static void test_errors(void) {
     EXPECT_ERROR("name: {a: b}\n", ":1:7: key 'name' expects a string, got a mapping");
     EXPECT_ERROR("description: [x]\n", ":1:14: key 'description' expects a string, got a sequence");
     EXPECT_ERROR("base:\n  optim: 5\n", ":2:10:", "key 'optim' expects a mapping (with keys name, lr,", "got the scalar '5'");
-    EXPECT_ERROR("base: {data: {augment: [flip]}}\n", ":1:24:", "key 'data.augment' expects a mapping (with keys flip, crop_pad), got a sequence");
+    EXPECT_ERROR("base: {data: {augment: [flip]}}\n", ":1:24:", "key 'data.augment' expects a mapping (with keys flip, crop_pad, crop_fill_mean, autoaugment, cutout, "
+                 "random_resized_crop, rrc_scale_min, rrc_scale_max, rrc_ratio_min, rrc_ratio_max, lighting), got a sequence");
     EXPECT_ERROR("base: 3\n", ":1:7:",
                  "key 'base' expects a mapping (with keys model, binary, data, optim, schedule, precision, train), "
                  "got a scalar");

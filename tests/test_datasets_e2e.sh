@@ -1,0 +1,72 @@
+#!/usr/bin/env bash
+# The real-format loaders through the experiment driver: small CIFAR-10
+# (binary) and ImageNet (JPEG folders) sets written by the generators, trained
+# on by build/cyclebnn with the paper's augmentations (CIFAR: mean-filled crop,
+# flip, AutoAugment, Cutout; ImageNet: RandomResizedCrop, flip, Lighting, eval
+# resize + centre crop). The CIFAR run must learn (best top-1 above 20 %,
+# chance is 10 %); a missing dataset names the path and the fetch script.
+#
+#   tests/test_datasets_e2e.sh CYCLEBNN MAKE_CIFAR10 MAKE_IMAGENET
+set -uo pipefail
+exe=${1:?} make_cifar=${2:?} make_inet=${3:?}
+py=/usr/bin/python3
+work=$(mktemp -d /tmp/cbnn_e2e_XXXXXX)
+trap 'rm -rf "$work"' EXIT
+export OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-PASSIVE}
+passed=0 failed=0
+check() { local what=$1; shift; if "$@"; then passed=$((passed + 1)); else failed=$((failed + 1)); echo "FAIL: $what" >&2; fi; }
+
+"$make_cifar" "$work/c" --train 512 --test 128 --seed 1 > /dev/null; check "make_cifar10" test $? -eq 0
+"$make_inet" "$work/i" --per-class 6 --seed 1 > /dev/null; check "make_imagenet" test $? -eq 0
+
+cat > "$work/c.yaml" <<EOF
+name: e2e_cifar
+base:
+  model: {arch: cifar_resnet8, conv: cyclebnn}
+  precision: {schedule: cyclic, bits: [2, 6], cycles: 2}
+  data:
+    dataset: cifar10
+    path: $work/c/cifar-10-batches-bin
+    normalize: false
+    augment: {crop_pad: 4, crop_fill_mean: true, flip: true, autoaugment: true, cutout: 16}
+  optim: {lr: 0.002}
+  train: {epochs: 3, batch_size: 32, eval_batch_size: 32, log_interval: 16}
+EOF
+"$exe" --results "$work/r" "$work/c.yaml" > "$work/c.out" 2> "$work/c.err"; rc=$?
+check "the CIFAR-10 run completes (rc $rc)" test $rc -eq 0
+check "the CIFAR-10 run saw 512 / 128 images" grep -q "(512 train / 128 test images)" "$work/c.err"
+"$py" -c "
+import sys, h5py
+r = h5py.File(sys.argv[1], 'r')['runs/e2e_cifar']
+b = float(r.attrs['best_top1'])
+print('CIFAR-10 synthetic best top-1 %.2f %%' % b)
+sys.exit(0 if b > 20 else 1)" "$work/r/e2e_cifar.h5"
+check "the CIFAR-10 run learns (best top-1 > 20 %)" test $? -eq 0
+
+cat > "$work/i.yaml" <<EOF
+name: e2e_imagenet
+base:
+  model: {arch: imagenet_resnet18, conv: cyclebnn}
+  precision: {schedule: cyclic, bits: [2, 6], cycles: 2}
+  data:
+    dataset: imagenet
+    path: $work/i
+    image_size: 64
+    eval_resize: 72
+    normalize: true
+    augment: {random_resized_crop: true, flip: true, lighting: true}
+  train: {iterations: 6, batch_size: 8, eval_batch_size: 8, log_interval: 2, eval_interval: 6}
+EOF
+"$exe" --results "$work/r" "$work/i.yaml" > "$work/i.out" 2> "$work/i.err"; rc=$?
+check "the ImageNet run completes (rc $rc)" test $rc -eq 0
+check "the ImageNet run saw 24 / 8 images" grep -q "(24 train / 8 test images)" "$work/i.err"
+
+# a missing dataset: the path looked at and the script that fetches it
+sed "s|path: $work/c/cifar-10-batches-bin|path: $work/nowhere|" "$work/c.yaml" > "$work/missing.yaml"
+"$exe" --results "$work/r2" "$work/missing.yaml" > "$work/m.out" 2>&1; rc=$?
+check "a missing CIFAR-10 exits 1" test $rc -eq 1
+check "a missing CIFAR-10 names the path" grep -q "$work/nowhere" "$work/m.out"
+check "a missing CIFAR-10 names the fetch script" grep -q "fetch_cifar10.sh" "$work/m.out"
+
+echo "test_datasets_e2e: $passed passed, $failed failed"
+test $failed -eq 0
