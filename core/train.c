@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "blas.h"
+#include "datasets/loader.h"
 #include "layers.h"
 #include "lr_schedule.h"
 #include "model.h"
@@ -316,6 +317,7 @@ int train_run_ctl(const RunConfig *c, const char *run_name, const Dataset *train
     }
 
     double *lc_flat = NULL, wall_before = 0.0;
+    Loader *ld = NULL; /* background batches (data.loader_workers > 0) */
     size_t chw = (size_t)train->channels * train->height * train->width;
     real *x = malloc((size_t)B * chw * sizeof *x);
     int32_t *y = malloc((size_t)B * sizeof *y), *perm = malloc((size_t)n * sizeof *perm);
@@ -373,15 +375,28 @@ int train_run_ctl(const RunConfig *c, const char *run_name, const Dataset *train
         }
     }
 
+    if (c->loader_workers > 0 && i0 < total) {
+        /* the same batches, decoded ahead by worker threads (datasets/loader.h) */
+        ld = loader_start(train, B, &aug, c->seed, i0, total, c->loader_workers, 3, err, errlen);
+        if (!ld) goto fail;
+    }
     for (i = i0; i < total; i++) {
         double t0 = now_seconds();
-        long epoch = i / per_epoch, pos = i % per_epoch;
-        if (epoch != cur_epoch) {
-            Rng r = rng_stream(c->seed, RNG_SHUFFLE, (uint64_t)epoch, 0);
-            rng_permutation(&r, perm, n);
-            cur_epoch = epoch;
+        if (ld) {
+            long got_step;
+            if (loader_next(ld, x, y, &got_step) != 0 || got_step != i) {
+                snprintf(err, errlen, "the background loader failed at step %ld: %s", i, loader_error(ld));
+                goto fail;
+            }
+        } else {
+            long epoch = i / per_epoch, pos = i % per_epoch;
+            if (epoch != cur_epoch) {
+                Rng r = rng_stream(c->seed, RNG_SHUFFLE, (uint64_t)epoch, 0);
+                rng_permutation(&r, perm, n);
+                cur_epoch = epoch;
+            }
+            dataset_batch(train, perm + pos * B, B, x, y, &aug, 1, c->seed, epoch);
         }
-        dataset_batch(train, perm + pos * B, B, x, y, &aug, 1, c->seed, epoch);
         double lr = lr_at(&sched, i);
         PrecBits pb = prec_at(&prec, i);
         m.bits = pb.bits;
@@ -485,6 +500,8 @@ int train_run_ctl(const RunConfig *c, const char *run_name, const Dataset *train
         res->bit_macs += lcost[l].weighted.fwd + lcost[l].weighted.err + lcost[l].weighted.wgrad;
         res->fp32_macs += (double)i * B * (lcost[l].raw.fwd + lcost[l].raw.err + lcost[l].raw.wgrad);
     }
+    loader_stop(ld);
+    ld = NULL;
     res->status = i == total ? 0 : 1;
     if (log && (runlog_mean_cost_ratio(log, res->mean_cost_ratio) || write_tables(log, &m, lcost))) {
         snprintf(err, errlen, "writing the cost and summary tables failed");
@@ -498,6 +515,7 @@ int train_run_ctl(const RunConfig *c, const char *run_name, const Dataset *train
     model_free(&m);
     return res->status;
 fail:
+    loader_stop(ld);
     res->wall_time_s = wall_before + now_seconds() - t_start;
     free(lc_flat);
     free(x);

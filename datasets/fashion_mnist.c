@@ -124,16 +124,39 @@ static int read_idx(const char *dir, const char *name, uint32_t magic, int ndims
             goto fail;
         }
     }
-    *data = malloc(total);
+    /* an image file's items are 28x28: checked before anything is allocated */
+    if (ndims == 3 && (dims[1] != FM_SIDE || dims[2] != FM_SIDE)) {
+        set_err(err, errlen, "fashion-mnist: %s: images are %ux%u, expected %dx%d", path, dims[1], dims[2], FM_SIDE,
+                FM_SIDE);
+        goto fail;
+    }
+    /* The buffer grows as bytes arrive (doubling from 1 MB, capped at the
+     * announced size), so a 20-byte file whose header announces gigabytes
+     * costs nothing (found by fuzz/fuzz_idx). */
+    size_t cap = total < ((size_t)1 << 20) ? total : ((size_t)1 << 20), have = 0;
+    *data = malloc(cap);
     if (!*data) {
-        set_err(err, errlen, "fashion-mnist: %s: out of memory for %zu bytes", path, total);
+        set_err(err, errlen, "fashion-mnist: %s: out of memory for %zu bytes", path, cap);
         goto fail;
     }
-    got = gz_read_all(g, *data, total);
-    if (got < 0) {
-        set_err(err, errlen, "fashion-mnist: %s: read error: %s", path, gz_msg(g));
-        goto fail;
+    for (;;) {
+        long long n = gz_read_all(g, *data + have, cap - have);
+        if (n < 0) {
+            set_err(err, errlen, "fashion-mnist: %s: read error: %s", path, gz_msg(g));
+            goto fail;
+        }
+        have += (size_t)n;
+        if (have < cap || cap == total) break; /* short read: end of file; or all announced bytes */
+        size_t ncap = cap * 2 < total ? cap * 2 : total;
+        uint8_t *nd = realloc(*data, ncap);
+        if (!nd) {
+            set_err(err, errlen, "fashion-mnist: %s: out of memory for %zu bytes", path, ncap);
+            goto fail;
+        }
+        *data = nd;
+        cap = ncap;
     }
+    got = (long long)have;
     if ((size_t)got != total) {
         /* zlib flags a compressed stream that stops mid-way (Z_BUF_ERROR) as
          * opposed to a complete gzip of a short file: say which */

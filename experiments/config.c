@@ -138,6 +138,8 @@ static const KeyDef KEYS[] = {
      .help = "evaluation: shorter side resized to this, then centre crop of image_size"},
     {"data.skip_bad", T_BOOL, FIELD(skip_bad), .def = "false",
      .help = "skip unreadable images (counted in the run's log) instead of failing"},
+    {"data.loader_workers", T_INT, FIELD(loader_workers), .def = "0", GE(0), LE(64),
+     .help = "threads decoding batches ahead of the step (0 = in the step; same numbers either way)"},
 
     {"optim.name", T_STR, FIELD(optimizer), .choices = OPTIMIZERS, .def = "adamw",
      .help = "optimizer"},

@@ -71,6 +71,7 @@ typedef struct {
     int image_size;              /* data.image_size: output side of streaming datasets (ImageNet 224) */
     int eval_resize;             /* data.eval_resize: eval resizes the shorter side to this, then centre-crops */
     int skip_bad;                /* data.skip_bad: skip unreadable images (counted) instead of failing */
+    int loader_workers;          /* data.loader_workers: background decode threads (0 = in the step) */
     /* optimizer */
     char optimizer[CFG_STR];     /* optim.name: adamw | sgd */
     double lr;                   /* optim.lr */

@@ -135,6 +135,7 @@ static void identity(RunConfig *c) {
     c->threads = 0;
     c->log_interval = 0;
     c->checkpoint_interval = 0;
+    c->loader_workers = 0;
 }
 
 /* The stored config of an existing run against the YAML's: 0 when they give
@@ -448,6 +449,12 @@ static int run_grid(const ExperimentConfig *ep, const int *sel, int nsel, const 
                             "problem is fixed\n", path);
             exit_code = 1;
             goto out;
+        }
+        if (!strcmp(c.dataset, "imagenet")) {
+            /* data.skip_bad: undecodable images skipped (and libjpeg warnings), for the run's log */
+            runlog_attr(log, "images_skipped", (double)(imagenet_bad_count(&dc.train) + imagenet_bad_count(&dc.test)));
+            runlog_attr(log, "jpeg_warnings",
+                        (double)(imagenet_warning_count(&dc.train) + imagenet_warning_count(&dc.test)));
         }
         if (rc == 0) {
             runlog_attr(log, "bit_macs", res.bit_macs);

@@ -4,7 +4,8 @@
 # on by build/cyclebnn with the paper's augmentations (CIFAR: mean-filled crop,
 # flip, AutoAugment, Cutout; ImageNet: RandomResizedCrop, flip, Lighting, eval
 # resize + centre crop). The CIFAR run must learn (best top-1 above 20 %,
-# chance is 10 %); a missing dataset names the path and the fetch script.
+# chance is 10 %); the background loader (data.loader_workers) changes no
+# number; a missing dataset names the path and the fetch script.
 #
 #   tests/test_datasets_e2e.sh CYCLEBNN MAKE_CIFAR10 MAKE_IMAGENET
 set -uo pipefail
@@ -60,6 +61,21 @@ EOF
 "$exe" --results "$work/r" "$work/i.yaml" > "$work/i.out" 2> "$work/i.err"; rc=$?
 check "the ImageNet run completes (rc $rc)" test $rc -eq 0
 check "the ImageNet run saw 24 / 8 images" grep -q "(24 train / 8 test images)" "$work/i.err"
+
+# the background loader gives the same numbers, bit for bit
+same_losses() { "$py" -c "
+import sys, h5py, numpy as np
+a = h5py.File(sys.argv[1], 'r')['runs'][sys.argv[3]]['train/loss'][:]
+b = h5py.File(sys.argv[2], 'r')['runs'][sys.argv[3]]['train/loss'][:]
+sys.exit(0 if len(a) > 0 and len(a) == len(b) and a.tobytes() == b.tobytes() else 1)" "$@"; }
+for what in c i; do
+    name=$([ $what = c ] && echo e2e_cifar || echo e2e_imagenet)
+    sed 's/^  train: {/  train: {threads: 2, /; s/^    dataset: \(.*\)$/    dataset: \1\n    loader_workers: 2/' "$work/$what.yaml" > "$work/${what}_ld.yaml"
+    "$exe" --results "$work/rl" "$work/${what}_ld.yaml" > "$work/${what}_ld.out" 2> "$work/${what}_ld.err"; rc=$?
+    check "$name with loader_workers 2 completes (rc $rc)" test $rc -eq 0
+    check "$name: loader_workers 2 gives bitwise the same losses as in-step loading" \
+        same_losses "$work/r/$name.h5" "$work/rl/$name.h5" "$name"
+done
 
 # a missing dataset: the path looked at and the script that fetches it
 sed "s|path: $work/c/cifar-10-batches-bin|path: $work/nowhere|" "$work/c.yaml" > "$work/missing.yaml"
