@@ -34,6 +34,7 @@
 
 #include "datasets/dataset.h"
 #include "experiments/config.h"
+#include "h5_attr.h"
 #include "model.h"
 #include "precision.h"
 #include "train.h"
@@ -294,43 +295,6 @@ static int mkdir_p(const char *dir, char *err) {
 
 /* ------------------------------------------------------------ HDF5 reads */
 
-static char *attr_str(hid_t obj, const char *name) {
-    if (H5Aexists(obj, name) <= 0) return NULL;
-    hid_t a = H5Aopen(obj, name, H5P_DEFAULT);
-    if (a < 0) return NULL;
-    hid_t ft = H5Aget_type(a);
-    char *copy = NULL;
-    if (ft >= 0 && H5Tget_class(ft) == H5T_STRING) {
-        hid_t mt = H5Tcopy(H5T_C_S1);
-        H5Tset_cset(mt, H5Tget_cset(ft));
-        if (H5Tis_variable_str(ft) > 0) {
-            char *v = NULL;
-            H5Tset_size(mt, H5T_VARIABLE);
-            if (H5Aread(a, mt, &v) >= 0) copy = xstrdup(v);
-            if (v) H5free_memory(v);
-        } else {
-            size_t n = H5Tget_size(ft);
-            char *v = xcalloc(n + 1, 1);
-            H5Tset_size(mt, n + 1);
-            if (H5Aread(a, mt, v) >= 0) copy = xstrdup(v);
-            free(v);
-        }
-        H5Tclose(mt);
-    }
-    if (ft >= 0) H5Tclose(ft);
-    H5Aclose(a);
-    return copy;
-}
-
-static double attr_num(hid_t obj, const char *name) {
-    double v = NAN;
-    if (H5Aexists(obj, name) <= 0) return v;
-    hid_t a = H5Aopen(obj, name, H5P_DEFAULT);
-    if (a < 0) return v;
-    if (H5Aread(a, H5T_NATIVE_DOUBLE, &v) < 0) v = NAN;
-    H5Aclose(a);
-    return v;
-}
 
 /* Length of a 1-D dataset g/name: -1 if absent, -2 if unreadable. */
 static long col_len(hid_t g, const char *name) {
@@ -487,7 +451,7 @@ static int read_landscape(hid_t run, const char *grp, int two_d, Landscape *l, c
         if (!rc) rc = col_double(g, grp, "flips", l->n, 1, &l->flips, err, where);
     }
     if (!rc && two_d) {
-        double gn = attr_num(g, "grid_n");
+        double gn = h5_attr_double(g, "grid_n");
         if (isnan(gn)) { /* no attribute: a square table */
             long s = lround(sqrt((double)n));
             gn = s * s == n ? (double)s : NAN;
@@ -654,20 +618,20 @@ static int load_run(ExpFile *f, hid_t runs, const char *name, Run *r, char *err)
     hid_t g = H5Gopen2(runs, name, H5P_DEFAULT);
     if (g < 0) return errf(err, "%s: cannot open /runs/%s", where, name);
     int rc = 0;
-    char *status = attr_str(g, "status");
-    r->config = attr_str(g, "config");
+    char *status = h5_attr_strdup(g, "status");
+    r->config = h5_attr_strdup(g, "config");
     if (!status) rc = errf(err, "%s: no status attribute", where);
     if (!rc && !r->config) rc = errf(err, "%s: no config attribute", where);
     if (!rc) {
         snprintf(r->status, sizeof r->status, "%s", status);
-        r->final_top1 = attr_num(g, "final_top1");
-        r->best_top1 = attr_num(g, "best_top1");
-        r->mean_cost_ratio = attr_num(g, "mean_cost_ratio");
-        r->bit_macs = attr_num(g, "bit_macs");
-        r->fp32_macs = attr_num(g, "fp32_macs");
-        r->wall_time_s = attr_num(g, "wall_time_s");
-        r->images_per_s = attr_num(g, "images_per_s");
-        r->peak_rss_bytes = attr_num(g, "peak_rss_bytes");
+        r->final_top1 = h5_attr_double(g, "final_top1");
+        r->best_top1 = h5_attr_double(g, "best_top1");
+        r->mean_cost_ratio = h5_attr_double(g, "mean_cost_ratio");
+        r->bit_macs = h5_attr_double(g, "bit_macs");
+        r->fp32_macs = h5_attr_double(g, "fp32_macs");
+        r->wall_time_s = h5_attr_double(g, "wall_time_s");
+        r->images_per_s = h5_attr_double(g, "images_per_s");
+        r->peak_rss_bytes = h5_attr_double(g, "peak_rss_bytes");
         ExperimentConfig ce;
         char cerr[ERRLEN], label[4200];
         snprintf(label, sizeof label, "%s:/runs/%s/config", f->path, name);
@@ -766,7 +730,7 @@ static int load_file(const char *path, ExpFile *f, char *err) {
     if (file < 0) return errf(err, "%s: cannot open as HDF5", path);
     int rc = 0;
     hid_t runs = -1;
-    double sv = attr_num(file, "schema_version");
+    double sv = h5_attr_double(file, "schema_version");
     if (isnan(sv)) {
         rc = errf(err, "%s: no schema_version attribute: not a results file", path);
         goto out;
@@ -777,7 +741,7 @@ static int load_file(const char *path, ExpFile *f, char *err) {
                   "experiment with --fresh to rewrite it", path, f->schema, RESULTS_SCHEMA_VERSION);
         goto out;
     }
-    f->experiment = attr_str(file, "experiment");
+    f->experiment = h5_attr_strdup(file, "experiment");
     if (!f->experiment || !*f->experiment) {
         rc = errf(err, "%s: no experiment attribute", path);
         goto out;
@@ -786,14 +750,14 @@ static int load_file(const char *path, ExpFile *f, char *err) {
         rc = errf(err, "%s: experiment name '%s' cannot name a directory", path, f->experiment);
         goto out;
     }
-    f->start_time = attr_str(file, "start_time");
-    f->first_start_time = attr_str(file, "first_start_time");
-    f->cpu_model = attr_str(file, "cpu_model");
-    f->git_revision = attr_str(file, "git_revision");
-    f->yaml = attr_str(file, "experiment_yaml");
-    f->build = attr_str(file, "build");
-    f->compiler = attr_str(file, "compiler");
-    double th = attr_num(file, "omp_threads");
+    f->start_time = h5_attr_strdup(file, "start_time");
+    f->first_start_time = h5_attr_strdup(file, "first_start_time");
+    f->cpu_model = h5_attr_strdup(file, "cpu_model");
+    f->git_revision = h5_attr_strdup(file, "git_revision");
+    f->yaml = h5_attr_strdup(file, "experiment_yaml");
+    f->build = h5_attr_strdup(file, "build");
+    f->compiler = h5_attr_strdup(file, "compiler");
+    double th = h5_attr_double(file, "omp_threads");
     f->omp_threads = isnan(th) ? 0 : (int)th;
     if (H5Lexists(file, "runs", H5P_DEFAULT) <= 0) {
         rc = errf(err, "%s: no /runs group", path);

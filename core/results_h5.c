@@ -30,6 +30,7 @@
 #include <unistd.h>
 
 #include "build_info.h"
+#include "h5_attr.h"
 #include "real.h"
 
 void (*results_fault_hook)(const char *where) = NULL;
@@ -737,53 +738,19 @@ bad:
 }
 
 static int read_attr_str(hid_t obj, const char *name, char *out, size_t cap) {
+    char *v = h5_attr_strdup(obj, name);
     out[0] = 0;
-    if (H5Aexists(obj, name) <= 0) return -1;
-    hid_t a = H5Aopen(obj, name, H5P_DEFAULT);
-    if (a < 0) return -1;
-    hid_t t = H5Tcopy(H5T_C_S1);
-    H5Tset_size(t, H5T_VARIABLE);
-    H5Tset_cset(t, H5T_CSET_UTF8);
-    char *v = NULL;
-    int rc = H5Aread(a, t, &v) < 0 ? -1 : 0;
-    if (!rc && v) snprintf(out, cap, "%s", v);
-    if (v) H5free_memory(v);
-    H5Tclose(t);
-    H5Aclose(a);
-    return rc;
-}
-
-/* a variable-length string attribute as a malloc'd copy (NULL if absent) */
-static char *read_attr_strdup(hid_t obj, const char *name) {
-    if (H5Aexists(obj, name) <= 0) return NULL;
-    hid_t a = H5Aopen(obj, name, H5P_DEFAULT);
-    if (a < 0) return NULL;
-    hid_t t = H5Tcopy(H5T_C_S1);
-    H5Tset_size(t, H5T_VARIABLE);
-    H5Tset_cset(t, H5T_CSET_UTF8);
-    char *v = NULL, *copy = NULL;
-    if (H5Aread(a, t, &v) >= 0) copy = strdup(v ? v : "");
-    if (v) H5free_memory(v);
-    H5Tclose(t);
-    H5Aclose(a);
-    return copy;
-}
-
-static double read_attr_double(hid_t obj, const char *name) {
-    double v = NAN;
-    if (H5Aexists(obj, name) <= 0) return v;
-    hid_t a = H5Aopen(obj, name, H5P_DEFAULT);
-    if (a < 0) return v;
-    if (H5Aread(a, H5T_NATIVE_DOUBLE, &v) < 0) v = NAN;
-    H5Aclose(a);
-    return v;
+    if (!v) return -1;
+    snprintf(out, cap, "%s", v);
+    free(v);
+    return 0;
 }
 
 static long checkpoint_step(hid_t run) {
     if (H5Lexists(run, "checkpoint", H5P_DEFAULT) <= 0) return -1;
     hid_t g = H5Gopen2(run, "checkpoint", H5P_DEFAULT);
     if (g < 0) return -1;
-    double complete = read_attr_double(g, "complete"), step = read_attr_double(g, "step");
+    double complete = h5_attr_double(g, "complete"), step = h5_attr_double(g, "step");
     H5Gclose(g);
     return complete == 1.0 && step >= 0 ? (long)step : -1;
 }
@@ -803,14 +770,14 @@ int results_run_info(ResultsFile *f, const char *run_name, RunInfo *out) {
     out->exists = 1;
     read_attr_str(g, "status", out->status, sizeof out->status);
     read_attr_str(g, "message", out->message, sizeof out->message);
-    out->config = read_attr_strdup(g, "config");
-    out->final_top1 = read_attr_double(g, "final_top1");
-    out->best_top1 = read_attr_double(g, "best_top1");
-    out->wall_time_s = read_attr_double(g, "wall_time_s");
-    out->mean_cost_ratio = read_attr_double(g, "mean_cost_ratio");
-    out->bit_macs = read_attr_double(g, "bit_macs");
-    out->fp32_macs = read_attr_double(g, "fp32_macs");
-    out->images_per_s = read_attr_double(g, "images_per_s");
+    out->config = h5_attr_strdup(g, "config");
+    out->final_top1 = h5_attr_double(g, "final_top1");
+    out->best_top1 = h5_attr_double(g, "best_top1");
+    out->wall_time_s = h5_attr_double(g, "wall_time_s");
+    out->mean_cost_ratio = h5_attr_double(g, "mean_cost_ratio");
+    out->bit_macs = h5_attr_double(g, "bit_macs");
+    out->fp32_macs = h5_attr_double(g, "fp32_macs");
+    out->images_per_s = h5_attr_double(g, "images_per_s");
     out->checkpoint_step = checkpoint_step(g);
     H5Gclose(g);
     H5Eclear2(H5E_DEFAULT);
@@ -1176,7 +1143,7 @@ int results_checkpoint_read(ResultsFile *f, const char *run_name, long *step, co
 
 char *results_root_attr_text(ResultsFile *f, const char *name) {
     if (!f || f->file < 0 || !name) return NULL;
-    char *v = read_attr_strdup(f->file, name);
+    char *v = h5_attr_strdup(f->file, name);
     H5Eclear2(H5E_DEFAULT);
     return v;
 }

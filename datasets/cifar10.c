@@ -4,6 +4,7 @@
  * hold a whole, non-zero number of 3073-byte records, and every label must be
  * 0..9; a failure names the file (and record or byte count). */
 #include "cifar10.h"
+#include "dataset.h"
 
 #include "augment_cifar.h"
 
@@ -19,13 +20,6 @@ typedef struct {
     char names[CIFAR10_CLASSES][32];
 } Cifar10Impl;
 
-static void set_err(char *err, size_t errlen, const char *fmt, ...) {
-    if (!err || errlen == 0) return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-}
 
 void cifar10_resolve_dir(const char *dir, char *out, size_t outlen) {
     if (dir && *dir) {
@@ -38,7 +32,7 @@ void cifar10_resolve_dir(const char *dir, char *out, size_t outlen) {
 }
 
 static int missing(const char *path, char *err, size_t errlen) {
-    set_err(err, errlen,
+    dataset_errf(err, errlen,
             "cifar10: %s not found (%s); datasets/fetch_cifar10.sh [DIR] fetches CIFAR-10 into "
             "DIR/cifar-10-batches-bin (default DIR: $CBNN_DATA or data), or set data.path",
             path, strerror(errno));
@@ -54,13 +48,13 @@ static uint8_t *read_batch(const char *path, long *nrec, char *err, size_t errle
     }
     struct stat st;
     if (fstat(fileno(fp), &st) != 0 || !S_ISREG(st.st_mode)) {
-        set_err(err, errlen, "cifar10: %s: not a regular file", path);
+        dataset_errf(err, errlen, "cifar10: %s: not a regular file", path);
         fclose(fp);
         return NULL;
     }
     long long size = (long long)st.st_size;
     if (size == 0 || size % CIFAR10_RECORD_BYTES != 0) {
-        set_err(err, errlen,
+        dataset_errf(err, errlen,
                 "cifar10: %s: %lld bytes is not a whole number of %d-byte records (1 label + 3072 pixels)%s",
                 path, size, CIFAR10_RECORD_BYTES, size == 0 ? ": the file is empty" : " (truncated or not CIFAR-10 binary)");
         fclose(fp);
@@ -68,13 +62,13 @@ static uint8_t *read_batch(const char *path, long *nrec, char *err, size_t errle
     }
     uint8_t *buf = malloc((size_t)size);
     if (!buf) {
-        set_err(err, errlen, "cifar10: %s: out of memory for %lld bytes", path, size);
+        dataset_errf(err, errlen, "cifar10: %s: out of memory for %lld bytes", path, size);
         fclose(fp);
         return NULL;
     }
     size_t got = fread(buf, 1, (size_t)size, fp);
     if (got != (size_t)size) {
-        set_err(err, errlen, "cifar10: %s: read %zu of %lld bytes: %s", path, got, size,
+        dataset_errf(err, errlen, "cifar10: %s: read %zu of %lld bytes: %s", path, got, size,
                 ferror(fp) ? strerror(errno) : "unexpected end of file");
         free(buf);
         fclose(fp);
@@ -98,7 +92,7 @@ static int load_split(Dataset *ds, const char *dir, const char *const *files, in
         for (long r = 0; r < counts[f]; r++) {
             uint8_t lab = bufs[f][(size_t)r * CIFAR10_RECORD_BYTES];
             if (lab >= CIFAR10_CLASSES) {
-                set_err(err, errlen, "cifar10: %s: record %ld (byte offset %ld) has label %u, outside 0..%d", path, r,
+                dataset_errf(err, errlen, "cifar10: %s: record %ld (byte offset %ld) has label %u, outside 0..%d", path, r,
                         r * (long)CIFAR10_RECORD_BYTES, lab, CIFAR10_CLASSES - 1);
                 goto done;
             }
@@ -106,13 +100,13 @@ static int load_split(Dataset *ds, const char *dir, const char *const *files, in
         total += counts[f];
     }
     if (total <= 0 || total > 100000000L) {
-        set_err(err, errlen, "cifar10: %s: implausible number of records %ld", dir, total);
+        dataset_errf(err, errlen, "cifar10: %s: implausible number of records %ld", dir, total);
         goto done;
     }
     ds->images = malloc((size_t)total * CIFAR10_IMAGE_BYTES);
     ds->labels = malloc((size_t)total);
     if (!ds->images || !ds->labels) {
-        set_err(err, errlen, "cifar10: %s: out of memory for %ld images", dir, total);
+        dataset_errf(err, errlen, "cifar10: %s: out of memory for %ld images", dir, total);
         goto done;
     }
     long k = 0;
@@ -151,7 +145,7 @@ static int read_meta(const char *dir, Cifar10Impl *impl, char *err, size_t errle
         while (l > 0 && (line[l - 1] == '\n' || line[l - 1] == '\r' || line[l - 1] == ' ')) line[--l] = '\0';
         if (l == 0) continue;
         if (k >= CIFAR10_CLASSES) {
-            set_err(err, errlen, "cifar10: %s: more than %d class names (\"%s\")", path, CIFAR10_CLASSES, line);
+            dataset_errf(err, errlen, "cifar10: %s: more than %d class names (\"%s\")", path, CIFAR10_CLASSES, line);
             fclose(fp);
             return -1;
         }
@@ -159,7 +153,7 @@ static int read_meta(const char *dir, Cifar10Impl *impl, char *err, size_t errle
     }
     fclose(fp);
     if (k != CIFAR10_CLASSES) {
-        set_err(err, errlen, "cifar10: %s: %d class names, expected %d", path, k, CIFAR10_CLASSES);
+        dataset_errf(err, errlen, "cifar10: %s: %d class names, expected %d", path, k, CIFAR10_CLASSES);
         return -1;
     }
     return 0;
@@ -171,7 +165,7 @@ int cifar10_load(Dataset *train, Dataset *test, const char *dir_in, char *err, s
                                                                  "data_batch_5.bin"};
     static const char *const test_files[1] = {"test_batch.bin"};
     if (!train) {
-        set_err(err, errlen, "cifar10: no training Dataset given");
+        dataset_errf(err, errlen, "cifar10: no training Dataset given");
         return -1;
     }
     memset(train, 0, sizeof *train);
@@ -186,7 +180,7 @@ int cifar10_load(Dataset *train, Dataset *test, const char *dir_in, char *err, s
     train->impl = malloc(sizeof meta);
     if (test) test->impl = malloc(sizeof meta);
     if (!train->impl || (test && !test->impl)) {
-        set_err(err, errlen, "cifar10: out of memory");
+        dataset_errf(err, errlen, "cifar10: out of memory");
         goto fail;
     }
     memcpy(train->impl, &meta, sizeof meta);

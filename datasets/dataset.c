@@ -7,6 +7,8 @@
  * for any OpenMP thread count and any batch composition. */
 #include "dataset.h"
 
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -112,4 +114,12 @@ int dataset_nominal(const char *name, DatasetShape *out) {
         }
     }
     return -1;
+}
+
+void dataset_errf(char *err, size_t errlen, const char *fmt, ...) {
+    if (!err || errlen == 0) return;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err, errlen, fmt, ap);
+    va_end(ap);
 }

@@ -64,6 +64,10 @@ void dataset_batch(const Dataset *ds, const int32_t *idx, int B, real *out, int3
                    const Augment *aug, int train, uint64_t seed, long epoch);
 void dataset_free(Dataset *ds);
 
+/* printf into a loader's error buffer (nothing when err is NULL or empty):
+ * every loader's messages go through it */
+void dataset_errf(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
 /* The published geometry and split sizes of a dataset by its config name
  * (fashion_mnist, cifar10, imagenet), for planning a run without loading it
  * (run_experiment --dry-run). Returns 0, or -1 for an unknown name. */

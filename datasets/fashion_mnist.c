@@ -27,13 +27,6 @@
 /* no real IDX split is anywhere near this; it bounds malloc on a garbage header */
 #define FM_MAX_ITEMS 100000000L
 
-static void set_err(char *err, size_t errlen, const char *fmt, ...) {
-    if (!err || errlen == 0) return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-}
 
 static uint32_t be32(const unsigned char *p) {
     return ((uint32_t)p[0] << 24) | ((uint32_t)p[1] << 16) | ((uint32_t)p[2] << 8) | (uint32_t)p[3];
@@ -70,7 +63,7 @@ static gzFile open_idx(const char *dir, const char *name, char *path, size_t pat
         char plain[4096];
         snprintf(plain, sizeof plain, "%s/%s", dir, name);
         if (stat(plain, &st) != 0) {
-            set_err(err, errlen,
+            dataset_errf(err, errlen,
                     "fashion-mnist: %s not found (nor %s without .gz); "
                     "install Debian's dataset-fashion-mnist (apt-get install dataset-fashion-mnist) or set data.path",
                     path, name);
@@ -80,7 +73,7 @@ static gzFile open_idx(const char *dir, const char *name, char *path, size_t pat
     }
     gzFile g = gzopen(path, "rb");
     if (!g) {
-        set_err(err, errlen, "fashion-mnist: cannot open %s: %s", path, strerror(errno ? errno : ENOMEM));
+        dataset_errf(err, errlen, "fashion-mnist: cannot open %s: %s", path, strerror(errno ? errno : ENOMEM));
         return NULL;
     }
     gzbuffer(g, 1 << 18); /* fewer, larger reads: the 47 MB image file decodes faster */
@@ -98,20 +91,20 @@ static int read_idx(const char *dir, const char *name, uint32_t magic, int ndims
     size_t hdrlen = 4 + 4 * (size_t)ndims;
     long long got = gz_read_all(g, hdr, hdrlen);
     if (got < 0) {
-        set_err(err, errlen, "fashion-mnist: %s: read error: %s", path, gz_msg(g));
+        dataset_errf(err, errlen, "fashion-mnist: %s: read error: %s", path, gz_msg(g));
         goto fail;
     }
     if (got < 4) {
-        set_err(err, errlen, "fashion-mnist: %s: truncated: %lld bytes, too short for an IDX header", path, got);
+        dataset_errf(err, errlen, "fashion-mnist: %s: truncated: %lld bytes, too short for an IDX header", path, got);
         goto fail;
     }
     if (be32(hdr) != magic) {
-        set_err(err, errlen, "fashion-mnist: %s: bad magic number 0x%08x (expected 0x%08x, IDX unsigned byte %d-D)",
+        dataset_errf(err, errlen, "fashion-mnist: %s: bad magic number 0x%08x (expected 0x%08x, IDX unsigned byte %d-D)",
                 path, be32(hdr), magic, ndims);
         goto fail;
     }
     if ((size_t)got < hdrlen) {
-        set_err(err, errlen, "fashion-mnist: %s: truncated: IDX header needs %zu bytes, file holds %lld",
+        dataset_errf(err, errlen, "fashion-mnist: %s: truncated: IDX header needs %zu bytes, file holds %lld",
                 path, hdrlen, got);
         goto fail;
     }
@@ -120,13 +113,13 @@ static int read_idx(const char *dir, const char *name, uint32_t magic, int ndims
         dims[d] = be32(hdr + 4 + 4 * d);
         total *= dims[d];
         if (dims[d] == 0 || dims[d] > FM_MAX_ITEMS || total > (size_t)FM_MAX_ITEMS * FM_SIDE * FM_SIDE) {
-            set_err(err, errlen, "fashion-mnist: %s: implausible dimension %d = %u in header", path, d, dims[d]);
+            dataset_errf(err, errlen, "fashion-mnist: %s: implausible dimension %d = %u in header", path, d, dims[d]);
             goto fail;
         }
     }
     /* an image file's items are 28x28: checked before anything is allocated */
     if (ndims == 3 && (dims[1] != FM_SIDE || dims[2] != FM_SIDE)) {
-        set_err(err, errlen, "fashion-mnist: %s: images are %ux%u, expected %dx%d", path, dims[1], dims[2], FM_SIDE,
+        dataset_errf(err, errlen, "fashion-mnist: %s: images are %ux%u, expected %dx%d", path, dims[1], dims[2], FM_SIDE,
                 FM_SIDE);
         goto fail;
     }
@@ -136,13 +129,13 @@ static int read_idx(const char *dir, const char *name, uint32_t magic, int ndims
     size_t cap = total < ((size_t)1 << 20) ? total : ((size_t)1 << 20), have = 0;
     *data = malloc(cap);
     if (!*data) {
-        set_err(err, errlen, "fashion-mnist: %s: out of memory for %zu bytes", path, cap);
+        dataset_errf(err, errlen, "fashion-mnist: %s: out of memory for %zu bytes", path, cap);
         goto fail;
     }
     for (;;) {
         long long n = gz_read_all(g, *data + have, cap - have);
         if (n < 0) {
-            set_err(err, errlen, "fashion-mnist: %s: read error: %s", path, gz_msg(g));
+            dataset_errf(err, errlen, "fashion-mnist: %s: read error: %s", path, gz_msg(g));
             goto fail;
         }
         have += (size_t)n;
@@ -150,7 +143,7 @@ static int read_idx(const char *dir, const char *name, uint32_t magic, int ndims
         size_t ncap = cap * 2 < total ? cap * 2 : total;
         uint8_t *nd = realloc(*data, ncap);
         if (!nd) {
-            set_err(err, errlen, "fashion-mnist: %s: out of memory for %zu bytes", path, ncap);
+            dataset_errf(err, errlen, "fashion-mnist: %s: out of memory for %zu bytes", path, ncap);
             goto fail;
         }
         *data = nd;
@@ -162,7 +155,7 @@ static int read_idx(const char *dir, const char *name, uint32_t magic, int ndims
          * opposed to a complete gzip of a short file: say which */
         int code = Z_OK;
         gzerror(g, &code);
-        set_err(err, errlen, "fashion-mnist: %s: truncated: the header announces %zu data bytes, the file holds %lld%s",
+        dataset_errf(err, errlen, "fashion-mnist: %s: truncated: the header announces %zu data bytes, the file holds %lld%s",
                 path, total, got, code == Z_BUF_ERROR ? " before its gzip stream breaks off" : "");
         goto fail;
     }
@@ -171,13 +164,13 @@ static int read_idx(const char *dir, const char *name, uint32_t magic, int ndims
     unsigned char extra;
     got = gz_read_all(g, &extra, 1);
     if (got != 0) {
-        if (got < 0) set_err(err, errlen, "fashion-mnist: %s: read error: %s", path, gz_msg(g));
-        else set_err(err, errlen, "fashion-mnist: %s: trailing data after the %zu data bytes the header announces",
+        if (got < 0) dataset_errf(err, errlen, "fashion-mnist: %s: read error: %s", path, gz_msg(g));
+        else dataset_errf(err, errlen, "fashion-mnist: %s: trailing data after the %zu data bytes the header announces",
                      path, total);
         goto fail;
     }
     if (gzclose(g) != Z_OK) {
-        set_err(err, errlen, "fashion-mnist: %s: error at close (corrupt gzip stream?)", path);
+        dataset_errf(err, errlen, "fashion-mnist: %s: error at close (corrupt gzip stream?)", path);
         free(*data);
         *data = NULL;
         return -1;
@@ -200,20 +193,20 @@ static int load_split(Dataset *ds, const char *dir, const char *img_name, const 
     if (read_idx(dir, img_name, IDX_MAGIC_IMAGES, 3, idims, &images, ipath, sizeof ipath, err, errlen) != 0)
         return -1;
     if (idims[1] != FM_SIDE || idims[2] != FM_SIDE) {
-        set_err(err, errlen, "fashion-mnist: %s: images are %ux%u, expected %dx%d", ipath, idims[1], idims[2],
+        dataset_errf(err, errlen, "fashion-mnist: %s: images are %ux%u, expected %dx%d", ipath, idims[1], idims[2],
                 FM_SIDE, FM_SIDE);
         goto fail;
     }
     if (read_idx(dir, lab_name, IDX_MAGIC_LABELS, 1, ldims, &labels, lpath, sizeof lpath, err, errlen) != 0)
         goto fail;
     if (ldims[0] != idims[0]) {
-        set_err(err, errlen, "fashion-mnist: %s holds %u labels but %s holds %u images", lpath, ldims[0], ipath,
+        dataset_errf(err, errlen, "fashion-mnist: %s holds %u labels but %s holds %u images", lpath, ldims[0], ipath,
                 idims[0]);
         goto fail;
     }
     for (uint32_t i = 0; i < ldims[0]; i++) {
         if (labels[i] >= FM_CLASSES) {
-            set_err(err, errlen, "fashion-mnist: %s: label %u of sample %u is outside 0..%d", lpath, labels[i], i,
+            dataset_errf(err, errlen, "fashion-mnist: %s: label %u of sample %u is outside 0..%d", lpath, labels[i], i,
                     FM_CLASSES - 1);
             goto fail;
         }
@@ -241,7 +234,7 @@ fail:
 
 int fashion_mnist_load(Dataset *train, Dataset *test, const char *dir, char *err, size_t errlen) {
     if (!train) {
-        set_err(err, errlen, "fashion-mnist: no training Dataset given");
+        dataset_errf(err, errlen, "fashion-mnist: no training Dataset given");
         return -1;
     }
     /* both come back empty on any failure, so dataset_free on them is safe */

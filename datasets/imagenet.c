@@ -1,6 +1,7 @@
 /* ImageNet from JPEG folders, streaming: the file list is built at load, the
  * pixels are decoded in get(). See imagenet.h for the layout and contract. */
 #include "imagenet.h"
+#include "dataset.h"
 
 #include <ctype.h>
 #include <dirent.h>
@@ -32,13 +33,6 @@ typedef struct {
     char last_err[1024], last_warn[1024];
 } Impl;
 
-static void set_err(char *err, size_t errlen, const char *fmt, ...) {
-    if (!err || errlen == 0) return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-}
 
 /* ---- a growable list of strings ---- */
 typedef struct {
@@ -83,7 +77,7 @@ static int is_dir(const char *path) {
 static int list_dir(const char *dir, StrList *dirs, StrList *files, char *err, size_t errlen) {
     DIR *d = opendir(dir);
     if (!d) {
-        set_err(err, errlen, "imagenet: cannot open directory %s: %s", dir, strerror(errno));
+        dataset_errf(err, errlen, "imagenet: cannot open directory %s: %s", dir, strerror(errno));
         return -1;
     }
     struct dirent *de;
@@ -100,7 +94,7 @@ static int list_dir(const char *dir, StrList *dirs, StrList *files, char *err, s
         StrList *l = isd ? dirs : (is_jpeg_name(de->d_name) ? files : NULL);
         if (l && sl_push(l, de->d_name) != 0) {
             closedir(d);
-            set_err(err, errlen, "imagenet: out of memory listing %s", dir);
+            dataset_errf(err, errlen, "imagenet: out of memory listing %s", dir);
             return -1;
         }
     }
@@ -175,14 +169,14 @@ static int add_class_folders(Builder *b, const char *dir, const StrList *subdirs
         int k = find_wnid(classes, subdirs->v[c]);
         snprintf(path, sizeof path, "%s/%s", dir, subdirs->v[c]);
         if (k < 0) {
-            set_err(err, errlen, "imagenet: %s: unknown wnid '%s' (not a class folder of train/)", path,
+            dataset_errf(err, errlen, "imagenet: %s: unknown wnid '%s' (not a class folder of train/)", path,
                     subdirs->v[c]);
             return -1;
         }
         StrList files = {0};
         if (list_dir(path, NULL, &files, err, errlen) != 0) return -1;
         if (files.n == 0) {
-            set_err(err, errlen, "imagenet: %s: empty class folder (no .JPEG/.jpg files)", path);
+            dataset_errf(err, errlen, "imagenet: %s: empty class folder (no .JPEG/.jpg files)", path);
             sl_free(&files);
             return -1;
         }
@@ -190,7 +184,7 @@ static int add_class_folders(Builder *b, const char *dir, const StrList *subdirs
             snprintf(rel, sizeof rel, "%s/%s", subdirs->v[c], files.v[f]);
             if (b_add(b, rel, k) != 0) {
                 sl_free(&files);
-                set_err(err, errlen, "imagenet: out of memory listing %s", path);
+                dataset_errf(err, errlen, "imagenet: out of memory listing %s", path);
                 return -1;
             }
         }
@@ -220,7 +214,7 @@ static int read_label_file(const char *path, int csv, const StrList *classes, La
                            char *err, size_t errlen) {
     FILE *f = fopen(path, "r");
     if (!f) {
-        set_err(err, errlen, "imagenet: cannot open %s: %s", path, strerror(errno));
+        dataset_errf(err, errlen, "imagenet: cannot open %s: %s", path, strerror(errno));
         return -1;
     }
     LabelEntry *e = NULL;
@@ -238,22 +232,22 @@ static int read_label_file(const char *path, int csv, const StrList *classes, La
             if (lineno == 1 && !strncmp(p, "ImageId", 7)) continue; /* header */
             char *comma = strchr(p, ',');
             if (!comma || (size_t)(comma - p) >= sizeof name) {
-                set_err(err, errlen, "imagenet: %s:%ld: expected 'ImageId,wnid ...'", path, lineno);
+                dataset_errf(err, errlen, "imagenet: %s:%ld: expected 'ImageId,wnid ...'", path, lineno);
                 goto out;
             }
             memcpy(name, p, (size_t)(comma - p));
             name[comma - p] = '\0';
             if (sscanf(comma + 1, "%65s", wnid) != 1) {
-                set_err(err, errlen, "imagenet: %s:%ld: no wnid after the image id '%s'", path, lineno, name);
+                dataset_errf(err, errlen, "imagenet: %s:%ld: no wnid after the image id '%s'", path, lineno, name);
                 goto out;
             }
         } else if (sscanf(p, "%1023s %65s", name, wnid) != 2) {
-            set_err(err, errlen, "imagenet: %s:%ld: expected 'filename wnid'", path, lineno);
+            dataset_errf(err, errlen, "imagenet: %s:%ld: expected 'filename wnid'", path, lineno);
             goto out;
         }
         int k = find_wnid(classes, wnid);
         if (k < 0) {
-            set_err(err, errlen, "imagenet: %s:%ld: unknown wnid '%s' for %s (not a class folder of train/)", path,
+            dataset_errf(err, errlen, "imagenet: %s:%ld: unknown wnid '%s' for %s (not a class folder of train/)", path,
                     lineno, wnid, name);
             goto out;
         }
@@ -261,14 +255,14 @@ static int read_label_file(const char *path, int csv, const StrList *classes, La
             cap = cap ? cap * 2 : 1024;
             LabelEntry *ne = realloc(e, (size_t)cap * sizeof *ne);
             if (!ne) {
-                set_err(err, errlen, "imagenet: out of memory reading %s", path);
+                dataset_errf(err, errlen, "imagenet: out of memory reading %s", path);
                 goto out;
             }
             e = ne;
         }
         strip_ext(name);
         if (!(e[n].stem = strdup(name))) {
-            set_err(err, errlen, "imagenet: out of memory reading %s", path);
+            dataset_errf(err, errlen, "imagenet: out of memory reading %s", path);
             goto out;
         }
         e[n].k = k;
@@ -277,13 +271,13 @@ static int read_label_file(const char *path, int csv, const StrList *classes, La
         n++;
     }
     if (n == 0) {
-        set_err(err, errlen, "imagenet: %s: no labels in the file", path);
+        dataset_errf(err, errlen, "imagenet: %s: no labels in the file", path);
         goto out;
     }
     qsort(e, (size_t)n, sizeof *e, cmp_entry);
     for (long i = 1; i < n; i++)
         if (!strcmp(e[i].stem, e[i - 1].stem)) {
-            set_err(err, errlen, "imagenet: %s: '%s' is labelled twice (lines %ld and %ld)", path, e[i].stem,
+            dataset_errf(err, errlen, "imagenet: %s: '%s' is labelled twice (lines %ld and %ld)", path, e[i].stem,
                     e[i - 1].line, e[i].line);
             goto out;
         }
@@ -317,7 +311,7 @@ static int add_flat_val(Builder *b, const char *root, const char *vdir, const St
         }
     }
     if (!found) {
-        set_err(err, errlen,
+        dataset_errf(err, errlen,
                 "imagenet: %s holds flat images but no label file: expected %s/val_labels.txt "
                 "(\"filename wnid\" lines) or LOC_val_solution.csv (in %s or %s), or class folders val/<wnid>/",
                 vdir, vdir, vdir, root);
@@ -334,22 +328,22 @@ static int add_flat_val(Builder *b, const char *root, const char *vdir, const St
         LabelEntry key = {.stem = stem};
         LabelEntry *hit = bsearch(&key, e, (size_t)ne, sizeof *e, cmp_entry);
         if (!hit) {
-            set_err(err, errlen, "imagenet: %s/%s has no label in %s", vdir, files->v[f], path);
+            dataset_errf(err, errlen, "imagenet: %s/%s has no label in %s", vdir, files->v[f], path);
             goto out;
         }
         if (hit->used) {
-            set_err(err, errlen, "imagenet: %s: two image files share the name '%s' (%s)", vdir, stem, files->v[f]);
+            dataset_errf(err, errlen, "imagenet: %s: two image files share the name '%s' (%s)", vdir, stem, files->v[f]);
             goto out;
         }
         hit->used = 1;
         if (b_add(b, files->v[f], hit->k) != 0) {
-            set_err(err, errlen, "imagenet: out of memory listing %s", vdir);
+            dataset_errf(err, errlen, "imagenet: out of memory listing %s", vdir);
             goto out;
         }
     }
     for (long i = 0; i < ne; i++)
         if (!e[i].used) {
-            set_err(err, errlen, "imagenet: %s:%ld labels '%s' but there is no such image in %s", path, e[i].line,
+            dataset_errf(err, errlen, "imagenet: %s:%ld labels '%s' but there is no such image in %s", path, e[i].line,
                     e[i].stem, vdir);
             goto out;
         }
@@ -416,7 +410,7 @@ static int make_dataset(Dataset *ds, Builder *b, const char *dir, const char *sp
             int w, h, nc;
             if (jpeg_info_file(path, &w, &h, &nc, msg, sizeof msg) != 0) {
                 if (!opt->skip_bad) {
-                    set_err(err, errlen, "imagenet: %s", msg);
+                    dataset_errf(err, errlen, "imagenet: %s", msg);
                     return -1;
                 }
                 im->bad_count++;
@@ -429,13 +423,13 @@ static int make_dataset(Dataset *ds, Builder *b, const char *dir, const char *sp
         }
         im->n = ds->n = keep;
         if (keep == 0) {
-            set_err(err, errlen, "imagenet: %s: no decodable image (last error: %s)", dir, im->last_err);
+            dataset_errf(err, errlen, "imagenet: %s: no decodable image (last error: %s)", dir, im->last_err);
             return -1;
         }
     }
     return 0;
 oom:
-    set_err(err, errlen, "imagenet: out of memory building %s", dir);
+    dataset_errf(err, errlen, "imagenet: out of memory building %s", dir);
     return -1;
 }
 
@@ -466,7 +460,7 @@ int imagenet_load_opts(Dataset *train, Dataset *val, const char *root, int out_s
         opt = &dflt;
     }
     if (out_size < 8 || out_size > 4096) {
-        set_err(err, errlen, "imagenet: output size %d outside 8..4096", out_size);
+        dataset_errf(err, errlen, "imagenet: output size %d outside 8..4096", out_size);
         return -1;
     }
     char rootbuf[4096], tdir[4200], vdir[4200];
@@ -475,7 +469,7 @@ int imagenet_load_opts(Dataset *train, Dataset *val, const char *root, int out_s
         root = rootbuf;
     }
     if (!is_dir(root)) {
-        set_err(err, errlen,
+        dataset_errf(err, errlen,
                 "imagenet: data directory %s not found (expected %s/train/<wnid>/*.JPEG and %s/val/; "
                 "set data.path or $CBNN_DATA, or generate a small tree with build/make_imagenet DIR)",
                 root, root, root);
@@ -484,7 +478,7 @@ int imagenet_load_opts(Dataset *train, Dataset *val, const char *root, int out_s
     snprintf(tdir, sizeof tdir, "%s/train", root);
     snprintf(vdir, sizeof vdir, "%s/val", root);
     if (!is_dir(tdir)) {
-        set_err(err, errlen, "imagenet: %s not found: the classes are the wnid folders of train/", tdir);
+        dataset_errf(err, errlen, "imagenet: %s not found: the classes are the wnid folders of train/", tdir);
         return -1;
     }
     StrList classes = {0}, vdirs = {0}, vfiles = {0}, tfiles = {0};
@@ -492,17 +486,17 @@ int imagenet_load_opts(Dataset *train, Dataset *val, const char *root, int out_s
     int rc = -1;
     if (list_dir(tdir, &classes, &tfiles, err, errlen) != 0) goto out;
     if (classes.n == 0) {
-        set_err(err, errlen, "imagenet: %s holds no class folders (train/<wnid>/*.JPEG)", tdir);
+        dataset_errf(err, errlen, "imagenet: %s holds no class folders (train/<wnid>/*.JPEG)", tdir);
         goto out;
     }
     for (size_t k = 0; k < classes.n; k++)
         if (strlen(classes.v[k]) >= WNID_MAX) {
-            set_err(err, errlen, "imagenet: %s/%s: class folder name longer than %d characters", tdir, classes.v[k],
+            dataset_errf(err, errlen, "imagenet: %s/%s: class folder name longer than %d characters", tdir, classes.v[k],
                     WNID_MAX - 1);
             goto out;
         }
     if (classes.n > 1000000) {
-        set_err(err, errlen, "imagenet: %s: too many class folders (%zu)", tdir, classes.n);
+        dataset_errf(err, errlen, "imagenet: %s: too many class folders (%zu)", tdir, classes.n);
         goto out;
     }
     if (train) {
@@ -511,20 +505,20 @@ int imagenet_load_opts(Dataset *train, Dataset *val, const char *root, int out_s
     }
     if (val) {
         if (!is_dir(vdir)) {
-            set_err(err, errlen, "imagenet: %s not found (val/<wnid>/*.JPEG or flat val/*.JPEG + label file)", vdir);
+            dataset_errf(err, errlen, "imagenet: %s not found (val/<wnid>/*.JPEG or flat val/*.JPEG + label file)", vdir);
             goto out;
         }
         if (list_dir(vdir, &vdirs, &vfiles, err, errlen) != 0) goto out;
         if (vdirs.n > 0) {
             if (vfiles.n > 0) {
-                set_err(err, errlen, "imagenet: %s mixes class folders and flat images (e.g. %s): use one layout",
+                dataset_errf(err, errlen, "imagenet: %s mixes class folders and flat images (e.g. %s): use one layout",
                         vdir, vfiles.v[0]);
                 goto out;
             }
             if (add_class_folders(&vb, vdir, &vdirs, &classes, err, errlen) != 0) goto out;
         } else {
             if (vfiles.n == 0) {
-                set_err(err, errlen, "imagenet: %s holds no images (.JPEG/.jpg) and no class folders", vdir);
+                dataset_errf(err, errlen, "imagenet: %s holds no images (.JPEG/.jpg) and no class folders", vdir);
                 goto out;
             }
             if (add_flat_val(&vb, root, vdir, &vfiles, &classes, err, errlen) != 0) goto out;
@@ -608,7 +602,7 @@ static int read_one(const Dataset *ds, Impl *im, long i, real *out, const Augmen
     int W, H, nc;
     if (jpeg_info_mem(buf, len, path, &W, &H, &nc, err, errlen) != 0) goto out;
     if (W <= 0 || H <= 0) {
-        set_err(err, errlen, "%s: empty image (%dx%d)", path, W, H);
+        dataset_errf(err, errlen, "%s: empty image (%dx%d)", path, W, H);
         goto out;
     }
     /* geometry in stored pixels: region [bx0, bx1) x [by0, by1) resized to a
@@ -638,7 +632,7 @@ static int read_one(const Dataset *ds, Impl *im, long i, real *out, const Augmen
         if (R < S) R = S;
         inet_eval_geometry(W, H, R, S, &vw, &vh, &oy, &ox);
         if (ox < 0 || oy < 0 || ox + S > vw || oy + S > vh) {
-            set_err(err, errlen, "%s: %dx%d image cannot give a %d centre crop after resizing to %dx%d", path, W, H, S,
+            dataset_errf(err, errlen, "%s: %dx%d image cannot give a %d centre crop after resizing to %dx%d", path, W, H, S,
                     vw, vh);
             goto out;
         }
@@ -657,7 +651,7 @@ static int read_one(const Dataset *ds, Impl *im, long i, real *out, const Augmen
     crop = malloc((size_t)S * S * 3);
     if (!crop || inet_resample(img.rgb, img.width, img.height, bx0 * fx, by0 * fy, bx1 * fx, by1 * fy, vw, vh, ox, oy,
                                crop, S, S) != 0) {
-        set_err(err, errlen, "%s: resampling failed (out of memory?)", path);
+        dataset_errf(err, errlen, "%s: resampling failed (out of memory?)", path);
         goto out;
     }
     int flip = 0;
@@ -680,7 +674,7 @@ int imagenet_read(const Dataset *ds, long i, real *out, int32_t *label, const Au
                   size_t errlen) {
     Impl *im = ds ? ds->impl : NULL;
     if (!im || i < 0 || i >= im->n) {
-        set_err(err, errlen, "imagenet: sample %ld out of range", i);
+        dataset_errf(err, errlen, "imagenet: sample %ld out of range", i);
         return -1;
     }
     const Rng start = rng ? *rng : (Rng){{0}};

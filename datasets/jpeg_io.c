@@ -6,6 +6,7 @@
  * that are assigned after setjmp and used after the longjmp live in the
  * (non-local) context struct, so they are not clobbered. */
 #include "jpeg_io.h"
+#include "dataset.h"
 
 #include <errno.h>
 #include <setjmp.h>
@@ -28,13 +29,6 @@ typedef struct {
     int scale_num;
 } ErrCtx;
 
-static void set_err(char *err, size_t errlen, const char *fmt, ...) {
-    if (!err || errlen == 0) return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-}
 
 static void on_error_exit(j_common_ptr cinfo) {
     ErrCtx *e = (ErrCtx *)cinfo->err;
@@ -63,7 +57,7 @@ static void init_err(ErrCtx *e) {
 static int check_soi(const void *buf, size_t len, const char *name, char *err, size_t errlen) {
     const unsigned char *p = buf;
     if (!buf || len == 0) {
-        set_err(err, errlen, "%s: empty file, not a JPEG", name);
+        dataset_errf(err, errlen, "%s: empty file, not a JPEG", name);
         return -1;
     }
     if (len < 4 || p[0] != 0xFF || p[1] != 0xD8) {
@@ -71,7 +65,7 @@ static int check_soi(const void *buf, size_t len, const char *name, char *err, s
         if (len >= 8 && !memcmp(p, "\x89PNG\r\n\x1a\n", 8)) what = " (it is a PNG)";
         else if (len >= 4 && (!memcmp(p, "GIF8", 4))) what = " (it is a GIF)";
         else if (len >= 2 && p[0] == 'B' && p[1] == 'M') what = " (it is a BMP)";
-        set_err(err, errlen, "%s: not a JPEG file: starts with 0x%02x 0x%02x, expected the SOI marker 0xff 0xd8%s",
+        dataset_errf(err, errlen, "%s: not a JPEG file: starts with 0x%02x 0x%02x, expected the SOI marker 0xff 0xd8%s",
                 name, p[0], len > 1 ? p[1] : 0, what);
         return -1;
     }
@@ -108,7 +102,7 @@ int jpeg_info_mem(const void *buf, size_t len, const char *name, int *width, int
     ci.err = &e.pub;
     jpeg_create_decompress(&ci);
     if (setjmp(e.jb)) {
-        set_err(err, errlen, "%s: corrupt JPEG: %s", e.name, e.msg);
+        dataset_errf(err, errlen, "%s: corrupt JPEG: %s", e.name, e.msg);
         jpeg_destroy_decompress(&ci);
         return -1;
     }
@@ -126,7 +120,7 @@ int jpeg_read_file(const char *path, uint8_t **buf, size_t *len, char *err, size
     *len = 0;
     FILE *f = fopen(path, "rb");
     if (!f) {
-        set_err(err, errlen, "%s: cannot open: %s", path, strerror(errno));
+        dataset_errf(err, errlen, "%s: cannot open: %s", path, strerror(errno));
         return -1;
     }
     size_t cap = 1 << 16, n = 0;
@@ -139,7 +133,7 @@ int jpeg_read_file(const char *path, uint8_t **buf, size_t *len, char *err, size
     b = malloc(cap);
     if (!b) {
         fclose(f);
-        set_err(err, errlen, "%s: out of memory reading %zu bytes", path, cap);
+        dataset_errf(err, errlen, "%s: out of memory reading %zu bytes", path, cap);
         return -1;
     }
     for (;;) {
@@ -150,14 +144,14 @@ int jpeg_read_file(const char *path, uint8_t **buf, size_t *len, char *err, size
         if (!nb) {
             free(b);
             fclose(f);
-            set_err(err, errlen, "%s: out of memory", path);
+            dataset_errf(err, errlen, "%s: out of memory", path);
             return -1;
         }
         b = nb;
         cap *= 2;
     }
     if (ferror(f)) {
-        set_err(err, errlen, "%s: read error: %s", path, strerror(errno));
+        dataset_errf(err, errlen, "%s: read error: %s", path, strerror(errno));
         free(b);
         fclose(f);
         return -1;
@@ -197,7 +191,7 @@ int jpeg_decode_mem(const void *buf, size_t len, const char *name, int scale_num
     ci.err = &e.pub;
     jpeg_create_decompress(&ci);
     if (setjmp(e.jb)) {
-        set_err(err, errlen, "%s: corrupt JPEG: %s", e.name, e.msg);
+        dataset_errf(err, errlen, "%s: corrupt JPEG: %s", e.name, e.msg);
         jpeg_destroy_decompress(&ci);
         free(e.row);
         free(e.rgb);
@@ -223,7 +217,7 @@ int jpeg_decode_mem(const void *buf, size_t len, const char *name, int scale_num
         cmyk = 1;
         break;
     default:
-        set_err(err, errlen, "%s: unsupported JPEG colour space %d (%d components)", e.name, (int)ci.jpeg_color_space,
+        dataset_errf(err, errlen, "%s: unsupported JPEG colour space %d (%d components)", e.name, (int)ci.jpeg_color_space,
                 ci.num_components);
         jpeg_destroy_decompress(&ci);
         return -1;
@@ -232,7 +226,7 @@ int jpeg_decode_mem(const void *buf, size_t len, const char *name, int scale_num
     ci.scale_denom = 8;
     jpeg_calc_output_dimensions(&ci);
     if ((double)ci.output_width * ci.output_height > JPEG_IO_MAX_PIXELS) {
-        set_err(err, errlen, "%s: image too large (%ux%u decoded pixels, limit %d)", e.name, ci.output_width,
+        dataset_errf(err, errlen, "%s: image too large (%ux%u decoded pixels, limit %d)", e.name, ci.output_width,
                 ci.output_height, JPEG_IO_MAX_PIXELS);
         jpeg_destroy_decompress(&ci);
         return -1;
@@ -240,7 +234,7 @@ int jpeg_decode_mem(const void *buf, size_t len, const char *name, int scale_num
     jpeg_start_decompress(&ci);
     const int W = (int)ci.output_width, H = (int)ci.output_height, nc = ci.output_components;
     if ((!cmyk && nc != 3) || (cmyk && nc != 4)) {
-        set_err(err, errlen, "%s: libjpeg produced %d components, expected %d", e.name, nc, cmyk ? 4 : 3);
+        dataset_errf(err, errlen, "%s: libjpeg produced %d components, expected %d", e.name, nc, cmyk ? 4 : 3);
         jpeg_destroy_decompress(&ci);
         return -1;
     }
@@ -250,7 +244,7 @@ int jpeg_decode_mem(const void *buf, size_t len, const char *name, int scale_num
         free(e.rgb);
         free(e.row);
         e.rgb = e.row = NULL;
-        set_err(err, errlen, "%s: out of memory for a %dx%d image", e.name, W, H);
+        dataset_errf(err, errlen, "%s: out of memory for a %dx%d image", e.name, W, H);
         jpeg_destroy_decompress(&ci);
         return -1;
     }
@@ -307,7 +301,7 @@ int jpeg_encode_mem(const uint8_t *pix, int width, int height, int components, i
     *out = NULL;
     *outlen = 0;
     if (!pix || width <= 0 || height <= 0 || (components != 1 && components != 3 && components != 4)) {
-        set_err(err, errlen, "jpeg encode: bad arguments (%dx%d, %d components)", width, height, components);
+        dataset_errf(err, errlen, "jpeg encode: bad arguments (%dx%d, %d components)", width, height, components);
         return -1;
     }
     struct jpeg_compress_struct ci;
@@ -321,7 +315,7 @@ int jpeg_encode_mem(const uint8_t *pix, int width, int height, int components, i
     ci.err = &e.pub;
     jpeg_create_compress(&ci);
     if (setjmp(e.jb)) {
-        set_err(err, errlen, "jpeg encode: %s", e.msg);
+        dataset_errf(err, errlen, "jpeg encode: %s", e.msg);
         jpeg_destroy_compress(&ci);
         free(mem);
         mem = NULL;
@@ -354,14 +348,14 @@ int jpeg_encode_file(const char *path, const uint8_t *pix, int width, int height
     if (jpeg_encode_mem(pix, width, height, components, quality, &b, &n, err, errlen) != 0) return -1;
     FILE *f = fopen(path, "wb");
     if (!f) {
-        set_err(err, errlen, "%s: cannot create: %s", path, strerror(errno));
+        dataset_errf(err, errlen, "%s: cannot create: %s", path, strerror(errno));
         free(b);
         return -1;
     }
     size_t w = fwrite(b, 1, n, f);
     free(b);
     if (fclose(f) != 0 || w != n) {
-        set_err(err, errlen, "%s: write error: %s", path, strerror(errno));
+        dataset_errf(err, errlen, "%s: write error: %s", path, strerror(errno));
         return -1;
     }
     return 0;

@@ -7,6 +7,7 @@
  * (seed, split, sample index), so a set is a pure function of the seed and
  * a classifier can learn it (the shape alone identifies the class). */
 #include "cifar10.h"
+#include "dataset.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -64,31 +65,24 @@ void cifar10_synth_sample(uint64_t seed, int split, long i, uint8_t rec[CIFAR10_
     cifar10_synth_record(rec, label, &r);
 }
 
-static void set_err(char *err, size_t errlen, const char *fmt, ...) {
-    if (!err || errlen == 0) return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-}
 
 static int write_records(const char *path, uint64_t seed, int split, long from, long to, char *err, size_t errlen) {
     FILE *fp = fopen(path, "wb");
     if (!fp) {
-        set_err(err, errlen, "make_cifar10: cannot create %s: %s", path, strerror(errno));
+        dataset_errf(err, errlen, "make_cifar10: cannot create %s: %s", path, strerror(errno));
         return -1;
     }
     uint8_t rec[CIFAR10_RECORD_BYTES];
     for (long i = from; i < to; i++) {
         cifar10_synth_sample(seed, split, i, rec);
         if (fwrite(rec, 1, sizeof rec, fp) != sizeof rec) {
-            set_err(err, errlen, "make_cifar10: write error on %s: %s", path, strerror(errno));
+            dataset_errf(err, errlen, "make_cifar10: write error on %s: %s", path, strerror(errno));
             fclose(fp);
             return -1;
         }
     }
     if (fclose(fp) != 0) {
-        set_err(err, errlen, "make_cifar10: write error on %s: %s", path, strerror(errno));
+        dataset_errf(err, errlen, "make_cifar10: write error on %s: %s", path, strerror(errno));
         return -1;
     }
     return 0;
@@ -96,18 +90,18 @@ static int write_records(const char *path, uint64_t seed, int split, long from, 
 
 int cifar10_synth_write(const char *root, long n_train, long n_test, uint64_t seed, char *err, size_t errlen) {
     if (n_train < CIFAR10_TRAIN_FILES || n_test < 1) {
-        set_err(err, errlen, "make_cifar10: need at least %d training and 1 test image (got %ld, %ld)",
+        dataset_errf(err, errlen, "make_cifar10: need at least %d training and 1 test image (got %ld, %ld)",
                 CIFAR10_TRAIN_FILES, n_train, n_test);
         return -1;
     }
     char dir[4096], path[4200];
     snprintf(dir, sizeof dir, "%s/%s", root, CIFAR10_SUBDIR);
     if (mkdir(root, 0777) != 0 && errno != EEXIST) {
-        set_err(err, errlen, "make_cifar10: cannot create %s: %s", root, strerror(errno));
+        dataset_errf(err, errlen, "make_cifar10: cannot create %s: %s", root, strerror(errno));
         return -1;
     }
     if (mkdir(dir, 0777) != 0 && errno != EEXIST) {
-        set_err(err, errlen, "make_cifar10: cannot create %s: %s", dir, strerror(errno));
+        dataset_errf(err, errlen, "make_cifar10: cannot create %s: %s", dir, strerror(errno));
         return -1;
     }
     /* the global training index runs across the files: file f holds [f*N/5, (f+1)*N/5) */
@@ -122,13 +116,13 @@ int cifar10_synth_write(const char *root, long n_train, long n_test, uint64_t se
     snprintf(path, sizeof path, "%s/batches.meta.txt", dir);
     FILE *fp = fopen(path, "w");
     if (!fp) {
-        set_err(err, errlen, "make_cifar10: cannot create %s: %s", path, strerror(errno));
+        dataset_errf(err, errlen, "make_cifar10: cannot create %s: %s", path, strerror(errno));
         return -1;
     }
     for (int k = 0; k < CIFAR10_CLASSES; k++) fprintf(fp, "%s\n", CLASS_NAMES[k]);
     fprintf(fp, "\n"); /* the real file ends with a blank line too */
     if (fclose(fp) != 0) {
-        set_err(err, errlen, "make_cifar10: write error on %s", path);
+        dataset_errf(err, errlen, "make_cifar10: write error on %s", path);
         return -1;
     }
     return 0;

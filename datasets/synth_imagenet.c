@@ -8,16 +8,10 @@
 #include <sys/stat.h>
 
 #include "imagenet.h"
+#include "dataset.h"
 #include "jpeg_io.h"
 #include "rng.h"
 
-static void set_err(char *err, size_t errlen, const char *fmt, ...) {
-    if (!err || errlen == 0) return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-}
 
 static int mkdir_p(const char *path, char *err, size_t errlen) {
     char tmp[4096];
@@ -26,13 +20,13 @@ static int mkdir_p(const char *path, char *err, size_t errlen) {
         if (*p != '/') continue;
         *p = '\0';
         if (mkdir(tmp, 0777) != 0 && errno != EEXIST) {
-            set_err(err, errlen, "synth_imagenet: cannot create %s: %s", tmp, strerror(errno));
+            dataset_errf(err, errlen, "synth_imagenet: cannot create %s: %s", tmp, strerror(errno));
             return -1;
         }
         *p = '/';
     }
     if (mkdir(tmp, 0777) != 0 && errno != EEXIST) {
-        set_err(err, errlen, "synth_imagenet: cannot create %s: %s", tmp, strerror(errno));
+        dataset_errf(err, errlen, "synth_imagenet: cannot create %s: %s", tmp, strerror(errno));
         return -1;
     }
     return 0;
@@ -59,7 +53,7 @@ static int write_image(const char *path, int k, int w, int h, int mode, char *er
     int comps = mode == 1 ? 1 : mode == 2 ? 4 : 3;
     uint8_t *pix = malloc((size_t)w * h * comps);
     if (!pix) {
-        set_err(err, errlen, "synth_imagenet: out of memory");
+        dataset_errf(err, errlen, "synth_imagenet: out of memory");
         return -1;
     }
     for (int y = 0; y < h; y++)
@@ -96,7 +90,7 @@ static void pick_size(Rng *r, int *w, int *h) {
 int synth_imagenet_write(const char *dir, int n_classes, int per_class, int per_class_val, uint64_t seed, char *err,
                          size_t errlen) {
     if (n_classes < 1 || n_classes > 1000 || per_class < 1 || per_class_val < 0) {
-        set_err(err, errlen, "synth_imagenet: bad counts (%d classes, %d per class, %d val per class)", n_classes,
+        dataset_errf(err, errlen, "synth_imagenet: bad counts (%d classes, %d per class, %d val per class)", n_classes,
                 per_class, per_class_val);
         return -1;
     }
@@ -119,7 +113,7 @@ int synth_imagenet_write(const char *dir, int n_classes, int per_class, int per_
         snprintf(path, sizeof path, "%s/val/val_labels.txt", dir);
         FILE *f = fopen(path, "w");
         if (!f) {
-            set_err(err, errlen, "synth_imagenet: cannot create %s: %s", path, strerror(errno));
+            dataset_errf(err, errlen, "synth_imagenet: cannot create %s: %s", path, strerror(errno));
             return -1;
         }
         fprintf(f, "# filename wnid (ImageNet-style validation labels)\n");
@@ -137,7 +131,7 @@ int synth_imagenet_write(const char *dir, int n_classes, int per_class, int per_
             }
         }
         if (fclose(f) != 0) {
-            set_err(err, errlen, "synth_imagenet: write error on %s/val/val_labels.txt", dir);
+            dataset_errf(err, errlen, "synth_imagenet: write error on %s/val/val_labels.txt", dir);
             return -1;
         }
     }

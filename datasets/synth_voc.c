@@ -10,6 +10,7 @@
 #include <sys/types.h>
 
 #include "jpeg_io.h"
+#include "dataset.h"
 #include "rng.h"
 #include "voc.h"
 
@@ -23,13 +24,6 @@ static const uint8_t SCREEN[3] = {120, 200, 230};
 /* rng stream id of the generator ("VOC") */
 #define RNG_SYNTH_VOC 0x564F43u
 
-static void set_err(char *err, size_t errlen, const char *fmt, ...) {
-    if (!err || errlen == 0) return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-}
 
 static int mkdir_p(const char *path, char *err, size_t errlen) {
     char tmp[2048];
@@ -43,7 +37,7 @@ static int mkdir_p(const char *path, char *err, size_t errlen) {
     if (mkdir(tmp, 0777) != 0 && errno != EEXIST) goto fail;
     return 0;
 fail:
-    set_err(err, errlen, "make_voc: cannot create directory %s: %s", tmp, strerror(errno));
+    dataset_errf(err, errlen, "make_voc: cannot create directory %s: %s", tmp, strerror(errno));
     return -1;
 }
 
@@ -140,7 +134,7 @@ static int write_xml(const char *path, const char *year, const char *id, int W, 
                      char *err, size_t errlen) {
     FILE *fp = fopen(path, "w");
     if (!fp) {
-        set_err(err, errlen, "make_voc: cannot write %s: %s", path, strerror(errno));
+        dataset_errf(err, errlen, "make_voc: cannot write %s: %s", path, strerror(errno));
         return -1;
     }
     fprintf(fp, "<annotation>\n\t<folder>%s</folder>\n\t<filename>%s.jpg</filename>\n", year, id);
@@ -155,7 +149,7 @@ static int write_xml(const char *path, const char *year, const char *id, int W, 
                 VOC_CLASSES[o[j].cls], o[j].difficult, o[j].xmin, o[j].ymin, o[j].xmax, o[j].ymax);
     fprintf(fp, "</annotation>\n");
     if (fclose(fp) != 0) {
-        set_err(err, errlen, "make_voc: cannot write %s: %s", path, strerror(errno));
+        dataset_errf(err, errlen, "make_voc: cannot write %s: %s", path, strerror(errno));
         return -1;
     }
     return 0;
@@ -163,7 +157,7 @@ static int write_xml(const char *path, const char *year, const char *id, int W, 
 
 int synth_voc_write(const char *dir, long images, uint64_t seed, char *err, size_t errlen) {
     if (images < 8) {
-        set_err(err, errlen, "make_voc: need at least 8 images (got %ld)", images);
+        dataset_errf(err, errlen, "make_voc: need at least 8 images (got %ld)", images);
         return -1;
     }
     static const char *const YEARS[2] = {"VOC2007", "VOC2012"};
@@ -172,7 +166,7 @@ int synth_voc_write(const char *dir, long images, uint64_t seed, char *err, size
     char path[2048];
     uint8_t *px = malloc((size_t)500 * 500 * 3);
     if (!px) {
-        set_err(err, errlen, "make_voc: out of memory");
+        dataset_errf(err, errlen, "make_voc: out of memory");
         return -1;
     }
     int rc = 0;
@@ -189,7 +183,7 @@ int synth_voc_write(const char *dir, long images, uint64_t seed, char *err, size
             snprintf(path, sizeof path, "%s/VOCdevkit/%s/ImageSets/Main/%s.txt", dir, YEARS[y], SPLITS[k]);
             sf[k] = fopen(path, "w");
             if (!sf[k]) {
-                set_err(err, errlen, "make_voc: cannot write %s: %s", path, strerror(errno));
+                dataset_errf(err, errlen, "make_voc: cannot write %s: %s", path, strerror(errno));
                 rc = -1;
             }
         }
@@ -225,7 +219,7 @@ int synth_voc_write(const char *dir, long images, uint64_t seed, char *err, size
         }
         for (int k = 0; k < nsplit; k++)
             if (sf[k] && fclose(sf[k]) != 0 && rc == 0) {
-                set_err(err, errlen, "make_voc: cannot write the split files of %s/VOCdevkit/%s", dir, YEARS[y]);
+                dataset_errf(err, errlen, "make_voc: cannot write the split files of %s/VOCdevkit/%s", dir, YEARS[y]);
                 rc = -1;
             }
     }

@@ -8,6 +8,7 @@
  * also the fuzzers' target (voc_parse_annotation_mem): no network, no DTD,
  * no entity substitution, text read only from direct text children. */
 #include "voc.h"
+#include "dataset.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -40,13 +41,6 @@ const char *const VOC_ERR_NAMES[VOC_ERR_COUNT] = {"ok", "malformed annotation", 
  * real ones are a few kB) */
 #define VOC_MAX_XML_BYTES (16L << 20)
 
-static void set_err(char *err, size_t errlen, const char *fmt, ...) {
-    if (!err || errlen == 0) return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-}
 
 int voc_class_index(const char *name) {
     if (!name) return -1;
@@ -139,7 +133,7 @@ void voc_annotation_free(VocAnnotation *a) {
 #define FAIL(k, ...)                                    \
     do {                                                \
         if (kind) *kind = (k);                          \
-        set_err(err, errlen, __VA_ARGS__);              \
+        dataset_errf(err, errlen, __VA_ARGS__);              \
         goto fail;                                      \
     } while (0)
 
@@ -148,7 +142,7 @@ int voc_parse_annotation_mem(const char *buf, size_t len, const char *name, int 
     if (kind) *kind = VOC_OK;
     if (!name) name = "<memory>";
     if (!out) {
-        set_err(err, errlen, "voc: %s: no output annotation", name);
+        dataset_errf(err, errlen, "voc: %s: no output annotation", name);
         if (kind) *kind = VOC_ERR_IO;
         return -1;
     }
@@ -273,7 +267,7 @@ static int read_small_file(const char *path, long maxbytes, char **buf, size_t *
     FILE *fp = fopen(path, "rb");
     if (!fp) {
         if (missing) *missing = errno == ENOENT;
-        set_err(err, errlen, "voc: cannot open %s: %s", path, strerror(errno));
+        dataset_errf(err, errlen, "voc: cannot open %s: %s", path, strerror(errno));
         return -1;
     }
     size_t cap = 4096, n = 0;
@@ -281,7 +275,7 @@ static int read_small_file(const char *path, long maxbytes, char **buf, size_t *
     while (b) {
         if (n == cap) {
             if ((long)cap >= maxbytes) {
-                set_err(err, errlen, "voc: %s: larger than %ld bytes", path, maxbytes);
+                dataset_errf(err, errlen, "voc: %s: larger than %ld bytes", path, maxbytes);
                 goto fail;
             }
             char *nb = realloc(b, 2 * cap + 1);
@@ -292,14 +286,14 @@ static int read_small_file(const char *path, long maxbytes, char **buf, size_t *
         n += got;
         if (got == 0) {
             if (ferror(fp)) {
-                set_err(err, errlen, "voc: %s: read error: %s", path, strerror(errno));
+                dataset_errf(err, errlen, "voc: %s: read error: %s", path, strerror(errno));
                 goto fail;
             }
             break;
         }
     }
     if (!b) {
-        set_err(err, errlen, "voc: %s: out of memory", path);
+        dataset_errf(err, errlen, "voc: %s: out of memory", path);
         fclose(fp);
         return -1;
     }
@@ -321,7 +315,7 @@ int voc_parse_annotation_file(const char *path, int keep_difficult, VocAnnotatio
     int missing = 0;
     if (read_small_file(path, VOC_MAX_XML_BYTES, &buf, &len, &missing, err, errlen) != 0) {
         if (kind) *kind = VOC_ERR_IO;
-        if (missing) set_err(err, errlen, "voc: annotation file %s missing", path);
+        if (missing) dataset_errf(err, errlen, "voc: annotation file %s missing", path);
         return -1;
     }
     int rc = voc_parse_annotation_mem(buf, len, path, keep_difficult, out, kind, err, errlen);
@@ -371,12 +365,12 @@ static int read_split(VocSet *s, int root, const char *split, long *cap, char *e
     int missing = 0;
     if (read_small_file(path, 64L << 20, &buf, &len, &missing, err, errlen) != 0) {
         if (missing)
-            set_err(err, errlen, "voc: split file %s not found (is %s a VOCdevkit directory? datasets/fetch_voc.sh "
+            dataset_errf(err, errlen, "voc: split file %s not found (is %s a VOCdevkit directory? datasets/fetch_voc.sh "
                     "downloads one, build/make_voc writes a synthetic one)", path, s->devkit);
         return -1;
     }
     if (memchr(buf, '\0', len) != NULL) {
-        set_err(err, errlen, "voc: split file %s contains a NUL byte: not a text list of image ids", path);
+        dataset_errf(err, errlen, "voc: split file %s contains a NUL byte: not a text list of image ids", path);
         free(buf);
         return -1;
     }
@@ -396,7 +390,7 @@ static int read_split(VocSet *s, int root, const char *split, long *cap, char *e
             snprintf(shown, sizeof shown, "%.40s", a);
             for (char *p = shown; *p; p++)
                 if (!isprint((unsigned char)*p)) *p = '?';
-            set_err(err, errlen, "voc: %s line %ld: \"%s\" is %s (one id per line, e.g. 000005 or 2008_000008%s)",
+            dataset_errf(err, errlen, "voc: %s line %ld: \"%s\" is %s (one id per line, e.g. 000005 or 2008_000008%s)",
                     path, lineno, shown, why, strpbrk(a, " \t") ? "; a per-class list has two columns" : "");
             rc = -1;
             break;
@@ -405,7 +399,7 @@ static int read_split(VocSet *s, int root, const char *split, long *cap, char *e
             long nc = *cap ? 2 * *cap : 1024;
             VocImage *ni = realloc(s->images, (size_t)nc * sizeof *ni);
             if (!ni) {
-                set_err(err, errlen, "voc: %s: out of memory", path);
+                dataset_errf(err, errlen, "voc: %s: out of memory", path);
                 rc = -1;
                 break;
             }
@@ -418,7 +412,7 @@ static int read_split(VocSet *s, int root, const char *split, long *cap, char *e
     }
     free(buf);
     if (rc == 0 && s->n == before) {
-        set_err(err, errlen, "voc: split file %s is empty (no image ids)", path);
+        dataset_errf(err, errlen, "voc: split file %s is empty (no image ids)", path);
         rc = -1;
     }
     return rc;
@@ -428,16 +422,16 @@ VocSet *voc_open_ex(const char *devkit, const char *const *splits, const VocOpen
                     size_t errlen) {
     VocOpenOptions o = opt ? *opt : (VocOpenOptions){.check_images = 1};
     if (!devkit || !*devkit || !splits || !splits[0]) {
-        set_err(err, errlen, "voc: no VOCdevkit directory or no splits given");
+        dataset_errf(err, errlen, "voc: no VOCdevkit directory or no splits given");
         return NULL;
     }
     VocSet *s = calloc(1, sizeof *s);
     if (!s) {
-        set_err(err, errlen, "voc: out of memory");
+        dataset_errf(err, errlen, "voc: out of memory");
         return NULL;
     }
     if (strlen(devkit) >= sizeof s->devkit) {
-        set_err(err, errlen, "voc: devkit path too long: %.100s...", devkit);
+        dataset_errf(err, errlen, "voc: devkit path too long: %.100s...", devkit);
         free(s);
         return NULL;
     }
@@ -445,7 +439,7 @@ VocSet *voc_open_ex(const char *devkit, const char *const *splits, const VocOpen
     s->keep_difficult = o.keep_difficult;
     struct stat st;
     if (stat(devkit, &st) != 0 || !S_ISDIR(st.st_mode)) {
-        set_err(err, errlen, "voc: VOCdevkit directory %s not found (datasets/fetch_voc.sh downloads one, "
+        dataset_errf(err, errlen, "voc: VOCdevkit directory %s not found (datasets/fetch_voc.sh downloads one, "
                 "build/make_voc writes a synthetic one)", devkit);
         free(s);
         return NULL;
@@ -456,14 +450,14 @@ VocSet *voc_open_ex(const char *devkit, const char *const *splits, const VocOpen
         const char *sp = splits[k], *slash = strrchr(sp, '/');
         char dir[64], split[256];
         if (!slash || (size_t)(slash - sp) >= sizeof dir || strlen(slash + 1) >= sizeof split) {
-            set_err(err, errlen, "voc: split \"%s\" is not <year dir>/<split>, e.g. VOC2007/trainval", sp);
+            dataset_errf(err, errlen, "voc: split \"%s\" is not <year dir>/<split>, e.g. VOC2007/trainval", sp);
             goto fail;
         }
         memcpy(dir, sp, (size_t)(slash - sp));
         dir[slash - sp] = '\0';
         snprintf(split, sizeof split, "%s", slash + 1);
         if (!valid_dir(dir) || !valid_id(split)) {
-            set_err(err, errlen, "voc: split \"%s\" is not <year dir>/<split>, e.g. VOC2007/trainval", sp);
+            dataset_errf(err, errlen, "voc: split \"%s\" is not <year dir>/<split>, e.g. VOC2007/trainval", sp);
             goto fail;
         }
         int root = -1;
@@ -471,7 +465,7 @@ VocSet *voc_open_ex(const char *devkit, const char *const *splits, const VocOpen
             if (strcmp(s->roots[r], dir) == 0) root = r;
         if (root < 0) {
             if (s->n_roots == VOC_MAX_ROOTS) {
-                set_err(err, errlen, "voc: more than %d year directories", VOC_MAX_ROOTS);
+                dataset_errf(err, errlen, "voc: more than %d year directories", VOC_MAX_ROOTS);
                 goto fail;
             }
             root = s->n_roots++;
@@ -500,7 +494,7 @@ VocSet *voc_open_ex(const char *devkit, const char *const *splits, const VocOpen
         }
         if (rc != 0) {
             if (!o.skip_bad) {
-                set_err(err, errlen, "%s", msg);
+                dataset_errf(err, errlen, "%s", msg);
                 /* the images before i own annotations; the rest do not */
                 s->n = kept;
                 goto fail;
@@ -514,7 +508,7 @@ VocSet *voc_open_ex(const char *devkit, const char *const *splits, const VocOpen
     }
     s->n = kept;
     if (s->n == 0) {
-        set_err(err, errlen, "voc: no usable image in %s (%ld skipped; first: %s)", s->devkit, s->n_skipped,
+        dataset_errf(err, errlen, "voc: no usable image in %s (%ld skipped; first: %s)", s->devkit, s->n_skipped,
                 s->first_skip);
         goto fail;
     }

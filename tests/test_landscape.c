@@ -28,6 +28,7 @@
 #include "analysis/landscape.h"
 #include "layers.h"
 #include "precision.h"
+#include "h5_attr.h"
 #include "results_h5.h"
 #include "testutil.h"
 #include "train.h"
@@ -92,14 +93,6 @@ static double *read_dset(hid_t g, const char *name, hid_t memtype, size_t elsize
     return out;
 }
 
-static double attr_num(hid_t g, const char *name) {
-    double v = NAN;
-    if (H5Aexists(g, name) <= 0) return v;
-    hid_t a = H5Aopen(g, name, H5P_DEFAULT);
-    H5Aread(a, H5T_NATIVE_DOUBLE, &v);
-    H5Aclose(a);
-    return v;
-}
 
 static void attr_text(hid_t g, const char *name, char *out, size_t cap) {
     out[0] = 0;
@@ -145,14 +138,14 @@ static void check_written(const char *path, const LandscapeTable *t, const Lands
         CHECK(fl && len == (hsize_t)t->n_rows && !memcmp(fl, t->flips, sizeof(int64_t) * (size_t)t->n_rows),
               "%s/flips: %llu rows or values differ", gname, (unsigned long long)len);
         free(fl);
-        CHECK(attr_num(g, "seed") == (double)o->seed, "attr seed %g", attr_num(g, "seed"));
-        CHECK(attr_num(g, "bits") == t->bits, "attr bits %g, expected %g", attr_num(g, "bits"), t->bits);
-        CHECK(attr_num(g, "subset") == SUBSET, "attr subset %g", attr_num(g, "subset"));
-        CHECK(attr_num(g, "grid_n") == t->grid_n, "attr grid_n %g", attr_num(g, "grid_n"));
-        CHECK(attr_num(g, "range") == o->range, "attr range %g", attr_num(g, "range"));
-        CHECK(attr_num(g, "checkpoint_step") == STEPS, "attr checkpoint_step %g", attr_num(g, "checkpoint_step"));
-        CHECK(attr_num(g, "n_binary_weights") == (double)n_bin, "attr n_binary_weights %g, expected %ld",
-              attr_num(g, "n_binary_weights"), n_bin);
+        CHECK(h5_attr_double(g, "seed") == (double)o->seed, "attr seed %g", h5_attr_double(g, "seed"));
+        CHECK(h5_attr_double(g, "bits") == t->bits, "attr bits %g, expected %g", h5_attr_double(g, "bits"), t->bits);
+        CHECK(h5_attr_double(g, "subset") == SUBSET, "attr subset %g", h5_attr_double(g, "subset"));
+        CHECK(h5_attr_double(g, "grid_n") == t->grid_n, "attr grid_n %g", h5_attr_double(g, "grid_n"));
+        CHECK(h5_attr_double(g, "range") == o->range, "attr range %g", h5_attr_double(g, "range"));
+        CHECK(h5_attr_double(g, "checkpoint_step") == STEPS, "attr checkpoint_step %g", h5_attr_double(g, "checkpoint_step"));
+        CHECK(h5_attr_double(g, "n_binary_weights") == (double)n_bin, "attr n_binary_weights %g, expected %ld",
+              h5_attr_double(g, "n_binary_weights"), n_bin);
         char txt[512];
         attr_text(g, "directions", txt, sizeof txt);
         CHECK(!strcmp(txt, LANDSCAPE_DIRECTIONS), "attr directions '%s'", txt);
