@@ -1,0 +1,140 @@
+/* Bit-packing of ternary tensors; the layouts are documented in bitpack.h. */
+#include "bitpack.h"
+
+#include <string.h>
+
+#if !REAL_IS_DOUBLE && (defined(__x86_64__) || defined(__i386__))
+#include <immintrin.h>
+#define BITPACK_HAVE_AVX2 1
+#endif
+
+size_t bitpack_act_words(const ConvDims *d) {
+    return (size_t)d->N * (size_t)(d->H + 2 * d->pad) * (size_t)(d->W + 2 * d->pad) * 2 * (size_t)bitpack_cw(d->C);
+}
+
+size_t bitpack_weight_words(const ConvDims *d) { return (size_t)d->O * 2 * (size_t)bitpack_lw(d); }
+
+/* the border of sample n (everything but the interior HxW pixels): zero or -1 */
+static void pack_border(uint64_t *a /* [Hp][Wp][2][CW] */, const ConvDims *d, int pad_minus_one) {
+    const int CW = bitpack_cw(d->C), p = d->pad, Hp = d->H + 2 * p, Wp = d->W + 2 * p;
+    for (int y = 0; y < Hp; y++)
+        for (int x = 0; x < Wp; x++) {
+            if (y >= p && y < p + d->H && x >= p && x < p + d->W) continue;
+            uint64_t *px = a + ((size_t)y * Wp + x) * 2 * CW;
+            memset(px, 0, sizeof(uint64_t) * 2 * CW);
+            if (pad_minus_one)
+                for (int c = 0; c < d->C; c++) px[CW + c / 64] |= (uint64_t)1 << (c % 64);
+        }
+}
+
+void bitpack_act_c(uint64_t *dst, const real *src, const ConvDims *d, int pad_minus_one) {
+    const int C = d->C, H = d->H, W = d->W, CW = bitpack_cw(C), p = d->pad;
+    const int Wp = W + 2 * p;
+    const size_t per_n = (size_t)(H + 2 * p) * Wp * 2 * CW;
+    #pragma omp parallel for schedule(static)
+    for (int n = 0; n < d->N; n++) {
+        uint64_t *a = dst + (size_t)n * per_n;
+        pack_border(a, d, pad_minus_one);
+        for (int y = 0; y < H; y++) {
+            for (int x = 0; x < W; x++) memset(a + ((size_t)(y + p) * Wp + x + p) * 2 * CW, 0, sizeof(uint64_t) * 2 * CW);
+            for (int c = 0; c < C; c++) {
+                const real *row = src + (((size_t)n * C + c) * H + y) * W;
+                const uint64_t bit = (uint64_t)1 << (c % 64);
+                for (int x = 0; x < W; x++) {
+                    uint64_t *px = a + ((size_t)(y + p) * Wp + x + p) * 2 * CW;
+                    const real v = row[x];
+                    if (v > 0) px[c / 64] |= bit;
+                    if (v != 0) px[CW + c / 64] |= bit;
+                }
+            }
+        }
+    }
+}
+
+void bitpack_weight_c(uint64_t *dst, const real *w, const ConvDims *d) {
+    const int C = d->C, KK = d->KH * d->KW, CW = bitpack_cw(C), LW = bitpack_lw(d);
+    #pragma omp parallel for schedule(static)
+    for (int o = 0; o < d->O; o++) {
+        uint64_t *s = dst + (size_t)o * 2 * LW, *m = s + LW;
+        const real *wo = w + (size_t)o * C * KK;
+        for (int t = 0; t < KK; t++)
+            for (int j = 0; j < CW; j++) {
+                /* the word of channels 64j..64j+63 at tap t, built in registers */
+                const int c0 = 64 * j, nc = C - c0 < 64 ? C - c0 : 64;
+                uint64_t sw = 0, mw = 0;
+                for (int b = 0; b < nc; b++) {
+                    const real v = wo[(size_t)(c0 + b) * KK + t];
+                    sw |= (uint64_t)(v > 0) << b;
+                    mw |= (uint64_t)(v != 0) << b;
+                }
+                s[t * CW + j] = sw;
+                m[t * CW + j] = mw;
+            }
+        for (int i = KK * CW; i < LW; i++) s[i] = m[i] = 0;
+    }
+}
+
+#ifdef BITPACK_HAVE_AVX2
+/* 8 pixels x 64 channels at a time: one byte per channel holds the 8 pixels'
+ * bits (from _mm256_movemask_ps on a row of 8 floats), then an 8x64 bit
+ * transpose by shifting bit x of every byte to its top and _mm256_movemask_epi8. */
+__attribute__((target("avx2"))) static void transpose_store(uint64_t *a, size_t px_stride, int nx,
+                                                            const uint8_t *bytes /* [64] */, int plane_off) {
+    const __m256i lo = _mm256_loadu_si256((const __m256i *)bytes);
+    const __m256i hi = _mm256_loadu_si256((const __m256i *)(bytes + 32));
+    for (int x = 0; x < nx; x++) {
+        /* bit x of each byte to bit 7: shift left by 7 - x (bits crossing into the next byte do not matter: movemask reads bit 7 only) */
+        const __m128i sh = _mm_cvtsi32_si128(7 - x);
+        const uint32_t l = (uint32_t)_mm256_movemask_epi8(_mm256_sll_epi64(lo, sh));
+        const uint32_t h = (uint32_t)_mm256_movemask_epi8(_mm256_sll_epi64(hi, sh));
+        a[(size_t)x * px_stride + plane_off] = (uint64_t)l | ((uint64_t)h << 32);
+    }
+}
+
+__attribute__((target("avx2"))) void bitpack_act_avx2(uint64_t *dst, const real *src, const ConvDims *d,
+                                                      int pad_minus_one) {
+    const int C = d->C, H = d->H, W = d->W, CW = bitpack_cw(C), p = d->pad;
+    const int Wp = W + 2 * p;
+    const size_t per_n = (size_t)(H + 2 * p) * Wp * 2 * CW;
+    const size_t HW = (size_t)H * W;
+    #pragma omp parallel for schedule(static) collapse(2)
+    for (int n = 0; n < d->N; n++) {
+        for (int y = 0; y < H; y++) {
+            uint64_t *a = dst + (size_t)n * per_n;
+            if (y == 0) pack_border(a, d, pad_minus_one);
+            uint8_t sb[64], mb[64];
+            const __m256 zero = _mm256_setzero_ps();
+            for (int x0 = 0; x0 < W; x0 += 8) {
+                const int nx = W - x0 < 8 ? W - x0 : 8;
+                uint64_t *px0 = a + ((size_t)(y + p) * Wp + x0 + p) * 2 * CW;
+                for (int cw = 0; cw < CW; cw++) {
+                    const int c0 = cw * 64, nc = C - c0 < 64 ? C - c0 : 64;
+                    memset(sb, 0, sizeof sb);
+                    memset(mb, 0, sizeof mb);
+                    const real *base = src + ((size_t)n * C + c0) * HW + (size_t)y * W + x0;
+                    if (nx == 8) {
+                        for (int c = 0; c < nc; c++) {
+                            const __m256 v = _mm256_loadu_ps(base + (size_t)c * HW);
+                            sb[c] = (uint8_t)_mm256_movemask_ps(_mm256_cmp_ps(v, zero, _CMP_GT_OQ));
+                            mb[c] = (uint8_t)_mm256_movemask_ps(_mm256_cmp_ps(v, zero, _CMP_NEQ_UQ));
+                        }
+                    } else {
+                        for (int c = 0; c < nc; c++) {
+                            const real *r = base + (size_t)c * HW;
+                            unsigned s = 0, m = 0;
+                            for (int x = 0; x < nx; x++) {
+                                s |= (unsigned)(r[x] > 0) << x;
+                                m |= (unsigned)(r[x] != 0) << x;
+                            }
+                            sb[c] = (uint8_t)s;
+                            mb[c] = (uint8_t)m;
+                        }
+                    }
+                    transpose_store(px0, 2 * (size_t)CW, nx, sb, cw);
+                    transpose_store(px0, 2 * (size_t)CW, nx, mb, CW + cw);
+                }
+            }
+        }
+    }
+}
+#endif
