@@ -1,5 +1,5 @@
-/* Forward of the CycleBNN binary conv on bit-packed operands (forward only,
- * not wired into training yet).
+/* Forward of the CycleBNN binary conv on bit-packed operands (forward only;
+ * binary_conv_forward's default path, core/binary_conv.c).
  *
  * Operands are ternary {-1, 0, +1} tensors packed by core/bitpack.h (sign and
  * mask planes, channels along the bit axis, padding border materialised):

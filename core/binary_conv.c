@@ -1,9 +1,12 @@
 /* The CycleBNN binary convolution of core/binary_conv.h, composed from the
  * named quantizers of core/quant.c and the fp32 conv kernels of core/ops.h.
  *
- * The 1-bit conv runs on the fast fp32 kernel: Ba and Bw hold values in
- * {-1, 0, +1}, so every product is exact and every partial sum is an integer
- * far below 2^24; Y is exact in float whatever the summation order. The two
+ * The forward 1-bit conv runs on the bit-packed kernels of core/bconv_packed.h
+ * (Y an exact integer sum of popcounts), or with opt->conv_fp32 = 1 (or
+ * CBNN_BCONV_FP32=1 in the environment) on the fp32 conv kernel: Ba and Bw hold
+ * values in {-1, 0, +1}, so every product is exact and every partial sum is an
+ * integer far below 2^24; Y is exact in float whatever the summation order, so
+ * both paths give bitwise the same Y, out and saved. The two
  * backward products reuse conv2d_backward with inp = Ba, weight = Bw and
  * dout = the quantized error; it accumulates, so it gets zeroed buffers and
  * the pseudo-gradients are applied afterwards.
@@ -29,13 +32,18 @@
  *   dy[N*O*OH*OW]   quantized error
  *   dbw[O*CK], dw1[O*CK]
  *   conv            conv2d scratch (the padded and unpadded shapes need the same)
+ *   pa, pw          packed forward operands, uint64 words (bitpack_act_words,
+ *                   bitpack_weight_words), 64-byte aligned offsets
  * Hp = H + 2*pad is reserved whatever the option, so the sizes depend on the
  * dims alone (the header's contract). */
 #include "binary_conv.h"
 
 #include <math.h>
+#include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
+#include "bconv_packed.h"
 #include "quant.h"
 
 enum {
@@ -58,11 +66,12 @@ BinaryConvOptions binary_conv_faithful(void) {
     o.clamp_tau = 1.0; /* the upstream buffer's initial value (Q = +inf) */
     o.grad_quant = 1;
     o.grad_stochastic = 1;
+    o.conv_fp32 = 0;
     return o;
 }
 
 typedef struct { size_t hdr, sig_w, mean_w, sig_a, mean_a, w1, bw, aq, y, total; } SavedLayout;
-typedef struct { size_t ba, dba, dy, dbw, dw1, conv, total; } ScratchLayout;
+typedef struct { size_t ba, dba, dy, dbw, dw1, conv, pa, pw, total; } ScratchLayout;
 
 static size_t ck_of(const ConvDims *d) { return (size_t)d->C * d->KH * d->KW; }
 static size_t nin_of(const ConvDims *d) { return (size_t)d->N * d->C * d->H * d->W; }
@@ -79,6 +88,13 @@ static ConvDims padded_dims(const ConvDims *d) {
     return p;
 }
 static int pad_m1(const ConvDims *d, const BinaryConvOptions *opt) { return opt->pad_minus_one && d->pad > 0; }
+
+/* reals holding n uint64 words; offsets rounded to 64 bytes */
+static size_t words_in_reals(size_t n) { return (n * sizeof(uint64_t) + sizeof(real) - 1) / sizeof(real); }
+static size_t round_up_reals(size_t n) {
+    const size_t a = 64 / sizeof(real);
+    return (n + a - 1) / a * a;
+}
 
 static SavedLayout saved_layout(const ConvDims *d) {
     SavedLayout L;
@@ -107,6 +123,11 @@ static ScratchLayout scratch_layout(const ConvDims *d) {
     S.dbw = o; o += (size_t)d->O * ck_of(d);
     S.dw1 = o; o += (size_t)d->O * ck_of(d);
     S.conv = o; o += cs > cp ? cs : cp;
+    /* the packed forward's operands (uint64 words), each 64-byte aligned
+     * relative to the (arena-aligned) scratch base */
+    o = round_up_reals(o);
+    S.pa = o; o += round_up_reals(words_in_reals(bitpack_act_words(d)));
+    S.pw = o; o += round_up_reals(words_in_reals(bitpack_weight_words(d)));
     S.total = o;
     return S;
 }
@@ -180,12 +201,29 @@ void binary_conv_forward(real *out /* [N,O,OH,OW] */, real *saved, real *running
     }
     real zp = 0, range = 0;
     minmax_uniform_per_tensor(aq, running, &zp, &range, aq, nin, bits, train); /* Aq */
-    make_ba(ba, aq, d, opt);
 
-    /* the 1-bit conv, then the scale (the error-quantization hook sits between
-     * them and is the identity here) */
-    ConvDims dc = pad_m1(d, opt) ? padded_dims(d) : *d;
-    conv2d_forward(y, ba, bw, &dc, scratch + S.conv);
+    /* the 1-bit conv Y, then the scale (the error-quantization hook sits between
+     * them and is the identity here). Y is an exact integer either way. */
+    const char *env = getenv("CBNN_BCONV_FP32");
+    if (opt->conv_fp32 || (env && env[0] == '1')) {
+        make_ba(ba, aq, d, opt);
+        ConvDims dc = pad_m1(d, opt) ? padded_dims(d) : *d;
+        conv2d_forward(y, ba, bw, &dc, scratch + S.conv);
+    } else {
+        /* packed: sign(v) with sign(0) = 0 is what pack_act stores, so Aq packs
+         * as Ba directly; sign(0) = +1 packs Ba = sign(Aq) (unpadded, in ba).
+         * -1 padding is the packed border. */
+        const BconvPackedFns *f = bconv_packed_fns();
+        uint64_t *pa = (uint64_t *)(void *)(scratch + S.pa), *pw = (uint64_t *)(void *)(scratch + S.pw);
+        const real *asrc = aq;
+        if (zplus) {
+            sign_forward(ba, aq, nin, 1);
+            asrc = ba;
+        }
+        f->pack_weight(pw, bw, d);
+        f->pack_act(pa, asrc, d, pad_m1(d, opt));
+        f->conv_fwd(y, pa, pw, NULL, d);
+    }
     #pragma omp parallel for schedule(static)
     for (long no = 0; no < (long)N * O; no++) {
         const real a = alpha[no % O];

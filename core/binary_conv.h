@@ -41,6 +41,9 @@ typedef struct {
     double clamp_tau;       /* used only when recu_clamp = 1 */
     int grad_quant;         /* quantize the error at the conv output; faithful: 1 */
     int grad_stochastic;    /* stochastic rounding of the error; faithful: 1 */
+    int conv_fp32;          /* forward 1-bit conv: 0 = bit-packed (core/bconv_packed.h), 1 = the fp32 conv of
+                             * Ba and Bw; bitwise the same out and saved. Default 0; CBNN_BCONV_FP32=1 in the
+                             * environment forces 1 for every call. Not a method option (no effect on results). */
 } BinaryConvOptions;
 
 /* the faithful defaults */

@@ -26,7 +26,8 @@
  *    loops on an explicitly padded input, for every option (pad -1, sign +1,
  *    STE activation gradient, ReCU centering and clamp, no E3, eval).
  * 4. Bitwise identical forward, saved state and backward with 1 and 2 threads.
- * 5. Backward accumulates; dinp = NULL leaves dW and dalpha unchanged. */
+ * 5. Backward accumulates; dinp = NULL leaves dW and dalpha unchanged.
+ * 6. The bit-packed forward and the fp32 conv forward: bitwise equal out and saved, every option. */
 #include <math.h>
 #include <omp.h>
 #include <stdio.h>
@@ -565,6 +566,66 @@ static void test_threads(void) {
     free(x), free(w), free(alpha), free(dout), free(noise[0]), free(noise[1]), free(scratch);
 }
 
+/* 6. The bit-packed forward (default) against the fp32 conv (conv_fp32 = 1):
+ * bitwise-equal out, saved state and running range for every option
+ * combination on the models' conv shapes (3x3 and 1x1, stride 1 and 2, C
+ * below, at and above a 64-bit word), with exact zeros in x and W so that
+ * sign(0) matters. */
+static void test_packed_vs_fp32(void) {
+    Rng r = rng_stream(7, RNG_TEST, 6, 0);
+    static const int shapes[][8] = {
+        /* N, C, H, W, O, K, stride, pad */
+        {2, 3, 9, 9, 5, 3, 1, 1},   {2, 16, 8, 8, 8, 3, 2, 1}, {3, 64, 6, 6, 4, 3, 1, 1},
+        {2, 70, 7, 5, 6, 3, 2, 1},  {2, 16, 8, 8, 8, 1, 2, 0}, {2, 33, 5, 5, 7, 1, 1, 0},
+        {1, 128, 4, 4, 9, 3, 1, 1}, {2, 8, 5, 7, 3, 1, 1, 0},
+    };
+    static const double bitss[] = {0.0, 2.0, 6.0, 32.0};
+    int ncase = 0;
+    for (size_t si = 0; si < sizeof shapes / sizeof shapes[0]; si++) {
+        const int *s = shapes[si];
+        ConvDims d = conv_dims(s[0], s[1], s[2], s[3], s[4], s[5], s[6], s[7]);
+        const size_t nin = (size_t)d.N * d.C * d.H * d.W, nw = (size_t)d.O * d.C * d.KH * d.KW;
+        const size_t nout = (size_t)d.N * d.O * d.OH * d.OW, ns = binary_conv_saved_size(&d);
+        real *x = tu_alloc(nin), *w = tu_alloc_rand(nw, &r), *alpha = tu_alloc(d.O);
+        tu_fill_uniform(x, nin, -1.0, 1.0, &r);
+        for (size_t i = 0; i < nin; i += 5) x[i] = 0;
+        for (size_t i = 2; i < nin; i += 7) x[i] = x[i] > 0 ? 1 : -1;
+        for (size_t i = 0; i < nw; i += 6) w[i] = 0;
+        tu_fill_uniform(alpha, d.O, 0.1, 1.0, &r);
+        real *out[2] = {tu_alloc(nout), tu_alloc(nout)}, *saved[2] = {tu_alloc(ns), tu_alloc(ns)};
+        const size_t nscr = binary_conv_scratch_size(&d);
+        real *scratch = tu_alloc(nscr);
+        for (int combo = 0; combo < 32; combo++)
+            for (size_t bi = 0; bi < sizeof bitss / sizeof bitss[0]; bi++) {
+                BinaryConvOptions o = binary_conv_faithful();
+                o.sign_zero = combo & 1 ? SIGN_ZERO_IS_PLUS_ONE : SIGN_ZERO_IS_ZERO;
+                o.pad_minus_one = (combo >> 1) & 1;
+                const int train = !((combo >> 2) & 1);
+                o.act_norm = !((combo >> 3) & 1);
+                if ((combo >> 4) & 1) o.weight_center = 1, o.recu_clamp = 1, o.clamp_tau = 0.95;
+                real run[2][2];
+                for (int path = 0; path < 2; path++) {
+                    o.conv_fp32 = path;
+                    run[path][0] = (real)-0.6, run[path][1] = (real)1.7;
+                    memset(saved[path], 0, ns * sizeof(real));
+                    for (size_t i = 0; i < nscr; i++) scratch[i] = (real)NAN;
+                    binary_conv_forward(out[path], saved[path], run[path], x, w, alpha, &d, bitss[bi], train, &o,
+                                        scratch);
+                }
+                CHECK(memcmp(out[0], out[1], nout * sizeof(real)) == 0 &&
+                          memcmp(saved[0], saved[1], ns * sizeof(real)) == 0 &&
+                          memcmp(run[0], run[1], sizeof run[0]) == 0,
+                      "packed vs fp32 forward differ: shape %zu, sign0+1 %d, pad-1 %d, train %d, act_norm %d, "
+                      "recu %d, bits %g",
+                      si, combo & 1, (combo >> 1) & 1, train, o.act_norm, (combo >> 4) & 1, bitss[bi]);
+                ncase++;
+            }
+        free(x), free(w), free(alpha), free(out[0]), free(out[1]), free(saved[0]), free(saved[1]), free(scratch);
+    }
+    CHECK(binary_conv_faithful().conv_fp32 == 0, "the packed forward is not the default");
+    printf("packed vs fp32 forward: %d cases bitwise equal\n", ncase);
+}
+
 /* the defaults are the authors' code (method.md 3.1-3.4) */
 static void test_faithful_defaults(void) {
     BinaryConvOptions o = binary_conv_faithful();
@@ -582,5 +643,6 @@ int main(void) {
     test_padding();
     test_bits_32();
     test_threads();
+    test_packed_vs_fp32();
     return tu_finish("binary_conv");
 }
