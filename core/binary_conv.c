@@ -162,6 +162,16 @@ static void make_ba(real *ba, const real *aq /* [N,C,H,W] */, const ConvDims *d,
     }
 }
 
+/* CBNN_BCONV_FP32=1 forces the fp32 conv everywhere; read once, not per layer call */
+static int env_forces_fp32(void) {
+    static int forced = -1;
+    if (forced < 0) {
+        const char *e = getenv("CBNN_BCONV_FP32");
+        forced = e && e[0] == '1';
+    }
+    return forced;
+}
+
 void binary_conv_forward(real *out /* [N,O,OH,OW] */, real *saved, real *running /* [2] */,
                          const real *inp /* [N,C,H,W] */, const real *weight /* [O,C,K,K] */,
                          const real *alpha /* [O] */, const ConvDims *d, double bits, int train,
@@ -204,8 +214,7 @@ void binary_conv_forward(real *out /* [N,O,OH,OW] */, real *saved, real *running
 
     /* the 1-bit conv Y, then the scale (the error-quantization hook sits between
      * them and is the identity here). Y is an exact integer either way. */
-    const char *env = getenv("CBNN_BCONV_FP32");
-    if (opt->conv_fp32 || (env && env[0] == '1')) {
+    if (opt->conv_fp32 || env_forces_fp32()) {
         make_ba(ba, aq, d, opt);
         ConvDims dc = pad_m1(d, opt) ? padded_dims(d) : *d;
         conv2d_forward(y, ba, bw, &dc, scratch + S.conv);

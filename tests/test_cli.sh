@@ -11,14 +11,8 @@
 set -uo pipefail
 exe=${1:?usage: test_cli.sh path/to/cyclebnn}
 py=/usr/bin/python3   # Debian's, with python3-h5py (scripts/bootstrap.sh installs it)
-work=$(mktemp -d /tmp/cbnn_cli_XXXXXX)
-trap 'rm -rf "$work"' EXIT
-export OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-PASSIVE}
-passed=0 failed=0
-ok()   { passed=$((passed + 1)); }
-bad()  { failed=$((failed + 1)); echo "FAIL: $*" >&2; }
-check() { local what=$1; shift; if "$@"; then ok; else bad "$what"; fi; }
-has()  { grep -q -- "$2" "$1"; }   # file contains the text
+. "$(dirname "$0")/testlib.sh"
+work_dir cli
 
 # A tiny grid: binary ResNet-8 on 256 Fashion-MNIST images, 2 cycle counts x 2 seeds.
 cat > "$work/grid.yaml" <<'EOF'
@@ -215,5 +209,4 @@ check "the rerun after Ctrl-C completes" test $rc -eq 0
 check "the rerun resumes from the stop's checkpoint" grep -q "resuming from the checkpoint at step [0-9]*/400" "$work/long2.err"
 check "no lock file is left" test ! -e "$res/cli_long.h5.lock"
 
-echo "test_cli: $passed passed, $failed failed"
-test $failed -eq 0
+finish test_cli

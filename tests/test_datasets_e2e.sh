@@ -11,11 +11,8 @@
 set -uo pipefail
 exe=${1:?} make_cifar=${2:?} make_inet=${3:?}
 py=/usr/bin/python3
-work=$(mktemp -d /tmp/cbnn_e2e_XXXXXX)
-trap 'rm -rf "$work"' EXIT
-export OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-PASSIVE}
-passed=0 failed=0
-check() { local what=$1; shift; if "$@"; then passed=$((passed + 1)); else failed=$((failed + 1)); echo "FAIL: $what" >&2; fi; }
+. "$(dirname "$0")/testlib.sh"
+work_dir e2e
 
 "$make_cifar" "$work/c" --train 512 --test 128 --seed 1 > /dev/null; check "make_cifar10" test $? -eq 0
 "$make_inet" "$work/i" --per-class 6 --seed 1 > /dev/null; check "make_imagenet" test $? -eq 0
@@ -84,5 +81,4 @@ check "a missing CIFAR-10 exits 1" test $rc -eq 1
 check "a missing CIFAR-10 names the path" grep -q "$work/nowhere" "$work/m.out"
 check "a missing CIFAR-10 names the fetch script" grep -q "fetch_cifar10.sh" "$work/m.out"
 
-echo "test_datasets_e2e: $passed passed, $failed failed"
-test $failed -eq 0
+finish test_datasets_e2e

@@ -16,13 +16,8 @@ schedule_exe=${3:?cbnn_schedule}
 landscape_exe=${4:-}
 src=${CBNN_SOURCE_ROOT:-$(cd "$(dirname "$0")/.." && pwd)}
 regen="$src/plots/regenerate"
-work=$(mktemp -d /tmp/cbnn_plots_XXXXXX)
-trap 'rm -rf "$work"' EXIT
-export OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-PASSIVE}
-passed=0 failed=0
-ok()  { passed=$((passed + 1)); }
-bad() { failed=$((failed + 1)); echo "FAIL: $*" >&2; }
-check() { local what=$1; shift; if "$@"; then ok; else bad "$what"; fi; }
+. "$(dirname "$0")/testlib.sh"
+work_dir plots
 # data rows of a .dat file (not comments, not blank)
 rows() { grep -cv '^[[:space:]]*\(#\|$\)' "$1"; }
 is_png() { [ -s "$1" ] && [ "$(head -c 8 "$1" | od -An -tx1 | tr -d ' \n')" = "89504e470d0a1a0a" ]; }
