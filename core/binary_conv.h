@@ -44,14 +44,23 @@ typedef struct {
     int conv_fp32;          /* forward 1-bit conv: 0 = bit-packed (core/bconv_packed.h), 1 = the fp32 conv of
                              * Ba and Bw; bitwise the same out and saved. Default 0; CBNN_BCONV_FP32=1 in the
                              * environment forces 1 for every call. Not a method option (no effect on results). */
+    int save_act_codes;     /* memory: save the activations' k-bit codes (1 byte each) for backward instead of
+                             * Aq (4 bytes); every call must then have 1 <= bits <= 8 (it aborts otherwise), and
+                             * saved must be sized with this option. Bitwise the same results. Default 0; the
+                             * training loop turns it on when the precision schedule allows (prec_bits_within). */
 } BinaryConvOptions;
 
 /* the faithful defaults */
 BinaryConvOptions binary_conv_faithful(void);
 
-/* reals of `saved` (what backward needs) for a batch of d->N, and of scratch */
-size_t binary_conv_saved_size(const ConvDims *d);
+/* reals of `saved` (what backward needs) for a batch of d->N under opt (only
+ * opt->save_act_codes matters; NULL = 0), and of scratch */
+size_t binary_conv_saved_size(const ConvDims *d, const BinaryConvOptions *opt);
 size_t binary_conv_scratch_size(const ConvDims *d);
+
+/* Bw [O,C,K,K] of the last forward, inside saved (sized for d and opt): the
+ * binary weights it used, for tools that count sign flips */
+const real *binary_conv_saved_bw(const real *saved, const ConvDims *d, const BinaryConvOptions *opt);
 
 /* out [N,O,OH,OW]; saved [binary_conv_saved_size]; running [2] = (running_zp, running_range)
  * of the activation quantizer, updated in training (momentum 0.9) and read in eval;
@@ -67,5 +76,20 @@ void binary_conv_backward(real *dinp, real *dweight, real *dalpha, const real *d
                           const real *weight, const real *alpha, const real *saved, const ConvDims *d,
                           double bits, double grad_bits, const BinaryConvOptions *opt, const real *noise,
                           real *scratch);
+
+/* Optional phase timing of every binary conv, for bench/train_step's breakdown:
+ * wall seconds summed over calls into *p until set back to NULL (the default,
+ * which costs one branch per phase). One global sink: a benchmark hook, not
+ * for concurrent models. */
+typedef struct {
+    double fwd_weight;    /* E2, k-bit weights, sign, weight packing */
+    double fwd_act;       /* E3, k-bit activations, activation packing */
+    double fwd_conv;      /* the 1-bit conv Y, and out = Y * alpha */
+    double bwd_err;       /* dalpha, dY = dout * alpha, error quantization */
+    double bwd_products;  /* Ba and the two products dBw = wgrad(Ba, dY), dBa = dgrad(dY, Bw) */
+    double bwd_jacobians; /* the pseudo-gradients and E2 / E3 Jacobians */
+    long calls_fwd, calls_bwd;
+} BinaryConvProfile;
+void binary_conv_set_profile(BinaryConvProfile *p);
 
 #endif

@@ -51,6 +51,32 @@ void bitpack_act_c(uint64_t *dst, const real *src, const ConvDims *d, int pad_mi
     }
 }
 
+void bitpack_act_codes_c(uint64_t *dst, const uint8_t *codes, const uint8_t cls[256], const ConvDims *d,
+                         int pad_minus_one) {
+    const int C = d->C, H = d->H, W = d->W, CW = bitpack_cw(C), p = d->pad;
+    const int Wp = W + 2 * p;
+    const size_t per_n = (size_t)(H + 2 * p) * Wp * 2 * CW;
+    #pragma omp parallel for schedule(static)
+    for (int n = 0; n < d->N; n++) {
+        uint64_t *a = dst + (size_t)n * per_n;
+        pack_border(a, d, pad_minus_one);
+        for (int y = 0; y < H; y++) {
+            uint64_t *row0 = a + ((size_t)(y + p) * Wp + p) * 2 * CW;
+            memset(row0, 0, sizeof(uint64_t) * 2 * CW * (size_t)W);
+            for (int c = 0; c < C; c++) {
+                const uint8_t *row = codes + (((size_t)n * C + c) * H + y) * W;
+                const int b = c % 64, wsign = c / 64, wmask = CW + c / 64;
+                for (int x = 0; x < W; x++) {
+                    uint64_t *px = row0 + (size_t)x * 2 * CW;
+                    const uint64_t k = cls[row[x]];
+                    px[wsign] |= (k & 1) << b;
+                    px[wmask] |= (k >> 1) << b;
+                }
+            }
+        }
+    }
+}
+
 void bitpack_weight_c(uint64_t *dst, const real *w, const ConvDims *d) {
     const int C = d->C, KK = d->KH * d->KW, CW = bitpack_cw(C), LW = bitpack_lw(d);
     #pragma omp parallel for schedule(static)

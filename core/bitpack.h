@@ -38,6 +38,10 @@ size_t bitpack_weight_words(const ConvDims *d); /* O*2*LW */
 /* C reference packers (the table in bconv_packed.h may hold faster ones) */
 void bitpack_act_c(uint64_t *dst /* [bitpack_act_words] */, const real *src /* [N,C,H,W] */,
                    const ConvDims *d, int pad_minus_one);
+/* the same from 8-bit codes: cls[code] holds the packed value's bits, 1 = sign (v > 0),
+ * 2 = mask (v != 0); one table per tensor maps each code to its sign */
+void bitpack_act_codes_c(uint64_t *dst /* [bitpack_act_words] */, const uint8_t *codes /* [N,C,H,W] */,
+                         const uint8_t cls[256], const ConvDims *d, int pad_minus_one);
 void bitpack_weight_c(uint64_t *dst /* [bitpack_weight_words] */, const real *w /* [O,C,KH,KW] */,
                       const ConvDims *d);
 #if !REAL_IS_DOUBLE

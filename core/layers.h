@@ -9,7 +9,7 @@ extern const LayerKind LAYER_INPUT, LAYER_CONV, LAYER_BCONV, LAYER_BN, LAYER_HAR
 
 /* per-batch views of a layer's tensors */
 static inline real *layer_out(const Model *m, const Layer *l) { return m->acts + l->out_off; }
-static inline real *layer_dout(const Model *m, const Layer *l) { return m->dacts + l->out_off; }
+static inline real *layer_dout(const Model *m, const Layer *l) { return m->dacts + l->dout_off; }
 static inline size_t layer_numel(const Layer *l) { return (size_t)l->C * l->H * l->W; }
 
 #endif

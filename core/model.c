@@ -2,6 +2,7 @@
 #include "model.h"
 
 #include <math.h>
+#include <omp.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -167,6 +168,50 @@ int model_shortcut_a(Model *m, int x, int stride, int out_channels, const char *
 
 static size_t round_reals(size_t n) { return arena_round(n * sizeof(real)) / sizeof(real); }
 
+/* Offsets of the output gradients in dacts. Backward runs layers from the last
+ * to the first; layer j's gradient is written first by the backward of its
+ * last consumer (dout_birth) and read last by j's own backward, so it is live
+ * over the steps [j, dout_birth]. Gradients whose step ranges are disjoint share
+ * space: first fit, in order of birth. A ResNet needs a few tensors' worth
+ * instead of one per layer. Returns the arena size in reals. */
+static size_t layout_dacts(Model *m, int max_batch) {
+    const int n = m->n_layers;
+    for (int j = 0; j < n; j++) m->layers[j].dout_birth = j;
+    m->layers[n - 1].dout_birth = n; /* the loss gradient is written before any backward */
+    for (int i = 1; i < n; i++) {
+        const Layer *l = &m->layers[i];
+        if (l->in0 >= 0 && m->layers[l->in0].dout_birth < i) m->layers[l->in0].dout_birth = i;
+        if (l->in1 >= 0 && m->layers[l->in1].dout_birth < i) m->layers[l->in1].dout_birth = i;
+    }
+    int *placed = malloc((size_t)n * sizeof *placed), np = 0;
+    size_t total = 0;
+    for (int birth = n; birth >= 1; birth--)
+        for (int j = n - 1; j >= 1; j--) {
+            Layer *l = &m->layers[j];
+            if (l->dout_birth != birth) continue;
+            const size_t len = round_reals((size_t)max_batch * layer_numel(l));
+            /* lowest offset clear of every placed gradient alive at the same time */
+            size_t off = 0;
+            for (int moved = 1; moved;) {
+                moved = 0;
+                for (int k = 0; k < np; k++) {
+                    const Layer *q = &m->layers[placed[k]];
+                    const size_t qlen = round_reals((size_t)max_batch * layer_numel(q));
+                    const int overlap_t = j <= q->dout_birth && placed[k] <= l->dout_birth;
+                    if (overlap_t && off < q->dout_off + qlen && q->dout_off < off + len) {
+                        off = q->dout_off + qlen;
+                        moved = 1;
+                    }
+                }
+            }
+            l->dout_off = off;
+            placed[np++] = j;
+            if (off + len > total) total = off + len;
+        }
+    free(placed);
+    return total;
+}
+
 int model_alloc(Model *m, int max_batch) {
     m->max_batch = max_batch;
     size_t np = 0, nb = 0, na = 0, ns = 0, nscr = 0;
@@ -189,7 +234,7 @@ int model_alloc(Model *m, int max_batch) {
             if (l->kind == &LAYER_BCONV) {
                 size_t outn = (size_t)max_batch * layer_numel(l);
                 if (outn > m->n_noise) m->n_noise = outn;
-                l->save_n = binary_conv_saved_size(&d);
+                l->save_n = binary_conv_saved_size(&d, &m->bconv);
                 l->save_off = ns;
                 ns += round_reals(l->save_n);
             }
@@ -198,12 +243,13 @@ int model_alloc(Model *m, int max_batch) {
     m->n_params = np;
     m->n_buffers = nb;
     m->n_acts = na;
+    m->n_dacts = layout_dacts(m, max_batch);
     m->n_saved = ns;
     m->n_scratch = nscr;
     size_t R = sizeof(real);
     if (arena_alloc(&m->a_params, np * R) || arena_alloc(&m->a_grads, np * R) ||
         arena_alloc(&m->a_opt, 2 * np * R) || arena_alloc(&m->a_buffers, nb * R) ||
-        arena_alloc(&m->a_acts, na * R) || arena_alloc(&m->a_dacts, na * R) ||
+        arena_alloc(&m->a_acts, na * R) || arena_alloc(&m->a_dacts, m->n_dacts * R) ||
         arena_alloc(&m->a_saved, ns * R) || arena_alloc(&m->a_scratch, nscr * R) ||
         arena_alloc(&m->a_noise, m->n_noise * R))
         return -1;
@@ -259,7 +305,11 @@ void model_init_params(Model *m, uint64_t seed) {
 double model_forward(Model *m, const real *images, const int32_t *labels, int N, int train) {
     m->batch = N;
     memcpy(layer_out(m, &m->layers[0]), images, (size_t)N * layer_numel(&m->layers[0]) * sizeof(real));
-    for (int i = 1; i < m->n_layers; i++) m->layers[i].kind->forward(&m->layers[i], m, train);
+    for (int i = 1; i < m->n_layers; i++) {
+        const double t0 = m->prof_fwd ? omp_get_wtime() : 0.0;
+        m->layers[i].kind->forward(&m->layers[i], m, train);
+        if (m->prof_fwd) m->prof_fwd[i] += omp_get_wtime() - t0;
+    }
     m->loss = 0.0;
     if (labels) {
         memcpy(m->labels, labels, (size_t)N * sizeof *labels);
@@ -270,13 +320,23 @@ double model_forward(Model *m, const real *images, const int32_t *labels, int N,
 
 void model_backward(Model *m) {
     memset(m->grads, 0, m->n_params * sizeof(real));
-    /* zero only the live part of each output's gradient: the arena is laid
-     * out for max_batch (the evaluation batch), often far more than a step uses */
-    for (int i = 0; i < m->n_layers; i++)
-        memset(layer_dout(m, &m->layers[i]), 0, (size_t)m->batch * layer_numel(&m->layers[i]) * sizeof(real));
+    /* every layer's backward accumulates into its inputs' gradients: zero each
+     * gradient when it comes alive (its space is shared with gradients that
+     * are dead by then), only the live batch of it (the arena is laid out for
+     * max_batch, the evaluation batch, often far more than a step uses) */
     const Layer *top = &m->layers[m->n_layers - 1];
+    memset(layer_dout(m, top), 0, (size_t)m->batch * layer_numel(top) * sizeof(real));
     softmax_ce_backward(layer_dout(m, top), m->probs, m->labels, m->batch, m->num_classes, (real)1);
-    for (int i = m->n_layers - 1; i >= 1; i--) m->layers[i].kind->backward(&m->layers[i], m);
+    for (int i = m->n_layers - 1; i >= 1; i--) {
+        for (int j = 1; j < i; j++) /* the gradients born at step i (usually one or two) */
+            if (m->layers[j].dout_birth == i)
+                memset(layer_dout(m, &m->layers[j]), 0, (size_t)m->batch * layer_numel(&m->layers[j]) * sizeof(real));
+        if (m->layers[i].dout_birth == i) /* nothing consumes layer i: its gradient is zero */
+            memset(layer_dout(m, &m->layers[i]), 0, (size_t)m->batch * layer_numel(&m->layers[i]) * sizeof(real));
+        const double t0 = m->prof_bwd ? omp_get_wtime() : 0.0;
+        m->layers[i].kind->backward(&m->layers[i], m);
+        if (m->prof_bwd) m->prof_bwd[i] += omp_get_wtime() - t0;
+    }
 }
 
 const real *model_logits(const Model *m) { return layer_out(m, &m->layers[m->n_layers - 1]); }

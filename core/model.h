@@ -10,7 +10,9 @@
  *
  * Arenas (one aligned allocation each): params, grads (same layout), optimizer
  * state (two slots per parameter), buffers (BN running statistics), acts (layer
- * outputs for max_batch), dacts (their gradients, same offsets), saved (what a
+ * outputs for max_batch), dacts (their gradients: a gradient lives from the
+ * backward of its layer's last consumer to the layer's own backward, and
+ * gradients whose lifetimes do not overlap share space), saved (what a
  * backward needs besides outputs: BN mean/rstd, max-pool argmax), scratch (the
  * largest per-layer kernel scratch). */
 #ifndef CBNN_MODEL_H
@@ -51,7 +53,10 @@ struct Layer {
     size_t w_off, w_n;         /* conv/linear weight; BN gamma */
     size_t b_off, b_n;         /* linear bias; BN beta; binary conv alpha */
     size_t buf_off, buf_n;     /* BN running_mean then running_var; binary conv running_zp, running_range */
-    size_t out_off;            /* output in acts/dacts, max_batch * C*H*W reals */
+    size_t out_off;            /* output in acts, max_batch * C*H*W reals */
+    size_t dout_off;           /* its gradient in dacts (buffers of disjoint lifetimes share space) */
+    int dout_birth;            /* backward step before which dout is zeroed: the last consumer's index
+                                * (n_layers for the top layer, the layer itself if nothing consumes it) */
     size_t save_off, save_n;   /* in saved, per max_batch */
     size_t scratch_n;          /* reals of scratch needed at max_batch */
     ConvKind conv_kind;
@@ -75,7 +80,7 @@ struct Model {
     Layer *layers;
     int n_layers, cap;
     int max_batch, batch;      /* allocation size; size of the current batch */
-    size_t n_params, n_buffers, n_acts, n_saved, n_scratch; /* in reals; acts per max_batch */
+    size_t n_params, n_buffers, n_acts, n_dacts, n_saved, n_scratch; /* in reals, at max_batch */
     size_t n_noise;            /* reals of the largest binary-conv output at max_batch */
     Arena a_params, a_grads, a_opt, a_buffers, a_acts, a_dacts, a_saved, a_scratch, a_noise;
     real *params, *grads, *opt_m, *opt_v, *buffers, *acts, *dacts, *saved, *scratch;
@@ -83,6 +88,10 @@ struct Model {
     int32_t *labels;           /* [max_batch] of the current batch */
     real *probs;               /* [max_batch, num_classes] softmax of the last forward */
     double loss;               /* mean loss of the last forward */
+    /* optional per-layer timing (bench/train_step): when non-NULL, model_forward
+     * and model_backward add each layer's wall seconds to prof_fwd[i] / prof_bwd[i]
+     * ([n_layers] each, owned by the caller). NULL (the default) costs nothing. */
+    double *prof_fwd, *prof_bwd;
 };
 
 void model_init(Model *m, const char *arch, int C, int H, int W, int num_classes);
@@ -111,7 +120,8 @@ void model_init_params(Model *m, uint64_t seed);
 
 /* images [N, C, H, W], labels [N] (labels may be NULL: no loss). Returns the mean loss. */
 double model_forward(Model *m, const real *images, const int32_t *labels, int N, int train);
-/* zero grads and dacts, then backprop the mean loss of the last forward */
+/* zero grads, then backprop the mean loss of the last forward (each layer's
+ * output gradient is zeroed when it comes alive) */
 void model_backward(Model *m);
 /* logits of the last forward: [batch, num_classes] */
 const real *model_logits(const Model *m);

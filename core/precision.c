@@ -73,6 +73,21 @@ double prec_eval_bits(const PrecSchedule *s, const PrecEval *e, long iters_done)
     return prec_at(s, iters_done - 1).bits;
 }
 
+static int within(double b, double lo, double hi) { return b >= lo && b <= hi; }
+
+int prec_bits_within(const PrecSchedule *s, const PrecEval *e, double lo, double hi) {
+    int ok;
+    switch (s->kind) {
+    case PREC_FULL: ok = within(32.0, lo, hi); break;
+    case PREC_FIXED: ok = within(s->bits_min, lo, hi); break;
+    default: /* the ramp's rounded values lie between its ends */
+        ok = within(s->bits_min, lo, hi) && within(s->bits_max, lo, hi) &&
+             (s->cyclic_warmup <= 0 || within(s->warmup_bits, lo, hi));
+    }
+    if (e && e->kind == PREC_EVAL_FIXED) ok = ok && within(e->bits, lo, hi);
+    return ok;
+}
+
 /* 0 bits = not quantized = a full-precision GEMM operand */
 static double effective_bits(double b) { return b == 0.0 ? 32.0 : b; }
 

@@ -66,6 +66,11 @@ typedef struct {
 
 double prec_eval_bits(const PrecSchedule *s, const PrecEval *e, long iters_done);
 
+/* 1 if every iteration's bits, and every evaluation's after at least one
+ * iteration (prec_eval_bits with iters_done >= 1), lie in [lo, hi]. The
+ * training loop asks it for [1, 8] to let binary convs save 8-bit codes. */
+int prec_bits_within(const PrecSchedule *s, const PrecEval *e, double lo, double hi);
+
 /* ---- cost (method.md 6, E12) ----
  * cr(b, g) = (b*b + 2*b*g) / (3*32*32): forward GEMM at b x b bits, error
  * back-prop and weight-gradient GEMMs at b x g bits, as a fraction of an fp32

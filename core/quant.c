@@ -57,16 +57,37 @@ static inline real round_he(real y) {
 }
 real quant_round_half_even(real y) { return round_he(y); }
 
-/* the elementwise core: out = round(clamp((x - zp)/s [+ noise], 0, qmax)) * s + zp */
+/* the level of x: round(clamp((x - zp)/s [+ noise], 0, qmax)), an integer in [0, qmax] (or NaN) */
+static inline real quant_level(real x, real zp, real s, real qmax, const real *noise) {
+    real y = (x - zp) / s;
+    if (noise) y = y + *noise;
+    y = y < 0 ? (real)0 : y > qmax ? qmax : y; /* torch.clamp; NaN passes through */
+    return round_he(y);
+}
+
+/* the elementwise core: out = level * s + zp */
 static void quantize_core(real *out, const real *x, size_t n, real zp, real s, real qmax, const real *noise) {
     #pragma omp parallel for schedule(static) if (n > PAR_MIN)
     for (size_t i = 0; i < n; i++) {
-        real y = (x[i] - zp) / s;
-        if (noise) y = y + noise[i];
-        y = y < 0 ? (real)0 : y > qmax ? qmax : y; /* torch.clamp; NaN passes through */
-        y = round_he(y);
+        real y = quant_level(x[i], zp, s, qmax, noise ? noise + i : NULL);
         real t = y * s;
         out[i] = t + zp;
+    }
+}
+
+void quant_codes_u8(uint8_t *codes /* [n] */, const real *x /* [n] */, size_t n, real zp, real s, real qmax) {
+    #pragma omp parallel for schedule(static) if (n > PAR_MIN)
+    for (size_t i = 0; i < n; i++) {
+        const real y = quant_level(x[i], zp, s, qmax, NULL);
+        codes[i] = y == y ? (uint8_t)y : 0; /* a NaN input has no code: 0 (the loss is NaN anyway) */
+    }
+}
+
+void quant_dequant_lut(real lut[256], real zp, real s, real qmax) {
+    for (int c = 0; c < 256; c++) {
+        const real y = (real)c > qmax ? qmax : (real)c;
+        real t = y * s;
+        lut[c] = t + zp;
     }
 }
 
@@ -148,14 +169,8 @@ void minmax_uniform_per_channel(real *out /* [rows, n] */, real *zp /* [rows] */
     }
 }
 
-void minmax_uniform_per_tensor(real *out /* [n] */, real *running /* [2] */, real *zp_used, real *range_used,
-                               const real *x /* [n] */, size_t n, double bits, int train) {
-    if (bits == 0) {
-        if (out != x) memmove(out, x, n * sizeof(real));
-        if (zp_used) *zp_used = 0;
-        if (range_used) *range_used = 0;
-        return;
-    }
+void minmax_per_tensor_params(real *zp_used, real *range_used, real *running /* [2] */, const real *x /* [n] */,
+                              size_t n, int train) {
     real zp, R;
     if (train) {
         quant_minmax_params(&zp, &R, x, n);
@@ -171,6 +186,20 @@ void minmax_uniform_per_tensor(real *out /* [n] */, real *running /* [2] */, rea
         zp = running[0];
         R = running[1];
     }
+    *zp_used = zp;
+    *range_used = R;
+}
+
+void minmax_uniform_per_tensor(real *out /* [n] */, real *running /* [2] */, real *zp_used, real *range_used,
+                               const real *x /* [n] */, size_t n, double bits, int train) {
+    if (bits == 0) {
+        if (out != x) memmove(out, x, n * sizeof(real));
+        if (zp_used) *zp_used = 0;
+        if (range_used) *range_used = 0;
+        return;
+    }
+    real zp, R;
+    minmax_per_tensor_params(&zp, &R, running, x, n, train);
     if (zp_used) *zp_used = zp;
     if (range_used) *range_used = R;
     quantize_core(out, x, n, zp, quant_scale(R, bits), quant_qmax(bits), NULL);

@@ -36,6 +36,14 @@ real quant_scale(real range, double bits);    /* s = max(range / qmax, 1e-8) */
 /* round half to even (rint under the default rounding mode), exact for all finite y */
 real quant_round_half_even(real y);
 
+/* The same quantizer as codes: codes[i] = the level round(clamp((x - zp)/s, 0, qmax))
+ * (no noise), for qmax <= 255, i.e. 1 <= bits <= 8. Q_k(x) is then exactly
+ * lut[codes[i]] with lut from quant_dequant_lut: lut[c] = c * s + zp, rounded as
+ * the quantizer rounds (one product, one sum). A binary conv saves the codes of
+ * its activations (1 byte) instead of Q_k(A) (4 bytes). */
+void quant_codes_u8(uint8_t *codes /* [n] */, const real *x /* [n] */, size_t n, real zp, real s, real qmax);
+void quant_dequant_lut(real lut[256], real zp, real s, real qmax);
+
 /* zp = min(x), range = max(x) - min(x) over n elements ("extreme" reduction);
  * n = 0 gives 0, 0 */
 void quant_minmax_params(real *zp, real *range, const real *x /* [n] */, size_t n);
@@ -59,6 +67,9 @@ void minmax_uniform_per_channel(real *out /* [rows, n] */, real *zp /* [rows] */
  * bits = 0: out = x and running is not updated (the reference never calls the quantizer). */
 void minmax_uniform_per_tensor(real *out /* [n] */, real *running /* [2] zp, range */, real *zp_used,
                                real *range_used, const real *x /* [n] */, size_t n, double bits, int train);
+/* its parameters alone (bits != 0): the zp and R it would use, and the same running update */
+void minmax_per_tensor_params(real *zp_used, real *range_used, real *running /* [2] */, const real *x /* [n] */,
+                              size_t n, int train);
 
 /* pseudo-gradient of every min-max quantizer: dx += dout (straight-through, no clamp mask) */
 void minmax_uniform_backward(real *dx /* [n] */, const real *dout /* [n] */, size_t n);

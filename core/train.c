@@ -283,6 +283,13 @@ int train_run_ctl(const RunConfig *c, const char *run_name, const Dataset *train
         model_free(&m);
         return -1;
     }
+    const long total = train_total_iterations(c, n);
+    PrecSchedule prec;
+    PrecEval prec_eval;
+    prec_from_config(c, total, &prec, &prec_eval);
+    /* binary convs keep 1-byte activation codes for backward when every
+     * forward of this run (training and evaluation) quantizes to 1..8 bits */
+    m.bconv.save_act_codes = prec_bits_within(&prec, &prec_eval, 1, 8);
     /* activations and what backward saves are sized for the training batch;
      * evaluation runs in batches of at most that size (evaluate() clamps) */
     if (model_alloc(&m, B)) {
@@ -291,14 +298,10 @@ int train_run_ctl(const RunConfig *c, const char *run_name, const Dataset *train
         return -1;
     }
     model_init_params(&m, c->seed);
-    const long total = train_total_iterations(c, n);
     const long eval_every = c->eval_interval > 0 ? c->eval_interval : per_epoch;
     const long log_every = c->log_interval > 0 ? c->log_interval : 50;
     LRSchedule sched;
     build_lr_schedule(&sched, c, total);
-    PrecSchedule prec;
-    PrecEval prec_eval;
-    prec_from_config(c, total, &prec, &prec_eval);
     PrecCostMean cost_mean = {0, 0, 0};
     LayerCost *lcost = calloc((size_t)m.n_layers, sizeof *lcost);
     AdamWConfig adamw = {c->beta1, c->beta2, c->eps, c->weight_decay};

@@ -139,7 +139,7 @@ static void check_binary_conv(int C, int H, int O, int K, int s, int p, int zplu
     BinaryConvOptions opt = binary_conv_faithful();
     opt.sign_zero = zplus ? SIGN_ZERO_IS_PLUS_ONE : SIGN_ZERO_IS_ZERO;
     opt.pad_minus_one = padm1;
-    real *saved = tu_alloc(binary_conv_saved_size(&d)), *scratch = tu_alloc(binary_conv_scratch_size(&d));
+    real *saved = tu_alloc(binary_conv_saved_size(&d, NULL)), *scratch = tu_alloc(binary_conv_scratch_size(&d));
     real running[2] = {0, 1};
     real *out = tu_alloc(nout + 1), *o_b = tu_alloc(nout + 1);
     binary_conv_forward(out, saved, running, a, w, alpha, &d, 0.0, 0, &opt, scratch);

@@ -27,7 +27,8 @@
  *    STE activation gradient, ReCU centering and clamp, no E3, eval).
  * 4. Bitwise identical forward, saved state and backward with 1 and 2 threads.
  * 5. Backward accumulates; dinp = NULL leaves dW and dalpha unchanged.
- * 6. The bit-packed forward and the fp32 conv forward: bitwise equal out and saved, every option. */
+ * 6. The bit-packed forward and the fp32 conv forward: bitwise equal out and saved, every option.
+ * 7. Activations saved as 8-bit codes or as reals: bitwise equal out and gradients, every option. */
 #include <math.h>
 #include <omp.h>
 #include <stdio.h>
@@ -209,7 +210,7 @@ static void run_golden_case(const GCase *c) {
     BinaryConvOptions o = binary_conv_faithful();
     o.grad_quant = c->grad_quant;
     o.grad_stochastic = c->noise;
-    real *saved = tu_alloc(binary_conv_saved_size(&d)), *scratch = tu_alloc(binary_conv_scratch_size(&d));
+    real *saved = tu_alloc(binary_conv_saved_size(&d, NULL)), *scratch = tu_alloc(binary_conv_scratch_size(&d));
     real *out = tu_alloc(nout), running[2] = {run_in->data[0], run_in->data[1]};
     binary_conv_forward(out, saved, running, x->data, w->data, alpha->data, &d, c->bits, c->train, &o, scratch);
 
@@ -377,7 +378,7 @@ static void test_twin(void) {
         tu_fill_uniform(dout, nout, -1, 1, &r);
         quant_fill_noise(noise, nout, 11, t, 0);
         real run0[2] = {(real)-0.8, (real)2.1};
-        real *saved = tu_alloc(binary_conv_saved_size(&d)), *scratch = tu_alloc(binary_conv_scratch_size(&d));
+        real *saved = tu_alloc(binary_conv_saved_size(&d, NULL)), *scratch = tu_alloc(binary_conv_scratch_size(&d));
         real *out = tu_alloc(nout), *dx = tu_alloc(nin), *dw = tu_alloc(nw), *da = tu_alloc(d.O);
         real *out_r = tu_alloc(nout), *dx_r = tu_alloc(nin), *dw_r = tu_alloc(nw), *da_r = tu_alloc(d.O);
         real run[2] = {run0[0], run0[1]}, run_r[2] = {run0[0], run0[1]};
@@ -411,7 +412,7 @@ static void test_sign_zero(void) {
     for (size_t i = 0; i < nin; i += 4) x[i] = 0;
     for (size_t i = 0; i < nw; i += 5) w[i] = 0;
     for (int o = 0; o < 4; o++) alpha[o] = (real)(0.25 * (o + 1));
-    real *saved = tu_alloc(binary_conv_saved_size(&d)), *scratch = tu_alloc(binary_conv_scratch_size(&d));
+    real *saved = tu_alloc(binary_conv_saved_size(&d, NULL)), *scratch = tu_alloc(binary_conv_scratch_size(&d));
     real *out[2], *ref = tu_alloc(nout), *sx = tu_alloc(nin), *sw = tu_alloc(nw);
     for (int zp1 = 0; zp1 < 2; zp1++) {
         BinaryConvOptions o = binary_conv_faithful();
@@ -442,7 +443,7 @@ static void test_padding(void) {
     real *x = tu_alloc(32), *w = tu_alloc(18), alpha = 1, out[16];
     tu_fill_uniform(x, 32, 0.1, 1.0, &r);
     tu_fill_uniform(w, 18, 0.1, 1.0, &r);
-    real *saved = tu_alloc(binary_conv_saved_size(&d)), *scratch = tu_alloc(binary_conv_scratch_size(&d));
+    real *saved = tu_alloc(binary_conv_saved_size(&d, NULL)), *scratch = tu_alloc(binary_conv_scratch_size(&d));
     for (int m1 = 0; m1 < 2; m1++) {
         BinaryConvOptions o = binary_conv_faithful();
         o.pad_minus_one = m1;
@@ -476,7 +477,7 @@ static void test_bits_32(void) {
     tu_fill_uniform(alpha, 6, 0, 1, &r);
     BinaryConvOptions o = binary_conv_faithful();
     o.grad_stochastic = 0;
-    real *saved = tu_alloc(binary_conv_saved_size(&d)), *scratch = tu_alloc(binary_conv_scratch_size(&d));
+    real *saved = tu_alloc(binary_conv_saved_size(&d, NULL)), *scratch = tu_alloc(binary_conv_scratch_size(&d));
     real *out[2], *dx[2], *dw[2], *da[2];
     const double bits[2] = {0.0, 32.0};
     for (int b = 0; b < 2; b++) {
@@ -510,7 +511,7 @@ static void test_threads(void) {
     Rng r = rng_stream(7, RNG_TEST, 5, 0);
     ConvDims d = conv_dims(4, 16, 34, 34, 16, 3, 1, 1);
     const size_t nin = (size_t)4 * 16 * 34 * 34, nw = 16 * 16 * 9, nout = (size_t)4 * 16 * 34 * 34;
-    const size_t ns = binary_conv_saved_size(&d);
+    const size_t ns = binary_conv_saved_size(&d, NULL);
     real *x = tu_alloc(nin), *w = tu_alloc_rand(nw, &r), *alpha = tu_alloc(16), *dout = tu_alloc_rand(nout, &r);
     real *noise[2] = {tu_alloc(nout), tu_alloc(nout)};
     tu_fill_uniform(x, nin, -1.0, 1.0, &r);
@@ -585,7 +586,7 @@ static void test_packed_vs_fp32(void) {
         const int *s = shapes[si];
         ConvDims d = conv_dims(s[0], s[1], s[2], s[3], s[4], s[5], s[6], s[7]);
         const size_t nin = (size_t)d.N * d.C * d.H * d.W, nw = (size_t)d.O * d.C * d.KH * d.KW;
-        const size_t nout = (size_t)d.N * d.O * d.OH * d.OW, ns = binary_conv_saved_size(&d);
+        const size_t nout = (size_t)d.N * d.O * d.OH * d.OW, ns = binary_conv_saved_size(&d, NULL);
         real *x = tu_alloc(nin), *w = tu_alloc_rand(nw, &r), *alpha = tu_alloc(d.O);
         tu_fill_uniform(x, nin, -1.0, 1.0, &r);
         for (size_t i = 0; i < nin; i += 5) x[i] = 0;
@@ -626,6 +627,75 @@ static void test_packed_vs_fp32(void) {
     printf("packed vs fp32 forward: %d cases bitwise equal\n", ncase);
 }
 
+/* 7. Saving the activations as 8-bit codes (save_act_codes, what training
+ * uses when every forward has 1..8 bits) against saving Aq as reals: bitwise
+ * equal out, running range and all three gradients, for every option, both
+ * forward paths, training and eval, k = 1, 2, 5, 8, and the saved size shrinks. */
+static void test_codes_vs_real(void) {
+    Rng r = rng_stream(7, RNG_TEST, 8, 0);
+    static const int shapes[][8] = {
+        /* N, C, H, W, O, K, stride, pad */
+        {2, 3, 9, 9, 5, 3, 1, 1}, {2, 70, 7, 5, 6, 3, 2, 1}, {2, 33, 5, 5, 7, 1, 1, 0}, {3, 64, 6, 6, 4, 3, 1, 1},
+    };
+    static const double bitss[] = {1.0, 2.0, 5.0, 8.0};
+    int ncase = 0;
+    for (size_t si = 0; si < sizeof shapes / sizeof shapes[0]; si++) {
+        const int *s = shapes[si];
+        ConvDims d = conv_dims(s[0], s[1], s[2], s[3], s[4], s[5], s[6], s[7]);
+        const size_t nin = (size_t)d.N * d.C * d.H * d.W, nw = (size_t)d.O * d.C * d.KH * d.KW;
+        const size_t nout = (size_t)d.N * d.O * d.OH * d.OW;
+        BinaryConvOptions oc = binary_conv_faithful();
+        oc.save_act_codes = 1;
+        const size_t ns[2] = {binary_conv_saved_size(&d, NULL), binary_conv_saved_size(&d, &oc)};
+        CHECK(ns[1] < ns[0] && ns[0] - ns[1] >= nin / 2, "shape %zu: codes do not shrink saved (%zu vs %zu reals)", si,
+              ns[1], ns[0]);
+        real *x = tu_alloc(nin), *w = tu_alloc_rand(nw, &r), *alpha = tu_alloc(d.O), *dout = tu_alloc_rand(nout, &r);
+        real *noise = tu_alloc(nout);
+        quant_fill_noise(noise, nout, 3, 1, 2);
+        tu_fill_uniform(x, nin, -1.0, 1.0, &r);
+        for (size_t i = 0; i < nin; i += 5) x[i] = 0;
+        for (size_t i = 2; i < nin; i += 7) x[i] = x[i] > 0 ? 1 : -1;
+        for (size_t i = 0; i < nw; i += 6) w[i] = 0;
+        tu_fill_uniform(alpha, d.O, 0.1, 1.0, &r);
+        real *out[2], *saved[2], *dx[2], *dw[2], *da[2];
+        for (int k = 0; k < 2; k++)
+            out[k] = tu_alloc(nout), saved[k] = tu_alloc(ns[k]), dx[k] = tu_alloc(nin), dw[k] = tu_alloc(nw),
+            da[k] = tu_alloc(d.O);
+        real *scratch = tu_alloc(binary_conv_scratch_size(&d));
+        for (int combo = 0; combo < 64; combo++)
+            for (size_t bi = 0; bi < sizeof bitss / sizeof bitss[0]; bi++) {
+                BinaryConvOptions o = binary_conv_faithful();
+                o.sign_zero = combo & 1 ? SIGN_ZERO_IS_PLUS_ONE : SIGN_ZERO_IS_ZERO;
+                o.pad_minus_one = (combo >> 1) & 1;
+                const int train = !((combo >> 2) & 1);
+                o.act_norm = !((combo >> 3) & 1);
+                if ((combo >> 4) & 1) o.weight_center = 1, o.recu_clamp = 1, o.clamp_tau = 0.95;
+                o.conv_fp32 = (combo >> 5) & 1;
+                if (combo & 1) o.act_grad = ACT_GRAD_STE;
+                real run[2][2];
+                for (int k = 0; k < 2; k++) {
+                    o.save_act_codes = k;
+                    run[k][0] = (real)-0.6, run[k][1] = (real)1.7;
+                    memset(dx[k], 0, nin * sizeof(real)), memset(dw[k], 0, nw * sizeof(real));
+                    memset(da[k], 0, d.O * sizeof(real));
+                    binary_conv_forward(out[k], saved[k], run[k], x, w, alpha, &d, bitss[bi], train, &o, scratch);
+                    binary_conv_backward(dx[k], dw[k], da[k], dout, x, w, alpha, saved[k], &d, bitss[bi], 8.0, &o,
+                                         noise, scratch);
+                }
+                CHECK(memcmp(out[0], out[1], nout * sizeof(real)) == 0 && memcmp(run[0], run[1], sizeof run[0]) == 0 &&
+                          memcmp(dx[0], dx[1], nin * sizeof(real)) == 0 &&
+                          memcmp(dw[0], dw[1], nw * sizeof(real)) == 0 &&
+                          memcmp(da[0], da[1], d.O * sizeof(real)) == 0,
+                      "codes vs real saved differ: shape %zu, combo %d, train %d, bits %g", si, combo, train,
+                      bitss[bi]);
+                ncase++;
+            }
+        for (int k = 0; k < 2; k++) free(out[k]), free(saved[k]), free(dx[k]), free(dw[k]), free(da[k]);
+        free(x), free(w), free(alpha), free(dout), free(noise), free(scratch);
+    }
+    printf("codes vs real saved activations: %d cases bitwise equal\n", ncase);
+}
+
 /* the defaults are the authors' code (method.md 3.1-3.4) */
 static void test_faithful_defaults(void) {
     BinaryConvOptions o = binary_conv_faithful();
@@ -644,5 +714,6 @@ int main(void) {
     test_bits_32();
     test_threads();
     test_packed_vs_fp32();
+    test_codes_vs_real();
     return tu_finish("binary_conv");
 }

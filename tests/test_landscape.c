@@ -169,8 +169,9 @@ static size_t forward_bw(const Model *m, real *out) {
     for (int i = 0; i < m->n_layers; i++) {
         const Layer *l = &m->layers[i];
         if (l->kind != &LAYER_BCONV) continue;
-        const size_t O = (size_t)l->C, N = (size_t)m->batch;
-        memcpy(out + off, m->saved + l->save_off + 8 + 2 * O + 2 * N + l->w_n, l->w_n * sizeof(real));
+        /* the layout of the last forward: its batch, as layers.c passes it */
+        const ConvDims d = conv_dims(m->batch, l->inC, l->inH, l->inW, l->C, l->K, l->stride, l->pad);
+        memcpy(out + off, binary_conv_saved_bw(m->saved + l->save_off, &d, &m->bconv), l->w_n * sizeof(real));
         off += l->w_n;
     }
     return off;

@@ -1,0 +1,251 @@
+#!/usr/bin/python3
+"""Runs the engine's and PyTorch's training steps side by side and the kernel
+benchmarks, then writes bench/RESULTS.md. Called by bench/run_step_bench (which
+builds the engine and makes sure python3-torch is installed); stdlib only.
+
+    bench/step_bench.py BUILD_DIR [--batches 16,64] [--reps 5] [--quick] [--out FILE]
+
+Every configuration runs in its own process (so its peak RSS is its own), in
+the order engine, torch fake-quant, torch fp32, engine fp32 for each batch;
+each process reports the median img/s of --reps repetitions. Kernel
+benchmarks: build/bench/bench_bconv_packed (binary forward vs our fp32 conv)
+and build/bench/conv_throughput (our fp32 conv vs the BLAS's sgemm alone).
+"""
+import argparse
+import datetime
+import json
+import os
+import platform
+import re
+import subprocess
+import sys
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def run(cmd, env):
+    print("+ " + " ".join(cmd), file=sys.stderr, flush=True)
+    p = subprocess.run(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT)
+    if p.returncode != 0:
+        sys.stderr.write(p.stdout + p.stderr)
+        raise SystemExit("step_bench: command failed (%d): %s" % (p.returncode, " ".join(cmd)))
+    return p.stdout, p.stderr
+
+
+def last_json(text):
+    for line in reversed(text.strip().splitlines()):
+        line = line.strip()
+        if line.startswith("{"):
+            return json.loads(line)
+    raise SystemExit("step_bench: no JSON line in output:\n" + text)
+
+
+def normalize(r):
+    """the peer's JSON (img_per_s = the list of repetitions, *_ms keys) in the engine's form"""
+    if isinstance(r.get("img_per_s"), list):
+        r["reps_img_per_s"] = r["img_per_s"]
+        r["img_per_s"] = r["img_per_s_median"]
+        r["ms"] = {k: r[k + "_ms"] for k in ("forward", "backward", "optimizer") if k + "_ms" in r}
+    return r
+
+
+def machine():
+    model, flags = "?", ""
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name") and model == "?":
+                    model = line.split(":", 1)[1].strip()
+                if line.startswith("flags") and not flags:
+                    flags = line.split(":", 1)[1]
+    except OSError:
+        pass
+    isa = [x for x in ("avx2", "fma", "avx512f", "avx512_vpopcntdq", "avx512_vnni", "avx_vnni") if " %s " % x in " %s " % flags]
+    mem = "?"
+    try:
+        with open("/proc/meminfo") as f:
+            mem = "%.0f GiB" % (int(f.readline().split()[1]) / 1048576)
+    except OSError:
+        pass
+    return "%s, %d logical CPUs, %s, ISA: %s; %s %s" % (model, os.cpu_count() or 0, mem, " ".join(isa),
+                                                     platform.system(), platform.release())
+
+
+def git_rev():
+    try:
+        rev = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, stdout=subprocess.PIPE,
+                             stderr=subprocess.DEVNULL, text=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=ROOT,
+                               stdout=subprocess.PIPE, text=True).stdout.strip()
+        return rev + ("+dirty" if dirty else "")
+    except OSError:
+        return "?"
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("build")
+    ap.add_argument("--batches", default="16,64")
+    ap.add_argument("--reps", type=int, default=5)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--quick", action="store_true", help="2 reps of few steps, no kernel benches: a smoke run")
+    ap.add_argument("--out", default=os.path.join(ROOT, "bench", "RESULTS.md"))
+    a = ap.parse_args()
+    if a.quick:
+        a.reps = 2
+    batches = [int(b) for b in a.batches.split(",")]
+    env = dict(os.environ, OMP_NUM_THREADS=str(a.threads), OMP_WAIT_POLICY="PASSIVE")
+    exe = os.path.join(a.build, "bench", "train_step")
+    peer = os.path.join(ROOT, "bench", "peer", "torch_step.py")
+    t_start = datetime.datetime.now(datetime.timezone.utc)
+
+    rows = {}   # (batch, name) -> json
+    cmds = []
+    for b in batches:
+        steps = 2 if a.quick else (8 if b <= 16 else 3)
+        common = ["--batch", str(b), "--reps", str(a.reps), "--threads", str(a.threads)]
+        confs = [
+            ("engine cyclebnn", [exe, "--mode", "cyclebnn", "--steps", str(steps), "--warmup", "2"] + common + ["--json"]),
+            ("torch fakequant", ["/usr/bin/python3", peer, "--mode", "fakequant", "--steps", str(steps), "--warmup", "2"] + common + ["--json"]),
+            ("torch fp32", ["/usr/bin/python3", peer, "--mode", "fp32", "--steps", str(steps), "--warmup", "2"] + common + ["--json"]),
+            ("engine fp32", [exe, "--mode", "fp32", "--steps", str(steps), "--warmup", "2"] + common + ["--json"]),
+        ]
+        for name, cmd in confs:
+            out, _ = run(cmd, env)
+            rows[(b, name)] = normalize(last_json(out))
+            cmds.append(" ".join(os.path.relpath(c, ROOT) if os.path.isabs(c) and c.startswith(ROOT) else c
+                                 for c in cmd))
+            r = rows[(b, name)]
+            print("batch %d %-16s %8.2f img/s  peak RSS %7.1f MiB" % (b, name, r["img_per_s"], r["peak_rss_mib"]),
+                  file=sys.stderr, flush=True)
+
+    kernels = {}
+    if not a.quick:
+        out, _ = run([os.path.join(a.build, "bench", "bench_bconv_packed"), str(max(a.reps, 5))], env)
+        kernels["bconv_packed"] = out
+        m = re.search(r"total: fp32 ([\d.]+) ms, packed best ([\d.]+) ms \(x([\d.]+)\), packed avx2 ([\d.]+) ms \(x([\d.]+)\)", out)
+        if m:
+            kernels["bin_vs_fp32"] = (float(m.group(3)), float(m.group(5)), float(m.group(1)), float(m.group(2)))
+        out, _ = run([os.path.join(a.build, "bench", "conv_throughput"), str(max(a.reps, 5))], env)
+        kernels["conv_throughput"] = out
+        m = re.search(r"all layers\s+[\d.]+ \|\s+([\d.]+)\s+([\d.]+)\s+([\d.]+) \|\s+([\d.]+)\s+([\d.]+)\s+([\d.]+)", out)
+        if m:
+            kernels["conv_vs_sgemm"] = tuple(float(m.group(i)) for i in range(1, 7))
+
+    write_report(a, batches, rows, kernels, cmds, t_start)
+    print("step_bench: wrote %s" % os.path.relpath(a.out, ROOT), file=sys.stderr)
+
+
+def verdict(ok):
+    return "**met**" if ok else "**missed**"
+
+
+def write_report(a, batches, rows, kernels, cmds, t_start):
+    L = []
+    date = t_start.strftime("%Y-%m-%d %H:%M UTC")
+    L.append("# Benchmark results: the engine beside PyTorch")
+    L.append("")
+    L.append("Generated by `bench/run_step_bench%s` on %s (git %s); do not edit by hand." %
+             (" --quick" if a.quick else "", date, git_rev()))
+    L.append("")
+    L.append("Machine: %s. Threads: %d (`OMP_NUM_THREADS`, `torch.set_num_threads`). Model: CIFAR-10 ResNet-18 "
+             "(method.md 4.1), 32x32 inputs, AdamW; the engine's CycleBNN at k = 4 bits, error 8 bits, faithful "
+             "options. The PyTorch peer (`bench/peer/torch_step.py`) trains the same architecture with the "
+             "authors' semantics emulated in fp32 (fake-quant), and the plain fp32 net." % (machine(), a.threads))
+    L.append("")
+    L.append("img/s: median of %d repetitions, each process one configuration; the training step without data "
+             "loading on both sides (the engine's loader time, CIFAR-10 augmentation on synthetic images, is "
+             "the `loader` column). Phase columns: median ms per step." % a.reps)
+    L.append("")
+    L.append("## Training step")
+    L.append("")
+    L.append("| batch | configuration | img/s | forward ms | backward ms | optimizer ms | loader ms | peak RSS MiB |")
+    L.append("|---:|---|---:|---:|---:|---:|---:|---:|")
+    for b in batches:
+        for name in ("engine cyclebnn", "torch fakequant", "torch fp32", "engine fp32"):
+            r = rows.get((b, name))
+            if not r:
+                continue
+            ms = r.get("ms", {})
+            def f(k):
+                v = ms.get(k)
+                return "%.1f" % v if isinstance(v, (int, float)) else "–"
+            L.append("| %d | %s | %.2f | %s | %s | %s | %s | %.0f |" % (b, name, r["img_per_s"], f("forward"),
+                     f("backward"), f("optimizer"), f("loader"), r["peak_rss_mib"]))
+    L.append("")
+    L.append("## Targets (issue 7)")
+    L.append("")
+    L.append("| target | measured | |")
+    L.append("|---|---:|---|")
+    for b in batches:
+        e, fq, fp = rows.get((b, "engine cyclebnn")), rows.get((b, "torch fakequant")), rows.get((b, "torch fp32"))
+        if e and fq:
+            x = e["img_per_s"] / fq["img_per_s"]
+            L.append("| CycleBNN step >= 2x PyTorch fake-quant img/s, batch %d | x%.2f | %s |" % (b, x, verdict(x >= 2)))
+        if e and fp:
+            x = e["img_per_s"] / fp["img_per_s"]
+            L.append("| CycleBNN step >= 1.3x PyTorch fp32 img/s, batch %d | x%.2f | %s |" % (b, x, verdict(x >= 1.3)))
+    if 64 in batches and rows.get((64, "engine cyclebnn")) and rows.get((64, "torch fakequant")):
+        x = rows[(64, "engine cyclebnn")]["peak_rss_mib"] / rows[(64, "torch fakequant")]["peak_rss_mib"]
+        L.append("| peak RSS <= 0.5x PyTorch fake-quant, batch 64 | x%.2f | %s |" % (x, verdict(x <= 0.5)))
+    if "bin_vs_fp32" in kernels:
+        best, avx2, fp, pk = kernels["bin_vs_fp32"]
+        L.append("| binary conv forward >= 3x our fp32 conv (CIFAR RN18 binary layers, batch 16; best table) | x%.2f | %s |"
+                 % (best, verdict(best >= 3)))
+        L.append("| same, AVX2 table (what an AVX2-only machine gets) | x%.2f | %s |" % (avx2, verdict(avx2 >= 3)))
+    if "conv_vs_sgemm" in kernels:
+        fwd_gf, fwd_sg, fwd_r, bwd_gf, bwd_sg, bwd_r = kernels["conv_vs_sgemm"]
+        L.append("| our fp32 conv >= 80%% of BLAS sgemm, forward (all CIFAR RN18 convs, batch 16) | %.0f%% (%.1f vs %.1f GF/s) | %s |"
+                 % (100 * fwd_r, fwd_gf, fwd_sg, verdict(fwd_r >= 0.8)))
+        L.append("| same, backward (dW + dX) | %.0f%% (%.1f vs %.1f GF/s) | %s |"
+                 % (100 * bwd_r, bwd_gf, bwd_sg, verdict(bwd_r >= 0.8)))
+    L.append("")
+    L.append("## Where the engine's CycleBNN step goes (median ms per step)")
+    L.append("")
+    keys = [("loader", "loader (CIFAR-10 augmentation)"), ("forward", "forward, all layers"),
+            ("bconv_weight_prep", "  binary convs: E2 + k-bit weights + sign + pack"),
+            ("bconv_act_prep", "  binary convs: E3 + k-bit activations + pack"),
+            ("bconv_conv", "  binary convs: 1-bit conv + alpha"),
+            ("backward", "backward, all layers"),
+            ("bconv_err_quant", "  binary convs: dalpha + error quantization"),
+            ("bconv_products", "  binary convs: the two backward products"),
+            ("bconv_jacobians", "  binary convs: pseudo-gradients, E2/E3 Jacobians"),
+            ("optimizer", "optimizer (AdamW)")]
+    L.append("| phase | " + " | ".join("batch %d" % b for b in batches) + " |")
+    L.append("|---|" + "---:|" * len(batches))
+    for k, label in keys:
+        vals = []
+        for b in batches:
+            r = rows.get((b, "engine cyclebnn"))
+            v = r["ms"].get(k) if r else None
+            vals.append("%.1f" % v if isinstance(v, (int, float)) else "–")
+        L.append("| %s | %s |" % (label, " | ".join(vals)))
+    L.append("")
+    L.append("## Commands")
+    L.append("")
+    L.append("```")
+    L.append("bench/run_step_bench   # builds, installs python3-torch if missing, runs all of the below")
+    for c in cmds:
+        L.append(c)
+    if kernels:
+        L.append("build/bench/bench_bconv_packed %d" % max(a.reps, 5))
+        L.append("build/bench/conv_throughput %d" % max(a.reps, 5))
+    L.append("```")
+    L.append("")
+    L.append("Environment: `OMP_NUM_THREADS=%d OMP_WAIT_POLICY=PASSIVE`." % a.threads)
+    for name in ("bconv_packed", "conv_throughput"):
+        if name in kernels:
+            L.append("")
+            L.append("## Kernel benchmark output: %s" % name)
+            L.append("")
+            L.append("```")
+            L.append(kernels[name].rstrip())
+            L.append("```")
+    tmp = a.out + ".tmp"
+    with open(tmp, "w") as f:
+        f.write("\n".join(L) + "\n")
+    os.replace(tmp, a.out)
+
+
+if __name__ == "__main__":
+    main()
