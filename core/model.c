@@ -168,6 +168,63 @@ int model_shortcut_a(Model *m, int x, int stride, int out_channels, const char *
 
 static size_t round_reals(size_t n) { return arena_round(n * sizeof(real)) / sizeof(real); }
 
+/* Offsets of the outputs in acts. An output is kept (its own space) when a
+ * backward reads it: a consumer's that reads its inputs, or its own; the
+ * input images and the logits always. The others are transient, alive from
+ * their layer's forward to their last consumer's, and share space first fit
+ * (in a ResNet block: the BN outputs feeding hardtanh or the residual add, the
+ * add itself, the shortcut). Returns the arena size in reals. */
+static size_t layout_acts(Model *m, int max_batch) {
+    const int n = m->n_layers;
+    if (n < 1) return 0;
+    for (int j = 0; j < n; j++) m->layers[j].out_last_use = j;
+    int *kept = calloc((size_t)n, sizeof *kept), *placed = malloc((size_t)n * sizeof *placed), np = 0;
+    kept[0] = kept[n - 1] = 1;
+    for (int i = 1; i < n; i++) {
+        const Layer *l = &m->layers[i];
+        if (l->kind->bwd_reads_output) kept[i] = 1;
+        const int ins[2] = {l->in0, l->in1};
+        for (int k = 0; k < 2; k++) {
+            if (ins[k] < 0) continue;
+            if (l->kind->bwd_reads_inputs) kept[ins[k]] = 1;
+            if (m->layers[ins[k]].out_last_use < i) m->layers[ins[k]].out_last_use = i;
+        }
+    }
+    size_t total = 0;
+    for (int j = 0; j < n; j++) { /* kept outputs, in order */
+        Layer *l = &m->layers[j];
+        if (!kept[j]) continue;
+        l->out_off = total;
+        l->out_last_use = -1;
+        total += round_reals((size_t)max_batch * layer_numel(l));
+    }
+    const size_t base = total;
+    for (int j = 0; j < n; j++) { /* transient ones, first fit above the kept ones */
+        Layer *l = &m->layers[j];
+        if (kept[j]) continue;
+        const size_t len = round_reals((size_t)max_batch * layer_numel(l));
+        size_t off = base;
+        for (int moved = 1; moved;) {
+            moved = 0;
+            for (int k = 0; k < np; k++) {
+                const Layer *q = &m->layers[placed[k]];
+                const size_t qlen = round_reals((size_t)max_batch * layer_numel(q));
+                const int overlap_t = j <= q->out_last_use && placed[k] <= l->out_last_use;
+                if (overlap_t && off < q->out_off + qlen && q->out_off < off + len) {
+                    off = q->out_off + qlen;
+                    moved = 1;
+                }
+            }
+        }
+        l->out_off = off;
+        placed[np++] = j;
+        if (off + len > total) total = off + len;
+    }
+    free(kept);
+    free(placed);
+    return total;
+}
+
 /* Offsets of the output gradients in dacts. Backward runs layers from the last
  * to the first; layer j's gradient is written first by the backward of its
  * last consumer (dout_birth) and read last by j's own backward, so it is live
@@ -176,6 +233,7 @@ static size_t round_reals(size_t n) { return arena_round(n * sizeof(real)) / siz
  * instead of one per layer. Returns the arena size in reals. */
 static size_t layout_dacts(Model *m, int max_batch) {
     const int n = m->n_layers;
+    if (n < 1) return 0;
     for (int j = 0; j < n; j++) m->layers[j].dout_birth = j;
     m->layers[n - 1].dout_birth = n; /* the loss gradient is written before any backward */
     for (int i = 1; i < n; i++) {
@@ -214,15 +272,13 @@ static size_t layout_dacts(Model *m, int max_batch) {
 
 int model_alloc(Model *m, int max_batch) {
     m->max_batch = max_batch;
-    size_t np = 0, nb = 0, na = 0, ns = 0, nscr = 0;
+    size_t np = 0, nb = 0, ns = 0, nscr = 0;
     for (int i = 0; i < m->n_layers; i++) {
         Layer *l = &m->layers[i];
         /* every tensor starts on an ARENA_ALIGN boundary */
         if (l->w_n) { l->w_off = np; np += round_reals(l->w_n); }
         if (l->b_n) { l->b_off = np; np += round_reals(l->b_n); }
         if (l->buf_n) { l->buf_off = nb; nb += round_reals(l->buf_n); }
-        l->out_off = na;
-        na += round_reals((size_t)max_batch * layer_numel(l));
         l->save_n = 0;
         if (l->kind == &LAYER_BN) l->save_n = 2 * (size_t)l->C;                     /* mean, rstd */
         if (l->kind == &LAYER_MAXPOOL) l->save_n = (size_t)max_batch * layer_numel(l); /* argmax, int32 in a real slot */
@@ -242,14 +298,14 @@ int model_alloc(Model *m, int max_batch) {
     }
     m->n_params = np;
     m->n_buffers = nb;
-    m->n_acts = na;
+    m->n_acts = layout_acts(m, max_batch);
     m->n_dacts = layout_dacts(m, max_batch);
     m->n_saved = ns;
     m->n_scratch = nscr;
     size_t R = sizeof(real);
     if (arena_alloc(&m->a_params, np * R) || arena_alloc(&m->a_grads, np * R) ||
         arena_alloc(&m->a_opt, 2 * np * R) || arena_alloc(&m->a_buffers, nb * R) ||
-        arena_alloc(&m->a_acts, na * R) || arena_alloc(&m->a_dacts, m->n_dacts * R) ||
+        arena_alloc(&m->a_acts, m->n_acts * R) || arena_alloc(&m->a_dacts, m->n_dacts * R) ||
         arena_alloc(&m->a_saved, ns * R) || arena_alloc(&m->a_scratch, nscr * R) ||
         arena_alloc(&m->a_noise, m->n_noise * R))
         return -1;

@@ -10,7 +10,8 @@
  *
  * Arenas (one aligned allocation each): params, grads (same layout), optimizer
  * state (two slots per parameter), buffers (BN running statistics), acts (layer
- * outputs for max_batch), dacts (their gradients: a gradient lives from the
+ * outputs for max_batch; an output no backward reads shares space with others
+ * of disjoint lifetimes), dacts (their gradients: a gradient lives from the
  * backward of its layer's last consumer to the layer's own backward, and
  * gradients whose lifetimes do not overlap share space), saved (what a
  * backward needs besides outputs: BN mean/rstd, max-pool argmax), scratch (the
@@ -41,6 +42,11 @@ typedef struct {
     void (*forward)(Layer *l, Model *m, int train);
     void (*backward)(Layer *l, Model *m);
     long (*macs)(const Layer *l);                /* forward multiply-accumulates per sample */
+    /* what backward reads of the forward's activations: the outputs of the
+     * layer's inputs, its own output. An output nobody's backward reads is
+     * transient: it lives only until its last consumer's forward, and
+     * transient outputs of disjoint lifetimes share space in acts. */
+    int bwd_reads_inputs, bwd_reads_output;
 } LayerKind;
 
 struct Layer {
@@ -54,6 +60,7 @@ struct Layer {
     size_t b_off, b_n;         /* linear bias; BN beta; binary conv alpha */
     size_t buf_off, buf_n;     /* BN running_mean then running_var; binary conv running_zp, running_range */
     size_t out_off;            /* output in acts, max_batch * C*H*W reals */
+    int out_last_use;          /* forward index of its last consumer if the output is transient, else -1 */
     size_t dout_off;           /* its gradient in dacts (buffers of disjoint lifetimes share space) */
     int dout_birth;            /* backward step before which dout is zeroed: the last consumer's index
                                 * (n_layers for the top layer, the layer itself if nothing consumes it) */
