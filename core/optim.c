@@ -34,34 +34,98 @@
 /* Below this many elements the update runs on the calling thread only. */
 #define OPTIM_PAR_MIN 32768
 
+/* The elementwise AdamW loop. fma() is correctly rounded either way; compiled
+ * for FMA it is one instruction instead of a libm call per use and the loop
+ * vectorises: bitwise the same results, faster on this memory-bound update.
+ * The FMA clone runs when the CPU has FMA (checked once). */
+#define ADAMW_LOOP_BODY                                                               \
+    for (ptrdiff_t i = 0; i < nn; i++) {                                              \
+        const double g = (double)grad[i];                                             \
+        /* param.mul_(1 - lr*wd): decoupled decay, before the moments are used */    \
+        const double p = (double)param[i] * decay;                                    \
+        /* exp_avg.mul_(b1).add_(g, alpha=1-b1) */                                    \
+        m[i] = (real)fma(one_m_b1, g, (double)m[i] * b1);                             \
+        /* exp_avg_sq.mul_(b2).addcmul_(g, g, value=1-b2) */                          \
+        v[i] = (real)fma(one_m_b2 * g, g, (double)v[i] * b2);                         \
+        /* denom = exp_avg_sq.sqrt() / sqrt(bc2) + eps, on the stored moments */     \
+        const double denom = sqrt((double)v[i]) / bias_correction2_sqrt + eps;       \
+        /* param.addcdiv_(exp_avg, denom, value=-step_size) */                        \
+        param[i] = (real)(p + (neg_step_size * (double)m[i]) / denom);               \
+    }
+
+typedef struct {
+    double decay, b1, b2, one_m_b1, one_m_b2, bias_correction2_sqrt, eps, neg_step_size;
+} AdamWScalars;
+
+static void adamw_chunk(real *restrict param, const real *restrict grad, real *restrict m, real *restrict v,
+                        ptrdiff_t nn, const AdamWScalars *k) {
+    const double decay = k->decay, b1 = k->b1, b2 = k->b2, one_m_b1 = k->one_m_b1, one_m_b2 = k->one_m_b2;
+    const double bias_correction2_sqrt = k->bias_correction2_sqrt, eps = k->eps, neg_step_size = k->neg_step_size;
+    ADAMW_LOOP_BODY
+}
+
+#if defined(__x86_64__) && defined(__GNUC__) && !REAL_IS_DOUBLE
+#include <immintrin.h>
+#define OPTIM_HAVE_FMA_CLONE 1
+/* The same loop, 4 elements at a time in double: every operation is the IEEE
+ * one the scalar loop performs (fma, sqrt, division, float<->double
+ * conversions round to nearest), so the results are bitwise the same. */
+__attribute__((target("avx2,fma"))) static void adamw_chunk_fma(real *restrict param, const real *restrict grad,
+                                                                real *restrict m, real *restrict v, ptrdiff_t nn,
+                                                                const AdamWScalars *k) {
+    const __m256d decay = _mm256_set1_pd(k->decay), b1 = _mm256_set1_pd(k->b1), b2 = _mm256_set1_pd(k->b2);
+    const __m256d om1 = _mm256_set1_pd(k->one_m_b1), om2 = _mm256_set1_pd(k->one_m_b2);
+    const __m256d bc2 = _mm256_set1_pd(k->bias_correction2_sqrt), eps = _mm256_set1_pd(k->eps);
+    const __m256d nss = _mm256_set1_pd(k->neg_step_size);
+    ptrdiff_t i = 0;
+    for (; i + 4 <= nn; i += 4) {
+        const __m256d g = _mm256_cvtps_pd(_mm_loadu_ps(grad + i));
+        const __m256d p = _mm256_mul_pd(_mm256_cvtps_pd(_mm_loadu_ps(param + i)), decay);
+        const __m128 mf = _mm256_cvtpd_ps(_mm256_fmadd_pd(om1, g, _mm256_mul_pd(_mm256_cvtps_pd(_mm_loadu_ps(m + i)), b1)));
+        const __m128 vf = _mm256_cvtpd_ps(
+            _mm256_fmadd_pd(_mm256_mul_pd(om2, g), g, _mm256_mul_pd(_mm256_cvtps_pd(_mm_loadu_ps(v + i)), b2)));
+        _mm_storeu_ps(m + i, mf);
+        _mm_storeu_ps(v + i, vf);
+        const __m256d denom = _mm256_add_pd(_mm256_div_pd(_mm256_sqrt_pd(_mm256_cvtps_pd(vf)), bc2), eps);
+        const __m256d upd = _mm256_div_pd(_mm256_mul_pd(nss, _mm256_cvtps_pd(mf)), denom);
+        _mm_storeu_ps(param + i, _mm256_cvtpd_ps(_mm256_add_pd(p, upd)));
+    }
+    adamw_chunk(param + i, grad + i, m + i, v + i, nn - i, k);
+}
+#endif
+
 void adamw_step(real *param, const real *grad, real *m, real *v, size_t n, double lr,
                 const AdamWConfig *c, long t) {
-    const double b1 = c->beta1, b2 = c->beta2, eps = c->eps;
+    const double b1 = c->beta1, b2 = c->beta2;
     /* Scalars exactly as torch computes them in Python (step is a float there,
      * so beta ** step is C pow on a double; integral steps are exact). */
-    const double decay = 1.0 - lr * c->weight_decay;
-    const double one_m_b1 = 1.0 - b1;
-    const double one_m_b2 = 1.0 - b2;
+    AdamWScalars k;
+    k.decay = 1.0 - lr * c->weight_decay;
+    k.b1 = b1;
+    k.b2 = b2;
+    k.one_m_b1 = 1.0 - b1;
+    k.one_m_b2 = 1.0 - b2;
     const double bias_correction1 = 1.0 - pow(b1, (double)t);
     const double bias_correction2 = 1.0 - pow(b2, (double)t);
     const double step_size = lr / bias_correction1;
-    const double bias_correction2_sqrt = sqrt(bias_correction2);
-    const double neg_step_size = -step_size;
-    const ptrdiff_t nn = (ptrdiff_t)n;
-
+    k.bias_correction2_sqrt = sqrt(bias_correction2);
+    k.eps = c->eps;
+    k.neg_step_size = -step_size;
+    void (*chunk)(real *, const real *, real *, real *, ptrdiff_t, const AdamWScalars *) = adamw_chunk;
+#ifdef OPTIM_HAVE_FMA_CLONE
+    static int has_fma = -1;
+    if (has_fma < 0) {
+        __builtin_cpu_init();
+        has_fma = __builtin_cpu_supports("fma") && __builtin_cpu_supports("avx2");
+    }
+    if (has_fma) chunk = adamw_chunk_fma;
+#endif
+    /* fixed chunks, each on one thread: the work split does not change any value */
+    const ptrdiff_t nn = (ptrdiff_t)n, len = 16384, nch = (nn + len - 1) / len;
 #pragma omp parallel for schedule(static) if (nn >= OPTIM_PAR_MIN)
-    for (ptrdiff_t i = 0; i < nn; i++) {
-        const double g = (double)grad[i];
-        /* param.mul_(1 - lr*wd): decoupled decay, before the moments are used */
-        const double p = (double)param[i] * decay;
-        /* exp_avg.mul_(b1).add_(g, alpha=1-b1) */
-        m[i] = (real)fma(one_m_b1, g, (double)m[i] * b1);
-        /* exp_avg_sq.mul_(b2).addcmul_(g, g, value=1-b2) */
-        v[i] = (real)fma(one_m_b2 * g, g, (double)v[i] * b2);
-        /* denom = exp_avg_sq.sqrt() / sqrt(bc2) + eps, on the stored moments */
-        const double denom = sqrt((double)v[i]) / bias_correction2_sqrt + eps;
-        /* param.addcdiv_(exp_avg, denom, value=-step_size) */
-        param[i] = (real)(p + (neg_step_size * (double)m[i]) / denom);
+    for (ptrdiff_t ci = 0; ci < nch; ci++) {
+        const ptrdiff_t lo = ci * len, hi = lo + len < nn ? lo + len : nn;
+        chunk(param + lo, grad + lo, m + lo, v + lo, hi - lo, &k);
     }
 }
 

@@ -26,6 +26,7 @@
 
 #include "blas.h"
 #include "ops.h"
+#include "optim.h"
 #include "testutil.h"
 
 #define TOL 1e-4 /* float, reference accumulates in double */
@@ -340,6 +341,40 @@ static void test_linear(void) {
         test_linear_case(shapes[i][0], shapes[i][1], shapes[i][2], i);
 }
 
+/* AdamW's vectorised FMA loop (core/optim.c) against the scalar definition
+ * written out here with libm fma(): bitwise equal, any length (tails), over
+ * many steps so that the moments take varied values */
+static void test_adamw(void) {
+    Rng r = rng_stream(7, RNG_TEST, 40, 0);
+    const size_t lens[] = {1, 3, 4, 5, 31, 16384, 16385, 70001};
+    const AdamWConfig c = {0.9, 0.999, 1e-8, 1e-5};
+    for (size_t li = 0; li < sizeof lens / sizeof lens[0]; li++) {
+        const size_t n = lens[li];
+        real *p = tu_alloc_rand(n, &r), *g = tu_alloc(n), *m = tu_alloc(n), *v = tu_alloc(n);
+        real *p2 = tu_alloc(n), *m2 = tu_alloc(n), *v2 = tu_alloc(n);
+        memcpy(p2, p, n * sizeof *p);
+        long bad = 0;
+        for (long t = 1; t <= 5; t++) {
+            tu_fill_uniform(g, n, -2.0, 2.0, &r);
+            if (n > 2) g[1] = 0;
+            const double lr = 1e-3 * t;
+            adamw_step(p, g, m, v, n, lr, &c, t);
+            const double decay = 1.0 - lr * c.weight_decay, bc1 = 1.0 - pow(c.beta1, (double)t);
+            const double bc2s = sqrt(1.0 - pow(c.beta2, (double)t)), nss = -(lr / bc1);
+            for (size_t i = 0; i < n; i++) {
+                const double gi = g[i], pi = (double)p2[i] * decay;
+                m2[i] = (real)fma(1.0 - c.beta1, gi, (double)m2[i] * c.beta1);
+                v2[i] = (real)fma((1.0 - c.beta2) * gi, gi, (double)v2[i] * c.beta2);
+                const double den = sqrt((double)v2[i]) / bc2s + c.eps;
+                p2[i] = (real)(pi + (nss * (double)m2[i]) / den);
+            }
+        }
+        bad += memcmp(p, p2, n * sizeof *p) != 0 || memcmp(m, m2, n * sizeof *m) != 0 || memcmp(v, v2, n * sizeof *v) != 0;
+        CHECK(bad == 0, "adamw_step differs from the scalar definition at n = %zu", n);
+        free(p), free(g), free(m), free(v), free(p2), free(m2), free(v2);
+    }
+}
+
 int main(void) {
     const char *strict = getenv("CBNN_STRICT_THREADS");
     strict_threads = !(strict != NULL && strict[0] == '0');
@@ -348,6 +383,7 @@ int main(void) {
     test_gemm();
     test_conv();
     test_linear();
+    test_adamw();
     if (blas_variant_outputs)
         printf("NOTE: %d outputs differ bitwise between 1 and 2 threads only because the BLAS's sgemm does "
                "(our im2col/col2im/bias code is invariant); see the WARNING lines\n", blas_variant_outputs);
