@@ -22,33 +22,14 @@
 #include <string.h>
 #include <time.h>
 
+#include "benchutil.h"
 #include "bconv_packed.h"
 #include "ops.h"
 #include "rng.h"
 
 #define BATCH 16
 
-typedef struct { const char *name; int C, H, O, stride; } Layer;
-static const Layer layers[] = {
-    {"64->64 32x32", 64, 32, 64, 1},      {"64->128 s2 32x32", 64, 32, 128, 2},
-    {"128->128 16x16", 128, 16, 128, 1},  {"128->256 s2 16x16", 128, 16, 256, 2},
-    {"256->256 8x8", 256, 8, 256, 1},     {"256->512 s2 8x8", 256, 8, 512, 2},
-    {"512->512 4x4", 512, 4, 512, 1},
-};
 
-static double now(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-static int cmp_double(const void *a, const void *b) {
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-static double median(double *t, int n) {
-    qsort(t, n, sizeof *t, cmp_double);
-    return t[n / 2];
-}
 /* zero_share = 1/16: ~6% exact zeros; 0: {-1, +1} only */
 static real *ternary(size_t n, int zeros, Rng *r) {
     real *x = malloc(n * sizeof(real));
@@ -77,8 +58,8 @@ int main(int argc, char **argv) {
     printf("%-18s %8s %8s %8s %8s %9s %8s %9s %9s %7s %7s %7s %7s\n", "layer", "fp32 ms", "pack ms", "conv ms",
            "wpack ms", "avx2 p+c", "C p+c", "fp32 GOPS", "best GOPS", "x best", "x conv", "x avx2", "x C");
     double tot_f = 0, tot_b = 0, tot_c = 0, tot_a = 0;
-    for (size_t li = 0; li < sizeof layers / sizeof layers[0]; li++) {
-        const Layer *L = &layers[li];
+    for (size_t li = 0; li < (size_t)BENCH_N_BIN_LAYERS; li++) {
+        const BenchBinLayer *L = &bench_bin_layers[li];
         ConvDims d = conv_dims(BATCH, L->C, L->H, L->H, L->O, 3, L->stride, 1);
         const size_t nin = (size_t)BATCH * L->C * L->H * L->H, nw = (size_t)L->O * L->C * 9;
         const size_t nout = (size_t)BATCH * L->O * d.OH * d.OW, ohw = (size_t)d.OH * d.OW;
@@ -91,24 +72,24 @@ int main(int argc, char **argv) {
         double tf[64], tp[64], tc[64], tw[64], tcc[64], ta[64];
         if (reps > 64) reps = 64;
         for (int it = -1; it < reps; it++) {
-            double t0 = now();
+            double t0 = bench_now();
             conv2d_forward(y, a, w, &d, scratch);
             #pragma omp parallel for schedule(static)
             for (long no = 0; no < (long)BATCH * L->O; no++)
                 for (size_t i = 0; i < ohw; i++) out[no * ohw + i] = y[no * ohw + i] * alpha[no % L->O];
-            double t1 = now();
+            double t1 = bench_now();
             bf.pack_weight(pw, w, &d);
-            double t2 = now();
+            double t2 = bench_now();
             bf.pack_act(pa, a, &d, 0);
-            double t3 = now();
+            double t3 = bench_now();
             bf.conv_fwd(out2, pa, pw, alpha, &d);
-            double t4 = now();
+            double t4 = bench_now();
             cf.pack_act(pa, a, &d, 0);
             cf.conv_fwd(out2, pa, pw, alpha, &d);
-            double t5 = now();
+            double t5 = bench_now();
             af.pack_act(pa, a, &d, 0);
             af.conv_fwd(out2, pa, pw, alpha, &d);
-            double t6 = now();
+            double t6 = bench_now();
             if (it >= 0) {
                 tf[it] = t1 - t0; tw[it] = t2 - t1; tp[it] = t3 - t2; tc[it] = t4 - t3; tcc[it] = t5 - t4; ta[it] = t6 - t5;
             }
@@ -122,8 +103,8 @@ int main(int argc, char **argv) {
             fprintf(stderr, "MISMATCH on %s\n", L->name);
             return 1;
         }
-        double f = median(tf, reps), p = median(tp, reps), c = median(tc, reps), wp = median(tw, reps);
-        double cc = median(tcc, reps), av = median(ta, reps);
+        double f = bench_median(tf, reps), p = bench_median(tp, reps), c = bench_median(tc, reps), wp = bench_median(tw, reps);
+        double cc = bench_median(tcc, reps), av = bench_median(ta, reps);
         double ops = 2.0 * (double)conv_macs(&d);
         printf("%-18s %8.3f %8.3f %8.3f %8.3f %9.3f %8.2f %9.1f %9.1f %7.2f %7.2f %7.2f %7.2f\n", L->name, f * 1e3,
                p * 1e3, c * 1e3, wp * 1e3, av * 1e3, cc * 1e3, ops / f * 1e-9, ops / (p + c) * 1e-9, f / (p + c), f / c,

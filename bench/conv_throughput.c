@@ -23,6 +23,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "benchutil.h"
 #include "blas.h"
 #include "ops.h"
 #include "rng.h"
@@ -46,16 +47,7 @@ static const Layer layers[] = {
     {"512->512 4x4", 512, 4, 4, 512, 3, 1, 1},
 };
 
-static double now(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
 
-static int cmp_double(const void *a, const void *b) {
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
 
 static float *alloc_rand(size_t n, Rng *r) {
     float *p = (float *)malloc((n ? n : 1) * sizeof(float));
@@ -103,10 +95,6 @@ static void run_once(Bufs *b, int what) {
     }
 }
 
-static double median(double *t, int n) {
-    qsort(t, n, sizeof(double), cmp_double);
-    return n % 2 ? t[n / 2] : 0.5 * (t[n / 2 - 1] + t[n / 2]);
-}
 
 /* median times of the four runs; the runs are interleaved rep by rep so a
  * burst of load from elsewhere on the machine hits conv and sgemm alike and
@@ -116,11 +104,11 @@ static void time_layer(Bufs *b, int reps, double med[4]) {
     for (int w = 0; w < 4; w++) run_once(b, w); /* warm-up: page faults, BLAS buffers, thread pool */
     for (int r = 0; r < reps; r++)
         for (int w = 0; w < 4; w++) {
-            double t0 = now();
+            double t0 = bench_now();
             run_once(b, w);
-            t[w * reps + r] = now() - t0;
+            t[w * reps + r] = bench_now() - t0;
         }
-    for (int w = 0; w < 4; w++) med[w] = median(t + w * reps, reps);
+    for (int w = 0; w < 4; w++) med[w] = bench_median(t + w * reps, reps);
     free(t);
 }
 

@@ -17,28 +17,24 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "benchutil.h"
 #include "datasets/imagenet.h"
 #include "datasets/jpeg_io.h"
 
-static double now(void) {
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return t.tv_sec + t.tv_nsec * 1e-9;
-}
 
 static double run(const Dataset *ds, const Augment *aug, int train, int passes) {
     const int B = 16;
     real *out = malloc(sizeof(real) * B * 3 * ds->height * ds->width);
     int32_t idx[16], lab[16];
     long done = 0;
-    double t0 = now();
+    double t0 = bench_now();
     for (int p = 0; p < passes; p++)
         for (long s = 0; s + B <= ds->n; s += B) {
             for (int b = 0; b < B; b++) idx[b] = (int32_t)(s + b);
             dataset_batch(ds, idx, B, out, lab, aug, train, 1, p);
             done += B;
         }
-    double dt = now() - t0;
+    double dt = bench_now() - t0;
     free(out);
     return done / dt;
 }

@@ -26,6 +26,7 @@
 #include <sys/resource.h>
 #include <time.h>
 
+#include "benchutil.h"
 #include "binary_conv.h"
 #include "blas.h"
 #include "cifar10.h"
@@ -36,20 +37,7 @@
 #define N_IMAGES 1024
 #define MAX_REPS 64
 
-static double now(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec + ts.tv_nsec * 1e-9;
-}
 
-static int cmp_double(const void *a, const void *b) {
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-static double median(double *v, int n) {
-    qsort(v, (size_t)n, sizeof *v, cmp_double);
-    return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
-}
 
 static double peak_rss_mib(void) {
     struct rusage ru;
@@ -186,17 +174,17 @@ int main(int argc, char **argv) {
             BinaryConvProfile p;
             memset(&p, 0, sizeof p);
             binary_conv_set_profile(&p);
-            const double t0 = now();
+            const double t0 = bench_now();
             for (int b = 0; b < B; b++) idx[b] = (int32_t)((step * B + b) % N_IMAGES);
             dataset_batch(&ds, idx, B, x, y, &aug, 1, 1, step * B / N_IMAGES);
-            const double t1 = now();
+            const double t1 = bench_now();
             m.step = step;
             const double loss = model_forward(&m, x, y, B, 1);
-            const double t2 = now();
+            const double t2 = bench_now();
             model_backward(&m);
-            const double t3 = now();
+            const double t3 = bench_now();
             adamw_step(m.params, m.grads, m.opt_m, m.opt_v, m.n_params, 1e-3, &adamw, step + 1);
-            const double t4 = now();
+            const double t4 = bench_now();
             binary_conv_set_profile(NULL);
             if (!isfinite(loss)) {
                 fprintf(stderr, "train_step: loss %g at step %ld\n", loss, step);
@@ -228,10 +216,8 @@ int main(int argc, char **argv) {
     const int nt = reps * steps;
     double med[10];
     double *cols[10] = {t_load, t_fwd, t_bwd, t_opt, bc[0], bc[1], bc[2], bc[3], bc[4], bc[5]};
-    for (int k = 0; k < 10; k++) med[k] = 1e3 * median(cols[k] + warmup, nt);
-    double rate_step_copy[MAX_REPS];
-    memcpy(rate_step_copy, rate_step, sizeof(double) * (size_t)reps);
-    const double ips = median(rate_step, reps), ips_all = median(rate_all, reps);
+    for (int k = 0; k < 10; k++) med[k] = 1e3 * bench_median(cols[k] + warmup, nt);
+    const double ips = bench_median(rate_step, reps), ips_all = bench_median(rate_all, reps);
     long fp32_macs = 0, bin_macs = 0;
     model_macs(&m, &fp32_macs, &bin_macs);
 
@@ -240,7 +226,7 @@ int main(int argc, char **argv) {
                "\"bits\": %g, \"grad_bits\": %g, \"steps\": %d, \"reps\": %d, \"img_per_s\": %.4f, "
                "\"img_per_s_with_loader\": %.4f, \"reps_img_per_s\": [",
                arch, mode, B, omp_get_max_threads(), m.bits, m.grad_bits, steps, reps, ips, ips_all);
-        for (int r = 0; r < reps; r++) printf("%s%.4f", r ? ", " : "", rate_step_copy[r]);
+        for (int r = 0; r < reps; r++) printf("%s%.4f", r ? ", " : "", rate_step[r]);
         printf("], \"ms\": {\"loader\": %.4f, \"forward\": %.4f, \"backward\": %.4f, \"optimizer\": %.4f, "
                "\"bconv_weight_prep\": %.4f, \"bconv_act_prep\": %.4f, \"bconv_conv\": %.4f, "
                "\"bconv_err_quant\": %.4f, \"bconv_products\": %.4f, \"bconv_jacobians\": %.4f}, "

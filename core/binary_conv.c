@@ -19,7 +19,7 @@
  *   hdr[HDR_N]   flags and scalars of this forward pass (see enum below)
  *   sig_w[O], mean_w[O]     E2 statistics
  *   sig_a[N], mean_a[N]     E3 statistics (unused in eval)
- *   bw[O*CK]     Bw
+ *   bw8[O*CK]    Bw as int8 {-1, 0, +1} (the integer backward's operand as it is)
  *   act          what the activation side of backward needs, one of
  *                  codes[N*C*H*W] uint8: the k-bit codes of Aq (opt->save_act_codes,
  *                    1 <= k <= 8): Aq = lut[code] exactly (quant_dequant_lut with
@@ -35,11 +35,13 @@
  *   ba[N*C*Hp*Wp]   Ba (padded when pad -1); in backward then the cropped dA0
  *   dba[N*C*Hp*Wp]  dBa; in a codes forward, A0 (E3's output)
  *   dy[N*O*OH*OW]   quantized error
- *   dbw[O*CK], dw1[O*CK]
+ *   dbw[O*CK], dw1[O*CK]  (in forward, dw1 holds Bw as reals for packing / the fp32 conv)
  *   w1[O*CK], wsig[O], wmean[O]   W1 and its statistics (forward; clamp backward)
  *   conv            conv2d scratch (the padded and unpadded shapes need the same)
  *   pa, pw          packed forward operands, uint64 words (bitpack_act_words,
  *                   bitpack_weight_words), 64-byte aligned offsets
+ *   ba8, codes      the integer backward's operands (bytes): Ba [N*C*Hp*Wp] as
+ *                   int8, the error codes [N*O*OH*OW]
  * Hp = H + 2*pad is reserved whatever the option, so the sizes depend on the
  * dims (and, for saved, opt->save_act_codes) alone. */
 #include "binary_conv.h"
@@ -51,6 +53,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "bconv_bwd_int8.h"
 #include "bconv_packed.h"
 #include "quant.h"
 
@@ -77,11 +80,12 @@ BinaryConvOptions binary_conv_faithful(void) {
     o.grad_stochastic = 1;
     o.conv_fp32 = 0;
     o.save_act_codes = 0;
+    o.bwd_fp32 = 0;
     return o;
 }
 
-typedef struct { size_t hdr, sig_w, mean_w, sig_a, mean_a, bw, act, y, total; int y16; } SavedLayout;
-typedef struct { size_t ba, dba, dy, dbw, dw1, w1, wsig, wmean, conv, pa, pw, total; } ScratchLayout;
+typedef struct { size_t hdr, sig_w, mean_w, sig_a, mean_a, bw8, act, y, total; int y16; } SavedLayout;
+typedef struct { size_t ba, dba, dy, dbw, dw1, w1, wsig, wmean, conv, pa, pw, ba8, codes, total; } ScratchLayout;
 
 static size_t ck_of(const ConvDims *d) { return (size_t)d->C * d->KH * d->KW; }
 static size_t nin_of(const ConvDims *d) { return (size_t)d->N * d->C * d->H * d->W; }
@@ -118,7 +122,7 @@ static SavedLayout saved_layout(const ConvDims *d, int codes) {
     L.mean_w = o; o += (size_t)d->O;
     L.sig_a = o; o += (size_t)d->N;
     L.mean_a = o; o += (size_t)d->N;
-    L.bw = o; o += (size_t)d->O * ck_of(d);
+    L.bw8 = o; o += bytes_in_reals((size_t)d->O * ck_of(d));
     L.act = o; o += codes ? bytes_in_reals(nin_of(d)) : nin_of(d);
     L.y = o; o += L.y16 ? bytes_in_reals(nout_of(d) * sizeof(int16_t)) : nout_of(d);
     L.total = o;
@@ -144,6 +148,9 @@ static ScratchLayout scratch_layout(const ConvDims *d) {
     o = round_up_reals(o);
     S.pa = o; o += round_up_reals(words_in_reals(bitpack_act_words(d)));
     S.pw = o; o += round_up_reals(words_in_reals(bitpack_weight_words(d)));
+    /* the integer backward's operands (bytes): Ba as int8, the error codes */
+    S.ba8 = o; o += round_up_reals(bytes_in_reals(nin_padded(d)));
+    S.codes = o; o += round_up_reals(bytes_in_reals(nout_of(d)));
     S.total = o;
     return S;
 }
@@ -152,8 +159,9 @@ static int codes_of(const BinaryConvOptions *opt) { return opt && opt->save_act_
 size_t binary_conv_saved_size(const ConvDims *d, const BinaryConvOptions *opt) {
     return saved_layout(d, codes_of(opt)).total;
 }
-const real *binary_conv_saved_bw(const real *saved, const ConvDims *d, const BinaryConvOptions *opt) {
-    return saved + saved_layout(d, codes_of(opt)).bw;
+void binary_conv_saved_bw(real *out, const real *saved, const ConvDims *d, const BinaryConvOptions *opt) {
+    const int8_t *b = (const int8_t *)(const void *)(saved + saved_layout(d, codes_of(opt)).bw8);
+    for (size_t i = 0; i < (size_t)d->O * ck_of(d); i++) out[i] = (real)b[i];
 }
 size_t binary_conv_scratch_size(const ConvDims *d) { return scratch_layout(d).total; }
 
@@ -184,6 +192,30 @@ static void make_ba(real *ba, const real *aq /* [N,C,H,W] or NULL */, const uint
             else
                 for (int j = 0; j < W; j++) row[p + j] = sval[codes[k0 + j]];
             for (int j = W + p; j < Wp; j++) row[j] = (real)-1;
+        }
+    }
+}
+
+/* make_ba as int8 (the integer backward's operand) */
+static void make_ba8(int8_t *ba, const real *aq, const uint8_t *codes, const real sval[256], const ConvDims *d,
+                     const BinaryConvOptions *opt) {
+    const int zplus = opt->sign_zero == SIGN_ZERO_IS_PLUS_ONE;
+    const int H = d->H, W = d->W, p = pad_m1(d, opt) ? d->pad : 0, Hp = H + 2 * p, Wp = W + 2 * p;
+    if (!p) {
+        if (codes) bconv_bwd_i8_from_codes(ba, codes, nin_of(d), sval);
+        else bconv_bwd_sign_i8(ba, aq, nin_of(d), zplus);
+        return;
+    }
+    const long planes = (long)d->N * d->C;
+    #pragma omp parallel for schedule(static)
+    for (long pl = 0; pl < planes; pl++) {
+        int8_t *dst = ba + (size_t)pl * Hp * Wp;
+        memset(dst, -1, (size_t)Hp * Wp);
+        for (int i = 0; i < H; i++) {
+            const size_t k0 = (size_t)pl * H * W + (size_t)i * W;
+            int8_t *row = dst + (size_t)(i + p) * Wp + p;
+            if (codes) bconv_bwd_i8_from_codes(row, codes + k0, (size_t)W, sval);
+            else bconv_bwd_sign_i8(row, aq + k0, (size_t)W, zplus);
         }
     }
 }
@@ -238,7 +270,8 @@ void binary_conv_forward(real *out /* [N,O,OH,OW] */, real *saved, real *running
     const size_t CK = ck_of(d), nin = nin_of(d), CHW = (size_t)d->C * d->H * d->W;
     const size_t OHW = (size_t)d->OH * d->OW;
     const int zplus = opt->sign_zero == SIGN_ZERO_IS_PLUS_ONE;
-    real *hdr = saved + L.hdr, *w1 = scratch + S.w1, *bw = saved + L.bw;
+    real *hdr = saved + L.hdr, *w1 = scratch + S.w1, *bw = scratch + S.dw1;
+    int8_t *bw8 = (int8_t *)(void *)(saved + L.bw8);
     real *ba = scratch + S.ba;
     double tp = g_prof ? omp_get_wtime() : 0.0;
     if (g_prof) g_prof->calls_fwd++;
@@ -259,6 +292,7 @@ void binary_conv_forward(real *out /* [N,O,OH,OW] */, real *saved, real *running
     }
     minmax_uniform_per_channel(bw, NULL, NULL, w2, O, CK, bits); /* Wq (bw used as the buffer) */
     sign_forward(bw, bw, (size_t)O * CK, zplus);                /* Bw */
+    bconv_bwd_sign_i8(bw8, bw, (size_t)O * CK, 0);              /* saved for backward as int8 */
     PROF_LAP(fwd_weight, tp);
 
     /* activations: E3 (training only), k-bit per tensor with the batch range
@@ -355,7 +389,8 @@ void binary_conv_backward(real *dinp /* [N,C,H,W] or NULL */, real *dweight /* [
     const int O = d->O, N = d->N, C = d->C, H = d->H, W = d->W;
     const size_t CK = ck_of(d), nout = nout_of(d), CHW = (size_t)C * H * W;
     const size_t OHW = (size_t)d->OH * d->OW;
-    const real *hdr = saved + L.hdr, *bw = saved + L.bw;
+    const real *hdr = saved + L.hdr;
+    const int8_t *bw8 = (const int8_t *)(const void *)(saved + L.bw8);
     const int codes_mode = hdr[H_CODES] != 0;
     const real *aq = codes_mode ? NULL : saved + L.act;
     const uint8_t *codes = codes_mode ? (const uint8_t *)(const void *)(saved + L.act) : NULL;
@@ -383,26 +418,43 @@ void binary_conv_backward(real *dinp /* [N,C,H,W] or NULL */, real *dweight /* [
         dalpha[o] += (real)acc;
     }
 
-    /* dY = dout * alpha, then the error quantizer (E8) at grad_bits */
-    #pragma omp parallel for schedule(static)
-    for (long no = 0; no < (long)N * O; no++) {
-        const real a = alpha[no % O];
-        const real *g = dout + (size_t)no * OHW;
-        real *dst = dy + (size_t)no * OHW;
-        for (size_t i = 0; i < OHW; i++) dst[i] = g[i] * a;
-    }
-    if (opt->grad_quant && grad_bits != 0) grad_quant(dy, dy, nout, grad_bits, opt->grad_stochastic ? noise : NULL);
-    PROF_LAP(bwd_err, tp);
-
-    /* dBw = conv_wgrad(Ba, dY), dBa = conv_dgrad(dY, Bw) */
+    /* dBw = conv_wgrad(Ba, dY), dBa = conv_dgrad(dY, Bw) with dY = Q_g(dout * alpha) (E8):
+     * by default on the error's codes with integer kernels, else (error not
+     * quantized to 1..8 bits, a non-finite error, or opt->bwd_fp32) as fp32 GEMMs */
     const int pm1 = pad_m1(d, opt);
     ConvDims dc = pm1 ? padded_dims(d) : *d;
     const size_t nba = pm1 ? nin_padded(d) : nin_of(d);
-    make_ba(ba, aq, codes, tab.sval, d, opt);
-    memset(dbw, 0, (size_t)O * CK * sizeof(real));
-    if (dinp) memset(dba, 0, nba * sizeof(real));
-    conv2d_backward(dinp ? dba : NULL, dbw, dy, ba, bw, &dc, scratch + S.conv);
-    PROF_LAP(bwd_products, tp);
+    const int quant = opt->grad_quant && grad_bits != 0;
+    int done = 0;
+    if (quant && !opt->bwd_fp32 && grad_bits >= 1 && grad_bits <= 8) {
+        int8_t *ba8 = (int8_t *)(void *)(scratch + S.ba8);
+        make_ba8(ba8, aq, codes, tab.sval, d, opt);
+        PROF_LAP(bwd_products, tp);
+        done = bconv_bwd_int8_products(dinp ? dba : NULL, dbw, dy, (uint8_t *)(void *)(scratch + S.codes), dout,
+                                       alpha, opt->grad_stochastic ? noise : NULL, grad_bits, ba8, bw8, &dc) == 0;
+        PROF_LAP(bwd_products, tp);
+        /* on failure dy = dout * alpha already: quantize it below */
+        if (!done && quant) grad_quant(dy, dy, nout, grad_bits, opt->grad_stochastic ? noise : NULL);
+    } else {
+        #pragma omp parallel for schedule(static)
+        for (long no = 0; no < (long)N * O; no++) {
+            const real a = alpha[no % O];
+            const real *g = dout + (size_t)no * OHW;
+            real *dst = dy + (size_t)no * OHW;
+            for (size_t i = 0; i < OHW; i++) dst[i] = g[i] * a;
+        }
+        if (quant) grad_quant(dy, dy, nout, grad_bits, opt->grad_stochastic ? noise : NULL);
+    }
+    PROF_LAP(bwd_err, tp);
+    if (!done) {
+        make_ba(ba, aq, codes, tab.sval, d, opt);
+        real *bw = scratch + S.w1; /* Bw as reals (W1 is recomputed below if the clamp needs it) */
+        for (size_t i = 0; i < (size_t)O * CK; i++) bw[i] = (real)bw8[i];
+        memset(dbw, 0, (size_t)O * CK * sizeof(real));
+        if (dinp) memset(dba, 0, nba * sizeof(real));
+        conv2d_backward(dinp ? dba : NULL, dbw, dy, ba, bw, &dc, scratch + S.conv);
+        PROF_LAP(bwd_products, tp);
+    }
 
     /* weights: STE through sign and Q_k (dW2 = dBw), the clamp's mask (on W1,
      * recomputed: the same function of the same W as in forward), then E2's Jacobian */

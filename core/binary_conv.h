@@ -44,6 +44,11 @@ typedef struct {
     int conv_fp32;          /* forward 1-bit conv: 0 = bit-packed (core/bconv_packed.h), 1 = the fp32 conv of
                              * Ba and Bw; bitwise the same out and saved. Default 0; CBNN_BCONV_FP32=1 in the
                              * environment forces 1 for every call. Not a method option (no effect on results). */
+    int bwd_fp32;           /* backward products: 0 = integer kernels on the 8-bit error codes
+                             * (core/bconv_bwd_int8.h: exact sums, rounded once), used whenever the error is
+                             * quantized to 1..8 bits; 1 = fp32 GEMMs (conv2d_backward) of the dequantized
+                             * error, as the authors' code computes them (in another summation order). The
+                             * two differ by float rounding only. Default 0 (config binary.backward). */
     int save_act_codes;     /* memory: save the activations' k-bit codes (1 byte each) for backward instead of
                              * Aq (4 bytes); every call must then have 1 <= bits <= 8 (it aborts otherwise), and
                              * saved must be sized with this option. Bitwise the same results. Default 0; the
@@ -58,9 +63,9 @@ BinaryConvOptions binary_conv_faithful(void);
 size_t binary_conv_saved_size(const ConvDims *d, const BinaryConvOptions *opt);
 size_t binary_conv_scratch_size(const ConvDims *d);
 
-/* Bw [O,C,K,K] of the last forward, inside saved (sized for d and opt): the
- * binary weights it used, for tools that count sign flips */
-const real *binary_conv_saved_bw(const real *saved, const ConvDims *d, const BinaryConvOptions *opt);
+/* out [O,C,K,K] = Bw of the last forward, read from saved (sized for d and
+ * opt): the binary weights it used, for tools that count sign flips */
+void binary_conv_saved_bw(real *out, const real *saved, const ConvDims *d, const BinaryConvOptions *opt);
 
 /* out [N,O,OH,OW]; saved [binary_conv_saved_size]; running [2] = (running_zp, running_range)
  * of the activation quantizer, updated in training (momentum 0.9) and read in eval;

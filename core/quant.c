@@ -18,6 +18,7 @@
 #include <string.h>
 
 #include "rng.h"
+#include "rowsum.h"
 
 #ifdef CBNN_DOUBLE
 #define R_SQRT sqrt
@@ -50,10 +51,9 @@ static inline real round_he(real y) {
      * value already is an integer. Inlined: glibc's rint is a call per element.
      * copysign keeps the sign of a result that rounds to zero, as rint does. */
     const real big = REAL_IS_DOUBLE ? (real)0x1p52 : (real)0x1p23;
-    real a = y < 0 ? -y : y;
-    if (!(a < big)) return y; /* already an integer, or inf/NaN */
-    real r = (a + big) - big;
-    return R_COPYSIGN(r, y);
+    const real a = y < 0 ? -y : y;
+    const real r = R_COPYSIGN((a + big) - big, y);
+    return a < big ? r : y; /* else already an integer, or inf/NaN; a select, not a branch: loops vectorise */
 }
 real quant_round_half_even(real y) { return round_he(y); }
 
@@ -67,11 +67,20 @@ static inline real quant_level(real x, real zp, real s, real qmax, const real *n
 
 /* the elementwise core: out = level * s + zp */
 static void quantize_core(real *out, const real *x, size_t n, real zp, real s, real qmax, const real *noise) {
-    #pragma omp parallel for schedule(static) if (n > PAR_MIN)
-    for (size_t i = 0; i < n; i++) {
-        real y = quant_level(x[i], zp, s, qmax, noise ? noise + i : NULL);
-        real t = y * s;
-        out[i] = t + zp;
+    if (noise) {
+        #pragma omp parallel for schedule(static) if (n > PAR_MIN)
+        for (size_t i = 0; i < n; i++) {
+            real y = quant_level(x[i], zp, s, qmax, noise + i);
+            real t = y * s;
+            out[i] = t + zp;
+        }
+    } else {
+        #pragma omp parallel for schedule(static) if (n > PAR_MIN)
+        for (size_t i = 0; i < n; i++) {
+            real y = quant_level(x[i], zp, s, qmax, NULL);
+            real t = y * s;
+            out[i] = t + zp;
+        }
     }
 }
 
@@ -99,6 +108,33 @@ static size_t chunk_len(size_t n) {
     return c < MIN_CHUNK ? MIN_CHUNK : c;
 }
 
+/* min and max of x[0..n), n >= 1, over 8 interleaved lanes (they vectorise:
+ * v < m ? v : m is exactly minps), combined in lane order. Every lane starts
+ * at x[0], so a NaN counts only there, as in a serial scan. Ties between -0
+ * and +0 may keep the other zero than a serial scan would. */
+static void span_min_max(const real *x, size_t n, real *mn_out, real *mx_out) {
+    real mn[8], mx[8];
+    for (int k = 0; k < 8; k++) mn[k] = mx[k] = x[0];
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8)
+        for (int k = 0; k < 8; k++) {
+            const real v = x[i + (size_t)k];
+            mn[k] = v < mn[k] ? v : mn[k];
+            mx[k] = v > mx[k] ? v : mx[k];
+        }
+    for (; i < n; i++) {
+        mn[0] = x[i] < mn[0] ? x[i] : mn[0];
+        mx[0] = x[i] > mx[0] ? x[i] : mx[0];
+    }
+    real a = mn[0], b = mx[0];
+    for (int k = 1; k < 8; k++) {
+        a = mn[k] < a ? mn[k] : a;
+        b = mx[k] > b ? mx[k] : b;
+    }
+    *mn_out = a;
+    *mx_out = b;
+}
+
 void quant_minmax_params(real *zp, real *range, const real *x /* [n] */, size_t n) {
     if (n == 0) {
         *zp = 0;
@@ -111,13 +147,7 @@ void quant_minmax_params(real *zp, real *range, const real *x /* [n] */, size_t 
     #pragma omp parallel for schedule(static) if (nch > 1)
     for (long c = 0; c < nch; c++) {
         size_t lo = (size_t)c * len, hi = lo + len < n ? lo + len : n;
-        real a = x[lo], b = x[lo];
-        for (size_t i = lo + 1; i < hi; i++) {
-            if (x[i] < a) a = x[i];
-            if (x[i] > b) b = x[i];
-        }
-        mn[c] = a;
-        mx[c] = b;
+        span_min_max(x + lo, hi - lo, &mn[c], &mx[c]);
     }
     real a = mn[0], b = mx[0];
     for (long c = 1; c < nch; c++) {
@@ -146,23 +176,16 @@ void minmax_uniform_per_channel(real *out /* [rows, n] */, real *zp /* [rows] */
     #pragma omp parallel for schedule(static) if ((size_t)rows * n > PAR_MIN)
     for (int r = 0; r < rows; r++) {
         const real *xr = x + (size_t)r * n;
-        real z, R;
-        real a = xr[0], b = xr[0];
-        for (size_t i = 1; i < n; i++) {
-            if (xr[i] < a) a = xr[i];
-            if (xr[i] > b) b = xr[i];
-        }
-        z = a;
-        R = b - a;
+        real a, b;
+        span_min_max(xr, n, &a, &b);
+        const real z = a, R = b - a;
         if (zp) zp[r] = z;
         if (range) range[r] = R;
         /* one row is short (C*KH*KW): quantize it serially inside this thread */
         real s = quant_scale(R, bits);
         real *o = out + (size_t)r * n;
         for (size_t i = 0; i < n; i++) {
-            real y = (xr[i] - z) / s;
-            y = y < 0 ? (real)0 : y > qmax ? qmax : y;
-            y = round_he(y);
+            real y = quant_level(xr[i], z, s, qmax, NULL);
             real t = y * s;
             o[i] = t + z;
         }
@@ -272,17 +295,32 @@ void approx_sign_backward(real *dx /* [n] */, const real *dout /* [n] */, const 
 /* ------------------------------------------------- standardisations (E2, E3) */
 
 /* mean and unbiased variance of a row, two passes in double */
+/* row statistics with ROWSUM8 (core/rowsum.h): eight accumulators, not one chain */
+static double row_sum(const real *x, size_t n) {
+    double s;
+    ROWSUM8(s, n, (double)x[i]);
+    return s;
+}
+static double row_sumsq_dev(const real *x, size_t n, double m) {
+    double s;
+    ROWSUM8(s, n, ((double)x[i] - m) * ((double)x[i] - m));
+    return s;
+}
+static double row_dot(const real *g, const real *x, size_t n) {
+    double s;
+    ROWSUM8(s, n, (double)g[i] * (double)x[i]);
+    return s;
+}
+static double row_dot_centered(const real *g, const real *x, real mr, size_t n) {
+    double s;
+    ROWSUM8(s, n, (double)g[i] * (double)(x[i] - mr));
+    return s;
+}
+
 static void row_mean_var(const real *x, size_t n, double *mean, double *var) {
-    double s = 0.0;
-    for (size_t i = 0; i < n; i++) s += (double)x[i];
-    double m = s / (double)n;
-    double q = 0.0;
-    for (size_t i = 0; i < n; i++) {
-        double d = (double)x[i] - m;
-        q += d * d;
-    }
+    const double m = row_sum(x, n) / (double)n;
     *mean = m;
-    *var = q / (double)(n - 1);
+    *var = row_sumsq_dev(x, n, m) / (double)(n - 1);
 }
 
 void weight_standardize_forward(real *w1 /* [O,n] */, real *sigma /* [O] */, real *mean /* [O] */,
@@ -323,8 +361,7 @@ void weight_standardize_backward(real *dw /* [O,n] */, const real *dw1 /* [O,n] 
         const double sg = (double)sigma[o], mu = (double)mean[o];
         const real mr = mean[o];
         /* dot = sum_j dW1_j * W0_j, with W0 the values that were divided */
-        double dot = 0.0;
-        for (size_t j = 0; j < n; j++) dot += (double)g[j] * (double)(center ? x[j] - mr : x[j]);
+        const double dot = center ? row_dot_centered(g, x, mr, n) : row_dot(g, x, n);
         const double a = c / sg, b = c * dot / (sg * sg * sg * (double)(n - 1));
         /* W_i - mean is W0_i - mean(W0) in both cases (centering leaves a zero-mean row) */
         if (!center) {
@@ -385,8 +422,7 @@ void act_normalize_backward(real *da /* [N,m] */, const real *da0 /* [N,m] */, c
         const real *x = a + (size_t)n * m, *g = da0 + (size_t)n * m;
         real *dx = da + (size_t)n * m;
         const double sg = (double)sigma[n], mu = (double)mean[n];
-        double dot = 0.0;
-        for (size_t j = 0; j < m; j++) dot += (double)g[j] * (double)x[j];
+        const double dot = row_dot(g, x, m);
         const double a1 = 1.0 / sg, b = dot / (sg * sg * sg * (double)(m - 1));
         for (size_t i = 0; i < m; i++) dx[i] = (real)((double)dx[i] + a1 * (double)g[i] - b * ((double)x[i] - mu));
     }

@@ -72,6 +72,7 @@ void binary_options_from_config(BinaryConvOptions *o, const RunConfig *c) {
     if (c->recu_clamp) o->clamp_tau = c->clamp_tau;
     o->grad_quant = c->grad_quant;
     o->grad_stochastic = c->grad_stochastic;
+    o->bwd_fp32 = !strcmp(c->bin_backward, "fp32");
 }
 
 /* Per-layer training cost, accumulated over the run (method.md 6.3): for every

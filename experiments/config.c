@@ -64,6 +64,7 @@ static const char *const PREC_EVALS[] = {"faithful", "fixed", NULL};
 static const char *const SIGN_ZEROS[] = {"zero", "plus_one", NULL};
 static const char *const PADS[] = {"zero", "minus_one", NULL};
 static const char *const ACT_GRADS[] = {"approx_sign", "ste", NULL};
+static const char *const BACKWARDS[] = {"int8", "fp32", NULL};
 
 #define FIELD(f) .off = offsetof(RunConfig, f), .size = sizeof(((RunConfig *)0)->f)
 #define GE(a) .lo_kind = '[', .lo = (a)
@@ -99,6 +100,8 @@ static const KeyDef KEYS[] = {
      .help = "quantize the error at the conv output to grad bits (E8)"},
     {"binary.grad_stochastic", T_BOOL, FIELD(grad_stochastic), .def = "true",
      .help = "stochastic rounding of that error"},
+    {"binary.backward", T_STR, FIELD(bin_backward), .choices = BACKWARDS, .def = "int8",
+     .help = "backward products: exact integer sums of the 8-bit error codes (int8), or fp32 GEMMs"},
 
     {"data.dataset", T_STR, FIELD(dataset), .choices = DATASETS, .def = "fashion_mnist",
      .help = "dataset"},

@@ -45,6 +45,7 @@ typedef struct {
     char conv[CFG_STR];          /* model.conv: fp32 | cyclebnn (the binary conv of method.md 3) */
     /* binary conv options (model.conv: cyclebnn); defaults are the authors' code */
     char sign_zero[CFG_STR];     /* binary.sign_zero: zero | plus_one (sign(0)) */
+    char bin_backward[CFG_STR];  /* binary.backward: int8 | fp32 (how the two backward products run) */
     char bin_pad[CFG_STR];       /* binary.pad: zero | minus_one (padding of the binary input) */
     char act_grad[CFG_STR];      /* binary.act_grad: approx_sign | ste */
     int act_norm;                /* binary.act_norm: per-sample activation normalisation (E3) */

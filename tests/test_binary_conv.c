@@ -28,7 +28,8 @@
  * 4. Bitwise identical forward, saved state and backward with 1 and 2 threads.
  * 5. Backward accumulates; dinp = NULL leaves dW and dalpha unchanged.
  * 6. The bit-packed forward and the fp32 conv forward: bitwise equal out and saved, every option.
- * 7. Activations saved as 8-bit codes or as reals: bitwise equal out and gradients, every option. */
+ * 7. Activations saved as 8-bit codes or as reals: bitwise equal out and gradients, every option.
+ * 8. Backward products with integer kernels on the error codes (default) or fp32 GEMMs: within rounding. */
 #include <math.h>
 #include <omp.h>
 #include <stdio.h>
@@ -696,6 +697,81 @@ static void test_codes_vs_real(void) {
     printf("codes vs real saved activations: %d cases bitwise equal\n", ncase);
 }
 
+/* max|a - b| / max|b| over a tensor (the golden comparison's measure) */
+static double tensor_rel_err(const real *a, const real *b, size_t n) {
+    double num = 0, den = 0;
+    for (size_t i = 0; i < n; i++) {
+        num = fmax(num, fabs((double)a[i] - (double)b[i]));
+        den = fmax(den, fabs((double)b[i]));
+    }
+    return den > 0 ? num / den : num;
+}
+
+/* 8. The backward products on the error's 8-bit codes with integer kernels
+ * (default) against the fp32 GEMMs of the dequantized error (binary.backward:
+ * fp32): dalpha bitwise equal (the same loop), dx and dW within float rounding
+ * of each other, for every option and both saved forms; and the integer path
+ * really runs (some gradient differs bitwise somewhere). Error bits 8, 4 and 2;
+ * with grad_quant off both run the fp32 GEMMs and must agree bitwise. */
+static void test_int8_vs_fp32_backward(void) {
+    Rng r = rng_stream(7, RNG_TEST, 9, 0);
+    static const int shapes[][8] = {
+        {2, 3, 9, 9, 5, 3, 1, 1}, {2, 70, 7, 5, 6, 3, 2, 1}, {2, 33, 5, 5, 7, 1, 1, 0}, {3, 64, 10, 10, 9, 3, 1, 1},
+    };
+    static const double gbits[] = {8.0, 4.0, 2.0};
+    int ncase = 0, differ = 0;
+    double worst = 0;
+    for (size_t si = 0; si < sizeof shapes / sizeof shapes[0]; si++) {
+        const int *s = shapes[si];
+        ConvDims d = conv_dims(s[0], s[1], s[2], s[3], s[4], s[5], s[6], s[7]);
+        const size_t nin = (size_t)d.N * d.C * d.H * d.W, nw = (size_t)d.O * d.C * d.KH * d.KW;
+        const size_t nout = (size_t)d.N * d.O * d.OH * d.OW;
+        const size_t ns = binary_conv_saved_size(&d, NULL); /* the larger layout serves both */
+        real *x = tu_alloc(nin), *w = tu_alloc_rand(nw, &r), *alpha = tu_alloc(d.O), *dout = tu_alloc_rand(nout, &r);
+        real *noise = tu_alloc(nout), *out = tu_alloc(nout), *saved = tu_alloc(ns);
+        quant_fill_noise(noise, nout, 3, 1, 2);
+        tu_fill_uniform(x, nin, -1.0, 1.0, &r);
+        for (size_t i = 0; i < nin; i += 5) x[i] = 0;
+        tu_fill_uniform(alpha, d.O, 0.1, 1.0, &r);
+        real *dx[2], *dw[2], *da[2];
+        for (int k = 0; k < 2; k++) dx[k] = tu_alloc(nin), dw[k] = tu_alloc(nw), da[k] = tu_alloc(d.O);
+        real *scratch = tu_alloc(binary_conv_scratch_size(&d));
+        for (int combo = 0; combo < 32; combo++)
+            for (size_t gi = 0; gi < sizeof gbits / sizeof gbits[0]; gi++) {
+                BinaryConvOptions o = binary_conv_faithful();
+                o.sign_zero = combo & 1 ? SIGN_ZERO_IS_PLUS_ONE : SIGN_ZERO_IS_ZERO;
+                o.pad_minus_one = (combo >> 1) & 1;
+                o.save_act_codes = (combo >> 2) & 1;
+                o.grad_stochastic = !((combo >> 3) & 1);
+                o.grad_quant = !((combo >> 4) & 1);
+                for (int k = 0; k < 2; k++) {
+                    o.bwd_fp32 = k;
+                    real run[2] = {(real)-0.6, (real)1.7};
+                    memset(dx[k], 0, nin * sizeof(real)), memset(dw[k], 0, nw * sizeof(real));
+                    memset(da[k], 0, d.O * sizeof(real));
+                    binary_conv_forward(out, saved, run, x, w, alpha, &d, 3.0, 1, &o, scratch);
+                    binary_conv_backward(dx[k], dw[k], da[k], dout, x, w, alpha, saved, &d, 3.0, gbits[gi], &o, noise,
+                                         scratch);
+                }
+                const int same = !memcmp(dx[0], dx[1], nin * sizeof(real)) && !memcmp(dw[0], dw[1], nw * sizeof(real));
+                double e = fmax(tensor_rel_err(dx[0], dx[1], nin), tensor_rel_err(dw[0], dw[1], nw));
+                if (e > worst) worst = e;
+                CHECK(memcmp(da[0], da[1], d.O * sizeof(real)) == 0, "int8 vs fp32: dalpha differs (shape %zu combo %d)",
+                      si, combo);
+                CHECK(e <= 1e-5, "int8 vs fp32 backward: rel err %g (shape %zu combo %d grad bits %g)", e, si, combo,
+                      gbits[gi]);
+                if (!o.grad_quant) CHECK(same, "no error quantization: both paths are the fp32 GEMMs, yet they differ");
+                differ += !same;
+                ncase++;
+            }
+        for (int k = 0; k < 2; k++) free(dx[k]), free(dw[k]), free(da[k]);
+        free(x), free(w), free(alpha), free(dout), free(noise), free(out), free(saved), free(scratch);
+    }
+    CHECK(differ > 0, "the integer backward never changed a bit: is it running?");
+    CHECK(binary_conv_faithful().bwd_fp32 == 0, "the integer backward is not the default");
+    printf("int8 vs fp32 backward products: %d cases, %d differ bitwise, worst rel err %.2e\n", ncase, differ, worst);
+}
+
 /* the defaults are the authors' code (method.md 3.1-3.4) */
 static void test_faithful_defaults(void) {
     BinaryConvOptions o = binary_conv_faithful();
@@ -715,5 +791,6 @@ int main(void) {
     test_threads();
     test_packed_vs_fp32();
     test_codes_vs_real();
+    test_int8_vs_fp32_backward();
     return tu_finish("binary_conv");
 }

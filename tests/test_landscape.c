@@ -171,7 +171,7 @@ static size_t forward_bw(const Model *m, real *out) {
         if (l->kind != &LAYER_BCONV) continue;
         /* the layout of the last forward: its batch, as layers.c passes it */
         const ConvDims d = conv_dims(m->batch, l->inC, l->inH, l->inW, l->C, l->K, l->stride, l->pad);
-        memcpy(out + off, binary_conv_saved_bw(m->saved + l->save_off, &d, &m->bconv), l->w_n * sizeof(real));
+        binary_conv_saved_bw(out + off, m->saved + l->save_off, &d, &m->bconv);
         off += l->w_n;
     }
     return off;

@@ -1,12 +1,13 @@
 /* Batch normalisation over [N, C, HW] with PyTorch semantics.
  *
  * One channel is reduced by one thread, over n then hw in a fixed order, with
- * double accumulators: the result is the same bitwise for any thread count,
+ * double accumulators (eight interleaved per sample's row, core/rowsum.h): the result is the same bitwise for any thread count,
  * and float inputs with a large mean do not lose the variance to cancellation
  * (the variance is taken in a second pass around the mean, not as E[x^2]-E[x]^2). */
 #include <math.h>
 
 #include "ops.h"
+#include "rowsum.h"
 
 void batchnorm_forward_train(real *out /* [N,C,HW] */, real *mean /* [C] saved */, real *rstd /* [C] saved */,
                              real *running_mean /* [C] */, real *running_var /* [C] */,
@@ -23,16 +24,17 @@ void batchnorm_forward_train(real *out /* [N,C,HW] */, real *mean /* [C] saved *
         double sum = 0.0;
         for (int n = 0; n < N; n++) {
             const real *xn = x + n * cstride;
-            for (int i = 0; i < HW; i++) sum += (double)xn[i];
+            double r;
+            ROWSUM8(r, HW, (double)xn[i]);
+            sum += r;
         }
         double mu = sum / (double)M;
         double ss = 0.0;
         for (int n = 0; n < N; n++) {
             const real *xn = x + n * cstride;
-            for (int i = 0; i < HW; i++) {
-                double dx = (double)xn[i] - mu;
-                ss += dx * dx;
-            }
+            double r;
+            ROWSUM8(r, HW, ((double)xn[i] - mu) * ((double)xn[i] - mu));
+            ss += r;
         }
         double var = ss / (double)M; /* biased: what normalises */
         double rs = 1.0 / sqrt(var + (double)d->eps);
@@ -99,11 +101,11 @@ void batchnorm_backward(real *dinp /* [N,C,HW] or NULL */, real *dgamma /* [C] o
         for (int n = 0; n < N; n++) {
             const real *xn = inp + (long)c * HW + n * cstride;
             const real *dyn = dout + (long)c * HW + n * cstride;
-            for (int i = 0; i < HW; i++) {
-                double dy = (double)dyn[i];
-                sum_dy += dy;
-                sum_dy_xhat += dy * ((double)xn[i] - mu) * rs;
-            }
+            double r1, r2;
+            ROWSUM8(r1, HW, (double)dyn[i]);
+            ROWSUM8(r2, HW, (double)dyn[i] * ((double)xn[i] - mu) * rs);
+            sum_dy += r1;
+            sum_dy_xhat += r2;
         }
         if (dbeta) dbeta[c] += (real)sum_dy;
         if (dgamma) dgamma[c] += (real)sum_dy_xhat;
