@@ -126,6 +126,11 @@ def main():
         m = re.search(r"total: fp32 ([\d.]+) ms, packed best ([\d.]+) ms \(x([\d.]+)\), packed avx2 ([\d.]+) ms \(x([\d.]+)\)", out)
         if m:
             kernels["bin_vs_fp32"] = (float(m.group(3)), float(m.group(5)), float(m.group(1)), float(m.group(2)))
+        out, _ = run([os.path.join(a.build, "bench", "bench_bconv_bwd"), str(max(a.reps, 5))], env)
+        kernels["bconv_bwd"] = out
+        m = re.search(r"whole step fp32 ([\d.]+) ms -> int8 (\S+) ([\d.]+) ms \(x([\d.]+)\)", out)
+        if m:
+            kernels["bwd_int8_vs_fp32"] = (float(m.group(1)), m.group(2), float(m.group(3)), float(m.group(4)))
         out, _ = run([os.path.join(a.build, "bench", "conv_throughput"), str(max(a.reps, 5))], env)
         kernels["conv_throughput"] = out
         m = re.search(r"all layers\s+[\d.]+ \|\s+([\d.]+)\s+([\d.]+)\s+([\d.]+) \|\s+([\d.]+)\s+([\d.]+)\s+([\d.]+)", out)
@@ -193,6 +198,10 @@ def write_report(a, batches, rows, kernels, cmds, t_start):
         L.append("| binary conv forward >= 3x our fp32 conv (CIFAR RN18 binary layers, batch 16; best table) | x%.2f | %s |"
                  % (best, verdict(best >= 3)))
         L.append("| same, AVX2 table (what an AVX2-only machine gets) | x%.2f | %s |" % (avx2, verdict(avx2 >= 3)))
+    if "bwd_int8_vs_fp32" in kernels:
+        fp, name, i8, x = kernels["bwd_int8_vs_fp32"]
+        L.append("| backward products: integer kernels vs fp32 GEMMs (`conv2d_backward`), error quantization included, same layers | x%.2f (%.1f vs %.1f ms, %s) | (measured, no target) |"
+                 % (x, i8, fp, name))
     if "conv_vs_sgemm" in kernels:
         fwd_gf, fwd_sg, fwd_r, bwd_gf, bwd_sg, bwd_r = kernels["conv_vs_sgemm"]
         L.append("| our fp32 conv >= 80%% of BLAS sgemm, forward (all CIFAR RN18 convs, batch 16) | %.0f%% (%.1f vs %.1f GF/s) | %s |"
@@ -229,11 +238,12 @@ def write_report(a, batches, rows, kernels, cmds, t_start):
         L.append(c)
     if kernels:
         L.append("build/bench/bench_bconv_packed %d" % max(a.reps, 5))
+        L.append("build/bench/bench_bconv_bwd %d" % max(a.reps, 5))
         L.append("build/bench/conv_throughput %d" % max(a.reps, 5))
     L.append("```")
     L.append("")
     L.append("Environment: `OMP_NUM_THREADS=%d OMP_WAIT_POLICY=PASSIVE`." % a.threads)
-    for name in ("bconv_packed", "conv_throughput"):
+    for name in ("bconv_packed", "bconv_bwd", "conv_throughput"):
         if name in kernels:
             L.append("")
             L.append("## Kernel benchmark output: %s" % name)

@@ -55,6 +55,7 @@
 
 #include "bconv_bwd_int8.h"
 #include "bconv_packed.h"
+#include "bitpack.h"
 #include "quant.h"
 
 enum {
@@ -282,17 +283,41 @@ void binary_conv_forward(real *out /* [N,O,OH,OW] */, real *saved, real *running
     }
 
     /* weights: E2 (train and eval), optional ReCU clamp, k-bit per channel (E4/E5), sign */
-    weight_standardize_forward(w1, saved + L.sig_w, saved + L.mean_w, weight, O, CK, opt->weight_center);
     real q = (real)INFINITY;
-    const real *w2 = w1;
-    if (opt->recu_clamp) {
-        q = recu_clamp_q(w1, (size_t)O * CK, opt->clamp_tau);
-        recu_clamp_forward(bw, w1, (size_t)O * CK, q);
-        w2 = bw;
+    const int packed = !(opt->conv_fp32 || env_forces_fp32());
+    uint64_t *pw = (uint64_t *)(void *)(scratch + S.pw);
+    if (packed && !opt->recu_clamp) {
+        /* every step is per output channel: one pass, channel by channel, the
+         * row staying in cache (the same row functions as the unfused path,
+         * so the same values), ending in the int8 Bw and its packed bits */
+        const real qmax = bits == 0 ? 0 : quant_qmax(bits);
+        const size_t LW = (size_t)bitpack_lw(d);
+        #pragma omp parallel for schedule(static)
+        for (int o = 0; o < O; o++) {
+            real *w1o = w1 + (size_t)o * CK, *bwo = bw + (size_t)o * CK;
+            weight_standardize_row(w1o, saved + L.sig_w + o, saved + L.mean_w + o, weight + (size_t)o * CK, CK,
+                                   opt->weight_center);
+            minmax_uniform_row(bwo, NULL, NULL, w1o, CK, bits, qmax); /* Wq */
+            int8_t *b8 = bw8 + (size_t)o * CK;
+            for (size_t i = 0; i < CK; i++) {
+                bwo[i] = sign_value(bwo[i], zplus); /* Bw */
+                b8[i] = (int8_t)bwo[i];
+            }
+            bitpack_weight_row_c(pw + (size_t)o * 2 * LW, bwo, d);
+        }
+    } else {
+        weight_standardize_forward(w1, saved + L.sig_w, saved + L.mean_w, weight, O, CK, opt->weight_center);
+        const real *w2 = w1;
+        if (opt->recu_clamp) {
+            q = recu_clamp_q(w1, (size_t)O * CK, opt->clamp_tau);
+            recu_clamp_forward(bw, w1, (size_t)O * CK, q);
+            w2 = bw;
+        }
+        minmax_uniform_per_channel(bw, NULL, NULL, w2, O, CK, bits); /* Wq (bw used as the buffer) */
+        sign_forward(bw, bw, (size_t)O * CK, zplus);                /* Bw */
+        bconv_bwd_sign_i8(bw8, bw, (size_t)O * CK, 0);              /* saved for backward as int8 */
+        if (packed) bconv_packed_fns()->pack_weight(pw, bw, d);
     }
-    minmax_uniform_per_channel(bw, NULL, NULL, w2, O, CK, bits); /* Wq (bw used as the buffer) */
-    sign_forward(bw, bw, (size_t)O * CK, zplus);                /* Bw */
-    bconv_bwd_sign_i8(bw8, bw, (size_t)O * CK, 0);              /* saved for backward as int8 */
     PROF_LAP(fwd_weight, tp);
 
     /* activations: E3 (training only), k-bit per tensor with the batch range
@@ -329,7 +354,7 @@ void binary_conv_forward(real *out /* [N,O,OH,OW] */, real *saved, real *running
     /* the 1-bit conv Y (into out), then out = Y * alpha (the error-quantization
      * hook sits between them and is the identity here). Y is an exact integer
      * either way. */
-    if (opt->conv_fp32 || env_forces_fp32()) {
+    if (!packed) {
         make_ba(ba, aq, codes, tab.sval, d, opt);
         ConvDims dc = pad_m1(d, opt) ? padded_dims(d) : *d;
         conv2d_forward(out, ba, bw, &dc, scratch + S.conv);
@@ -338,9 +363,7 @@ void binary_conv_forward(real *out /* [N,O,OH,OW] */, real *saved, real *running
          * as Ba directly; sign(0) = +1 packs Ba = sign(Aq) (unpadded, in ba);
          * codes pack through their table. -1 padding is the packed border. */
         const BconvPackedFns *f = bconv_packed_fns();
-        uint64_t *pa = (uint64_t *)(void *)(scratch + S.pa), *pw = (uint64_t *)(void *)(scratch + S.pw);
-        f->pack_weight(pw, bw, d);
-        PROF_LAP(fwd_weight, tp);
+        uint64_t *pa = (uint64_t *)(void *)(scratch + S.pa);
         if (codes) {
             bitpack_act_codes_c(pa, codes, tab.cls, d, pad_m1(d, opt));
         } else {

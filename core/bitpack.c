@@ -77,27 +77,29 @@ void bitpack_act_codes_c(uint64_t *dst, const uint8_t *codes, const uint8_t cls[
     }
 }
 
-void bitpack_weight_c(uint64_t *dst, const real *w, const ConvDims *d) {
+void bitpack_weight_row_c(uint64_t *s, const real *wo, const ConvDims *d) {
     const int C = d->C, KK = d->KH * d->KW, CW = bitpack_cw(C), LW = bitpack_lw(d);
-    #pragma omp parallel for schedule(static)
-    for (int o = 0; o < d->O; o++) {
-        uint64_t *s = dst + (size_t)o * 2 * LW, *m = s + LW;
-        const real *wo = w + (size_t)o * C * KK;
-        for (int t = 0; t < KK; t++)
-            for (int j = 0; j < CW; j++) {
-                /* the word of channels 64j..64j+63 at tap t, built in registers */
-                const int c0 = 64 * j, nc = C - c0 < 64 ? C - c0 : 64;
-                uint64_t sw = 0, mw = 0;
-                for (int b = 0; b < nc; b++) {
-                    const real v = wo[(size_t)(c0 + b) * KK + t];
-                    sw |= (uint64_t)(v > 0) << b;
-                    mw |= (uint64_t)(v != 0) << b;
-                }
-                s[t * CW + j] = sw;
-                m[t * CW + j] = mw;
+    uint64_t *m = s + LW;
+    for (int t = 0; t < KK; t++)
+        for (int j = 0; j < CW; j++) {
+            /* the word of channels 64j..64j+63 at tap t, built in registers */
+            const int c0 = 64 * j, nc = C - c0 < 64 ? C - c0 : 64;
+            uint64_t sw = 0, mw = 0;
+            for (int b = 0; b < nc; b++) {
+                const real v = wo[(size_t)(c0 + b) * KK + t];
+                sw |= (uint64_t)(v > 0) << b;
+                mw |= (uint64_t)(v != 0) << b;
             }
-        for (int i = KK * CW; i < LW; i++) s[i] = m[i] = 0;
-    }
+            s[t * CW + j] = sw;
+            m[t * CW + j] = mw;
+        }
+    for (int i = KK * CW; i < LW; i++) s[i] = m[i] = 0;
+}
+
+void bitpack_weight_c(uint64_t *dst, const real *w, const ConvDims *d) {
+    const size_t CK = (size_t)d->C * d->KH * d->KW, LW = (size_t)bitpack_lw(d);
+    #pragma omp parallel for schedule(static)
+    for (int o = 0; o < d->O; o++) bitpack_weight_row_c(dst + (size_t)o * 2 * LW, w + (size_t)o * CK, d);
 }
 
 #ifdef BITPACK_HAVE_AVX2

@@ -42,6 +42,8 @@ void bitpack_act_c(uint64_t *dst /* [bitpack_act_words] */, const real *src /* [
  * 2 = mask (v != 0); one table per tensor maps each code to its sign */
 void bitpack_act_codes_c(uint64_t *dst /* [bitpack_act_words] */, const uint8_t *codes /* [N,C,H,W] */,
                          const uint8_t cls[256], const ConvDims *d, int pad_minus_one);
+/* one filter: dst = the [2][LW] words of output channel o, wo its [C,KH,KW] weights */
+void bitpack_weight_row_c(uint64_t *dst /* [2*LW] */, const real *wo /* [C,KH,KW] */, const ConvDims *d);
 void bitpack_weight_c(uint64_t *dst /* [bitpack_weight_words] */, const real *w /* [O,C,KH,KW] */,
                       const ConvDims *d);
 #if !REAL_IS_DOUBLE

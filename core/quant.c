@@ -166,30 +166,33 @@ void minmax_uniform_apply(real *out, const real *x, size_t n, real zp, real rang
     quantize_core(out, x, n, zp, quant_scale(range, bits), quant_qmax(bits), NULL);
 }
 
-void minmax_uniform_per_channel(real *out /* [rows, n] */, real *zp /* [rows] */, real *range /* [rows] */,
-                                const real *x /* [rows, n] */, int rows, size_t n, double bits) {
+void minmax_uniform_row(real *o /* [n] */, real *zp, real *range, const real *xr /* [n] */, size_t n, double bits,
+                        real qmax) {
     if (bits == 0) {
-        if (out != x) memmove(out, x, (size_t)rows * n * sizeof(real));
+        if (o != xr) memmove(o, xr, n * sizeof(real));
         return;
     }
-    const real qmax = quant_qmax(bits);
-    #pragma omp parallel for schedule(static) if ((size_t)rows * n > PAR_MIN)
-    for (int r = 0; r < rows; r++) {
-        const real *xr = x + (size_t)r * n;
-        real a, b;
-        span_min_max(xr, n, &a, &b);
-        const real z = a, R = b - a;
-        if (zp) zp[r] = z;
-        if (range) range[r] = R;
-        /* one row is short (C*KH*KW): quantize it serially inside this thread */
-        real s = quant_scale(R, bits);
-        real *o = out + (size_t)r * n;
-        for (size_t i = 0; i < n; i++) {
-            real y = quant_level(xr[i], z, s, qmax, NULL);
-            real t = y * s;
-            o[i] = t + z;
-        }
+    real a, b;
+    span_min_max(xr, n, &a, &b);
+    const real z = a, R = b - a;
+    if (zp) *zp = z;
+    if (range) *range = R;
+    const real s = quant_scale(R, bits);
+    for (size_t i = 0; i < n; i++) {
+        real y = quant_level(xr[i], z, s, qmax, NULL);
+        real t = y * s;
+        o[i] = t + z;
     }
+}
+
+void minmax_uniform_per_channel(real *out /* [rows, n] */, real *zp /* [rows] */, real *range /* [rows] */,
+                                const real *x /* [rows, n] */, int rows, size_t n, double bits) {
+    const real qmax = bits == 0 ? 0 : quant_qmax(bits);
+    /* one row is short (C*KH*KW): each is quantized serially inside its thread */
+    #pragma omp parallel for schedule(static) if (bits != 0 && (size_t)rows * n > PAR_MIN)
+    for (int r = 0; r < rows; r++)
+        minmax_uniform_row(out + (size_t)r * n, zp ? &zp[r] : NULL, range ? &range[r] : NULL, x + (size_t)r * n, n,
+                           bits, qmax);
 }
 
 void minmax_per_tensor_params(real *zp_used, real *range_used, real *running /* [2] */, const real *x /* [n] */,
@@ -323,31 +326,33 @@ static void row_mean_var(const real *x, size_t n, double *mean, double *var) {
     *var = row_sumsq_dev(x, n, m) / (double)(n - 1);
 }
 
+void weight_standardize_row(real *y /* [n] */, real *sigma, real *mean, const real *x /* [n] */, size_t n,
+                            int center) {
+    const real sqrt2 = (real)M_SQRT2; /* math.sqrt(2), a Python scalar */
+    double mu, var;
+    row_mean_var(x, n, &mu, &var);
+    *mean = (real)mu;
+    const real *src = x;
+    if (center) {
+        /* W0 = W - mean (in real, as a float tensor op), and its own variance */
+        const real mr = (real)mu;
+        for (size_t i = 0; i < n; i++) y[i] = x[i] - mr;
+        double mu0;
+        row_mean_var(y, n, &mu0, &var);
+        src = y;
+    }
+    real s = R_SQRT((real)var + STD_EPS);
+    *sigma = s;
+    /* the reference's op order: W0 / (sqrt(var + eps) / 2 / sqrt(2)) */
+    real den = s / (real)2 / sqrt2;
+    for (size_t i = 0; i < n; i++) y[i] = src[i] / den;
+}
+
 void weight_standardize_forward(real *w1 /* [O,n] */, real *sigma /* [O] */, real *mean /* [O] */,
                                 const real *w /* [O,n] */, int O, size_t n, int center) {
-    const real sqrt2 = (real)M_SQRT2; /* math.sqrt(2), a Python scalar */
     #pragma omp parallel for schedule(static) if ((size_t)O * n > PAR_MIN)
-    for (int o = 0; o < O; o++) {
-        const real *x = w + (size_t)o * n;
-        real *y = w1 + (size_t)o * n;
-        double mu, var;
-        row_mean_var(x, n, &mu, &var);
-        mean[o] = (real)mu;
-        const real *src = x;
-        if (center) {
-            /* W0 = W - mean (in real, as a float tensor op), and its own variance */
-            const real mr = (real)mu;
-            for (size_t i = 0; i < n; i++) y[i] = x[i] - mr;
-            double mu0;
-            row_mean_var(y, n, &mu0, &var);
-            src = y;
-        }
-        real s = R_SQRT((real)var + STD_EPS);
-        sigma[o] = s;
-        /* the reference's op order: W0 / (sqrt(var + eps) / 2 / sqrt(2)) */
-        real den = s / (real)2 / sqrt2;
-        for (size_t i = 0; i < n; i++) y[i] = src[i] / den;
-    }
+    for (int o = 0; o < O; o++)
+        weight_standardize_row(w1 + (size_t)o * n, &sigma[o], &mean[o], w + (size_t)o * n, n, center);
 }
 
 void weight_standardize_backward(real *dw /* [O,n] */, const real *dw1 /* [O,n] */, const real *w /* [O,n] */,

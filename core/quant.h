@@ -57,6 +57,10 @@ void minmax_uniform_apply(real *out /* [n] */, const real *x /* [n] */, size_t n
  * zp/range [rows] receive the parameters used (may be NULL). bits = 0: out = x. */
 void minmax_uniform_per_channel(real *out /* [rows, n] */, real *zp /* [rows] */, real *range /* [rows] */,
                                 const real *x /* [rows, n] */, int rows, size_t n, double bits);
+/* one row of it (qmax = quant_qmax(bits), unused when bits = 0): the fused weight path of
+ * binary_conv_forward calls it per output channel */
+void minmax_uniform_row(real *out /* [n] */, real *zp, real *range, const real *x /* [n] */, size_t n, double bits,
+                        real qmax);
 
 /* per tensor (activations, CPT QuantMeasure, momentum 0.9):
  *   train: zp = min(x), R = max(x) - min(x) of the whole batch, then
@@ -130,6 +134,8 @@ void approx_sign_backward(real *dx /* [n] */, const real *dout /* [n] */, const 
  *   with center: dW_i = dW0_i - mean_j(dW0_j). */
 void weight_standardize_forward(real *w1 /* [O,n] */, real *sigma /* [O] */, real *mean /* [O] */,
                                 const real *w /* [O,n] */, int O, size_t n, int center);
+/* one output channel of it */
+void weight_standardize_row(real *w1 /* [n] */, real *sigma, real *mean, const real *w /* [n] */, size_t n, int center);
 void weight_standardize_backward(real *dw /* [O,n] */, const real *dw1 /* [O,n] */, const real *w /* [O,n] */,
                                  const real *sigma /* [O] */, const real *mean /* [O] */, int O, size_t n,
                                  int center);
