@@ -1204,8 +1204,11 @@ const BconvBwdInt8Fns *bconv_bwd_int8_fns(void) {
     #pragma omp critical(bconv_bwd_int8_fns_init)
     {
         if (!ready) {
-            const char *e = getenv("CBNN_NO_SIMD");
-            bconv_bwd_int8_init_fns(&table, e && *e && *e != '0' ? 0u : ~0u);
+            /* CBNN_NO_SIMD=1: the C table; CBNN_SIMD=avx2: AVX2 only, no VNNI (a Zen 1 / Haswell machine) */
+            const char *e = getenv("CBNN_NO_SIMD"), *lim = getenv("CBNN_SIMD");
+            unsigned mask = e && *e && *e != '0' ? 0u : ~0u;
+            if (lim && !strcmp(lim, "avx2")) mask &= BWD8_CPU_AVX2;
+            bconv_bwd_int8_init_fns(&table, mask);
             ready = 1;
         }
     }

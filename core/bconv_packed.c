@@ -408,8 +408,11 @@ const BconvPackedFns *bconv_packed_fns(void) {
     #pragma omp critical(bconv_packed_fns_init)
     {
         if (!ready) {
-            const char *e = getenv("CBNN_NO_SIMD");
-            bconv_packed_init_fns(&table, e && *e && *e != '0' ? 0u : ~0u);
+            /* CBNN_NO_SIMD=1: the C table; CBNN_SIMD=avx2: no AVX-512 (what an AVX2-only machine runs) */
+            const char *e = getenv("CBNN_NO_SIMD"), *lim = getenv("CBNN_SIMD");
+            unsigned mask = e && *e && *e != '0' ? 0u : ~0u;
+            if (lim && !strcmp(lim, "avx2")) mask &= BCONV_CPU_AVX2;
+            bconv_packed_init_fns(&table, mask);
             ready = 1;
         }
     }
