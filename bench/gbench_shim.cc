@@ -4,6 +4,8 @@
 
 #include <benchmark/benchmark.h>
 
+#include <string>
+
 static benchmark::State *unwrap(GbState *st) { return reinterpret_cast<benchmark::State *>(st); }
 
 extern "C" void gb_register(const char *name, GbFn fn, void *arg, double flops_per_iter) {
@@ -12,6 +14,22 @@ extern "C" void gb_register(const char *name, GbFn fn, void *arg, double flops_p
         if (flops_per_iter > 0)
             state.counters["FLOPS"] = benchmark::Counter(flops_per_iter, benchmark::Counter::kIsIterationInvariantRate,
                                                          benchmark::Counter::kIs1000);
+    })
+        ->UseRealTime()
+        ->Unit(benchmark::kMillisecond);
+}
+
+extern "C" void gb_register_rate(const char *name, GbFn fn, void *arg, double ops_per_iter, const char *counter,
+                                 double peak) {
+    std::string cname(counter);
+    benchmark::RegisterBenchmark(name, [fn, arg, ops_per_iter, cname, peak](benchmark::State &state) {
+        fn(reinterpret_cast<GbState *>(&state), arg);
+        state.counters[cname] = benchmark::Counter(ops_per_iter, benchmark::Counter::kIsIterationInvariantRate,
+                                                   benchmark::Counter::kIs1000);
+        // (ops / peak) per iteration, as a rate: the fraction of the peak reached
+        if (peak > 0)
+            state.counters["peak_share"] =
+                benchmark::Counter(ops_per_iter / peak, benchmark::Counter::kIsIterationInvariantRate);
     })
         ->UseRealTime()
         ->Unit(benchmark::kMillisecond);

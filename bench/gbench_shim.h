@@ -23,6 +23,10 @@ typedef void (*GbFn)(GbState *st, void *arg);
 /* register fn under name (copied); arg is passed through and must outlive
  * gb_run. flops_per_iter > 0 adds a FLOP/s rate counter. */
 void gb_register(const char *name, GbFn fn, void *arg, double flops_per_iter);
+/* the same with a named rate counter: ops_per_iter per iteration reported as
+ * `counter` per second (k = 1000), and when peak > 0 a `peak_share` column:
+ * the rate over peak (ops per second) */
+void gb_register_rate(const char *name, GbFn fn, void *arg, double ops_per_iter, const char *counter, double peak);
 /* the timing loop condition: true while the library wants more iterations */
 int gb_keep_running(GbState *st);
 /* exclude a stretch inside the loop from the timing */

@@ -164,8 +164,8 @@ void bconv_bwd_int8_dgrad_ref(real *dx, const uint8_t *codes, const int8_t *bw, 
 void bconv_bwd_int8_wgrad_ref(real *dw, const uint8_t *codes, const int8_t *ba, real zp, real s, const ConvDims *d);
 
 /* the float of one output (shared by every table and the references) */
-static inline real bconv_bwd_int8_out(real s, real zp, long long I, long long S) {
-    return (real)((double)s * (double)I + (double)zp * (double)S);
+static inline real bconv_bwd_int8_out(real s, real zp, long long isum, long long ssum) {
+    return (real)((double)s * (double)isum + (double)zp * (double)ssum);
 }
 
 #endif

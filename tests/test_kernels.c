@@ -27,6 +27,7 @@
 #include "blas.h"
 #include "ops.h"
 #include "optim.h"
+#include "quant.h"
 #include "testutil.h"
 
 #define TOL 1e-4 /* float, reference accumulates in double */
@@ -375,6 +376,36 @@ static void test_adamw(void) {
     }
 }
 
+/* The vectorised activation-code loop (quant_codes_u8) against the scalar
+ * definition round(clamp((x - zp)/s, 0, qmax)) written out with
+ * quant_round_half_even: every code equal, including exact ties, values
+ * outside the range, -0, NaN (code 0) and every tail length */
+static void test_quant_codes(void) {
+    Rng r = rng_stream(7, RNG_TEST, 41, 0);
+    const size_t n = 70001;
+    real *x = tu_alloc(n);
+    uint8_t *c = malloc(n);
+    long bad = 0;
+    for (int bits = 1; bits <= 8; bits++) {
+        const real zp = (real)-0.75, range = (real)1.9, s = quant_scale(range, bits), qmax = quant_qmax(bits);
+        tu_fill_uniform(x, n, -1.2, 1.4, &r);
+        for (size_t i = 0; i < n; i += 7) x[i] = zp + ((real)(long)(i % 600) * (real)0.5) * s; /* ties */
+        x[3] = (real)-0.0, x[4] = (real)NAN, x[5] = (real)INFINITY, x[6] = (real)-INFINITY;
+        for (size_t len = n - 9; len <= n; len++) { /* tails of every length mod 8 */
+            quant_codes_u8(c, x, len, zp, s, qmax);
+            for (size_t i = 0; i < len; i++) {
+                real y = (x[i] - zp) / s;
+                y = y < 0 ? (real)0 : y > qmax ? qmax : y;
+                y = quant_round_half_even(y);
+                const uint8_t want = y == y ? (uint8_t)y : 0;
+                bad += c[i] != want;
+            }
+        }
+    }
+    CHECK(bad == 0, "quant_codes_u8: %ld codes differ from the scalar definition", bad);
+    free(x), free(c);
+}
+
 int main(void) {
     const char *strict = getenv("CBNN_STRICT_THREADS");
     strict_threads = !(strict != NULL && strict[0] == '0');
@@ -384,6 +415,7 @@ int main(void) {
     test_conv();
     test_linear();
     test_adamw();
+    test_quant_codes();
     if (blas_variant_outputs)
         printf("NOTE: %d outputs differ bitwise between 1 and 2 threads only because the BLAS's sgemm does "
                "(our im2col/col2im/bias code is invariant); see the WARNING lines\n", blas_variant_outputs);
