@@ -134,10 +134,17 @@ int main(int argc, char **argv) {
     const double pk_f = peak_fp32_flops(&how_f), pk_b = peak_bitmacs(&how_b), pk_i = peak_int8_macs(&how_i);
     /* C, H, W, O, K, stride, pad */
     static const int shapes[][7] = {
+        /* CIFAR-10 ResNet-18 (32x32 input) */
         {64, 32, 32, 64, 3, 1, 1},
         {128, 16, 16, 128, 3, 1, 1},
         {256, 8, 8, 512, 3, 2, 1},
         {512, 4, 4, 512, 3, 1, 1},
+        /* ImageNet ResNet-18 (224x224 input): the 3x3 convs of each stage and a stride-2 entry */
+        {64, 56, 56, 64, 3, 1, 1},
+        {64, 56, 56, 128, 3, 2, 1},
+        {128, 28, 28, 128, 3, 1, 1},
+        {256, 14, 14, 256, 3, 1, 1},
+        {512, 7, 7, 512, 3, 1, 1},
     };
     enum { NS = sizeof(shapes) / sizeof(shapes[0]) };
     static ConvBench conv[2 * NS];

@@ -192,8 +192,8 @@ def write_report(a, isas, batches, rows, kernels, cmds, t_start):
         L.append("")
         L.append("## Training step: %s" % ISA_TITLE[isa])
         L.append("")
-        L.append("| batch | configuration | img/s | forward ms | backward ms | optimizer ms | loader ms | peak RSS MiB |")
-        L.append("|---:|---|---:|---:|---:|---:|---:|---:|")
+        L.append("| batch | configuration | img/s | forward ms | backward ms | optimizer ms | loader ms | peak RSS MiB | before the model MiB |")
+        L.append("|---:|---|---:|---:|---:|---:|---:|---:|---:|")
         for b in batches:
             for name in ("engine cyclebnn", "torch fakequant", "torch fp32", "engine fp32"):
                 r = rows.get((isa, b, name))
@@ -203,8 +203,10 @@ def write_report(a, isas, batches, rows, kernels, cmds, t_start):
                 def f(k):
                     v = ms.get(k)
                     return "%.1f" % v if isinstance(v, (int, float)) else "–"
-                L.append("| %d | %s | %.2f | %s | %s | %s | %s | %.0f |" % (b, name, r["img_per_s"], f("forward"),
-                         f("backward"), f("optimizer"), f("loader"), r["peak_rss_mib"]))
+                base = r.get("setup_rss_mib")
+                L.append("| %d | %s | %.2f | %s | %s | %s | %s | %.0f | %s |" % (b, name, r["img_per_s"], f("forward"),
+                         f("backward"), f("optimizer"), f("loader"), r["peak_rss_mib"],
+                         "%.0f" % base if isinstance(base, (int, float)) else "–"))
     L.append("")
     L.append("## Targets (issue 7)")
     L.append("")
@@ -222,6 +224,11 @@ def write_report(a, isas, batches, rows, kernels, cmds, t_start):
         if 64 in batches and rows.get((isa, 64, "engine cyclebnn")) and rows.get((isa, 64, "torch fakequant")):
             x = rows[(isa, 64, "engine cyclebnn")]["peak_rss_mib"] / rows[(isa, 64, "torch fakequant")]["peak_rss_mib"]
             L.append("| peak RSS <= 0.5x PyTorch fake-quant, batch 64 | %s | x%.2f | %s |" % (isa, x, verdict(x <= 0.5)))
+            e64, t64 = rows[(isa, 64, "engine cyclebnn")], rows[(isa, 64, "torch fakequant")]
+            if "setup_rss_mib" in e64 and "setup_rss_mib" in t64:
+                y = (e64["peak_rss_mib"] - e64["setup_rss_mib"]) / (t64["peak_rss_mib"] - t64["setup_rss_mib"])
+                L.append("| (the same without each process's memory before the model: libraries, data) | %s | x%.2f | (for reference) |"
+                         % (isa, y))
     if "bin_vs_fp32" in kernels:
         best, avx2, fp, pk = kernels["bin_vs_fp32"]
         L.append("| binary conv forward >= 3x our fp32 conv (CIFAR RN18 binary layers, batch 16) | native | x%.2f | %s |"

@@ -125,6 +125,8 @@ int main(int argc, char **argv) {
 
     Dataset ds;
     synth_dataset(&ds);
+    /* the high-water mark before the model exists: libraries, OpenMP, the in-memory images */
+    const double setup_rss = peak_rss_mib();
     Augment aug;
     memset(&aug, 0, sizeof aug);
     aug.flip = 1;
@@ -230,8 +232,8 @@ int main(int argc, char **argv) {
         printf("], \"ms\": {\"loader\": %.4f, \"forward\": %.4f, \"backward\": %.4f, \"optimizer\": %.4f, "
                "\"bconv_weight_prep\": %.4f, \"bconv_act_prep\": %.4f, \"bconv_conv\": %.4f, "
                "\"bconv_err_quant\": %.4f, \"bconv_products\": %.4f, \"bconv_jacobians\": %.4f}, "
-               "\"peak_rss_mib\": %.2f, \"params\": %zu, \"loss_first\": %.6f, \"loss_last\": %.6f}\n",
-               med[0], med[1], med[2], med[3], med[4], med[5], med[6], med[7], med[8], med[9], rss, m.n_params, loss0,
+               "\"peak_rss_mib\": %.2f, \"setup_rss_mib\": %.2f, \"params\": %zu, \"loss_first\": %.6f, \"loss_last\": %.6f}\n",
+               med[0], med[1], med[2], med[3], med[4], med[5], med[6], med[7], med[8], med[9], rss, setup_rss, m.n_params, loss0,
                loss_last);
     } else {
         printf("engine %s %s batch %d, %d threads, bits %g/%g, %zu params, %ld fp32 + %ld binary MACs/img\n", arch,
@@ -243,7 +245,7 @@ int main(int argc, char **argv) {
             printf("  in the binary convs: weights E2+quant+sign+pack %.2f  acts E3+quant+pack %.2f  1-bit conv %.2f\n"
                    "                      | error quant %.2f  products %.2f  jacobians %.2f\n",
                    med[4], med[5], med[6], med[7], med[8], med[9]);
-        printf("peak RSS %.1f MiB; loss %.4f -> %.4f\n", rss, loss0, loss_last);
+        printf("peak RSS %.1f MiB (%.1f before the model); loss %.4f -> %.4f\n", rss, setup_rss, loss0, loss_last);
         printf("arenas MiB: params %.1f grads %.1f opt %.1f acts %.1f dacts %.1f saved %.1f scratch %.1f noise %.1f\n",
                m.n_params * 4 / 1048576.0, m.n_params * 4 / 1048576.0, 2 * m.n_params * 4 / 1048576.0,
                m.n_acts * 4 / 1048576.0, m.n_dacts * 4 / 1048576.0, m.n_saved * 4 / 1048576.0, m.n_scratch * 4 / 1048576.0, m.n_noise * 4 / 1048576.0);

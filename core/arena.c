@@ -13,6 +13,12 @@ int arena_alloc(Arena *a, size_t bytes) {
     return 0;
 }
 
+int arena_alloc_uninit(Arena *a, size_t bytes) {
+    a->size = arena_round(bytes ? bytes : 1);
+    a->base = aligned_alloc(ARENA_ALIGN, a->size);
+    return a->base ? 0 : -1;
+}
+
 void arena_free(Arena *a) {
     free(a->base);
     a->base = NULL;

@@ -18,6 +18,10 @@ typedef struct {
 size_t arena_round(size_t bytes);
 /* one zeroed, ARENA_ALIGN-aligned allocation; returns 0 on success */
 int arena_alloc(Arena *a, size_t bytes);
+/* the same, not zeroed: for scratch that every user writes before it reads.
+ * Pages no code path touches then never become resident (a large allocation
+ * is fresh zero pages from the kernel), so peak RSS counts what runs. */
+int arena_alloc_uninit(Arena *a, size_t bytes);
 void arena_free(Arena *a);
 
 #endif

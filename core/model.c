@@ -306,7 +306,7 @@ int model_alloc(Model *m, int max_batch) {
     if (arena_alloc(&m->a_params, np * R) || arena_alloc(&m->a_grads, np * R) ||
         arena_alloc(&m->a_opt, 2 * np * R) || arena_alloc(&m->a_buffers, nb * R) ||
         arena_alloc(&m->a_acts, m->n_acts * R) || arena_alloc(&m->a_dacts, m->n_dacts * R) ||
-        arena_alloc(&m->a_saved, ns * R) || arena_alloc(&m->a_scratch, nscr * R) ||
+        arena_alloc(&m->a_saved, ns * R) || arena_alloc_uninit(&m->a_scratch, nscr * R) ||
         arena_alloc(&m->a_noise, m->n_noise * R))
         return -1;
     m->params = m->a_params.base;

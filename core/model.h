@@ -15,7 +15,8 @@
  * backward of its layer's last consumer to the layer's own backward, and
  * gradients whose lifetimes do not overlap share space), saved (what a
  * backward needs besides outputs: BN mean/rstd, max-pool argmax), scratch (the
- * largest per-layer kernel scratch). */
+ * largest per-layer kernel scratch; not zeroed: every kernel writes its scratch
+ * before reading it, and pages no layer touches never become resident). */
 #ifndef CBNN_MODEL_H
 #define CBNN_MODEL_H
 
