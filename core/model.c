@@ -168,6 +168,27 @@ int model_shortcut_a(Model *m, int x, int stride, int out_channels, const char *
 
 static size_t round_reals(size_t n) { return arena_round(n * sizeof(real)) / sizeof(real); }
 
+/* A tensor placed in an arena: offset and length in reals, and the range of
+ * layer indices [lo, hi] over which it is alive. */
+typedef struct { size_t off, len; int lo, hi; } Block;
+
+/* the lowest offset >= base where `len` reals alive over [lo, hi] overlap none
+ * of the n placed blocks alive at the same time (first fit) */
+static size_t first_fit(const Block *placed, int n, size_t base, size_t len, int lo, int hi) {
+    size_t off = base;
+    for (int moved = 1; moved;) {
+        moved = 0;
+        for (int k = 0; k < n; k++) {
+            const Block *q = &placed[k];
+            if (lo <= q->hi && q->lo <= hi && off < q->off + q->len && q->off < off + len) {
+                off = q->off + q->len;
+                moved = 1;
+            }
+        }
+    }
+    return off;
+}
+
 /* Offsets of the outputs in acts. An output is kept (its own space) when a
  * backward reads it: a consumer's that reads its inputs, or its own; the
  * input images and the logits always. The others are transient, alive from
@@ -178,7 +199,8 @@ static size_t layout_acts(Model *m, int max_batch) {
     const int n = m->n_layers;
     if (n < 1) return 0;
     for (int j = 0; j < n; j++) m->layers[j].out_last_use = j;
-    int *kept = calloc((size_t)n, sizeof *kept), *placed = malloc((size_t)n * sizeof *placed), np = 0;
+    int *kept = calloc((size_t)n, sizeof *kept), np = 0;
+    Block *placed = malloc((size_t)n * sizeof *placed);
     kept[0] = kept[n - 1] = 1;
     for (int i = 1; i < n; i++) {
         const Layer *l = &m->layers[i];
@@ -203,21 +225,9 @@ static size_t layout_acts(Model *m, int max_batch) {
         Layer *l = &m->layers[j];
         if (kept[j]) continue;
         const size_t len = round_reals((size_t)max_batch * layer_numel(l));
-        size_t off = base;
-        for (int moved = 1; moved;) {
-            moved = 0;
-            for (int k = 0; k < np; k++) {
-                const Layer *q = &m->layers[placed[k]];
-                const size_t qlen = round_reals((size_t)max_batch * layer_numel(q));
-                const int overlap_t = j <= q->out_last_use && placed[k] <= l->out_last_use;
-                if (overlap_t && off < q->out_off + qlen && q->out_off < off + len) {
-                    off = q->out_off + qlen;
-                    moved = 1;
-                }
-            }
-        }
+        const size_t off = first_fit(placed, np, base, len, j, l->out_last_use);
         l->out_off = off;
-        placed[np++] = j;
+        placed[np++] = (Block){off, len, j, l->out_last_use};
         if (off + len > total) total = off + len;
     }
     free(kept);
@@ -241,7 +251,8 @@ static size_t layout_dacts(Model *m, int max_batch) {
         if (l->in0 >= 0 && m->layers[l->in0].dout_birth < i) m->layers[l->in0].dout_birth = i;
         if (l->in1 >= 0 && m->layers[l->in1].dout_birth < i) m->layers[l->in1].dout_birth = i;
     }
-    int *placed = malloc((size_t)n * sizeof *placed), np = 0;
+    Block *placed = malloc((size_t)n * sizeof *placed);
+    int np = 0;
     size_t total = 0;
     for (int birth = n; birth >= 1; birth--)
         for (int j = n - 1; j >= 1; j--) {
@@ -249,21 +260,9 @@ static size_t layout_dacts(Model *m, int max_batch) {
             if (l->dout_birth != birth) continue;
             const size_t len = round_reals((size_t)max_batch * layer_numel(l));
             /* lowest offset clear of every placed gradient alive at the same time */
-            size_t off = 0;
-            for (int moved = 1; moved;) {
-                moved = 0;
-                for (int k = 0; k < np; k++) {
-                    const Layer *q = &m->layers[placed[k]];
-                    const size_t qlen = round_reals((size_t)max_batch * layer_numel(q));
-                    const int overlap_t = j <= q->dout_birth && placed[k] <= l->dout_birth;
-                    if (overlap_t && off < q->dout_off + qlen && q->dout_off < off + len) {
-                        off = q->dout_off + qlen;
-                        moved = 1;
-                    }
-                }
-            }
+            const size_t off = first_fit(placed, np, 0, len, j, l->dout_birth);
             l->dout_off = off;
-            placed[np++] = j;
+            placed[np++] = (Block){off, len, j, l->dout_birth};
             if (off + len > total) total = off + len;
         }
     free(placed);
