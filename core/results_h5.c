@@ -30,6 +30,7 @@
 #include <unistd.h>
 
 #include "build_info.h"
+#include "build_rev.h"
 #include "h5_attr.h"
 #include "real.h"
 
@@ -713,6 +714,8 @@ RunLog *results_run_begin(ResultsFile *f, const char *run_name, const char *conf
     if (attr_str(f, r->group, "config", config_yaml) || attr_str(f, r->group, "status", "running") ||
         attr_str(f, r->group, "message", ""))
         goto bad;
+    /* the build that starts the training (a resumed run keeps its starter's) */
+    if (H5Aexists(r->group, "git_revision") <= 0 && attr_str(f, r->group, "git_revision", CBNN_GIT_REV)) goto bad;
     char path[64];
     for (int i = 0; i < TR_NCOL; i++) {
         snprintf(path, sizeof path, "train/%s", TRAIN_COLS[i].name);
@@ -770,6 +773,7 @@ int results_run_info(ResultsFile *f, const char *run_name, RunInfo *out) {
     out->exists = 1;
     read_attr_str(g, "status", out->status, sizeof out->status);
     read_attr_str(g, "message", out->message, sizeof out->message);
+    if (H5Aexists(g, "git_revision") > 0) read_attr_str(g, "git_revision", out->git_revision, sizeof out->git_revision);
     out->config = h5_attr_strdup(g, "config");
     out->final_top1 = h5_attr_double(g, "final_top1");
     out->best_top1 = h5_attr_double(g, "best_top1");

@@ -59,6 +59,7 @@ typedef struct {
     double final_top1, best_top1, wall_time_s, mean_cost_ratio, bit_macs, fp32_macs, images_per_s;
     long checkpoint_step;       /* step of its complete checkpoint, -1 = none */
     char message[512];          /* why it failed, "" otherwise */
+    char git_revision[64];      /* the build that started its training, "" if not recorded (older files) */
 } RunInfo;
 int results_run_info(ResultsFile *f, const char *run_name, RunInfo *out);
 void run_info_free(RunInfo *ri);
@@ -69,8 +70,9 @@ void run_info_free(RunInfo *ri);
 int results_run_declare(ResultsFile *f, const char *run_name, const char *config_yaml);
 /* Start or continue /runs/<run_name>: a new run is created, an existing one
  * (pending, running, interrupted) is reopened with its rows, to be truncated
- * to its checkpoint by runlog_truncate. Status becomes "running". NULL if the
- * run is open already or on error. */
+ * to its checkpoint by runlog_truncate. Status becomes "running". The first
+ * begin records this build's git revision in the run's `git_revision`
+ * attribute (kept on resume). NULL if the run is open already or on error. */
 RunLog *results_run_begin(ResultsFile *f, const char *run_name, const char *config_yaml);
 int runlog_train(RunLog *r, long step, double loss, double lr, double time_s);
 /* The precision of the step just logged by runlog_train: fills train/bits,

@@ -24,6 +24,8 @@
 #include <sys/stat.h>
 
 #include "blas.h"
+#include "build_info.h"
+#include "build_rev.h"
 #include "config.h"
 #include "datasets/cifar10.h"
 #include "datasets/dataset.h"
@@ -421,6 +423,14 @@ static int run_grid(const ExperimentConfig *ep, const int *sel, int nsel, const 
             run_info_free(&ri);
             continue;
         }
+        /* a resume is bitwise an uninterrupted run only within one build: say so when the build changed */
+        if (ri.checkpoint_step > 0 && strcmp(ri.git_revision, CBNN_GIT_REV) != 0)
+            fprintf(stderr,
+                    "cyclebnn: warning: run %s was started by %s%s and resumes from step %ld with build %s: the "
+                    "steps from there on follow this build's arithmetic, so its numbers can differ from an "
+                    "uninterrupted run of either build (--fresh starts it over)\n",
+                    run->name, *ri.git_revision ? "build " : "a build that did not record its revision",
+                    ri.git_revision, ri.checkpoint_step, CBNN_GIT_REV);
         run_info_free(&ri);
         if (load_dataset(&dc, &c, err, sizeof err)) {
             fprintf(stderr, "cyclebnn: %s: run %s: %s\n", e.path, run->name, err);

@@ -5,7 +5,7 @@
 # config refused without touching the file, a diverging run failing while the
 # grid goes on, a full disk and an unwritable results folder leaving the
 # previous file intact, one session per file (a second is refused, a dry run
-# only reads), Ctrl-C then resume.
+# only reads), Ctrl-C then resume (warned when another build started the run).
 #
 #   tests/test_cli.sh BUILD/cyclebnn
 set -uo pipefail
@@ -204,9 +204,23 @@ kill -INT $pid
 wait $pid; rc=$?
 check "Ctrl-C exits 130" test $rc -eq 130
 check "Ctrl-C says how to resume" has "$work/long1.err" "rerun the same command to resume"
+check "the run records the build that started it" "$py" -c '
+import sys, h5py
+with h5py.File(sys.argv[1], "r") as f:
+    sys.exit(0 if f["runs/cli_long"].attrs["git_revision"] not in ("", None) else 1)' "$res/cli_long.h5"
+# as if another build had started it: the resume warns that the numbers follow this build from there
+"$py" -c '
+import sys, h5py
+with h5py.File(sys.argv[1], "r+") as f:
+    f["runs/cli_long"].attrs["git_revision"] = "0000000"' "$res/cli_long.h5"
 "$exe" --results "$res" "$work/long.yaml" > "$work/long2.out" 2> "$work/long2.err"; rc=$?
 check "the rerun after Ctrl-C completes" test $rc -eq 0
 check "the rerun resumes from the stop's checkpoint" grep -q "resuming from the checkpoint at step [0-9]*/400" "$work/long2.err"
+check "resuming another build's run warns" grep -q "warning: run cli_long was started by build 0000000 and resumes from step" "$work/long2.err"
+check "the warning keeps the starter's revision" "$py" -c '
+import sys, h5py
+with h5py.File(sys.argv[1], "r") as f:
+    sys.exit(0 if f["runs/cli_long"].attrs["git_revision"] == "0000000" else 1)' "$res/cli_long.h5"
 check "no lock file is left" test ! -e "$res/cli_long.h5.lock"
 
 finish test_cli
