@@ -9,6 +9,7 @@
 #include "quant.h"
 
 #if defined(__x86_64__) || defined(__i386__)
+#include <cpuid.h>
 #include <immintrin.h>
 #define BWD8_X86 1
 #endif
@@ -1157,7 +1158,10 @@ unsigned bconv_bwd_int8_cpu_flags(void) {
     __builtin_cpu_init();
     if (__builtin_cpu_supports("avx2")) {
         f |= BWD8_CPU_AVX2;
-        if (__builtin_cpu_supports("avxvnni")) f |= BWD8_CPU_AVXVNNI;
+        /* AVX-VNNI: CPUID.(EAX=7, ECX=1):EAX bit 4 (read directly: older compilers' __builtin_cpu_supports
+         * does not know the name; YMM state is enabled since AVX2 is usable) */
+        unsigned a = 0, b = 0, c = 0, dx = 0;
+        if (__get_cpuid_count(7, 1, &a, &b, &c, &dx) && (a & (1u << 4))) f |= BWD8_CPU_AVXVNNI;
         if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
             __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512vnni"))
             f |= BWD8_CPU_AVX512VNNI;

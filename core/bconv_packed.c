@@ -133,73 +133,37 @@ static AVX2 inline long hsum64(__m256i v) {
     return (long)(_mm_cvtsi128_si64(s) + _mm_extract_epi64(s, 1));
 }
 
-static AVX2 void bconv_packed_fwd_avx2(real *out, const uint64_t *act, const uint64_t *wt, const real *alpha,
-                                       const ConvDims *d) {
+/* one thread's share of the team's work (an orphaned omp for inside: clang does
+ * not carry the target attribute into an outlined parallel region) */
+static AVX2 void fwd_avx2_team(real *out, const uint64_t *act, const uint64_t *wt, const real *alpha, const ConvDims *d,
+                                  const uint8_t *dense, int steps, int bias, size_t ostride) {
     const int O = d->O, OH = d->OH, OW = d->OW, LW = bitpack_lw(d);
-    if (OH <= 0 || OW <= 0) return;
-    const int steps = LW / 4;
-    const int bias = 512 * steps;
-    const size_t ostride = (size_t)OH * OW;
-    uint8_t *dense = dense_filters(wt, d);
-    #pragma omp parallel
-    {
-        const size_t bufw = (size_t)OW * 2 * LW;
-        uint64_t *buf = aligned_alloc(32, sizeof(uint64_t) * bufw);
-        int *pcm = malloc(sizeof(int) * (size_t)OW); /* popcount of each pixel's patch mask */
-        if (buf == NULL || pcm == NULL) abort();
-        memset(buf, 0, sizeof(uint64_t) * bufw); /* the tail words stay 0 */
-        const __m256i lut = _mm256_setr_epi8(0, 1, 1, 2, 1, 2, 2, 3, 1, 2, 2, 3, 2, 3, 3, 4,
-                                             0, 1, 1, 2, 1, 2, 2, 3, 1, 2, 2, 3, 2, 3, 3, 4);
-        const __m256i low = _mm256_set1_epi8(0x0f), c16 = _mm256_set1_epi8(16);
-        const __m128i vbias = _mm_set1_epi32(bias);
-        #pragma omp for schedule(static) collapse(2)
-        for (int n = 0; n < d->N; n++)
-            for (int oy = 0; oy < OH; oy++) {
-                gather_row(buf, LW, act, d, n, oy);
-                for (int ox = 0; ox < OW; ox++) {
-                    const uint64_t *pm = buf + (size_t)ox * 2 * LW + LW;
-                    int c = 0;
-                    for (int i = 0; i < LW; i++) c += __builtin_popcountll(pm[i]);
-                    pcm[ox] = c;
-                }
-                real *dst = out + ((size_t)n * O * OH + oy) * OW; /* + o*OH*OW + ox */
-                int o = 0;
-                for (; o + 4 <= O; o += 4) {
-                    const uint64_t *w0 = wt + (size_t)o * 2 * LW;
-                    const uint64_t *w1 = w0 + 2 * LW, *w2 = w1 + 2 * LW, *w3 = w2 + 2 * LW;
-                    const __m128 al = alpha ? _mm_loadu_ps(alpha + o) : _mm_set1_ps(1.0f);
-                    if (dense[o] & dense[o + 1] & dense[o + 2] & dense[o + 3]) {
-                        for (int ox = 0; ox < OW; ox++) {
-                            const uint64_t *ps = buf + (size_t)ox * 2 * LW, *pm = ps + LW;
-                            __m256i a0 = _mm256_setzero_si256(), a1 = a0, a2 = a0, a3 = a0;
-                            for (int i0 = 0; i0 < steps; i0 += BYTE_STEPS) {
-                                const int i1 = steps - i0 < BYTE_STEPS ? steps : i0 + BYTE_STEPS;
-                                __m256i b0 = _mm256_setzero_si256(), b1 = b0, b2 = b0, b3 = b0;
-                                for (int i = 4 * i0; i < 4 * i1; i += 4) {
-                                    const __m256i as = _mm256_load_si256((const __m256i *)(ps + i));
-                                    const __m256i am = _mm256_load_si256((const __m256i *)(pm + i));
-                                    b0 = _mm256_add_epi8(b0, tern_bytes_dense(as, am, w0 + i, lut, low, c16));
-                                    b1 = _mm256_add_epi8(b1, tern_bytes_dense(as, am, w1 + i, lut, low, c16));
-                                    b2 = _mm256_add_epi8(b2, tern_bytes_dense(as, am, w2 + i, lut, low, c16));
-                                    b3 = _mm256_add_epi8(b3, tern_bytes_dense(as, am, w3 + i, lut, low, c16));
-                                }
-                                a0 = _mm256_add_epi64(a0, sad0(b0));
-                                a1 = _mm256_add_epi64(a1, sad0(b1));
-                                a2 = _mm256_add_epi64(a2, sad0(b2));
-                                a3 = _mm256_add_epi64(a3, sad0(b3));
-                            }
-                            /* Y = pcm - 2*sum pc(x) = pcm + (byte sums - bias) */
-                            const __m128i yi = _mm_add_epi32(_mm_sub_epi32(hsum4(a0, a1, a2, a3), vbias), _mm_set1_epi32(pcm[ox]));
-                            const __m128 y = _mm_mul_ps(_mm_cvtepi32_ps(yi), al);
-                            float f[4];
-                            _mm_storeu_ps(f, y);
-                            dst[(size_t)(o + 0) * ostride + ox] = f[0];
-                            dst[(size_t)(o + 1) * ostride + ox] = f[1];
-                            dst[(size_t)(o + 2) * ostride + ox] = f[2];
-                            dst[(size_t)(o + 3) * ostride + ox] = f[3];
-                        }
-                        continue;
-                    }
+    const size_t bufw = (size_t)OW * 2 * LW;
+    uint64_t *buf = aligned_alloc(32, sizeof(uint64_t) * bufw);
+    int *pcm = malloc(sizeof(int) * (size_t)OW); /* popcount of each pixel's patch mask */
+    if (buf == NULL || pcm == NULL) abort();
+    memset(buf, 0, sizeof(uint64_t) * bufw); /* the tail words stay 0 */
+    const __m256i lut = _mm256_setr_epi8(0, 1, 1, 2, 1, 2, 2, 3, 1, 2, 2, 3, 2, 3, 3, 4,
+                                         0, 1, 1, 2, 1, 2, 2, 3, 1, 2, 2, 3, 2, 3, 3, 4);
+    const __m256i low = _mm256_set1_epi8(0x0f), c16 = _mm256_set1_epi8(16);
+    const __m128i vbias = _mm_set1_epi32(bias);
+    #pragma omp for schedule(static) collapse(2)
+    for (int n = 0; n < d->N; n++)
+        for (int oy = 0; oy < OH; oy++) {
+            gather_row(buf, LW, act, d, n, oy);
+            for (int ox = 0; ox < OW; ox++) {
+                const uint64_t *pm = buf + (size_t)ox * 2 * LW + LW;
+                int c = 0;
+                for (int i = 0; i < LW; i++) c += __builtin_popcountll(pm[i]);
+                pcm[ox] = c;
+            }
+            real *dst = out + ((size_t)n * O * OH + oy) * OW; /* + o*OH*OW + ox */
+            int o = 0;
+            for (; o + 4 <= O; o += 4) {
+                const uint64_t *w0 = wt + (size_t)o * 2 * LW;
+                const uint64_t *w1 = w0 + 2 * LW, *w2 = w1 + 2 * LW, *w3 = w2 + 2 * LW;
+                const __m128 al = alpha ? _mm_loadu_ps(alpha + o) : _mm_set1_ps(1.0f);
+                if (dense[o] & dense[o + 1] & dense[o + 2] & dense[o + 3]) {
                     for (int ox = 0; ox < OW; ox++) {
                         const uint64_t *ps = buf + (size_t)ox * 2 * LW, *pm = ps + LW;
                         __m256i a0 = _mm256_setzero_si256(), a1 = a0, a2 = a0, a3 = a0;
@@ -209,19 +173,19 @@ static AVX2 void bconv_packed_fwd_avx2(real *out, const uint64_t *act, const uin
                             for (int i = 4 * i0; i < 4 * i1; i += 4) {
                                 const __m256i as = _mm256_load_si256((const __m256i *)(ps + i));
                                 const __m256i am = _mm256_load_si256((const __m256i *)(pm + i));
-                                b0 = _mm256_add_epi8(b0, tern_bytes(as, am, w0 + i, w0 + LW + i, lut, low, c16));
-                                b1 = _mm256_add_epi8(b1, tern_bytes(as, am, w1 + i, w1 + LW + i, lut, low, c16));
-                                b2 = _mm256_add_epi8(b2, tern_bytes(as, am, w2 + i, w2 + LW + i, lut, low, c16));
-                                b3 = _mm256_add_epi8(b3, tern_bytes(as, am, w3 + i, w3 + LW + i, lut, low, c16));
+                                b0 = _mm256_add_epi8(b0, tern_bytes_dense(as, am, w0 + i, lut, low, c16));
+                                b1 = _mm256_add_epi8(b1, tern_bytes_dense(as, am, w1 + i, lut, low, c16));
+                                b2 = _mm256_add_epi8(b2, tern_bytes_dense(as, am, w2 + i, lut, low, c16));
+                                b3 = _mm256_add_epi8(b3, tern_bytes_dense(as, am, w3 + i, lut, low, c16));
                             }
                             a0 = _mm256_add_epi64(a0, sad0(b0));
                             a1 = _mm256_add_epi64(a1, sad0(b1));
                             a2 = _mm256_add_epi64(a2, sad0(b2));
                             a3 = _mm256_add_epi64(a3, sad0(b3));
                         }
-                        /* exact integers to float, then one multiply by alpha, as the fp32 path
-                         * (alpha NULL: times 1.0f, exact) */
-                        const __m128 y = _mm_mul_ps(_mm_cvtepi32_ps(_mm_sub_epi32(hsum4(a0, a1, a2, a3), vbias)), al);
+                        /* Y = pcm - 2*sum pc(x) = pcm + (byte sums - bias) */
+                        const __m128i yi = _mm_add_epi32(_mm_sub_epi32(hsum4(a0, a1, a2, a3), vbias), _mm_set1_epi32(pcm[ox]));
+                        const __m128 y = _mm_mul_ps(_mm_cvtepi32_ps(yi), al);
                         float f[4];
                         _mm_storeu_ps(f, y);
                         dst[(size_t)(o + 0) * ostride + ox] = f[0];
@@ -229,25 +193,67 @@ static AVX2 void bconv_packed_fwd_avx2(real *out, const uint64_t *act, const uin
                         dst[(size_t)(o + 2) * ostride + ox] = f[2];
                         dst[(size_t)(o + 3) * ostride + ox] = f[3];
                     }
+                    continue;
                 }
-                for (; o < O; o++) {
-                    const uint64_t *w0 = wt + (size_t)o * 2 * LW;
-                    for (int ox = 0; ox < OW; ox++) {
-                        const uint64_t *ps = buf + (size_t)ox * 2 * LW, *pm = ps + LW;
-                        __m256i a0 = _mm256_setzero_si256();
-                        for (int i = 0; i < LW; i += 4) {
+                for (int ox = 0; ox < OW; ox++) {
+                    const uint64_t *ps = buf + (size_t)ox * 2 * LW, *pm = ps + LW;
+                    __m256i a0 = _mm256_setzero_si256(), a1 = a0, a2 = a0, a3 = a0;
+                    for (int i0 = 0; i0 < steps; i0 += BYTE_STEPS) {
+                        const int i1 = steps - i0 < BYTE_STEPS ? steps : i0 + BYTE_STEPS;
+                        __m256i b0 = _mm256_setzero_si256(), b1 = b0, b2 = b0, b3 = b0;
+                        for (int i = 4 * i0; i < 4 * i1; i += 4) {
                             const __m256i as = _mm256_load_si256((const __m256i *)(ps + i));
                             const __m256i am = _mm256_load_si256((const __m256i *)(pm + i));
-                            a0 = _mm256_add_epi64(a0, sad0(tern_bytes(as, am, w0 + i, w0 + LW + i, lut, low, c16)));
+                            b0 = _mm256_add_epi8(b0, tern_bytes(as, am, w0 + i, w0 + LW + i, lut, low, c16));
+                            b1 = _mm256_add_epi8(b1, tern_bytes(as, am, w1 + i, w1 + LW + i, lut, low, c16));
+                            b2 = _mm256_add_epi8(b2, tern_bytes(as, am, w2 + i, w2 + LW + i, lut, low, c16));
+                            b3 = _mm256_add_epi8(b3, tern_bytes(as, am, w3 + i, w3 + LW + i, lut, low, c16));
                         }
-                        const real y0 = (real)(hsum64(a0) - bias);
-                        dst[(size_t)o * ostride + ox] = alpha ? y0 * alpha[o] : y0;
+                        a0 = _mm256_add_epi64(a0, sad0(b0));
+                        a1 = _mm256_add_epi64(a1, sad0(b1));
+                        a2 = _mm256_add_epi64(a2, sad0(b2));
+                        a3 = _mm256_add_epi64(a3, sad0(b3));
                     }
+                    /* exact integers to float, then one multiply by alpha, as the fp32 path
+                     * (alpha NULL: times 1.0f, exact) */
+                    const __m128 y = _mm_mul_ps(_mm_cvtepi32_ps(_mm_sub_epi32(hsum4(a0, a1, a2, a3), vbias)), al);
+                    float f[4];
+                    _mm_storeu_ps(f, y);
+                    dst[(size_t)(o + 0) * ostride + ox] = f[0];
+                    dst[(size_t)(o + 1) * ostride + ox] = f[1];
+                    dst[(size_t)(o + 2) * ostride + ox] = f[2];
+                    dst[(size_t)(o + 3) * ostride + ox] = f[3];
                 }
             }
-        free(pcm);
-        free(buf);
-    }
+            for (; o < O; o++) {
+                const uint64_t *w0 = wt + (size_t)o * 2 * LW;
+                for (int ox = 0; ox < OW; ox++) {
+                    const uint64_t *ps = buf + (size_t)ox * 2 * LW, *pm = ps + LW;
+                    __m256i a0 = _mm256_setzero_si256();
+                    for (int i = 0; i < LW; i += 4) {
+                        const __m256i as = _mm256_load_si256((const __m256i *)(ps + i));
+                        const __m256i am = _mm256_load_si256((const __m256i *)(pm + i));
+                        a0 = _mm256_add_epi64(a0, sad0(tern_bytes(as, am, w0 + i, w0 + LW + i, lut, low, c16)));
+                    }
+                    const real y0 = (real)(hsum64(a0) - bias);
+                    dst[(size_t)o * ostride + ox] = alpha ? y0 * alpha[o] : y0;
+                }
+            }
+        }
+    free(pcm);
+    free(buf);
+}
+
+static void bconv_packed_fwd_avx2(real *out, const uint64_t *act, const uint64_t *wt, const real *alpha,
+                                  const ConvDims *d) {
+    const int OH = d->OH, OW = d->OW, LW = bitpack_lw(d);
+    if (OH <= 0 || OW <= 0) return;
+    const int steps = LW / 4;
+    const int bias = 512 * steps;
+    const size_t ostride = (size_t)OH * OW;
+    uint8_t *dense = dense_filters(wt, d);
+    #pragma omp parallel
+    fwd_avx2_team(out, act, wt, alpha, d, dense, steps, bias, ostride);
     free(dense);
 }
 #endif
@@ -260,116 +266,123 @@ static AVX2 void bconv_packed_fwd_avx2(real *out, const uint64_t *act, const uin
  * acc_m += popcount(m), acc_x += popcount(x), Y = sum(acc_m - 2*acc_x).
  * The patch planes are rounded up to 8 words (zero tail); the filters' last
  * partial vector is read with a masked load (no read past the buffer). */
-static AVX512 void bconv_packed_fwd_avx512(real *out, const uint64_t *act, const uint64_t *wt, const real *alpha,
-                                           const ConvDims *d) {
-    const int O = d->O, OH = d->OH, OW = d->OW, LW = bitpack_lw(d), L8 = (LW + 7) / 8 * 8;
+/* one thread's share of the team's work (an orphaned omp for inside: clang does
+ * not carry the target attribute into an outlined parallel region) */
+static AVX512 void fwd_avx512_team(real *out, const uint64_t *act, const uint64_t *wt, const real *alpha,
+                                      const ConvDims *d, const uint8_t *dense, int L8, int full, __mmask8 tail,
+                                      size_t ostride) {
+    const int O = d->O, OH = d->OH, OW = d->OW, LW = bitpack_lw(d);
+    const size_t bufw = (size_t)OW * 2 * L8;
+    uint64_t *buf = aligned_alloc(64, sizeof(uint64_t) * bufw);
+    long *pcm = malloc(sizeof(long) * (size_t)OW); /* popcount of each pixel's patch mask */
+    if (buf == NULL || pcm == NULL) abort();
+    memset(buf, 0, sizeof(uint64_t) * bufw);
+    #pragma omp for schedule(static) collapse(2)
+    for (int n = 0; n < d->N; n++)
+        for (int oy = 0; oy < OH; oy++) {
+            gather_row(buf, L8, act, d, n, oy);
+            for (int ox = 0; ox < OW; ox++) {
+                const uint64_t *pm = buf + (size_t)ox * 2 * L8 + L8;
+                __m512i c = _mm512_setzero_si512();
+                for (int i = 0; i < L8; i += 8) c = _mm512_add_epi64(c, _mm512_popcnt_epi64(_mm512_load_si512(pm + i)));
+                pcm[ox] = _mm512_reduce_add_epi64(c);
+            }
+            real *dst = out + ((size_t)n * O * OH + oy) * OW;
+            int o = 0;
+            for (; o + 4 <= O; o += 4) {
+                const uint64_t *w[4];
+                for (int k = 0; k < 4; k++) w[k] = wt + (size_t)(o + k) * 2 * LW;
+                if (dense[o] & dense[o + 1] & dense[o + 2] & dense[o + 3]) {
+                    /* zero-free filters: m = ma, Y = pcm - 2 * popcount((as ^ ws) & am) */
+                    for (int ox = 0; ox < OW; ox++) {
+                        const uint64_t *ps = buf + (size_t)ox * 2 * L8, *pm = ps + L8;
+                        __m512i ax[4];
+                        for (int k = 0; k < 4; k++) ax[k] = _mm512_setzero_si512();
+                        int i = 0;
+                        for (; i < full; i += 8) {
+                            const __m512i as = _mm512_load_si512(ps + i), an = _mm512_load_si512(pm + i);
+                            for (int k = 0; k < 4; k++)
+                                ax[k] = _mm512_add_epi64(ax[k], _mm512_popcnt_epi64(_mm512_ternarylogic_epi64(
+                                                                    as, _mm512_loadu_si512(w[k] + i), an, 0x28)));
+                        }
+                        if (tail) {
+                            const __m512i as = _mm512_load_si512(ps + i), an = _mm512_load_si512(pm + i);
+                            for (int k = 0; k < 4; k++)
+                                ax[k] = _mm512_add_epi64(ax[k], _mm512_popcnt_epi64(_mm512_ternarylogic_epi64(
+                                                                    as, _mm512_maskz_loadu_epi64(tail, w[k] + i), an, 0x28)));
+                        }
+                        for (int k = 0; k < 4; k++) {
+                            const real yf = (real)(pcm[ox] - 2 * (long)_mm512_reduce_add_epi64(ax[k]));
+                            dst[(size_t)(o + k) * ostride + ox] = alpha ? yf * alpha[o + k] : yf;
+                        }
+                    }
+                    continue;
+                }
+                for (int ox = 0; ox < OW; ox++) {
+                    const uint64_t *ps = buf + (size_t)ox * 2 * L8, *pm = ps + L8;
+                    __m512i am[4], ax[4];
+                    for (int k = 0; k < 4; k++) am[k] = ax[k] = _mm512_setzero_si512();
+                    int i = 0;
+                    for (; i < full; i += 8) {
+                        const __m512i as = _mm512_load_si512(ps + i), an = _mm512_load_si512(pm + i);
+                        for (int k = 0; k < 4; k++) {
+                            const __m512i m = _mm512_and_si512(an, _mm512_loadu_si512(w[k] + LW + i));
+                            /* x = (as ^ ws) & m */
+                            const __m512i x = _mm512_ternarylogic_epi64(as, _mm512_loadu_si512(w[k] + i), m, 0x28);
+                            am[k] = _mm512_add_epi64(am[k], _mm512_popcnt_epi64(m));
+                            ax[k] = _mm512_add_epi64(ax[k], _mm512_popcnt_epi64(x));
+                        }
+                    }
+                    if (tail) {
+                        const __m512i as = _mm512_load_si512(ps + i), an = _mm512_load_si512(pm + i);
+                        for (int k = 0; k < 4; k++) {
+                            const __m512i m = _mm512_and_si512(an, _mm512_maskz_loadu_epi64(tail, w[k] + LW + i));
+                            const __m512i x =
+                                _mm512_ternarylogic_epi64(as, _mm512_maskz_loadu_epi64(tail, w[k] + i), m, 0x28);
+                            am[k] = _mm512_add_epi64(am[k], _mm512_popcnt_epi64(m));
+                            ax[k] = _mm512_add_epi64(ax[k], _mm512_popcnt_epi64(x));
+                        }
+                    }
+                    for (int k = 0; k < 4; k++) {
+                        const long y = _mm512_reduce_add_epi64(_mm512_sub_epi64(am[k], _mm512_slli_epi64(ax[k], 1)));
+                        const real yf = (real)y;
+                        dst[(size_t)(o + k) * ostride + ox] = alpha ? yf * alpha[o + k] : yf;
+                    }
+                }
+            }
+            for (; o < O; o++) {
+                const uint64_t *w0 = wt + (size_t)o * 2 * LW;
+                for (int ox = 0; ox < OW; ox++) {
+                    const uint64_t *ps = buf + (size_t)ox * 2 * L8, *pm = ps + L8;
+                    __m512i am0 = _mm512_setzero_si512(), ax0 = am0;
+                    for (int i = 0; i < LW; i += 8) {
+                        const __mmask8 k8 = i + 8 <= LW ? (__mmask8)0xff : tail;
+                        const __m512i m =
+                            _mm512_and_si512(_mm512_load_si512(pm + i), _mm512_maskz_loadu_epi64(k8, w0 + LW + i));
+                        const __m512i x = _mm512_ternarylogic_epi64(_mm512_load_si512(ps + i),
+                                                                    _mm512_maskz_loadu_epi64(k8, w0 + i), m, 0x28);
+                        am0 = _mm512_add_epi64(am0, _mm512_popcnt_epi64(m));
+                        ax0 = _mm512_add_epi64(ax0, _mm512_popcnt_epi64(x));
+                    }
+                    const real yf = (real)_mm512_reduce_add_epi64(_mm512_sub_epi64(am0, _mm512_slli_epi64(ax0, 1)));
+                    dst[(size_t)o * ostride + ox] = alpha ? yf * alpha[o] : yf;
+                }
+            }
+        }
+    free(pcm);
+    free(buf);
+}
+
+static void bconv_packed_fwd_avx512(real *out, const uint64_t *act, const uint64_t *wt, const real *alpha,
+                                    const ConvDims *d) {
+    const int OH = d->OH, OW = d->OW, LW = bitpack_lw(d), L8 = (LW + 7) / 8 * 8;
     if (OH <= 0 || OW <= 0) return;
     const size_t ostride = (size_t)OH * OW;
     const int full = LW / 8 * 8;                                 /* words covered by whole 512-bit loads */
     const __mmask8 tail = (__mmask8)((1u << (LW - full)) - 1u); /* 0 or 0x0f */
     uint8_t *dense = dense_filters(wt, d);
     #pragma omp parallel
-    {
-        const size_t bufw = (size_t)OW * 2 * L8;
-        uint64_t *buf = aligned_alloc(64, sizeof(uint64_t) * bufw);
-        long *pcm = malloc(sizeof(long) * (size_t)OW); /* popcount of each pixel's patch mask */
-        if (buf == NULL || pcm == NULL) abort();
-        memset(buf, 0, sizeof(uint64_t) * bufw);
-        #pragma omp for schedule(static) collapse(2)
-        for (int n = 0; n < d->N; n++)
-            for (int oy = 0; oy < OH; oy++) {
-                gather_row(buf, L8, act, d, n, oy);
-                for (int ox = 0; ox < OW; ox++) {
-                    const uint64_t *pm = buf + (size_t)ox * 2 * L8 + L8;
-                    __m512i c = _mm512_setzero_si512();
-                    for (int i = 0; i < L8; i += 8) c = _mm512_add_epi64(c, _mm512_popcnt_epi64(_mm512_load_si512(pm + i)));
-                    pcm[ox] = _mm512_reduce_add_epi64(c);
-                }
-                real *dst = out + ((size_t)n * O * OH + oy) * OW;
-                int o = 0;
-                for (; o + 4 <= O; o += 4) {
-                    const uint64_t *w[4];
-                    for (int k = 0; k < 4; k++) w[k] = wt + (size_t)(o + k) * 2 * LW;
-                    if (dense[o] & dense[o + 1] & dense[o + 2] & dense[o + 3]) {
-                        /* zero-free filters: m = ma, Y = pcm - 2 * popcount((as ^ ws) & am) */
-                        for (int ox = 0; ox < OW; ox++) {
-                            const uint64_t *ps = buf + (size_t)ox * 2 * L8, *pm = ps + L8;
-                            __m512i ax[4];
-                            for (int k = 0; k < 4; k++) ax[k] = _mm512_setzero_si512();
-                            int i = 0;
-                            for (; i < full; i += 8) {
-                                const __m512i as = _mm512_load_si512(ps + i), an = _mm512_load_si512(pm + i);
-                                for (int k = 0; k < 4; k++)
-                                    ax[k] = _mm512_add_epi64(ax[k], _mm512_popcnt_epi64(_mm512_ternarylogic_epi64(
-                                                                        as, _mm512_loadu_si512(w[k] + i), an, 0x28)));
-                            }
-                            if (tail) {
-                                const __m512i as = _mm512_load_si512(ps + i), an = _mm512_load_si512(pm + i);
-                                for (int k = 0; k < 4; k++)
-                                    ax[k] = _mm512_add_epi64(ax[k], _mm512_popcnt_epi64(_mm512_ternarylogic_epi64(
-                                                                        as, _mm512_maskz_loadu_epi64(tail, w[k] + i), an, 0x28)));
-                            }
-                            for (int k = 0; k < 4; k++) {
-                                const real yf = (real)(pcm[ox] - 2 * (long)_mm512_reduce_add_epi64(ax[k]));
-                                dst[(size_t)(o + k) * ostride + ox] = alpha ? yf * alpha[o + k] : yf;
-                            }
-                        }
-                        continue;
-                    }
-                    for (int ox = 0; ox < OW; ox++) {
-                        const uint64_t *ps = buf + (size_t)ox * 2 * L8, *pm = ps + L8;
-                        __m512i am[4], ax[4];
-                        for (int k = 0; k < 4; k++) am[k] = ax[k] = _mm512_setzero_si512();
-                        int i = 0;
-                        for (; i < full; i += 8) {
-                            const __m512i as = _mm512_load_si512(ps + i), an = _mm512_load_si512(pm + i);
-                            for (int k = 0; k < 4; k++) {
-                                const __m512i m = _mm512_and_si512(an, _mm512_loadu_si512(w[k] + LW + i));
-                                /* x = (as ^ ws) & m */
-                                const __m512i x = _mm512_ternarylogic_epi64(as, _mm512_loadu_si512(w[k] + i), m, 0x28);
-                                am[k] = _mm512_add_epi64(am[k], _mm512_popcnt_epi64(m));
-                                ax[k] = _mm512_add_epi64(ax[k], _mm512_popcnt_epi64(x));
-                            }
-                        }
-                        if (tail) {
-                            const __m512i as = _mm512_load_si512(ps + i), an = _mm512_load_si512(pm + i);
-                            for (int k = 0; k < 4; k++) {
-                                const __m512i m = _mm512_and_si512(an, _mm512_maskz_loadu_epi64(tail, w[k] + LW + i));
-                                const __m512i x =
-                                    _mm512_ternarylogic_epi64(as, _mm512_maskz_loadu_epi64(tail, w[k] + i), m, 0x28);
-                                am[k] = _mm512_add_epi64(am[k], _mm512_popcnt_epi64(m));
-                                ax[k] = _mm512_add_epi64(ax[k], _mm512_popcnt_epi64(x));
-                            }
-                        }
-                        for (int k = 0; k < 4; k++) {
-                            const long y = _mm512_reduce_add_epi64(_mm512_sub_epi64(am[k], _mm512_slli_epi64(ax[k], 1)));
-                            const real yf = (real)y;
-                            dst[(size_t)(o + k) * ostride + ox] = alpha ? yf * alpha[o + k] : yf;
-                        }
-                    }
-                }
-                for (; o < O; o++) {
-                    const uint64_t *w0 = wt + (size_t)o * 2 * LW;
-                    for (int ox = 0; ox < OW; ox++) {
-                        const uint64_t *ps = buf + (size_t)ox * 2 * L8, *pm = ps + L8;
-                        __m512i am0 = _mm512_setzero_si512(), ax0 = am0;
-                        for (int i = 0; i < LW; i += 8) {
-                            const __mmask8 k8 = i + 8 <= LW ? (__mmask8)0xff : tail;
-                            const __m512i m =
-                                _mm512_and_si512(_mm512_load_si512(pm + i), _mm512_maskz_loadu_epi64(k8, w0 + LW + i));
-                            const __m512i x = _mm512_ternarylogic_epi64(_mm512_load_si512(ps + i),
-                                                                        _mm512_maskz_loadu_epi64(k8, w0 + i), m, 0x28);
-                            am0 = _mm512_add_epi64(am0, _mm512_popcnt_epi64(m));
-                            ax0 = _mm512_add_epi64(ax0, _mm512_popcnt_epi64(x));
-                        }
-                        const real yf = (real)_mm512_reduce_add_epi64(_mm512_sub_epi64(am0, _mm512_slli_epi64(ax0, 1)));
-                        dst[(size_t)o * ostride + ox] = alpha ? yf * alpha[o] : yf;
-                    }
-                }
-            }
-        free(pcm);
-        free(buf);
-    }
+    fwd_avx512_team(out, act, wt, alpha, d, dense, L8, full, tail, ostride);
     free(dense);
 }
 #endif

@@ -119,15 +119,17 @@ __attribute__((target("avx2"))) static void transpose_store(uint64_t *a, size_t 
     }
 }
 
-__attribute__((target("avx2"))) void bitpack_act_avx2(uint64_t *dst, const real *src, const ConvDims *d,
-                                                      int pad_minus_one) {
+/* row y of sample n (the border of n with row 0); a function of its own so
+ * that the OpenMP region around it is plain code (clang does not carry the
+ * target attribute into an outlined parallel region) */
+__attribute__((target("avx2"))) static void pack_row_avx2(uint64_t *dst, const real *src, const ConvDims *d,
+                                                          int pad_minus_one, int n, int y) {
     const int C = d->C, H = d->H, W = d->W, CW = bitpack_cw(C), p = d->pad;
     const int Wp = W + 2 * p;
     const size_t per_n = (size_t)(H + 2 * p) * Wp * 2 * CW;
     const size_t HW = (size_t)H * W;
-    #pragma omp parallel for schedule(static) collapse(2)
-    for (int n = 0; n < d->N; n++) {
-        for (int y = 0; y < H; y++) {
+    {
+        {
             uint64_t *a = dst + (size_t)n * per_n;
             if (y == 0) pack_border(a, d, pad_minus_one);
             uint8_t sb[64], mb[64];
@@ -164,5 +166,11 @@ __attribute__((target("avx2"))) void bitpack_act_avx2(uint64_t *dst, const real 
             }
         }
     }
+}
+
+void bitpack_act_avx2(uint64_t *dst, const real *src, const ConvDims *d, int pad_minus_one) {
+    #pragma omp parallel for schedule(static) collapse(2)
+    for (int n = 0; n < d->N; n++)
+        for (int y = 0; y < d->H; y++) pack_row_avx2(dst, src, d, pad_minus_one, n, y);
 }
 #endif

@@ -21,7 +21,7 @@ static real *in_dact(const Model *m, const Layer *l, int which) {
 static void input_forward(Layer *l, Model *m, int train) {}
 static void input_backward(Layer *l, Model *m) {}
 static long no_macs(const Layer *l) { return 0; }
-const LayerKind LAYER_INPUT = {"input", input_forward, input_backward, no_macs, 0, 0};
+const LayerKind LAYER_INPUT = {"input", input_forward, input_backward, no_macs, 0, 0, 0};
 
 /* ----------------------------------------------------------------- conv */
 static ConvDims layer_conv_dims(const Layer *l, int N) {
@@ -40,7 +40,7 @@ static long conv_layer_macs(const Layer *l) {
     ConvDims d = layer_conv_dims(l, 1);
     return conv_macs(&d);
 }
-const LayerKind LAYER_CONV = {"conv", conv_forward, conv_backward, conv_layer_macs, 1, 0};
+const LayerKind LAYER_CONV = {"conv", conv_forward, conv_backward, conv_layer_macs, 1, 0, 0};
 
 /* ---------------------------------------------------------- binary conv */
 /* core/binary_conv.h at the model's precision of this step (m->bits,
@@ -63,7 +63,7 @@ static void bconv_backward(Layer *l, Model *m) {
                          in_act(m, l, 0), m->params + l->w_off, m->params + l->b_off, m->saved + l->save_off, &d,
                          m->bits, m->grad_bits, &m->bconv, noise, m->scratch);
 }
-const LayerKind LAYER_BCONV = {"binary_conv", bconv_forward, bconv_backward, conv_layer_macs, 1, 0};
+const LayerKind LAYER_BCONV = {"binary_conv", bconv_forward, bconv_backward, conv_layer_macs, 1, 0, 0};
 
 /* ------------------------------------------------------------ batchnorm */
 static BNDims layer_bn_dims(const Layer *l, int N) {
@@ -85,11 +85,12 @@ static void bn_forward(Layer *l, Model *m, int train) {
 static void bn_backward(Layer *l, Model *m) {
     BNDims d = layer_bn_dims(l, m->batch);
     const real *mean = m->saved + l->save_off, *rstd = mean + l->C;
-    batchnorm_backward(in_dact(m, l, 0), m->grads + l->w_off, m->grads + l->b_off, layer_dout(m, l),
-                       in_act(m, l, 0), mean, rstd, m->params + l->w_off, &d);
+    (m->bwd_store_input ? batchnorm_backward_store : batchnorm_backward)(
+        in_dact(m, l, 0), m->grads + l->w_off, m->grads + l->b_off, layer_dout(m, l), in_act(m, l, 0), mean, rstd,
+        m->params + l->w_off, &d);
 }
 static long bn_macs(const Layer *l) { return (long)l->C * l->H * l->W; }
-const LayerKind LAYER_BN = {"bn", bn_forward, bn_backward, bn_macs, 1, 0};
+const LayerKind LAYER_BN = {"bn", bn_forward, bn_backward, bn_macs, 1, 0, 1};
 
 /* ---------------------------------------------------------- activations */
 static void hardtanh_fwd(Layer *l, Model *m, int train) {
@@ -100,9 +101,11 @@ static void hardtanh_fwd(Layer *l, Model *m, int train) {
  * needs the output, which the next layer keeps anyway, not the input. */
 static void hardtanh_bwd(Layer *l, Model *m) {
     real *dinp = in_dact(m, l, 0);
-    if (dinp) hardtanh_backward(dinp, layer_dout(m, l), layer_out(m, l), (size_t)m->batch * layer_numel(l));
+    if (dinp)
+        (m->bwd_store_input ? hardtanh_backward_store : hardtanh_backward)(dinp, layer_dout(m, l), layer_out(m, l),
+                                                                          (size_t)m->batch * layer_numel(l));
 }
-const LayerKind LAYER_HARDTANH = {"hardtanh", hardtanh_fwd, hardtanh_bwd, no_macs, 0, 1};
+const LayerKind LAYER_HARDTANH = {"hardtanh", hardtanh_fwd, hardtanh_bwd, no_macs, 0, 1, 1};
 
 static void relu_fwd(Layer *l, Model *m, int train) {
     relu_forward(layer_out(m, l), in_act(m, l, 0), (size_t)m->batch * layer_numel(l));
@@ -112,7 +115,7 @@ static void relu_bwd(Layer *l, Model *m) {
     /* x > 0 exactly when relu(x) = max(x, 0) > 0 (NaN: neither): read the output, as hardtanh does */
     if (dinp) relu_backward(dinp, layer_dout(m, l), layer_out(m, l), (size_t)m->batch * layer_numel(l));
 }
-const LayerKind LAYER_RELU = {"relu", relu_fwd, relu_bwd, no_macs, 0, 1};
+const LayerKind LAYER_RELU = {"relu", relu_fwd, relu_bwd, no_macs, 0, 1, 0};
 
 /* ---------------------------------------------------------------- pools */
 static PoolDims layer_pool_dims(const Layer *l, int N) {
@@ -128,7 +131,7 @@ static void maxpool_bwd(Layer *l, Model *m) {
     if (dinp) maxpool_backward(dinp, layer_dout(m, l), (const int32_t *)(m->saved + l->save_off), &d);
 }
 static long pool_macs(const Layer *l) { return (long)l->C * l->H * l->W * l->K * l->K; }
-const LayerKind LAYER_MAXPOOL = {"maxpool", maxpool_fwd, maxpool_bwd, no_macs, 0, 0};
+const LayerKind LAYER_MAXPOOL = {"maxpool", maxpool_fwd, maxpool_bwd, no_macs, 0, 0, 0};
 
 static void avgpool_fwd(Layer *l, Model *m, int train) {
     PoolDims d = layer_pool_dims(l, m->batch);
@@ -139,7 +142,7 @@ static void avgpool_bwd(Layer *l, Model *m) {
     real *dinp = in_dact(m, l, 0);
     if (dinp) avgpool_backward(dinp, layer_dout(m, l), &d);
 }
-const LayerKind LAYER_AVGPOOL = {"avgpool", avgpool_fwd, avgpool_bwd, pool_macs, 0, 0};
+const LayerKind LAYER_AVGPOOL = {"avgpool", avgpool_fwd, avgpool_bwd, pool_macs, 0, 0, 0};
 
 static void gap_fwd(Layer *l, Model *m, int train) {
     global_avgpool_forward(layer_out(m, l), in_act(m, l, 0), m->batch, l->inC, l->inH * l->inW);
@@ -149,7 +152,7 @@ static void gap_bwd(Layer *l, Model *m) {
     if (dinp) global_avgpool_backward(dinp, layer_dout(m, l), m->batch, l->inC, l->inH * l->inW);
 }
 static long gap_macs(const Layer *l) { return (long)l->inC * l->inH * l->inW; }
-const LayerKind LAYER_GAP = {"avgpool_global", gap_fwd, gap_bwd, gap_macs, 0, 0};
+const LayerKind LAYER_GAP = {"avgpool_global", gap_fwd, gap_bwd, gap_macs, 0, 0, 0};
 
 /* --------------------------------------------------------------- linear */
 static void linear_fwd(Layer *l, Model *m, int train) {
@@ -162,7 +165,7 @@ static void linear_bwd(Layer *l, Model *m) {
                     m->params + l->w_off, m->batch, IN, l->C);
 }
 static long linear_macs(const Layer *l) { return (long)l->inC * l->inH * l->inW * l->C; }
-const LayerKind LAYER_LINEAR = {"linear", linear_fwd, linear_bwd, linear_macs, 1, 0};
+const LayerKind LAYER_LINEAR = {"linear", linear_fwd, linear_bwd, linear_macs, 1, 0, 0};
 
 /* ------------------------------------------------------------- residual */
 static void add_fwd(Layer *l, Model *m, int train) {
@@ -171,7 +174,7 @@ static void add_fwd(Layer *l, Model *m, int train) {
 static void add_bwd(Layer *l, Model *m) {
     add_backward(in_dact(m, l, 0), in_dact(m, l, 1), layer_dout(m, l), (size_t)m->batch * layer_numel(l));
 }
-const LayerKind LAYER_ADD = {"add", add_fwd, add_bwd, no_macs, 0, 0};
+const LayerKind LAYER_ADD = {"add", add_fwd, add_bwd, no_macs, 0, 0, 0};
 
 static void shortcut_fwd(Layer *l, Model *m, int train) {
     shortcut_a_forward(layer_out(m, l), in_act(m, l, 0), m->batch, l->inC, l->inH, l->inW, l->stride, l->C,
@@ -183,4 +186,4 @@ static void shortcut_bwd(Layer *l, Model *m) {
         shortcut_a_backward(dinp, layer_dout(m, l), m->batch, l->inC, l->inH, l->inW, l->stride, l->C,
                             l->pad_before);
 }
-const LayerKind LAYER_SHORTCUT_A = {"shortcut_a", shortcut_fwd, shortcut_bwd, no_macs, 0, 0};
+const LayerKind LAYER_SHORTCUT_A = {"shortcut_a", shortcut_fwd, shortcut_bwd, no_macs, 0, 0, 0};

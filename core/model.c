@@ -383,15 +383,23 @@ void model_backward(Model *m) {
     memset(layer_dout(m, top), 0, (size_t)m->batch * layer_numel(top) * sizeof(real));
     softmax_ce_backward(layer_dout(m, top), m->probs, m->labels, m->batch, m->num_classes, (real)1);
     for (int i = m->n_layers - 1; i >= 1; i--) {
-        for (int j = 1; j < i; j++) /* the gradients born at step i (usually one or two) */
-            if (m->layers[j].dout_birth == i)
-                memset(layer_dout(m, &m->layers[j]), 0, (size_t)m->batch * layer_numel(&m->layers[j]) * sizeof(real));
+        const Layer *li = &m->layers[i];
+        m->bwd_store_input = 0;
+        for (int j = 1; j < i; j++) { /* the gradients born at step i (usually one or two) */
+            if (m->layers[j].dout_birth != i) continue;
+            if (li->kind->bwd_can_store && j == li->in0 && li->in1 < 0) {
+                m->bwd_store_input = 1; /* the layer writes all of it: no zeroing */
+                continue;
+            }
+            memset(layer_dout(m, &m->layers[j]), 0, (size_t)m->batch * layer_numel(&m->layers[j]) * sizeof(real));
+        }
         if (m->layers[i].dout_birth == i) /* nothing consumes layer i: its gradient is zero */
             memset(layer_dout(m, &m->layers[i]), 0, (size_t)m->batch * layer_numel(&m->layers[i]) * sizeof(real));
         const double t0 = m->prof_bwd ? omp_get_wtime() : 0.0;
         m->layers[i].kind->backward(&m->layers[i], m);
         if (m->prof_bwd) m->prof_bwd[i] += omp_get_wtime() - t0;
     }
+    m->bwd_store_input = 0;
 }
 
 const real *model_logits(const Model *m) { return layer_out(m, &m->layers[m->n_layers - 1]); }

@@ -48,6 +48,9 @@ typedef struct {
      * transient: it lives only until its last consumer's forward, and
      * transient outputs of disjoint lifetimes share space in acts. */
     int bwd_reads_inputs, bwd_reads_output;
+    /* its backward can write its input's gradient without reading it (when
+     * Model.bwd_store_input says the buffer is fresh: no zeroing needed) */
+    int bwd_can_store;
 } LayerKind;
 
 struct Layer {
@@ -100,6 +103,10 @@ struct Model {
      * and model_backward add each layer's wall seconds to prof_fwd[i] / prof_bwd[i]
      * ([n_layers] each, owned by the caller). NULL (the default) costs nothing. */
     double *prof_fwd, *prof_bwd;
+    /* set by model_backward around a layer's backward: 1 when that layer is the
+     * first writer of its (single) input's gradient and the buffer was not
+     * zeroed, so the layer stores instead of accumulating (kinds with bwd_can_store) */
+    int bwd_store_input;
 };
 
 void model_init(Model *m, const char *arch, int C, int H, int W, int num_classes);

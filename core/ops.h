@@ -72,11 +72,18 @@ void batchnorm_forward_eval(real *out, const real *inp, const real *gamma, const
 void batchnorm_backward(real *dinp /* [N,C,HW] */, real *dgamma /* [C] */, real *dbeta /* [C] */,
                         const real *dout /* [N,C,HW] */, const real *inp, const real *mean,
                         const real *rstd, const real *gamma, const BNDims *d);
+/* the same, but dinp is written as if accumulated into zeros (each element 0 + v,
+ * bitwise what += gives on a zeroed buffer) without reading it: for a gradient
+ * buffer that this call brings alive (core/model.c skips zeroing it) */
+void batchnorm_backward_store(real *dinp, real *dgamma, real *dbeta, const real *dout, const real *inp,
+                              const real *mean, const real *rstd, const real *gamma, const BNDims *d);
 
 /* ----------------------------------------------------------- activations */
 /* hardtanh to [-1, 1]; gradient 1 strictly inside (-1, 1), 0 elsewhere (PyTorch) */
 void hardtanh_forward(real *out, const real *inp, size_t n);
 void hardtanh_backward(real *dinp, const real *dout, const real *inp, size_t n);
+/* the same written into a fresh buffer (0 + v, as batchnorm_backward_store) */
+void hardtanh_backward_store(real *dinp, const real *dout, const real *inp, size_t n);
 /* relu; gradient 1 where inp > 0 */
 void relu_forward(real *out, const real *inp, size_t n);
 void relu_backward(real *dinp, const real *dout, const real *inp, size_t n);

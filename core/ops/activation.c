@@ -27,6 +27,17 @@ void hardtanh_backward(real *dinp /* [n] or NULL */, const real *dout /* [n] */,
     }
 }
 
+void hardtanh_backward_store(real *dinp /* [n] or NULL */, const real *dout /* [n] */, const real *inp /* [n] */,
+                             size_t n) {
+    if (!dinp) return;
+    const long len = (long)n;
+    #pragma omp parallel for schedule(static) if (len >= ACT_PAR_MIN)
+    for (long i = 0; i < len; i++) {
+        real x = inp[i];
+        dinp[i] = (real)0 + ((x > (real)-1 && x < (real)1) ? dout[i] : (real)0); /* as += on zeros */
+    }
+}
+
 void relu_forward(real *out /* [n] */, const real *inp /* [n] */, size_t n) {
     const long len = (long)n;
     #pragma omp parallel for schedule(static) if (len >= ACT_PAR_MIN)

@@ -86,10 +86,11 @@ void batchnorm_forward_eval(real *out /* [N,C,HW] */, const real *inp /* [N,C,HW
  *   dx     = gamma * rstd * (dy - mean(dy) - xhat * mean(dy * xhat))
  * (the two mean terms are the gradient flowing through the batch mean and the
  * batch variance). Sums are over the M = N*HW values of the channel. */
-void batchnorm_backward(real *dinp /* [N,C,HW] or NULL */, real *dgamma /* [C] or NULL */,
+/* store = 1: dinp is written as 0 + v instead of read and accumulated (a fresh buffer) */
+static void bn_backward(real *dinp /* [N,C,HW] or NULL */, real *dgamma /* [C] or NULL */,
                         real *dbeta /* [C] or NULL */, const real *dout /* [N,C,HW] */,
                         const real *inp /* [N,C,HW] */, const real *mean /* [C] */,
-                        const real *rstd /* [C] */, const real *gamma /* [C] */, const BNDims *d) {
+                        const real *rstd /* [C] */, const real *gamma /* [C] */, const BNDims *d, int store) {
     const int N = d->N, C = d->C, HW = d->HW;
     const long M = (long)N * HW;
     const long cstride = (long)C * HW;
@@ -120,8 +121,19 @@ void batchnorm_backward(real *dinp /* [N,C,HW] or NULL */, real *dgamma /* [C] o
             real *dxn = dinp + (long)c * HW + n * cstride;
             for (int i = 0; i < HW; i++) {
                 double xhat = ((double)xn[i] - mu) * rs;
-                dxn[i] += (real)(k * ((double)dyn[i] - mean_dy - xhat * mean_dy_xhat));
+                const real v = (real)(k * ((double)dyn[i] - mean_dy - xhat * mean_dy_xhat));
+                dxn[i] = store ? (real)0 + v : dxn[i] + v; /* 0 + v: what += gives on zeros, -0 included */
             }
         }
     }
+}
+
+void batchnorm_backward(real *dinp, real *dgamma, real *dbeta, const real *dout, const real *inp, const real *mean,
+                        const real *rstd, const real *gamma, const BNDims *d) {
+    bn_backward(dinp, dgamma, dbeta, dout, inp, mean, rstd, gamma, d, 0);
+}
+
+void batchnorm_backward_store(real *dinp, real *dgamma, real *dbeta, const real *dout, const real *inp,
+                              const real *mean, const real *rstd, const real *gamma, const BNDims *d) {
+    bn_backward(dinp, dgamma, dbeta, dout, inp, mean, rstd, gamma, d, 1);
 }
