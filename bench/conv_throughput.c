@@ -1,7 +1,8 @@
-/* conv2d throughput on the conv layers of CIFAR-10 ResNet-18 at batch 16,
- * next to the BLAS's own sgemm on exactly the GEMMs conv2d issues.
+/* conv2d throughput on the conv layers of CIFAR-10 ResNet-18 (or, with
+ * --imagenet, ImageNet ResNet-18) at batch 16, next to the BLAS's own sgemm on
+ * exactly the GEMMs conv2d issues.
  *
- *   conv_throughput [reps] [--engine]
+ *   conv_throughput [reps] [--engine] [--imagenet]
  *       reps: default 7; median of reps after 1 warm-up, conv and sgemm runs
  *       interleaved. --engine: first call engine_set_threads() as training
  *       does (core/train.c), so the BLAS gets whatever thread count the engine
@@ -45,6 +46,18 @@ static const Layer layers[] = {
     {"256->256 8x8", 256, 8, 8, 256, 3, 1, 1},
     {"256->512 s2 8x8", 256, 8, 8, 512, 3, 2, 1},
     {"512->512 4x4", 512, 4, 4, 512, 3, 1, 1},
+};
+
+/* ImageNet ResNet-18 at 224x224 (the 7x7 stem, then the 3x3 convs; one row per distinct shape) */
+static const Layer imagenet_layers[] = {
+    {"stem 3->64 7x7 s2", 3, 224, 224, 64, 7, 2, 3},
+    {"64->64 56x56", 64, 56, 56, 64, 3, 1, 1},
+    {"64->128 s2 56x56", 64, 56, 56, 128, 3, 2, 1},
+    {"128->128 28x28", 128, 28, 28, 128, 3, 1, 1},
+    {"128->256 s2 28x28", 128, 28, 28, 256, 3, 2, 1},
+    {"256->256 14x14", 256, 14, 14, 256, 3, 1, 1},
+    {"256->512 s2 14x14", 256, 14, 14, 512, 3, 2, 1},
+    {"512->512 7x7", 512, 7, 7, 512, 3, 1, 1},
 };
 
 
@@ -113,24 +126,27 @@ static void time_layer(Bufs *b, int reps, double med[4]) {
 }
 
 int main(int argc, char **argv) {
-    int reps = 7, engine = 0;
+    int reps = 7, engine = 0, imagenet = 0;
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--engine") == 0) engine = 1;
+        else if (strcmp(argv[i], "--imagenet") == 0) imagenet = 1;
         else reps = atoi(argv[i]);
     }
+    const Layer *set = imagenet ? imagenet_layers : layers;
+    const size_t n_set = imagenet ? sizeof imagenet_layers / sizeof imagenet_layers[0] : sizeof layers / sizeof layers[0];
     if (reps < 1) reps = 1;
     if (engine) engine_set_threads(omp_get_max_threads());
     /* warm the BLAS up once so it reports the thread count it will really use */
     float one = 1.0f, c = 0.0f;
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, 1, 1, 1, 1.0f, &one, 1, &one, 1, 0.0f, &c, 1);
-    printf("conv_throughput: batch %d, %d OpenMP threads, BLAS threads %d%s, OpenBLAS core %s, median of %d reps\n",
-           BATCH, omp_get_max_threads(), openblas_get_num_threads(), engine ? " (engine_set_threads)" : "",
+    printf("conv_throughput: %s ResNet-18 convs, batch %d, %d OpenMP threads, BLAS threads %d%s, OpenBLAS core %s, median of %d reps\n",
+           imagenet ? "ImageNet" : "CIFAR-10", BATCH, omp_get_max_threads(), openblas_get_num_threads(), engine ? " (engine_set_threads)" : "",
            openblas_get_corename(), reps);
     printf("%-19s %9s | %9s %9s %6s | %9s %9s %6s\n", "layer", "fwd GMAC", "fwd GF/s", "sgemm", "ratio",
            "bwd GF/s", "sgemm", "ratio");
     double tot[4] = {0, 0, 0, 0}, tot_macs = 0;
-    for (size_t i = 0; i < sizeof(layers) / sizeof(layers[0]); i++) {
-        const Layer *L = &layers[i];
+    for (size_t i = 0; i < n_set; i++) {
+        const Layer *L = &set[i];
         Bufs b;
         b.d = conv_dims(BATCH, L->C, L->H, L->W, L->O, L->K, L->stride, L->pad);
         const ConvDims *d = &b.d;

@@ -9,7 +9,8 @@ Every configuration runs in its own process (so its peak RSS is its own), in
 the order engine, torch fake-quant, torch fp32, engine fp32 for each batch;
 each process reports the median img/s of --reps repetitions. Kernel
 benchmarks: build/bench/bench_bconv_packed (binary forward vs our fp32 conv)
-and build/bench/conv_throughput (our fp32 conv vs the BLAS's sgemm alone).
+and build/bench/conv_throughput (our fp32 conv vs the BLAS's sgemm alone, on the
+CIFAR and the ImageNet ResNet-18 convs).
 
 --isa avx2 repeats the training steps with both sides held to AVX2 (the machine
 type the issue was written for, Zen 1, has no AVX-512): the engine's kernel
@@ -150,11 +151,12 @@ def main():
         m = re.search(r"whole step fp32 ([\d.]+) ms -> int8 (\S+) ([\d.]+) ms \(x([\d.]+)\)", out)
         if m:
             kernels["bwd_int8_vs_fp32"] = (float(m.group(1)), m.group(2), float(m.group(3)), float(m.group(4)))
-        out, _ = run([os.path.join(a.build, "bench", "conv_throughput"), str(max(a.reps, 5))], env)
-        kernels["conv_throughput"] = out
-        m = re.search(r"all layers\s+[\d.]+ \|\s+([\d.]+)\s+([\d.]+)\s+([\d.]+) \|\s+([\d.]+)\s+([\d.]+)\s+([\d.]+)", out)
-        if m:
-            kernels["conv_vs_sgemm"] = tuple(float(m.group(i)) for i in range(1, 7))
+        for key, extra in (("", []), ("_imagenet", ["--imagenet"])):
+            out, _ = run([os.path.join(a.build, "bench", "conv_throughput"), str(max(a.reps, 5))] + extra, env)
+            kernels["conv_throughput" + key] = out
+            m = re.search(r"all layers\s+[\d.]+ \|\s+([\d.]+)\s+([\d.]+)\s+([\d.]+) \|\s+([\d.]+)\s+([\d.]+)\s+([\d.]+)", out)
+            if m:
+                kernels["conv_vs_sgemm" + key] = tuple(float(m.group(i)) for i in range(1, 7))
 
     write_report(a, isas, batches, rows, kernels, cmds, t_start)
     print("step_bench: wrote %s" % os.path.relpath(a.out, ROOT), file=sys.stderr)
@@ -238,10 +240,12 @@ def write_report(a, isas, batches, rows, kernels, cmds, t_start):
         fp, name, i8, x = kernels["bwd_int8_vs_fp32"]
         L.append("| backward products: integer kernels vs fp32 GEMMs (`conv2d_backward`), error quantization included, same layers | %s | x%.2f (%.1f vs %.1f ms) | (measured, no target) |"
                  % (name, x, i8, fp))
-    if "conv_vs_sgemm" in kernels:
-        fwd_gf, fwd_sg, fwd_r, bwd_gf, bwd_sg, bwd_r = kernels["conv_vs_sgemm"]
-        L.append("| our fp32 conv >= 80%% of BLAS sgemm, forward (all CIFAR RN18 convs, batch 16) | OpenBLAS Haswell | %.0f%% (%.1f vs %.1f GF/s) | %s |"
-                 % (100 * fwd_r, fwd_gf, fwd_sg, verdict(fwd_r >= 0.8)))
+    for key, net in (("", "CIFAR"), ("_imagenet", "ImageNet")):
+        if "conv_vs_sgemm" + key not in kernels:
+            continue
+        fwd_gf, fwd_sg, fwd_r, bwd_gf, bwd_sg, bwd_r = kernels["conv_vs_sgemm" + key]
+        L.append("| our fp32 conv >= 80%% of BLAS sgemm, forward (all %s RN18 convs, batch 16) | OpenBLAS Haswell | %.0f%% (%.1f vs %.1f GF/s) | %s |"
+                 % (net, 100 * fwd_r, fwd_gf, fwd_sg, verdict(fwd_r >= 0.8)))
         L.append("| same, backward (dW + dX) | OpenBLAS Haswell | %.0f%% (%.1f vs %.1f GF/s) | %s |"
                  % (100 * bwd_r, bwd_gf, bwd_sg, verdict(bwd_r >= 0.8)))
     L.append("")
@@ -277,10 +281,11 @@ def write_report(a, isas, batches, rows, kernels, cmds, t_start):
         L.append("build/bench/bench_bconv_packed %d" % max(a.reps, 5))
         L.append("build/bench/bench_bconv_bwd %d" % max(a.reps, 5))
         L.append("build/bench/conv_throughput %d" % max(a.reps, 5))
+        L.append("build/bench/conv_throughput %d --imagenet" % max(a.reps, 5))
     L.append("```")
     L.append("")
     L.append("Environment: `OMP_NUM_THREADS=%d OMP_WAIT_POLICY=PASSIVE`." % a.threads)
-    for name in ("bconv_packed", "bconv_bwd", "conv_throughput"):
+    for name in ("bconv_packed", "bconv_bwd", "conv_throughput", "conv_throughput_imagenet"):
         if name in kernels:
             L.append("")
             L.append("## Kernel benchmark output: %s" % name)
