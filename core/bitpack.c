@@ -27,32 +27,11 @@ static void pack_border(uint64_t *a /* [Hp][Wp][2][CW] */, const ConvDims *d, in
         }
 }
 
-void bitpack_act_c(uint64_t *dst, const real *src, const ConvDims *d, int pad_minus_one) {
-    const int C = d->C, H = d->H, W = d->W, CW = bitpack_cw(C), p = d->pad;
-    const int Wp = W + 2 * p;
-    const size_t per_n = (size_t)(H + 2 * p) * Wp * 2 * CW;
-    #pragma omp parallel for schedule(static)
-    for (int n = 0; n < d->N; n++) {
-        uint64_t *a = dst + (size_t)n * per_n;
-        pack_border(a, d, pad_minus_one);
-        for (int y = 0; y < H; y++) {
-            for (int x = 0; x < W; x++) memset(a + ((size_t)(y + p) * Wp + x + p) * 2 * CW, 0, sizeof(uint64_t) * 2 * CW);
-            for (int c = 0; c < C; c++) {
-                const real *row = src + (((size_t)n * C + c) * H + y) * W;
-                const uint64_t bit = (uint64_t)1 << (c % 64);
-                for (int x = 0; x < W; x++) {
-                    uint64_t *px = a + ((size_t)(y + p) * Wp + x + p) * 2 * CW;
-                    const real v = row[x];
-                    if (v > 0) px[c / 64] |= bit;
-                    if (v != 0) px[CW + c / 64] |= bit;
-                }
-            }
-        }
-    }
-}
-
-void bitpack_act_codes_c(uint64_t *dst, const uint8_t *codes, const uint8_t cls[256], const ConvDims *d,
-                         int pad_minus_one) {
+/* The C activation packers' one loop, from reals (src) or from codes with
+ * their table (cls[code]: 1 = sign, 2 = mask); the source test is the same
+ * for the whole call. */
+static void pack_act_c(uint64_t *dst, const real *src, const uint8_t *codes, const uint8_t *cls, const ConvDims *d,
+                       int pad_minus_one) {
     const int C = d->C, H = d->H, W = d->W, CW = bitpack_cw(C), p = d->pad;
     const int Wp = W + 2 * p;
     const size_t per_n = (size_t)(H + 2 * p) * Wp * 2 * CW;
@@ -64,17 +43,28 @@ void bitpack_act_codes_c(uint64_t *dst, const uint8_t *codes, const uint8_t cls[
             uint64_t *row0 = a + ((size_t)(y + p) * Wp + p) * 2 * CW;
             memset(row0, 0, sizeof(uint64_t) * 2 * CW * (size_t)W);
             for (int c = 0; c < C; c++) {
-                const uint8_t *row = codes + (((size_t)n * C + c) * H + y) * W;
+                const size_t off = (((size_t)n * C + c) * H + y) * W;
                 const int b = c % 64, wsign = c / 64, wmask = CW + c / 64;
                 for (int x = 0; x < W; x++) {
                     uint64_t *px = row0 + (size_t)x * 2 * CW;
-                    const uint64_t k = cls[row[x]];
+                    uint64_t k;
+                    if (src) k = (uint64_t)(src[off + x] > 0) | (uint64_t)(src[off + x] != 0) << 1;
+                    else k = cls[codes[off + x]];
                     px[wsign] |= (k & 1) << b;
                     px[wmask] |= (k >> 1) << b;
                 }
             }
         }
     }
+}
+
+void bitpack_act_c(uint64_t *dst, const real *src, const ConvDims *d, int pad_minus_one) {
+    pack_act_c(dst, src, NULL, NULL, d, pad_minus_one);
+}
+
+void bitpack_act_codes_c(uint64_t *dst, const uint8_t *codes, const uint8_t cls[256], const ConvDims *d,
+                         int pad_minus_one) {
+    pack_act_c(dst, NULL, codes, cls, d, pad_minus_one);
 }
 
 void bitpack_weight_row_c(uint64_t *s, const real *wo, const ConvDims *d) {

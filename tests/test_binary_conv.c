@@ -573,6 +573,28 @@ static void test_threads(void) {
  * combination on the models' conv shapes (3x3 and 1x1, stride 1 and 2, C
  * below, at and above a 64-bit word), with exact zeros in x and W so that
  * sign(0) matters. */
+/* inputs with the edge cases the bit paths must get right: exact zeros in x
+ * and W, hardtanh-saturated +-1 in x, alpha away from 0 */
+static void fill_edge_inputs(real *x, size_t nin, real *w, size_t nw, real *alpha, int O, Rng *r) {
+    tu_fill_uniform(x, nin, -1.0, 1.0, r);
+    for (size_t i = 0; i < nin; i += 5) x[i] = 0;
+    for (size_t i = 2; i < nin; i += 7) x[i] = x[i] > 0 ? 1 : -1;
+    for (size_t i = 0; i < nw; i += 6) w[i] = 0;
+    tu_fill_uniform(alpha, (size_t)O, 0.1, 1.0, r);
+}
+
+/* options from the bits of combo: sign(0) = +1, -1 padding, eval, no E3,
+ * ReCU centering and clamp; *train from bit 2 */
+static BinaryConvOptions combo_options(int combo, int *train) {
+    BinaryConvOptions o = binary_conv_faithful();
+    o.sign_zero = combo & 1 ? SIGN_ZERO_IS_PLUS_ONE : SIGN_ZERO_IS_ZERO;
+    o.pad_minus_one = (combo >> 1) & 1;
+    *train = !((combo >> 2) & 1);
+    o.act_norm = !((combo >> 3) & 1);
+    if ((combo >> 4) & 1) o.weight_center = 1, o.recu_clamp = 1, o.clamp_tau = 0.95;
+    return o;
+}
+
 static void test_packed_vs_fp32(void) {
     Rng r = rng_stream(7, RNG_TEST, 6, 0);
     static const int shapes[][8] = {
@@ -589,22 +611,14 @@ static void test_packed_vs_fp32(void) {
         const size_t nin = (size_t)d.N * d.C * d.H * d.W, nw = (size_t)d.O * d.C * d.KH * d.KW;
         const size_t nout = (size_t)d.N * d.O * d.OH * d.OW, ns = binary_conv_saved_size(&d, NULL);
         real *x = tu_alloc(nin), *w = tu_alloc_rand(nw, &r), *alpha = tu_alloc(d.O);
-        tu_fill_uniform(x, nin, -1.0, 1.0, &r);
-        for (size_t i = 0; i < nin; i += 5) x[i] = 0;
-        for (size_t i = 2; i < nin; i += 7) x[i] = x[i] > 0 ? 1 : -1;
-        for (size_t i = 0; i < nw; i += 6) w[i] = 0;
-        tu_fill_uniform(alpha, d.O, 0.1, 1.0, &r);
+        fill_edge_inputs(x, nin, w, nw, alpha, d.O, &r);
         real *out[2] = {tu_alloc(nout), tu_alloc(nout)}, *saved[2] = {tu_alloc(ns), tu_alloc(ns)};
         const size_t nscr = binary_conv_scratch_size(&d);
         real *scratch = tu_alloc(nscr);
         for (int combo = 0; combo < 32; combo++)
             for (size_t bi = 0; bi < sizeof bitss / sizeof bitss[0]; bi++) {
-                BinaryConvOptions o = binary_conv_faithful();
-                o.sign_zero = combo & 1 ? SIGN_ZERO_IS_PLUS_ONE : SIGN_ZERO_IS_ZERO;
-                o.pad_minus_one = (combo >> 1) & 1;
-                const int train = !((combo >> 2) & 1);
-                o.act_norm = !((combo >> 3) & 1);
-                if ((combo >> 4) & 1) o.weight_center = 1, o.recu_clamp = 1, o.clamp_tau = 0.95;
+                int train;
+                BinaryConvOptions o = combo_options(combo, &train);
                 real run[2][2];
                 for (int path = 0; path < 2; path++) {
                     o.conv_fp32 = path;
@@ -653,11 +667,7 @@ static void test_codes_vs_real(void) {
         real *x = tu_alloc(nin), *w = tu_alloc_rand(nw, &r), *alpha = tu_alloc(d.O), *dout = tu_alloc_rand(nout, &r);
         real *noise = tu_alloc(nout);
         quant_fill_noise(noise, nout, 3, 1, 2);
-        tu_fill_uniform(x, nin, -1.0, 1.0, &r);
-        for (size_t i = 0; i < nin; i += 5) x[i] = 0;
-        for (size_t i = 2; i < nin; i += 7) x[i] = x[i] > 0 ? 1 : -1;
-        for (size_t i = 0; i < nw; i += 6) w[i] = 0;
-        tu_fill_uniform(alpha, d.O, 0.1, 1.0, &r);
+        fill_edge_inputs(x, nin, w, nw, alpha, d.O, &r);
         real *out[2], *saved[2], *dx[2], *dw[2], *da[2];
         for (int k = 0; k < 2; k++)
             out[k] = tu_alloc(nout), saved[k] = tu_alloc(ns[k]), dx[k] = tu_alloc(nin), dw[k] = tu_alloc(nw),
@@ -665,12 +675,8 @@ static void test_codes_vs_real(void) {
         real *scratch = tu_alloc(binary_conv_scratch_size(&d));
         for (int combo = 0; combo < 64; combo++)
             for (size_t bi = 0; bi < sizeof bitss / sizeof bitss[0]; bi++) {
-                BinaryConvOptions o = binary_conv_faithful();
-                o.sign_zero = combo & 1 ? SIGN_ZERO_IS_PLUS_ONE : SIGN_ZERO_IS_ZERO;
-                o.pad_minus_one = (combo >> 1) & 1;
-                const int train = !((combo >> 2) & 1);
-                o.act_norm = !((combo >> 3) & 1);
-                if ((combo >> 4) & 1) o.weight_center = 1, o.recu_clamp = 1, o.clamp_tau = 0.95;
+                int train;
+                BinaryConvOptions o = combo_options(combo, &train);
                 o.conv_fp32 = (combo >> 5) & 1;
                 if (combo & 1) o.act_grad = ACT_GRAD_STE;
                 real run[2][2];
