@@ -65,6 +65,7 @@ struct ResultsFile {
     char *lock;                 /* PATH.lock, flock'ed for the session (-1 fd: read-only) */
     int lock_fd;
     int readonly;               /* results_open_readonly: PATH itself, nothing written */
+    int busy;                   /* the lock is held by another session */
     RunLog *open_runs;
     int failed;        /* sticky: the first error, kept for results_close */
     int reported;      /* already printed to stderr */
@@ -95,6 +96,19 @@ static herr_t walk_cb(unsigned n, const H5E_error2_t *e, void *data) {
     return 0;
 }
 
+/* Every error is one line: HDF5's descriptions (and file names) can carry
+ * newlines, e.g. the disk-full text "...\n    No space left on device". */
+static void one_line(char *s) {
+    char *w = s;
+    for (const char *r = s; *r; r++) {
+        char c = (*r == '\n' || *r == '\r' || *r == '\t') ? ' ' : *r;
+        if (c == ' ' && w > s && w[-1] == ' ') continue; /* runs of blanks -> one */
+        *w++ = c;
+    }
+    while (w > s && w[-1] == ' ') w--;
+    *w = '\0';
+}
+
 /* Record an error on f: our message plus what HDF5 says (when with_h5). */
 static void fail(ResultsFile *f, int with_h5, const char *fmt, ...) {
     char msg[512];
@@ -114,6 +128,7 @@ static void fail(ResultsFile *f, int with_h5, const char *fmt, ...) {
     if (*t.desc) n = snprintf(f->err, sizeof f->err, "results %s: %s: %s: %s", f->path, msg, t.api, t.desc);
     else n = snprintf(f->err, sizeof f->err, "results %s: %s", f->path, msg);
     (void)n;
+    one_line(f->err);
 }
 
 /* Functions without an err argument can only tell the user on stderr; once
@@ -396,24 +411,43 @@ static void results_free(ResultsFile *f) {
 }
 
 /* One session per results file: a second one would overwrite the first's
- * working copy. The lock is taken before PATH.tmp is touched. */
+ * working copy. The lock is taken before PATH.tmp is touched.
+ *
+ * A session unlinks PATH.lock while it still holds it (results_free), so that
+ * no lock file is left behind. A session that open()ed the old lock just
+ * before that can then flock() the unlinked inode while a third session has
+ * created and locked a new PATH.lock: two holders. So after flock() succeeds
+ * the lock counts only if PATH.lock still names the inode we hold; otherwise
+ * it was a finished session's, and we start again on the new one. */
 static int take_lock(ResultsFile *f) {
-    f->lock_fd = open(f->lock, O_RDWR | O_CREAT | O_CLOEXEC, 0666);
-    if (f->lock_fd < 0) {
-        fail(f, 0, "cannot create the lock file %s: %s", f->lock, strerror(errno));
-        return -1;
+    for (int attempt = 0; attempt < 64; attempt++) {
+        int fd = open(f->lock, O_RDWR | O_CREAT | O_CLOEXEC, 0666);
+        if (fd < 0) {
+            fail(f, 0, "cannot create the lock file %s: %s", f->lock, strerror(errno));
+            return -1;
+        }
+        if (results_fault_hook) results_fault_hook("lock-opened");
+        if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+            int e = errno;
+            close(fd);
+            if (e == EWOULDBLOCK) {
+                f->busy = 1;
+                fail(f, 0, "another cyclebnn session is writing this file (it holds %s); wait for it to finish", f->lock);
+            } else {
+                fail(f, 0, "cannot lock %s: %s", f->lock, strerror(e));
+            }
+            return -1;
+        }
+        struct stat held, named;
+        if (fstat(fd, &held) == 0 && stat(f->lock, &named) == 0 && held.st_dev == named.st_dev &&
+            held.st_ino == named.st_ino) {
+            f->lock_fd = fd;
+            return 0;
+        }
+        close(fd); /* a finished session's lock, unlinked under us: take the one the path names now */
     }
-    if (flock(f->lock_fd, LOCK_EX | LOCK_NB) != 0) {
-        int e = errno;
-        close(f->lock_fd);
-        f->lock_fd = -1;
-        if (e == EWOULDBLOCK)
-            fail(f, 0, "another cyclebnn session is writing this file (it holds %s); wait for it to finish", f->lock);
-        else
-            fail(f, 0, "cannot lock %s: %s", f->lock, strerror(e));
-        return -1;
-    }
-    return 0;
+    fail(f, 0, "cannot lock %s: it was replaced 64 times in a row", f->lock);
+    return -1;
 }
 
 static int read_attr_str(hid_t obj, const char *name, char *out, size_t cap);
@@ -455,6 +489,81 @@ static int schema_version_of(hid_t file) {
     return version;
 }
 
+/* What PATH is, before anything is written. A results file is a regular
+ * file; a symlink is resolved once, and the working copy, the commit and the
+ * lock go beside its target (a commit renamed over the link would replace it
+ * with a regular file, and the target would silently stop being updated).
+ * *resolved (malloc'd) is the path to use; *size is -1 when nothing is there. */
+static int inspect_path(const char *path, char **resolved, off_t *size, char *err, size_t errlen) {
+    struct stat st;
+    *resolved = NULL;
+    *size = -1;
+    if (lstat(path, &st) != 0) {
+        if (errno != ENOENT) {
+            if (err && errlen) snprintf(err, errlen, "results %s: %s", path, strerror(errno));
+            return -1;
+        }
+        *resolved = strdup(path);
+    } else if (S_ISLNK(st.st_mode)) {
+        char *target = realpath(path, NULL);
+        if (!target) {
+            char link[PATH_MAX] = "";
+            ssize_t n = readlink(path, link, sizeof link - 1);
+            if (n > 0) link[n] = '\0';
+            if (err && errlen)
+                snprintf(err, errlen, "results %s: is a symbolic link to '%s', which cannot be followed: %s", path,
+                         link, strerror(errno));
+            return -1;
+        }
+        *resolved = target;
+        if (stat(target, &st) != 0) {
+            if (err && errlen) snprintf(err, errlen, "results %s: %s: %s", path, target, strerror(errno));
+            free(target);
+            *resolved = NULL;
+            return -1;
+        }
+    } else {
+        *resolved = strdup(path);
+    }
+    if (!*resolved) {
+        copy_err(err, errlen, "results: out of memory");
+        return -1;
+    }
+    if (*size == -1 && lstat(*resolved, &st) == 0) {
+        if (S_ISDIR(st.st_mode) || !S_ISREG(st.st_mode)) {
+            if (err && errlen)
+                snprintf(err, errlen, "results %s: is a %s, not a results file: move it away or use another --results "
+                                      "directory", path, S_ISDIR(st.st_mode) ? "directory" : "special file");
+            free(*resolved);
+            *resolved = NULL;
+            return -1;
+        }
+        *size = st.st_size;
+    }
+    return 0;
+}
+
+/* the message for a file that exists but cannot be a results file */
+static int refuse_empty(const char *path, off_t size, char *err, size_t errlen) {
+    if (size != 0) return 0;
+    if (err && errlen)
+        snprintf(err, errlen, "results %s: is empty (0 bytes), not a results file: move it away or start over with "
+                              "--fresh", path);
+    return -1;
+}
+
+/* the schema check of an existing file, as one message */
+static int check_schema(ResultsFile *f, hid_t file, const char *what) {
+    int version = schema_version_of(file);
+    if (version == RESULTS_SCHEMA_VERSION) return 0;
+    if (version < 0)
+        fail(f, 0, "it is an HDF5 file without a schema_version attribute, not a cyclebnn results file%s", what);
+    else
+        fail(f, 0, "it has schema version %d, this build %s version %d%s", version, f->readonly ? "reads" : "writes",
+             RESULTS_SCHEMA_VERSION, what);
+    return -1;
+}
+
 ResultsFile *results_open_readonly(const char *path, char *err, size_t errlen) {
     if (!path || !*path) {
         copy_err(err, errlen, "results: empty path");
@@ -462,19 +571,28 @@ ResultsFile *results_open_readonly(const char *path, char *err, size_t errlen) {
     }
     H5dont_atexit();
     H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
-    ResultsFile *f = results_alloc(path, err, errlen);
+    char *real;
+    off_t size;
+    if (inspect_path(path, &real, &size, err, errlen)) return NULL;
+    if (size < 0) {
+        if (err && errlen) snprintf(err, errlen, "results %s: no such file", path);
+        free(real);
+        return NULL;
+    }
+    if (refuse_empty(path, size, err, errlen)) {
+        free(real);
+        return NULL;
+    }
+    ResultsFile *f = results_alloc(real, err, errlen);
+    free(real);
     if (!f) return NULL;
     f->readonly = 1;
-    f->file = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
+    f->file = H5Fopen(f->path, H5F_ACC_RDONLY, H5P_DEFAULT);
     if (f->file < 0) {
         fail(f, 1, "cannot open it as HDF5");
         goto bad;
     }
-    int version = schema_version_of(f->file);
-    if (version != RESULTS_SCHEMA_VERSION) {
-        fail(f, 0, "it has schema version %d, this build reads version %d", version, RESULTS_SCHEMA_VERSION);
-        goto bad;
-    }
+    if (check_schema(f, f->file, "")) goto bad;
     f->runs = H5Gopen2(f->file, "runs", H5P_DEFAULT);
     if (f->runs < 0) {
         fail(f, 1, "it has no /runs group");
@@ -489,8 +607,98 @@ bad:
     return NULL;
 }
 
+/* An existing file's experiment must be the one we write. */
+static int check_experiment(ResultsFile *f, hid_t file, const char *experiment) {
+    char exp_in_file[256] = "";
+    read_attr_str(file, "experiment", exp_in_file, sizeof exp_in_file);
+    if (strcmp(exp_in_file, experiment ? experiment : "") == 0) return 0;
+    fail(f, 0, "it holds experiment '%s', not '%s': move it away or start over with --fresh", exp_in_file,
+         experiment ? experiment : "");
+    return -1;
+}
+
+typedef struct {
+    ResultsFile *f;
+    hid_t from, to;
+    const ResultsOpenArgs *a;
+    int dropped;
+} KeepRuns;
+
+static herr_t keep_run_cb(hid_t group, const char *name, const H5L_info_t *info, void *data) {
+    (void)group;
+    (void)info;
+    KeepRuns *k = data;
+    if (k->a->reset(name, k->a->reset_ctx)) {
+        k->dropped++;
+        return 0;
+    }
+    if (H5Ocopy(k->from, name, k->to, name, H5P_DEFAULT, H5P_DEFAULT) < 0) {
+        fail(k->f, 1, "copying run /runs/%s into %s", name, k->f->tmp);
+        return -1;
+    }
+    return 0;
+}
+
+/* The working copy of PATH without the runs a->reset names (--fresh --only):
+ * a new file into which every other run is copied whole, so that the dropped
+ * runs' space is not carried along. Returns the new file, or -1. */
+static hid_t rebuild_without(ResultsFile *f, const ResultsOpenArgs *a, hid_t fapl) {
+    hid_t old = -1, old_runs = -1, file = -1;
+    char *first = NULL;
+    int ok = 0;
+    old = H5Fopen(f->path, H5F_ACC_RDONLY, H5P_DEFAULT);
+    if (old < 0) {
+        fail(f, 1, "cannot open it as HDF5");
+        goto out;
+    }
+    if (check_schema(f, old, ": move it away or start over with --fresh") || check_experiment(f, old, a->experiment))
+        goto out;
+    if ((old_runs = H5Gopen2(old, "runs", H5P_DEFAULT)) < 0) {
+        fail(f, 1, "it has no /runs group");
+        goto out;
+    }
+    file = H5Fcreate(f->tmp, H5F_ACC_TRUNC, H5P_DEFAULT, fapl);
+    if (file < 0) {
+        fail(f, 1, "cannot create %s", f->tmp);
+        goto out;
+    }
+    first = h5_attr_strdup(old, "first_start_time");
+    if (attr_int(f, file, "schema_version", RESULTS_SCHEMA_VERSION) || attr_str(f, file, "experiment", a->experiment) ||
+        attr_str(f, file, "first_start_time", first ? first : ""))
+        goto out;
+    if ((f->runs = H5Gcreate2(file, "runs", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT)) < 0) {
+        fail(f, 1, "creating group /runs");
+        goto out;
+    }
+    KeepRuns k = {f, old_runs, f->runs, a, 0};
+    if (H5Literate(old_runs, H5_INDEX_NAME, H5_ITER_INC, NULL, keep_run_cb, &k) < 0) {
+        if (!f->failed) fail(f, 1, "listing /runs");
+        goto out;
+    }
+    ok = 1;
+out:
+    free(first);
+    if (old_runs >= 0) H5Gclose(old_runs);
+    if (old >= 0) H5Fclose(old);
+    if (!ok && file >= 0) {
+        if (f->runs >= 0) H5Gclose(f->runs);
+        f->runs = -1;
+        H5Fclose(file);
+        file = -1;
+    }
+    return file;
+}
+
 ResultsFile *results_open(const char *path, const char *experiment, const char *experiment_yaml, int omp_threads,
                           int fresh, char *err, size_t errlen) {
+    ResultsOpenArgs a = {.path = path, .experiment = experiment, .experiment_yaml = experiment_yaml,
+                         .omp_threads = omp_threads, .fresh = fresh};
+    return results_open_args(&a, err, errlen);
+}
+
+ResultsFile *results_open_args(ResultsOpenArgs *a, char *err, size_t errlen) {
+    a->busy = 0;
+    const char *path = a->path;
     if (!path || !*path) {
         copy_err(err, errlen, "results: empty path");
         return NULL;
@@ -503,34 +711,46 @@ ResultsFile *results_open(const char *path, const char *experiment, const char *
     /* our messages replace HDF5's stack dumps on stderr */
     H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
     if (make_parent_dirs(path, err, errlen) != 0) return NULL;
-
-    ResultsFile *f = results_alloc(path, err, errlen);
+    char *real;
+    off_t size;
+    if (inspect_path(path, &real, &size, err, errlen)) return NULL;
+    const int fresh = a->fresh;
+    /* keep: PATH is copied whole; rebuild: PATH less the runs to reset; else a new file */
+    const int keep = !fresh && !a->reset && size >= 0, rebuild = !fresh && a->reset && size >= 0;
+    if ((keep || rebuild) && refuse_empty(path, size, err, errlen)) {
+        free(real);
+        return NULL;
+    }
+    ResultsFile *f = results_alloc(real, err, errlen);
+    free(real);
     if (!f) return NULL;
     if (take_lock(f)) {
+        a->busy = f->busy;
         copy_err(err, errlen, f->err);
         results_free(f);
         return NULL;
     }
 
-    struct stat st;
-    int resume = !fresh && stat(path, &st) == 0;
     /* CLOSE_STRONG: H5Fclose really closes the file even if a handle were
      * leaked somewhere, so the fsync after it sees every byte */
     hid_t fapl = H5Pcreate(H5P_FILE_ACCESS);
     if (fapl >= 0) H5Pset_fclose_degree(fapl, H5F_CLOSE_STRONG);
-    if (resume) {
-        if (copy_file(path, f->tmp) != 0) {
+    hid_t use_fapl = fapl >= 0 ? fapl : H5P_DEFAULT;
+    if (keep) {
+        if (copy_file(f->path, f->tmp) != 0) {
             fail(f, 0, "cannot copy it to %s: %s", f->tmp, strerror(errno));
             if (fapl >= 0) H5Pclose(fapl);
             goto bad;
         }
-        f->file = H5Fopen(f->tmp, H5F_ACC_RDWR, fapl >= 0 ? fapl : H5P_DEFAULT);
+        f->file = H5Fopen(f->tmp, H5F_ACC_RDWR, use_fapl);
+    } else if (rebuild) {
+        f->file = rebuild_without(f, a, use_fapl);
     } else {
-        f->file = H5Fcreate(f->tmp, H5F_ACC_TRUNC, H5P_DEFAULT, fapl >= 0 ? fapl : H5P_DEFAULT);
+        f->file = H5Fcreate(f->tmp, H5F_ACC_TRUNC, H5P_DEFAULT, use_fapl);
     }
     if (fapl >= 0) H5Pclose(fapl);
     if (f->file < 0) {
-        fail(f, 1, resume ? "cannot open %s (a copy of it) as HDF5" : "cannot create %s", resume ? path : f->tmp);
+        if (!f->failed) fail(f, 1, keep ? "cannot open %s (a copy of it) as HDF5" : "cannot create %s", keep ? f->path : f->tmp);
         goto bad;
     }
 
@@ -540,28 +760,18 @@ ResultsFile *results_open(const char *path, const char *experiment, const char *
     struct tm tm;
     gmtime_r(&now, &tm);
     strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", &tm);
-    if (resume) {
-        int version = schema_version_of(root);
-        char exp_in_file[256] = "";
-        read_attr_str(root, "experiment", exp_in_file, sizeof exp_in_file);
-        if (version != RESULTS_SCHEMA_VERSION) {
-            fail(f, 0, "it has schema version %d, this build writes version %d: move it away or start over with --fresh",
-                 version, RESULTS_SCHEMA_VERSION);
+    if (keep) {
+        if (check_schema(f, root, ": move it away or start over with --fresh") ||
+            check_experiment(f, root, a->experiment))
             goto bad;
-        }
-        if (strcmp(exp_in_file, experiment ? experiment : "") != 0) {
-            fail(f, 0, "it holds experiment '%s', not '%s': move it away or start over with --fresh", exp_in_file,
-                 experiment ? experiment : "");
-            goto bad;
-        }
         f->runs = H5Gopen2(f->file, "runs", H5P_DEFAULT);
         if (f->runs < 0) {
             fail(f, 1, "it has no /runs group");
             goto bad;
         }
-    } else {
-        if (attr_int(f, root, "schema_version", RESULTS_SCHEMA_VERSION) || attr_str(f, root, "experiment", experiment) ||
-            attr_str(f, root, "first_start_time", when))
+    } else if (!rebuild) {
+        if (attr_int(f, root, "schema_version", RESULTS_SCHEMA_VERSION) ||
+            attr_str(f, root, "experiment", a->experiment) || attr_str(f, root, "first_start_time", when))
             goto bad;
         f->runs = H5Gcreate2(f->file, "runs", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
         if (f->runs < 0) {
@@ -572,10 +782,10 @@ ResultsFile *results_open(const char *path, const char *experiment, const char *
     /* this session's build and machine */
     char cpu[256];
     cpu_model(cpu, sizeof cpu);
-    if (attr_str(f, root, "experiment_yaml", experiment_yaml) || attr_str(f, root, "git_revision", CBNN_GIT_REV) ||
+    if (attr_str(f, root, "experiment_yaml", a->experiment_yaml) || attr_str(f, root, "git_revision", CBNN_GIT_REV) ||
         attr_str(f, root, "compiler", CBNN_COMPILER) ||
         attr_str(f, root, "build", CBNN_BUILDTYPE " real=" REAL_NAME) ||
-        attr_int(f, root, "omp_threads", omp_threads) || attr_str(f, root, "cpu_model", cpu) ||
+        attr_int(f, root, "omp_threads", a->omp_threads) || attr_str(f, root, "cpu_model", cpu) ||
         attr_str(f, root, "start_time", when))
         goto bad;
     return f;
@@ -710,6 +920,19 @@ RunLog *results_run_begin(ResultsFile *f, const char *run_name, const char *conf
     if (r->group < 0) {
         fail(f, 1, "opening group /runs/%s", run_name);
         goto bad;
+    }
+    /* a landscape of this run was computed on weights that training now
+     * moves on from: it would be drawn as the trained run's (issue 12, 3) */
+    for (int i = 0; i < 2; i++) {
+        const char *g = i ? "landscape1d" : "landscape";
+        if (H5Lexists(r->group, g, H5P_DEFAULT) > 0) {
+            if (H5Ldelete(r->group, g, H5P_DEFAULT) < 0) {
+                fail(f, 1, "removing the stale /runs/%s/%s", run_name, g);
+                goto bad;
+            }
+            fprintf(stderr, "results %s: run %s trains on: its %s (of an unfinished state) is removed\n", f->path,
+                    run_name, g);
+        }
     }
     if (attr_str(f, r->group, "config", config_yaml) || attr_str(f, r->group, "status", "running") ||
         attr_str(f, r->group, "message", ""))

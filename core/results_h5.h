@@ -41,8 +41,25 @@ typedef struct RunLog RunLog;
  * The root attributes describe this session (experiment_yaml, git_revision,
  * omp_threads, ...); first_start_time keeps when the file was first made.
  * Returns NULL and a message in err on failure. */
+/* PATH may be a symbolic link: it is resolved once, and the working copy,
+ * the commit and the lock live beside its target. A directory, a special file
+ * or an empty file in place of PATH is refused with one line saying so (an
+ * empty one is replaced by fresh = 1). */
 ResultsFile *results_open(const char *path, const char *experiment, const char *experiment_yaml, int omp_threads,
                           int fresh, char *err, size_t errlen);
+/* results_open with every choice spelled out. */
+typedef struct {
+    const char *path, *experiment, *experiment_yaml;
+    int omp_threads;
+    int fresh;  /* 1: a new file (PATH, whatever it holds, is replaced at the first commit) */
+    /* Else NULL: resume PATH with every run it has; or the runs of PATH for
+     * which reset() returns 1 are dropped (they start over; --fresh --only),
+     * the others are kept whole. */
+    int (*reset)(const char *run_name, void *ctx);
+    void *reset_ctx;
+    int busy;   /* out: 1 when another session holds PATH's lock */
+} ResultsOpenArgs;
+ResultsFile *results_open_args(ResultsOpenArgs *a, char *err, size_t errlen);
 /* Open PATH itself read-only, for looking (run_experiment --dry-run): no lock,
  * no working copy, so it never disturbs a session that is writing the file.
  * Only results_run_info and results_close(…, 0, …) apply. */
@@ -74,6 +91,9 @@ int results_run_declare(ResultsFile *f, const char *run_name, const char *config
  * begin records this build's git revision in the run's `git_revision`
  * attribute (kept on resume). NULL if the run is open already or on error. */
 RunLog *results_run_begin(ResultsFile *f, const char *run_name, const char *config_yaml);
+/* (results_run_begin on an existing run also removes its loss landscapes,
+ * /runs/<run>/landscape and landscape1d: they describe weights the run is
+ * about to move away from.) */
 int runlog_train(RunLog *r, long step, double loss, double lr, double time_s);
 /* The precision of the step just logged by runlog_train: fills train/bits,
  * train/grad_bits and train/cost_ratio of that row (NaN in rows it is not

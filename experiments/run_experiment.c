@@ -20,6 +20,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 
@@ -57,20 +59,25 @@ static void usage(FILE *f) {
             "                    time, and their status in the results file; train nothing\n"
             "  --threads N       OpenMP threads (overrides train.threads; results do not\n"
             "                    depend on it)\n"
-            "  --fresh           start the results file over instead of resuming (the old\n"
-            "                    file is replaced once the new one lists the runs)\n"
+            "  --fresh           start over instead of resuming: with --only, only the\n"
+            "                    selected runs (the others are kept as they are); without,\n"
+            "                    the whole file (replaced once the new one lists the runs)\n"
+            "  --retry-failed    train the selected runs that failed again, from their last\n"
+            "                    checkpoint (a failed run is otherwise skipped; --fresh --only\n"
+            "                    RUN starts one over from step 0)\n"
             "  --results DIR     where the .h5 file goes (default: results)\n"
             "  --print-results-path  print the results file's path and stop (for scripts)\n"
             "  --help-config     every configuration key with its type, default and range\n"
             "  -h, --help        this help\n"
             "\n"
-            "Ctrl-C (or SIGTERM) stops after the current step, writes a checkpoint and\n"
+            "Ctrl-C (or SIGTERM, SIGHUP) stops after the current step, writes a checkpoint and\n"
             "marks the run 'interrupted'; a second Ctrl-C leaves at once (the results\n"
             "file keeps its last checkpoint). The experiment schema is documented in\n"
             "experiments/README.md, the results file's in results/README.md.\n"
             "\n"
             "exit status: 0 all selected runs complete, 1 a run failed or an error,\n"
-            "2 bad usage or configuration, 130 interrupted.\n");
+            "2 bad usage or configuration, 3 the results file is in use by another\n"
+            "session (nothing was done), 130 interrupted.\n");
 }
 
 static void on_signal(int sig) {
@@ -264,16 +271,36 @@ static int dry_run(const ExperimentConfig *e, const int *sel, int nsel, const ch
     return rc;
 }
 
-static int run_grid(const ExperimentConfig *e, const int *sel, int nsel, const char *path, int threads, int fresh);
+/* How run_grid treats what the results file already has. */
+typedef struct {
+    int fresh;          /* --fresh */
+    int only;           /* --only was given: --fresh resets the selected runs alone */
+    int retry_failed;   /* --retry-failed */
+} GridMode;
+
+static int run_grid(const ExperimentConfig *e, const int *sel, int nsel, const char *path, int threads,
+                    const GridMode *mode);
+
+/* Under ./run_experiment (which sets CBNN_PARENT_PID): leave like on SIGTERM,
+ * with a checkpoint, when the wrapper dies, so that no orphan keeps training
+ * and holding the results file's lock after a kill -9 of the wrapper. */
+static void die_with_wrapper(void) {
+    const char *v = getenv("CBNN_PARENT_PID");
+    if (!v || !*v) return;
+    long want = strtol(v, NULL, 10);
+    if (prctl(PR_SET_PDEATHSIG, SIGTERM) != 0) return;
+    if (want > 0 && getppid() != (pid_t)want) raise(SIGTERM); /* it died before the prctl */
+}
 
 int main(int argc, char **argv) {
-    int threads = -1, dry = 0, fresh = 0, print_path = 0;
+    int threads = -1, dry = 0, fresh = 0, print_path = 0, retry_failed = 0;
     const char *results_dir = "results", *only = NULL;
     static const struct option opts[] = {{"threads", required_argument, 0, 't'},
                                          {"results", required_argument, 0, 'r'},
                                          {"only", required_argument, 0, 'o'},
                                          {"dry-run", no_argument, 0, 'n'},
                                          {"fresh", no_argument, 0, 'f'},
+                                         {"retry-failed", no_argument, 0, 'R'},
                                          {"print-results-path", no_argument, 0, 'p'},
                                          {"help-config", no_argument, 0, 'c'},
                                          {"help", no_argument, 0, 'h'},
@@ -291,10 +318,18 @@ int main(int argc, char **argv) {
             threads = (int)v;
             break;
         }
-        case 'r': results_dir = optarg; break;
+        case 'r':
+            /* an unset variable ($RESULTS) would put the file in / */
+            if (!*optarg) {
+                fprintf(stderr, "cyclebnn: --results expects a directory, got an empty string\n");
+                return 2;
+            }
+            results_dir = optarg;
+            break;
         case 'o': only = optarg; break;
         case 'n': dry = 1; break;
         case 'f': fresh = 1; break;
+        case 'R': retry_failed = 1; break;
         case 'p': print_path = 1; break;
         case 'c': config_print_schema(stdout); return 0;
         case 'h': usage(stdout); return 0;
@@ -307,6 +342,7 @@ int main(int argc, char **argv) {
     }
     char err[2048] = "";
     ExperimentConfig e;
+    die_with_wrapper();
     if (experiment_load(&e, argv[optind], err, sizeof err)) {
         fprintf(stderr, "cyclebnn: %s\n", err);
         return 2;
@@ -332,23 +368,50 @@ int main(int argc, char **argv) {
     } else if (dry) {
         rc = dry_run(&e, sel, nsel, path, engine_threads());
     } else {
-        rc = run_grid(&e, sel, nsel, path, threads, fresh);
+        GridMode mode = {.fresh = fresh, .only = only != NULL, .retry_failed = retry_failed};
+        rc = run_grid(&e, sel, nsel, path, threads, &mode);
     }
     free(sel);
     experiment_free(&e);
     return rc;
 }
 
+/* --fresh --only: the selected runs start over, the file's others stay */
+typedef struct {
+    const ExperimentConfig *e;
+    const int *sel;
+    int nsel;
+} Selection;
+
+static int selected_run(const char *run_name, void *ctx) {
+    const Selection *s = ctx;
+    for (int k = 0; k < s->nsel; k++)
+        if (!strcmp(s->e->runs[s->sel[k]].name, run_name)) return 1;
+    return 0;
+}
+
 /* Train the selected runs into path; returns the exit status. */
-static int run_grid(const ExperimentConfig *ep, const int *sel, int nsel, const char *path, int threads, int fresh) {
+static int run_grid(const ExperimentConfig *ep, const int *sel, int nsel, const char *path, int threads,
+                    const GridMode *mode) {
     const ExperimentConfig e = *ep;
     const int nthreads = engine_threads();
     char err[2048] = "";
-    ResultsFile *rf = results_open(path, e.name, e.yaml_text, nthreads, fresh, err, sizeof err);
+    Selection selection = {ep, sel, nsel};
+    ResultsOpenArgs oa = {.path = path, .experiment = e.name, .experiment_yaml = e.yaml_text, .omp_threads = nthreads};
+    if (mode->fresh && mode->only) {
+        oa.reset = selected_run;
+        oa.reset_ctx = &selection;
+    } else {
+        oa.fresh = mode->fresh;
+    }
+    ResultsFile *rf = results_open_args(&oa, err, sizeof err);
     if (!rf) {
         fprintf(stderr, "cyclebnn: %s\n", err);
-        return 1;
+        return oa.busy ? 3 : 1;
     }
+    if (mode->fresh && mode->only)
+        fprintf(stderr, "cyclebnn: --fresh --only: the %d selected run%s start%s over; the file's other runs are kept\n",
+                nsel, nsel == 1 ? "" : "s", nsel == 1 ? "s" : "");
     /* every run of the file is checked before anything trains: a changed
      * configuration under an existing name would mix two experiments */
     int refused = 0;
@@ -387,6 +450,7 @@ static int run_grid(const ExperimentConfig *ep, const int *sel, int nsel, const 
     }
     signal(SIGINT, on_signal);
     signal(SIGTERM, on_signal);
+    signal(SIGHUP, on_signal);
 
     /* iterations of the selected runs not yet complete, for the grid's ETA */
     long *iters = calloc((size_t)nsel, sizeof *iters);
@@ -415,9 +479,13 @@ static int run_grid(const ExperimentConfig *ep, const int *sel, int nsel, const 
             run_info_free(&ri);
             continue;
         }
-        if (!strcmp(ri.status, "failed")) {
-            fprintf(stderr, "== run %d/%d %s: failed earlier (%s), skipped (--fresh starts over)\n", k + 1, nsel,
-                    run->name, ri.message);
+        if (!strcmp(ri.status, "failed") && mode->retry_failed) {
+            fprintf(stderr, "== run %d/%d %s: failed earlier (%s); retried (--retry-failed)%s\n", k + 1, nsel,
+                    run->name, ri.message, ri.checkpoint_step > 0 ? ", from its last checkpoint" : "");
+        } else if (!strcmp(ri.status, "failed")) {
+            fprintf(stderr, "== run %d/%d %s: failed earlier (%s), skipped (--retry-failed trains it again from "
+                            "its last checkpoint, --fresh --only '%s' starts it over)\n",
+                    k + 1, nsel, run->name, ri.message, run->name);
             n_failed++;
             exit_code = 1;
             run_info_free(&ri);
