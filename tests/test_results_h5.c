@@ -568,6 +568,205 @@ static void test_disk_full(const char *root, const char *committed) {
     check_file(committed, "unit");
 }
 
+
+/* ---- issue 12: the lock protocol, and what may stand at PATH ---- */
+
+/* Session B stalls between open(PATH.lock) and flock() (results_fault_hook
+ * "lock-opened"), while session A, which holds the lock, finishes (it unlinks
+ * PATH.lock) and session C starts (it creates and locks a new PATH.lock).
+ * B then locks the unlinked inode; before the fix it went on as a second
+ * writer beside C. It must be refused as "in use", with busy set. */
+static int g_stall_in = -1, g_stall_out = -1;
+static void stall_hook(const char *where) {
+    if (strcmp(where, "lock-opened") || g_stall_in < 0) return;
+    char c = 'o';
+    if (write(g_stall_out, &c, 1) != 1) _exit(20);   /* "I have opened the old lock" */
+    if (read(g_stall_in, &c, 1) != 1) _exit(21);     /* wait for A to end and C to start */
+    g_stall_in = -1;                                 /* a retry does not stall again */
+}
+
+static void test_lock_interleaving(const char *root) {
+    char path[1024], err[1024] = "";
+    snprintf(path, sizeof path, "%s/lockrace.h5", root);
+    int to_b[2], from_b[2], result[2];
+    if (pipe(to_b) || pipe(from_b) || pipe(result)) {
+        CHECK(0, "pipe: %s", strerror(errno));
+        return;
+    }
+    /* B is forked before A exists: a child forked later would inherit A's
+     * locked descriptor, and with it A's flock */
+    fflush(NULL);
+    pid_t b = fork();
+    if (b == 0) {
+        close(to_b[1]);
+        close(from_b[0]);
+        close(result[0]);
+        char c;
+        if (read(to_b[0], &c, 1) != 1) _exit(23);        /* A holds the lock now */
+        g_stall_in = to_b[0];
+        g_stall_out = from_b[1];
+        results_fault_hook = stall_hook;
+        ResultsOpenArgs oa = {.path = path, .experiment = "race", .experiment_yaml = "", .omp_threads = 1};
+        char berr[1024] = "";
+        ResultsFile *f = results_open_args(&oa, berr, sizeof berr);
+        /* report: 'W' = B became a writer (the defect), 'B' = refused as busy, 'E' = another error */
+        char verdict = f ? 'W' : (oa.busy && strstr(berr, "another cyclebnn session is writing") ? 'B' : 'E');
+        if (write(result[1], &verdict, 1) != 1) _exit(22);
+        if (f) results_close(f, 0, berr, sizeof berr);
+        _exit(0);
+    }
+    close(to_b[0]);
+    close(from_b[1]);
+    close(result[1]);
+    ResultsFile *a = results_create(path, "race", "", 1, err, sizeof err);
+    CHECK(a != NULL, "session A: %s", err);
+    char c = 's';
+    CHECK(write(to_b[1], &c, 1) == 1, "starting session B");
+    c = 0;
+    CHECK(read(from_b[0], &c, 1) == 1 && c == 'o', "session B did not reach the lock");
+    /* A ends: its lock file is unlinked while held, then released */
+    if (a) CHECK(results_close(a, 1, err, sizeof err) == 0, "session A close: %s", err);
+    /* C starts: a new PATH.lock */
+    ResultsFile *cs = results_open(path, "race", "", 1, 0, err, sizeof err);
+    CHECK(cs != NULL, "session C: %s", err);
+    c = 'g';
+    CHECK(write(to_b[1], &c, 1) == 1, "releasing session B");
+    char verdict = 0;
+    CHECK(read(result[0], &verdict, 1) == 1, "no verdict from session B");
+    CHECK(verdict == 'B', "session B after the interleaving: %s",
+          verdict == 'W' ? "became a second writer beside session C (two holders of one lock)"
+                         : "failed with another error than 'in use'");
+    int st = 0;
+    waitpid(b, &st, 0);
+    CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0, "session B exit status %d", st);
+    if (cs) CHECK(results_close(cs, 1, err, sizeof err) == 0, "session C close: %s", err);
+    close(to_b[1]);
+    close(from_b[0]);
+    close(result[0]);
+    /* with no session left, a lock file would only be litter */
+    char lock[1100];
+    snprintf(lock, sizeof lock, "%s.lock", path);
+    CHECK(!exists(lock), "%s left behind", lock);
+}
+
+/* one line, naming the path the user gave */
+static void expect_open_error(const char *what, const char *path, int fresh, const char *want) {
+    char err[1024] = "";
+    ResultsFile *f = results_open(path, "x", "", 1, fresh, err, sizeof err);
+    CHECK(f == NULL, "%s: opened", what);
+    if (f) results_close(f, 0, err, sizeof err);
+    CHECK(strstr(err, want) != NULL, "%s: got \"%s\", want \"%s\"", what, err, want);
+    CHECK(strchr(err, '\n') == NULL, "%s: the message is more than one line", what);
+    char ro[1024] = "";
+    if (!fresh) {
+        ResultsFile *r = results_open_readonly(path, ro, sizeof ro);
+        CHECK(r == NULL && strstr(ro, want), "%s, read-only: got \"%s\"", what, ro);
+        if (r) results_close(r, 0, ro, sizeof ro);
+    }
+    printf("  %s -> %s\n", what, err);
+}
+
+static void test_what_is_at_path(const char *root) {
+    char path[1024], msg[1400], err[1024] = "";
+    /* a directory: named as such, not "cannot copy it to X.h5.tmp"; not even --fresh may replace it */
+    snprintf(path, sizeof path, "%s/adir.h5", root);
+    mkdir(path, 0777);
+    snprintf(msg, sizeof msg, "results %s: is a directory, not a results file", path);
+    expect_open_error("a directory at PATH", path, 0, msg);
+    expect_open_error("a directory at PATH (fresh)", path, 1, msg);
+    /* an empty file: not "schema version -1" */
+    snprintf(path, sizeof path, "%s/empty.h5", root);
+    fclose(fopen(path, "w"));
+    snprintf(msg, sizeof msg, "results %s: is empty (0 bytes), not a results file", path);
+    expect_open_error("an empty file at PATH", path, 0, msg);
+    /* ... which --fresh replaces */
+    ResultsFile *f = results_open(path, "x", "", 1, 1, err, sizeof err);
+    CHECK(f != NULL, "--fresh over an empty file: %s", err);
+    if (f) CHECK(results_close(f, 1, err, sizeof err) == 0, "close: %s", err);
+    /* an HDF5 file that is not ours */
+    snprintf(path, sizeof path, "%s/foreign.h5", root);
+    hid_t h = H5Fcreate(path, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+    H5Fclose(h);
+    expect_open_error("a foreign HDF5 file", path, 0, "without a schema_version attribute, not a cyclebnn results file");
+    /* a dangling symlink */
+    snprintf(path, sizeof path, "%s/dangling.h5", root);
+    CHECK(symlink("nowhere/x.h5", path) == 0, "symlink: %s", strerror(errno));
+    expect_open_error("a dangling symlink", path, 0, "is a symbolic link to 'nowhere/x.h5', which cannot be followed");
+}
+
+/* results/X.h5 a symlink to a file elsewhere: a commit must update the
+ * target (it used to replace the link with a regular file) */
+static void test_symlink(const char *root) {
+    char target_dir[1024], target[1100], link[1024], err[1024] = "";
+    snprintf(target_dir, sizeof target_dir, "%s/store", root);
+    mkdir(target_dir, 0777);
+    snprintf(target, sizeof target, "%s/real.h5", target_dir);
+    snprintf(link, sizeof link, "%s/linked.h5", root);
+    write_committed(target, "unit");
+    CHECK(symlink(target, link) == 0, "symlink: %s", strerror(errno));
+    ResultsFile *f = results_open(link, "unit", EXP_YAML, 1, 0, err, sizeof err);
+    CHECK(f != NULL, "open through the link: %s", err);
+    if (!f) return;
+    RunLog *r = results_run_begin(f, "added", "x: 1\n");
+    CHECK(r != NULL, "begin through the link");
+    if (r) runlog_end(r, "complete", 1, 1, 1);
+    CHECK(results_commit(f, err, sizeof err) == 0, "commit through the link: %s", err);
+    CHECK(results_close(f, 1, err, sizeof err) == 0, "close through the link: %s", err);
+    struct stat st;
+    CHECK(lstat(link, &st) == 0 && S_ISLNK(st.st_mode), "the link was replaced by a regular file");
+    ResultsFile *ro = results_open_readonly(target, err, sizeof err);
+    CHECK(ro != NULL, "reopen the target: %s", err);
+    if (ro) {
+        RunInfo ri;
+        results_run_info(ro, "added", &ri);
+        CHECK(ri.exists && !strcmp(ri.status, "complete"), "the target did not get the new run");
+        run_info_free(&ri);
+        results_close(ro, 0, err, sizeof err);
+    }
+    char stray[1200];
+    snprintf(stray, sizeof stray, "%s.tmp", link);
+    CHECK(!exists(stray), "a working copy beside the link");
+}
+
+/* --fresh --only: the named runs go, the others stay whole (first_start_time too) */
+static int drop_b(const char *run, void *ctx) {
+    (void)ctx;
+    return !strcmp(run, "beta");
+}
+
+static void test_reset_some(const char *root, const char *committed) {
+    char path[1024], err[1024] = "";
+    snprintf(path, sizeof path, "%s/reset.h5", root);
+    write_committed(path, "unit");
+    ResultsOpenArgs oa = {.path = path, .experiment = "unit", .experiment_yaml = EXP_YAML, .omp_threads = 1,
+                          .reset = drop_b};
+    ResultsFile *f = results_open_args(&oa, err, sizeof err);
+    CHECK(f != NULL, "reset open: %s", err);
+    if (!f) return;
+    RunInfo ri;
+    results_run_info(f, "beta", &ri);
+    CHECK(!ri.exists, "the reset run is still there");
+    run_info_free(&ri);
+    results_run_info(f, "alpha", &ri);
+    CHECK(ri.exists && !strcmp(ri.status, "complete"), "the kept run lost its state");
+    run_info_free(&ri);
+    RunLog *r = results_run_begin(f, "beta", CFG_B);   /* what the driver does next */
+    CHECK(r != NULL, "beta begins again");
+    if (r) runlog_end(r, "complete", 1, 1, 1);
+    CHECK(results_close(f, 1, err, sizeof err) == 0, "close: %s", err);
+    (void)committed;
+    /* the kept runs read back exactly as written; beta is the new one */
+    hid_t h = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
+    CHECK(h >= 0, "reopen %s", path);
+    if (h < 0) return;
+    check_run(h, "alpha", 0, NTRAIN_A, NEVAL_A, CFG_A, "complete", 91.25, 92.5, 123.5);
+    check_run(h, "gamma", 2, 10, 1, "", "running", NAN, NAN, NAN);
+    check_strs(h, "/runs/alpha/cost/name", LNAME, NLAYERS);
+    check_nums(h, "/runs/alpha/summary/memory_bytes", 0, want_mem, 0);
+    CHECK(H5Lexists(h, "/runs/beta/cost", H5P_DEFAULT) == 0, "the reset run kept its old tables");
+    H5Fclose(h);
+}
+
 /* A second commit over an existing complete file replaces it atomically. */
 static void test_replace(const char *root) {
     char path[1024];
@@ -591,6 +790,10 @@ int main(void) {
     test_killed(root, committed);
     test_disk_full(root, committed);
     test_replace(root);
+    test_lock_interleaving(root);
+    test_what_is_at_path(root);
+    test_symlink(root);
+    test_reset_some(root, committed);
     nftw(root, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
     H5close(); /* HDF5's global state, so LeakSanitizer reports only real leaks */
     return tu_finish("results_h5");
