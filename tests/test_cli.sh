@@ -178,6 +178,31 @@ r = h5py.File(sys.argv[1], 'r')['runs']
 sys.exit(0 if r['diverge'].attrs['status'] == 'failed' and 'diverged' in r['diverge'].attrs['message'] and r['fine'].attrs['status'] == 'complete' else 1)
 " "$res/cli_diverge.h5"
 check "the file records failed + message and complete" test $? -eq 0
+# a failed run is skipped by a rerun, with the way to retry it (issue 12, 2)
+"$exe" --results "$res" "$work/diverge.yaml" > "$work/div2.out" 2> "$work/div2.err"; rc=$?
+check "a rerun with a failed run exits 1" test $rc -eq 1
+check "a rerun names --retry-failed" has "$work/div2.err" "run 1/2 diverge: failed earlier (loss is"
+check "a rerun names --retry-failed (2)" has "$work/div2.err" "--retry-failed trains it again from its last checkpoint, --fresh --only 'diverge' starts it over"
+# --retry-failed trains it again (this one diverges again: same numbers, same failure)
+"$exe" --retry-failed --results "$res" "$work/diverge.yaml" > "$work/div3.out" 2> "$work/div3.err"; rc=$?
+check "--retry-failed retries the failed run" has "$work/div3.err" "diverge: failed earlier (loss is"
+check "--retry-failed says it retries" grep -q "retried (--retry-failed)" "$work/div3.err"
+check "--retry-failed: the run trained again and failed again" has "$work/div3.err" "run diverge failed: loss is"
+check "--retry-failed skips complete runs" has "$work/div3.out" "0 trained, 1 skipped as complete, 1 failed"
+# a run that failed for a passing reason (marked so here) completes from its last checkpoint
+"$py" -c '
+import sys, h5py
+with h5py.File(sys.argv[1], "r+") as f:
+    r = f["runs/fine"]
+    print(repr(r.attrs["final_top1"]))
+    r.attrs["status"] = "failed"; r.attrs["message"] = "out of memory"' "$res/cli_diverge.h5" > "$work/fine_top1"
+"$exe" --retry-failed --only fine --results "$res" "$work/diverge.yaml" > "$work/div4.out" 2> "$work/div4.err"; rc=$?
+check "--retry-failed completes a run that failed for a passing reason" test $rc -eq 0
+check "... from its last checkpoint" has "$work/div4.err" "fine: failed earlier (out of memory); retried (--retry-failed), from its last checkpoint"
+check "... with its numbers" "$py" -c '
+import sys, h5py
+r = h5py.File(sys.argv[1], "r")["runs/fine"]
+sys.exit(0 if r.attrs["status"] == "complete" and repr(r.attrs["final_top1"]) == open(sys.argv[2]).read().strip() else 1)' "$res/cli_diverge.h5" "$work/fine_top1"
 
 # a full disk (simulated with a file-size limit; EFBIG instead of ENOSPC):
 # a clear error, and the previous file is intact
@@ -205,6 +230,36 @@ touch "$work/afile"
 check "an unwritable results folder exits 1" test $rc -eq 1
 check "an unwritable results folder is named" has "$work/unw.out" "cannot create directory $work/afile"
 
+# --results "" (an unset variable): refused, nothing at the file-system root (issue 12, 8)
+rm -f /cli_grid.h5
+"$exe" --results "" "$work/grid.yaml" > "$work/empty_res.out" 2>&1; rc=$?
+check "--results '' exits 2" test $rc -eq 2
+check "--results '' is explained" has "$work/empty_res.out" "cyclebnn: --results expects a directory, got an empty string"
+check "--results '' writes nothing in /" test ! -e /cli_grid.h5 -a ! -e /cli_grid.h5.lock
+
+# what stands at the results path, each one line naming it (issue 12, 13)
+mkdir -p "$work/kinds/cli_grid.h5"
+"$exe" --results "$work/kinds" "$work/grid.yaml" > "$work/kind_dir.out" 2>&1; rc=$?
+check "a directory in place of the file exits 1" test $rc -eq 1
+check "a directory in place of the file is named as such" test "$(head -n 1 "$work/kind_dir.out")" = \
+    "cyclebnn: results $work/kinds/cli_grid.h5: is a directory, not a results file: move it away or use another --results directory"
+rmdir "$work/kinds/cli_grid.h5"
+: > "$work/kinds/cli_grid.h5"
+"$exe" --results "$work/kinds" "$work/grid.yaml" > "$work/kind_empty.out" 2>&1; rc=$?
+check "an empty results file exits 1" test $rc -eq 1
+check "an empty results file is named as such" test "$(head -n 1 "$work/kind_empty.out")" = \
+    "cyclebnn: results $work/kinds/cli_grid.h5: is empty (0 bytes), not a results file: move it away or start over with --fresh"
+check "an empty results file is left as it was" test ! -s "$work/kinds/cli_grid.h5"
+# a symlinked results file: the target is updated, the link stays a link (issue 12, 12)
+mkdir -p "$work/store" "$work/linked"
+cp "$h5" "$work/store/real.h5"
+ln -s "$work/store/real.h5" "$work/linked/cli_grid.h5"
+"$exe" --fresh --only 'cycles=1,seed=1' --results "$work/linked" "$work/grid.yaml" > "$work/link.out" 2>&1; rc=$?
+check "a symlinked results file trains" test $rc -eq 0
+check "the link is still a link" test -L "$work/linked/cli_grid.h5"
+check "the target holds the commit" bash -c "h5dump -a /runs/cycles=1,seed=1/status '$work/store/real.h5' | grep -q complete"
+check "no working copy or lock beside the link" test ! -e "$work/linked/cli_grid.h5.tmp" -a ! -e "$work/linked/cli_grid.h5.lock"
+
 # Ctrl-C: stop after the current step with a checkpoint, then resume
 cat > "$work/long.yaml" <<'EOF'
 name: cli_long
@@ -231,19 +286,57 @@ check "the run records the build that started it" "$py" -c '
 import sys, h5py
 with h5py.File(sys.argv[1], "r") as f:
     sys.exit(0 if f["runs/cli_long"].attrs["git_revision"] not in ("", None) else 1)' "$res/cli_long.h5"
-# as if another build had started it: the resume warns that the numbers follow this build from there
+# as if another build had started it: the resume warns that the numbers follow this build from there;
+# and as if a loss landscape had been computed on the interrupted weights: the resume removes it (issue 12, 3)
 "$py" -c '
 import sys, h5py
 with h5py.File(sys.argv[1], "r+") as f:
-    f["runs/cli_long"].attrs["git_revision"] = "0000000"' "$res/cli_long.h5"
+    f["runs/cli_long"].attrs["git_revision"] = "0000000"
+    g = f["runs/cli_long"].create_group("landscape")
+    g.attrs["checkpoint_step"] = f["runs/cli_long/checkpoint"].attrs["step"]' "$res/cli_long.h5"
 "$exe" --results "$res" "$work/long.yaml" > "$work/long2.out" 2> "$work/long2.err"; rc=$?
 check "the rerun after Ctrl-C completes" test $rc -eq 0
 check "the rerun resumes from the stop's checkpoint" grep -q "resuming from the checkpoint at step [0-9]*/400" "$work/long2.err"
 check "resuming another build's run warns" grep -q "warning: run cli_long was started by build 0000000 and resumes from step" "$work/long2.err"
+check "the resume says the stale landscape goes" has "$work/long2.err" "run cli_long trains on: its landscape (of an unfinished state) is removed"
+check "the resumed run has no stale landscape" "$py" -c '
+import sys, h5py
+sys.exit(0 if "landscape" not in h5py.File(sys.argv[1], "r")["runs/cli_long"] else 1)' "$res/cli_long.h5"
 check "the warning keeps the starter's revision" "$py" -c '
 import sys, h5py
 with h5py.File(sys.argv[1], "r") as f:
     sys.exit(0 if f["runs/cli_long"].attrs["git_revision"] == "0000000" else 1)' "$res/cli_long.h5"
 check "no lock file is left" test ! -e "$res/cli_long.h5.lock"
+
+# ./run_experiment (the wrapper): signals reach cyclebnn, a refused session draws no figures (issue 12, 9 and 10)
+wrapper="${CBNN_SOURCE_ROOT:?}/run_experiment"
+export CBNN_NO_BUILD=1 CBNN_BUILD_DIR="$(cd "$(dirname "$exe")" && pwd)"
+wait_for() { for _ in $(seq 1 600); do grep -q "$2" "$1" 2>/dev/null && return 0; sleep 0.1; done; return 1; }
+child_of() { pgrep -P "$1" -x cyclebnn; }
+"$wrapper" --fresh --results "$res" "$work/long.yaml" > "$work/w1.out" 2> "$work/w1.err" &
+wpid=$!
+wait_for "$work/w1.err" "step 20/400"
+cpid=$(child_of $wpid)
+check "the wrapper runs cyclebnn as its child" test -n "$cpid"
+"$wrapper" --results "$res" "$work/long.yaml" > "$work/w2.out" 2>&1; rc=$?
+check "a second wrapper session exits 3 (in use)" test $rc -eq 3
+check "a refused session draws no figures" bash -c "! grep -q 'regenerate\|made .*png' '$work/w2.out'"
+kill -TERM $wpid
+wait $wpid; rc=$?
+check "SIGTERM to the wrapper stops cyclebnn with a checkpoint (exit 130)" test $rc -eq 130
+check "... which says how to resume" has "$work/w1.err" "rerun the same command to resume"
+check "no cyclebnn is left training" bash -c "! kill -0 $cpid 2>/dev/null"
+# kill -9 of the wrapper: cyclebnn stops by itself (with a checkpoint) instead of training on, orphaned, holding the lock
+"$wrapper" --results "$res" "$work/long.yaml" > "$work/w3.out" 2> "$work/w3.err" &
+wpid=$!
+wait_for "$work/w3.err" "resuming from the checkpoint"
+cpid=$(child_of $wpid)
+kill -KILL $wpid
+for _ in $(seq 1 100); do kill -0 "$cpid" 2>/dev/null || break; sleep 0.1; done
+check "kill -9 of the wrapper: cyclebnn stops" bash -c "! kill -0 $cpid 2>/dev/null"
+check "... having checkpointed" has "$work/w3.err" "rerun the same command to resume"
+"$exe" --results "$res" "$work/long.yaml" > "$work/w4.out" 2>&1; rc=$?
+check "... and the same command completes the run" test $rc -eq 0
+unset CBNN_NO_BUILD CBNN_BUILD_DIR
 
 finish test_cli
