@@ -4,16 +4,20 @@
  *   cbnn_export [--out DIR] [--md-dir DIR] RESULTS.h5 [RESULTS.h5 ...]
  *   cbnn_export [--out DIR] --paper
  *
- * For each file, with E its `experiment` root attribute, it writes into DIR/E/
- * (DIR defaults to plots/out/data):
+ * For each file, with K its name without .h5 (results/X_old.h5: K = X_old, so
+ * that a copy of an experiment's file never overwrites the original's
+ * outputs), it writes into DIR/K/ (DIR defaults to plots/out/data):
  *   runs.csv                one row per run, in the order of the experiment's grid
  *   <file>.train.dat        # step loss lr bits grad_bits cost_ratio top1
  *   <file>.eval.dat         # step top1 loss
  *   <file>.landscape.dat    # alpha beta loss top1 flips  (N x N, blank line after every N rows)
  *   <file>.landscape1d.dat  # alpha loss top1 flips
+ *                           (only a landscape of the run's checkpoint now: one of other
+ *                           weights, e.g. computed before the run was resumed, is stale
+ *                           and left out with a warning naming the run and both steps)
  *   groups.csv              the seeds of each group aggregated (complete runs only)
  *   efficiency.csv/.md      bit-MACs per phase vs fp32, a memory estimate, measured time and RSS
- * and MDDIR/E.md (MDDIR defaults to results/): the comparison table, which is
+ * and MDDIR/K.md (MDDIR defaults to results/): the comparison table, which is
  * also printed on stdout. --paper writes DIR/paper_arithmetic.md: the
  * arithmetic behind the paper's reductions (method.md 6), computed here.
  * The column definitions are in analysis/README.md.
@@ -63,7 +67,8 @@ typedef struct {
 } CostTable;
 
 typedef struct {
-    int present;
+    int present;                  /* read and fresh: written out */
+    long checkpoint_step;         /* the step of the weights it was computed on (-1: not recorded) */
     size_t n;
     long grid_n; /* 2-D only */
     double *alpha, *beta, *loss, *top1, *flips;
@@ -86,6 +91,7 @@ typedef struct {
     char *group;
     int group_index;
     char status[32];
+    long checkpoint_step;         /* of its complete checkpoint now, -1 = none */
     char *config;
     RunConfig c;
     double final_top1, best_top1, mean_cost_ratio, bit_macs, fp32_macs, wall_time_s, images_per_s, peak_rss_bytes;
@@ -108,6 +114,7 @@ typedef struct {
 
 typedef struct {
     const char *path;
+    char key[256];                /* the file's name without .h5: names its outputs */
     int schema;
     char *experiment, *start_time, *first_start_time, *cpu_model, *git_revision, *yaml, *build, *compiler;
     int omp_threads;
@@ -461,9 +468,29 @@ static int read_landscape(hid_t run, const char *grp, int two_d, Landscape *l, c
         else
             l->grid_n = (long)gn;
     }
-    if (!rc) l->present = 1;
+    if (!rc) {
+        double cs = h5_attr_double(g, "checkpoint_step");
+        l->checkpoint_step = isnan(cs) ? -1 : (long)cs;
+        l->present = 1;
+    }
     H5Gclose(g);
     return rc;
+}
+
+/* A landscape is of the weights of the run's checkpoint at the step it
+ * records; when the checkpoint has moved on since (the run was resumed and
+ * trained further) or the step is not recorded, the table shows other weights
+ * than the run's: it is left out, said in one line. */
+static void drop_stale(const char *where, const Run *r, const char *grp, Landscape *l) {
+    if (!l->present || (l->checkpoint_step >= 0 && l->checkpoint_step == r->checkpoint_step)) return;
+    char at[64], now[64];
+    if (l->checkpoint_step >= 0) snprintf(at, sizeof at, "step %ld", l->checkpoint_step);
+    else snprintf(at, sizeof at, "an unrecorded step");
+    if (r->checkpoint_step >= 0) snprintf(now, sizeof now, "step %ld", r->checkpoint_step);
+    else snprintf(now, sizeof now, "no complete checkpoint");
+    warnf("%s: %s/ is stale: computed on the weights at %s, the run (%s) is now at %s; not exported (rerun "
+          "cbnn_landscape)", where, grp, at, r->status, now);
+    l->present = 0;
 }
 
 typedef struct {
@@ -646,8 +673,20 @@ static int load_run(ExpFile *f, hid_t runs, const char *name, Run *r, char *err)
     if (!rc) rc = read_train(g, &r->tr, err, where);
     if (!rc) rc = read_eval(g, &r->ev, err, where);
     if (!rc) rc = read_cost(g, r, err, where);
+    r->checkpoint_step = -1;
+    if (!rc && H5Lexists(g, "checkpoint", H5P_DEFAULT) > 0) {
+        /* only a complete checkpoint counts (results/README.md: complete = 1) */
+        hid_t ck = H5Gopen2(g, "checkpoint", H5P_DEFAULT);
+        if (ck >= 0) {
+            double done = h5_attr_double(ck, "complete"), step = h5_attr_double(ck, "step");
+            if (done == 1.0 && step >= 0) r->checkpoint_step = (long)step;
+            H5Gclose(ck);
+        }
+    }
     if (!rc) rc = read_landscape(g, "landscape", 1, &r->ls2, err, where);
     if (!rc) rc = read_landscape(g, "landscape1d", 0, &r->ls1, err, where);
+    if (!rc) drop_stale(where, r, "landscape", &r->ls2);
+    if (!rc) drop_stale(where, r, "landscape1d", &r->ls1);
     if (!rc && !strcmp(r->status, "complete") && r->ev.n == 0)
         rc = errf(err, "%s: the run is complete but has no eval/ rows", where);
     if (!rc && !strcmp(r->status, "complete") && !r->has_cost)
@@ -720,10 +759,28 @@ static void build_groups(ExpFile *f) {
     free(b);
 }
 
+/* The name a file's outputs go by: its base name without .h5. */
+static int file_key(const char *path, char *key, size_t cap, char *err) {
+    const char *b = strrchr(path, '/');
+    b = b ? b + 1 : path;
+    size_t n = strlen(b);
+    if (n > 3 && !strcmp(b + n - 3, ".h5")) n -= 3;
+    if (n == 0 || b[0] == '.' || n >= cap)
+        return errf(err, "%s: its name (without .h5) cannot name its outputs (empty, starts with '.' or too long)",
+                    path);
+    for (size_t i = 0; i < n; i++)
+        if ((unsigned char)b[i] < 0x20 || b[i] == 0x7f)
+            return errf(err, "%s: its name has a control character: rename the file", path);
+    memcpy(key, b, n);
+    key[n] = 0;
+    return 0;
+}
+
 static int load_file(const char *path, ExpFile *f, char *err) {
     memset(f, 0, sizeof *f);
     f->path = path;
     f->ref_group = -1;
+    if (file_key(path, f->key, sizeof f->key, err)) return -1;
     if (access(path, R_OK) != 0) return errf(err, "%s: cannot read: %s", path, strerror(errno));
     if (H5Fis_hdf5(path) <= 0) return errf(err, "%s: not an HDF5 file", path);
     hid_t file = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
@@ -746,10 +803,7 @@ static int load_file(const char *path, ExpFile *f, char *err) {
         rc = errf(err, "%s: no experiment attribute", path);
         goto out;
     }
-    if (strchr(f->experiment, '/') || !strcmp(f->experiment, ".") || !strcmp(f->experiment, "..")) {
-        rc = errf(err, "%s: experiment name '%s' cannot name a directory", path, f->experiment);
-        goto out;
-    }
+    /* (the experiment names no output: the file's key does, so any name is shown as it is) */
     f->start_time = h5_attr_strdup(file, "start_time");
     f->first_start_time = h5_attr_strdup(file, "first_start_time");
     f->cpu_model = h5_attr_strdup(file, "cpu_model");
@@ -849,7 +903,8 @@ static int write_runs_csv(const ExpFile *f, const char *dir, char *err) {
     Out o;
     if (path_fmt(path, sizeof path, err, "%s/runs.csv", dir) || out_open(&o, path, err)) return -1;
     fprintf(o.f, "run,file,status,group,arch,conv,schedule,bits_min,bits_max,grad_bits,cycles,seed,final_top1,"
-                 "best_top1,mean_cost_ratio,bit_macs,fp32_macs,wall_time_s,images_per_s,peak_rss_bytes\n");
+                 "best_top1,mean_cost_ratio,bit_macs,fp32_macs,wall_time_s,images_per_s,peak_rss_bytes,"
+                 "checkpoint_step,landscape_step,landscape1d_step\n");
     for (int i = 0; i < f->n_runs; i++) {
         const Run *r = &f->runs[i];
         const RunConfig *c = &r->c;
@@ -860,10 +915,18 @@ static int write_runs_csv(const ExpFile *f, const char *dir, char *err) {
         csv_field(o.f, r->status);
         fputc(',', o.f);
         csv_field(o.f, r->group);
-        fprintf(o.f, ",%s,%s,%s,%d,%d,%d,%d,%llu,%s,%s,%s,%s,%s,%s,%s,%s\n", c->arch, c->conv, c->prec_schedule,
+        fprintf(o.f, ",%s,%s,%s,%d,%d,%d,%d,%llu,%s,%s,%s,%s,%s,%s,%s,%s", c->arch, c->conv, c->prec_schedule,
                 c->bits.min, c->bits.max, c->grad_bits.max, c->prec_cycles, (unsigned long long)c->seed,
                 NUM(r->final_top1), NUM(r->best_top1), NUM(r->mean_cost_ratio), NUM(r->bit_macs), NUM(r->fp32_macs),
                 NUM(r->wall_time_s), NUM(r->images_per_s), NUM(r->peak_rss_bytes));
+        /* steps: empty when there is none (no checkpoint; no landscape exported) */
+        fputc(',', o.f);
+        if (r->checkpoint_step >= 0) fprintf(o.f, "%ld", r->checkpoint_step);
+        fputc(',', o.f);
+        if (r->ls2.present) fprintf(o.f, "%ld", r->ls2.checkpoint_step);
+        fputc(',', o.f);
+        if (r->ls1.present) fprintf(o.f, "%ld", r->ls1.checkpoint_step);
+        fputc('\n', o.f);
     }
     return out_close(&o, err);
 }
@@ -1094,7 +1157,7 @@ static void comparison_table(const ExpFile *f, FILE *o) {
 static int write_md(const ExpFile *f, const char *md_dir, char *err) {
     char path[4096];
     Out o;
-    if (path_fmt(path, sizeof path, err, "%s/%s.md", md_dir, f->experiment) || out_open(&o, path, err)) return -1;
+    if (path_fmt(path, sizeof path, err, "%s/%s.md", md_dir, f->key) || out_open(&o, path, err)) return -1;
     fprintf(o.f, "<!-- written by cbnn_export from %s; do not edit -->\n\n", f->path);
     comparison_table(f, o.f);
     return out_close(&o, err);
@@ -1102,7 +1165,7 @@ static int write_md(const ExpFile *f, const char *md_dir, char *err) {
 
 static int export_file(const ExpFile *f, const char *out_dir, const char *md_dir, char *err) {
     char dir[4096];
-    if (path_fmt(dir, sizeof dir, err, "%s/%s", out_dir, f->experiment) || mkdir_p(dir, err)) return -1;
+    if (path_fmt(dir, sizeof dir, err, "%s/%s", out_dir, f->key) || mkdir_p(dir, err)) return -1;
     if (write_runs_csv(f, dir, err) || write_dats(f, dir, err) || write_groups_csv(f, dir, err) ||
         write_efficiency(f, dir, err))
         return -1;
@@ -1283,9 +1346,10 @@ static int paper_mode(const char *out_dir, char *err) {
 static void usage(FILE *o) {
     fprintf(o, "usage: cbnn_export [--out DIR] [--md-dir DIR] RESULTS.h5 [RESULTS.h5 ...]\n"
                "       cbnn_export [--out DIR] --paper\n"
-               "Exports results files (schema v3) to DIR/<experiment>/ (default DIR plots/out/data): runs.csv,\n"
-               "<run>.train.dat, <run>.eval.dat, <run>.landscape*.dat, groups.csv, efficiency.csv and .md; and\n"
-               "the comparison table to MDDIR/<experiment>.md (default results/) and stdout.\n"
+               "Exports results files (schema v3) to DIR/K/ (default DIR plots/out/data), K the file's name\n"
+               "without .h5: runs.csv, <run>.train.dat, <run>.eval.dat, <run>.landscape*.dat (only those of\n"
+               "the run's checkpoint now), groups.csv, efficiency.csv and .md; and the comparison table to\n"
+               "MDDIR/K.md (default results/) and stdout.\n"
                "--paper prints the arithmetic of the paper's reductions and writes DIR/paper_arithmetic.md.\n"
                "Columns: analysis/README.md.\n");
 }
@@ -1339,9 +1403,9 @@ int main(int argc, char **argv) {
     for (int i = 0; i < nfiles && !rc; i++) {
         if (load_file(files[i], &fs[i], err)) rc = 1;
         for (int k = 0; k < i && !rc; k++)
-            if (!strcmp(fs[k].experiment, fs[i].experiment))
-                rc = 1, errf(err, "%s and %s hold the same experiment '%s': export them separately", files[k],
-                             files[i], fs[i].experiment);
+            if (!strcmp(fs[k].key, fs[i].key))
+                rc = 1, errf(err, "%s and %s have the same name '%s': their outputs would overwrite each other; "
+                             "export them separately", files[k], files[i], fs[i].key);
     }
     if (rc) fprintf(stderr, "cbnn_export: %s\n", err);
     for (int i = 0; i < nfiles && !rc; i++) {
@@ -1349,8 +1413,8 @@ int main(int argc, char **argv) {
             fprintf(stderr, "cbnn_export: %s\n", err);
             rc = 1;
         } else {
-            fprintf(stderr, "cbnn_export: %s -> %s/%s/ and %s/%s.md\n", files[i], out_dir, fs[i].experiment, md_dir,
-                    fs[i].experiment);
+            fprintf(stderr, "cbnn_export: %s -> %s/%s/ and %s/%s.md\n", files[i], out_dir, fs[i].key, md_dir,
+                    fs[i].key);
         }
     }
     for (int i = 0; i < nfiles; i++) free_file(&fs[i]);

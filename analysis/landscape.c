@@ -21,6 +21,7 @@ static void usage(FILE *f) {
             "Loss landscape of RUN's complete checkpoint (Li et al. 2018, filter-normalised random\n"
             "directions; method.md 8), written into RESULTS.h5 as /runs/RUN/landscape (columns alpha,\n"
             "beta, loss, top1, flips; row i*N+j is alpha_i, beta_j) or /runs/RUN/landscape1d.\n"
+            "RUN must be complete (its checkpoint then holds the trained weights).\n"
             "\n"
             "options:\n"
             "  --grid N      N x N points over [-R, R]^2 (default 51; N points with --1d)\n"
@@ -32,6 +33,8 @@ static void usage(FILE *f) {
             "  --split S     test (default) or train (method.md 8 asks for the training loss)\n"
             "  --seed S      the directions' seed (default 1)\n"
             "  --threads N   OpenMP threads over grid points (default: OMP_NUM_THREADS / all cores)\n"
+            "  --allow-unfinished  accept an interrupted, running or failed run: its last checkpoint is\n"
+            "                evaluated and the table is marked unfinished = 1 (the figure says so)\n"
             "  --help        this text\n"
             "\n"
             "Cost: grid^2 x subset image evaluations (+ subset for the origin); binary ResNet-8 on\n"
@@ -84,6 +87,8 @@ int main(int argc, char **argv) {
         } else if (!strcmp(a, "--range")) {
             if (parse_double(a, v, 1e-12, 1e12, &o.range)) return 2;
             i++;
+        } else if (!strcmp(a, "--allow-unfinished")) {
+            o.allow_unfinished = 1;
         } else if (!strcmp(a, "--1d")) {
             o.one_d = 1;
         } else if (!strcmp(a, "--bits")) {
@@ -139,6 +144,15 @@ int main(int argc, char **argv) {
         fprintf(stderr, "cbnn_landscape: %s\n", err);
         return 1;
     }
+    /* refused before the data is loaded and the grid computed, not only when writing */
+    if (landscape_check_status(path, run, r.status, r.step, o.allow_unfinished, err, sizeof err)) {
+        fprintf(stderr, "cbnn_landscape: %s\n", err);
+        landscape_run_free(&r);
+        return 1;
+    }
+    if (strcmp(r.status, "complete"))
+        fprintf(stderr, "cbnn_landscape: warning: run '%s' in %s is %s, not complete (--allow-unfinished): the table "
+                "is marked unfinished = 1, of the checkpoint at step %ld\n", run, path, r.status, r.step);
     Dataset train, test;
     if (landscape_load_data(&r.c, &train, &test, err, sizeof err)) {
         fprintf(stderr, "cbnn_landscape: run '%s' in %s: %s\n", run, path, err);

@@ -45,6 +45,7 @@ typedef struct {
     int split_train;  /* 0: test split (default), 1: training split (method.md 8 says training loss) */
     uint64_t seed;    /* the directions' seed (default 1) */
     int threads;      /* 0: OpenMP's default */
+    int allow_unfinished; /* 1: accept a run that is not complete (the table then says so: unfinished = 1) */
     FILE *progress;   /* progress lines (NULL: quiet) */
 } LandscapeOptions;
 
@@ -54,6 +55,7 @@ void landscape_defaults(LandscapeOptions *o);
 typedef struct {
     char name[CFG_RUN_NAME];
     RunConfig c;                  /* its resolved configuration */
+    char status[16];              /* its status when read: complete, interrupted, running, failed */
     long step;                    /* the step of its complete checkpoint */
     real *params, *buffers;       /* the checkpoint's */
     size_t n_params, n_buffers;
@@ -66,6 +68,14 @@ typedef struct {
  * config, checkpoint of another size). */
 int landscape_read_run(const char *path, const char *run, LandscapeRun *r, char *err, size_t errlen);
 void landscape_run_free(LandscapeRun *r);
+
+/* Only a complete run's checkpoint holds the trained weights: the landscape
+ * of an interrupted, running (killed) or failed run is of weights that the
+ * rest of training replaces. 0 when `status` is complete or allow_unfinished
+ * is set, else -1 with a one-line message naming the file, the run, its status
+ * and step, and --allow-unfinished. */
+int landscape_check_status(const char *path, const char *run, const char *status, long step, int allow_unfinished,
+                           char *err, size_t errlen);
 
 /* The config's dataset as run_experiment loads it (loader, then the
  * data.train_subset / data.test_subset truncation). 0 or -1 with a message. */
@@ -111,7 +121,10 @@ void landscape_table_free(LandscapeTable *t);
 /* Write the table into the run: results_open (the file's experiment and
  * yaml), results_run_table, results_close(commit = 1). Refuses (nothing
  * written) when the run's checkpoint is no longer the one the table was
- * computed from. */
+ * computed from, or when the run is not complete and o->allow_unfinished is
+ * not set (landscape_check_status, on the status at the time of writing).
+ * Besides checkpoint_step, the group records the run's status then
+ * (`run_status`) and `unfinished` (1 when it was not complete). */
 int landscape_write(const char *path, const LandscapeRun *r, const LandscapeOptions *o, const LandscapeTable *t,
                     char *err, size_t errlen);
 

@@ -91,6 +91,16 @@ static void list_runs(const char *path, char *buf, size_t cap) {
     H5Eclear2(H5E_DEFAULT);
 }
 
+int landscape_check_status(const char *path, const char *run, const char *status, long step, int allow_unfinished,
+                           char *err, size_t errlen) {
+    if (!strcmp(status, "complete") || allow_unfinished) return 0;
+    snprintf(err, errlen,
+             "run '%s' in %s is %s, not complete (checkpoint at step %ld): its landscape would not be of the trained "
+             "weights; finish the run first, or pass --allow-unfinished to evaluate that checkpoint anyway",
+             run, path, status[0] ? status : "of unknown status", step);
+    return -1;
+}
+
 int landscape_read_run(const char *path, const char *run, LandscapeRun *r, char *err, size_t errlen) {
     memset(r, 0, sizeof *r);
     snprintf(r->name, sizeof r->name, "%s", run);
@@ -159,6 +169,7 @@ int landscape_read_run(const char *path, const char *run, LandscapeRun *r, char 
         goto out;
     }
     r->step = step;
+    snprintf(r->status, sizeof r->status, "%s", ri.status);
     r->experiment = results_root_attr_text(f, "experiment");
     r->experiment_yaml = results_root_attr_text(f, "experiment_yaml");
     if (!r->experiment) {
@@ -476,6 +487,8 @@ int landscape_write(const char *path, const LandscapeRun *r, const LandscapeOpti
     RunInfo ri;
     results_run_info(f, r->name, &ri);
     const long now_step = ri.exists ? ri.checkpoint_step : -2;
+    char status[sizeof ri.status];
+    snprintf(status, sizeof status, "%s", ri.status);
     run_info_free(&ri);
     if (now_step != t->checkpoint_step) {
         snprintf(err, errlen, "run '%s' in %s changed while the landscape was computed (checkpoint step %ld, now %ld): "
@@ -483,6 +496,12 @@ int landscape_write(const char *path, const LandscapeRun *r, const LandscapeOpti
         results_close(f, 0, e2, sizeof e2);
         return -1;
     }
+    /* checked again on the status now: the caller may not have (a test, a library user) */
+    if (landscape_check_status(path, r->name, status, now_step, o->allow_unfinished, err, errlen)) {
+        results_close(f, 0, e2, sizeof e2);
+        return -1;
+    }
+    const int unfinished = strcmp(status, "complete") != 0;
     const char *group = t->one_d ? "landscape1d" : "landscape";
     ResultsColumn cols[5];
     int nc = 0;
@@ -503,6 +522,8 @@ int landscape_write(const char *path, const LandscapeRun *r, const LandscapeOpti
         {"grid_n", (double)t->grid_n, NULL},
         {"range", o->range, NULL},
         {"checkpoint_step", (double)t->checkpoint_step, NULL},
+        {"run_status", 0, status},
+        {"unfinished", (double)unfinished, NULL},
         {"n_binary_weights", (double)t->n_binary_weights, NULL},
         {"origin_loss", t->origin_loss, NULL},
         {"origin_top1", t->origin_top1, NULL},

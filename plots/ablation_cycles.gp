@@ -14,17 +14,11 @@
 
 if (!exists("datadir")) { print "ablation_cycles.gp: set datadir='DIR/EXPERIMENT' (cbnn_export output)"; exit status 1 }
 if (!exists("out")) out = datadir.'_ablation_cycles'
-if (!exists("title")) title = system(sprintf("basename '%s'", datadir)).": top-1 against the number of precision cycles"
-# groups.csv is RFC 4180 CSV: a group name with a comma in it ("approx,cycles=4") is quoted, and
-# gnuplot's own comma separator would cut that string at the comma. So the file is read through
-# awk, which parses the quotes and writes whitespace columns (an empty field as "").
-csv2ws = 'BEGIN { Q = sprintf("%c", 34) } \
-{ n = 0; f = ""; q = 0; L = $0; \
-  for (i = 1; i <= length(L); i++) { c = substr(L, i, 1); \
-    if (q) { if (c == Q) { if (substr(L, i + 1, 1) == Q) { f = f c; i++ } else q = 0 } else f = f c } \
-    else if (c == Q) q = 1; else if (c == ",") { a[++n] = f; f = "" } else f = f c } \
-  a[++n] = f; s = ""; for (j = 1; j <= n; j++) s = s (j > 1 ? " " : "") (a[j] == "" ? Q Q : a[j]); print s }'
-readcsv(p) = "< awk '".csv2ws."' '".p."'"
+# helpers (plots/lib.gp): shq(), basename(), readcsv(), ... found beside this script
+lastsl(s) = (strstrt(s, "/") == 0 ? 0 : strstrt(s, "/") + lastsl(s[strstrt(s, "/") + 1:]))
+load (lastsl(ARG0) ? ARG0[1:lastsl(ARG0) - 1] : ".").'/lib.gp'
+if (!exists("title")) title = basename(datadir).": top-1 against the number of precision cycles"
+# groups.csv is RFC 4180 CSV, read through lib.gp's readcsv (names may hold commas and spaces)
 csv = readcsv(datadir.'/groups.csv')
 
 set datafile columnheaders

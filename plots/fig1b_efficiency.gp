@@ -10,21 +10,27 @@
 #   gnuplot -e "groups='plots/out/data/E1/groups.csv plots/out/data/E2/groups.csv'; \
 #               out='plots/out/fig1b_efficiency'" plots/fig1b_efficiency.gp
 #
-# groups: space-separated groups.csv files written by cbnn_export (DIR/<experiment>/groups.csv; the
-#         experiment is the name of the file's directory). Columns used: group, n, best_top1_mean,
+# groups: space-separated groups.csv files written by cbnn_export (DIR/<results file>/groups.csv; the
+#         legend names each by its directory). Columns used: group, n, best_top1_mean,
 #         best_top1_std, bit_macs (fp32-MAC equivalents, results/README.md).
+#         Or, for paths with spaces (what plots/regenerate passes): ngroups=N and groups1..groupsN.
 # paper:  default plots/paper_table2.dat next to this script.
 # out:    output path without extension; writes OUT.png and OUT.pdf.
 # Optional: title.
 
-if (!exists("groups") || words(groups) < 1) { print "fig1b_efficiency.gp: set groups='DIR/E/groups.csv ...' (cbnn_export output)"; exit status 1 }
-if (!exists("paper")) paper = system(sprintf("dirname '%s'", ARG0)).'/paper_table2.dat'
+# helpers (plots/lib.gp): shq(), basename(), readcsv(), ... found beside this script
+lastsl(s) = (strstrt(s, "/") == 0 ? 0 : strstrt(s, "/") + lastsl(s[strstrt(s, "/") + 1:]))
+load (lastsl(ARG0) ? ARG0[1:lastsl(ARG0) - 1] : ".").'/lib.gp'
+numbered = exists("ngroups")
+if (!numbered && (!exists("groups") || words(groups) < 1)) { print "fig1b_efficiency.gp: set groups='DIR/E/groups.csv ...' (cbnn_export output)"; exit status 1 }
+if (!exists("paper")) paper = dirname(ARG0).'/paper_table2.dat'
 if (!exists("out")) out = 'fig1b_efficiency'
 if (!exists("title")) title = "Top-1 accuracy against training MACs (paper Fig. 1b)"
-nexp = words(groups)
-expname(i) = system(sprintf("basename \"$(dirname '%s')\"", word(groups, i)))
-exps = ""
-do for [i=1:nexp] { exps = exps.expname(i)." " }
+nexp = (numbered ? ngroups + 0 : words(groups))   # (a number, or the string of one)
+gfile(i) = (numbered ? value(sprintf("groups%d", i)) : word(groups, i))
+expname(i) = basename(dirname(gfile(i)))
+gfiles = ""
+do for [i=1:nexp] { gfiles = gfiles." ".shq(gfile(i)) }
 
 # Our points and their label layout, by awk: CSV parsed as RFC 4180 (a group name with a comma is
 # quoted; gnuplot's own comma separator would cut it); one row per distinct point:
@@ -55,12 +61,12 @@ END { if (np == 0) exit; \
     if (yl[i] < ymin + g / 2) yl[i] = ymin + g / 2 } \
   for (r = np; r >= 1; r--) { i = o[r]; top = (r == np ? ymax - g / 2 : yl[o[r + 1]] - g); if (yl[i] > top) yl[i] = top } \
   for (i = 1; i <= np; i++) { L = length(lab[i]); if (L > maxl) maxl = L } \
-  for (i = 1; i <= np; i++) printf "%.10g %.10g %.10g %d %.10g %.10g %.10g %d %s%s%s\n", \
-    px[i], py[i], s[i], e[i], yl[i], ymin, ymax, maxl, Q, lab[i], Q }'
-ours = "< awk '".layout."' ".groups
+  for (i = 1; i <= np; i++) { gsub(Q, "''", lab[i]); printf "%.10g %.10g %.10g %d %.10g %.10g %.10g %d %s%s%s\n", \
+    px[i], py[i], s[i], e[i], yl[i], ymin, ymax, maxl, Q, lab[i], Q } }'
+ours = "< awk ".shq(layout).gfiles
 
 stats ours using 1:2 nooutput
-if (STATS_records < 1) { print "fig1b_efficiency.gp: no complete group with bit_macs and top-1 in ".groups; exit status 1 }
+if (STATS_records < 1) { print "fig1b_efficiency.gp: no complete group with bit_macs and top-1 in".gfiles; exit status 1 }
 xmin = STATS_min_x
 xmax = STATS_max_x
 stats ours using 6:8 nooutput
@@ -135,7 +141,7 @@ do for [fmt in "png pdf"] {
     plot ours using 1:2:(xlab * 0.95 - $1):($5 - $2) with vectors nohead lc rgb "#bbbbbb" lw 0.8 notitle, \
          ours using 1:2:3:4 with yerrorbars lc variable pt 7 ps 1.3 lw 1.2 notitle, \
          ours using (xlab):5:9:4 with labels left textcolor variable notitle, \
-         for [i=1:nexp] NaN with points lc i pt 7 ps 1.3 title word(exps, i)
+         for [i=1:nexp] NaN with points lc i pt 7 ps 1.3 title expname(i)
     unset multiplot
     unset output
 }

@@ -16,8 +16,11 @@
 if (!exists("a")) { print "fig3_landscape.gp: set a='FILE.landscape.dat' (and b=...)"; exit status 1 }
 if (!exists("b")) b = ''
 if (!exists("out")) out = 'fig3_landscape'
-if (!exists("atitle")) atitle = system(sprintf("basename '%s' .landscape.dat", a))
-if (!exists("btitle")) btitle = (b eq '' ? '' : system(sprintf("basename '%s' .landscape.dat", b)))
+# helpers (plots/lib.gp): shq(), basename(), readcsv(), ... found beside this script
+lastsl(s) = (strstrt(s, "/") == 0 ? 0 : strstrt(s, "/") + lastsl(s[strstrt(s, "/") + 1:]))
+load (lastsl(ARG0) ? ARG0[1:lastsl(ARG0) - 1] : ".").'/lib.gp'
+if (!exists("atitle")) atitle = nosuffix(basename(a), ".landscape.dat")
+if (!exists("btitle")) btitle = (b eq '' ? '' : nosuffix(basename(b), ".landscape.dat"))
 if (!exists("levels")) levels = 20
 if (!exists("title")) title = "Loss landscape around the trained weights (filter-normalised directions, Li et al. 2018)"
 npanels = (b eq '' ? 1 : 2)

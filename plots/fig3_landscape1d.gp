@@ -7,14 +7,22 @@
 #
 # files:  space-separated landscape1d files written by cbnn_export (# alpha loss top1 flips).
 # titles: space-separated curve titles, one per file (default: the file names).
+# Or, for paths and titles with spaces (what plots/regenerate passes): nfiles=N and file1..fileN,
+# title1..titleN (the titles optional).
 # out:    output path without extension; writes OUT.png and OUT.pdf.
 # Optional: title.
 
-if (!exists("files") || words(files) < 1) { print "fig3_landscape1d.gp: set files='A.landscape1d.dat B.landscape1d.dat ...'"; exit status 1 }
+# helpers (plots/lib.gp): shq(), basename(), readcsv(), ... found beside this script
+lastsl(s) = (strstrt(s, "/") == 0 ? 0 : strstrt(s, "/") + lastsl(s[strstrt(s, "/") + 1:]))
+load (lastsl(ARG0) ? ARG0[1:lastsl(ARG0) - 1] : ".").'/lib.gp'
+numbered = exists("nfiles")
+if (!numbered && (!exists("files") || words(files) < 1)) { print "fig3_landscape1d.gp: set files='A.landscape1d.dat B.landscape1d.dat ...' (or nfiles=N, file1=...)"; exit status 1 }
 if (!exists("out")) out = 'fig3_landscape1d'
 if (!exists("title")) title = "1-D loss landscape around the trained weights (filter-normalised direction, Li et al. 2018)"
-n = words(files)
-ctitle(i) = (exists("titles") && words(titles) >= i ? word(titles, i) : system(sprintf("basename '%s' .landscape1d.dat", word(files, i))))
+n = (numbered ? nfiles + 0 : words(files))   # (a number, or the string of one)
+file(i) = (numbered ? value(sprintf("file%d", i)) : word(files, i))
+given(i) = (numbered ? exists(sprintf("title%d", i)) : exists("titles") && words(titles) >= i)
+ctitle(i) = (!given(i) ? nosuffix(basename(file(i)), ".landscape1d.dat") : numbered ? value(sprintf("title%d", i)) : word(titles, i))
 
 set encoding utf8
 do for [i=1:8] { set linetype i lc rgb word("#1f77b4 #ff7f0e #2ca02c #d62728 #9467bd #8c564b #e377c2 #7f7f7f", i) }
@@ -34,11 +42,11 @@ do for [fmt in "png pdf"] {
     set key at screen 0.5, 0.02 center bottom horizontal Left reverse samplen 2.5 width 2
     set title "(a) loss along the direction" font ",12"
     set ylabel "loss (nats, mean cross-entropy)"
-    plot for [i=1:n] word(files, i) using 1:2 with lines lc i lw 2 title ctitle(i)
+    plot for [i=1:n] file(i) using 1:2 with lines lc i lw 2 title ctitle(i)
     unset key
     set title "(b) top-1 along the direction"
     set ylabel "top-1 accuracy (%)"
-    plot for [i=1:n] word(files, i) using 1:3 with lines lc i lw 2 notitle
+    plot for [i=1:n] file(i) using 1:3 with lines lc i lw 2 notitle
     unset multiplot
     unset output
 }

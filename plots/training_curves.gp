@@ -16,34 +16,37 @@
 #   ema          smoothing window of the loss curve in logged rows (default: rows/40; 1 = raw)
 
 if (!exists("datadir")) { print "training_curves.gp: set datadir='DIR/EXPERIMENT' (cbnn_export output)"; exit status 1 }
+# helpers (plots/lib.gp): shq(), basename(), readcsv(), ... found beside this script
+lastsl(s) = (strstrt(s, "/") == 0 ? 0 : strstrt(s, "/") + lastsl(s[strstrt(s, "/") + 1:]))
+load (lastsl(ARG0) ? ARG0[1:lastsl(ARG0) - 1] : ".").'/lib.gp'
 if (!exists("out")) out = datadir.'_training_curves'
-if (!exists("title")) title = system(sprintf("basename '%s'", datadir)).": training curves"
+if (!exists("title")) title = basename(datadir).": training curves"
 
-# file, run name, group number and seed number within the group, from runs.csv. runs.csv is RFC 4180
-# CSV (a run name with a comma, "cycles=8,seed=1", is quoted), so a first awk parses the quotes into
-# whitespace columns (names have no spaces), and a second one picks the runs by column name.
-csv2ws = 'BEGIN { Q = sprintf("%c", 34) } \
-{ n = 0; f = ""; q = 0; L = $0; \
-  for (i = 1; i <= length(L); i++) { c = substr(L, i, 1); \
-    if (q) { if (c == Q) { if (substr(L, i + 1, 1) == Q) { f = f c; i++ } else q = 0 } else f = f c } \
-    else if (c == Q) q = 1; else if (c == ",") { a[++n] = f; f = "" } else f = f c } \
-  a[++n] = f; s = ""; for (j = 1; j <= n; j++) s = s (j > 1 ? " " : "") (a[j] == "" ? Q Q : a[j]); print s }'
-pickruns = 'function has(p,   l, r) { r = (getline l < p) > 0; close(p); return r } \
-NR == 1 { for (i = 1; i <= NF; i++) h[$i] = i; n = split(pick, p, " "); for (i = 1; i <= n; i++) want[p[i]] = 1; next } \
-{ f = $h["file"]; if (pick == "" ? $h["status"] == "pending" : !(f in want)) next; \
+# file, group number, seed number within the group, whether it has an eval file, and the run name,
+# one run a line, from runs.csv (RFC 4180 CSV: a run name may hold commas, spaces, quotes). The run
+# name comes last on its line, as the rest of the line, so that it may hold anything but a newline;
+# the file column is a stem of [A-Za-z0-9_.-] (cbnn_export).
+pickruns = csvparse.'function has(p,   l, r) { r = (getline l < p) > 0; close(p); return r } \
+BEGIN { Q = sprintf("%c", 34) } \
+NR == 1 { m = parse($0, h); for (i = 1; i <= m; i++) col[h[i]] = i; n = split(pick, p, " "); for (i = 1; i <= n; i++) want[p[i]] = 1; next } \
+{ parse($0, a); f = a[col["file"]]; if (pick == "" ? a[col["status"]] == "pending" : !(f in want)) next; \
   if (!has(dir "/" f ".train.dat")) next; \
-  g = $h["group"]; if (!(g in gi)) { gi[g] = ++ng; ns[g] = 0 }; ns[g]++; \
-  print f, $h["run"], gi[g], ns[g], has(dir "/" f ".eval.dat") }'
-runs_table = system(sprintf("awk '%s' '%s/runs.csv' | awk -v pick='%s' -v dir='%s' '%s'", csv2ws, datadir, exists("runs") ? runs : "", datadir, pickruns))
-nruns = words(runs_table) / 5
+  g = a[col["group"]]; if (!(g in gi)) { gi[g] = ++ng; ns[g] = 0 }; ns[g]++; \
+  name = a[col["run"]]; gsub(/[\r\n]/, " ", name); \
+  print f, gi[g], ns[g], has(dir "/" f ".eval.dat"), name }'
+runs_table = system("awk -v pick=".awkv(exists("runs") ? runs : "")." -v dir=".awkv(datadir)." ".shq(pickruns)." ".shq(datadir.'/runs.csv'))
+nruns = nlines(runs_table)
 if (nruns < 1) { print "training_curves.gp: no run with logged steps (FILE.train.dat) in ".datadir."/runs.csv"; exit status 1 }
-file(i) = datadir.'/'.word(runs_table, 5*i - 4)
-name(i) = word(runs_table, 5*i - 3)
-colour(i) = int(word(runs_table, 5*i - 2))
-dash(i) = int(word(runs_table, 5*i - 1))
-evalfile(i) = (word(runs_table, 5*i) eq "1" ? file(i).'.eval.dat' : '/dev/null')
+row(i) = nthline(runs_table, i)
+# the run name: the line after its first four words and their spaces
+nameof(l) = l[strlen(word(l, 1)) + strlen(word(l, 2)) + strlen(word(l, 3)) + strlen(word(l, 4)) + 5:]
+file(i) = datadir.'/'.word(row(i), 1)
+name(i) = nameof(row(i))
+colour(i) = int(word(row(i), 2))
+dash(i) = int(word(row(i), 3))
+evalfile(i) = (word(row(i), 4) eq "1" ? file(i).'.eval.dat' : '/dev/null')
 neval = 0
-do for [i=1:nruns] { neval = neval + (word(runs_table, 5*i) eq "1") }
+do for [i=1:nruns] { neval = neval + (word(row(i), 4) eq "1") }
 
 if (!exists("ema")) {
     stats file(1).'.train.dat' using 1 nooutput

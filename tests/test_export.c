@@ -12,7 +12,12 @@
  *     hand-made cost/ table, the fp32 MACs of a run with the real model's table
  *     against train_estimate(), the ratios against the full-precision group;
  *   - <file>.landscape.dat: a blank line after every grid_n rows; landscape1d;
- *   - MDDIR/<experiment>.md and the same table on stdout;
+ *     a landscape of an older checkpoint than the run's (stale) is left out with
+ *     a warning naming the run and both steps; runs.csv gives the steps;
+ *   - MDDIR/<file>.md and the same table on stdout;
+ *   - outputs are keyed by file: a copy exptest_old.h5 of the same experiment
+ *     exported beside it gets its own DIR/exptest_old/ and exptest_old.md (and
+ *     leaves exptest's alone); two files of the same name are refused;
  *   - --paper: 88.88 %;
  *   - errors (missing file, schema version 2, a complete run without eval rows,
  *     a good file next to a bad one): a message naming the file (and run), a
@@ -72,6 +77,7 @@ static double tr_gbits(int i, int k) { return i < 2 ? 8 : 32; }
 static double tr_cr(int i, int k) { return prec_cost_ratio(tr_bits(i, k), tr_gbits(i, k)); }
 static double tr_top1(int i, int k) { return i < 2 ? 100.0 * (k + 1) / 7.0 : NAN; } /* afull: not logged */
 static int n_eval(int i) { return 2; }
+static long ck_step(int i) { return tr_step(i, n_train(i) - 1); } /* zcyc runs: a checkpoint at the last row */
 static long ev_step(int i, int k) { return 5L * (k + 1); }
 static double ev_top1(int i, int k) { return k ? FINAL[i] : FINAL[i] - 1.0 / 3.0; }
 static double ev_loss(int i, int k) { return 1.0 / (3.0 + k + i); }
@@ -278,6 +284,10 @@ static void make_results(const char *path) {
         }
         for (int k = 0; k < n_eval(i); k++) runlog_eval(r, ev_step(i, k), ev_top1(i, k), ev_loss(i, k));
         if (i < 2) {
+            /* the zcyc runs end with a checkpoint at their last step (7, 8); the afull runs have none */
+            double w[3] = {0.5, -0.25, 1.0 / 3.0};
+            CkptArray ck = {"params", CK_F64, 3, w};
+            CHECK(runlog_checkpoint_save(r, ck_step(i), &ck, 1) == 0, "checkpoint %s", RUN[i]);
             CHECK(write_cost_fake(r) == 0, "cost %s", RUN[i]);
             runlog_mean_cost_ratio(r, 0.02676);
             runlog_attr(r, "bit_macs", FK_BIT_FWD + FK_BIT_ERR + FK_BIT_WG);
@@ -307,13 +317,17 @@ static void make_results(const char *path) {
                           {"loss", RCOL_FLOAT64, "nats", lo},
                           {"top1", RCOL_FLOAT64, "percent", t1},
                           {"flips", RCOL_INT64, "signs", fl}};
-    ResultsAttr la[] = {{"grid_n", LS_N, NULL}, {"bits", 6, NULL}, {"note", 0, "test"}};
-    CHECK(results_run_table(f, RUN[0], "landscape", LS_N * LS_N, lc, 5, la, 3) == 0, "landscape table");
+    ResultsAttr la[] = {{"grid_n", LS_N, NULL}, {"bits", 6, NULL}, {"note", 0, "test"}, {"checkpoint_step", ck_step(0), NULL}};
+    CHECK(results_run_table(f, RUN[0], "landscape", LS_N * LS_N, lc, 5, la, 4) == 0, "landscape table");
+    /* zcyc,seed=2: a landscape of its weights at step 4, before it trained on to its checkpoint at 8: stale */
+    ResultsAttr stale[] = {{"grid_n", LS_N, NULL}, {"checkpoint_step", 4, NULL}};
+    CHECK(results_run_table(f, RUN[1], "landscape", LS_N * LS_N, lc, 5, stale, 2) == 0, "stale landscape table");
     ResultsColumn lc1[] = {{"alpha", RCOL_FLOAT64, "", a},
                            {"loss", RCOL_FLOAT64, "nats", lo},
                            {"top1", RCOL_FLOAT64, "percent", t1},
                            {"flips", RCOL_INT64, "signs", fl}};
-    CHECK(results_run_table(f, RUN[0], "landscape1d", 5, lc1, 4, NULL, 0) == 0, "landscape1d table");
+    ResultsAttr la1[] = {{"checkpoint_step", ck_step(0), NULL}};
+    CHECK(results_run_table(f, RUN[0], "landscape1d", 5, lc1, 4, la1, 1) == 0, "landscape1d table");
     /* a pending run outside the grid */
     char *cfg = config_to_yaml(&e.runs[0].c);
     CHECK(results_run_declare(f, "orphan", cfg) == 1, "declare orphan");
@@ -446,9 +460,9 @@ static void check_landscape(void) {
     }
     free(l);
     free(s);
-    /* the runs without a landscape have no such file */
+    /* the runs without a landscape have no such file, nor the run whose landscape is stale */
     snprintf(p, sizeof p, "%s/%s.landscape.dat", g_dir, STEM[1]);
-    CHECK(!exists(p), "%s should not exist", p);
+    CHECK(!exists(p), "%s should not exist (its landscape is of step 4, the run's checkpoint of step 8)", p);
 }
 
 static void check_runs_csv(void) {
@@ -460,11 +474,12 @@ static void check_runs_csv(void) {
     int n = split_lines(s, &l);
     CHECK(n == 1 + NRUNS + 1, "runs.csv: %d lines", n);
     CHECK(!strcmp(l[0], "run,file,status,group,arch,conv,schedule,bits_min,bits_max,grad_bits,cycles,seed,final_top1,"
-                        "best_top1,mean_cost_ratio,bit_macs,fp32_macs,wall_time_s,images_per_s,peak_rss_bytes"),
+                        "best_top1,mean_cost_ratio,bit_macs,fp32_macs,wall_time_s,images_per_s,peak_rss_bytes,"
+                        "checkpoint_step,landscape_step,landscape1d_step"),
           "runs.csv header '%s'", l[0]);
     char hb[1024], *h[32];
     int nh = csv_split(l[0], hb, h, 32);
-    CHECK(nh == 20, "runs.csv: %d columns", nh);
+    CHECK(nh == 23, "runs.csv: %d columns", nh);
     for (int i = 0; i < NRUNS + 1 && i + 1 < n; i++) {
         char b[2048], *v[32];
         int nv = csv_split(l[i + 1], b, v, 32);
@@ -497,6 +512,14 @@ static void check_runs_csv(void) {
               "row %d numbers '%s'", i, l[i + 1]);
         CHECK(strtod(v[col(h, nh, "mean_cost_ratio")], NULL) == (i < 2 ? 0.02676 : 1.0), "row %d cr", i);
         if (i >= 2) CHECK(!strcmp(v[col(h, nh, "bit_macs")], "nan"), "row %d bit_macs NaN -> nan", i);
+        /* steps: the checkpoint's, and the exported landscapes' (none for the stale one of row 1) */
+        char want_ck[16] = "";
+        if (i < 2) snprintf(want_ck, sizeof want_ck, "%ld", ck_step(i));
+        const char *ls = i == 0 ? want_ck : "";
+        CHECK(!strcmp(v[col(h, nh, "checkpoint_step")], want_ck) && !strcmp(v[col(h, nh, "landscape_step")], ls) &&
+                  !strcmp(v[col(h, nh, "landscape1d_step")], ls),
+              "row %d steps '%s' '%s' '%s', want '%s' '%s' '%s'", i, v[col(h, nh, "checkpoint_step")],
+              v[col(h, nh, "landscape_step")], v[col(h, nh, "landscape1d_step")], want_ck, ls, ls);
     }
     free(l);
     free(s);
@@ -671,6 +694,16 @@ int main(int argc, char **argv) {
         CHECK(rc == 0, "cbnn_export exit %d: %s", rc, e ? e : "");
         /* the made-up cost/ table is not the model's: said so */
         CHECK(e && strstr(e, "zcyc,seed=1") && strstr(e, "are not the layers"), "warning about the made-up table");
+        /* the stale landscape: one line naming the file, the run and both steps */
+        const char *w = e ? strstr(e, "is stale") : NULL;
+        const char *bol = w;
+        while (bol && bol > e && bol[-1] != '\n') bol--;
+        const char *eol = w ? strchr(w, '\n') : NULL;
+        char line[2048] = "";
+        if (bol && eol) snprintf(line, sizeof line, "%.*s", (int)(eol - bol), bol);
+        CHECK(strstr(line, h5) && strstr(line, "'zcyc,seed=2'") && strstr(line, "landscape/") &&
+                  strstr(line, "at step 4") && strstr(line, "now at step 8"),
+              "stale landscape warning: '%s' (stderr %s)", line, e ? e : "");
         free(e);
         for (int i = 0; i < NRUNS; i++) check_dat_train(i), check_dat_eval(i);
         char p[1024];
@@ -683,6 +716,46 @@ int main(int argc, char **argv) {
         snprintf(p, sizeof p, "%s/exptest.md", md);
         check_md(p, so, h5);
         CHECK(nftw(out, no_tmp_cb, 16, FTW_PHYS) == 0 && nftw(md, no_tmp_cb, 16, FTW_PHYS) == 0, "no .tmp left");
+    }
+
+    /* 1b. keyed by file: a backup exptest_old.h5 of the same experiment, exported together with
+     * exptest.h5, gets its own folder and table; two files named alike are refused */
+    {
+        char old[160], out2[128], md2[128], p[1024];
+        snprintf(old, sizeof old, "%s/exptest_old.h5", g_tmp);
+        snprintf(out2, sizeof out2, "%s/out2", g_tmp);
+        snprintf(md2, sizeof md2, "%s/md2", g_tmp);
+        copy_file(h5, old);
+        char *av[] = {exe, "--out", out2, "--md-dir", md2, h5, old, NULL};
+        int rc = run_cmd(av, so, se);
+        char *e = slurp(se);
+        CHECK(rc == 0, "exporting exptest.h5 and its copy exptest_old.h5: exit %d: %s", rc, e ? e : "");
+        free(e);
+        const char *keys[2] = {"exptest", "exptest_old"};
+        const char *files[2] = {h5, old};
+        for (int k = 0; k < 2; k++) {
+            snprintf(p, sizeof p, "%s/%s/runs.csv", out2, keys[k]);
+            CHECK(exists(p), "%s missing", p);
+            snprintf(p, sizeof p, "%s/%s.md", md2, keys[k]);
+            char *m = slurp(p);
+            /* each table names its own file: the copy did not overwrite the original's */
+            char named[200];
+            snprintf(named, sizeof named, "`%s`", files[k]);
+            CHECK(m && strstr(m, named), "%s names %s", p, files[k]);
+            free(m);
+        }
+        char sub[128], twin[200], out3[128];
+        snprintf(sub, sizeof sub, "%s/sub", g_tmp);
+        snprintf(twin, sizeof twin, "%s/exptest.h5", sub);
+        snprintf(out3, sizeof out3, "%s/out3", g_tmp);
+        mkdir(sub, 0777);
+        copy_file(h5, twin);
+        char *av2[] = {exe, "--out", out3, "--md-dir", out3, h5, twin, NULL};
+        rc = run_cmd(av2, so, se);
+        e = slurp(se);
+        CHECK(rc != 0 && e && strstr(e, twin) && strstr(e, "same name 'exptest'") && !exists(out3),
+              "two files named exptest.h5: exit %d, '%s'", rc, e ? e : "");
+        free(e);
     }
 
     /* 2. --paper */

@@ -17,7 +17,11 @@
  *   5. the written HDF5 tables (2-D and 1-D) read back with the right shape,
  *      values and attributes;
  *   6. a run without a checkpoint, a missing run, a missing file and an
- *      unloadable dataset give clear errors. */
+ *      unloadable dataset give clear errors;
+ *   7. a run that is not complete (its status set to interrupted) is refused
+ *      (landscape_check_status and landscape_write, nothing written) unless
+ *      allow_unfinished is set, and then the table says so (unfinished = 1,
+ *      run_status, checkpoint_step). */
 #include <hdf5.h>
 #include <math.h>
 #include <stdio.h>
@@ -151,6 +155,9 @@ static void check_written(const char *path, const LandscapeTable *t, const Lands
         CHECK(!strcmp(txt, LANDSCAPE_DIRECTIONS), "attr directions '%s'", txt);
         attr_text(g, "bits_rule", txt, sizeof txt);
         CHECK(strstr(txt, "eval rule") != NULL, "attr bits_rule '%s'", txt);
+        attr_text(g, "run_status", txt, sizeof txt);
+        CHECK(!strcmp(txt, "complete"), "attr run_status '%s'", txt);
+        CHECK(h5_attr_double(g, "unfinished") == 0, "attr unfinished %g", h5_attr_double(g, "unfinished"));
         H5Gclose(g);
     }
     /* the run itself is untouched */
@@ -160,6 +167,76 @@ static void check_written(const char *path, const LandscapeTable *t, const Lands
     CHECK(!strcmp(status, "complete"), "the run's status is now '%s'", status);
     H5Gclose(run);
     H5Fclose(f);
+}
+
+static int contains(const char *s, const char *what) { return s && strstr(s, what) != NULL; }
+
+/* Replace the run's status attribute (a variable-length UTF-8 string, as
+ * results_h5 writes it) in the committed file: a run stopped before its end
+ * without training one. */
+static void set_status(const char *path, const char *run, const char *status) {
+    hid_t f = H5Fopen(path, H5F_ACC_RDWR, H5P_DEFAULT);
+    CHECK(f >= 0, "H5Fopen %s read-write", path);
+    if (f < 0) return;
+    char name[256];
+    snprintf(name, sizeof name, "/runs/%s", run);
+    hid_t g = H5Gopen2(f, name, H5P_DEFAULT);
+    CHECK(g >= 0 && H5Adelete(g, "status") >= 0, "deleting the status of %s", name);
+    hid_t t = H5Tcopy(H5T_C_S1);
+    H5Tset_size(t, H5T_VARIABLE);
+    H5Tset_cset(t, H5T_CSET_UTF8);
+    hid_t sp = H5Screate(H5S_SCALAR);
+    hid_t a = H5Acreate2(g, "status", t, sp, H5P_DEFAULT, H5P_DEFAULT);
+    CHECK(a >= 0 && H5Awrite(a, t, &status) >= 0, "writing status '%s' of %s", status, name);
+    H5Aclose(a);
+    H5Sclose(sp);
+    H5Tclose(t);
+    H5Gclose(g);
+    H5Fclose(f);
+}
+
+/* 7: an interrupted run is refused unless allow_unfinished, which the table records */
+static void check_unfinished(const char *path, const LandscapeOptions *o, const LandscapeTable *t) {
+    set_status(path, "run", "interrupted");
+    LandscapeRun r;
+    char err[2048] = "";
+    int rc = landscape_read_run(path, "run", &r, err, sizeof err);
+    CHECK(rc == 0 && !strcmp(r.status, "interrupted"), "landscape_read_run of the interrupted run: rc %d, status '%s' %s",
+          rc, rc ? "" : r.status, err);
+    if (rc) return;
+    rc = landscape_check_status(path, "run", r.status, r.step, 0, err, sizeof err);
+    CHECK(rc == -1 && contains(err, "'run'") && contains(err, path) && contains(err, "interrupted") &&
+              contains(err, "--allow-unfinished") && !strchr(err, '\n'),
+          "an interrupted run is refused with a one-line message: rc %d, '%s'", rc, err);
+    LandscapeOptions ou = *o;
+    ou.allow_unfinished = 0;
+    rc = landscape_write(path, &r, &ou, t, err, sizeof err);
+    CHECK(rc == -1 && contains(err, "interrupted"), "landscape_write refuses the interrupted run: rc %d, '%s'", rc, err);
+    hid_t f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
+    hid_t g = f >= 0 ? H5Gopen2(f, "/runs/run/landscape", H5P_DEFAULT) : -1;
+    char txt[64] = "";
+    if (g >= 0) attr_text(g, "run_status", txt, sizeof txt);
+    CHECK(g >= 0 && !strcmp(txt, "complete") && h5_attr_double(g, "unfinished") == 0,
+          "the refused write left the table as it was (run_status '%s')", txt);
+    if (g >= 0) H5Gclose(g);
+    if (f >= 0) H5Fclose(f);
+    CHECK(landscape_check_status(path, "run", r.status, r.step, 1, err, sizeof err) == 0,
+          "allow_unfinished accepts the interrupted run");
+    ou.allow_unfinished = 1;
+    rc = landscape_write(path, &r, &ou, t, err, sizeof err);
+    CHECK(rc == 0, "landscape_write with allow_unfinished: %s", err);
+    f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
+    g = f >= 0 ? H5Gopen2(f, "/runs/run/landscape", H5P_DEFAULT) : -1;
+    txt[0] = 0;
+    if (g >= 0) attr_text(g, "run_status", txt, sizeof txt);
+    CHECK(g >= 0 && !strcmp(txt, "interrupted") && h5_attr_double(g, "unfinished") == 1 &&
+              h5_attr_double(g, "checkpoint_step") == STEPS,
+          "the unfinished table records run_status '%s', unfinished %g, checkpoint_step %g", txt,
+          g >= 0 ? h5_attr_double(g, "unfinished") : NAN, g >= 0 ? h5_attr_double(g, "checkpoint_step") : NAN);
+    if (g >= 0) H5Gclose(g);
+    if (f >= 0) H5Fclose(f);
+    landscape_run_free(&r);
+    set_status(path, "run", "complete");
 }
 
 /* Bw of every binary conv as the last forward left it in `saved`
@@ -177,7 +254,6 @@ static size_t forward_bw(const Model *m, real *out) {
     return off;
 }
 
-static int contains(const char *s, const char *what) { return s && strstr(s, what) != NULL; }
 
 int main(void) {
     tu_load_fmnist(&g_train, &g_test, 256, 96);
@@ -407,6 +483,9 @@ int main(void) {
     }
     /* the 2-D table is still there next to the 1-D one */
     check_written(path, &t2, &o, n_bin);
+
+    /* 7. not complete: refused, or recorded as unfinished */
+    check_unfinished(path, &o, &t2);
 
     /* 6. errors */
     LandscapeRun bad;
