@@ -117,16 +117,88 @@ PrecMacs prec_weighted_macs(PrecMacs raw, int binary, double bits, double grad_b
     return w;
 }
 
+static int same_bits(PrecBits a, PrecBits b) { return a.bits == b.bits && a.grad_bits == b.grad_bits; }
+
+/* End of the constant stretch of a cycle that starts at offset a (offsets
+ * count from the end of the warm-up `hold`): the first offset in (a, limit)
+ * whose widths differ from a's, else limit. Both widths are monotone over a
+ * cycle, so "differs from a's" is false, then true: a bisection finds the
+ * switch in log2(P) evaluations of prec_at itself, the very function the
+ * training loop calls, so the boundaries are the loop's to the iteration. */
+static long stretch_end(const PrecSchedule *s, long hold, long a, long limit) {
+    const PrecBits first = prec_at(s, hold + a);
+    long same = a, differs = limit; /* widths equal first's at `same`; `differs` is past the stretch */
+    while (differs - same > 1) {
+        const long mid = same + (differs - same) / 2;
+        if (same_bits(prec_at(s, hold + mid), first)) same = mid;
+        else differs = mid;
+    }
+    return differs;
+}
+
+static int tally_add(PrecTally *out, int *n, int cap, PrecBits b, long count) {
+    if (count <= 0) return 0;
+    if (*n >= cap) return -1;
+    out[*n].b = b;
+    out[*n].count = count;
+    (*n)++;
+    return 0;
+}
+
+int prec_tally(const PrecSchedule *s, long iters, PrecTally *out, int cap) {
+    int n = 0;
+    if (iters <= 0) return 0;
+    if (s->kind != PREC_CYCLIC) return tally_add(out, &n, cap, prec_at(s, 0), iters) ? -1 : n;
+    /* the warm-up: the first 4W iterations */
+    const long hold = 4 * s->cyclic_warmup;
+    const long warm = iters < hold ? iters : hold;
+    PrecBits wb = {s->warmup_bits, s->warmup_grad_bits};
+    if (tally_add(out, &n, cap, wb, warm)) return -1;
+    const long rest = iters - (warm > 0 ? warm : 0);
+    if (rest <= 0) return n;
+    /* then `full` whole cycles of P and a partial one of `part`, which repeats
+     * the start of a cycle (prec_at takes the offset modulo P) */
+    const long p = prec_cycle_length(s);
+    const long full = rest / p, part = rest % p;
+    const long limit = full > 0 ? p : part;
+    for (long a = 0, b; a < limit; a = b) {
+        b = stretch_end(s, hold, a, limit);
+        const long in_part = part > a ? (part < b ? part : b) - a : 0;
+        if (tally_add(out, &n, cap, prec_at(s, hold + a), full * (b - a) + in_part)) return -1;
+    }
+    return n;
+}
+
+double prec_tally_cost_mean(const PrecTally *t, int n) {
+    /* whole numerators, one division: no per-iteration rounding to carry */
+    double num = 0.0, count = 0.0;
+    for (int i = 0; i < n; i++) {
+        const double b = effective_bits(t[i].b.bits), g = effective_bits(t[i].b.grad_bits);
+        num += (double)t[i].count * (b * b + 2.0 * b * g);
+        count += (double)t[i].count;
+    }
+    return count > 0 ? num / (3.0 * 32.0 * 32.0 * count) : NAN;
+}
+
 void prec_bit_shares(const PrecSchedule *s, long iters, double share[PREC_MAX_BITS + 1]) {
     for (int b = 0; b <= PREC_MAX_BITS; b++) share[b] = 0.0;
     if (iters <= 0) return;
     /* counts first, one division at the end: exact fractions of whole counts */
     long count[PREC_MAX_BITS + 1];
     memset(count, 0, sizeof count);
-    for (long i = 0; i < iters; i++) {
-        double v = round_half_even(prec_at(s, i).bits);
-        int b = v < 0 ? 0 : v > PREC_MAX_BITS ? PREC_MAX_BITS : (int)v;
-        count[b]++;
+    PrecTally t[PREC_TALLY_MAX];
+    const int n = prec_tally(s, iters, t, PREC_TALLY_MAX);
+    if (n >= 0) {
+        for (int i = 0; i < n; i++) {
+            double v = round_half_even(t[i].b.bits);
+            count[v < 0 ? 0 : v > PREC_MAX_BITS ? PREC_MAX_BITS : (int)v] += t[i].count;
+        }
+    } else {
+        /* wider than any config allows: walk the iterations */
+        for (long i = 0; i < iters; i++) {
+            double v = round_half_even(prec_at(s, i).bits);
+            count[v < 0 ? 0 : v > PREC_MAX_BITS ? PREC_MAX_BITS : (int)v]++;
+        }
     }
     for (int b = 0; b <= PREC_MAX_BITS; b++) share[b] = (double)count[b] / (double)iters;
 }

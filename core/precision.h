@@ -101,6 +101,37 @@ typedef struct {
 
 PrecMacs prec_weighted_macs(PrecMacs raw, int binary, double bits, double grad_bits);
 
+/* ---- closed-form totals over a run ----
+ * The iterations [0, iters) grouped by their (bits, grad_bits): one entry per
+ * constant stretch of the schedule, each with how many iterations it covers
+ * (the warm-up; then each stretch of a cycle, counted once per whole cycle
+ * plus its overlap with the partial cycle at the end). Sums over a run are
+ * then a few multiplications instead of a loop over its iterations, which at
+ * 10^12 iterations would never end (--dry-run). The entries are the same as
+ * grouping prec_at(s, i) for every i: within one cycle the rounded ramp is
+ * monotone in the iteration (rint and cos(pi*phase + pi) on [0, 1) are), so
+ * each stretch's end is found by bisection on prec_at itself. Entries with a
+ * count of 0 are left out; counts sum to iters (0 entries when iters <= 0).
+ * A schedule built from a config (widths in [0, 32]) has at most
+ * PREC_TALLY_MAX entries; returns the number written, or -1 if `cap` was too
+ * small (a hand-built schedule with wider ranges). */
+typedef struct {
+    PrecBits b;
+    long count;
+} PrecTally;
+
+#define PREC_TALLY_MAX (2 * PREC_MAX_BITS + 2)
+
+int prec_tally(const PrecSchedule *s, long iters, PrecTally *out, int cap);
+
+/* Mean of cr over the iterations of a tally: sum count * (b*b + 2*b*g) / 3072
+ * over the entries, divided by the total count once (NaN for an empty tally).
+ * With whole widths every product and sum is an exact integer in a double
+ * (counts below 2^40), so this is the correctly rounded mean; the per-
+ * iteration Kahan mean (prec_cost_add) of the same iterations agrees with it
+ * to within float rounding (a few units in the last place), not bitwise. */
+double prec_tally_cost_mean(const PrecTally *t, int n);
+
 /* Fraction of the iterations [0, iters) spent at each bit width (forward bits,
  * rounded to a whole number and clamped to 0..PREC_MAX_BITS):
  * share[b] for b = 0..PREC_MAX_BITS, summing to 1 (all 0 when iters <= 0). */

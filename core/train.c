@@ -20,9 +20,28 @@
 volatile int train_stop_requested = 0;
 
 long train_total_iterations(const RunConfig *c, long n_train) {
-    if (c->iterations > 0) return c->iterations;
-    long per_epoch = n_train / c->batch_size;
-    return (long)ceil(c->epochs * (double)per_epoch);
+    if (c->iterations > 0) return c->iterations > CFG_MAX_ITERATIONS ? CFG_MAX_ITERATIONS + 1 : c->iterations;
+    long per_epoch = c->batch_size > 0 ? n_train / c->batch_size : 0;
+    /* in double, then compared before the conversion: epochs: 1e300 would not
+     * fit in a long, and converting it is undefined (x86 gives LONG_MIN, and
+     * a run that trains for a negative number of steps) */
+    const double total = ceil(c->epochs * (double)per_epoch);
+    if (!(total <= (double)CFG_MAX_ITERATIONS)) return CFG_MAX_ITERATIONS + 1;
+    return total > 0 ? (long)total : 0;
+}
+
+int train_check_iterations(const RunConfig *c, long n_train, char *err, size_t errlen) {
+    const long total = train_total_iterations(c, n_train);
+    if (total <= CFG_MAX_ITERATIONS) return 0;
+    if (c->iterations > 0)
+        snprintf(err, errlen, "train.iterations = %ld is more than %ld (2^40), the most a run may train for",
+                 c->iterations, (long)CFG_MAX_ITERATIONS);
+    else
+        snprintf(err, errlen,
+                 "train.epochs = %g over %ld training images at batch %d is more than %ld iterations (2^40), the "
+                 "most a run may train for",
+                 c->epochs, n_train, c->batch_size, (long)CFG_MAX_ITERATIONS);
+    return -1;
 }
 
 void evaluate(Model *m, const Dataset *ds, long n, int batch, const Augment *aug, double *top1, double *loss) {
@@ -135,6 +154,7 @@ int train_estimate(const RunConfig *c, int channels, int height, int width, int 
     memset(out, 0, sizeof *out);
     Model m;
     ConvKind binary_kind = !strcmp(c->conv, "cyclebnn") ? CONV_BINARY : CONV_FP32;
+    if (train_check_iterations(c, n_train, err, errlen)) return -1;
     if (model_build(&m, c->arch, binary_kind, channels, height, width, num_classes, err, errlen)) return -1;
     const long total = train_total_iterations(c, n_train);
     LayerCost *lc = calloc((size_t)m.n_layers, sizeof *lc);
@@ -148,17 +168,28 @@ int train_estimate(const RunConfig *c, int channels, int height, int width, int 
     PrecEval prec_eval;
     prec_from_config(c, total, &prec, &prec_eval);
     /* weighted MACs are linear in the raw counts: sum the per-iteration
-     * factors of a unit binary layer once, then scale every layer */
+     * factors of a unit binary layer once, then scale every layer. The sum is
+     * taken per stretch of constant bits (prec_tally), not per iteration:
+     * each factor is b*b/1024 or b*g/1024 with whole b, g <= 32, so every
+     * product count * factor and every partial sum is a multiple of 2^-10
+     * below 2^50 and exact in a double, and f is bitwise the sum the
+     * per-iteration loop gave. */
+    PrecTally tally[PREC_TALLY_MAX];
+    const int nt = prec_tally(&prec, total, tally, PREC_TALLY_MAX);
+    if (nt < 0) {
+        snprintf(err, errlen, "the precision schedule has more than %d stretches of constant bits", PREC_TALLY_MAX);
+        free(lc);
+        model_free(&m);
+        return -1;
+    }
     const PrecMacs unit = {1, 1, 1};
     PrecMacs f = {0, 0, 0};
-    PrecCostMean cm = {0, 0, 0};
-    for (long i = 0; i < total; i++) {
-        PrecBits pb = prec_at(&prec, i);
-        PrecMacs w = prec_weighted_macs(unit, 1, pb.bits, pb.grad_bits);
-        f.fwd += w.fwd;
-        f.err += w.err;
-        f.wgrad += w.wgrad;
-        prec_cost_add(&cm, binary_kind == CONV_BINARY ? prec_cost_ratio(pb.bits, pb.grad_bits) : 1.0);
+    for (int t = 0; t < nt; t++) {
+        PrecMacs w = prec_weighted_macs(unit, 1, tally[t].b.bits, tally[t].b.grad_bits);
+        const double n = (double)tally[t].count;
+        f.fwd += n * w.fwd;
+        f.err += n * w.err;
+        f.wgrad += n * w.wgrad;
     }
     const double B = c->batch_size;
     for (int l = 0; l < m.n_layers; l++) {
@@ -171,7 +202,8 @@ int train_estimate(const RunConfig *c, int channels, int height, int width, int 
         out->fwd_macs += (long)lc[l].raw.fwd;
     }
     out->iterations = total;
-    out->mean_cost_ratio = prec_cost_mean(&cm);
+    /* an fp32 model's cr is 1 at every iteration (NaN without iterations, as before) */
+    out->mean_cost_ratio = binary_kind == CONV_BINARY ? prec_tally_cost_mean(tally, nt) : total > 0 ? 1.0 : NAN;
     free(lc);
     model_free(&m);
     return 0;
@@ -281,6 +313,10 @@ int train_run_ctl(const RunConfig *c, const char *run_name, const Dataset *train
     const long per_epoch = n / B;
     if (per_epoch < 1) {
         snprintf(err, errlen, "train.batch_size %d is larger than the training set (%ld images)", B, n);
+        model_free(&m);
+        return -1;
+    }
+    if (train_check_iterations(c, n, err, errlen)) {
         model_free(&m);
         return -1;
     }

@@ -27,8 +27,15 @@ typedef struct {
  * sets them on the model (analysis tools rebuild a trained model with them). */
 void binary_options_from_config(BinaryConvOptions *o, const RunConfig *c);
 
-/* Iterations a config trains for, given the training-set size. */
+/* Iterations a config trains for, given the training-set size: train.iterations,
+ * or ceil(train.epochs * (n_train / batch_size)). Never overflows: a count
+ * over CFG_MAX_ITERATIONS comes back as CFG_MAX_ITERATIONS + 1, which
+ * train_check_iterations refuses. */
 long train_total_iterations(const RunConfig *c, long n_train);
+/* 0 when that count is at most CFG_MAX_ITERATIONS; else -1 with a one-line
+ * message (key, value, images, batch) in err. experiment_load checks the same
+ * with the dataset's published size; this is for the size actually loaded. */
+int train_check_iterations(const RunConfig *c, long n_train, char *err, size_t errlen);
 
 /* How a run is driven (all zero = a lone run, no checkpoints). */
 typedef struct {

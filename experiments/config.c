@@ -38,6 +38,8 @@
 #include <string.h>
 #include <yaml.h>
 
+#include "dataset.h" /* dataset_nominal: the training-set size behind train.epochs */
+
 /* T_BITS: a BitRange, written as one integer (n = [n, n]) or a list [min, max] */
 typedef enum { T_STR, T_INT, T_LONG, T_DOUBLE, T_BOOL, T_U64, T_BITS } KeyType;
 
@@ -175,7 +177,7 @@ static const KeyDef KEYS[] = {
      .help = "step: decay factor"},
     {"schedule.warmup_iters", T_LONG, FIELD(warmup_iters), .def = "0", GE(0),
      .help = "linear warm-up iterations, any schedule (0 = off)"},
-    {"schedule.cyclic_warmup", T_LONG, FIELD(cyclic_warmup), .def = "0", GE(0),
+    {"schedule.cyclic_warmup", T_LONG, FIELD(cyclic_warmup), .def = "0", GE(0), LE(CFG_MAX_ITERATIONS / 4),
      .help = "cosine: the reference code's W; 4W iterations at lr before annealing"},
 
     {"precision.schedule", T_STR, FIELD(prec_schedule), .choices = PREC_SCHEDULES, .def = "full",
@@ -193,8 +195,8 @@ static const KeyDef KEYS[] = {
     {"precision.eval_bits", T_INT, FIELD(eval_bits), .def = "32", GE(1), LE(32),
      .help = "evaluation bits when precision.eval is fixed"},
 
-    {"train.iterations", T_LONG, FIELD(iterations), .def = "0", GE(0),
-     .help = "iterations to train (0 = use train.epochs)"},
+    {"train.iterations", T_LONG, FIELD(iterations), .def = "0", GE(0), LE(CFG_MAX_ITERATIONS),
+     .help = "iterations to train (0 = use train.epochs; at most 2^40)"},
     {"train.epochs", T_DOUBLE, FIELD(epochs), .def = "1", GE(0),
      .help = "epochs to train when iterations = 0 (fractions allowed; must then be > 0)"},
     {"train.batch_size", T_INT, FIELD(batch_size), .def = "16", GE(1), LE(65536),
@@ -336,13 +338,14 @@ static const char *expects_what(const KeyDef *k) {
 }
 
 /* "[1, 65536]", "> 0", ">= 0", "" (unbounded) */
+/* %.15g: a bound such as 2^40 in full, not 1.09951e+12 */
 static void range_str(const KeyDef *k, char *buf, size_t cap) {
     if (k->lo_kind && k->hi_kind)
-        snprintf(buf, cap, "%c%g, %g%c", k->lo_kind, k->lo, k->hi, k->hi_kind);
+        snprintf(buf, cap, "%c%.15g, %.15g%c", k->lo_kind, k->lo, k->hi, k->hi_kind);
     else if (k->lo_kind)
-        snprintf(buf, cap, "%s %g", k->lo_kind == '[' ? ">=" : ">", k->lo);
+        snprintf(buf, cap, "%s %.15g", k->lo_kind == '[' ? ">=" : ">", k->lo);
     else if (k->hi_kind)
-        snprintf(buf, cap, "%s %g", k->hi_kind == ']' ? "<=" : "<", k->hi);
+        snprintf(buf, cap, "%s %.15g", k->hi_kind == ']' ? "<=" : "<", k->hi);
     else
         buf[0] = 0;
 }
@@ -608,6 +611,28 @@ static int cross_check(const RunConfig *c, char *msg, size_t cap, const char *bl
         blame[1] = "train.iterations";
         return -1;
     }
+    /* With iterations: 0 the count is epochs x the steps of an epoch, which
+     * the keys' own ranges do not bound (epochs: 1e300 is a valid number). The
+     * dataset's published size gives the count the run will have (the driver
+     * checks the loaded size again, core/train.h train_check_iterations). */
+    if (c->iterations == 0) {
+        DatasetShape ds;
+        if (dataset_nominal(c->dataset, &ds) == 0) {
+            const long n = c->train_subset > 0 && c->train_subset < ds.n_train ? c->train_subset : ds.n_train;
+            const long per_epoch = n / c->batch_size;
+            if (!(ceil(c->epochs * (double)per_epoch) <= (double)CFG_MAX_ITERATIONS)) {
+                char epochs[40];
+                fmt_double(epochs, sizeof epochs, c->epochs);
+                snprintf(msg, cap,
+                         "key 'train.epochs' asks for more than %ld iterations (2^40, the most a run may train "
+                         "for): %s epochs of %ld steps (%ld %s training images at batch %d)",
+                         (long)CFG_MAX_ITERATIONS, epochs, per_epoch, n, c->dataset, c->batch_size);
+                blame[0] = "train.epochs";
+                blame[1] = "train.batch_size";
+                return -1;
+            }
+        }
+    }
     /* the cosine horizon is (iterations - 4W) / num_cyclic_annealing */
     if (!strcmp(c->lr_schedule, "cosine") && c->iterations > 0 && c->cyclic_warmup > (c->iterations - 1) / 4) {
         snprintf(msg, cap,
@@ -762,8 +787,36 @@ static Pos offset_pos(const Parser *p, size_t off) {
     return at;
 }
 
-static int syntax_error(Parser *p) {
-    yaml_parser_t *y = &p->yp;
+/* the first byte of the character at a line/column of the text, -1 past its end */
+static int char_at(const Parser *p, Pos at) {
+    size_t i = 0, line = 1, col = 1;
+    for (; i < p->len && line < at.line; i++)
+        if (p->text[i] == '\n') line++;
+    while (i < p->len && col < at.col && p->text[i] != '\n') {
+        i++;
+        while (i < p->len && ((unsigned char)p->text[i] & 0xc0) == 0x80) i++; /* the rest of a UTF-8 character */
+        col++;
+    }
+    return i < p->len && line == at.line ? (unsigned char)p->text[i] : -1;
+}
+
+/* libyaml words what its grammar expected; this says what the writer most
+ * likely did, after a ": " ("" when nothing fits) */
+static const char *syntax_hint(const Parser *p, const yaml_parser_t *y, Pos at) {
+    const char *problem = y->problem ? y->problem : "", *context = y->context ? y->context : "";
+    if (char_at(p, at) == '\t') return ": YAML indents with spaces, not tabs";
+    if (strstr(problem, "expected ',' or '}'")) return ": a '{' without its '}', or a ',' missing between two entries";
+    if (strstr(problem, "expected ',' or ']'")) return ": a '[' without its ']', or a ',' missing between two values";
+    if (strstr(context, "quoted scalar")) return ": a quoted value without its closing quote";
+    if (!strcmp(problem, "did not find expected key") || !strcmp(problem, "did not find expected '-' indicator"))
+        return ": a line indented less or more than the keys beside it";
+    if (!strcmp(problem, "mapping values are not allowed in this context"))
+        return ": a key indented under a value, or a value with ': ' in it (quote it)";
+    return "";
+}
+
+/* libyaml's error in parser y (p's or the pre-scan's), as one message */
+static int syntax_error_of(Parser *p, const yaml_parser_t *y) {
     Pos at = {1, 1};
     if (y->error == YAML_MEMORY_ERROR) return failf(p, at, "out of memory while reading the YAML");
     const char *problem = y->problem ? y->problem : "unknown error";
@@ -775,10 +828,41 @@ static int syntax_error(Parser *p) {
     }
     at.line = y->problem_mark.line + 1;
     at.col = y->problem_mark.column + 1;
+    const char *hint = syntax_hint(p, y, at);
     if (y->context)
-        return failf(p, at, "YAML syntax error: %s (%s at line %zu, column %zu)", problem, y->context,
-                     (size_t)y->context_mark.line + 1, (size_t)y->context_mark.column + 1);
-    return failf(p, at, "YAML syntax error: %s", problem);
+        return failf(p, at, "YAML syntax error: %s (%s at line %zu, column %zu)%s", problem, y->context,
+                     (size_t)y->context_mark.line + 1, (size_t)y->context_mark.column + 1, hint);
+    return failf(p, at, "YAML syntax error: %s%s", problem, hint);
+}
+
+static int syntax_error(Parser *p) { return syntax_error_of(p, &p->yp); }
+
+/* The whole text through libyaml once, events discarded, before any of it
+ * is interpreted: a syntax error anywhere is then what gets reported, and
+ * not what the broken syntax happens to make of the keys before it. A flow
+ * mapping that misses its '}' otherwise reads as {lr: '0.002 train'} (a
+ * plain scalar may run over lines inside [] and {}), and the first complaint
+ * would be "key 'optim.lr' expects a number, got '0.002 train'". */
+static int syntax_prescan(Parser *p) {
+    yaml_parser_t y;
+    if (!yaml_parser_initialize(&y)) {
+        Pos top = {1, 1};
+        return failf(p, top, "out of memory");
+    }
+    yaml_parser_set_input_string(&y, (const unsigned char *)p->text, p->len);
+    int rc = 0;
+    for (;;) {
+        yaml_event_t ev;
+        if (!yaml_parser_parse(&y, &ev)) {
+            rc = syntax_error_of(p, &y);
+            break;
+        }
+        const int end = ev.type == YAML_STREAM_END_EVENT;
+        yaml_event_delete(&ev);
+        if (end) break;
+    }
+    yaml_parser_delete(&y);
+    return rc;
 }
 
 static int next_event(Parser *p, yaml_event_t *ev) {
@@ -1104,7 +1188,12 @@ static int expect_mapping(Parser *p, const char *what, const char *expects) {
     else if (ev.type == YAML_SCALAR_EVENT && ev.data.scalar.style == YAML_PLAIN_SCALAR_STYLE &&
              is_null_word((const char *)ev.data.scalar.value, ev.data.scalar.length))
         rc = 0;
-    else
+    else if (ev.type == YAML_SCALAR_EVENT) {
+        /* often a key whose ':' was forgotten ("optim" alone on its line) */
+        char shown[96];
+        rc = failf(p, pos_of(&ev), "%s expects %s, got the scalar '%s'", what, expects,
+                   show(shown, sizeof shown, (const char *)ev.data.scalar.value, ev.data.scalar.length));
+    } else
         rc = failf(p, pos_of(&ev), "%s expects %s, got %s", what, expects, node_kind(&ev));
     yaml_event_delete(&ev);
     return rc;
@@ -1392,6 +1481,35 @@ static int check_run_name(Parser *p, Pos at, const char *s, size_t n) {
     return 0;
 }
 
+/* The experiment's name becomes a file name (RESULTS/NAME.h5, and the
+ * exported tables and figures), a directory and text inside gnuplot scripts
+ * and shell commands: run-name characters only, so that no name can leave
+ * the results directory ('/', '..'), hide (a leading '.'), read as an option
+ * (a leading '-'), or break quoting ('"$`, spaces, newlines). 0 when s[0..n)
+ * qualifies, else -1 with what is wrong in why. */
+static int experiment_name_problem(const char *s, size_t n, char *why, size_t cap) {
+    char shown[96];
+    show(shown, sizeof shown, s, n);
+    if (n == 0) {
+        snprintf(why, cap, "is empty");
+        return -1;
+    }
+    if (n >= CFG_STR) {
+        snprintf(why, cap, "is too long (%zu bytes, at most %d)", n, CFG_STR - 1);
+        return -1;
+    }
+    int ok = s[0] != '.' && s[0] != '-';
+    for (size_t i = 0; ok && i < n; i++) ok = run_name_char(s[i]);
+    if (!ok) {
+        snprintf(why, cap,
+                 "'%s' may use only letters, digits and the characters _ . + = -, and must not start with '.' or '-' "
+                 "(it names the results file and the figures)",
+                 shown);
+        return -1;
+    }
+    return 0;
+}
+
 /* One entry of runs: its name and a mapping of overrides written like base: */
 static int parse_run(Parser *p, const yaml_event_t *kev) {
     Pos at = pos_of(kev);
@@ -1496,6 +1614,9 @@ static int parse_top(Parser *p) {
             if (expect_scalar(p, TOP_KEYS[which], "a string", &vev)) return -1;
             rc = set_text(p, TOP_KEYS[which], dst, cap, &vev);
             if (!rc && which == TOP_NAME && !dst[0]) rc = failf(p, pos_of(&vev), "key 'name' must not be empty");
+            char why[256];
+            if (!rc && which == TOP_NAME && experiment_name_problem(dst, strlen(dst), why, sizeof why))
+                rc = failf(p, pos_of(&vev), "key 'name' %s", why);
             if (which == TOP_NAME) p->name_given = 1;
             yaml_event_delete(&vev);
             break;
@@ -1610,10 +1731,14 @@ static int build_name(char *out, size_t cap, const char *run, const Axis *const 
         char val[CFG_PATH + 32];
         const KeyDef *k = ax[a]->k;
         value_text(k, ax[a]->vals + vi[a] * k->size, val, sizeof val);
-        /* a '/' would make a nested HDF5 group */
+        /* A string value (data.path) may hold anything. The name names an
+         * HDF5 group ('/' would nest one), its parts are split at ',', and it
+         * reaches file names, progress lines and figure titles: every
+         * character that a runs: name may not use becomes '_'. (The other
+         * types print only digits, letters and . + - already.) */
         if (k->type == T_STR)
             for (char *q = val; *q; q++)
-                if (*q == '/') *q = '_';
+                if (!run_name_char(*q)) *q = '_';
         int w = snprintf(out + o, cap - o, "%s%s=%s", o ? "," : "", shortn[a], val);
         if (w < 0 || (size_t)w >= cap - o) return -1;
         o += (size_t)w;
@@ -1634,8 +1759,8 @@ static int cmp_run_name(const void *a, const void *b) {
     return strcmp((*(const RunSpec *const *)a)->name, (*(const RunSpec *const *)b)->name);
 }
 
-/* Names repeat only when string values print alike (a/b and a_b, or values
- * with commas); sorting keeps the check O(n log n). Points at the first value
+/* Names repeat only when string values print alike (a/b, a,b and a_b all
+ * give a_b); sorting keeps the check O(n log n). Points at the first value
  * in which the later of two such runs differs from the earlier. */
 static int check_unique_names(Parser *p, const RunSpec *runs, size_t n, const Axis *const *ax, size_t na,
                               Pos fallback) {
@@ -1658,7 +1783,9 @@ static int check_unique_names(Parser *p, const RunSpec *runs, size_t n, const Ax
                 break;
             }
         char shown[4 * CFG_RUN_NAME + 8];
-        rc = failf(p, at, "two runs would both be named '%s' (their values print alike; '/' becomes '_' in names)",
+        rc = failf(p, at,
+                   "two runs would both be named '%s' (their values print alike; in names, every character but "
+                   "letters, digits and _ . + = - becomes '_')",
                    show_n(shown, sizeof shown, order[i]->name, strlen(order[i]->name), CFG_RUN_NAME));
     }
     free(order);
@@ -1828,7 +1955,8 @@ int experiment_parse(ExperimentConfig *e, const char *text, size_t len, const ch
             rc = failf(p, top, "out of memory");
         } else {
             yaml_parser_set_input_string(&p->yp, (const unsigned char *)text, len);
-            rc = parse_stream(p);
+            rc = syntax_prescan(p);
+            if (!rc) rc = parse_stream(p);
             yaml_parser_delete(&p->yp);
         }
     }
@@ -1837,10 +1965,13 @@ int experiment_parse(ExperimentConfig *e, const char *text, size_t len, const ch
         /* the name comes from the file name, which must give a usable one */
         char full[CFG_PATH];
         default_name(path, full, sizeof full);
+        char why[256];
         if (!full[0]) rc = failf(p, top, "the file name gives no experiment name: set name:");
         else if (strlen(full) >= sizeof tmp.name)
             rc = failf(p, top, "the file name gives an experiment name longer than %zu bytes: set name:",
                        sizeof tmp.name - 1);
+        else if (experiment_name_problem(full, strlen(full), why, sizeof why))
+            rc = failf(p, top, "the experiment name from the file name %s: set name:", why);
     }
     if (!rc) {
         tmp.yaml_text = malloc(len + 1);

@@ -32,6 +32,12 @@
 #define CFG_RUN_NAME 256  /* an expanded run's name, NUL included */
 #define CFG_MAX_RUNS 4096 /* a file expands to at most this many runs */
 #define CFG_MAX_AXES 8    /* grid axes, seeds: counting as one */
+/* The most iterations a run may train for, 2^40 (~10^12; Table 2's ImageNet
+ * run is 9 * 10^6): train.iterations, and train.epochs times the steps of an
+ * epoch, are refused above it. Counts derived from it stay far inside a long
+ * (4 * schedule.cyclic_warmup, the images seen: 2^40 * 65536 = 2^56) and the
+ * cost sums stay exact in a double (core/train.c, train_estimate). */
+#define CFG_MAX_ITERATIONS (1L << 40)
 
 /* A bit width or a range of them: `precision.bits: 4` is {4, 4}, `[2, 6]` is
  * {2, 6} (min <= max, both in [1, 32]). */
@@ -112,15 +118,15 @@ typedef struct {
  * name is non-empty and unique within the experiment. A file without grid:,
  * seeds: and runs: has one run named after the experiment (name: verbatim);
  * otherwise names are built from runs: names ([A-Za-z0-9_.+=-]) and grid
- * values, '/' in string values becoming '_', so that they can name HDF5
- * groups. */
+ * values joined by ',', every other character of a string value becoming
+ * '_', so that they can name HDF5 groups and files. */
 typedef struct {
     char name[CFG_RUN_NAME];
     RunConfig c;                 /* validated, cross-checked */
 } RunSpec;
 
 typedef struct {
-    char name[CFG_STR];
+    char name[CFG_STR];          /* [A-Za-z0-9_.+=-], not starting with '.' or '-': it names files */
     char description[512];
     char path[CFG_PATH];         /* the file it came from */
     char *yaml_text;             /* the file's text, verbatim (owned) */

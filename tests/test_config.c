@@ -8,12 +8,19 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <yaml.h>
 
 #include "experiments/config.h"
 #include "rng.h"
 #include "testutil.h"
 
 #define FILE_NAME "t.yaml"
+#define RUN_NAME_CHARS "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.+=-"
+
+/* a name that only run-name characters make up, not starting with '.' or '-' */
+static int safe_name(const char *s) {
+    return s[0] && s[0] != '.' && s[0] != '-' && strspn(s, RUN_NAME_CHARS) == strlen(s);
+}
 
 static char err[1024];
 
@@ -365,7 +372,7 @@ static void test_bits(void) {
                  "cyclic_warmup: 25}}\n", ":1:16:", "'precision.cycles' needs at least one iteration per cycle",
                  "(100 - 4 * 25) / 8 < 1");
     EXPECT_ERROR("base: {train: {iterations: 10}, precision: {schedule: cyclic}, schedule: {lr: constant, "
-                 "cyclic_warmup: 9223372036854775807}}\n", ":1:16:", "'precision.cycles' needs at least one iteration");
+                 "cyclic_warmup: 274877906944}}\n", ":1:16:", "'precision.cycles' needs at least one iteration");
     /* the other precision keys */
     EXPECT_ERROR("base: {precision: {schedule: cyclical}}\n", ":1:30:",
                  "'precision.schedule' must be one of cyclic, fixed, full; got 'cyclical' (did you mean 'cyclic'?)");
@@ -530,9 +537,11 @@ static void test_errors(void) {
     EXPECT_ERROR("base:\n  train:\n    batch_size: 0\n",
                  FILE_NAME ":3:17: key 'train.batch_size' must be in [1, 65536], got 0");
     EXPECT_ERROR("base: {train: {batch_size: 3000000000}}\n", ":1:28:", "must be in [1, 65536], got 3000000000");
+    EXPECT_ERROR("base: {data: {train_subset: 99999999999999999999}}\n", ":1:29:",
+                 "'data.train_subset' must be in [0, 9223372036854775807], got 99999999999999999999");
     EXPECT_ERROR("base: {train: {iterations: 99999999999999999999}}\n", ":1:28:",
-                 "'train.iterations' must be in [0, 9223372036854775807], got 99999999999999999999");
-    EXPECT_ERROR("base: {train: {iterations: -5}}\n", ":1:28:", "'train.iterations' must be >= 0, got -5");
+                 "'train.iterations' must be in [0, 1099511627776], got 99999999999999999999");
+    EXPECT_ERROR("base: {train: {iterations: -5}}\n", ":1:28:", "'train.iterations' must be in [0, 1099511627776], got -5");
     EXPECT_ERROR("base: {train: {seed: 18446744073709551616}}\n", ":1:22:",
                  "must be in [0, 18446744073709551615], got 18446744073709551616");
     EXPECT_ERROR("base: {train: {threads: 1025}}\n", ":1:25:", "'train.threads' must be in [0, 1024], got 1025");
@@ -579,7 +588,7 @@ static void test_errors(void) {
                  "random_resized_crop, rrc_scale_min, rrc_scale_max, rrc_ratio_min, rrc_ratio_max, lighting), got a sequence");
     EXPECT_ERROR("base: 3\n", ":1:7:",
                  "key 'base' expects a mapping (with keys model, binary, data, optim, schedule, precision, train), "
-                 "got a scalar");
+                 "got the scalar '3'");
     EXPECT_ERROR("base: [1]\n", ":1:7:", "key 'base' expects a mapping", "got a sequence");
     EXPECT_ERROR("base: {[a]: 1}\n", ":1:8:", "a key must be a scalar, got a sequence");
     EXPECT_ERROR("? {a: 1}\n: x\n", ":1:3:", "a key must be a scalar, got a mapping");
@@ -1045,6 +1054,172 @@ static void test_grid_cap(void) {
     CHECK(rc == -1 && strstr(err, "longer than 63 bytes: set name:") && !memcmp(&e, &copy, sizeof e), "[%s]", err);
 }
 
+/* Issue 12 item 6: quantities derived from several keys are range-checked
+ * as the file loads, not only the keys. train.epochs: 1e300 is a valid
+ * number, but epochs x steps per epoch overflowed a long (every run "was
+ * interrupted at step 0", --dry-run printed negative MACs), and 4 x
+ * schedule.cyclic_warmup overflowed in the schedules. The bound is
+ * CFG_MAX_ITERATIONS = 2^40; the steps per epoch come from the dataset's
+ * published size (dataset_nominal), after data.train_subset. */
+static void test_derived_ranges(void) {
+    CHECK(CFG_MAX_ITERATIONS == 1099511627776L, "CFG_MAX_ITERATIONS = %ld", (long)CFG_MAX_ITERATIONS);
+    EXPECT_ERROR("base:\n  train:\n    epochs: 1e300\n",
+                 FILE_NAME ":3:5: key 'train.epochs' asks for more than 1099511627776 iterations (2^40, the most a "
+                           "run may train for): 1e+300 epochs of 3750 steps (60000 fashion_mnist training images at "
+                           "batch 16)");
+    /* exactly at the bound, and one iteration over: 16 images at batch 16 are one step per epoch */
+    ExperimentConfig e;
+    if (!PARSE_OK(&e, "base: {data: {train_subset: 16}, train: {batch_size: 16, epochs: 1099511627776}}\n")) {
+        CHECK(e.runs[0].c.epochs == 1099511627776.0, "epochs at the bound");
+        experiment_free(&e);
+    }
+    EXPECT_ERROR("base: {data: {train_subset: 16}, train: {batch_size: 16, epochs: 1099511627777}}\n", ":1:58:",
+                 "asks for more than 1099511627776 iterations", ": 1099511627777 epochs of 1 steps (16 fashion_mnist");
+    /* fractions round up, as train_total_iterations does: 2^40 - 0.5 steps is 2^40 */
+    if (!PARSE_OK(&e, "base: {data: {train_subset: 32}, train: {batch_size: 16, epochs: 549755813887.75}}\n"))
+        experiment_free(&e);
+    EXPECT_ERROR("base: {data: {train_subset: 32}, train: {batch_size: 16, epochs: 549755813888.25}}\n", ":1:58:",
+                 "asks for more than 1099511627776 iterations", ": 549755813888.25 epochs of 2 steps");
+    /* the published sizes of the other datasets */
+    EXPECT_ERROR("base: {data: {dataset: imagenet}, train: {epochs: 1e8}}\n", ":1:43:",
+                 "1e+08 epochs of 80072 steps (1281167 imagenet training images at batch 16)");
+    if (!PARSE_OK(&e, "base: {data: {dataset: cifar10}, train: {epochs: 3e8}}\n")) experiment_free(&e); /* 9.4e11 */
+    EXPECT_ERROR("base: {data: {dataset: cifar10}, train: {epochs: 4e8}}\n", ":1:42:", "(50000 cifar10 training");
+    /* a subset larger than the set counts as the whole set */
+    EXPECT_ERROR("base: {data: {train_subset: 1000000}, train: {epochs: 1e300}}\n", ":1:47:",
+                 "of 3750 steps (60000 fashion_mnist");
+    /* train.epochs does not count when train.iterations is set */
+    if (!PARSE_OK(&e, "base: {train: {iterations: 10, epochs: 1e300}}\n")) experiment_free(&e);
+    /* train.iterations and W themselves */
+    if (!PARSE_OK(&e, "base: {train: {iterations: 1099511627776}}\n")) experiment_free(&e);
+    EXPECT_ERROR("base: {train: {iterations: 1099511627777}}\n", ":1:28:",
+                 "key 'train.iterations' must be in [0, 1099511627776], got 1099511627777");
+    EXPECT_ERROR("base: {train: {iterations: 1000000000000000000}}\n", ":1:28:",
+                 "key 'train.iterations' must be in [0, 1099511627776], got 1000000000000000000");
+    EXPECT_ERROR("base: {schedule: {cyclic_warmup: 274877906945}}\n", ":1:34:",
+                 "key 'schedule.cyclic_warmup' must be in [0, 274877906944], got 274877906945");
+    EXPECT_ERROR("base: {schedule: {cyclic_warmup: 9223372036854775807}}\n", ":1:34:",
+                 "key 'schedule.cyclic_warmup' must be in [0, 274877906944]");
+    /* a grid value to blame: the run that asks for too much is named */
+    EXPECT_ERROR("grid:\n  train.epochs: [1, 1e300]\n", ":2:21: in run 'epochs=1e+300': key 'train.epochs' asks for more");
+    EXPECT_ERROR("base: {train: {epochs: 1e12}}\ngrid:\n  train.batch_size: [65536, 16]\n",
+                 ":3:29: in run 'batch_size=16': key 'train.epochs' asks for more");
+}
+
+
+/* Issue 12 item 7: the experiment's name becomes the results file's name
+ * (RESULTS/NAME.h5), the exported tables' and figures' names, and text in
+ * gnuplot and shell commands. It is held to the run names' characters. */
+static void test_experiment_name(void) {
+    static const char *const bad[] = {
+        "name: ../../x\n",          /* the results file outside --results */
+        "name: a/b\n",              /* a file that can never be created */
+        "name: it's\n",             /* breaks gnuplot's quoting */
+        "name: \"a\\nb\"\n",          /* a newline in a file name */
+        "name: $(touch pwned)\n",   /* odd directories when it reaches a shell */
+        "name: \"`id`\"\n",
+        "name: a b\n",
+        "name: .hidden\n",
+        "name: -rf\n",
+        "name: ..\n",
+        "name: \"x\\ty\"\n",
+        "name: caf\xc3\xa9\n",       /* UTF-8: fine in YAML, not in this name */
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+        EXPECT_ERROR(bad[i], ":1:7: key 'name' '",
+                     "' may use only letters, digits and the characters _ . + = -, and must not start with '.' or "
+                     "'-' (it names the results file and the figures)");
+    EXPECT_ERROR("name: ../../x\n", FILE_NAME ":1:7: key 'name' '../../x' may use only");
+    EXPECT_ERROR("name: \"a\\nb\"\n", FILE_NAME ":1:7: key 'name' 'a\\nb' may use only");
+    /* the names the shipped experiments and the tests use, and every allowed character */
+    static const char *const good[] = {"quick_ablation_cycles", "fmnist_cyclebnn_5ep", "table2_imagenet", "x",
+                                       "cli_grid", "e2e_cifar", "A.b+c=d-e_9", "_x", "9"};
+    for (size_t i = 0; i < sizeof good / sizeof good[0]; i++) {
+        char doc[128];
+        snprintf(doc, sizeof doc, "name: %s\n", good[i]);
+        ExperimentConfig e;
+        if (!PARSE_OK(&e, doc)) {
+            CHECK(!strcmp(e.name, good[i]) && !strcmp(e.runs[0].name, good[i]), "name %s", e.name);
+            experiment_free(&e);
+        }
+    }
+    /* the name taken from the file name when name: is absent obeys the same rule */
+    static const char *const bad_paths[] = {"dir/it's.yaml", "dir/my exp.yaml", "dir/-x.yaml", "dir/.hidden.yaml",
+                                            "dir/$(x).yml"};
+    for (size_t i = 0; i < sizeof bad_paths / sizeof bad_paths[0]; i++) {
+        ExperimentConfig e;
+        int rc = experiment_parse(&e, "base: {}\n", 9, bad_paths[i], err, sizeof err);
+        char want[256];
+        snprintf(want, sizeof want, "%s:1:1: the experiment name from the file name '", bad_paths[i]);
+        CHECK(rc == -1 && !strncmp(err, want, strlen(want)) && strstr(err, "may use only") &&
+                  strstr(err, ": set name:") && !strchr(err, '\n'),
+              "%s: [%s]", bad_paths[i], rc ? err : "(parsed)");
+        if (rc == 0) experiment_free(&e);
+        /* and name: makes such a file usable */
+        rc = experiment_parse(&e, "name: ok\n", 9, bad_paths[i], err, sizeof err);
+        CHECK(rc == 0, "%s with name: [%s]", bad_paths[i], err);
+        if (rc == 0) experiment_free(&e);
+    }
+    /* run names built from grid values: every character a runs: name may not
+     * use becomes '_' (they name HDF5 groups and export files, and reach
+     * progress lines and figure titles) */
+    ExperimentConfig e;
+    if (!PARSE_OK(&e, "name: g\ngrid:\n  data.path: [\"a b\", \"it's\", \"x\\ny\", \"$(rm -rf)\", \"c,d\", \"/p/q\", "
+                      "\"\xc3\xa9\", \"ok.1+2=3-4\"]\n")) {
+        static const char *const want[] = {"path=a_b",   "path=it_s", "path=x_y",  "path=__rm_-rf_",
+                                           "path=c_d",   "path=_p_q", "path=__",   "path=ok.1+2=3-4"};
+        CHECK(e.n_runs == 8, "%d runs", e.n_runs);
+        for (int i = 0; i < e.n_runs && i < 8; i++) {
+            CHECK(!strcmp(e.runs[i].name, want[i]), "run %d named [%s], want [%s]", i, e.runs[i].name, want[i]);
+            CHECK(!strcmp(e.runs[i].c.data_path, (const char *[]){"a b", "it's", "x\ny", "$(rm -rf)", "c,d", "/p/q",
+                                                                  "\xc3\xa9", "ok.1+2=3-4"}[i]),
+                  "run %d keeps its value verbatim: [%s]", i, e.runs[i].c.data_path);
+        }
+        experiment_free(&e);
+    }
+    /* values that differ only in such characters would share a name */
+    EXPECT_ERROR("grid:\n  data.path: [\"a b\", \"a'b\"]\n", ":2:22: two runs would both be named 'path=a_b'",
+                 "every character but letters, digits and _ . + = - becomes '_'");
+}
+
+/* Issue 12 item 13: a syntax error anywhere in the file is reported as
+ * such, with libyaml's position and a plain word on the likely cause, before
+ * anything the broken syntax produced is interpreted. A flow mapping that
+ * lost its '}' used to read as {lr: '0.002 train'} and be reported as "key
+ * 'optim.lr' expects a number, got '0.002 train'". */
+static void test_syntax_first(void) {
+    EXPECT_ERROR("base:\n  optim: {name: adamw, lr: 0.002\n  train: {iterations: 10}\n",
+                 FILE_NAME ":3:8: YAML syntax error: did not find expected ',' or '}' (while parsing a flow mapping at "
+                           "line 2, column 10): a '{' without its '}', or a ',' missing between two entries");
+    /* the same at the end of the file, and a semantic error before the syntax error does not win */
+    EXPECT_ERROR("base:\n  optim: {lr: abc}\n  train: {iterations: 10\n",
+                 ":4:1: YAML syntax error: did not find expected ',' or '}'");
+    EXPECT_ERROR("name: bad name\nbase: {optim: {lr: 1}\n", ":3:1: YAML syntax error");
+    /* a missing ']' */
+    EXPECT_ERROR("base:\n  precision: {schedule: cyclic, bits: [2, 6, grad_bits: 8}\n",
+                 ":2:58: YAML syntax error: did not find expected ',' or ']' (while parsing a flow sequence at line 2, "
+                 "column 39): a '[' without its ']', or a ',' missing between two values");
+    EXPECT_ERROR("grid:\n  precision.cycles: [1, 2\nbase: {}\n",
+                 ":3:5: YAML syntax error: did not find expected ',' or ']'", "a '[' without its ']'");
+    /* tabs */
+    EXPECT_ERROR("base:\n\toptim: {lr: 0.1}\n", ":2:1: YAML syntax error: found character that cannot start any token",
+                 "): YAML indents with spaces, not tabs");
+    EXPECT_ERROR("base:\n  optim:\n    lr: 0.1\n  \tname: sgd\n", ":4:3: YAML syntax error:",
+                 "YAML indents with spaces, not tabs");
+    /* an unclosed quote, a line indented wrongly, a ': ' inside a value */
+    EXPECT_ERROR("base:\n  data: {path: \"abc}\n", ":3:1: YAML syntax error: found unexpected end of stream",
+                 "a quoted value without its closing quote");
+    EXPECT_ERROR("base:\n  optim:\n    lr: 0.1\n   name: sgd\n", ":4:4: YAML syntax error: did not find expected key",
+                 "a line indented less or more than the keys beside it");
+    EXPECT_ERROR("base:\n  optim: lr: 0.1\n", ":2:12: YAML syntax error: mapping values are not allowed in this context",
+                 "quote it");
+    /* not syntax errors, but the same family: clear and one line */
+    EXPECT_ERROR("base:\n  optim: {lr: 0.1}\n  optim: {lr: 0.2}\n", ":3:3: duplicate key 'optim' (first given at line 2");
+    EXPECT_ERROR("base:\n  optim:\n    lr:\n", ":3:8: key 'optim.lr' expects a number, got an empty value");
+    EXPECT_ERROR("base:\n  optim: {lr}\n", ":2:13: key 'optim.lr' expects a number, got an empty value");
+    EXPECT_ERROR("base:\n  optim\n", ":2:3: key 'base' expects a mapping", "got the scalar 'optim'");
+}
+
 /* Every file in tests/configs/bad/ starts with "# expect: LINE:COL: text":
  * loading it must fail with "<path>:LINE:COL: " followed by a message that
  * contains text. */
@@ -1156,6 +1331,25 @@ static const char FUZZ_GRID_DOC[] =
     "    - true\n"
     "    - false\n";
 
+/* 1 when libyaml parses the whole text without an error */
+static int yaml_reads(const char *text, size_t len) {
+    yaml_parser_t y;
+    if (!yaml_parser_initialize(&y)) return 1;
+    yaml_parser_set_input_string(&y, (const unsigned char *)text, len);
+    int ok = 1;
+    for (int done = 0; !done;) {
+        yaml_event_t ev;
+        if (!yaml_parser_parse(&y, &ev)) {
+            ok = 0;
+            break;
+        }
+        done = ev.type == YAML_STREAM_END_EVENT;
+        yaml_event_delete(&ev);
+    }
+    yaml_parser_delete(&y);
+    return ok;
+}
+
 /* Any input: 0 (and then a config that round-trips, with sane runs) or -1
  * with a one-line message naming the file. ASan/LSan watch for the rest. */
 static int fuzz_one(const char *text, size_t len) {
@@ -1174,6 +1368,13 @@ static int fuzz_one(const char *text, size_t len) {
         ok = ok && e.runs && e.n_runs >= 1 && e.n_runs <= CFG_MAX_RUNS && e.n_axes >= 0 && e.n_axes <= CFG_MAX_AXES;
         for (int i = 0; ok && i < e.n_runs; i++)
             ok = e.runs[i].name[0] && memchr(e.runs[i].name, 0, CFG_RUN_NAME) != NULL;
+        /* names safe for files, HDF5 groups and scripts (issue 12 item 7): the
+         * experiment's, and every run's, whose parts the ',' separates (a
+         * runs: name may start with '-' or '.'; "." and ".." are refused) */
+        ok = ok && safe_name(e.name);
+        for (int i = 0; ok && i < e.n_runs; i++)
+            ok = strspn(e.runs[i].name, RUN_NAME_CHARS ",") == strlen(e.runs[i].name) &&
+                 strcmp(e.runs[i].name, ".") && strcmp(e.runs[i].name, "..");
         if (ok) {
             const RunConfig *last = &e.runs[e.n_runs - 1].c;
             y = config_to_yaml(last);
@@ -1187,6 +1388,9 @@ static int fuzz_one(const char *text, size_t len) {
     }
     if (rc != -1) return 2;
     if (strncmp(msg, "fuzz.yaml:", 10) || strlen(msg) <= 10 || strchr(msg, '\n')) return 3;
+    /* a text libyaml cannot read is reported as a syntax error, whatever
+     * came before the error in it (issue 12 item 13) */
+    if (!yaml_reads(text, len) && !strstr(msg, ": YAML syntax error: ") && !strstr(msg, ": the file is UTF-16")) return 4;
     return 0;
 }
 
@@ -1295,6 +1499,9 @@ int main(void) {
     test_grid_values();
     test_grid_single_run();
     test_grid_cap();
+    test_derived_ranges();
+    test_experiment_name();
+    test_syntax_first();
     test_bad_files();
     test_shipped_files();
     test_fuzz();

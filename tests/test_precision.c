@@ -1,13 +1,20 @@
 /* Precision schedules and cost counting (core/precision.h) against the worked
  * examples of method.md 2.1-2.3, 5.4 and 6.1, and the cosine LR horizon of
- * core/lr_schedule.h divided by num_cyclic_annealing (method.md 2.3). */
+ * core/lr_schedule.h divided by num_cyclic_annealing (method.md 2.3); the
+ * closed-form run totals (prec_tally, train_estimate) against the
+ * per-iteration loop, and the iteration count's overflow guard. */
+#include <float.h>
 #include <math.h>
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "lr_schedule.h"
 #include "precision.h"
 #include "testutil.h"
+#include "train.h"
 
 static const double kPi = 3.14159265358979323846;
 
@@ -317,6 +324,311 @@ static void test_from_config(void) {
     CHECK(s.kind == PREC_FIXED && bits_at(&s, 77) == 5 && prec_at(&s, 77).grad_bits == 8, "fixed mapping");
 }
 
+/* ---- closed-form totals over a run (issue 12 item 5) ----
+ * --dry-run summed the cost of a run one iteration at a time, so
+ * train.iterations: 10^18 never finished. prec_tally groups the iterations
+ * into stretches of constant bits instead; these tests hold it to the
+ * per-iteration loop it replaced, kept here as the reference. */
+
+/* What the per-iteration loop of train_estimate summed: the weighted MACs of
+ * a unit binary layer, and the Kahan mean of cr, plus the count of each
+ * (bits, grad_bits) pair */
+typedef struct {
+    PrecMacs f;
+    PrecCostMean cm;
+    int n;
+    PrecBits pair[4 * PREC_TALLY_MAX];
+    long count[4 * PREC_TALLY_MAX];
+} LoopRef;
+
+static void loop_ref(const PrecSchedule *s, long iters, LoopRef *r) {
+    memset(r, 0, sizeof *r);
+    const PrecMacs unit = {1, 1, 1};
+    for (long i = 0; i < iters; i++) {
+        PrecBits pb = prec_at(s, i);
+        PrecMacs w = prec_weighted_macs(unit, 1, pb.bits, pb.grad_bits);
+        r->f.fwd += w.fwd;
+        r->f.err += w.err;
+        r->f.wgrad += w.wgrad;
+        prec_cost_add(&r->cm, prec_cost_ratio(pb.bits, pb.grad_bits));
+        int k = 0;
+        while (k < r->n && !(r->pair[k].bits == pb.bits && r->pair[k].grad_bits == pb.grad_bits)) k++;
+        if (k == r->n && r->n < 4 * PREC_TALLY_MAX) r->pair[r->n++] = pb;
+        if (k < r->n) r->count[k]++;
+    }
+}
+
+/* the tally of s over iters against the loop: the same iterations at the
+ * same widths, the MAC sums bitwise equal, the mean cr within float rounding */
+static int tally_matches_loop(const PrecSchedule *s, long iters, const char *what) {
+    PrecTally t[PREC_TALLY_MAX];
+    int n = prec_tally(s, iters, t, PREC_TALLY_MAX);
+    LoopRef r;
+    loop_ref(s, iters, &r);
+    int ok = n >= 0;
+    long sum = 0;
+    for (int i = 0; ok && i < n; i++) {
+        ok = t[i].count > 0;
+        sum += t[i].count;
+    }
+    ok = ok && sum == (iters > 0 ? iters : 0);
+    /* per pair of widths: the tally's counts (a pair may span two entries,
+     * the warm-up's and a cycle's) add up to the loop's */
+    for (int k = 0; ok && k < r.n; k++) {
+        long c = 0;
+        for (int i = 0; i < n; i++)
+            if (t[i].b.bits == r.pair[k].bits && t[i].b.grad_bits == r.pair[k].grad_bits) c += t[i].count;
+        ok = c == r.count[k];
+    }
+    /* the sums train_estimate takes: count x factor per entry */
+    const PrecMacs unit = {1, 1, 1};
+    PrecMacs f = {0, 0, 0};
+    for (int i = 0; ok && i < n; i++) {
+        PrecMacs w = prec_weighted_macs(unit, 1, t[i].b.bits, t[i].b.grad_bits);
+        f.fwd += (double)t[i].count * w.fwd;
+        f.err += (double)t[i].count * w.err;
+        f.wgrad += (double)t[i].count * w.wgrad;
+    }
+    ok = ok && !memcmp(&f, &r.f, sizeof f);
+    const double mean = prec_tally_cost_mean(t, n), kahan = prec_cost_mean(&r.cm);
+    ok = ok && (iters > 0 ? fabs(mean - kahan) <= 4 * DBL_EPSILON * kahan : isnan(mean) && isnan(kahan));
+    if (!ok)
+        fprintf(stderr, "  %s, %ld iterations: %d entries summing to %ld; f %a %a %a vs loop %a %a %a; cr %a vs %a\n",
+                what, iters, n, sum, f.fwd, f.err, f.wgrad, r.f.fwd, r.f.err, r.f.wgrad, mean, kahan);
+    return ok;
+}
+
+static void test_tally_against_loop(void) {
+    static const int cycles[] = {1, 2, 3, 7, 8, 16, 32, 101};
+    static const int ranges[][2] = {{2, 6}, {1, 32}, {3, 3}, {2, 8}, {4, 5}};
+    static const int grads[][2] = {{8, 8}, {4, 8}, {1, 32}};
+    static const long totals[] = {1, 2, 7, 100, 640, 1001, 4321};
+    int cases = 0, bad = 0;
+    char what[160];
+    for (size_t ci = 0; ci < sizeof cycles / sizeof cycles[0]; ci++)
+        for (size_t ri = 0; ri < sizeof ranges / sizeof ranges[0]; ri++)
+            for (size_t gi = 0; gi < sizeof grads / sizeof grads[0]; gi++)
+                for (long w = 0; w <= 30; w += 15)
+                    for (size_t ti = 0; ti < sizeof totals / sizeof totals[0]; ti++) {
+                        PrecSchedule s = paper(totals[ti]);
+                        s.cycles = cycles[ci];
+                        s.bits_min = ranges[ri][0];
+                        s.bits_max = ranges[ri][1];
+                        s.grad_min = grads[gi][0];
+                        s.grad_max = grads[gi][1];
+                        s.cyclic_warmup = w;    /* 4W = 60 or 120: all warm-up in the short runs */
+                        s.warmup_bits = w ? 4 : 0;
+                        /* the run's own length, a prefix (evaluations, prec_bit_shares) and beyond */
+                        const long iters[3] = {totals[ti], totals[ti] / 2 + 1, totals[ti] + 13};
+                        for (int k = 0; k < 3; k++) {
+                            snprintf(what, sizeof what, "cyclic %d-%d / %d-%d, %d cycles, W %ld, I %ld", ranges[ri][0],
+                                     ranges[ri][1], grads[gi][0], grads[gi][1], cycles[ci], w, totals[ti]);
+                            cases++;
+                            bad += !tally_matches_loop(&s, iters[k], what);
+                        }
+                    }
+    /* fixed and full, and the paper's lengths */
+    PrecSchedule f;
+    memset(&f, 0, sizeof f);
+    f.kind = PREC_FIXED;
+    for (int b = 1; b <= 32; b += 5) {
+        f.bits_min = f.bits_max = b;
+        f.grad_min = f.grad_max = 8;
+        cases += 2;
+        bad += !tally_matches_loop(&f, 1000, "fixed") + !tally_matches_loop(&f, 0, "fixed, empty");
+    }
+    PrecSchedule full;
+    memset(&full, 0, sizeof full);
+    full.kind = PREC_FULL;
+    cases += 2;
+    bad += !tally_matches_loop(&full, 777, "full") + !tally_matches_loop(&full, -3, "full, negative");
+    for (int c = 1; c <= 32; c *= 2) {
+        PrecSchedule s = paper(187500);
+        s.cycles = c;
+        cases++;
+        bad += !tally_matches_loop(&s, 187500, "paper 187,500");
+    }
+    PrecSchedule big = paper(1000003);
+    big.cycles = 3;
+    big.grad_min = 1;
+    big.grad_max = 32;
+    cases++;
+    bad += !tally_matches_loop(&big, 1000003, "10^6, 3 cycles, grads 1-32");
+    CHECK(bad == 0, "%d of %d schedules: the tally differs from the per-iteration loop", bad, cases);
+    printf("tally vs per-iteration loop: %d schedules, MAC sums bitwise equal, mean cr within 4 ulp\n", cases);
+
+    /* 2^40 iterations in one cycle: no loop could check it, so against the
+     * continuous band edges (as in test_shares_and_cost), within 10^-9 */
+    PrecSchedule huge = paper(CFG_MAX_ITERATIONS);
+    huge.cycles = 1;
+    PrecTally t[PREC_TALLY_MAX];
+    int n = prec_tally(&huge, CFG_MAX_ITERATIONS, t, PREC_TALLY_MAX);
+    CHECK(n == 5, "2-6 bits at 8 error bits: %d stretches", n);
+    double edge[4] = {acos(0.75) / kPi, acos(0.25) / kPi, acos(-0.25) / kPi, acos(-0.75) / kPi};
+    double cont[5] = {edge[0], edge[1] - edge[0], edge[2] - edge[1], edge[3] - edge[2], 1 - edge[3]};
+    long sum = 0;
+    for (int i = 0; i < n && i < 5; i++) {
+        sum += t[i].count;
+        CHECK(t[i].b.bits == 2 + i && t[i].b.grad_bits == 8, "stretch %d: %g/%g bits", i, t[i].b.bits,
+              t[i].b.grad_bits);
+        CHECK(fabs((double)t[i].count / (double)CFG_MAX_ITERATIONS - cont[i]) < 1e-9, "stretch %d: share %.12f vs %.12f",
+              i, (double)t[i].count / (double)CFG_MAX_ITERATIONS, cont[i]);
+    }
+    CHECK(sum == CFG_MAX_ITERATIONS, "counts sum to %ld", sum);
+    /* a boundary lies exactly where prec_at changes */
+    long b = t[0].count;
+    CHECK(prec_at(&huge, b - 1).bits == 2 && prec_at(&huge, b).bits == 3, "edge at %ld", b);
+    /* a cap that is too small is reported, not overrun */
+    CHECK(prec_tally(&huge, CFG_MAX_ITERATIONS, t, 4) == -1, "cap of 4");
+}
+
+static void deadline(int sig) {
+    (void)sig;
+    static const char msg[] = "FAIL test_precision.c: train_estimate of 2^40 iterations did not finish within 20 s "
+                              "(a loop over the iterations?)\n";
+    if (write(2, msg, sizeof msg - 1) < 0) _exit(1);
+    _exit(1);
+}
+
+/* The quick cycles ablation's base (experiments/quick/ablation_cycles.yaml):
+ * binary ResNet-8 on Fashion-MNIST, cyclic 2-6 / 8, 640 steps of 64 */
+static RunConfig quick_cycles(int cycles) {
+    RunConfig c;
+    config_defaults(&c);
+    snprintf(c.arch, sizeof c.arch, "cifar_resnet8");
+    tu_config_cyclebnn(&c, cycles);
+    c.iterations = 640;
+    c.batch_size = 64;
+    c.train_subset = 40960;
+    return c;
+}
+
+/* train_estimate: the numbers it gave before (the per-iteration loop), the
+ * MACs bitwise, and a run of 2^40 iterations in well under a second */
+static void test_estimate_closed_form(void) {
+    DatasetShape fm, cf;
+    CHECK(dataset_nominal("fashion_mnist", &fm) == 0 && dataset_nominal("cifar10", &cf) == 0, "dataset_nominal");
+    char err[512];
+    TrainEstimate est;
+    /* --dry-run of experiments/quick/ablation_cycles.yaml before the change, %a */
+    static const double quick_bit[6] = {0x1.470254cp+35, 0x1.46cc7f8p+35, 0x1.4660d5p+35,
+                                        0x1.459abap+35,  0x1.440e84p+35,  0x1.40b13p+35};
+    static const double quick_cr[6] = {0x1.b61dddddddddep-6, 0x1.b5b3333333333p-6, 0x1.b4ddddddddddep-6,
+                                       0x1.b355555555555p-6, 0x1.b044444444445p-6, 0x1.a99999999999ap-6};
+    for (int k = 0, cyc = 1; k < 6; k++, cyc *= 2) {
+        RunConfig c = quick_cycles(cyc);
+        int rc = train_estimate(&c, fm.channels, fm.height, fm.width, fm.num_classes, 40960, &est, err, sizeof err);
+        CHECK(rc == 0 && est.iterations == 640 && est.fwd_macs == 9204864 && est.fp32_macs == 0x1.05b53p+40 &&
+                  est.bit_macs == quick_bit[k] && fabs(est.mean_cost_ratio - quick_cr[k]) <= 4 * DBL_EPSILON * quick_cr[k],
+              "quick cycles=%d: rc %d %s; %ld it, %ld MACs/img, fp32 %a, bit %a (want %a), cr %a (want %a)", cyc, rc,
+              rc ? err : "", est.iterations, est.fwd_macs, est.fp32_macs, est.bit_macs, quick_bit[k],
+              est.mean_cost_ratio, quick_cr[k]);
+    }
+    /* experiments/ablation_cycles.yaml (CIFAR-10 ResNet-18, 187,500 steps of 16), before the change */
+    static const double paper_bit[6] = {0x1.09655508p+47, 0x1.09652004p+47, 0x1.0964ba1p+47,
+                                        0x1.0963329p+47,  0x1.0960239p+47,  0x1.095cf3fp+47};
+    static const double paper_cr[6] = {0x1.b680a4be31585p-6, 0x1.b68043ced37eep-6, 0x1.b67f8964f7a1bp-6,
+                                       0x1.b67cbd9107836p-6, 0x1.b67725e92746bp-6, 0x1.b671529a485cdp-6};
+    for (int k = 0, cyc = 1; k < 6; k++, cyc *= 2) {
+        RunConfig c;
+        config_defaults(&c);
+        snprintf(c.arch, sizeof c.arch, "cifar_resnet18");
+        snprintf(c.dataset, sizeof c.dataset, "cifar10");
+        tu_config_cyclebnn(&c, cyc);
+        c.iterations = 187500;
+        int rc = train_estimate(&c, cf.channels, cf.height, cf.width, cf.num_classes, cf.n_train, &est, err, sizeof err);
+        CHECK(rc == 0 && est.fp32_macs == 0x1.18d25aaap+52 && est.bit_macs == paper_bit[k] &&
+                  fabs(est.mean_cost_ratio - paper_cr[k]) <= 4 * DBL_EPSILON * paper_cr[k],
+              "CIFAR cycles=%d: fp32 %a, bit %a (want %a), cr %a (want %a)", cyc, est.fp32_macs, est.bit_macs,
+              paper_bit[k], est.mean_cost_ratio, paper_cr[k]);
+    }
+    /* an fp32 model costs cr 1 at every step */
+    RunConfig fp = quick_cycles(8);
+    snprintf(fp.conv, sizeof fp.conv, "fp32");
+    CHECK(train_estimate(&fp, fm.channels, fm.height, fm.width, fm.num_classes, 40960, &est, err, sizeof err) == 0 &&
+              est.mean_cost_ratio == 1.0 && est.bit_macs == est.fp32_macs,
+          "fp32: cr %g, bit %a vs fp32 %a", est.mean_cost_ratio, est.bit_macs, est.fp32_macs);
+
+    /* the largest run a config allows: the loop took 3.7 s per 10^8 iterations */
+    RunConfig big = quick_cycles(8);
+    big.iterations = CFG_MAX_ITERATIONS;
+    signal(SIGALRM, deadline);
+    alarm(20);
+    const double t0 = (double)clock() / CLOCKS_PER_SEC;
+    int rc = train_estimate(&big, fm.channels, fm.height, fm.width, fm.num_classes, 40960, &est, err, sizeof err);
+    const double secs = (double)clock() / CLOCKS_PER_SEC - t0;
+    alarm(0);
+    RunConfig small = quick_cycles(8);
+    TrainEstimate e640;
+    train_estimate(&small, fm.channels, fm.height, fm.width, fm.num_classes, 40960, &e640, err, sizeof err);
+    printf("train_estimate of 2^40 iterations: %.3f s CPU, cr %.6f\n", secs, est.mean_cost_ratio);
+    CHECK(rc == 0 && est.iterations == CFG_MAX_ITERATIONS && secs < 1.0, "2^40 iterations: rc %d, %ld it, %.3f s", rc,
+          est.iterations, secs);
+    /* fp32 MACs scale with the iterations; 2^40 / 8 cycles is a whole P, so
+     * the mean cr is the continuous one (method.md 6.1: 0.02676) */
+    CHECK(fabs(est.fp32_macs / e640.fp32_macs - (double)CFG_MAX_ITERATIONS / 640) < 1e-6 &&
+              fabs(est.mean_cost_ratio - 0.02676) < 5e-6 && est.bit_macs > 0 && est.bit_macs < est.fp32_macs,
+          "2^40: fp32 %g, cr %.8f, bit %g", est.fp32_macs, est.mean_cost_ratio, est.bit_macs);
+}
+
+/* Issue 12 item 6: train.epochs x steps per epoch overflowed a long when
+ * converted (epochs: 1e300 gave LONG_MIN: a run "interrupted at step 0",
+ * negative MACs in --dry-run). The count saturates above the bound, and
+ * train_check_iterations / train_estimate refuse it. */
+static void test_total_iterations_guard(void) {
+    RunConfig c;
+    config_defaults(&c); /* batch 16 */
+    c.epochs = 1e300;
+    const long total = train_total_iterations(&c, 60000);
+    CHECK(total == CFG_MAX_ITERATIONS + 1, "epochs 1e300: %ld iterations", total);
+    char err[512] = "";
+    CHECK(train_check_iterations(&c, 60000, err, sizeof err) == -1 &&
+              strstr(err, "train.epochs = 1e+300 over 60000 training images at batch 16 is more than 1099511627776 "
+                          "iterations") && !strchr(err, '\n'),
+          "check: [%s]", err);
+    TrainEstimate est;
+    err[0] = 0;
+    CHECK(train_estimate(&c, 1, 28, 28, 10, 60000, &est, err, sizeof err) == -1 && strstr(err, "train.epochs") &&
+              est.fp32_macs >= 0,
+          "train_estimate of epochs 1e300: [%s], fp32 MACs %g", err, est.fp32_macs);
+    /* at the bound and one over: one step per epoch */
+    c.epochs = (double)CFG_MAX_ITERATIONS;
+    CHECK(train_total_iterations(&c, 16) == CFG_MAX_ITERATIONS && train_check_iterations(&c, 16, err, sizeof err) == 0,
+          "epochs 2^40 of one step");
+    c.epochs = (double)CFG_MAX_ITERATIONS + 1;
+    CHECK(train_total_iterations(&c, 16) == CFG_MAX_ITERATIONS + 1 && train_check_iterations(&c, 16, err, sizeof err) == -1,
+          "epochs 2^40 + 1 of one step");
+    /* ordinary counts are unchanged: ceil(epochs x (n / batch)) */
+    c.epochs = 1.5;
+    CHECK(train_total_iterations(&c, 60000) == 5625 && train_total_iterations(&c, 60010) == 5625, "1.5 epochs");
+    c.epochs = 0.0001;
+    CHECK(train_total_iterations(&c, 60000) == 1, "a fraction of a step rounds up");
+    CHECK(train_total_iterations(&c, 8) == 0, "no whole batch: 0");
+    /* train.iterations itself (a hand-built config, past experiment_load's range check) */
+    c.iterations = 1000000000000000000L;
+    CHECK(train_total_iterations(&c, 60000) == CFG_MAX_ITERATIONS + 1 &&
+              train_check_iterations(&c, 60000, err, sizeof err) == -1 && strstr(err, "train.iterations = "),
+          "iterations 10^18: [%s]", err);
+    c.iterations = 640;
+    CHECK(train_total_iterations(&c, 0) == 640 && train_check_iterations(&c, 0, err, sizeof err) == 0, "iterations 640");
+
+    /* the training loop refuses it on the set it loaded, before any step
+     * (it used to "stop at step 0" as if interrupted) */
+    Dataset train, test;
+    tu_load_fmnist(&train, &test, 64, 64);
+    config_defaults(&c);
+    snprintf(c.arch, sizeof c.arch, "cifar_resnet8");
+    c.epochs = 1e300;
+    TrainResult res;
+    memset(&res, 0, sizeof res);
+    err[0] = 0;
+    int rc = train_run(&c, "guard", &train, &test, NULL, NULL, &res, err, sizeof err);
+    CHECK(rc == -1 && strstr(err, "train.epochs = 1e+300 over 64 training images at batch 16"), "train_run: rc %d [%s]",
+          rc, err);
+    dataset_free(&train);
+    dataset_free(&test);
+}
+
 int main(void) {
     test_worked_example();
     test_readme_runs();
@@ -326,5 +638,8 @@ int main(void) {
     test_cost_formulas();
     test_lr_horizon();
     test_from_config();
+    test_tally_against_loop();
+    test_estimate_closed_form();
+    test_total_iterations_guard();
     return tu_finish("precision");
 }
