@@ -83,6 +83,22 @@ typedef struct {
     char api[128];
 } H5ErrText;
 
+/* HDF5's I/O errors read "file write failed: time = ..., filename = ...,
+ * file descriptor = 4, errno = 28, error message = 'No space left on device',
+ * buf = 0x..., ..." : keep what a user can act on, "file write failed: No
+ * space left on device" (the file is named by our own message). */
+static void condense_io_error(char *desc, size_t cap) {
+    const char *key = "error message = '";
+    char *m = strstr(desc, key), *head_end = strstr(desc, ": time = ");
+    if (!m || !head_end || head_end > m) return;
+    m += strlen(key);
+    char *q = strchr(m, '\'');
+    if (!q) return;
+    char out[512];
+    snprintf(out, sizeof out, "%.*s: %.*s", (int)(head_end - desc), desc, (int)(q - m), m);
+    snprintf(desc, cap, "%s", out);
+}
+
 static herr_t walk_cb(unsigned n, const H5E_error2_t *e, void *data) {
     H5ErrText *t = data;
     /* walking upward: entry 0 is where the error was detected (the useful
@@ -91,6 +107,7 @@ static herr_t walk_cb(unsigned n, const H5E_error2_t *e, void *data) {
         char minor[128] = "";
         H5Eget_msg(e->min_num, NULL, minor, sizeof minor);
         snprintf(t->desc, sizeof t->desc, "%s%s%s", e->desc ? e->desc : "", *minor ? " / " : "", minor);
+        condense_io_error(t->desc, sizeof t->desc);
     }
     if (e->func_name) snprintf(t->api, sizeof t->api, "%s", e->func_name);
     return 0;
@@ -746,11 +763,17 @@ ResultsFile *results_open_args(ResultsOpenArgs *a, char *err, size_t errlen) {
     } else if (rebuild) {
         f->file = rebuild_without(f, a, use_fapl);
     } else {
+        errno = 0;
         f->file = H5Fcreate(f->tmp, H5F_ACC_TRUNC, H5P_DEFAULT, use_fapl);
     }
+    int open_errno = errno;
     if (fapl >= 0) H5Pclose(fapl);
     if (f->file < 0) {
-        if (!f->failed) fail(f, 1, keep ? "cannot open %s (a copy of it) as HDF5" : "cannot create %s", keep ? f->path : f->tmp);
+        /* HDF5's own text for a failed create is "unable to truncate a file" and the like: say errno's */
+        if (!f->failed && !keep && open_errno)
+            fail(f, 0, "cannot create %s: %s", f->tmp, strerror(open_errno));
+        else if (!f->failed)
+            fail(f, 1, keep ? "cannot open %s (a copy of it) as HDF5" : "cannot create %s", keep ? f->path : f->tmp);
         goto bad;
     }
 

@@ -6,7 +6,7 @@
 #   finish NAME          -> prints "NAME: N passed, M failed", exits 1 on a failure
 export OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-PASSIVE}
 passed=0 failed=0
-work_dir() { work=$(mktemp -d "/tmp/cbnn_$1_XXXXXX") || exit 1; trap 'rm -rf "$work"' EXIT; }
+work_dir() { work=$(mktemp -d "/tmp/cbnn_$1_XXXXXX") || exit 1; trap '[ -n "${CBNN_KEEP_WORK:-}" ] || rm -rf "$work"' EXIT; }
 ok()    { passed=$((passed + 1)); }
 bad()   { failed=$((failed + 1)); echo "FAIL: $*" >&2; }
 check() { local what=$1; shift; if "$@"; then ok; else bad "$what"; fi; }
