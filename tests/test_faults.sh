@@ -20,6 +20,9 @@ py=/usr/bin/python3
 work_dir faults
 command -v strace >/dev/null || { echo "strace is not installed (Debian package strace; scripts/bootstrap.sh installs it)"; exit 1; }
 start=$(date +%s)
+# LeakSanitizer stops the world with ptrace, which it cannot do under strace: off
+# for the traced sessions of a sanitizer build (the untraced ones keep it)
+traced() { ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0" strace "$@"; }
 
 # One run, a commit every 2 steps (checkpoints), evaluations, 2 cycles of precision.
 cat > "$work/f.yaml" <<'EOF'
@@ -64,7 +67,7 @@ check "the uninterrupted session's file reads back" grep -q "^faults complete" "
 # strace -P for the results paths under DIR (absolute: strace matches descriptors by their /proc path)
 paths_in() { local h5="$1/faults.h5"; echo "-P $h5 -P $h5.tmp -P $h5.commit -P $h5.lock"; }
 paths=($(paths_in "$work/probe"))
-strace -f -qq -o "$work/probe.strace" -e trace=rename,renameat,renameat2,fsync,write,pwrite64,openat,unlink,flock \
+traced -f -qq -o "$work/probe.strace" -e trace=rename,renameat,renameat2,fsync,write,pwrite64,openat,unlink,flock \
     "${paths[@]}" "$exe" --results "$work/probe" "$work/f.yaml" > /dev/null 2>&1
 count() { grep -cE "^[0-9]+ +$1\(" "$work/probe.strace"; }
 n_rename=$(count rename) n_fsync=$(count fsync) n_write=$(count write) n_pwrite=$(count pwrite64) n_open=$(count openat)
@@ -96,7 +99,7 @@ after_fault() {
 n_kill=0
 kill_at() {
     local call=$1 when=$2 dir="$work/k_${1}_$2"
-    strace -f -qq -o /dev/null -e trace="$call" -e inject="$call":signal=SIGKILL:when="$when" $(paths_in "$dir") \
+    traced -f -qq -o /dev/null -e trace="$call" -e inject="$call":signal=SIGKILL:when="$when" $(paths_in "$dir") \
         "$exe" --results "$dir" "$work/f.yaml" > "$dir.out" 2>&1; local rc=$?
     check "kill -9 at $call #$when: the session was killed (exit $rc)" test $rc -ne 0
     n_kill=$((n_kill + 1))
@@ -116,7 +119,7 @@ echo "killed at $n_kill system calls"
 n_full=0
 enospc_at() {
     local call=$1 when=$2 dir="$work/e_${1}_$2"
-    strace -f -qq -o /dev/null -e trace="$call" -e inject="$call":error=ENOSPC:when="$when"+ $(paths_in "$dir") \
+    traced -f -qq -o /dev/null -e trace="$call" -e inject="$call":error=ENOSPC:when="$when"+ $(paths_in "$dir") \
         "$exe" --results "$dir" "$work/f.yaml" > "$dir.out" 2>&1; local rc=$?
     check "ENOSPC from $call #$when on: exit 1" test $rc -eq 1
     check "ENOSPC from $call #$when on: one line names the file and the cause" \
@@ -152,7 +155,7 @@ wait_for() { for _ in $(seq 1 600); do grep -q "$2" "$1" 2>/dev/null && return 0
 "$exe" --results "$race" "$work/long.yaml" > "$work/a.out" 2> "$work/a.err" &
 a=$!
 wait_for "$work/a.err" "step 2/"
-strace -f -qq -o /dev/null -e trace=flock -e inject=flock:delay_enter=6000000:when=1 \
+traced -f -qq -o /dev/null -e trace=flock -e inject=flock:delay_enter=6000000:when=1 \
     "$exe" --results "$race" "$work/long.yaml" > "$work/b.out" 2> "$work/b.err" &
 b=$!
 sleep 2   # B has opened A's lock file and sleeps before its flock
