@@ -152,7 +152,8 @@ for n in a["runs"]:
 print("; ".join(bad) or "ok")
 sys.exit(1 if bad else 0)
 PYEOF
-check "after --fresh --only: the 2 other runs kept bitwise, all 4 complete and equal ($(cat "$work/only.check"))" test $? -eq 0
+rc=$?
+check "after --fresh --only: the 2 other runs kept bitwise, all 4 complete and equal ($(cat "$work/only.check"))" test $rc -eq 0
 "$exe" --only nomatch --results "$res" "$work/grid.yaml" > "$work/nomatch.out" 2>&1; rc=$?
 check "--only matching nothing exits 2 and lists the runs" test $rc -eq 2 -a "$(grep -c 'cycles=' "$work/nomatch.out")" -eq 4
 
@@ -325,15 +326,16 @@ kill -TERM $wpid
 wait $wpid; rc=$?
 check "SIGTERM to the wrapper stops cyclebnn with a checkpoint (exit 130)" test $rc -eq 130
 check "... which says how to resume" has "$work/w1.err" "rerun the same command to resume"
-check "no cyclebnn is left training" bash -c "! kill -0 $cpid 2>/dev/null"
+check "no cyclebnn is left training" bash -c "[ -n '$cpid' ] && ! kill -0 '$cpid' 2>/dev/null"
 # kill -9 of the wrapper: cyclebnn stops by itself (with a checkpoint) instead of training on, orphaned, holding the lock
 "$wrapper" --results "$res" "$work/long.yaml" > "$work/w3.out" 2> "$work/w3.err" &
 wpid=$!
 wait_for "$work/w3.err" "resuming from the checkpoint"
 cpid=$(child_of $wpid)
+check "the third wrapper session trains (cyclebnn is its child)" test -n "$cpid"
 kill -KILL $wpid
 for _ in $(seq 1 100); do kill -0 "$cpid" 2>/dev/null || break; sleep 0.1; done
-check "kill -9 of the wrapper: cyclebnn stops" bash -c "! kill -0 $cpid 2>/dev/null"
+check "kill -9 of the wrapper: cyclebnn stops" bash -c "[ -n '$cpid' ] && ! kill -0 '$cpid' 2>/dev/null"
 check "... having checkpointed" has "$work/w3.err" "rerun the same command to resume"
 "$exe" --results "$res" "$work/long.yaml" > "$work/w4.out" 2>&1; rc=$?
 check "... and the same command completes the run" test $rc -eq 0
