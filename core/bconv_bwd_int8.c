@@ -2,14 +2,15 @@
 #include "bconv_bwd_int8.h"
 
 #include <math.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "cpu.h"
 #include "quant.h"
 
 #if defined(__x86_64__) || defined(__i386__)
-#include <cpuid.h>
 #include <immintrin.h>
 #define BWD8_X86 1
 #endif
@@ -1152,71 +1153,75 @@ int bconv_bwd_int8_products(real *dba, real *dbw, real *g, uint8_t *codes, const
 }
 
 /* ------------------------------------------------------------ dispatch */
-unsigned bconv_bwd_int8_cpu_flags(void) {
-    unsigned f = 0;
+/* The tables, worst to best, each needing every feature bit of its mask
+ * (core/cpu.h). The AVX-VNNI table keeps the AVX2 codes loop; the AVX-512
+ * one replaces all three kernels. */
+static const struct {
+    const char *name;
+    unsigned need;
+} levels[] = {
+    {"c", 0},
 #ifdef BWD8_X86
-    __builtin_cpu_init();
-    if (__builtin_cpu_supports("avx2")) {
-        f |= BWD8_CPU_AVX2;
-        /* AVX-VNNI: CPUID.(EAX=7, ECX=1):EAX bit 4 (read directly: older compilers' __builtin_cpu_supports
-         * does not know the name; YMM state is enabled since AVX2 is usable) */
-        unsigned a = 0, b = 0, c = 0, dx = 0;
-        if (__get_cpuid_count(7, 1, &a, &b, &c, &dx) && (a & (1u << 4))) f |= BWD8_CPU_AVXVNNI;
-        if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
-            __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512vnni"))
-            f |= BWD8_CPU_AVX512VNNI;
+    {"avx2", BWD8_CPU_AVX2},
+    {"avx-vnni", BWD8_CPU_AVX2 | BWD8_CPU_AVXVNNI},
+    {"avx512-vnni", BWD8_CPU_AVX2 | BWD8_CPU_AVX512VNNI},
+#endif
+};
+#define N_LEVELS ((int)(sizeof levels / sizeof levels[0]))
+
+static int best_level(unsigned mask) {
+    int i = N_LEVELS - 1;
+    while (i > 0 && (levels[i].need & mask) != levels[i].need) i--;
+    return i;
+}
+
+static void fill_level(BconvBwdInt8Fns *f, int level) {
+    f->dgrad = dgrad_c;
+    f->wgrad = wgrad_c;
+    f->quant_codes = quant_codes_c;
+    f->name = levels[level].name;
+#ifdef BWD8_X86
+    if (level == 1 || level == 2) {
+        f->dgrad = level == 1 ? dgrad_avx2 : dgrad_avxvnni;
+        f->wgrad = level == 1 ? wgrad_avx2 : wgrad_avxvnni;
+#if !REAL_IS_DOUBLE
+        f->quant_codes = quant_codes_avx2;
+#endif
+    }
+    if (level == 3) {
+        f->dgrad = dgrad_avx512;
+        f->wgrad = wgrad_avx512;
+#if !REAL_IS_DOUBLE
+        f->quant_codes = quant_codes_avx512;
+#endif
     }
 #endif
+}
+
+unsigned bconv_bwd_int8_cpu_flags(void) {
+    const unsigned m = cpu_features();
+    unsigned f = 0;
+    if ((m & BWD8_CPU_AVX2) == BWD8_CPU_AVX2) f |= BWD8_CPU_AVX2;
+    if ((m & BWD8_CPU_AVXVNNI) == BWD8_CPU_AVXVNNI) f |= BWD8_CPU_AVXVNNI;
+    if ((m & BWD8_CPU_AVX512VNNI) == BWD8_CPU_AVX512VNNI) f |= BWD8_CPU_AVX512VNNI;
     return f;
 }
 
 void bconv_bwd_int8_init_fns(BconvBwdInt8Fns *f, unsigned cpu_mask) {
-    f->dgrad = dgrad_c;
-    f->wgrad = wgrad_c;
-    f->quant_codes = quant_codes_c;
-    f->name = "c";
-    const unsigned flags = cpu_mask & bconv_bwd_int8_cpu_flags();
-    (void)flags;
-#ifdef BWD8_X86
-    if (flags & BWD8_CPU_AVX2) {
-        f->dgrad = dgrad_avx2;
-        f->wgrad = wgrad_avx2;
-#if !REAL_IS_DOUBLE
-        f->quant_codes = quant_codes_avx2;
-#endif
-        f->name = "avx2";
-    }
-    if (flags & BWD8_CPU_AVXVNNI) {
-        f->dgrad = dgrad_avxvnni;
-        f->wgrad = wgrad_avxvnni;
-        f->name = "avx-vnni";
-    }
-    if (flags & BWD8_CPU_AVX512VNNI) {
-        f->dgrad = dgrad_avx512;
-        f->wgrad = wgrad_avx512;
-#if !REAL_IS_DOUBLE
-        f->quant_codes = quant_codes_avx512; /* (the AVX-VNNI table keeps the AVX2 codes) */
-#endif
-        f->name = "avx512-vnni";
-    }
-#endif
+    fill_level(f, best_level(cpu_mask & cpu_features()));
+}
+
+/* one table per level, built once; each call picks by the current mask (a load
+ * and a few ANDs), so a test that lowers the mask gets the lower table */
+static BconvBwdInt8Fns tables[N_LEVELS];
+static pthread_once_t tables_once = PTHREAD_ONCE_INIT;
+static void build_tables(void) {
+    for (int i = 0; i < N_LEVELS; i++) fill_level(&tables[i], i);
 }
 
 const BconvBwdInt8Fns *bconv_bwd_int8_fns(void) {
-    static BconvBwdInt8Fns table;
-    static int ready = 0;
-    #pragma omp critical(bconv_bwd_int8_fns_init)
-    {
-        if (!ready) {
-            /* CBNN_NO_SIMD=1: the C table; CBNN_SIMD=avx2: AVX2 only, no VNNI (a Zen 1 / Haswell machine) */
-            const char *e = getenv("CBNN_NO_SIMD"), *lim = getenv("CBNN_SIMD");
-            unsigned mask = e && *e && *e != '0' ? 0u : ~0u;
-            if (lim && !strcmp(lim, "avx2")) mask &= BWD8_CPU_AVX2;
-            bconv_bwd_int8_init_fns(&table, mask);
-            ready = 1;
-        }
-    }
-    return &table;
+    pthread_once(&tables_once, build_tables);
+    return &tables[best_level(cpu_features())];
 }
 
 int bconv_bwd_int8_simd(void) { return bconv_bwd_int8_fns()->dgrad != dgrad_c; }

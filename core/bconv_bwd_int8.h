@@ -81,6 +81,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "cpu.h"
 #include "ops.h"
 #include "real.h"
 
@@ -95,18 +96,18 @@ typedef struct {
     const char *name;
 } BconvBwdInt8Fns;
 
-/* feature levels of this family */
-enum {
-    BWD8_CPU_AVX2 = 1 << 0,       /* AVX2: vpmaddubsw / vpmaddwd */
-    BWD8_CPU_AVXVNNI = 1 << 1,    /* AVX-VNNI: VEX vpdpbusd on ymm (Alder Lake, Zen 5) */
-    BWD8_CPU_AVX512VNNI = 1 << 2, /* AVX-512 F + BW + VNNI: zmm vpdpbusd (Ice Lake, Zen 4/5) */
-};
+/* what the kernels need, as core/cpu.h masks (the AVX-VNNI and AVX-512 tables also need AVX2) */
+#define BWD8_CPU_AVX2 CPU_AVX2          /* AVX2: vpmaddubsw / vpmaddwd */
+#define BWD8_CPU_AVXVNNI CPU_AVXVNNI    /* AVX-VNNI: VEX vpdpbusd on ymm (Alder Lake, Zen 5) */
+#define BWD8_CPU_AVX512VNNI (CPU_AVX512F | CPU_AVX512BW | CPU_AVX512VL | CPU_AVX512VNNI) /* zmm vpdpbusd (Ice Lake, Zen 4/5) */
 
+/* the BWD8_CPU_* groups that cpu_features() holds whole */
 unsigned bconv_bwd_int8_cpu_flags(void);
-/* C table, then the kernels whose bits are in cpu_mask & bconv_bwd_int8_cpu_flags()
- * (the best of them wins). cpu_mask = 0 forces C. */
+/* the best table ("c", "avx2", "avx-vnni", "avx512-vnni") whose features are all in
+ * cpu_mask & cpu_features(); cpu_mask = 0 forces C */
 void bconv_bwd_int8_init_fns(BconvBwdInt8Fns *f, unsigned cpu_mask);
-/* the best table for this CPU (first call initialises; CBNN_NO_SIMD=1 forces C) */
+/* the best table for cpu_features() (CBNN_SIMD / CBNN_NO_SIMD, and a test's
+ * lowered mask, core/cpu.h); thread-safe */
 const BconvBwdInt8Fns *bconv_bwd_int8_fns(void);
 /* 1 when that table is a SIMD one. The C table is a portable reference, about
  * 5x SLOWER than the fp32 BLAS path (155 vs 30 ms on 128->128 16x16, batch 16):

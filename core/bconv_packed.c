@@ -1,8 +1,11 @@
 /* Packed binary conv forward; see bconv_packed.h and bitpack.h for the layouts. */
 #include "bconv_packed.h"
 
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "cpu.h"
 
 #if !REAL_IS_DOUBLE && (defined(__x86_64__) || defined(__i386__))
 #include <immintrin.h>
@@ -388,46 +391,59 @@ static void bconv_packed_fwd_avx512(real *out, const uint64_t *act, const uint64
 #endif
 
 /* ------------------------------------------------------------ dispatch */
-unsigned bconv_packed_cpu_flags(void) {
-    unsigned f = 0;
+/* The tables, worst to best, each needing every feature bit of its mask (the
+ * AVX-512 table keeps the AVX2 packer). The CPU mask comes from core/cpu.h. */
+static const struct {
+    const char *name;
+    unsigned need;
+} levels[] = {
+    {"c", 0},
 #ifdef BCONV_HAVE_AVX2
-    __builtin_cpu_init();
-    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("popcnt")) f |= BCONV_CPU_AVX2;
-    if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl") &&
-        __builtin_cpu_supports("avx512vpopcntdq"))
-        f |= BCONV_CPU_AVX512;
+    {"avx2", BCONV_CPU_AVX2},
+    {"avx512-vpopcntdq", BCONV_CPU_AVX2 | BCONV_CPU_AVX512},
 #endif
-    return f;
+};
+#define N_LEVELS ((int)(sizeof levels / sizeof levels[0]))
+
+static int best_level(unsigned mask) {
+    int i = N_LEVELS - 1;
+    while (i > 0 && (levels[i].need & mask) != levels[i].need) i--;
+    return i;
 }
 
-void bconv_packed_init_fns(BconvPackedFns *f, unsigned cpu_mask) {
+static void fill_level(BconvPackedFns *f, int level) {
     f->pack_act = bitpack_act_c;
     f->pack_weight = bitpack_weight_c;
     f->conv_fwd = bconv_packed_fwd_c;
-    const unsigned flags = cpu_mask & bconv_packed_cpu_flags();
-    (void)flags;
+    f->name = levels[level].name;
 #ifdef BCONV_HAVE_AVX2
-    if (flags & BCONV_CPU_AVX2) {
+    if (level >= 1) {
         f->pack_act = bitpack_act_avx2;
         f->conv_fwd = bconv_packed_fwd_avx2;
     }
-    if (flags & BCONV_CPU_AVX512) f->conv_fwd = bconv_packed_fwd_avx512;
+    if (level >= 2) f->conv_fwd = bconv_packed_fwd_avx512;
 #endif
 }
 
+unsigned bconv_packed_cpu_flags(void) {
+    const unsigned m = cpu_features();
+    unsigned f = 0;
+    if ((m & BCONV_CPU_AVX2) == BCONV_CPU_AVX2) f |= BCONV_CPU_AVX2;
+    if ((m & BCONV_CPU_AVX512) == BCONV_CPU_AVX512) f |= BCONV_CPU_AVX512;
+    return f;
+}
+
+void bconv_packed_init_fns(BconvPackedFns *f, unsigned cpu_mask) { fill_level(f, best_level(cpu_mask & cpu_features())); }
+
+/* one table per level, built once; each call picks by the current mask (a load
+ * and a few ANDs), so a test that lowers the mask gets the lower table */
+static BconvPackedFns tables[N_LEVELS];
+static pthread_once_t tables_once = PTHREAD_ONCE_INIT;
+static void build_tables(void) {
+    for (int i = 0; i < N_LEVELS; i++) fill_level(&tables[i], i);
+}
+
 const BconvPackedFns *bconv_packed_fns(void) {
-    static BconvPackedFns table;
-    static int ready = 0;
-    #pragma omp critical(bconv_packed_fns_init)
-    {
-        if (!ready) {
-            /* CBNN_NO_SIMD=1: the C table; CBNN_SIMD=avx2: no AVX-512 (what an AVX2-only machine runs) */
-            const char *e = getenv("CBNN_NO_SIMD"), *lim = getenv("CBNN_SIMD");
-            unsigned mask = e && *e && *e != '0' ? 0u : ~0u;
-            if (lim && !strcmp(lim, "avx2")) mask &= BCONV_CPU_AVX2;
-            bconv_packed_init_fns(&table, mask);
-            ready = 1;
-        }
-    }
-    return &table;
+    pthread_once(&tables_once, build_tables);
+    return &tables[best_level(cpu_features())];
 }

@@ -28,6 +28,7 @@
 #include <stdint.h>
 
 #include "bitpack.h"
+#include "cpu.h"
 #include "ops.h"
 #include "real.h"
 
@@ -39,18 +40,22 @@ typedef struct {
     /* out [N,O,OH,OW]; alpha [O] or NULL; OpenMP over output rows, results
      * independent of the thread count (integer sums) */
     void (*conv_fwd)(real *out, const uint64_t *act, const uint64_t *wt, const real *alpha, const ConvDims *d);
+    const char *name; /* "c", "avx2", "avx512-vpopcntdq" */
 } BconvPackedFns;
 
-/* feature levels; AVX512 = AVX-512 F + VL + VPOPCNTDQ (Zen 4/5, Ice Lake and later) */
-enum { BCONV_CPU_AVX2 = 1 << 0, BCONV_CPU_AVX512 = 1 << 1 };
+/* what the tables need, as core/cpu.h masks: AVX2 = AVX2 + POPCNT (pack_act and
+ * conv_fwd); AVX512 = AVX-512 F + VL + VPOPCNTDQ (conv_fwd; Zen 4/5, Ice Lake and
+ * later), on top of the AVX2 table */
+#define BCONV_CPU_AVX2 (CPU_AVX2 | CPU_POPCNT)
+#define BCONV_CPU_AVX512 (CPU_AVX512F | CPU_AVX512VL | CPU_AVX512VPOPCNTDQ)
 
-/* the CPU features this process may use (detected once) */
+/* the BCONV_CPU_* groups that cpu_features() holds whole */
 unsigned bconv_packed_cpu_flags(void);
-/* fill f with the C reference, then override with the kernels whose feature
- * bits are in cpu_mask & bconv_packed_cpu_flags(). cpu_mask = 0 forces C. */
+/* the best table whose features are all in cpu_mask & cpu_features() (the C
+ * reference when none: cpu_mask = 0 forces C) */
 void bconv_packed_init_fns(BconvPackedFns *f, unsigned cpu_mask);
-/* the best table for this CPU (initialised on first call; thread-safe after
- * that). Setting CBNN_NO_SIMD=1 in the environment forces the C table. */
+/* the best table for cpu_features() (CBNN_SIMD / CBNN_NO_SIMD, and a test's
+ * lowered mask, core/cpu.h); thread-safe */
 const BconvPackedFns *bconv_packed_fns(void);
 
 /* the C reference conv (also in the C table) */

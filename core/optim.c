@@ -31,13 +31,15 @@
 
 #include <math.h>
 
+#include "cpu.h"
+
 /* Below this many elements the update runs on the calling thread only. */
 #define OPTIM_PAR_MIN 32768
 
 /* The elementwise AdamW loop. fma() is correctly rounded either way; compiled
  * for FMA it is one instruction instead of a libm call per use and the loop
  * vectorises: bitwise the same results, faster on this memory-bound update.
- * The FMA clone runs when the CPU has FMA (checked once). */
+ * The FMA clone runs when cpu_features() has AVX2 and FMA (core/cpu.h). */
 #define ADAMW_LOOP_BODY                                                               \
     for (ptrdiff_t i = 0; i < nn; i++) {                                              \
         const double g = (double)grad[i];                                             \
@@ -113,12 +115,7 @@ void adamw_step(real *param, const real *grad, real *m, real *v, size_t n, doubl
     k.neg_step_size = -step_size;
     void (*chunk)(real *, const real *, real *, real *, ptrdiff_t, const AdamWScalars *) = adamw_chunk;
 #ifdef OPTIM_HAVE_FMA_CLONE
-    static int has_fma = -1;
-    if (has_fma < 0) {
-        __builtin_cpu_init();
-        has_fma = __builtin_cpu_supports("fma") && __builtin_cpu_supports("avx2");
-    }
-    if (has_fma) chunk = adamw_chunk_fma;
+    if ((cpu_features() & (CPU_AVX2 | CPU_FMA)) == (CPU_AVX2 | CPU_FMA)) chunk = adamw_chunk_fma;
 #endif
     /* fixed chunks, each on one thread: the work split does not change any value */
     const ptrdiff_t nn = (ptrdiff_t)n, len = 16384, nch = (nn + len - 1) / len;

@@ -17,6 +17,7 @@
 #include <math.h>
 #include <string.h>
 
+#include "cpu.h"
 #include "rng.h"
 #include "rowsum.h"
 
@@ -127,12 +128,7 @@ __attribute__((target("avx2"))) static void codes_span_avx2(uint8_t *codes, cons
 void quant_codes_u8(uint8_t *codes /* [n] */, const real *x /* [n] */, size_t n, real zp, real s, real qmax) {
     void (*span)(uint8_t *, const real *, size_t, real, real, real) = codes_span;
 #ifdef QUANT_HAVE_AVX2
-    static int avx2 = -1;
-    if (avx2 < 0) {
-        __builtin_cpu_init();
-        avx2 = __builtin_cpu_supports("avx2");
-    }
-    if (avx2) span = codes_span_avx2;
+    if (cpu_features() & CPU_AVX2) span = codes_span_avx2;
 #endif
     /* fixed chunks: the split does not change any code */
     const size_t len = 16384;

@@ -1,4 +1,6 @@
-/* The packed binary conv forward (core/bitpack.h, core/bconv_packed.h).
+/* The packed binary conv forward (core/bitpack.h, core/bconv_packed.h): the C
+ * table against the definitions. (Every SIMD table against the C table, with
+ * 1 and 2 threads, is checkasm's bconv_packed family: tests/checkasm_bconv_packed.c.)
  *
  * On random ternary tensors (about 1/3 exact zeros) and on {-1,+1} tensors
  * (the sign(0) = +1 option), for odd channel counts (3, 63, 64, 65, 130),
@@ -9,22 +11,19 @@
  *     conv2d_forward (and alpha = NULL gives the raw integer Y);
  *  2. -1 padding packed at the border equals the fp32 conv of an explicitly
  *     -1-padded input, bitwise;
- *  3. the AVX2 table and the best table for this CPU (AVX-512 VPOPCNTDQ conv
- *     when present) pack the same words and produce the same output bits as
- *     the C table, with 1 and 2 threads (on a CPU without them these tables
- *     are the C table and the checks are trivially true);
- *     (filters 0-3 and every third one are zero-free: zero-free 4-filter
- *     blocks take the SIMD kernels' dense path, the others the general one);
- *  4. the faithful binary_conv_forward in eval mode with bits = 0 (where
+ *     (filters 0-3 and every third one are zero-free, as in checkasm);
+ *  3. the faithful binary_conv_forward in eval mode with bits = 0 (where
  *     Bw = sign(W), Ba = sign(A)) equals alpha * packed conv of sign(A),
- *     sign(W), bitwise, for sign(0) = 0 and sign(0) = +1 and for 0 / -1 padding. */
-#include <omp.h>
+ *     sign(W), bitwise, for sign(0) = 0 and sign(0) = +1 and for 0 / -1 padding,
+ *     at every CPU level this machine has (cpu_set_mask_for_tests lowers the
+ *     tables binary_conv_forward itself uses). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "bconv_packed.h"
 #include "binary_conv.h"
+#include "cpu.h"
 #include "testutil.h"
 
 static void fill_ternary(real *x, size_t n, int with_zeros, Rng *r) {
@@ -69,7 +68,7 @@ static real *pad_minus_one(const real *a, const ConvDims *d) {
 }
 
 static void check_case(int N, int C, int H, int W, int O, int K, int s, int p, int with_zeros, Rng *r,
-                       const BconvPackedFns *cf, const BconvPackedFns *bf) {
+                       const BconvPackedFns *cf) {
     ConvDims d = conv_dims(N, C, H, W, O, K, s, p);
     const size_t nin = (size_t)N * C * H * W, nw = (size_t)O * C * K * K, nout = (size_t)N * O * d.OH * d.OW;
     real *a = tu_alloc(nin), *w = tu_alloc(nw), *alpha = tu_alloc(O);
@@ -84,29 +83,19 @@ static void check_case(int N, int C, int H, int W, int O, int K, int s, int p, i
                 if (w[o * per_o + i] == 0) w[o * per_o + i] = (i & 1) ? 1 : -1;
     tu_fill_uniform(alpha, O, 0.01, 2.0, r);
     real *yref = tu_alloc(nout + 1), *ref = tu_alloc(nout + 1), *fast = tu_alloc(nout + 1);
-    real *o_c = tu_alloc(nout + 1), *y_c = tu_alloc(nout + 1), *o_b = tu_alloc(nout + 1);
+    real *o_c = tu_alloc(nout + 1), *y_c = tu_alloc(nout + 1);
     real *scratch = tu_alloc(conv2d_scratch_size(&d) + 1);
     conv2d_forward_ref(yref, a, w, &d);
     for (size_t i = 0; i < nout; i++) ref[i] = yref[i] * alpha[i / ((size_t)d.OH * d.OW) % O];
     conv2d_forward(fast, a, w, &d, scratch);
     for (size_t i = 0; i < nout; i++) fast[i] *= alpha[i / ((size_t)d.OH * d.OW) % O];
 
-    uint64_t *pa_c, *pw_c, *pa_b, *pw_b;
+    uint64_t *pa_c, *pw_c;
     run_packed(cf, o_c, &pa_c, &pw_c, a, w, alpha, &d, 0);
     cf->conv_fwd(y_c, pa_c, pw_c, NULL, &d);
     CHECK(same_bits(o_c, ref, nout), "C packed != ref  N%d C%d %dx%d O%d K%d s%d p%d z%d", N, C, H, W, O, K, s, p, with_zeros);
     CHECK(same_bits(o_c, fast, nout), "C packed != conv2d_forward  C%d %dx%d O%d K%d s%d p%d", C, H, W, O, K, s, p);
     CHECK(same_bits(y_c, yref, nout), "C packed Y != ref Y  C%d %dx%d K%d s%d p%d", C, H, W, K, s, p);
-    for (int t = 1; t <= 2; t++) {
-        omp_set_num_threads(t);
-        run_packed(bf, o_b, &pa_b, &pw_b, a, w, alpha, &d, 0);
-        CHECK(memcmp(pa_b, pa_c, bitpack_act_words(&d) * 8) == 0, "best act words != C  C%d %dx%d p%d t%d", C, H, W, p, t);
-        CHECK(memcmp(pw_b, pw_c, bitpack_weight_words(&d) * 8) == 0, "best weight words != C  C%d K%d", C, K);
-        CHECK(same_bits(o_b, o_c, nout), "best table != C table  C%d %dx%d O%d K%d s%d p%d t%d", C, H, W, O, K, s, p, t);
-        free(pa_b);
-        free(pw_b);
-    }
-    omp_set_num_threads(2);
     free(pa_c);
     free(pw_c);
 
@@ -116,17 +105,14 @@ static void check_case(int N, int C, int H, int W, int O, int K, int s, int p, i
         conv2d_forward_ref(yref, ap, w, &dp);
         for (size_t i = 0; i < nout; i++) ref[i] = yref[i] * alpha[i / ((size_t)d.OH * d.OW) % O];
         run_packed(cf, o_c, &pa_c, &pw_c, a, w, alpha, &d, 1);
-        run_packed(bf, o_b, &pa_b, &pw_b, a, w, alpha, &d, 1);
         CHECK(same_bits(o_c, ref, nout), "C packed pad -1 != ref  C%d %dx%d K%d s%d", C, H, W, K, s);
-        CHECK(memcmp(pa_b, pa_c, bitpack_act_words(&d) * 8) == 0, "best act words pad -1 != C  C%d", C);
-        CHECK(same_bits(o_b, o_c, nout), "best pad -1 != C  C%d %dx%d K%d s%d", C, H, W, K, s);
-        free(pa_c); free(pw_c); free(pa_b); free(pw_b);
+        free(pa_c); free(pw_c);
         free(ap);
     }
-    free(a); free(w); free(alpha); free(yref); free(ref); free(fast); free(o_c); free(y_c); free(o_b); free(scratch);
+    free(a); free(w); free(alpha); free(yref); free(ref); free(fast); free(o_c); free(y_c); free(scratch);
 }
 
-/* 4: against binary_conv_forward itself (eval, bits = 0) */
+/* 3: against binary_conv_forward itself (eval, bits = 0) */
 static void check_binary_conv(int C, int H, int O, int K, int s, int p, int zplus, int padm1, Rng *r,
                               const BconvPackedFns *bf) {
     const int N = 2;
@@ -156,40 +142,46 @@ static void check_binary_conv(int C, int H, int O, int K, int s, int p, int zplu
 
 int main(void) {
     Rng r = rng_stream(1234, RNG_TEST, 0, 0);
-    BconvPackedFns cf, tabs[2];
-    const char *names[2] = {"avx2", "best"};
+    BconvPackedFns cf;
     bconv_packed_init_fns(&cf, 0);
-    bconv_packed_init_fns(&tabs[0], BCONV_CPU_AVX2); /* the AVX2 level alone (what AVX2-only CI machines run) */
-    tabs[1] = *bconv_packed_fns();                   /* everything this CPU has */
-    const unsigned fl = bconv_packed_cpu_flags();
-    printf("cpu flags:%s%s%s\n", fl & BCONV_CPU_AVX2 ? " avx2" : "", fl & BCONV_CPU_AVX512 ? " avx512-vpopcntdq" : "",
-           fl ? "" : " none (C only)");
     const int Cs[] = {3, 63, 64, 65, 130};
     const int HWs[][2] = {{7, 5}, {9, 11}, {1, 3}};
     const int Os[] = {5, 8, 13};
-    for (int t = 0; t < 2; t++) {
-        const int before = tu_failures;
-        const BconvPackedFns *bf = &tabs[t];
-        int n = 0;
-        for (int ci = 0; ci < 5; ci++)
-            for (int K = 1; K <= 3; K += 2)
-                for (int s = 1; s <= 2; s++)
-                    for (int p = 0; p <= 1; p++)
-                        for (int h = 0; h < 3; h++)
-                            for (int z = 0; z <= 1; z++, n++)
-                                check_case(2, Cs[ci], HWs[h][0], HWs[h][1], Os[n % 3], K, s, p, !z, &r, &cf, bf);
-        /* big sums: C*K*K = 4608 (LW = 72: several byte-accumulator flushes), CIFAR-like shapes */
-        check_case(2, 512, 4, 4, 9, 3, 1, 1, 1, &r, &cf, bf);
-        check_case(1, 256, 8, 8, 6, 3, 2, 1, 0, &r, &cf, bf);
-        check_case(2, 64, 17, 17, 7, 3, 1, 1, 1, &r, &cf, bf);
-        check_case(1, 1000, 3, 3, 4, 3, 1, 1, 1, &r, &cf, bf);
+    int before = tu_failures, n = 0;
+    for (int ci = 0; ci < 5; ci++)
+        for (int K = 1; K <= 3; K += 2)
+            for (int s = 1; s <= 2; s++)
+                for (int p = 0; p <= 1; p++)
+                    for (int h = 0; h < 3; h++)
+                        for (int z = 0; z <= 1; z++, n++)
+                            check_case(2, Cs[ci], HWs[h][0], HWs[h][1], Os[n % 3], K, s, p, !z, &r, &cf);
+    /* big sums: C*K*K = 4608 (LW = 72: several byte-accumulator flushes), CIFAR-like shapes */
+    check_case(2, 512, 4, 4, 9, 3, 1, 1, 1, &r, &cf);
+    check_case(1, 256, 8, 8, 6, 3, 2, 1, 0, &r, &cf);
+    check_case(2, 64, 17, 17, 7, 3, 1, 1, 1, &r, &cf);
+    check_case(1, 1000, 3, 3, 4, 3, 1, 1, 1, &r, &cf);
+    printf("C table vs the fp32 conv (%d shapes): %s\n", n + 4, tu_failures == before ? "ok" : "FAILED");
+
+    /* 3, at each level: the engine's own table follows the lowered mask */
+    const unsigned lv[] = {CPU_LEVEL_C, CPU_LEVEL_AVX2, CPU_LEVEL_NATIVE};
+    const char *prev = NULL;
+    const unsigned have = cpu_features();
+    for (int l = 0; l < 3; l++) {
+        if ((lv[l] & have) != lv[l] && lv[l] != CPU_LEVEL_NATIVE) continue;
+        cpu_set_mask_for_tests(lv[l]);
+        const BconvPackedFns *bf = bconv_packed_fns();
+        if (prev && !strcmp(prev, bf->name)) continue;
+        prev = bf->name;
+        before = tu_failures;
         for (int zplus = 0; zplus <= 1; zplus++)
             for (int padm1 = 0; padm1 <= 1; padm1++) {
                 check_binary_conv(65, 7, 6, 3, 1, 1, zplus, padm1, &r, bf);
                 check_binary_conv(3, 9, 5, 3, 2, 1, zplus, padm1, &r, bf);
                 check_binary_conv(130, 5, 4, 1, 1, 0, zplus, padm1, &r, bf);
             }
-        printf("table %s: %s\n", names[t], tu_failures == before ? "ok" : "FAILED");
+        printf("binary_conv_forward vs the packed conv, table %s: %s\n", bf->name,
+               tu_failures == before ? "ok" : "FAILED");
     }
+    cpu_set_mask_for_tests(CPU_LEVEL_NATIVE);
     return tu_finish("bconv_packed");
 }

@@ -17,6 +17,8 @@
  *    gemm() itself is invariant, and every 1-vs-2 difference is a failure.
  *    CBNN_STRICT_THREADS=0 turns differences whose GEMM alone also differs
  *    into warnings (for investigating another BLAS).
+ * (AdamW's FMA clone and the AVX2 activation codes against their scalar
+ * definitions moved to checkasm's elementwise family, tests/checkasm_elementwise.c.)
  */
 #include <math.h>
 #include <omp.h>
@@ -26,8 +28,6 @@
 
 #include "blas.h"
 #include "ops.h"
-#include "optim.h"
-#include "quant.h"
 #include "testutil.h"
 
 #define TOL 1e-4 /* float, reference accumulates in double */
@@ -342,70 +342,6 @@ static void test_linear(void) {
         test_linear_case(shapes[i][0], shapes[i][1], shapes[i][2], i);
 }
 
-/* AdamW's vectorised FMA loop (core/optim.c) against the scalar definition
- * written out here with libm fma(): bitwise equal, any length (tails), over
- * many steps so that the moments take varied values */
-static void test_adamw(void) {
-    Rng r = rng_stream(7, RNG_TEST, 40, 0);
-    const size_t lens[] = {1, 3, 4, 5, 31, 16384, 16385, 70001};
-    const AdamWConfig c = {0.9, 0.999, 1e-8, 1e-5};
-    for (size_t li = 0; li < sizeof lens / sizeof lens[0]; li++) {
-        const size_t n = lens[li];
-        real *p = tu_alloc_rand(n, &r), *g = tu_alloc(n), *m = tu_alloc(n), *v = tu_alloc(n);
-        real *p2 = tu_alloc(n), *m2 = tu_alloc(n), *v2 = tu_alloc(n);
-        memcpy(p2, p, n * sizeof *p);
-        long bad = 0;
-        for (long t = 1; t <= 5; t++) {
-            tu_fill_uniform(g, n, -2.0, 2.0, &r);
-            if (n > 2) g[1] = 0;
-            const double lr = 1e-3 * t;
-            adamw_step(p, g, m, v, n, lr, &c, t);
-            const double decay = 1.0 - lr * c.weight_decay, bc1 = 1.0 - pow(c.beta1, (double)t);
-            const double bc2s = sqrt(1.0 - pow(c.beta2, (double)t)), nss = -(lr / bc1);
-            for (size_t i = 0; i < n; i++) {
-                const double gi = g[i], pi = (double)p2[i] * decay;
-                m2[i] = (real)fma(1.0 - c.beta1, gi, (double)m2[i] * c.beta1);
-                v2[i] = (real)fma((1.0 - c.beta2) * gi, gi, (double)v2[i] * c.beta2);
-                const double den = sqrt((double)v2[i]) / bc2s + c.eps;
-                p2[i] = (real)(pi + (nss * (double)m2[i]) / den);
-            }
-        }
-        bad += memcmp(p, p2, n * sizeof *p) != 0 || memcmp(m, m2, n * sizeof *m) != 0 || memcmp(v, v2, n * sizeof *v) != 0;
-        CHECK(bad == 0, "adamw_step differs from the scalar definition at n = %zu", n);
-        free(p), free(g), free(m), free(v), free(p2), free(m2), free(v2);
-    }
-}
-
-/* The vectorised activation-code loop (quant_codes_u8) against the scalar
- * definition round(clamp((x - zp)/s, 0, qmax)) written out with
- * quant_round_half_even: every code equal, including exact ties, values
- * outside the range, -0, NaN (code 0) and every tail length */
-static void test_quant_codes(void) {
-    Rng r = rng_stream(7, RNG_TEST, 41, 0);
-    const size_t n = 70001;
-    real *x = tu_alloc(n);
-    uint8_t *c = malloc(n);
-    long bad = 0;
-    for (int bits = 1; bits <= 8; bits++) {
-        const real zp = (real)-0.75, range = (real)1.9, s = quant_scale(range, bits), qmax = quant_qmax(bits);
-        tu_fill_uniform(x, n, -1.2, 1.4, &r);
-        for (size_t i = 0; i < n; i += 7) x[i] = zp + ((real)(long)(i % 600) * (real)0.5) * s; /* ties */
-        x[3] = (real)-0.0, x[4] = (real)NAN, x[5] = (real)INFINITY, x[6] = (real)-INFINITY;
-        for (size_t len = n - 9; len <= n; len++) { /* tails of every length mod 8 */
-            quant_codes_u8(c, x, len, zp, s, qmax);
-            for (size_t i = 0; i < len; i++) {
-                real y = (x[i] - zp) / s;
-                y = y < 0 ? (real)0 : y > qmax ? qmax : y;
-                y = quant_round_half_even(y);
-                const uint8_t want = y == y ? (uint8_t)y : 0;
-                bad += c[i] != want;
-            }
-        }
-    }
-    CHECK(bad == 0, "quant_codes_u8: %ld codes differ from the scalar definition", bad);
-    free(x), free(c);
-}
-
 int main(void) {
     const char *strict = getenv("CBNN_STRICT_THREADS");
     strict_threads = !(strict != NULL && strict[0] == '0');
@@ -414,8 +350,6 @@ int main(void) {
     test_gemm();
     test_conv();
     test_linear();
-    test_adamw();
-    test_quant_codes();
     if (blas_variant_outputs)
         printf("NOTE: %d outputs differ bitwise between 1 and 2 threads only because the BLAS's sgemm does "
                "(our im2col/col2im/bias code is invariant); see the WARNING lines\n", blas_variant_outputs);
