@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "landscape.h"
+#include "cpu.h"
 #include "progress.h"
 
 /* binary ResNet-8 on Fashion-MNIST in eval mode, grid points over 2 threads, on this
@@ -68,6 +69,10 @@ static int parse_double(const char *opt, const char *s, double lo, double hi, do
 }
 
 int main(int argc, char **argv) {
+    if (cpu_env_error()) { /* a mistyped CBNN_SIMD must not run (and time) other kernels than asked */
+        fprintf(stderr, "cbnn_landscape: %s\n", cpu_env_error());
+        return 2;
+    }
     LandscapeOptions o;
     landscape_defaults(&o);
     o.progress = stderr;

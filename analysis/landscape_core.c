@@ -381,7 +381,8 @@ int landscape_compute(const LandscapeRun *r, const Dataset *train, const Dataset
     Augment train_aug_unused, aug;
     train_augment_from_config(c, &train_aug_unused, &aug);
     /* the origin: theta itself (the grid holds it only for odd N) */
-    evaluate(&models[0], ds, subset, c->eval_batch_size, &aug, &t->origin_top1, &t->origin_loss);
+    if (evaluate(&models[0], ds, subset, c->eval_batch_size, &aug, &t->origin_top1, &t->origin_loss, err, errlen))
+        goto out;
 
     const int old_levels = omp_get_max_active_levels();
     omp_set_max_active_levels(1); /* each thread's engine calls run single-threaded */
@@ -419,7 +420,21 @@ int landscape_compute(const LandscapeRun *r, const Dataset *train, const Dataset
                 const double dv = a * (double)d1[j] + b * (double)d2[j];
                 p[j] = dv == 0.0 ? th[j] : (real)((double)th[j] + dv);
             }
-            evaluate(m, ds, subset, c->eval_batch_size, &aug, &t->top1[k], &t->loss[k]);
+            char eerr[512];
+            if (evaluate(m, ds, subset, c->eval_batch_size, &aug, &t->top1[k], &t->loss[k], eerr, sizeof eerr)) {
+                #pragma omp critical(landscape_eval_error)
+                {
+                    int f;
+                    #pragma omp atomic read
+                    f = failed;
+                    if (!f) {
+                        snprintf(err, errlen, "%s", eerr); /* the first failure's message */
+                        #pragma omp atomic write
+                        failed = 2;
+                    }
+                }
+                continue;
+            }
             int64_t flips = 0;
             if (nbin) {
                 if (landscape_binary_weights(m, m->params, bits, bw) != nbin) {
@@ -458,10 +473,8 @@ int landscape_compute(const LandscapeRun *r, const Dataset *train, const Dataset
                  "threads with more threads each); cannot guarantee thread-count-independent results");
         goto out;
     }
-    if (failed) {
-        snprintf(err, errlen, "out of memory computing the binary weights");
-        goto out;
-    }
+    if (failed == 1) snprintf(err, errlen, "out of memory computing the binary weights");
+    if (failed) goto out; /* 2: an evaluation failed, err holds its message */
     t->seconds = now_seconds() - t0;
     rc = 0;
 out:

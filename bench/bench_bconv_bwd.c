@@ -27,6 +27,7 @@
 #include <time.h>
 
 #include "benchutil.h"
+#include "cpu.h"
 #include "bconv_bwd_int8.h"
 #include "ops.h"
 #include "quant.h"
@@ -66,6 +67,10 @@ static void run_int8(const BconvBwdInt8Fns *f, real *dx, real *dw, uint8_t *code
 }
 
 int main(int argc, char **argv) {
+    if (cpu_env_error()) { /* a mistyped CBNN_SIMD must not run (and time) other kernels than asked */
+        fprintf(stderr, "bench_bconv_bwd: %s\n", cpu_env_error());
+        return 2;
+    }
     int reps = argc > 1 ? atoi(argv[1]) : 5;
     const int with_c = argc > 2 && strcmp(argv[2], "--c") == 0;
     if (reps < 1) reps = 1;

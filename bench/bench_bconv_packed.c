@@ -23,6 +23,7 @@
 #include <time.h>
 
 #include "benchutil.h"
+#include "cpu.h"
 #include "bconv_packed.h"
 #include "ops.h"
 #include "rng.h"
@@ -41,6 +42,10 @@ static real *ternary(size_t n, int zeros, Rng *r) {
 }
 
 int main(int argc, char **argv) {
+    if (cpu_env_error()) { /* a mistyped CBNN_SIMD must not run (and time) other kernels than asked */
+        fprintf(stderr, "bench_bconv_packed: %s\n", cpu_env_error());
+        return 2;
+    }
     int reps = argc > 1 ? atoi(argv[1]) : 7;
     /* --wzeros: weights with ~6% zeros too (the general two-popcount path);
      * default zero-free weights, as the faithful path makes them (sign of

@@ -22,6 +22,7 @@
 #include "bconv_packed.h"
 #include "bitpack.h"
 #include "blas.h"
+#include "cpu.h"
 #include "gbench_shim.h"
 #include "peak.h"
 #include "quant.h"
@@ -130,6 +131,10 @@ static void bm_binary(GbState *st, void *arg) {
 }
 
 int main(int argc, char **argv) {
+    if (cpu_env_error()) { /* a mistyped CBNN_SIMD must not run (and time) other kernels than asked */
+        fprintf(stderr, "bench_kernels: %s\n", cpu_env_error());
+        return 2;
+    }
     const char *how_f = "", *how_b = "", *how_i = "";
     const double pk_f = peak_fp32_flops(&how_f), pk_b = peak_bitmacs(&how_b), pk_i = peak_int8_macs(&how_i);
     /* C, H, W, O, K, stride, pad */

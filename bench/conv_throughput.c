@@ -26,6 +26,7 @@
 
 #include "benchutil.h"
 #include "blas.h"
+#include "cpu.h"
 #include "ops.h"
 #include "rng.h"
 
@@ -126,6 +127,10 @@ static void time_layer(Bufs *b, int reps, double med[4]) {
 }
 
 int main(int argc, char **argv) {
+    if (cpu_env_error()) { /* a mistyped CBNN_SIMD must not run (and time) other kernels than asked */
+        fprintf(stderr, "conv_throughput: %s\n", cpu_env_error());
+        return 2;
+    }
     int reps = 7, engine = 0, imagenet = 0;
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--engine") == 0) engine = 1;

@@ -31,7 +31,11 @@ static double run(const Dataset *ds, const Augment *aug, int train, int passes) 
     for (int p = 0; p < passes; p++)
         for (long s = 0; s + B <= ds->n; s += B) {
             for (int b = 0; b < B; b++) idx[b] = (int32_t)(s + b);
-            dataset_batch(ds, idx, B, out, lab, aug, train, 1, p);
+            char err[512];
+            if (dataset_batch(ds, idx, B, out, lab, aug, train, 1, p, err, sizeof err)) {
+                fprintf(stderr, "loader_throughput: %s\n", err); /* a program, not the library: stop here */
+                exit(1);
+            }
             done += B;
         }
     double dt = bench_now() - t0;

@@ -29,6 +29,7 @@
 #include "benchutil.h"
 #include "binary_conv.h"
 #include "blas.h"
+#include "cpu.h"
 #include "cifar10.h"
 #include "dataset.h"
 #include "model.h"
@@ -90,6 +91,10 @@ typedef struct {
 } StepTimes;
 
 int main(int argc, char **argv) {
+    if (cpu_env_error()) { /* a mistyped CBNN_SIMD must not run (and time) other kernels than asked */
+        fprintf(stderr, "train_step: %s\n", cpu_env_error());
+        return 2;
+    }
     const char *arch = "cifar_resnet18", *mode = "cyclebnn";
     int B = 16, steps = 8, reps = 5, warmup = 2, threads = 0, json = 0, per_layer = 0;
     double bits = 4, grad_bits = 8;
@@ -178,7 +183,10 @@ int main(int argc, char **argv) {
             binary_conv_set_profile(&p);
             const double t0 = bench_now();
             for (int b = 0; b < B; b++) idx[b] = (int32_t)((step * B + b) % N_IMAGES);
-            dataset_batch(&ds, idx, B, x, y, &aug, 1, 1, step * B / N_IMAGES);
+            if (dataset_batch(&ds, idx, B, x, y, &aug, 1, 1, step * B / N_IMAGES, err, sizeof err)) {
+                fprintf(stderr, "train_step: %s\n", err);
+                return 1;
+            }
             const double t1 = bench_now();
             m.step = step;
             const double loss = model_forward(&m, x, y, B, 1);

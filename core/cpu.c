@@ -59,6 +59,9 @@ static unsigned env_cap(void) {
         size_t i = 0;
         while (i < N_SIMD_VALUES && strcasecmp(lim, simd_values[i].name) != 0) i++;
         if (i == N_SIMD_VALUES) {
+            /* the C tables until a main reports it and stops: the library never
+             * exits, and the C tables need no CPU feature at all */
+            cap = CPU_LEVEL_C;
             int n = snprintf(env_error, sizeof env_error, "CBNN_SIMD=%.64s: unknown value; accepted:", lim);
             for (i = 0; i < N_SIMD_VALUES && n > 0 && (size_t)n < sizeof env_error; i++)
                 n += snprintf(env_error + n, sizeof env_error - (size_t)n, " %s", simd_values[i].name);
@@ -77,22 +80,13 @@ static void init(void) {
     allowed = detected & env_cap();
 }
 
-static void init_or_exit(void) {
-    pthread_once(&probe_once, init);
-    if (env_error[0]) {
-        /* a mistyped cap would otherwise run (and benchmark) the wrong kernels */
-        fprintf(stderr, "%s\n", env_error);
-        exit(2);
-    }
-}
-
 unsigned cpu_features(void) {
-    init_or_exit();
+    pthread_once(&probe_once, init);
     return allowed & atomic_load_explicit(&test_mask, memory_order_relaxed);
 }
 
 unsigned cpu_detected(void) {
-    init_or_exit();
+    pthread_once(&probe_once, init);
     return detected;
 }
 

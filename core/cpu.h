@@ -9,10 +9,12 @@
  *   CBNN_SIMD=c        the C tables (also "none"); CBNN_NO_SIMD=1 does the same
  *
  * A cap never adds what the CPU lacks. Any other CBNN_SIMD value is an error:
- * one line naming the variable and the accepted values, then exit status 2 (a
- * typo must not silently benchmark the wrong kernels). cpu_env_error() lets a
- * main check it up front. Every table gives bitwise the same results, so the
- * choice changes speed only. */
+ * cpu_env_error() gives one line naming the variable and the accepted values,
+ * and until a main acts on it the kernels use the C tables. The library does
+ * not exit: every main that runs kernels checks cpu_env_error() first and
+ * exits with status 2 and that line (a typo must not silently benchmark the
+ * wrong kernels). Every table gives bitwise the same results, so the choice
+ * changes speed only. */
 #ifndef CBNN_CPU_H
 #define CBNN_CPU_H
 
@@ -46,7 +48,8 @@ unsigned cpu_detected(void);
  * per level (bconv_packed_fns, bconv_bwd_int8_fns) follow on their next call.
  * Not meant to race with running kernels: set it between calls. */
 void cpu_set_mask_for_tests(unsigned mask);
-/* NULL when CBNN_SIMD / CBNN_NO_SIMD are valid, else the one-line message */
+/* NULL when CBNN_SIMD / CBNN_NO_SIMD are valid, else the one-line message
+ * (the kernels then run the C tables; a main should exit 2 with it) */
 const char *cpu_env_error(void);
 /* the names of the bits of mask, space separated ("avx2 fma popcnt"; "none" for 0) */
 const char *cpu_feature_names(unsigned mask, char *buf, unsigned len);

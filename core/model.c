@@ -3,6 +3,7 @@
 
 #include <math.h>
 #include <omp.h>
+#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -37,16 +38,48 @@ void model_free(Model *m) {
     memset(m, 0, sizeof *m);
 }
 
-/* append a layer reading x, with output shape (C, H, W) */
+/* Record a building error of layer `name` unless one is already kept: the
+ * first error is the cause, later ones would only be its consequences.
+ * Returns -1, what a failed builder returns. */
+__attribute__((format(printf, 3, 4))) static int build_error(Model *m, const char *name, const char *fmt, ...) {
+    if (m->err[0]) return -1;
+    int n = snprintf(m->err, sizeof m->err, "%s: ", name ? name : "?");
+    if (n < 0 || (size_t)n >= sizeof m->err) return -1;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(m->err + n, sizeof m->err - (size_t)n, fmt, ap);
+    va_end(ap);
+    return -1;
+}
+
+/* 1 when a builder may go on: no earlier error and x an existing layer */
+static int input_ok(Model *m, int x, const char *name) {
+    if (m->err[0]) return 0;
+    if (x < 0 || x >= m->n_layers) {
+        build_error(m, name, "input %d is not a layer (the model has %d)", x, m->n_layers);
+        return 0;
+    }
+    return 1;
+}
+
+int model_build_check(const Model *m, char *err, size_t errlen) {
+    if (!m->err[0]) return 0;
+    if (err && errlen) snprintf(err, errlen, "building %s: %s", m->arch, m->err);
+    return -1;
+}
+
+/* append a layer reading x, with output shape (C, H, W); NULL (m->err set)
+ * when out of memory */
 static Layer *push(Model *m, const LayerKind *kind, int x, int C, int H, int W, const char *name) {
     if (m->n_layers == m->cap) {
-        m->cap = m->cap ? 2 * m->cap : 64;
-        Layer *nl = realloc(m->layers, (size_t)m->cap * sizeof *nl);
+        int cap = m->cap ? 2 * m->cap : 64;
+        Layer *nl = realloc(m->layers, (size_t)cap * sizeof *nl);
         if (!nl) {
-            fprintf(stderr, "out of memory building the model\n");
-            exit(1);
+            build_error(m, name, "out of memory for %d layers", cap);
+            return NULL;
         }
         m->layers = nl;
+        m->cap = cap;
     }
     Layer *l = &m->layers[m->n_layers++];
     memset(l, 0, sizeof *l);
@@ -68,16 +101,30 @@ static Layer *push(Model *m, const LayerKind *kind, int x, int C, int H, int W, 
 
 static int last(const Model *m) { return m->n_layers - 1; }
 
+/* the output side of a k-window with stride and pad over n; < 1 (an error
+ * naming the layer) when the window does not fit */
+static int window_out(Model *m, int n, int k, int stride, int pad, const char *name) {
+    if (k < 1 || stride < 1 || pad < 0)
+        return build_error(m, name, "bad window (kernel %d, stride %d, pad %d)", k, stride, pad);
+    if (n + 2 * pad < k)
+        return build_error(m, name, "kernel %d with pad %d does not fit the input side %d", k, pad, n);
+    return (n + 2 * pad - k) / stride + 1;
+}
+
 int model_input(Model *m) {
-    push(m, &LAYER_INPUT, -1, m->in_C, m->in_H, m->in_W, "input");
+    if (m->err[0]) return -1;
+    if (!push(m, &LAYER_INPUT, -1, m->in_C, m->in_H, m->in_W, "input")) return -1;
     return last(m);
 }
 
 int model_conv(Model *m, int x, int out_channels, int k, int stride, int pad, ConvKind kind, const char *name) {
+    if (!input_ok(m, x, name)) return -1;
     const Layer *in = &m->layers[x];
-    int OH = (in->H + 2 * pad - k) / stride + 1, OW = (in->W + 2 * pad - k) / stride + 1;
+    int OH = window_out(m, in->H, k, stride, pad, name), OW = window_out(m, in->W, k, stride, pad, name);
+    if (OH < 1 || OW < 1) return -1;
     int binary = kind == CONV_BINARY && m->binary_kind == CONV_BINARY;
     Layer *l = push(m, binary ? &LAYER_BCONV : &LAYER_CONV, x, out_channels, OH, OW, name);
+    if (!l) return -1;
     l->K = k;
     l->stride = stride;
     l->pad = pad;
@@ -91,8 +138,10 @@ int model_conv(Model *m, int x, int out_channels, int k, int stride, int pad, Co
 }
 
 int model_bn(Model *m, int x, real gamma_init, const char *name) {
+    if (!input_ok(m, x, name)) return -1;
     const Layer *in = &m->layers[x];
     Layer *l = push(m, &LAYER_BN, x, in->C, in->H, in->W, name);
+    if (!l) return -1;
     /* l->in*, not in->*: push() may have moved the layers */
     l->w_n = l->b_n = (size_t)l->inC;
     l->buf_n = 2 * (size_t)l->inC;
@@ -102,21 +151,26 @@ int model_bn(Model *m, int x, real gamma_init, const char *name) {
 }
 
 int model_hardtanh(Model *m, int x, const char *name) {
+    if (!input_ok(m, x, name)) return -1;
     const Layer *in = &m->layers[x];
-    push(m, &LAYER_HARDTANH, x, in->C, in->H, in->W, name);
+    if (!push(m, &LAYER_HARDTANH, x, in->C, in->H, in->W, name)) return -1;
     return last(m);
 }
 
 int model_relu(Model *m, int x, const char *name) {
+    if (!input_ok(m, x, name)) return -1;
     const Layer *in = &m->layers[x];
-    push(m, &LAYER_RELU, x, in->C, in->H, in->W, name);
+    if (!push(m, &LAYER_RELU, x, in->C, in->H, in->W, name)) return -1;
     return last(m);
 }
 
 static int pool(Model *m, const LayerKind *kind, int x, int k, int stride, int pad, const char *name) {
+    if (!input_ok(m, x, name)) return -1;
     const Layer *in = &m->layers[x];
-    int OH = (in->H + 2 * pad - k) / stride + 1, OW = (in->W + 2 * pad - k) / stride + 1;
+    int OH = window_out(m, in->H, k, stride, pad, name), OW = window_out(m, in->W, k, stride, pad, name);
+    if (OH < 1 || OW < 1) return -1;
     Layer *l = push(m, kind, x, in->C, OH, OW, name);
+    if (!l) return -1;
     l->K = k;
     l->stride = stride;
     l->pad = pad;
@@ -130,33 +184,43 @@ int model_avgpool(Model *m, int x, int k, int stride, int pad, const char *name)
 }
 
 int model_global_avgpool(Model *m, int x, const char *name) {
+    if (!input_ok(m, x, name)) return -1;
     const Layer *in = &m->layers[x];
-    push(m, &LAYER_GAP, x, in->C, 1, 1, name);
+    if (!push(m, &LAYER_GAP, x, in->C, 1, 1, name)) return -1;
     return last(m);
 }
 
 int model_linear(Model *m, int x, int out_features, const char *name) {
+    if (!input_ok(m, x, name)) return -1;
     Layer *l = push(m, &LAYER_LINEAR, x, out_features, 1, 1, name);
+    if (!l) return -1;
     l->w_n = (size_t)out_features * l->inC * l->inH * l->inW; /* not in->*: push() may have moved the layers */
     l->b_n = (size_t)out_features;
     return last(m);
 }
 
 int model_add(Model *m, int a, int b, const char *name) {
+    if (!input_ok(m, a, name) || !input_ok(m, b, name)) return -1;
     const Layer *la = &m->layers[a], *lb = &m->layers[b];
-    if (la->C != lb->C || la->H != lb->H || la->W != lb->W) {
-        fprintf(stderr, "model_add(%s): shapes differ (%dx%dx%d vs %dx%dx%d)\n", name, la->C, la->H, la->W,
-                lb->C, lb->H, lb->W);
-        exit(1);
-    }
-    Layer *l = push(m, &LAYER_ADD, a, la->C, la->H, la->W, name);
+    if (la->C != lb->C || la->H != lb->H || la->W != lb->W)
+        return build_error(m, name, "add of %s (%dx%dx%d) and %s (%dx%dx%d): the shapes differ", la->name, la->C,
+                           la->H, la->W, lb->name, lb->C, lb->H, lb->W);
+    /* la's shape copied before push() may move the layers */
+    int C = la->C, H = la->H, W = la->W;
+    Layer *l = push(m, &LAYER_ADD, a, C, H, W, name);
+    if (!l) return -1;
     l->in1 = b;
     return last(m);
 }
 
 int model_shortcut_a(Model *m, int x, int stride, int out_channels, const char *name) {
+    if (!input_ok(m, x, name)) return -1;
     const Layer *in = &m->layers[x];
+    if (stride < 1 || in->H / stride < 1 || in->W / stride < 1 || out_channels < in->C)
+        return build_error(m, name, "option-A shortcut from %dx%dx%d to %d channels at stride %d", in->C, in->H,
+                           in->W, out_channels, stride);
     Layer *l = push(m, &LAYER_SHORTCUT_A, x, out_channels, in->H / stride, in->W / stride, name);
+    if (!l) return -1;
     l->stride = stride;
     l->K = stride;
     /* ReCU resnet2: planes//4 zeros on each side, i.e. (out - in)/2 for a doubling */
@@ -270,6 +334,7 @@ static size_t layout_dacts(Model *m, int max_batch) {
 }
 
 int model_alloc(Model *m, int max_batch) {
+    if (m->err[0] || m->n_layers < 1) return -1; /* a half-built graph has no layout */
     m->max_batch = max_batch;
     size_t np = 0, nb = 0, ns = 0, nscr = 0;
     for (int i = 0; i < m->n_layers; i++) {

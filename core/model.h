@@ -107,12 +107,20 @@ struct Model {
      * first writer of its (single) input's gradient and the buffer was not
      * zeroed, so the layer stores instead of accumulating (kinds with bwd_can_store) */
     int bwd_store_input;
+    /* the first error of a builder ("" = none), kept: once set, every builder
+     * returns -1 and adds nothing, and model_alloc refuses, so a graph is
+     * written as a plain sequence of calls checked once at the end
+     * (model_build_check, or model_build's err) */
+    char err[200];
 };
 
 void model_init(Model *m, const char *arch, int C, int H, int W, int num_classes);
 void model_free(Model *m);
 
-/* builders: return the new layer's index */
+/* builders: return the new layer's index, or -1 when this or an earlier
+ * builder failed (m->err names the layer and what is wrong: input shapes that
+ * differ, an output smaller than 1x1, an input index that is not a layer, out
+ * of memory). Indices of -1 passed on are refused without a second message. */
 int model_input(Model *m);
 int model_conv(Model *m, int x, int out_channels, int k, int stride, int pad, ConvKind kind, const char *name);
 int model_bn(Model *m, int x, real gamma_init, const char *name);
@@ -124,8 +132,11 @@ int model_global_avgpool(Model *m, int x, const char *name);
 int model_linear(Model *m, int x, int out_features, const char *name);
 int model_add(Model *m, int a, int b, const char *name);
 int model_shortcut_a(Model *m, int x, int stride, int out_channels, const char *name);
+/* 0 when every builder so far succeeded, else -1 with "building <arch>: <m->err>" in err */
+int model_build_check(const Model *m, char *err, size_t errlen);
 
-/* Size and allocate the arenas for batches up to max_batch. 0 on success. */
+/* Size and allocate the arenas for batches up to max_batch. 0 on success;
+ * -1 when out of memory or the graph has a building error (m->err). */
 int model_alloc(Model *m, int max_batch);
 /* PyTorch's initialisations (kaiming_normal fan_in for every conv, binary ones
  * included; binary conv alpha ~ U[0,1) (torch.rand); default Linear; BN gamma =

@@ -44,7 +44,8 @@ int train_check_iterations(const RunConfig *c, long n_train, char *err, size_t e
     return -1;
 }
 
-void evaluate(Model *m, const Dataset *ds, long n, int batch, const Augment *aug, double *top1, double *loss) {
+int evaluate(Model *m, const Dataset *ds, long n, int batch, const Augment *aug, double *top1, double *loss,
+             char *err, size_t errlen) {
     if (n <= 0 || n > ds->n) n = ds->n;
     if (batch > m->max_batch) batch = m->max_batch;
     size_t chw = (size_t)ds->channels * ds->height * ds->width;
@@ -52,10 +53,13 @@ void evaluate(Model *m, const Dataset *ds, long n, int batch, const Augment *aug
     int32_t *y = malloc((size_t)batch * sizeof *y), *idx = malloc((size_t)batch * sizeof *idx);
     long correct = 0;
     double loss_sum = 0.0;
-    for (long start = 0; start < n; start += batch) {
+    int rc = (x && y && idx) ? 0 : -1;
+    if (rc) snprintf(err, errlen, "out of memory for an evaluation batch of %d", batch);
+    for (long start = 0; start < n && rc == 0; start += batch) {
         int B = (int)((n - start) < batch ? (n - start) : batch);
         for (int b = 0; b < B; b++) idx[b] = (int32_t)(start + b);
-        dataset_batch(ds, idx, B, x, y, aug, 0, 0, 0);
+        rc = dataset_batch(ds, idx, B, x, y, aug, 0, 0, 0, err, errlen);
+        if (rc) break;
         loss_sum += model_forward(m, x, y, B, 0) * B;
         correct += model_correct(m, y, B);
     }
@@ -64,6 +68,7 @@ void evaluate(Model *m, const Dataset *ds, long n, int batch, const Augment *aug
     free(x);
     free(y);
     free(idx);
+    return rc;
 }
 
 static void build_lr_schedule(LRSchedule *s, const RunConfig *c, long total) {
@@ -435,7 +440,7 @@ int train_run_ctl(const RunConfig *c, const char *run_name, const Dataset *train
                 rng_permutation(&r, perm, n);
                 cur_epoch = epoch;
             }
-            dataset_batch(train, perm + pos * B, B, x, y, &aug, 1, c->seed, epoch);
+            if (dataset_batch(train, perm + pos * B, B, x, y, &aug, 1, c->seed, epoch, err, errlen)) goto fail;
         }
         double lr = lr_at(&sched, i);
         PrecBits pb = prec_at(&prec, i);
@@ -488,7 +493,7 @@ int train_run_ctl(const RunConfig *c, const char *run_name, const Dataset *train
         }
         if ((i + 1) % eval_every == 0 || i + 1 == total) {
             m.bits = prec_eval_bits(&prec, &prec_eval, i + 1);
-            evaluate(&m, test, 0, c->eval_batch_size, &eval_aug, &top1, &tloss);
+            if (evaluate(&m, test, 0, c->eval_batch_size, &eval_aug, &top1, &tloss, err, errlen)) goto fail;
             if (top1 > best) best = top1;
             if (log) runlog_eval(log, i + 1, top1, tloss);
             if (progress) {

@@ -64,9 +64,11 @@ int train_run_ctl(const RunConfig *c, const char *run_name, const Dataset *train
 int train_run(const RunConfig *c, const char *run_name, const Dataset *train, const Dataset *test, RunLog *log,
               FILE *progress, TrainResult *res, char *err, size_t errlen);
 
-/* Evaluate top-1 (percent) and mean loss on the first n samples of ds (n <= 0: all). */
+/* Evaluate top-1 (percent) and mean loss on the first n samples of ds (n <= 0: all).
+ * Returns 0, or -1 with the message in err (a sample that cannot be read). */
 struct Model;
-void evaluate(struct Model *m, const Dataset *ds, long n, int batch, const Augment *aug, double *top1, double *loss);
+int evaluate(struct Model *m, const Dataset *ds, long n, int batch, const Augment *aug, double *top1, double *loss,
+             char *err, size_t errlen);
 
 /* The training and evaluation augmentations a config asks for (data.augment.*). */
 void train_augment_from_config(const RunConfig *c, Augment *train, Augment *eval);

@@ -71,22 +71,37 @@ void dataset_truncate(Dataset *ds, long n) {
     ds->n = n;
 }
 
-void dataset_batch(const Dataset *ds, const int32_t *idx, int B, real *out, int32_t *labels,
-                   const Augment *aug, int train, uint64_t seed, long epoch) {
+int dataset_batch(const Dataset *ds, const int32_t *idx, int B, real *out, int32_t *labels, const Augment *aug,
+                  int train, uint64_t seed, long epoch, char *err, size_t errlen) {
     const size_t sample = (size_t)ds->channels * ds->height * ds->width;
+    int first_bad = B; /* the lowest failed position, whatever the thread order: one message for a given batch */
 #pragma omp parallel for schedule(static)
     for (int b = 0; b < B; b++) {
         Rng rng = rng_stream(seed, RNG_AUGMENT, (uint64_t)epoch, (uint64_t)(uint32_t)idx[b]);
-        int32_t lab = -1;
+        int32_t lab = 0;
         real *dst = out + (size_t)b * sample;
         if (ds->get(ds, idx[b], dst, &lab, aug, train ? &rng : NULL) != 0) {
-            /* a bad index or a failed decode: a blank sample with label -1 that
-             * the loss can recognise, rather than stale memory */
+            /* zeroed so that nothing reads stale memory, but the return value,
+             * not the contents, says the batch is unusable */
             memset(dst, 0, sample * sizeof(real));
-            lab = -1;
+            lab = 0;
+#pragma omp critical(dataset_batch_bad)
+            if (b < first_bad) first_bad = b;
         }
         if (labels) labels[b] = lab;
     }
+    if (first_bad == B) return 0;
+    char where[96];
+    snprintf(where, sizeof where, "position %d of a%s batch of %d", first_bad, train ? " training" : "n evaluation", B);
+    dataset_sample_errf(ds, idx[first_bad], where, err, errlen);
+    return -1;
+}
+
+void dataset_sample_errf(const Dataset *ds, long i, const char *where, char *err, size_t errlen) {
+    char why[400] = "";
+    if (ds->last_error) ds->last_error(ds, why, sizeof why);
+    dataset_errf(err, errlen, "%s: reading sample %ld failed (%s)%s%s", ds->name[0] ? ds->name : "dataset", i, where,
+                 why[0] ? ": " : "", why);
 }
 
 void dataset_free(Dataset *ds) {

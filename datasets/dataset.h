@@ -5,7 +5,15 @@
  * label, with augmentation drawn from an Rng the caller passes (the run's
  * augmentation stream for (epoch, index), so batches do not depend on threads).
  * In-memory datasets (Fashion-MNIST, CIFAR-10) keep uint8 images; streaming ones
- * (ImageNet, VOC: later issues) decode in get(). */
+ * (ImageNet, VOC: later issues) decode in get().
+ *
+ * A failed sample has one meaning: get() returns -1 (a bad index, a file that
+ * does not decode), dataset_batch and loader_next then return -1 with a
+ * message naming the sample, and the caller stops with that message. A label
+ * is never a failure signal, and no batch with a failed sample reaches a loss.
+ * Skipping bad files is a dataset's own option (ImageNet skip_bad: the next
+ * file stands in and is counted; VOC skip_bad: bad images are left out at
+ * open), so get() succeeds for them. */
 #ifndef CBNN_DATASET_H
 #define CBNN_DATASET_H
 
@@ -47,9 +55,16 @@ struct Dataset {
     /* in-memory storage (NULL for streaming datasets) */
     uint8_t *images;             /* [n, channels, height, width] */
     uint8_t *labels;             /* [n] */
-    /* sample i -> out [channels, height, width], *label; aug may be NULL (no augmentation) */
+    /* sample i -> out [channels, height, width], *label; aug may be NULL (no
+     * augmentation). 0, or -1 when sample i cannot be produced (out and *label
+     * are then unspecified) */
     int (*get)(const Dataset *ds, long i, real *out, int32_t *label, const Augment *aug, Rng *rng);
     void (*destroy)(Dataset *ds);
+    /* optional: the reason of the latest get() failure ("" if none), which
+     * dataset_batch and the loader append to their message (ImageNet: the
+     * file and libjpeg's complaint). With several failures in flight it may
+     * be another sample's; the sample the message names is the first. */
+    void (*last_error)(const Dataset *ds, char *buf, size_t len);
     void *impl;
 };
 
@@ -59,11 +74,16 @@ int dataset_get_u8(const Dataset *ds, long i, real *out, int32_t *label, const A
 void dataset_truncate(Dataset *ds, long n);
 /* batch of B samples idx[0..B) into out [B, C, H, W] and labels [B]; runs in
  * parallel, each sample's augmentation from rng_stream(seed, RNG_AUGMENT, epoch, idx[b]).
- * train = 0 (evaluation): no random augmentation, only aug->normalize applies. */
-void dataset_batch(const Dataset *ds, const int32_t *idx, int B, real *out, int32_t *labels,
-                   const Augment *aug, int train, uint64_t seed, long epoch);
+ * train = 0 (evaluation): no random augmentation, only aug->normalize applies.
+ * Returns 0, or -1 when a sample's get() failed, with a message naming the
+ * first such position and sample in err; the batch must then not be used. */
+int dataset_batch(const Dataset *ds, const int32_t *idx, int B, real *out, int32_t *labels, const Augment *aug,
+                  int train, uint64_t seed, long epoch, char *err, size_t errlen);
 void dataset_free(Dataset *ds);
 
+/* "<ds name>: reading sample <i> failed (<where>)[: <ds->last_error>]" into
+ * err: the one message of a failed sample (dataset_batch, the loader) */
+void dataset_sample_errf(const Dataset *ds, long i, const char *where, char *err, size_t errlen);
 /* printf into a loader's error buffer (nothing when err is NULL or empty):
  * every loader's messages go through it */
 void dataset_errf(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));

@@ -378,6 +378,7 @@ static int make_dataset(Dataset *ds, Builder *b, const char *dir, const char *sp
     ds->impl = im;
     ds->destroy = destroy_cb;
     ds->get = get_cb;
+    ds->last_error = imagenet_last_error;
     im->root = strdup(dir);
     im->wnid = calloc(classes->n, sizeof *im->wnid);
     im->bad = calloc((size_t)(b->n > 0 ? b->n : 1), 1);
@@ -694,6 +695,5 @@ int imagenet_read(const Dataset *ds, long i, real *out, int32_t *label, const Au
 #pragma omp critical(imagenet_msg)
         snprintf(im->last_err, sizeof im->last_err, "imagenet: %s", err);
     }
-    if (label) *label = -1;
-    return -1;
+    return -1; /* the return is the failure; *label is left as it was */
 }

@@ -33,8 +33,8 @@
  * a full-size decode by JPEG-IDCT rounding / filtering (a few grey levels).
  *
  * Errors: load returns -1 with a message naming the directory/file. A file
- * that fails to decode in get(): returns -1 (dataset_batch then yields a blank
- * sample with label -1) with the message in imagenet_last_error, or, with
+ * that fails to decode in get(): returns -1 (dataset_batch and the loader then
+ * fail the batch, dataset.h) with the message in imagenet_last_error, or, with
  * skip_bad, the next file of the list (i+1, i+2, ... wrapping) is used instead
  * and the bad file is counted once in imagenet_bad_count. libjpeg warnings
  * (truncated data, extraneous bytes) are not errors: they are counted

@@ -30,7 +30,7 @@ typedef struct {
     long step;
     int state;
     int status;      /* 0, or -1: msg says what failed */
-    char msg[320];
+    char msg[512];
 } Slot;
 
 typedef struct {
@@ -57,7 +57,7 @@ struct Loader {
     int held;          /* the consumer holds slot of step next_deliver - 1 (loader_next_ref) */
     int failed;        /* a worker hit an error: claim nothing more */
     atomic_int stop;
-    char err[320];     /* sticky consumer-side error */
+    char err[512];     /* sticky consumer-side error */
 
     double wait_s;
     long delivered;
@@ -87,12 +87,13 @@ static int fill(Worker *w, Slot *s, long step) {
     for (int b = 0; b < l->B; b++) {
         if (atomic_load_explicit(&l->stop, memory_order_relaxed)) return 1;
         Rng rng = rng_stream(l->seed, RNG_AUGMENT, (uint64_t)epoch, (uint64_t)(uint32_t)idx[b]);
-        int32_t lab = -1;
+        int32_t lab = 0;
         real *dst = s->x + (size_t)b * l->sample;
         if (ds->get(ds, idx[b], dst, &lab, aug, &rng) != 0) {
-            snprintf(s->msg, sizeof s->msg,
-                     "loader: %s: reading sample %d failed (step %ld = epoch %ld, position %d of batch %ld)",
-                     ds->name[0] ? ds->name : "dataset", (int)idx[b], step, epoch, b, pos);
+            char where[128];
+            snprintf(where, sizeof where, "step %ld = epoch %ld, position %d of batch %ld", step, epoch, b, pos);
+            memcpy(s->msg, "loader: ", 9);
+            dataset_sample_errf(ds, idx[b], where, s->msg + 8, sizeof s->msg - 8);
             return -1;
         }
         s->y[b] = lab;

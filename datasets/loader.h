@@ -6,7 +6,7 @@
  * samples perm_e[p*B .. p*B+B) with perm_e = rng_permutation over
  * rng_stream(seed, RNG_SHUFFLE, e, 0), and sample idx's augmentation drawn
  * from rng_stream(seed, RNG_AUGMENT, e, idx). So loader_next's batch for step
- * s is bit-identical to dataset_batch(ds, perm_e + p*B, B, x, y, aug, 1, seed, e),
+ * s is bit-identical to dataset_batch(ds, perm_e + p*B, B, x, y, aug, 1, seed, e, ...),
  * for any number of workers and any queue depth (tests/test_loader.c).
  *
  * Threads: n_workers pthreads, each fills a whole batch by calling ds->get
@@ -21,9 +21,8 @@
  * Errors: a get() that fails makes the batch of that step an error; the
  * steps before it are still delivered, then loader_next returns -1 and
  * loader_error() says which sample of which step failed (from then on every
- * loader_next returns -1). dataset_batch instead blanks a failed sample and
- * gives it label -1: the loader is strict on purpose (a corrupt file should
- * stop a run, not train on zeros). */
+ * loader_next returns -1). The same meaning as dataset_batch's -1
+ * (dataset.h): a corrupt file stops a run, it is never trained on as zeros. */
 #ifndef CBNN_LOADER_H
 #define CBNN_LOADER_H
 

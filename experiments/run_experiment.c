@@ -29,6 +29,7 @@
 #include "build_info.h"
 #include "build_rev.h"
 #include "config.h"
+#include "cpu.h"
 #include "datasets/cifar10.h"
 #include "datasets/dataset.h"
 #include "datasets/imagenet.h"
@@ -293,6 +294,10 @@ static void die_with_wrapper(void) {
 }
 
 int main(int argc, char **argv) {
+    if (cpu_env_error()) { /* a mistyped CBNN_SIMD must not run (and time) other kernels than asked */
+        fprintf(stderr, "cyclebnn: %s\n", cpu_env_error());
+        return 2;
+    }
     int threads = -1, dry = 0, fresh = 0, print_path = 0, retry_failed = 0;
     const char *results_dir = "results", *only = NULL;
     static const struct option opts[] = {{"threads", required_argument, 0, 't'},

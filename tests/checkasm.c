@@ -275,6 +275,10 @@ static int selftest(void) {
 }
 
 int main(int argc, char **argv) {
+    if (cpu_env_error()) { /* a mistyped CBNN_SIMD would check the C tables only and pass */
+        fprintf(stderr, "checkasm: %s\n", cpu_env_error());
+        return 2;
+    }
     uint64_t seed = 1;
     int self = 0, nsel = 0;
     const char *sel[8];

@@ -475,15 +475,15 @@ static void test_threads(const char *root) {
     Augment aug = {.crop_pad = 4, .crop_fill_mean = 1, .flip = 1, .autoaugment = 1, .cutout = 16};
     int maxt = omp_get_max_threads();
     omp_set_num_threads(1);
-    dataset_batch(&tr, idx, B, o1, l1, &aug, 1, 5, 3);
+    CHECK(dataset_batch(&tr, idx, B, o1, l1, &aug, 1, 5, 3, NULL, 0) == 0, "dataset_batch");
     omp_set_num_threads(2);
-    dataset_batch(&tr, idx, B, o2, l2, &aug, 1, 5, 3);
+    CHECK(dataset_batch(&tr, idx, B, o2, l2, &aug, 1, 5, 3, NULL, 0) == 0, "dataset_batch");
     omp_set_num_threads(maxt);
     CHECK(memcmp(o1, o2, sizeof(real) * B * 3072) == 0 && memcmp(l1, l2, sizeof l1) == 0, "1 vs 2 threads differ");
-    dataset_batch(&tr, idx, B, o2, l2, &aug, 1, 5, 4);
+    CHECK(dataset_batch(&tr, idx, B, o2, l2, &aug, 1, 5, 4, NULL, 0) == 0, "dataset_batch");
     CHECK(memcmp(o1, o2, sizeof(real) * B * 3072) != 0, "epoch does not change the augmentation");
     /* evaluation: no augmentation at all */
-    dataset_batch(&tr, idx, 2, o2, l2, &aug, 0, 5, 3);
+    CHECK(dataset_batch(&tr, idx, 2, o2, l2, &aug, 0, 5, 3, NULL, 0) == 0, "dataset_batch");
     CHECK(fabs(o2[100] - tr.images[(size_t)idx[0] * 3072 + 100] / 255.0) < 1e-7, "eval batch is augmented");
     for (int i = 0; i < B * 3072; i++)
         if (!(o1[i] >= 0 && o1[i] <= 1)) {

@@ -186,9 +186,9 @@ static void test_batches_real(const Dataset *tr) {
 
     int saved = omp_get_max_threads();
     omp_set_num_threads(1);
-    dataset_batch(tr, idx, B, a, lab1, &aug, 1, 1234, 3);
+    CHECK(dataset_batch(tr, idx, B, a, lab1, &aug, 1, 1234, 3, NULL, 0) == 0, "dataset_batch");
     omp_set_num_threads(2);
-    dataset_batch(tr, idx, B, c, lab2, &aug, 1, 1234, 3);
+    CHECK(dataset_batch(tr, idx, B, c, lab2, &aug, 1, 1234, 3, NULL, 0) == 0, "dataset_batch");
     CHECK(memcmp(a, c, B * S * sizeof(real)) == 0, "batch differs between 1 and 2 threads");
     CHECK(memcmp(lab1, lab2, sizeof lab1) == 0, "labels differ between 1 and 2 threads");
     for (int b = 0; b < B; b++) CHECK(lab1[b] == tr->labels[idx[b]], "label of sample %d", b);
@@ -196,24 +196,24 @@ static void test_batches_real(const Dataset *tr) {
     /* a sample's augmentation depends on (seed, epoch, index), not on its slot */
     int32_t ridx[B];
     for (int b = 0; b < B; b++) ridx[b] = idx[B - 1 - b];
-    dataset_batch(tr, ridx, B, d, lab2, &aug, 1, 1234, 3);
+    CHECK(dataset_batch(tr, ridx, B, d, lab2, &aug, 1, 1234, 3, NULL, 0) == 0, "dataset_batch");
     int same = 1;
     for (int b = 0; b < B; b++) same &= memcmp(a + b * S, d + (B - 1 - b) * S, S * sizeof(real)) == 0;
     CHECK(same, "reordered batch gives different samples");
 
-    dataset_batch(tr, idx, B, d, lab2, &aug, 1, 1234, 4);
+    CHECK(dataset_batch(tr, idx, B, d, lab2, &aug, 1, 1234, 4, NULL, 0) == 0, "dataset_batch");
     CHECK(memcmp(a, d, B * S * sizeof(real)) != 0, "epoch 4 gives the same batch as epoch 3");
-    dataset_batch(tr, idx, B, d, lab2, &aug, 1, 1235, 3);
+    CHECK(dataset_batch(tr, idx, B, d, lab2, &aug, 1, 1235, 3, NULL, 0) == 0, "dataset_batch");
     CHECK(memcmp(a, d, B * S * sizeof(real)) != 0, "another seed gives the same batch");
 
     /* augmentation changes pixels for most samples; evaluation mode does not augment */
     Augment none = {.normalize = 1};
-    dataset_batch(tr, idx, B, d, lab2, &none, 1, 1234, 3);
+    CHECK(dataset_batch(tr, idx, B, d, lab2, &none, 1, 1234, 3, NULL, 0) == 0, "dataset_batch");
     int changed = 0;
     for (int b = 0; b < B; b++) changed += memcmp(a + b * S, d + b * S, S * sizeof(real)) != 0;
     /* identity needs dy = dx = 0 and no flip: 1/50 of samples */
     CHECK(changed > B * 8 / 10, "only %d of %d samples changed by augmentation", changed, B);
-    dataset_batch(tr, idx, B, c, lab2, &aug, 0, 1234, 3);
+    CHECK(dataset_batch(tr, idx, B, c, lab2, &aug, 0, 1234, 3, NULL, 0) == 0, "dataset_batch");
     CHECK(memcmp(c, d, B * S * sizeof(real)) == 0, "train=0 must only normalise");
 
     /* normalised over a big random batch: mean ~0, std ~1 (train=1 with flips
@@ -223,7 +223,7 @@ static void test_batches_real(const Dataset *tr) {
     real *big = malloc((size_t)BIG * S * sizeof(real));
     for (int b = 0; b < BIG; b++) bidx[b] = (int32_t)rng_below(&r, (uint64_t)tr->n);
     Augment fl = {.flip = 1, .normalize = 1};
-    dataset_batch(tr, bidx, BIG, big, blab, &fl, 1, 99, 0);
+    CHECK(dataset_batch(tr, bidx, BIG, big, blab, &fl, 1, 99, 0, NULL, 0) == 0, "dataset_batch");
     double s1 = 0, s2 = 0;
     for (size_t i = 0; i < (size_t)BIG * S; i++) s1 += big[i], s2 += (double)big[i] * big[i];
     double m = s1 / ((double)BIG * S), sd = sqrt(s2 / ((double)BIG * S) - m * m);
@@ -440,17 +440,20 @@ static void test_augment(void) {
     for (int i = 0; i < M; i++) idx[i] = i;
     real *bo = malloc(sizeof(real) * M * SC * SH * SW);
     Augment fl = {.flip = 1, .normalize = 1};
-    dataset_batch(&d2, idx, M, bo, lb, &fl, 1, 1, 0);
+    CHECK(dataset_batch(&d2, idx, M, bo, lb, &fl, 1, 1, 0, NULL, 0) == 0, "dataset_batch");
     for (int c = 0; c < SC; c++) {
         double s1 = 0;
         for (int i = 0; i < M; i++)
             for (int k = 0; k < SH * SW; k++) s1 += bo[(i * SC + c) * SH * SW + k];
         CHECK(fabs(s1 / (M * SH * SW)) < 1e-4, "channel %d normalised mean %g", c, s1 / (M * SH * SW));
     }
-    /* a bad index gives a blank sample with label -1 */
+    /* a bad index fails the batch with a message naming it (no label marks it) */
     idx[0] = M + 5;
-    dataset_batch(&d2, idx, 2, bo, lb, &fl, 1, 1, 0);
-    CHECK(lb[0] == -1 && bo[0] == 0 && lb[1] == 1, "bad index in batch: label %d", lb[0]);
+    char msg[512] = "";
+    int rc = dataset_batch(&d2, idx, 2, bo, lb, &fl, 0, 1, 0, msg, sizeof msg);
+    char want[128];
+    snprintf(want, sizeof want, "reading sample %d failed (position 0 of an evaluation batch of 2)", M + 5);
+    CHECK(rc == -1 && strstr(msg, want), "bad index in batch: rc %d '%s'", rc, msg);
     free(bo);
     free(im2);
 

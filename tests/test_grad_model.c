@@ -115,5 +115,42 @@ int main(void) {
         check_model(&m, 2, "tiny ImageNet-style graph", 12);
         model_free(&m);
     }
+    /* building errors are values (issue 13 item 6): a shape mismatch in an add
+     * is kept in m.err naming the layer, later builders do nothing, model_alloc
+     * refuses, and the process goes on */
+    {
+        char err[256] = "";
+        Model m;
+        model_init(&m, "bad_graph", 2, 8, 8, 3);
+        int x = model_input(&m);
+        int a = model_conv(&m, x, 4, 3, 1, 1, CONV_FP32, "a.conv");
+        int b = model_conv(&m, x, 4, 3, 2, 1, CONV_FP32, "b.conv");
+        int s = model_add(&m, a, b, "block.add");
+        CHECK(a >= 0 && b >= 0 && s == -1, "add of 4x8x8 and 4x4x4: index %d (want -1)", s);
+        int n_before = m.n_layers;
+        int h = model_hardtanh(&m, s, "after.ht");
+        int l = model_linear(&m, a, 3, "after.fc"); /* a valid input: still refused, the first error is kept */
+        CHECK(h == -1 && l == -1 && m.n_layers == n_before, "builders after the error: %d %d, %d layers (want %d)", h,
+              l, m.n_layers, n_before);
+        CHECK(model_build_check(&m, err, sizeof err) == -1 &&
+                  !strcmp(err, "building bad_graph: block.add: add of a.conv (4x8x8) and b.conv (4x4x4): the shapes "
+                               "differ"),
+              "model_build_check: '%s'", err);
+        CHECK(model_alloc(&m, 2) == -1, "model_alloc of a graph with a building error");
+        printf("shape mismatch: %s\n", err);
+        model_free(&m);
+        /* a window larger than its input names its layer too */
+        model_init(&m, "small_input", 1, 2, 2, 3);
+        model_conv(&m, model_input(&m), 4, 5, 1, 1, CONV_FP32, "stem");
+        CHECK(model_build_check(&m, err, sizeof err) == -1 && strstr(err, "stem: kernel 5 with pad 1 does not fit"),
+              "conv larger than its input: '%s'", err);
+        model_free(&m);
+        /* and a real architecture through model_build's err */
+        CHECK(model_build(&m, "vgg_small", CONV_BINARY, 3, 4, 4, 10, err, sizeof err) == -1 && strstr(err, "8x8"),
+              "vgg_small on 4x4: '%s'", err);
+        model_free(&m);
+        CHECK(model_build(&m, "cifar_resnet8", CONV_BINARY, 1, 28, 28, 10, err, sizeof err) == 0, "resnet8: %s", err);
+        model_free(&m);
+    }
     return tu_finish("grad_model");
 }

@@ -414,19 +414,22 @@ static void test_bad(void) {
         /* sorted: n00000002/fake.JPEG is index 2 */
         rc = tr.get(&tr, 2, out, &lab, NULL, NULL);
         imagenet_last_error(&tr, msg, sizeof msg);
-        CHECK(rc != 0 && lab == -1 && strstr(msg, "fake.JPEG") && strstr(msg, "not a JPEG") && strstr(msg, "PNG"),
+        CHECK(rc != 0 && strstr(msg, "fake.JPEG") && strstr(msg, "not a JPEG") && strstr(msg, "PNG"),
               "non-JPEG: '%s'", msg);
         printf("  %-22s -> %s\n", "non-JPEG .JPEG", msg);
         rc = tr.get(&tr, 5, out, &lab, NULL, NULL);
         imagenet_last_error(&tr, msg, sizeof msg);
         CHECK(rc != 0 && strstr(msg, "corrupt.JPEG") && strstr(msg, "corrupt JPEG"), "corrupt: '%s'", msg);
         printf("  %-22s -> %s\n", "corrupt JPEG", msg);
-        /* dataset_batch turns it into a blank sample with label -1 */
-        int32_t idx[2] = {5, 0}, labs[2];
-        real *bo = tu_alloc(2 * 3 * 32 * 32);
+        /* dataset_batch fails the batch, naming the sample, its position and the file (dataset.h: the one
+         * meaning of a failed sample; no label marks it) */
+        int32_t idx[3] = {0, 5, 2}, labs[3];
+        real *bo = tu_alloc(3 * 3 * 32 * 32);
         Augment aug = {.rrc = 1, .flip = 1};
-        dataset_batch(&tr, idx, 2, bo, labs, &aug, 1, 1, 0);
-        CHECK(labs[0] == -1 && labs[1] == 0 && bo[0] == 0, "batch with a bad file: labels %d %d", labs[0], labs[1]);
+        rc = dataset_batch(&tr, idx, 3, bo, labs, &aug, 1, 1, 0, msg, sizeof msg);
+        CHECK(rc == -1 && strstr(msg, "reading sample 5 failed") && strstr(msg, "position 1 of a training batch of 3"),
+              "batch with two bad files: rc %d '%s'", rc, msg);
+        printf("  %-22s -> %s\n", "batch with bad files", msg);
         CHECK(imagenet_bad_count(&tr) == 2, "bad count %ld", imagenet_bad_count(&tr));
         free(bo);
         dataset_free(&tr);
@@ -498,19 +501,19 @@ static void test_determinism(const char *root) {
     size_t sz = 16 * 3 * 96 * 96;
     real *o1 = tu_alloc(sz), *o2 = tu_alloc(sz);
     omp_set_num_threads(1);
-    dataset_batch(&tr, idx, 16, o1, l1, &aug, 1, 42, 3);
+    CHECK(dataset_batch(&tr, idx, 16, o1, l1, &aug, 1, 42, 3, NULL, 0) == 0, "dataset_batch");
     omp_set_num_threads(2);
-    dataset_batch(&tr, idx, 16, o2, l2, &aug, 1, 42, 3);
+    CHECK(dataset_batch(&tr, idx, 16, o2, l2, &aug, 1, 42, 3, NULL, 0) == 0, "dataset_batch");
     CHECK(!memcmp(o1, o2, sz * sizeof(real)) && !memcmp(l1, l2, sizeof l1), "batch differs between 1 and 2 threads");
     for (int b = 0; b < 16; b++) CHECK(l1[b] == idx[b] / 4, "batch label %d", b);
     /* a different epoch gives different crops */
-    dataset_batch(&tr, idx, 16, o2, l2, &aug, 1, 42, 4);
+    CHECK(dataset_batch(&tr, idx, 16, o2, l2, &aug, 1, 42, 4, NULL, 0) == 0, "dataset_batch");
     CHECK(memcmp(o1, o2, sz * sizeof(real)) != 0, "epochs differ");
     /* DCT scaling off: same geometry, pixels within a few levels (these images are small: mostly 8/8 anyway) */
     Dataset t2;
     o.dct_scaling = 0;
     imagenet_load_opts(&t2, NULL, root, 96, &o, err, sizeof err);
-    dataset_batch(&t2, idx, 16, o2, l2, &aug, 1, 42, 3);
+    CHECK(dataset_batch(&t2, idx, 16, o2, l2, &aug, 1, 42, 3, NULL, 0) == 0, "dataset_batch");
     double mad = 0;
     for (size_t k = 0; k < sz; k++) mad += fabs(o1[k] - o2[k]);
     mad /= (double)sz;

@@ -299,7 +299,7 @@ int main(void) {
     m.bits = bits;
     const Augment aug = {.normalize = c.normalize};
     double ref_top1, ref_loss;
-    evaluate(&m, &g_test, SUBSET, c.eval_batch_size, &aug, &ref_top1, &ref_loss);
+    CHECK(evaluate(&m, &g_test, SUBSET, c.eval_batch_size, &aug, &ref_top1, &ref_loss, err, sizeof err) == 0, "evaluate: %s", err);
 
     /* ---- the landscape on 1 and 2 threads ---- */
     LandscapeOptions o;
@@ -414,7 +414,7 @@ int main(void) {
         real *x = malloc((size_t)8 * 28 * 28 * sizeof *x);
         int32_t y[8], idx[8];
         for (int b = 0; b < 8; b++) idx[b] = b;
-        dataset_batch(&g_test, idx, 8, x, y, &aug, 0, 0, 0);
+        CHECK(dataset_batch(&g_test, idx, 8, x, y, &aug, 0, 0, 0, NULL, 0) == 0, "dataset_batch");
         model_forward(&m, x, y, 8, 0); /* at theta */
         forward_bw(&m, bw0);
         CHECK(landscape_binary_weights(&m, m.params, bits, bwl) == (size_t)n_bin &&

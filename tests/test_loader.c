@@ -61,7 +61,7 @@ static void ref_batch(const Dataset *ds, int B, const Augment *aug, uint64_t see
     long per_epoch = ds->n / B, epoch = s / per_epoch, pos = s % per_epoch;
     Rng r = rng_stream(seed, RNG_SHUFFLE, (uint64_t)epoch, 0);
     rng_permutation(&r, perm, ds->n);
-    dataset_batch(ds, perm + pos * B, B, x, y, aug, 1, seed, epoch);
+    CHECK(dataset_batch(ds, perm + pos * B, B, x, y, aug, 1, seed, epoch, NULL, 0) == 0, "dataset_batch");
 }
 
 static void test_identity(const Dataset *ds) {
@@ -276,7 +276,7 @@ static int bench(int B, double step_ms) {
             rng_permutation(&r, perm, train.n);
             cur = e;
         }
-        dataset_batch(&train, perm + (s % per_epoch) * B, B, x, y, &aug, 1, 1, e);
+        CHECK(dataset_batch(&train, perm + (s % per_epoch) * B, B, x, y, &aug, 1, 1, e, NULL, 0) == 0, "dataset_batch");
         t_load += now_s() - a;
         fake_step(x, bs);
     }

@@ -5,6 +5,18 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cpu.h"
+
+/* Every test main checks the CPU-feature environment first, as the programs
+ * do: with a mistyped CBNN_SIMD the kernels run the C tables only, and a test
+ * of the SIMD tables would pass without having run them. */
+__attribute__((constructor)) static void tu_check_cpu_env(void) {
+    if (cpu_env_error()) {
+        fprintf(stderr, "test: %s\n", cpu_env_error());
+        exit(2);
+    }
+}
+
 int tu_failures = 0;
 int tu_checks = 0;
 

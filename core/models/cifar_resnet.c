@@ -33,8 +33,8 @@ int build_cifar_resnet(Model *m, const int *blocks, const int *widths, int n_sta
     int x = model_input(m);
     x = model_conv(m, x, widths[0], 3, 1, stem_pad, CONV_FP32, "conv1");
     x = model_bn(m, x, 1, "bn1");
-    for (int s = 0; s < n_stages; s++) {
-        for (int b = 0; b < blocks[s]; b++) {
+    for (int s = 0; s < n_stages && x >= 0; s++) { /* x < 0: a builder failed, m->err says which */
+        for (int b = 0; b < blocks[s] && x >= 0; b++) {
             int stride = (s > 0 && b == 0) ? 2 : 1;
             int planes = widths[s];
             int in_planes = m->layers[x].C;
@@ -63,5 +63,5 @@ int build_cifar_resnet(Model *m, const int *blocks, const int *widths, int n_sta
     x = model_global_avgpool(m, x, "avgpool");
     x = model_bn(m, x, 1, "bn_head");
     model_linear(m, x, m->num_classes, "fc");
-    return 0;
+    return model_build_check(m, err, errlen);
 }

@@ -21,12 +21,13 @@ int build_imagenet_resnet18(Model *m, char *err, size_t errlen) {
     x = model_bn(m, x, g0, "bn1");
     x = model_hardtanh(m, x, "ht1");
     x = model_maxpool(m, x, 3, 2, 1, "maxpool");
+    if (x < 0) return model_build_check(m, err, errlen);
     if (m->layers[x].H < 8) {
         snprintf(err, errlen, "imagenet_resnet18 needs inputs of at least 64x64 (got %dx%d)", m->in_H, m->in_W);
         return -1;
     }
-    for (int s = 0; s < 4; s++) {
-        for (int b = 0; b < 2; b++) {
+    for (int s = 0; s < 4 && x >= 0; s++) { /* x < 0: a builder failed, m->err says which */
+        for (int b = 0; b < 2 && x >= 0; b++) {
             int stride = (s > 0 && b == 0) ? 2 : 1;
             int planes = widths[s];
             int res = x;
@@ -57,5 +58,5 @@ int build_imagenet_resnet18(Model *m, char *err, size_t errlen) {
     x = model_global_avgpool(m, x, "avgpool");
     x = model_bn(m, x, 1, "bn_head");
     model_linear(m, x, m->num_classes, "fc");
-    return 0;
+    return model_build_check(m, err, errlen);
 }

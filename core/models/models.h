@@ -1,4 +1,6 @@
-/* Architecture builders (one file each), called through model_build(). */
+/* Architecture builders (one file each), called through model_build(). Each
+ * returns 0, or -1 with a message in err: its own refusal of the input
+ * geometry, or the first layer builder's error (model_build_check). */
 #ifndef CBNN_MODELS_H
 #define CBNN_MODELS_H
 

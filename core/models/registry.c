@@ -21,12 +21,18 @@ int model_build(Model *m, const char *arch, ConvKind binary_kind, int C, int H, 
                 size_t errlen) {
     model_init(m, arch, C, H, W, num_classes);
     m->binary_kind = binary_kind;
-    if (!strcmp(arch, "cifar_resnet18")) return build_cifar_resnet(m, RESNET18_BLOCKS, RESNET18_WIDTHS, 4, err, errlen);
-    if (!strcmp(arch, "cifar_resnet20")) return build_cifar_resnet(m, RESNET20_BLOCKS, RESNET20_WIDTHS, 3, err, errlen);
-    if (!strcmp(arch, "cifar_resnet8")) return build_cifar_resnet(m, RESNET8_BLOCKS, RESNET20_WIDTHS, 3, err, errlen);
-    if (!strcmp(arch, "imagenet_resnet18")) return build_imagenet_resnet18(m, err, errlen);
-    if (!strcmp(arch, "vgg_small")) return build_vgg_small(m, err, errlen);
-    snprintf(err, errlen, "unknown architecture '%s' (known: cifar_resnet18, cifar_resnet20, cifar_resnet8, "
-             "imagenet_resnet18, vgg_small)", arch);
-    return -1;
+    int rc;
+    if (!strcmp(arch, "cifar_resnet18")) rc = build_cifar_resnet(m, RESNET18_BLOCKS, RESNET18_WIDTHS, 4, err, errlen);
+    else if (!strcmp(arch, "cifar_resnet20")) rc = build_cifar_resnet(m, RESNET20_BLOCKS, RESNET20_WIDTHS, 3, err, errlen);
+    else if (!strcmp(arch, "cifar_resnet8")) rc = build_cifar_resnet(m, RESNET8_BLOCKS, RESNET20_WIDTHS, 3, err, errlen);
+    else if (!strcmp(arch, "imagenet_resnet18")) rc = build_imagenet_resnet18(m, err, errlen);
+    else if (!strcmp(arch, "vgg_small")) rc = build_vgg_small(m, err, errlen);
+    else {
+        snprintf(err, errlen, "unknown architecture '%s' (known: cifar_resnet18, cifar_resnet20, cifar_resnet8, "
+                 "imagenet_resnet18, vgg_small)", arch);
+        return -1;
+    }
+    /* the builders end with model_build_check; checked again so that a builder
+     * which forgets cannot hand out a half-built graph */
+    return rc ? rc : model_build_check(m, err, errlen);
 }

@@ -25,6 +25,7 @@ int build_vgg_small(Model *m, char *err, size_t errlen) {
     for (int i = 0; i < 6; i++) {
         snprintf(name, sizeof name, "conv%d", i);
         x = model_conv(m, x, out_ch[i], 3, 1, 1, i == 0 ? CONV_FP32 : CONV_BINARY, name);
+        if (x < 0) return model_build_check(m, err, errlen);
         m->layers[x].init_std = sqrt(2.0 / (9.0 * out_ch[i]));
         if (pool_after[i]) {
             snprintf(name, sizeof name, "pool%d", i);
@@ -36,6 +37,6 @@ int build_vgg_small(Model *m, char *err, size_t errlen) {
         x = model_hardtanh(m, x, name);
     }
     x = model_linear(m, x, m->num_classes, "fc");
-    m->layers[x].init_std = 0.01;
-    return 0;
+    if (x >= 0) m->layers[x].init_std = 0.01;
+    return model_build_check(m, err, errlen);
 }
