@@ -312,7 +312,6 @@ check "no lock file is left" test ! -e "$res/cli_long.h5.lock"
 # ./run_experiment (the wrapper): signals reach cyclebnn, a refused session draws no figures (issue 12, 9 and 10)
 wrapper="${CBNN_SOURCE_ROOT:?}/run_experiment"
 export CBNN_NO_BUILD=1 CBNN_BUILD_DIR="$(cd "$(dirname "$exe")" && pwd)"
-wait_for() { for _ in $(seq 1 600); do grep -q "$2" "$1" 2>/dev/null && return 0; sleep 0.1; done; return 1; }
 child_of() { pgrep -P "$1" -x cyclebnn; }
 "$wrapper" --fresh --results "$res" "$work/long.yaml" > "$work/w1.out" 2> "$work/w1.err" &
 wpid=$!

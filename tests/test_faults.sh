@@ -151,7 +151,6 @@ base:
   train: {iterations: 100000, batch_size: 32, eval_interval: 100000, eval_batch_size: 32, log_interval: 1, checkpoint_interval: 20}
 EOF
 race="$work/race"
-wait_for() { for _ in $(seq 1 600); do grep -q "$2" "$1" 2>/dev/null && return 0; sleep 0.1; done; return 1; }
 "$exe" --results "$race" "$work/long.yaml" > "$work/a.out" 2> "$work/a.err" &
 a=$!
 wait_for "$work/a.err" "step 2/"
