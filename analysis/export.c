@@ -554,8 +554,7 @@ static void compute_efficiency(const ExpFile *f, Run *r) {
         int reads_input, has_weight;
         if (e->model_matched) {
             reads_input = m.layers[i].in0 == 0;
-            const char *k = m.layers[i].kind->name;
-            has_weight = !strcmp(k, "conv") || !strcmp(k, "binary_conv") || !strcmp(k, "linear");
+            has_weight = m.layers[i].kind->has_weights;
         } else {
             const char *k = ct->kind[i];
             reads_input = 0;
@@ -565,7 +564,8 @@ static void compute_efficiency(const ExpFile *f, Run *r) {
                 reads_input = 1;
                 reader_done = 1;
             }
-            has_weight = !strcmp(k, "conv") || !strcmp(k, "binary_conv") || !strcmp(k, "linear");
+            const LayerKind *lk = layer_kind_find(k); /* a row's kind name; unknown: no weight */
+            has_weight = lk && lk->has_weights;
         }
         e->fp[0] += e->samples * macs;
         e->fp[1] += e->samples * (reads_input ? 0 : macs);
@@ -610,7 +610,7 @@ static void compute_efficiency(const ExpFile *f, Run *r) {
             const Layer *l = &m.layers[i];
             P += (double)(l->w_n + l->b_n);
             bufs += (double)l->buf_n;
-            if (!strcmp(l->kind->name, "binary_conv") && l->in0 >= 0) feeds_bconv[l->in0] = 1;
+            if (l->kind->binary && l->in0 >= 0) feeds_bconv[l->in0] = 1;
         }
         double opt_slots = !strcmp(c->optimizer, "adamw") ? 2 : (c->momentum > 0 ? 1 : 0);
         double B = (double)e->batch;
@@ -623,7 +623,7 @@ static void compute_efficiency(const ExpFile *f, Run *r) {
             e->mem_act_fp32 += 4.0 * elems;
             e->mem_err_fp32 += 4.0 * elems;
             e->mem_act_est += elems * (feeds_bconv[i] ? pb / 8.0 : 4.0);
-            e->mem_err_est += elems * (!strcmp(l->kind->name, "binary_conv") ? pg / 8.0 : 4.0);
+            e->mem_err_est += elems * (l->kind->binary ? pg / 8.0 : 4.0);
         }
         free(feeds_bconv);
         e->mem_fp32 = e->mem_state + e->mem_act_fp32 + e->mem_err_fp32;

@@ -8,7 +8,7 @@
 #include <string.h>
 
 #include "blas.h"
-#include "layers.h"
+#include "model.h"
 #include "precision.h"
 #include "progress.h"
 #include "quant.h"
@@ -35,9 +35,7 @@ void landscape_run_free(LandscapeRun *r) {
     r->experiment = r->experiment_yaml = NULL;
 }
 
-static int is_weight_layer(const Layer *l) {
-    return l->kind == &LAYER_CONV || l->kind == &LAYER_BCONV || l->kind == &LAYER_LINEAR;
-}
+static int is_weight_layer(const Layer *l) { return l->kind->has_weights; }
 
 static int build_model(Model *m, const RunConfig *c, int C, int H, int W, int classes, const real *params,
                        const real *buffers, char *err, size_t errlen) {
@@ -229,7 +227,7 @@ size_t landscape_binary_weights(const Model *m, const real *params, double bits,
     int maxO = 0;
     for (int li = 0; li < m->n_layers; li++) {
         const Layer *l = &m->layers[li];
-        if (l->kind != &LAYER_BCONV) continue;
+        if (!l->kind->binary) continue;
         total += l->w_n;
         if (l->w_n > maxn) maxn = l->w_n;
         if (l->C > maxO) maxO = l->C;
@@ -247,7 +245,7 @@ size_t landscape_binary_weights(const Model *m, const real *params, double bits,
     /* the weight path of binary_conv_forward (core/binary_conv.c), in its order */
     for (int li = 0; li < m->n_layers; li++) {
         const Layer *l = &m->layers[li];
-        if (l->kind != &LAYER_BCONV) continue;
+        if (!l->kind->binary) continue;
         const int O = l->C;
         const size_t CK = l->w_n / (size_t)O;
         weight_standardize_forward(w1, sig, mean, params + l->w_off, O, CK, opt->weight_center);

@@ -3,6 +3,7 @@
  * backward accumulates into its inputs' dacts (NULL when the input is the image). */
 #include "layers.h"
 
+#include <math.h>
 #include <string.h>
 
 #include "quant.h"
@@ -21,7 +22,7 @@ static real *in_dact(const Model *m, const Layer *l, int which) {
 static void input_forward(Layer *l, Model *m, int train) {}
 static void input_backward(Layer *l, Model *m) {}
 static long no_macs(const Layer *l) { return 0; }
-const LayerKind LAYER_INPUT = {"input", input_forward, input_backward, no_macs, 0, 0, 0};
+const LayerKind LAYER_INPUT = {.name = "input", .forward = input_forward, .backward = input_backward, .macs = no_macs};
 
 /* ----------------------------------------------------------------- conv */
 static ConvDims layer_conv_dims(const Layer *l, int N) {
@@ -40,7 +41,29 @@ static long conv_layer_macs(const Layer *l) {
     ConvDims d = layer_conv_dims(l, 1);
     return conv_macs(&d);
 }
-const LayerKind LAYER_CONV = {"conv", conv_forward, conv_backward, conv_layer_macs, 1, 0, 0};
+static void conv_params(Layer *l) { l->w_n = (size_t)l->C * l->inC * l->K * l->K; }
+/* kaiming_normal_(mode='fan_in', nonlinearity='leaky_relu', a=0): std = sqrt(2 / fan_in) */
+static void kaiming_normal(real *w, const Layer *l, Rng *r) {
+    double std = sqrt(2.0 / ((double)l->inC * l->K * l->K));
+    for (size_t j = 0; j < l->w_n; j++) w[j] = (real)(std * rng_normal(r));
+}
+static void conv_init(Layer *l, Model *m, Rng *r) {
+    real *w = m->params + l->w_off;
+    if (l->init_std > 0) /* the builder's N(0, init_std) (vgg_small) */
+        for (size_t j = 0; j < l->w_n; j++) w[j] = (real)(l->init_std * rng_normal(r));
+    else
+        kaiming_normal(w, l, r);
+}
+static size_t conv_scratch(const Layer *l, int max_batch) {
+    ConvDims d = layer_conv_dims(l, max_batch);
+    return conv2d_scratch_size(&d);
+}
+/* a conv the paper binarizes that runs in fp32 here (model.conv = fp32) says so */
+static const char *conv_label(const Layer *l) { return l->conv_kind == CONV_BINARY ? "conv(fp32 run)" : "conv"; }
+const LayerKind LAYER_CONV = {.name = "conv", .forward = conv_forward, .backward = conv_backward,
+                              .macs = conv_layer_macs, .bwd_reads_inputs = 1, .has_weights = 1,
+                              .params = conv_params, .init = conv_init, .scratch_n = conv_scratch,
+                              .label = conv_label};
 
 /* ---------------------------------------------------------- binary conv */
 /* core/binary_conv.h at the model's precision of this step (m->bits,
@@ -63,7 +86,34 @@ static void bconv_backward(Layer *l, Model *m) {
                          in_act(m, l, 0), m->params + l->w_off, m->params + l->b_off, m->saved + l->save_off, &d,
                          m->bits, m->grad_bits, &m->bconv, noise, m->scratch);
 }
-const LayerKind LAYER_BCONV = {"binary_conv", bconv_forward, bconv_backward, conv_layer_macs, 1, 0, 0};
+static void bconv_params(Layer *l) {
+    conv_params(l);
+    l->b_n = (size_t)l->C; /* alpha */
+    l->buf_n = 2;          /* running_zp, running_range of the activation quantizer */
+}
+/* always kaiming (init_std is a builder's choice for fp32 convs only); then
+ * alpha ~ U[0, 1) (torch.rand), drawn after the weights from the same stream;
+ * the quantizer's running statistics start at 0 */
+static void bconv_init(Layer *l, Model *m, Rng *r) {
+    kaiming_normal(m->params + l->w_off, l, r);
+    real *alpha = m->params + l->b_off;
+    for (size_t j = 0; j < l->b_n; j++) alpha[j] = (real)rng_uniform(r);
+    for (size_t j = 0; j < l->buf_n; j++) m->buffers[l->buf_off + j] = 0;
+}
+static size_t bconv_saved(const Layer *l, const Model *m, int max_batch) {
+    ConvDims d = layer_conv_dims(l, max_batch);
+    return binary_conv_saved_size(&d, &m->bconv);
+}
+static size_t bconv_scratch(const Layer *l, int max_batch) {
+    ConvDims d = layer_conv_dims(l, max_batch);
+    return binary_conv_scratch_size(&d);
+}
+/* the error quantizer's noise covers the output gradient */
+static size_t bconv_noise(const Layer *l, int max_batch) { return (size_t)max_batch * layer_numel(l); }
+const LayerKind LAYER_BCONV = {.name = "binary_conv", .forward = bconv_forward, .backward = bconv_backward,
+                               .macs = conv_layer_macs, .bwd_reads_inputs = 1, .has_weights = 1, .binary = 1,
+                               .params = bconv_params, .init = bconv_init, .saved_n = bconv_saved,
+                               .scratch_n = bconv_scratch, .noise_n = bconv_noise};
 
 /* ------------------------------------------------------------ batchnorm */
 static BNDims layer_bn_dims(const Layer *l, int N) {
@@ -90,7 +140,26 @@ static void bn_backward(Layer *l, Model *m) {
         m->params + l->w_off, &d);
 }
 static long bn_macs(const Layer *l) { return (long)l->C * l->H * l->W; }
-const LayerKind LAYER_BN = {"bn", bn_forward, bn_backward, bn_macs, 1, 0, 1};
+static void bn_params(Layer *l) {
+    l->w_n = l->b_n = (size_t)l->inC; /* gamma, beta */
+    l->buf_n = 2 * (size_t)l->inC;    /* running_mean, running_var */
+}
+static void bn_init(Layer *l, Model *m, Rng *r) {
+    real *gamma = m->params + l->w_off, *beta = m->params + l->b_off;
+    real *running_mean = m->buffers + l->buf_off, *running_var = running_mean + l->C;
+    for (int c = 0; c < l->C; c++) {
+        gamma[c] = l->gamma_init;
+        beta[c] = 0;
+        running_mean[c] = 0;
+        running_var[c] = 1;
+    }
+}
+/* the batch mean and rstd per channel */
+static size_t bn_saved(const Layer *l, const Model *m, int max_batch) { return 2 * (size_t)l->C; }
+static const char *bn_label(const Layer *l) { return l->is_bn1d ? "batchnorm1d" : "batchnorm2d"; }
+const LayerKind LAYER_BN = {.name = "bn", .forward = bn_forward, .backward = bn_backward, .macs = bn_macs,
+                            .bwd_reads_inputs = 1, .bwd_can_store = 1, .params = bn_params, .init = bn_init,
+                            .saved_n = bn_saved, .label = bn_label};
 
 /* ---------------------------------------------------------- activations */
 static void hardtanh_fwd(Layer *l, Model *m, int train) {
@@ -105,7 +174,8 @@ static void hardtanh_bwd(Layer *l, Model *m) {
         (m->bwd_store_input ? hardtanh_backward_store : hardtanh_backward)(dinp, layer_dout(m, l), layer_out(m, l),
                                                                           (size_t)m->batch * layer_numel(l));
 }
-const LayerKind LAYER_HARDTANH = {"hardtanh", hardtanh_fwd, hardtanh_bwd, no_macs, 0, 1, 1};
+const LayerKind LAYER_HARDTANH = {.name = "hardtanh", .forward = hardtanh_fwd, .backward = hardtanh_bwd,
+                                  .macs = no_macs, .bwd_reads_output = 1, .bwd_can_store = 1};
 
 static void relu_fwd(Layer *l, Model *m, int train) {
     relu_forward(layer_out(m, l), in_act(m, l, 0), (size_t)m->batch * layer_numel(l));
@@ -115,7 +185,8 @@ static void relu_bwd(Layer *l, Model *m) {
     /* x > 0 exactly when relu(x) = max(x, 0) > 0 (NaN: neither): read the output, as hardtanh does */
     if (dinp) relu_backward(dinp, layer_dout(m, l), layer_out(m, l), (size_t)m->batch * layer_numel(l));
 }
-const LayerKind LAYER_RELU = {"relu", relu_fwd, relu_bwd, no_macs, 0, 1, 0};
+const LayerKind LAYER_RELU = {.name = "relu", .forward = relu_fwd, .backward = relu_bwd, .macs = no_macs,
+                              .bwd_reads_output = 1};
 
 /* ---------------------------------------------------------------- pools */
 static PoolDims layer_pool_dims(const Layer *l, int N) {
@@ -131,7 +202,12 @@ static void maxpool_bwd(Layer *l, Model *m) {
     if (dinp) maxpool_backward(dinp, layer_dout(m, l), (const int32_t *)(m->saved + l->save_off), &d);
 }
 static long pool_macs(const Layer *l) { return (long)l->C * l->H * l->W * l->K * l->K; }
-const LayerKind LAYER_MAXPOOL = {"maxpool", maxpool_fwd, maxpool_bwd, no_macs, 0, 0, 0};
+/* the argmax of each output, int32 in a real slot */
+static size_t maxpool_saved(const Layer *l, const Model *m, int max_batch) {
+    return (size_t)max_batch * layer_numel(l);
+}
+const LayerKind LAYER_MAXPOOL = {.name = "maxpool", .forward = maxpool_fwd, .backward = maxpool_bwd,
+                                 .macs = no_macs, .saved_n = maxpool_saved};
 
 static void avgpool_fwd(Layer *l, Model *m, int train) {
     PoolDims d = layer_pool_dims(l, m->batch);
@@ -142,7 +218,8 @@ static void avgpool_bwd(Layer *l, Model *m) {
     real *dinp = in_dact(m, l, 0);
     if (dinp) avgpool_backward(dinp, layer_dout(m, l), &d);
 }
-const LayerKind LAYER_AVGPOOL = {"avgpool", avgpool_fwd, avgpool_bwd, pool_macs, 0, 0, 0};
+const LayerKind LAYER_AVGPOOL = {.name = "avgpool", .forward = avgpool_fwd, .backward = avgpool_bwd,
+                                 .macs = pool_macs};
 
 static void gap_fwd(Layer *l, Model *m, int train) {
     global_avgpool_forward(layer_out(m, l), in_act(m, l, 0), m->batch, l->inC, l->inH * l->inW);
@@ -152,7 +229,7 @@ static void gap_bwd(Layer *l, Model *m) {
     if (dinp) global_avgpool_backward(dinp, layer_dout(m, l), m->batch, l->inC, l->inH * l->inW);
 }
 static long gap_macs(const Layer *l) { return (long)l->inC * l->inH * l->inW; }
-const LayerKind LAYER_GAP = {"avgpool_global", gap_fwd, gap_bwd, gap_macs, 0, 0, 0};
+const LayerKind LAYER_GAP = {.name = "avgpool_global", .forward = gap_fwd, .backward = gap_bwd, .macs = gap_macs};
 
 /* --------------------------------------------------------------- linear */
 static void linear_fwd(Layer *l, Model *m, int train) {
@@ -165,7 +242,25 @@ static void linear_bwd(Layer *l, Model *m) {
                     m->params + l->w_off, m->batch, IN, l->C);
 }
 static long linear_macs(const Layer *l) { return (long)l->inC * l->inH * l->inW * l->C; }
-const LayerKind LAYER_LINEAR = {"linear", linear_fwd, linear_bwd, linear_macs, 1, 0, 0};
+static void linear_params(Layer *l) {
+    l->w_n = (size_t)l->C * l->inC * l->inH * l->inW;
+    l->b_n = (size_t)l->C;
+}
+static void linear_init(Layer *l, Model *m, Rng *r) {
+    real *w = m->params + l->w_off, *b = m->params + l->b_off;
+    if (l->init_std > 0) { /* the builder's N(0, init_std) and a zero bias (vgg_small) */
+        for (size_t j = 0; j < l->w_n; j++) w[j] = (real)(l->init_std * rng_normal(r));
+        for (size_t j = 0; j < l->b_n; j++) b[j] = 0;
+        return;
+    }
+    /* nn.Linear default: kaiming_uniform_(a=sqrt(5)) = U(-1/sqrt(in), 1/sqrt(in)); bias the same bound */
+    double bound = 1.0 / sqrt((double)l->inC * l->inH * l->inW);
+    for (size_t j = 0; j < l->w_n; j++) w[j] = (real)(bound * (2.0 * rng_uniform(r) - 1.0));
+    for (size_t j = 0; j < l->b_n; j++) b[j] = (real)(bound * (2.0 * rng_uniform(r) - 1.0));
+}
+const LayerKind LAYER_LINEAR = {.name = "linear", .forward = linear_fwd, .backward = linear_bwd,
+                                .macs = linear_macs, .bwd_reads_inputs = 1, .has_weights = 1,
+                                .params = linear_params, .init = linear_init};
 
 /* ------------------------------------------------------------- residual */
 static void add_fwd(Layer *l, Model *m, int train) {
@@ -174,7 +269,7 @@ static void add_fwd(Layer *l, Model *m, int train) {
 static void add_bwd(Layer *l, Model *m) {
     add_backward(in_dact(m, l, 0), in_dact(m, l, 1), layer_dout(m, l), (size_t)m->batch * layer_numel(l));
 }
-const LayerKind LAYER_ADD = {"add", add_fwd, add_bwd, no_macs, 0, 0, 0};
+const LayerKind LAYER_ADD = {.name = "add", .forward = add_fwd, .backward = add_bwd, .macs = no_macs};
 
 static void shortcut_fwd(Layer *l, Model *m, int train) {
     shortcut_a_forward(layer_out(m, l), in_act(m, l, 0), m->batch, l->inC, l->inH, l->inW, l->stride, l->C,
@@ -186,4 +281,16 @@ static void shortcut_bwd(Layer *l, Model *m) {
         shortcut_a_backward(dinp, layer_dout(m, l), m->batch, l->inC, l->inH, l->inW, l->stride, l->C,
                             l->pad_before);
 }
-const LayerKind LAYER_SHORTCUT_A = {"shortcut_a", shortcut_fwd, shortcut_bwd, no_macs, 0, 0, 0};
+const LayerKind LAYER_SHORTCUT_A = {.name = "shortcut_a", .forward = shortcut_fwd, .backward = shortcut_bwd,
+                                    .macs = no_macs};
+
+/* ---------------------------------------------------------------- table */
+static const LayerKind *const ALL_KINDS[] = {&LAYER_INPUT,   &LAYER_CONV, &LAYER_BCONV,  &LAYER_BN,
+                                             &LAYER_HARDTANH, &LAYER_RELU, &LAYER_MAXPOOL, &LAYER_AVGPOOL,
+                                             &LAYER_GAP,     &LAYER_LINEAR, &LAYER_ADD,  &LAYER_SHORTCUT_A};
+
+const LayerKind *layer_kind_find(const char *name) {
+    for (size_t i = 0; i < sizeof ALL_KINDS / sizeof *ALL_KINDS; i++)
+        if (!strcmp(ALL_KINDS[i]->name, name)) return ALL_KINDS[i];
+    return NULL;
+}

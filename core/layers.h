@@ -1,4 +1,6 @@
-/* The layer kinds (function tables) the model builders use. Private to core/. */
+/* The layer kinds (function tables) the model builders use. Private to core/:
+ * only the builders of core/model.c name a kind (choosing it is what a builder
+ * does); everything else asks the kind's fields (LayerKind, core/model.h). */
 #ifndef CBNN_LAYERS_H
 #define CBNN_LAYERS_H
 

@@ -1,7 +1,6 @@
 /* Model building, arena layout, initialisation, forward and backward. */
 #include "model.h"
 
-#include <math.h>
 #include <omp.h>
 #include <stdarg.h>
 #include <stdlib.h>
@@ -101,6 +100,13 @@ static Layer *push(Model *m, const LayerKind *kind, int x, int C, int H, int W, 
 
 static int last(const Model *m) { return m->n_layers - 1; }
 
+/* the new layer l (the last one), its geometry set: its kind sizes its
+ * parameters; returns its index */
+static int finish(Model *m, Layer *l) {
+    if (l->kind->params) l->kind->params(l);
+    return last(m);
+}
+
 /* the output side of a k-window with stride and pad over n; < 1 (an error
  * naming the layer) when the window does not fit */
 static int window_out(Model *m, int n, int k, int stride, int pad, const char *name) {
@@ -113,8 +119,8 @@ static int window_out(Model *m, int n, int k, int stride, int pad, const char *n
 
 int model_input(Model *m) {
     if (m->err[0]) return -1;
-    if (!push(m, &LAYER_INPUT, -1, m->in_C, m->in_H, m->in_W, "input")) return -1;
-    return last(m);
+    Layer *l = push(m, &LAYER_INPUT, -1, m->in_C, m->in_H, m->in_W, "input");
+    return l ? finish(m, l) : -1;
 }
 
 int model_conv(Model *m, int x, int out_channels, int k, int stride, int pad, ConvKind kind, const char *name) {
@@ -122,6 +128,7 @@ int model_conv(Model *m, int x, int out_channels, int k, int stride, int pad, Co
     const Layer *in = &m->layers[x];
     int OH = window_out(m, in->H, k, stride, pad, name), OW = window_out(m, in->W, k, stride, pad, name);
     if (OH < 1 || OW < 1) return -1;
+    /* the one place a conv's kind is chosen: what CONV_BINARY runs is the model's choice */
     int binary = kind == CONV_BINARY && m->binary_kind == CONV_BINARY;
     Layer *l = push(m, binary ? &LAYER_BCONV : &LAYER_CONV, x, out_channels, OH, OW, name);
     if (!l) return -1;
@@ -129,12 +136,7 @@ int model_conv(Model *m, int x, int out_channels, int k, int stride, int pad, Co
     l->stride = stride;
     l->pad = pad;
     l->conv_kind = kind;
-    l->w_n = (size_t)out_channels * l->inC * k * k; /* not in->C: push() may have moved the layers */
-    if (binary) {
-        l->b_n = (size_t)out_channels; /* alpha */
-        l->buf_n = 2;                  /* running_zp, running_range of the activation quantizer */
-    }
-    return last(m);
+    return finish(m, l);
 }
 
 int model_bn(Model *m, int x, real gamma_init, const char *name) {
@@ -142,26 +144,23 @@ int model_bn(Model *m, int x, real gamma_init, const char *name) {
     const Layer *in = &m->layers[x];
     Layer *l = push(m, &LAYER_BN, x, in->C, in->H, in->W, name);
     if (!l) return -1;
-    /* l->in*, not in->*: push() may have moved the layers */
-    l->w_n = l->b_n = (size_t)l->inC;
-    l->buf_n = 2 * (size_t)l->inC;
     l->gamma_init = gamma_init;
-    l->is_bn1d = l->inH == 1 && l->inW == 1;
-    return last(m);
+    l->is_bn1d = l->inH == 1 && l->inW == 1; /* l->in*, not in->*: push() may have moved the layers */
+    return finish(m, l);
 }
 
 int model_hardtanh(Model *m, int x, const char *name) {
     if (!input_ok(m, x, name)) return -1;
     const Layer *in = &m->layers[x];
-    if (!push(m, &LAYER_HARDTANH, x, in->C, in->H, in->W, name)) return -1;
-    return last(m);
+    Layer *l = push(m, &LAYER_HARDTANH, x, in->C, in->H, in->W, name);
+    return l ? finish(m, l) : -1;
 }
 
 int model_relu(Model *m, int x, const char *name) {
     if (!input_ok(m, x, name)) return -1;
     const Layer *in = &m->layers[x];
-    if (!push(m, &LAYER_RELU, x, in->C, in->H, in->W, name)) return -1;
-    return last(m);
+    Layer *l = push(m, &LAYER_RELU, x, in->C, in->H, in->W, name);
+    return l ? finish(m, l) : -1;
 }
 
 static int pool(Model *m, const LayerKind *kind, int x, int k, int stride, int pad, const char *name) {
@@ -174,7 +173,7 @@ static int pool(Model *m, const LayerKind *kind, int x, int k, int stride, int p
     l->K = k;
     l->stride = stride;
     l->pad = pad;
-    return last(m);
+    return finish(m, l);
 }
 int model_maxpool(Model *m, int x, int k, int stride, int pad, const char *name) {
     return pool(m, &LAYER_MAXPOOL, x, k, stride, pad, name);
@@ -186,17 +185,14 @@ int model_avgpool(Model *m, int x, int k, int stride, int pad, const char *name)
 int model_global_avgpool(Model *m, int x, const char *name) {
     if (!input_ok(m, x, name)) return -1;
     const Layer *in = &m->layers[x];
-    if (!push(m, &LAYER_GAP, x, in->C, 1, 1, name)) return -1;
-    return last(m);
+    Layer *l = push(m, &LAYER_GAP, x, in->C, 1, 1, name);
+    return l ? finish(m, l) : -1;
 }
 
 int model_linear(Model *m, int x, int out_features, const char *name) {
     if (!input_ok(m, x, name)) return -1;
     Layer *l = push(m, &LAYER_LINEAR, x, out_features, 1, 1, name);
-    if (!l) return -1;
-    l->w_n = (size_t)out_features * l->inC * l->inH * l->inW; /* not in->*: push() may have moved the layers */
-    l->b_n = (size_t)out_features;
-    return last(m);
+    return l ? finish(m, l) : -1;
 }
 
 int model_add(Model *m, int a, int b, const char *name) {
@@ -210,7 +206,7 @@ int model_add(Model *m, int a, int b, const char *name) {
     Layer *l = push(m, &LAYER_ADD, a, C, H, W, name);
     if (!l) return -1;
     l->in1 = b;
-    return last(m);
+    return finish(m, l);
 }
 
 int model_shortcut_a(Model *m, int x, int stride, int out_channels, const char *name) {
@@ -225,7 +221,7 @@ int model_shortcut_a(Model *m, int x, int stride, int out_channels, const char *
     l->K = stride;
     /* ReCU resnet2: planes//4 zeros on each side, i.e. (out - in)/2 for a doubling */
     l->pad_before = (out_channels - l->inC) / 2; /* not in->C: push() may have moved the layers */
-    return last(m);
+    return finish(m, l);
 }
 
 /* ------------------------------------------------------------------ arenas */
@@ -343,22 +339,13 @@ int model_alloc(Model *m, int max_batch) {
         if (l->w_n) { l->w_off = np; np += round_reals(l->w_n); }
         if (l->b_n) { l->b_off = np; np += round_reals(l->b_n); }
         if (l->buf_n) { l->buf_off = nb; nb += round_reals(l->buf_n); }
-        l->save_n = 0;
-        if (l->kind == &LAYER_BN) l->save_n = 2 * (size_t)l->C;                     /* mean, rstd */
-        if (l->kind == &LAYER_MAXPOOL) l->save_n = (size_t)max_batch * layer_numel(l); /* argmax, int32 in a real slot */
+        const LayerKind *k = l->kind;
+        l->save_n = k->saved_n ? k->saved_n(l, m, max_batch) : 0;
         if (l->save_n) { l->save_off = ns; ns += round_reals(l->save_n); }
-        if (l->kind == &LAYER_CONV || l->kind == &LAYER_BCONV) {
-            ConvDims d = conv_dims(max_batch, l->inC, l->inH, l->inW, l->C, l->K, l->stride, l->pad);
-            l->scratch_n = l->kind == &LAYER_BCONV ? binary_conv_scratch_size(&d) : conv2d_scratch_size(&d);
-            if (l->scratch_n > nscr) nscr = l->scratch_n;
-            if (l->kind == &LAYER_BCONV) {
-                size_t outn = (size_t)max_batch * layer_numel(l);
-                if (outn > m->n_noise) m->n_noise = outn;
-                l->save_n = binary_conv_saved_size(&d, &m->bconv);
-                l->save_off = ns;
-                ns += round_reals(l->save_n);
-            }
-        }
+        l->scratch_n = k->scratch_n ? k->scratch_n(l, max_batch) : 0;
+        if (l->scratch_n > nscr) nscr = l->scratch_n;
+        size_t noise_n = k->noise_n ? k->noise_n(l, max_batch) : 0;
+        if (noise_n > m->n_noise) m->n_noise = noise_n;
     }
     m->n_params = np;
     m->n_buffers = nb;
@@ -391,32 +378,9 @@ int model_alloc(Model *m, int max_batch) {
 void model_init_params(Model *m, uint64_t seed) {
     for (int i = 0; i < m->n_layers; i++) {
         Layer *l = &m->layers[i];
+        /* each layer its own stream: a layer's draws do not depend on the others */
         Rng r = rng_stream(seed, RNG_INIT, (uint64_t)i, 0);
-        real *w = m->params + l->w_off, *b = m->params + l->b_off;
-        if (l->init_std > 0 && (l->kind == &LAYER_CONV || l->kind == &LAYER_LINEAR)) {
-            for (size_t j = 0; j < l->w_n; j++) w[j] = (real)(l->init_std * rng_normal(&r));
-            for (size_t j = 0; j < l->b_n; j++) b[j] = 0;
-        } else if (l->kind == &LAYER_CONV || l->kind == &LAYER_BCONV) {
-            /* kaiming_normal_(mode='fan_in', nonlinearity='leaky_relu', a=0): std = sqrt(2 / fan_in) */
-            double std = sqrt(2.0 / ((double)l->inC * l->K * l->K));
-            for (size_t j = 0; j < l->w_n; j++) w[j] = (real)(std * rng_normal(&r));
-            /* binary conv alpha ~ U[0, 1) (torch.rand); the quantizer's running range starts at 0 */
-            for (size_t j = 0; j < l->b_n; j++) b[j] = (real)rng_uniform(&r);
-            for (size_t j = 0; j < l->buf_n; j++) m->buffers[l->buf_off + j] = 0;
-        } else if (l->kind == &LAYER_LINEAR) {
-            /* nn.Linear default: kaiming_uniform_(a=sqrt(5)) = U(-1/sqrt(in), 1/sqrt(in)); bias the same bound */
-            double bound = 1.0 / sqrt((double)l->inC * l->inH * l->inW);
-            for (size_t j = 0; j < l->w_n; j++) w[j] = (real)(bound * (2.0 * rng_uniform(&r) - 1.0));
-            for (size_t j = 0; j < l->b_n; j++) b[j] = (real)(bound * (2.0 * rng_uniform(&r) - 1.0));
-        } else if (l->kind == &LAYER_BN) {
-            real *running_mean = m->buffers + l->buf_off, *running_var = running_mean + l->C;
-            for (int c = 0; c < l->C; c++) {
-                w[c] = l->gamma_init;
-                b[c] = 0;
-                running_mean[c] = 0;
-                running_var[c] = 1;
-            }
-        }
+        if (l->kind->init) l->kind->init(l, m, &r);
     }
 }
 
@@ -490,7 +454,7 @@ long model_macs(const Model *m, long *fp32_macs, long *binary_macs) {
         const Layer *l = &m->layers[i];
         long macs = l->kind->macs(l);
         total += macs;
-        if (l->kind == &LAYER_BCONV) bin += macs;
+        if (l->kind->binary) bin += macs;
         else fp += macs;
     }
     if (fp32_macs) *fp32_macs = fp;
@@ -498,12 +462,7 @@ long model_macs(const Model *m, long *fp32_macs, long *binary_macs) {
     return total;
 }
 
-static const char *layer_kind_label(const Layer *l) {
-    if (l->kind == &LAYER_BCONV) return "binary_conv";
-    if (l->kind == &LAYER_CONV) return l->conv_kind == CONV_BINARY ? "conv(fp32 run)" : "conv";
-    if (l->kind == &LAYER_BN) return l->is_bn1d ? "batchnorm1d" : "batchnorm2d";
-    return l->kind->name;
-}
+static const char *layer_kind_label(const Layer *l) { return l->kind->label ? l->kind->label(l) : l->kind->name; }
 
 static void human(char *buf, size_t n, double x) {
     if (x >= 1e9) snprintf(buf, n, "%.2f G", x / 1e9);
@@ -520,7 +479,7 @@ int model_summary_rows(const Model *m, SummaryRow *rows) {
         snprintf(r->name, sizeof r->name, "%s", l->name);
         snprintf(r->kind, sizeof r->kind, "%s", layer_kind_label(l));
         snprintf(r->output_shape, sizeof r->output_shape, "%dx%dx%d", l->C, l->H, l->W);
-        int binary = l->kind == &LAYER_BCONV;
+        int binary = l->kind->binary;
         r->input_bits = binary ? 1 : 32;
         r->params_1bit = binary ? (long)l->w_n : 0;
         r->params_32bit = binary ? (long)l->b_n : (long)(l->w_n + l->b_n);

@@ -28,6 +28,7 @@
 #include "binary_conv.h"
 #include "ops.h"
 #include "real.h"
+#include "rng.h"
 
 typedef struct Model Model;
 typedef struct Layer Layer;
@@ -51,6 +52,28 @@ typedef struct {
     /* its backward can write its input's gradient without reading it (when
      * Model.bwd_store_input says the buffer is fresh: no zeroing needed) */
     int bwd_can_store;
+    /* Everything else the engine needs to know about a kind is asked here, so
+     * that adding a kind is one entry in core/layers.c and nothing outside it
+     * compares kinds. */
+    /* a weight tensor (w) whose gradient is a GEMM as large as the forward:
+     * the training cost counts its weight-gradient MACs, the landscape
+     * perturbs it (conv, binary conv, linear; not BN's per-channel gamma) */
+    int has_weights;
+    /* the CycleBNN binary conv: 1-bit weights and input at inference, its
+     * MACs are the binary ones, its output gradient is quantized to grad_bits
+     * (the precision cost model, the summary, the landscape's binary weights) */
+    int binary;
+    /* sets w_n, b_n, buf_n from the layer's shape and geometry (NULL: none) */
+    void (*params)(Layer *l);
+    /* initial parameters and buffers from the layer's own stream r (NULL: none) */
+    void (*init)(Layer *l, Model *m, Rng *r);
+    /* reals needed at max_batch (NULL: none): saved for the backward, kernel
+     * scratch (the arena holds the largest), error-quantizer noise (the same) */
+    size_t (*saved_n)(const Layer *l, const Model *m, int max_batch);
+    size_t (*scratch_n)(const Layer *l, int max_batch);
+    size_t (*noise_n)(const Layer *l, int max_batch);
+    /* the summary's kind column (NULL: name) */
+    const char *(*label)(const Layer *l);
 } LayerKind;
 
 struct Layer {
@@ -159,6 +182,10 @@ int model_correct(const Model *m, const int32_t *labels, int N);
 int model_build(Model *m, const char *arch, ConvKind binary_kind, int C, int H, int W, int num_classes,
                 char *err, size_t errlen);
 int model_arch_known(const char *arch);
+
+/* the kind named `name` (LayerKind.name, as the cost/ rows of a results file
+ * store it), or NULL when no kind has that name */
+const LayerKind *layer_kind_find(const char *name);
 
 /* forward MACs per sample, total and split by conv kind */
 long model_macs(const Model *m, long *fp32_macs, long *binary_macs);

@@ -115,12 +115,12 @@ static void layer_costs_init(LayerCost *lc, const Model *m) {
     for (int i = 0; i < m->n_layers; i++) {
         const Layer *l = &m->layers[i];
         double macs = (double)l->kind->macs(l);
-        int has_weight = l->kind == &LAYER_CONV || l->kind == &LAYER_BCONV || l->kind == &LAYER_LINEAR;
+        int has_weight = l->kind->has_weights;
         lc[i].raw.fwd = macs;
         lc[i].raw.err = l->in0 == 0 ? 0 : macs;
         lc[i].raw.wgrad = has_weight ? macs : 0;
         lc[i].weighted.fwd = lc[i].weighted.err = lc[i].weighted.wgrad = 0;
-        lc[i].binary = l->kind == &LAYER_BCONV;
+        lc[i].binary = l->kind->binary;
     }
 }
 

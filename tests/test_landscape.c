@@ -30,7 +30,7 @@
 #include <unistd.h>
 
 #include "analysis/landscape.h"
-#include "layers.h"
+#include "model.h"
 #include "precision.h"
 #include "h5_attr.h"
 #include "results_h5.h"
@@ -245,7 +245,7 @@ static size_t forward_bw(const Model *m, real *out) {
     size_t off = 0;
     for (int i = 0; i < m->n_layers; i++) {
         const Layer *l = &m->layers[i];
-        if (l->kind != &LAYER_BCONV) continue;
+        if (!l->kind->binary) continue;
         /* the layout of the last forward: its batch, as layers.c passes it */
         const ConvDims d = conv_dims(m->batch, l->inC, l->inH, l->inW, l->C, l->K, l->stride, l->pad);
         binary_conv_saved_bw(out + off, m->saved + l->save_off, &d, &m->bconv);
@@ -358,7 +358,7 @@ int main(void) {
         int n_filters = 0;
         for (int i = 0; i < m.n_layers; i++) {
             const Layer *l = &m.layers[i];
-            if (!(l->kind == &LAYER_CONV || l->kind == &LAYER_BCONV || l->kind == &LAYER_LINEAR)) continue;
+            if (!l->kind->has_weights) continue;
             const size_t O = (size_t)l->C, row = l->w_n / O;
             memset(is_w + l->w_off, 1, l->w_n);
             for (size_t oo = 0; oo < O; oo++) {
@@ -402,7 +402,7 @@ int main(void) {
     /* 3. flips, against the binary weights the forward used */
     long n_bin = 0;
     for (int i = 0; i < m.n_layers; i++)
-        if (m.layers[i].kind == &LAYER_BCONV) n_bin += (long)m.layers[i].w_n;
+        if (m.layers[i].kind->binary) n_bin += (long)m.layers[i].w_n;
     CHECK(t1.n_binary_weights == n_bin && n_bin > 0, "n_binary_weights %ld, expected %ld", t1.n_binary_weights, n_bin);
     CHECK(t1.flips[origin] == 0, "flips at the origin: %lld", (long long)t1.flips[origin]);
     int64_t fmax = 0;
