@@ -14,6 +14,7 @@
 
 #include "bconv_packed.h"
 #include "checkasm.h"
+#include "checkasm_packed_shapes.h"
 
 typedef struct {
     ConvDims d;
@@ -22,9 +23,6 @@ typedef struct {
     uint64_t *pa, *pw; /* the C packers' words (the conv's inputs) */
 } PkCase;
 
-typedef struct {
-    int N, C, H, W, O, K, s, p, zeros, pad_m1;
-} PkShape;
 
 #define PK_FIXED 368 /* build_fixed(): 240 grid shapes + 120 with -1 padding + 4 big + 4 with -1 padding */
 #define PK_MAX_FIXED 400
@@ -42,22 +40,9 @@ static void add_shape(PkShape sh) {
 static int build_fixed(void) {
     if (n_fixed_built >= 0) return n_fixed_built;
     n_fixed_built = 0;
-    const int Cs[] = {3, 63, 64, 65, 130};
-    const int HWs[][2] = {{7, 5}, {9, 11}, {1, 3}};
-    const int Os[] = {5, 8, 13};
-    int n = 0;
-    for (int ci = 0; ci < 5; ci++)
-        for (int K = 1; K <= 3; K += 2)
-            for (int s = 1; s <= 2; s++)
-                for (int p = 0; p <= 1; p++)
-                    for (int h = 0; h < 3; h++)
-                        for (int z = 0; z <= 1; z++, n++)
-                            add_shape((PkShape){2, Cs[ci], HWs[h][0], HWs[h][1], Os[n % 3], K, s, p, !z, 0});
-    /* big sums: C*K*K = 4608 (several byte-accumulator flushes), CIFAR-like shapes */
-    add_shape((PkShape){2, 512, 4, 4, 9, 3, 1, 1, 1, 0});
-    add_shape((PkShape){1, 256, 8, 8, 6, 3, 2, 1, 0, 0});
-    add_shape((PkShape){2, 64, 17, 17, 7, 3, 1, 1, 1, 0});
-    add_shape((PkShape){1, 1000, 3, 3, 4, 3, 1, 1, 1, 0});
+    PkShape base[PK_N_SHAPES];
+    const int nb = pk_shapes(base);
+    for (int k = 0; k < nb; k++) add_shape(base[k]);
     return n_fixed_built;
 }
 

@@ -23,6 +23,7 @@
 
 #include "bconv_packed.h"
 #include "binary_conv.h"
+#include "checkasm_packed_shapes.h"
 #include "cpu.h"
 #include "testutil.h"
 
@@ -144,23 +145,12 @@ int main(void) {
     Rng r = rng_stream(1234, RNG_TEST, 0, 0);
     BconvPackedFns cf;
     bconv_packed_init_fns(&cf, 0);
-    const int Cs[] = {3, 63, 64, 65, 130};
-    const int HWs[][2] = {{7, 5}, {9, 11}, {1, 3}};
-    const int Os[] = {5, 8, 13};
-    int before = tu_failures, n = 0;
-    for (int ci = 0; ci < 5; ci++)
-        for (int K = 1; K <= 3; K += 2)
-            for (int s = 1; s <= 2; s++)
-                for (int p = 0; p <= 1; p++)
-                    for (int h = 0; h < 3; h++)
-                        for (int z = 0; z <= 1; z++, n++)
-                            check_case(2, Cs[ci], HWs[h][0], HWs[h][1], Os[n % 3], K, s, p, !z, &r, &cf);
-    /* big sums: C*K*K = 4608 (LW = 72: several byte-accumulator flushes), CIFAR-like shapes */
-    check_case(2, 512, 4, 4, 9, 3, 1, 1, 1, &r, &cf);
-    check_case(1, 256, 8, 8, 6, 3, 2, 1, 0, &r, &cf);
-    check_case(2, 64, 17, 17, 7, 3, 1, 1, 1, &r, &cf);
-    check_case(1, 1000, 3, 3, 4, 3, 1, 1, 1, &r, &cf);
-    printf("C table vs the fp32 conv (%d shapes): %s\n", n + 4, tu_failures == before ? "ok" : "FAILED");
+    PkShape sh[PK_N_SHAPES];
+    const int n = pk_shapes(sh);
+    int before = tu_failures;
+    for (int k = 0; k < n; k++)
+        check_case(sh[k].N, sh[k].C, sh[k].H, sh[k].W, sh[k].O, sh[k].K, sh[k].s, sh[k].p, sh[k].zeros, &r, &cf);
+    printf("C table vs the fp32 conv (%d shapes): %s\n", n, tu_failures == before ? "ok" : "FAILED");
 
     /* 3, at each level: the engine's own table follows the lowered mask */
     const unsigned lv[] = {CPU_LEVEL_C, CPU_LEVEL_AVX2, CPU_LEVEL_NATIVE};
