@@ -41,7 +41,7 @@
 #include "h5_attr.h"
 #include "model.h"
 #include "precision.h"
-#include "train.h"
+#include "train_run.h"
 
 #define ERRLEN 2048
 

@@ -14,7 +14,8 @@
 #include "quant.h"
 #include "results_h5.h"
 #include "rng.h"
-#include "train.h"
+#include "classify.h"
+#include "train_run.h"
 
 void landscape_defaults(LandscapeOptions *o) {
     memset(o, 0, sizeof *o);
@@ -39,10 +40,7 @@ static int is_weight_layer(const Layer *l) { return l->kind->has_weights; }
 
 static int build_model(Model *m, const RunConfig *c, int C, int H, int W, int classes, const real *params,
                        const real *buffers, char *err, size_t errlen) {
-    ConvKind binary_kind = !strcmp(c->conv, "cyclebnn") ? CONV_BINARY : CONV_FP32;
-    if (model_build(m, c->arch, binary_kind, C, H, W, classes, err, errlen)) return -1;
-    binary_options_from_config(&m->bconv, c);
-    m->seed = c->seed;
+    if (model_from_config(m, c, C, H, W, classes, err, errlen)) return -1;
     if (model_alloc(m, c->batch_size)) {
         snprintf(err, errlen, "out of memory allocating %s for batch %d", c->arch, c->batch_size);
         model_free(m);
@@ -379,7 +377,7 @@ int landscape_compute(const LandscapeRun *r, const Dataset *train, const Dataset
     Augment train_aug_unused, aug;
     train_augment_from_config(c, &train_aug_unused, &aug);
     /* the origin: theta itself (the grid holds it only for odd N) */
-    if (evaluate(&models[0], ds, subset, c->eval_batch_size, &aug, &t->origin_top1, &t->origin_loss, err, errlen))
+    if (classify_evaluate(&models[0], ds, subset, c->eval_batch_size, &aug, &t->origin_top1, &t->origin_loss, err, errlen))
         goto out;
 
     const int old_levels = omp_get_max_active_levels();
@@ -419,7 +417,7 @@ int landscape_compute(const LandscapeRun *r, const Dataset *train, const Dataset
                 p[j] = dv == 0.0 ? th[j] : (real)((double)th[j] + dv);
             }
             char eerr[512];
-            if (evaluate(m, ds, subset, c->eval_batch_size, &aug, &t->top1[k], &t->loss[k], eerr, sizeof eerr)) {
+            if (classify_evaluate(m, ds, subset, c->eval_batch_size, &aug, &t->top1[k], &t->loss[k], eerr, sizeof eerr)) {
                 #pragma omp critical(landscape_eval_error)
                 {
                     int f;

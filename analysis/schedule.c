@@ -30,7 +30,7 @@
 #include <string.h>
 
 #include "../core/precision.h"
-#include "../core/train.h"
+#include "../experiments/engine_options.h"
 #include "../experiments/config.h"
 
 static void usage(FILE *f) {

@@ -8,6 +8,9 @@
 
 #include "real.h"
 
+/* which update rule a run uses (config optim.name) */
+typedef enum { OPTIM_ADAMW = 0, OPTIM_SGD } OptimKind;
+
 typedef struct {
     double beta1, beta2, eps, weight_decay;
 } AdamWConfig;

@@ -202,25 +202,3 @@ void prec_bit_shares(const PrecSchedule *s, long iters, double share[PREC_MAX_BI
     }
     for (int b = 0; b <= PREC_MAX_BITS; b++) share[b] = (double)count[b] / (double)iters;
 }
-
-void prec_from_config(const RunConfig *c, long total_iters, PrecSchedule *s, PrecEval *e) {
-    if (s) {
-        memset(s, 0, sizeof *s);
-        s->kind = !strcmp(c->prec_schedule, "cyclic") ? PREC_CYCLIC
-                  : !strcmp(c->prec_schedule, "fixed") ? PREC_FIXED
-                                                       : PREC_FULL;
-        s->bits_min = c->bits.min;
-        s->bits_max = c->bits.max;
-        s->grad_min = c->grad_bits.min;
-        s->grad_max = c->grad_bits.max;
-        s->cycles = c->prec_cycles;
-        s->total_iters = total_iters;
-        s->cyclic_warmup = c->cyclic_warmup;
-        s->warmup_bits = c->warmup_bits;
-        s->warmup_grad_bits = 0.0;
-    }
-    if (e) {
-        e->kind = !strcmp(c->prec_eval, "fixed") ? PREC_EVAL_FIXED : PREC_EVAL_FAITHFUL;
-        e->bits = c->eval_bits;
-    }
-}

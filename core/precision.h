@@ -24,7 +24,6 @@
 #ifndef CBNN_PRECISION_H
 #define CBNN_PRECISION_H
 
-#include "../experiments/config.h"
 
 #define PREC_MAX_BITS 32
 
@@ -137,10 +136,5 @@ double prec_tally_cost_mean(const PrecTally *t, int n);
  * share[b] for b = 0..PREC_MAX_BITS, summing to 1 (all 0 when iters <= 0). */
 void prec_bit_shares(const PrecSchedule *s, long iters, double share[PREC_MAX_BITS + 1]);
 
-/* ---- from a run configuration ----
- * precision.* of c with the run's total iterations I (train_total_iterations)
- * and schedule.cyclic_warmup as W. The warm-up grad bits are 0 (the
- * reference's --num_grad_bits default). Either output may be NULL. */
-void prec_from_config(const RunConfig *c, long total_iters, PrecSchedule *s, PrecEval *e);
 
 #endif

@@ -35,7 +35,8 @@
 #include "datasets/imagenet.h"
 #include "progress.h"
 #include "results_h5.h"
-#include "train.h"
+#include "run_record.h"
+#include "train_run.h"
 
 /* Training throughput used by --dry-run when the results file has no
  * finished run to measure it from: fp32-equivalent training MACs per second
@@ -533,28 +534,11 @@ static int run_grid(const ExperimentConfig *ep, const int *sel, int nsel, const 
             exit_code = 1;
             goto out;
         }
-        if (!strcmp(c.dataset, "imagenet")) {
-            /* data.skip_bad: undecodable images skipped (and libjpeg warnings), for the run's log */
-            runlog_attr(log, "images_skipped", (double)(imagenet_bad_count(&dc.train) + imagenet_bad_count(&dc.test)));
-            runlog_attr(log, "jpeg_warnings",
-                        (double)(imagenet_warning_count(&dc.train) + imagenet_warning_count(&dc.test)));
-        }
-        if (rc == 0) {
-            runlog_attr(log, "bit_macs", res.bit_macs);
-            runlog_attr(log, "fp32_macs", res.fp32_macs);
-            runlog_attr(log, "images_per_s", res.images_per_s);
-            /* the process's peak so far: in a grid, the largest run up to this one */
-            struct rusage ru;
-            if (getrusage(RUSAGE_SELF, &ru) == 0) runlog_attr(log, "peak_rss_bytes", 1024.0 * (double)ru.ru_maxrss);
-            runlog_end(log, "complete", res.final_top1, res.best_top1, res.wall_time_s);
-            n_done++;
-        } else if (rc == 1) {
-            runlog_end(log, "interrupted", NAN, NAN, res.wall_time_s);
-            exit_code = 130;
-        } else {
-            fprintf(stderr, "cyclebnn: run %s failed: %s (the grid continues)\n", run->name, err);
-            runlog_attr_text(log, "message", err);
-            runlog_end(log, "failed", NAN, NAN, res.wall_time_s);
+        if (rc < 0) fprintf(stderr, "cyclebnn: run %s failed: %s (the grid continues)\n", run->name, err);
+        run_record_end(log, rc, &res, err, &dc.train, &dc.test);
+        if (rc == 0) n_done++;
+        else if (rc == 1) exit_code = 130;
+        else {
             n_failed++;
             exit_code = 1;
         }

@@ -15,7 +15,7 @@
 #include "datasets/dataset.h"
 #include "results_h5.h"
 #include "testutil.h"
-#include "train.h"
+#include "train_run.h"
 
 #define STEPS 20
 

@@ -39,7 +39,7 @@
 #include "precision.h"
 #include "results_h5.h"
 #include "testutil.h"
-#include "train.h"
+#include "train_run.h"
 
 #define ITERS 10
 #define BATCH 4

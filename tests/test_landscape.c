@@ -4,7 +4,7 @@
  * 256 Fashion-MNIST images into a temporary results file, which then holds its
  * final checkpoint. Checked:
  *   1. the landscape at alpha = beta = 0 is the run's own eval loss and top-1,
- *      computed independently with evaluate() on the same subset at the same
+ *      computed independently with classify_evaluate() on the same subset at the same
  *      bits, exactly; on the whole test split it is the training loop's final
  *      evaluation, exactly;
  *   2. filter normalisation: every filter (row) of both directions has the
@@ -35,7 +35,8 @@
 #include "h5_attr.h"
 #include "results_h5.h"
 #include "testutil.h"
-#include "train.h"
+#include "classify.h"
+#include "train_run.h"
 
 #define STEPS 20
 #define SUBSET 64
@@ -272,7 +273,7 @@ int main(void) {
     CHECK(r.step == STEPS, "checkpoint step %ld", r.step);
     CHECK(r.experiment && !strcmp(r.experiment, "landscape_test"), "experiment '%s'", r.experiment);
 
-    /* ---- the independent reference: the run's model from the file, evaluate() ---- */
+    /* ---- the independent reference: the run's model from the file, classify_evaluate() ---- */
     RunConfig c;
     config(&c);
     Model m;
@@ -299,7 +300,7 @@ int main(void) {
     m.bits = bits;
     const Augment aug = {.normalize = c.normalize};
     double ref_top1, ref_loss;
-    CHECK(evaluate(&m, &g_test, SUBSET, c.eval_batch_size, &aug, &ref_top1, &ref_loss, err, sizeof err) == 0, "evaluate: %s", err);
+    CHECK(classify_evaluate(&m, &g_test, SUBSET, c.eval_batch_size, &aug, &ref_top1, &ref_loss, err, sizeof err) == 0, "evaluate: %s", err);
 
     /* ---- the landscape on 1 and 2 threads ---- */
     LandscapeOptions o;
@@ -327,7 +328,7 @@ int main(void) {
     /* 1. the origin */
     CHECK(t1.bits == bits, "landscape bits %g, the run's eval rule gives %g", t1.bits, bits);
     CHECK(!memcmp(&t1.loss[origin], &ref_loss, sizeof ref_loss) && !memcmp(&t1.top1[origin], &ref_top1, sizeof ref_top1),
-          "origin: loss %.17g top-1 %.17g, evaluate() gives %.17g %.17g", t1.loss[origin], t1.top1[origin], ref_loss,
+          "origin: loss %.17g top-1 %.17g, classify_evaluate() gives %.17g %.17g", t1.loss[origin], t1.top1[origin], ref_loss,
           ref_top1);
     CHECK(!memcmp(&t1.origin_loss, &ref_loss, sizeof ref_loss), "origin_loss %.17g vs %.17g", t1.origin_loss,
           ref_loss);

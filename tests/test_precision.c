@@ -14,7 +14,7 @@
 #include "lr_schedule.h"
 #include "precision.h"
 #include "testutil.h"
-#include "train.h"
+#include "train_run.h"
 
 static const double kPi = 3.14159265358979323846;
 

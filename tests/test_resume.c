@@ -28,7 +28,7 @@
 #include "experiments/config.h"
 #include "results_h5.h"
 #include "testutil.h"
-#include "train.h"
+#include "train_run.h"
 
 #define STEPS 48
 #define EVERY 8

@@ -94,6 +94,17 @@ RunLog *results_run_begin(ResultsFile *f, const char *run_name, const char *conf
 /* (results_run_begin on an existing run also removes its loss landscapes,
  * /runs/<run>/landscape and landscape1d: they describe weights the run is
  * about to move away from.) */
+/* One train/ row, whole: step, loss, lr, time_s, bits, grad_bits, cost_ratio,
+ * and the task's metric on its own training minibatch (train/top1). */
+typedef struct {
+    long step;
+    double loss, lr, time_s;
+    double bits, grad_bits, cost_ratio;
+    double metric;
+} TrainRow;
+int runlog_train_row(RunLog *r, const TrainRow *row);
+/* A row with only step, loss, lr and time_s (the others NaN until the two
+ * calls below fill them): for writers without a precision schedule. */
 int runlog_train(RunLog *r, long step, double loss, double lr, double time_s);
 /* The precision of the step just logged by runlog_train: fills train/bits,
  * train/grad_bits and train/cost_ratio of that row (NaN in rows it is not

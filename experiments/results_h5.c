@@ -1040,7 +1040,7 @@ void run_info_free(RunInfo *ri) {
     ri->config = NULL;
 }
 
-int runlog_train(RunLog *r, long step, double loss, double lr, double time_s) {
+int runlog_train_row(RunLog *r, const TrainRow *row) {
     if (!r) return -1;
     /* A full buffer is written out before the next row rather than right
      * after the last one, so that runlog_train_precision still finds the row
@@ -1048,17 +1048,22 @@ int runlog_train(RunLog *r, long step, double loss, double lr, double time_s) {
      * 1024 rows either way). */
     int rc = r->train_n == RH5_BUF ? run_flush(r) : 0;
     int i = r->train_n;
-    r->train_step[i] = step;
-    r->train_loss[i] = loss;
-    r->train_lr[i] = lr;
-    r->train_time[i] = time_s;
-    /* NaN = "no precision logged for this step" until runlog_train_precision */
-    r->train_bits[i] = NAN;
-    r->train_gbits[i] = NAN;
-    r->train_cr[i] = NAN;
-    r->train_top1[i] = NAN;
+    r->train_step[i] = row->step;
+    r->train_loss[i] = row->loss;
+    r->train_lr[i] = row->lr;
+    r->train_time[i] = row->time_s;
+    r->train_bits[i] = row->bits;
+    r->train_gbits[i] = row->grad_bits;
+    r->train_cr[i] = row->cost_ratio;
+    r->train_top1[i] = row->metric;
     r->train_n++;
     return report(r->f, rc);
+}
+
+int runlog_train(RunLog *r, long step, double loss, double lr, double time_s) {
+    /* NaN = "no precision logged for this step" until runlog_train_precision */
+    const TrainRow row = {step, loss, lr, time_s, NAN, NAN, NAN, NAN};
+    return runlog_train_row(r, &row);
 }
 
 int runlog_train_precision(RunLog *r, double bits, double grad_bits, double cost_ratio) {

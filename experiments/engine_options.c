@@ -1,0 +1,214 @@
+/* RunConfig -> engine option structs (experiments/engine_options.h). */
+#include "engine_options.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cost.h"
+
+long train_total_iterations(const RunConfig *c, long n_train) {
+    if (c->iterations > 0) return c->iterations > CFG_MAX_ITERATIONS ? CFG_MAX_ITERATIONS + 1 : c->iterations;
+    long per_epoch = c->batch_size > 0 ? n_train / c->batch_size : 0;
+    /* in double, then compared before the conversion: epochs: 1e300 would not
+     * fit in a long, and converting it is undefined (x86 gives LONG_MIN, and
+     * a run that trains for a negative number of steps) */
+    const double total = ceil(c->epochs * (double)per_epoch);
+    if (!(total <= (double)CFG_MAX_ITERATIONS)) return CFG_MAX_ITERATIONS + 1;
+    return total > 0 ? (long)total : 0;
+}
+
+int train_check_iterations(const RunConfig *c, long n_train, char *err, size_t errlen) {
+    const long total = train_total_iterations(c, n_train);
+    if (total <= CFG_MAX_ITERATIONS) return 0;
+    if (c->iterations > 0)
+        snprintf(err, errlen, "train.iterations = %ld is more than %ld (2^40), the most a run may train for",
+                 c->iterations, (long)CFG_MAX_ITERATIONS);
+    else
+        snprintf(err, errlen,
+                 "train.epochs = %g over %ld training images at batch %d is more than %ld iterations (2^40), the "
+                 "most a run may train for",
+                 c->epochs, n_train, c->batch_size, (long)CFG_MAX_ITERATIONS);
+    return -1;
+}
+
+ConvKind conv_kind_from_config(const RunConfig *c) { return !strcmp(c->conv, "cyclebnn") ? CONV_BINARY : CONV_FP32; }
+
+/* what model.conv and binary.* select */
+void binary_options_from_config(BinaryConvOptions *o, const RunConfig *c) {
+    *o = binary_conv_faithful();
+    o->sign_zero = !strcmp(c->sign_zero, "plus_one") ? SIGN_ZERO_IS_PLUS_ONE : SIGN_ZERO_IS_ZERO;
+    o->pad_minus_one = !strcmp(c->bin_pad, "minus_one");
+    o->act_grad = !strcmp(c->act_grad, "ste") ? ACT_GRAD_STE : ACT_GRAD_APPROX_SIGN;
+    o->act_norm = c->act_norm;
+    o->weight_center = c->weight_center;
+    o->recu_clamp = c->recu_clamp;
+    if (c->recu_clamp) o->clamp_tau = c->clamp_tau;
+    o->grad_quant = c->grad_quant;
+    o->grad_stochastic = c->grad_stochastic;
+    o->bwd_fp32 = !strcmp(c->bin_backward, "fp32");
+}
+
+void prec_from_config(const RunConfig *c, long total_iters, PrecSchedule *s, PrecEval *e) {
+    if (s) {
+        memset(s, 0, sizeof *s);
+        s->kind = !strcmp(c->prec_schedule, "cyclic") ? PREC_CYCLIC
+                  : !strcmp(c->prec_schedule, "fixed") ? PREC_FIXED
+                                                       : PREC_FULL;
+        s->bits_min = c->bits.min;
+        s->bits_max = c->bits.max;
+        s->grad_min = c->grad_bits.min;
+        s->grad_max = c->grad_bits.max;
+        s->cycles = c->prec_cycles;
+        s->total_iters = total_iters;
+        s->cyclic_warmup = c->cyclic_warmup;
+        s->warmup_bits = c->warmup_bits;
+        s->warmup_grad_bits = 0.0;
+    }
+    if (e) {
+        e->kind = !strcmp(c->prec_eval, "fixed") ? PREC_EVAL_FIXED : PREC_EVAL_FAITHFUL;
+        e->bits = c->eval_bits;
+    }
+}
+
+void lr_schedule_from_config(const RunConfig *c, long total_iters, LRSchedule *s) {
+    memset(s, 0, sizeof *s);
+    s->kind = !strcmp(c->lr_schedule, "cosine") ? LR_COSINE : !strcmp(c->lr_schedule, "step") ? LR_STEP : LR_CONSTANT;
+    s->lr0 = c->lr;
+    s->eta_min = c->eta_min;
+    s->total_iters = total_iters;
+    s->cyclic_warmup = c->cyclic_warmup;
+    s->num_cyclic_annealing = c->num_cyclic_annealing;
+    s->step_size = c->step_size;
+    s->gamma = c->gamma;
+    s->warmup_iters = c->warmup_iters;
+}
+
+void train_augment_from_config(const RunConfig *c, Augment *train, Augment *eval) {
+    memset(train, 0, sizeof *train);
+    train->flip = c->aug_flip;
+    train->crop_pad = c->aug_crop_pad;
+    train->normalize = c->normalize;
+    train->crop_fill_mean = c->aug_crop_fill_mean;
+    train->autoaugment = c->aug_autoaugment;
+    train->cutout = c->aug_cutout;
+    train->rrc = c->aug_rrc;
+    train->rrc_scale_min = c->rrc_scale_min;
+    train->rrc_scale_max = c->rrc_scale_max;
+    train->rrc_ratio_min = c->rrc_ratio_min;
+    train->rrc_ratio_max = c->rrc_ratio_max;
+    train->lighting = c->aug_lighting;
+    train->eval_resize = c->eval_resize;
+    /* evaluation: no random step; a streaming loader resizes and centre-crops */
+    memset(eval, 0, sizeof *eval);
+    eval->normalize = c->normalize;
+    eval->eval_resize = c->eval_resize;
+}
+
+int model_from_config(Model *m, const RunConfig *c, int C, int H, int W, int num_classes, char *err, size_t errlen) {
+    if (model_build(m, c->arch, conv_kind_from_config(c), C, H, W, num_classes, err, errlen)) return -1;
+    binary_options_from_config(&m->bconv, c);
+    m->seed = c->seed;
+    return 0;
+}
+
+int train_options_from_config(const RunConfig *c, long n_train, TrainOptions *o, char *err, size_t errlen) {
+    memset(o, 0, sizeof *o);
+    snprintf(o->arch, sizeof o->arch, "%s", c->arch);
+    o->binary_kind = conv_kind_from_config(c);
+    binary_options_from_config(&o->bconv, c);
+    o->batch = c->batch_size;
+    o->per_epoch = o->batch > 0 ? n_train / o->batch : 0;
+    if (o->per_epoch < 1) {
+        snprintf(err, errlen, "train.batch_size %d is larger than the training set (%ld images)", o->batch, n_train);
+        return -1;
+    }
+    if (train_check_iterations(c, n_train, err, errlen)) return -1;
+    o->total = train_total_iterations(c, n_train);
+    prec_from_config(c, o->total, &o->prec, &o->prec_eval);
+    /* binary convs keep 1-byte activation codes for backward when every
+     * forward of this run (training and evaluation) quantizes to 1..8 bits */
+    o->bconv.save_act_codes = prec_bits_within(&o->prec, &o->prec_eval, 1, 8);
+    lr_schedule_from_config(c, o->total, &o->lr);
+    o->optim = !strcmp(c->optimizer, "adamw") ? OPTIM_ADAMW : OPTIM_SGD;
+    o->adamw = (AdamWConfig){c->beta1, c->beta2, c->eps, c->weight_decay};
+    o->sgd = (SGDConfig){c->momentum, c->dampening, c->weight_decay, c->nesterov};
+    train_augment_from_config(c, &o->aug, &o->eval_aug);
+    o->loader_workers = c->loader_workers;
+    o->eval_batch = c->eval_batch_size;
+    o->eval_every = c->eval_interval > 0 ? c->eval_interval : o->per_epoch;
+    o->log_every = c->log_interval > 0 ? c->log_interval : 50;
+    o->seed = c->seed;
+    o->threads = c->threads;
+    o->conv_name = c->conv;
+    o->optim_name = c->optimizer;
+    o->lr_name = c->lr_schedule;
+    o->prec_name = c->prec_schedule;
+    return 0;
+}
+
+/* the per-iteration factors of a unit binary layer, summed over the run */
+static int unit_bit_factors(const PrecSchedule *prec, long total, PrecMacs *f, double *mean_cr, char *err,
+                            size_t errlen) {
+    /* weighted MACs are linear in the raw counts: sum the per-iteration
+     * factors of a unit binary layer once, then scale every layer. The sum is
+     * taken per stretch of constant bits (prec_tally), not per iteration:
+     * each factor is b*b/1024 or b*g/1024 with whole b, g <= 32, so every
+     * product count * factor and every partial sum is a multiple of 2^-10
+     * below 2^50 and exact in a double, and f is bitwise the sum the
+     * per-iteration loop gave. */
+    PrecTally tally[PREC_TALLY_MAX];
+    const int nt = prec_tally(prec, total, tally, PREC_TALLY_MAX);
+    if (nt < 0) {
+        snprintf(err, errlen, "the precision schedule has more than %d stretches of constant bits", PREC_TALLY_MAX);
+        return -1;
+    }
+    const PrecMacs unit = {1, 1, 1};
+    *f = (PrecMacs){0, 0, 0};
+    for (int t = 0; t < nt; t++) {
+        PrecMacs w = prec_weighted_macs(unit, 1, tally[t].b.bits, tally[t].b.grad_bits);
+        const double n = (double)tally[t].count;
+        f->fwd += n * w.fwd;
+        f->err += n * w.err;
+        f->wgrad += n * w.wgrad;
+    }
+    *mean_cr = prec_tally_cost_mean(tally, nt);
+    return 0;
+}
+
+int train_estimate(const RunConfig *c, int channels, int height, int width, int num_classes, long n_train,
+                   TrainEstimate *out, char *err, size_t errlen) {
+    memset(out, 0, sizeof *out);
+    Model m;
+    if (train_check_iterations(c, n_train, err, errlen)) return -1;
+    if (model_build(&m, c->arch, conv_kind_from_config(c), channels, height, width, num_classes, err, errlen))
+        return -1;
+    const long total = train_total_iterations(c, n_train);
+    LayerCost *lc = calloc((size_t)m.n_layers, sizeof *lc);
+    PrecSchedule prec;
+    prec_from_config(c, total, &prec, NULL);
+    PrecMacs f;
+    double mean_cr = NAN;
+    int rc = lc ? unit_bit_factors(&prec, total, &f, &mean_cr, err, errlen) : -1;
+    if (!lc) snprintf(err, errlen, "out of memory");
+    if (rc == 0) {
+        layer_costs_init(lc, &m);
+        const double B = c->batch_size;
+        for (int l = 0; l < m.n_layers; l++) {
+            double raw = lc[l].raw.fwd + lc[l].raw.err + lc[l].raw.wgrad;
+            out->fp32_macs += (double)total * B * raw;
+            if (lc[l].binary)
+                out->bit_macs += B * (f.fwd * lc[l].raw.fwd + f.err * lc[l].raw.err + f.wgrad * lc[l].raw.wgrad);
+            else
+                out->bit_macs += (double)total * B * raw;
+            out->fwd_macs += (long)lc[l].raw.fwd;
+        }
+        out->iterations = total;
+        /* an fp32 model's cr is 1 at every iteration (NaN without iterations, as before) */
+        out->mean_cost_ratio = conv_kind_from_config(c) == CONV_BINARY ? mean_cr : total > 0 ? 1.0 : NAN;
+    }
+    free(lc);
+    model_free(&m);
+    return rc;
+}

@@ -1,0 +1,179 @@
+/* What a run writes to its results file (experiments/run_record.h). */
+#include "run_record.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+
+#include "imagenet.h"
+
+/* the checkpoint's loop_state and loop_counts entries (their order is the
+ * file format: older files resume with it) */
+enum { LS_BEST, LS_TOP1, LS_TLOSS, LS_TRAIN_TIME, LS_WALL, LS_CR_SUM, LS_CR_COMP, LS_N };
+enum { LC_STEP, LC_CR_N, LC_SEED, LC_EPOCH, LC_CURSOR, LC_N };
+
+int run_state_init(RunState *s, const Model *m) {
+    memset(s, 0, sizeof *s);
+    s->best = -1.0;
+    s->lc_flat = malloc(sizeof *s->lc_flat * 3 * (size_t)m->n_layers + 1);
+    return s->lc_flat ? 0 : -1;
+}
+
+void run_state_free(RunState *s) {
+    free(s->lc_flat);
+    s->lc_flat = NULL;
+}
+
+static int checkpoint_arrays(CkptArray *a, Model *m, RunState *s) {
+    int n = 0;
+    a[n++] = (CkptArray){"params", CK_REAL, m->n_params, m->params};
+    a[n++] = (CkptArray){"opt_m", CK_REAL, m->n_params, m->opt_m};
+    a[n++] = (CkptArray){"opt_v", CK_REAL, m->n_params, m->opt_v};
+    a[n++] = (CkptArray){"buffers", CK_REAL, m->n_buffers, m->buffers};
+    a[n++] = (CkptArray){"loop_state", CK_F64, LS_N, s->loop};
+    a[n++] = (CkptArray){"loop_counts", CK_I64, LC_N, s->counts};
+    /* the per-layer bit-weighted MAC sums (fwd, err, wgrad) of the run so far */
+    a[n++] = (CkptArray){"layer_bitmacs", CK_F64, 3 * (size_t)m->n_layers, s->lc_flat};
+    return n;
+}
+
+int run_checkpoint_load(RunLog *log, Model *m, RunState *s, LayerCost *lc, long *step, char *err, size_t errlen) {
+    CkptArray ck[8];
+    const int nck = checkpoint_arrays(ck, m, s);
+    const int got = runlog_checkpoint_load(log, step, ck, nck, err, errlen);
+    if (got != 1) return got;
+    s->step = *step;
+    s->best = s->loop[LS_BEST];
+    s->metric = s->loop[LS_TOP1];
+    s->loss = s->loop[LS_TLOSS];
+    s->train_time = s->loop[LS_TRAIN_TIME];
+    s->wall_before = s->loop[LS_WALL];
+    s->cost_mean.sum = s->loop[LS_CR_SUM];
+    s->cost_mean.comp = s->loop[LS_CR_COMP];
+    s->cost_mean.n = (long)s->counts[LC_CR_N];
+    for (int l = 0; l < m->n_layers; l++) {
+        lc[l].weighted.fwd = s->lc_flat[3 * l];
+        lc[l].weighted.err = s->lc_flat[3 * l + 1];
+        lc[l].weighted.wgrad = s->lc_flat[3 * l + 2];
+    }
+    return 1;
+}
+
+int run_state_check(const RunState *s, long step, uint64_t seed, long total, long per_epoch) {
+    const int64_t *c = s->counts;
+    return (c[LC_STEP] != step || (uint64_t)c[LC_SEED] != seed || step > total || c[LC_EPOCH] != step / per_epoch ||
+            c[LC_CURSOR] != step % per_epoch)
+               ? -1
+               : 0;
+}
+
+int run_checkpoint_save(RunLog *log, Model *m, RunState *s, const LayerCost *lc, uint64_t seed, long per_epoch) {
+    s->loop[LS_BEST] = s->best;
+    s->loop[LS_TOP1] = s->metric;
+    s->loop[LS_TLOSS] = s->loss;
+    s->loop[LS_TRAIN_TIME] = s->train_time;
+    s->loop[LS_WALL] = s->wall_before; /* the caller's total so far (see train_run.c) */
+    s->loop[LS_CR_SUM] = s->cost_mean.sum;
+    s->loop[LS_CR_COMP] = s->cost_mean.comp;
+    s->counts[LC_STEP] = s->step;
+    s->counts[LC_CR_N] = s->cost_mean.n;
+    s->counts[LC_SEED] = (int64_t)seed;
+    s->counts[LC_EPOCH] = s->step / per_epoch;
+    s->counts[LC_CURSOR] = s->step % per_epoch;
+    for (int l = 0; l < m->n_layers; l++) {
+        s->lc_flat[3 * l] = lc[l].weighted.fwd;
+        s->lc_flat[3 * l + 1] = lc[l].weighted.err;
+        s->lc_flat[3 * l + 2] = lc[l].weighted.wgrad;
+    }
+    CkptArray ck[8];
+    const int nck = checkpoint_arrays(ck, m, s);
+    return runlog_checkpoint_save(log, s->step, ck, nck);
+}
+
+/* cost/ and summary/ tables of the run (results/README.md) */
+static int write_tables(RunLog *log, const Model *m, const LayerCost *lc) {
+    const int n = m->n_layers;
+    int rc = -1;
+    SummaryRow *rows = calloc((size_t)n, sizeof *rows);
+    const char **names = calloc((size_t)n, sizeof *names), **kinds = calloc((size_t)n, sizeof *kinds),
+               **shapes = calloc((size_t)n, sizeof *shapes);
+    int64_t *ints = calloc(6 * (size_t)n, sizeof *ints);        /* fwd, input bits, params 1/32, MACs 1/32 */
+    double *reals = calloc(4 * (size_t)n, sizeof *reals);      /* weighted fwd, err, wgrad; memory */
+    if (rows && names && kinds && shapes && ints && reals) {
+        int64_t *fwd = ints, *ib = ints + n, *p1 = ints + 2 * n, *p32 = ints + 3 * n, *m1 = ints + 4 * n,
+                *m32 = ints + 5 * n;
+        double *wf = reals, *we = reals + n, *ww = reals + 2 * n, *mem = reals + 3 * n;
+        model_summary_rows(m, rows);
+        for (int i = 0; i < n; i++) {
+            names[i] = rows[i].name;
+            kinds[i] = rows[i].kind;
+            shapes[i] = rows[i].output_shape;
+            fwd[i] = (int64_t)lc[i].raw.fwd;
+            wf[i] = lc[i].weighted.fwd;
+            we[i] = lc[i].weighted.err;
+            ww[i] = lc[i].weighted.wgrad;
+            ib[i] = rows[i].input_bits;
+            p1[i] = rows[i].params_1bit;
+            p32[i] = rows[i].params_32bit;
+            mem[i] = rows[i].memory_bytes;
+            m1[i] = rows[i].macs_1bit;
+            m32[i] = rows[i].macs_32bit;
+        }
+        const ResultsColumn cost[] = {
+            {"name", RCOL_STRING, "", names},
+            {"kind", RCOL_STRING, "", kinds},
+            {"fwd_macs", RCOL_INT64, "MACs per sample", fwd},
+            {"fwd_bitmacs", RCOL_FLOAT64, "fp32-MAC equivalents", wf},
+            {"err_bitmacs", RCOL_FLOAT64, "fp32-MAC equivalents", we},
+            {"wgrad_bitmacs", RCOL_FLOAT64, "fp32-MAC equivalents", ww},
+        };
+        const ResultsColumn summary[] = {
+            {"name", RCOL_STRING, "", names},
+            {"kind", RCOL_STRING, "", kinds},
+            {"input_bits", RCOL_INT64, "bits", ib},
+            {"output_shape", RCOL_STRING, "", shapes},
+            {"params_1bit", RCOL_INT64, "parameters", p1},
+            {"params_32bit", RCOL_INT64, "parameters", p32},
+            {"memory_bytes", RCOL_FLOAT64, "bytes", mem},
+            {"macs_1bit", RCOL_INT64, "MACs per sample", m1},
+            {"macs_32bit", RCOL_INT64, "MACs per sample", m32},
+        };
+        rc = runlog_table(log, "cost", n, cost, (int)(sizeof cost / sizeof *cost)) ||
+                     runlog_table(log, "summary", n, summary, (int)(sizeof summary / sizeof *summary))
+                 ? -1
+                 : 0;
+    }
+    free(rows);
+    free(names);
+    free(kinds);
+    free(shapes);
+    free(ints);
+    free(reals);
+    return rc;
+}
+
+int run_record_results(RunLog *log, const Model *m, const LayerCost *lc, const TrainResult *res) {
+    if (runlog_mean_cost_ratio(log, res->mean_cost_ratio) || write_tables(log, m, lc)) return -1;
+    if (res->status != 0) return 0;
+    int rc = runlog_attr(log, "bit_macs", res->bit_macs) | runlog_attr(log, "fp32_macs", res->fp32_macs) |
+             runlog_attr(log, "images_per_s", res->images_per_s);
+    /* the process's peak so far: in a grid, the largest run up to this one */
+    struct rusage ru;
+    if (getrusage(RUSAGE_SELF, &ru) == 0) rc |= runlog_attr(log, "peak_rss_bytes", 1024.0 * (double)ru.ru_maxrss);
+    return rc ? -1 : 0;
+}
+
+int run_record_end(RunLog *log, int rc, const TrainResult *res, const char *message, const Dataset *train,
+                   const Dataset *test) {
+    if (!strcmp(train->name, "imagenet")) {
+        /* data.skip_bad: undecodable images skipped (and libjpeg warnings), for the run's log */
+        runlog_attr(log, "images_skipped", (double)(imagenet_bad_count(train) + imagenet_bad_count(test)));
+        runlog_attr(log, "jpeg_warnings", (double)(imagenet_warning_count(train) + imagenet_warning_count(test)));
+    }
+    if (rc == 0) return runlog_end(log, "complete", res->final_top1, res->best_top1, res->wall_time_s);
+    if (rc == 1) return runlog_end(log, "interrupted", NAN, NAN, res->wall_time_s);
+    runlog_attr_text(log, "message", message);
+    return runlog_end(log, "failed", NAN, NAN, res->wall_time_s);
+}

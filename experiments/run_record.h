@@ -1,0 +1,62 @@
+/* Everything a training run writes to its results file, in one place: the
+ * train/ and eval/ rows (experiments/results_h5.h, one call per row), the
+ * checkpoint (model tensors and the loop's state), the cost and summary
+ * tables, and the run's end (its attributes and status). The loop
+ * (train_run.c) and the driver (run_experiment.c) write through these only. */
+#ifndef CBNN_RUN_RECORD_H
+#define CBNN_RUN_RECORD_H
+
+#include <stdint.h>
+
+#include "cost.h"
+#include "dataset.h"
+#include "model.h"
+#include "precision.h"
+#include "results_h5.h"
+
+typedef struct {
+    double final_top1, best_top1;  /* percent: the task's metric 0 */
+    double final_loss;             /* test loss at the last evaluation */
+    long iterations;
+    double wall_time_s;
+    double images_per_s;           /* training throughput (train steps only) */
+    double mean_cost_ratio;        /* CPT's cr averaged over the iterations (method.md 6.1) */
+    double bit_macs;               /* bit-weighted training MACs of the run, fp32-MAC equivalents (6.3) */
+    double fp32_macs;              /* the same run counted at full precision */
+    int status;                    /* 0 complete, 1 interrupted (SIGINT), -1 failed */
+    long resumed_from;             /* step the run continued from (0 = it started fresh) */
+} TrainResult;
+
+/* The loop's own state beside the model's tensors: what a checkpoint keeps. */
+typedef struct {
+    long step;                     /* iterations done */
+    double best, metric, loss;     /* best and last evaluation: metric 0, test loss */
+    double train_time;             /* seconds in training steps */
+    double wall_before;            /* wall seconds of the earlier sessions */
+    PrecCostMean cost_mean;
+    /* flat copies for the checkpoint's arrays */
+    double loop[8];
+    int64_t counts[8];
+    double *lc_flat;               /* [3 * n_layers]: the per-layer bit-weighted sums */
+} RunState;
+
+int run_state_init(RunState *s, const Model *m);  /* best = -1, the rest 0; -1 when out of memory */
+void run_state_free(RunState *s);
+
+/* 1 = loaded into m, s and lc (step set), 0 = no checkpoint, -1 = error.
+ * run_state_check then says whether it belongs to this run: 0 yes, -1 no. */
+int run_checkpoint_load(RunLog *log, Model *m, RunState *s, LayerCost *lc, long *step, char *err, size_t errlen);
+int run_state_check(const RunState *s, long step, uint64_t seed, long total, long per_epoch);
+/* write the checkpoint at s->step (s->loop/counts are filled from s here) */
+int run_checkpoint_save(RunLog *log, Model *m, RunState *s, const LayerCost *lc, uint64_t seed, long per_epoch);
+
+/* The run's end: mean cost ratio, the cost/ and summary/ tables, and, when
+ * it completed, bit_macs, fp32_macs, images_per_s, peak_rss_bytes. 0 or -1. */
+int run_record_results(RunLog *log, const Model *m, const LayerCost *lc, const TrainResult *res);
+/* Close the run: the data set's counters (ImageNet's skipped images and
+ * libjpeg warnings), then status complete (rc 0, with the final and best
+ * metric), interrupted (1) or failed (-1, with `message`). Frees log. */
+int run_record_end(RunLog *log, int rc, const TrainResult *res, const char *message, const Dataset *train,
+                   const Dataset *test);
+
+#endif
