@@ -521,11 +521,11 @@ static void compute_efficiency(const ExpFile *f, Run *r) {
     const RunConfig *c = &r->c;
     const CostTable *ct = &r->cost;
     DatasetShape ds;
-    if (dataset_nominal(c->dataset, &ds)) {
+    long n_train;
+    if (data_shape_from_config(c, &ds, &n_train)) {
         warnf("%s: run '%s': unknown dataset '%s', no efficiency row", f->path, r->name, c->dataset);
         return;
     }
-    long n_train = c->train_subset > 0 && c->train_subset < ds.n_train ? c->train_subset : ds.n_train;
     e->iterations = train_total_iterations(c, n_train);
     e->batch = c->batch_size;
     e->samples = (double)e->iterations * (double)e->batch;

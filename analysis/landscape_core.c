@@ -181,19 +181,11 @@ out:
 }
 
 int landscape_load_data(const RunConfig *c, Dataset *train, Dataset *test, char *err, size_t errlen) {
-    memset(train, 0, sizeof *train);
-    memset(test, 0, sizeof *test);
-    if (strcmp(c->dataset, "fashion_mnist") != 0) {
-        snprintf(err, errlen, "dataset '%s' is not loadable: it has no loader yet (only fashion_mnist)", c->dataset);
-        return -1;
-    }
     char e2[1024];
-    if (fashion_mnist_load(train, test, c->data_path, e2, sizeof e2)) {
-        snprintf(err, errlen, "dataset fashion_mnist (data.path '%s') is not loadable: %s", c->data_path, e2);
+    if (data_from_config(c, train, test, e2, sizeof e2)) {
+        snprintf(err, errlen, "dataset %s (data.path '%s') is not loadable: %s", c->dataset, c->data_path, e2);
         return -1;
     }
-    dataset_truncate(train, c->train_subset);
-    dataset_truncate(test, c->test_subset);
     return 0;
 }
 

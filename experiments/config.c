@@ -38,7 +38,7 @@
 #include <string.h>
 #include <yaml.h>
 
-#include "dataset.h" /* dataset_nominal: the training-set size behind train.epochs */
+#include "engine_options.h" /* data_shape_from_config: the training-set size behind train.epochs */
 
 /* T_BITS: a BitRange, written as one integer (n = [n, n]) or a list [min, max] */
 typedef enum { T_STR, T_INT, T_LONG, T_DOUBLE, T_BOOL, T_U64, T_BITS } KeyType;
@@ -614,11 +614,11 @@ static int cross_check(const RunConfig *c, char *msg, size_t cap, const char *bl
     /* With iterations: 0 the count is epochs x the steps of an epoch, which
      * the keys' own ranges do not bound (epochs: 1e300 is a valid number). The
      * dataset's published size gives the count the run will have (the driver
-     * checks the loaded size again, core/train.h train_check_iterations). */
+     * checks the loaded size again, experiments/engine_options.h train_check_iterations). */
     if (c->iterations == 0) {
         DatasetShape ds;
-        if (dataset_nominal(c->dataset, &ds) == 0) {
-            const long n = c->train_subset > 0 && c->train_subset < ds.n_train ? c->train_subset : ds.n_train;
+        long n;
+        if (data_shape_from_config(c, &ds, &n) == 0) {
             const long per_epoch = n / c->batch_size;
             if (!(ceil(c->epochs * (double)per_epoch) <= (double)CFG_MAX_ITERATIONS)) {
                 char epochs[40];

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cifar10.h"
 #include "cost.h"
 
 long train_total_iterations(const RunConfig *c, long n_train) {
@@ -104,6 +105,35 @@ void train_augment_from_config(const RunConfig *c, Augment *train, Augment *eval
     memset(eval, 0, sizeof *eval);
     eval->normalize = c->normalize;
     eval->eval_resize = c->eval_resize;
+}
+
+int data_from_config(const RunConfig *c, Dataset *train, Dataset *test, char *err, size_t errlen) {
+    memset(train, 0, sizeof *train);
+    memset(test, 0, sizeof *test);
+    int rc;
+    if (!strcmp(c->dataset, "fashion_mnist")) {
+        rc = fashion_mnist_load(train, test, c->data_path, err, errlen);
+    } else if (!strcmp(c->dataset, "cifar10")) {
+        rc = cifar10_load(train, test, c->data_path, err, errlen);
+    } else if (!strcmp(c->dataset, "imagenet")) {
+        ImagenetOptions opt;
+        imagenet_default_options(&opt);
+        opt.skip_bad = c->skip_bad;
+        rc = imagenet_load_opts(train, test, c->data_path, c->image_size, &opt, err, errlen);
+    } else {
+        snprintf(err, errlen, "dataset '%s' has no loader", c->dataset);
+        return -1;
+    }
+    if (rc) return -1;
+    dataset_truncate(train, c->train_subset);
+    dataset_truncate(test, c->test_subset);
+    return 0;
+}
+
+int data_shape_from_config(const RunConfig *c, DatasetShape *shape, long *n_train) {
+    if (dataset_nominal(c->dataset, shape)) return -1;
+    *n_train = c->train_subset > 0 && c->train_subset < shape->n_train ? c->train_subset : shape->n_train;
+    return 0;
 }
 
 int model_from_config(Model *m, const RunConfig *c, int C, int H, int W, int num_classes, char *err, size_t errlen) {

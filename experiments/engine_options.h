@@ -13,6 +13,7 @@
 #include "binary_conv.h"
 #include "config.h"
 #include "dataset.h"
+#include "imagenet.h"
 #include "lr_schedule.h"
 #include "model.h"
 #include "optim.h"
@@ -59,6 +60,15 @@ void binary_options_from_config(BinaryConvOptions *o, const RunConfig *c);
 void prec_from_config(const RunConfig *c, long total_iters, PrecSchedule *s, PrecEval *e);
 void lr_schedule_from_config(const RunConfig *c, long total_iters, LRSchedule *s);
 void train_augment_from_config(const RunConfig *c, Augment *train, Augment *eval);
+
+/* The data of a run: data.dataset's loader at data.path (ImageNet with
+ * data.image_size and data.skip_bad), cut to data.train_subset and
+ * data.test_subset. 0, or -1 with the loader's message. */
+int data_from_config(const RunConfig *c, Dataset *train, Dataset *test, char *err, size_t errlen);
+/* The published shape of data.dataset and the training-set size a run will
+ * see (data.train_subset applied), without loading: for estimates. -1 for a
+ * dataset without a published size. */
+int data_shape_from_config(const RunConfig *c, DatasetShape *shape, long *n_train);
 
 /* The model of a run: built for (C, H, W, classes), its binary convs set up
  * as the config says (the seed keys the error quantizer's noise). 0, or -1

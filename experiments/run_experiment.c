@@ -107,23 +107,7 @@ static int load_dataset(DataCache *dc, const RunConfig *c, char *err, size_t err
         dataset_free(&dc->test);
         dc->loaded = 0;
     }
-    memset(&dc->train, 0, sizeof dc->train);
-    memset(&dc->test, 0, sizeof dc->test);
-    if (!strcmp(c->dataset, "fashion_mnist")) {
-        if (fashion_mnist_load(&dc->train, &dc->test, c->data_path, err, errlen)) return -1;
-    } else if (!strcmp(c->dataset, "cifar10")) {
-        if (cifar10_load(&dc->train, &dc->test, c->data_path, err, errlen)) return -1;
-    } else if (!strcmp(c->dataset, "imagenet")) {
-        ImagenetOptions opt;
-        imagenet_default_options(&opt);
-        opt.skip_bad = c->skip_bad;
-        if (imagenet_load_opts(&dc->train, &dc->test, c->data_path, c->image_size, &opt, err, errlen)) return -1;
-    } else {
-        snprintf(err, errlen, "dataset '%s' has no loader", c->dataset);
-        return -1;
-    }
-    dataset_truncate(&dc->train, c->train_subset);
-    dataset_truncate(&dc->test, c->test_subset);
+    if (data_from_config(c, &dc->train, &dc->test, err, errlen)) return -1;
     snprintf(dc->dataset, sizeof dc->dataset, "%s", c->dataset);
     snprintf(dc->path, sizeof dc->path, "%s", c->data_path);
     dc->train_subset = c->train_subset;
@@ -240,12 +224,12 @@ static int dry_run(const ExperimentConfig *e, const int *sel, int nsel, const ch
         const RunSpec *r = &e->runs[sel[k]];
         DatasetShape ds;
         TrainEstimate est;
-        if (dataset_nominal(r->c.dataset, &ds)) {
+        long n_train;
+        if (data_shape_from_config(&r->c, &ds, &n_train)) {
             printf("%-4d %-34s unknown dataset %s\n", k + 1, r->name, r->c.dataset);
             rc = 1;
             continue;
         }
-        long n_train = r->c.train_subset > 0 && r->c.train_subset < ds.n_train ? r->c.train_subset : ds.n_train;
         if (train_estimate(&r->c, ds.channels, ds.height, ds.width, ds.num_classes, n_train, &est, err, sizeof err)) {
             printf("%-4d %-34s %s\n", k + 1, r->name, err);
             rc = 1;
@@ -396,185 +380,241 @@ static int selected_run(const char *run_name, void *ctx) {
     return 0;
 }
 
-/* Train the selected runs into path; returns the exit status. */
-static int run_grid(const ExperimentConfig *ep, const int *sel, int nsel, const char *path, int threads,
-                    const GridMode *mode) {
-    const ExperimentConfig e = *ep;
-    const int nthreads = engine_threads();
-    char err[2048] = "";
-    Selection selection = {ep, sel, nsel};
-    ResultsOpenArgs oa = {.path = path, .experiment = e.name, .experiment_yaml = e.yaml_text, .omp_threads = nthreads};
-    if (mode->fresh && mode->only) {
+/* A grid being trained: the selection, its results file, the runs' YAML
+ * (serialised once, for declaring and for starting each run), the
+ * iterations left for the ETA, the data kept between runs, the tally. */
+typedef struct {
+    const ExperimentConfig *e;
+    const int *sel;
+    int nsel;
+    const char *path;
+    int threads;
+    const GridMode *mode;
+    ResultsFile *rf;
+    char **yaml;                  /* [e->n_runs] config_to_yaml of each run */
+    long *iters;                  /* [nsel] iterations of each selected run (0: unknown) */
+    DataCache dc;
+    int exit_code, n_done, n_skipped, n_failed;
+} Grid;
+
+/* open (or create) the results file; the exit status when it cannot be */
+static int grid_open(Grid *g, char *err, size_t errlen) {
+    Selection selection = {g->e, g->sel, g->nsel};
+    ResultsOpenArgs oa = {.path = g->path, .experiment = g->e->name, .experiment_yaml = g->e->yaml_text,
+                          .omp_threads = engine_threads()};
+    if (g->mode->fresh && g->mode->only) {
         oa.reset = selected_run;
         oa.reset_ctx = &selection;
     } else {
-        oa.fresh = mode->fresh;
+        oa.fresh = g->mode->fresh;
     }
-    ResultsFile *rf = results_open_args(&oa, err, sizeof err);
-    if (!rf) {
-        fprintf(stderr, "cyclebnn: %s\n", err);
-        return oa.busy ? 3 : 1;
-    }
-    if (mode->fresh && mode->only)
+    g->rf = results_open_args(&oa, err, errlen);
+    if (!g->rf) return oa.busy ? 3 : 1;
+    if (g->mode->fresh && g->mode->only)
         fprintf(stderr, "cyclebnn: --fresh --only: the %d selected run%s start%s over; the file's other runs are kept\n",
-                nsel, nsel == 1 ? "" : "s", nsel == 1 ? "s" : "");
-    /* every run of the file is checked before anything trains: a changed
-     * configuration under an existing name would mix two experiments */
+                g->nsel, g->nsel == 1 ? "" : "s", g->nsel == 1 ? "s" : "");
+    return 0;
+}
+
+/* Every run of the file is checked before anything trains: a changed
+ * configuration under an existing name would mix two experiments. 0, or 2
+ * (the exit status) after saying which runs changed. */
+static int grid_check_configs(Grid *g) {
     int refused = 0;
-    for (int k = 0; k < e.n_runs; k++) {
+    for (int k = 0; k < g->e->n_runs; k++) {
         RunInfo ri;
-        results_run_info(rf, e.runs[k].name, &ri);
+        results_run_info(g->rf, g->e->runs[k].name, &ri);
         char diff[1024];
-        if (ri.exists && config_changed(ri.config, &e.runs[k].c, diff, sizeof diff)) {
-            fprintf(stderr, "cyclebnn: run '%s' in %s was trained with another configuration: %s.\n", e.runs[k].name,
-                    path, diff);
+        if (ri.exists && config_changed(ri.config, &g->e->runs[k].c, diff, sizeof diff)) {
+            fprintf(stderr, "cyclebnn: run '%s' in %s was trained with another configuration: %s.\n",
+                    g->e->runs[k].name, g->path, diff);
             refused = 1;
         }
         run_info_free(&ri);
     }
-    if (refused) {
-        fprintf(stderr, "cyclebnn: nothing was run. Start over with --fresh, give the changed runs other names, "
-                        "or use another --results directory.\n");
-        results_close(rf, 0, err, sizeof err);
-        return 2;
-    }
-    /* the whole grid is in the file (as pending runs) before the first trains;
-     * a file that already lists every run is not republished here, only at
-     * the next checkpoint or run end (or the final close) */
-    int declared = 0, declare_failed = 0;
-    for (int k = 0; k < e.n_runs && !declare_failed; k++) {
-        char *yaml = config_to_yaml(&e.runs[k].c);
-        int rc = yaml ? results_run_declare(rf, e.runs[k].name, yaml) : -1;
-        free(yaml);
-        if (rc < 0) declare_failed = 1;
+    if (!refused) return 0;
+    fprintf(stderr, "cyclebnn: nothing was run. Start over with --fresh, give the changed runs other names, "
+                    "or use another --results directory.\n");
+    return 2;
+}
+
+/* The whole grid is in the file (as pending runs) before the first trains;
+ * a file that already lists every run is not republished here, only at the
+ * next checkpoint or run end (or the final close). Serialises every run's
+ * YAML, once. 0 or -1. */
+static int grid_declare(Grid *g, char *err, size_t errlen) {
+    int declared = 0, failed = 0;
+    g->yaml = calloc((size_t)g->e->n_runs, sizeof *g->yaml);
+    if (!g->yaml) return snprintf(err, errlen, "out of memory"), -1;
+    for (int k = 0; k < g->e->n_runs && !failed; k++) {
+        g->yaml[k] = config_to_yaml(&g->e->runs[k].c);
+        const int rc = g->yaml[k] ? results_run_declare(g->rf, g->e->runs[k].name, g->yaml[k]) : -1;
+        if (rc < 0) failed = 1;
         else declared += rc;
     }
-    if ((declared || declare_failed) && results_commit(rf, err, sizeof err)) {
-        fprintf(stderr, "cyclebnn: %s\n", err);
-        results_close(rf, 0, err, sizeof err);
-        return 1;
-    }
-    signal(SIGINT, on_signal);
-    signal(SIGTERM, on_signal);
-    signal(SIGHUP, on_signal);
+    if (failed) snprintf(err, errlen, "declaring the runs in %s failed", g->path);
+    if ((declared || failed) && results_commit(g->rf, err, errlen)) return -1;
+    return failed ? -1 : 0;
+}
 
-    /* iterations of the selected runs not yet complete, for the grid's ETA */
-    long *iters = calloc((size_t)nsel, sizeof *iters);
-    for (int k = 0; k < nsel && iters; k++) {
-        const RunConfig *c = &e.runs[sel[k]].c;
+/* iterations of the selected runs, for the grid's ETA */
+static void grid_iterations(Grid *g) {
+    g->iters = calloc((size_t)g->nsel, sizeof *g->iters);
+    for (int k = 0; k < g->nsel && g->iters; k++) {
+        const RunConfig *c = &g->e->runs[g->sel[k]].c;
         DatasetShape ds;
-        if (dataset_nominal(c->dataset, &ds) == 0) {
-            long n = c->train_subset > 0 && c->train_subset < ds.n_train ? c->train_subset : ds.n_train;
-            iters[k] = train_total_iterations(c, n);
-        }
+        long n;
+        if (data_shape_from_config(c, &ds, &n) == 0) g->iters[k] = train_total_iterations(c, n);
     }
+}
 
-    DataCache dc;
-    memset(&dc, 0, sizeof dc);
-    int exit_code = 0, n_done = 0, n_skipped = 0, n_failed = 0;
-    double t_grid = now_seconds();
-    for (int k = 0; k < nsel && !train_stop_requested; k++) {
-        const RunSpec *run = &e.runs[sel[k]];
-        RunConfig c = run->c;
-        if (threads > 0) c.threads = threads;
-        RunInfo ri;
-        results_run_info(rf, run->name, &ri);
-        if (!strcmp(ri.status, "complete")) {
-            fprintf(stderr, "== run %d/%d %s: complete, skipped (--fresh starts over)\n", k + 1, nsel, run->name);
-            n_skipped++;
-            run_info_free(&ri);
-            continue;
-        }
-        if (!strcmp(ri.status, "failed") && mode->retry_failed) {
-            fprintf(stderr, "== run %d/%d %s: failed earlier (%s); retried (--retry-failed)%s\n", k + 1, nsel,
-                    run->name, ri.message, ri.checkpoint_step > 0 ? ", from its last checkpoint" : "");
-        } else if (!strcmp(ri.status, "failed")) {
-            fprintf(stderr, "== run %d/%d %s: failed earlier (%s), skipped (--retry-failed trains it again from "
-                            "its last checkpoint, --fresh --only '%s' starts it over)\n",
-                    k + 1, nsel, run->name, ri.message, run->name);
-            n_failed++;
-            exit_code = 1;
-            run_info_free(&ri);
-            continue;
-        }
-        /* a resume is bitwise an uninterrupted run only within one build: say so when the build changed */
-        if (ri.checkpoint_step > 0 && strcmp(ri.git_revision, CBNN_GIT_REV) != 0)
-            fprintf(stderr,
-                    "cyclebnn: warning: run %s was started by %s%s and resumes from step %ld with build %s: the "
-                    "steps from there on follow this build's arithmetic, so its numbers can differ from an "
-                    "uninterrupted run of either build (--fresh starts it over)\n",
-                    run->name, *ri.git_revision ? "build " : "a build that did not record its revision",
-                    ri.git_revision, ri.checkpoint_step, CBNN_GIT_REV);
-        run_info_free(&ri);
-        if (load_dataset(&dc, &c, err, sizeof err)) {
-            fprintf(stderr, "cyclebnn: %s: run %s: %s\n", e.path, run->name, err);
-            exit_code = 1;
-            break;
-        }
-        char *yaml = config_to_yaml(&run->c);
-        RunLog *log = yaml ? results_run_begin(rf, run->name, yaml) : NULL;
-        free(yaml);
-        if (!log) {
-            fprintf(stderr, "cyclebnn: cannot start run %s in %s\n", run->name, path);
-            exit_code = 1;
-            break;
-        }
-        TrainControl ctl = {.checkpoint_every = c.checkpoint_interval, .resume = 1, .run_index = k + 1,
-                            .n_runs = nsel};
-        for (int j = k + 1; j < nsel && iters; j++) ctl.grid_iters_after += (double)iters[j];
-        TrainResult res;
-        int rc = train_run_ctl(&c, run->name, &dc.train, &dc.test, log, &ctl, stderr, &res, err, sizeof err);
-        if (rc < 0 && *results_error(rf)) {
-            /* the results file itself failed (disk full, ...): nothing more can be saved */
-            fprintf(stderr, "cyclebnn: run %s: %s\n", run->name, err); /* the file's error is printed already */
-            results_close(rf, 0, err, sizeof err);
-            rf = NULL;
-            fprintf(stderr, "cyclebnn: %s keeps its last checkpoint; rerun the same command to resume once the "
-                            "problem is fixed\n", path);
-            exit_code = 1;
-            goto out;
-        }
-        if (rc < 0) fprintf(stderr, "cyclebnn: run %s failed: %s (the grid continues)\n", run->name, err);
-        run_record_end(log, rc, &res, err, &dc.train, &dc.test);
-        if (rc == 0) n_done++;
-        else if (rc == 1) exit_code = 130;
-        else {
-            n_failed++;
-            exit_code = 1;
-        }
-        if (results_commit(rf, err, sizeof err)) {
-            fprintf(stderr, "cyclebnn: %s\n", err);
-            results_close(rf, 0, err, sizeof err);
-            rf = NULL;
-            exit_code = 1;
-            goto out;
-        }
-        if (rc == 1)
-            fprintf(stderr, "cyclebnn: interrupted at step %ld of run %s; rerun the same command to resume\n",
-                    res.iterations, run->name);
+/* 1 when selected run k trains now; 0 when its status says to skip it */
+static int grid_should_train(Grid *g, int k) {
+    const RunSpec *run = &g->e->runs[g->sel[k]];
+    RunInfo ri;
+    results_run_info(g->rf, run->name, &ri);
+    int train = 1;
+    if (!strcmp(ri.status, "complete")) {
+        fprintf(stderr, "== run %d/%d %s: complete, skipped (--fresh starts over)\n", k + 1, g->nsel, run->name);
+        g->n_skipped++;
+        train = 0;
+    } else if (!strcmp(ri.status, "failed") && g->mode->retry_failed) {
+        fprintf(stderr, "== run %d/%d %s: failed earlier (%s); retried (--retry-failed)%s\n", k + 1, g->nsel,
+                run->name, ri.message, ri.checkpoint_step > 0 ? ", from its last checkpoint" : "");
+    } else if (!strcmp(ri.status, "failed")) {
+        fprintf(stderr, "== run %d/%d %s: failed earlier (%s), skipped (--retry-failed trains it again from "
+                        "its last checkpoint, --fresh --only '%s' starts it over)\n",
+                k + 1, g->nsel, run->name, ri.message, run->name);
+        g->n_failed++;
+        g->exit_code = 1;
+        train = 0;
     }
-    if (train_stop_requested && exit_code == 0) exit_code = 130;
+    /* a resume is bitwise an uninterrupted run only within one build: say so when the build changed */
+    if (train && ri.checkpoint_step > 0 && strcmp(ri.git_revision, CBNN_GIT_REV) != 0)
+        fprintf(stderr,
+                "cyclebnn: warning: run %s was started by %s%s and resumes from step %ld with build %s: the "
+                "steps from there on follow this build's arithmetic, so its numbers can differ from an "
+                "uninterrupted run of either build (--fresh starts it over)\n",
+                run->name, *ri.git_revision ? "build " : "a build that did not record its revision",
+                ri.git_revision, ri.checkpoint_step, CBNN_GIT_REV);
+    run_info_free(&ri);
+    return train;
+}
 
+/* Train selected run k. 0 to go on with the grid, -1 to stop it (the data
+ * or the results file failed; the exit status is set). */
+static int grid_train_one(Grid *g, int k) {
+    const RunSpec *run = &g->e->runs[g->sel[k]];
+    char err[2048] = "";
+    RunConfig c = run->c;
+    if (g->threads > 0) c.threads = g->threads;
+    if (load_dataset(&g->dc, &c, err, sizeof err)) {
+        fprintf(stderr, "cyclebnn: %s: run %s: %s\n", g->e->path, run->name, err);
+        g->exit_code = 1;
+        return -1;
+    }
+    RunLog *log = results_run_begin(g->rf, run->name, g->yaml[g->sel[k]]);
+    if (!log) {
+        fprintf(stderr, "cyclebnn: cannot start run %s in %s\n", run->name, g->path);
+        g->exit_code = 1;
+        return -1;
+    }
+    TrainControl ctl = {.checkpoint_every = c.checkpoint_interval, .resume = 1, .run_index = k + 1,
+                        .n_runs = g->nsel};
+    for (int j = k + 1; j < g->nsel && g->iters; j++) ctl.grid_iters_after += (double)g->iters[j];
+    TrainResult res;
+    const int rc = train_run_ctl(&c, run->name, &g->dc.train, &g->dc.test, log, &ctl, stderr, &res, err, sizeof err);
+    if (rc < 0 && *results_error(g->rf)) {
+        /* the results file itself failed (disk full, ...): nothing more can be saved */
+        fprintf(stderr, "cyclebnn: run %s: %s\n", run->name, err); /* the file's error is printed already */
+        results_close(g->rf, 0, err, sizeof err);
+        g->rf = NULL;
+        fprintf(stderr, "cyclebnn: %s keeps its last checkpoint; rerun the same command to resume once the "
+                        "problem is fixed\n", g->path);
+        g->exit_code = 1;
+        return -1;
+    }
+    if (rc < 0) fprintf(stderr, "cyclebnn: run %s failed: %s (the grid continues)\n", run->name, err);
+    run_record_end(log, rc, &res, err, &g->dc.train, &g->dc.test);
+    if (rc == 0) g->n_done++;
+    else if (rc == 1) g->exit_code = 130;
+    else {
+        g->n_failed++;
+        g->exit_code = 1;
+    }
+    if (results_commit(g->rf, err, sizeof err)) {
+        fprintf(stderr, "cyclebnn: %s\n", err);
+        results_close(g->rf, 0, err, sizeof err);
+        g->rf = NULL;
+        g->exit_code = 1;
+        return -1;
+    }
+    if (rc == 1)
+        fprintf(stderr, "cyclebnn: interrupted at step %ld of run %s; rerun the same command to resume\n",
+                res.iterations, run->name);
+    return 0;
+}
+
+/* the results table of the selection, then close (and publish) the file */
+static void grid_report(Grid *g, double t_grid) {
+    char err[2048] = "";
     print_table_header();
-    for (int k = 0; k < nsel; k++) {
+    for (int k = 0; k < g->nsel; k++) {
         RunInfo ri;
-        results_run_info(rf, e.runs[sel[k]].name, &ri);
-        print_table_row(e.runs[sel[k]].name, &ri);
+        results_run_info(g->rf, g->e->runs[g->sel[k]].name, &ri);
+        print_table_row(g->e->runs[g->sel[k]].name, &ri);
         run_info_free(&ri);
     }
     char wall[32];
     format_duration(wall, sizeof wall, now_seconds() - t_grid);
-    printf("%d trained, %d skipped as complete, %d failed; %s this session\n", n_done, n_skipped, n_failed, wall);
-    if (results_close(rf, 1, err, sizeof err)) {
+    printf("%d trained, %d skipped as complete, %d failed; %s this session\n", g->n_done, g->n_skipped, g->n_failed,
+           wall);
+    if (results_close(g->rf, 1, err, sizeof err)) {
         fprintf(stderr, "cyclebnn: %s\n", err);
-        exit_code = 1;
+        g->exit_code = 1;
     }
-    printf("results: %s\n", path);
-out:
-    if (dc.loaded) {
-        dataset_free(&dc.train);
-        dataset_free(&dc.test);
+    g->rf = NULL;
+    printf("results: %s\n", g->path);
+}
+
+static void grid_free(Grid *g) {
+    char err[512];
+    if (g->rf) results_close(g->rf, 0, err, sizeof err);
+    if (g->dc.loaded) {
+        dataset_free(&g->dc.train);
+        dataset_free(&g->dc.test);
     }
-    free(iters);
-    return exit_code;
+    for (int k = 0; g->yaml && k < g->e->n_runs; k++) free(g->yaml[k]);
+    free(g->yaml);
+    free(g->iters);
+}
+
+/* Train the selected runs into path; returns the exit status. */
+static int run_grid(const ExperimentConfig *e, const int *sel, int nsel, const char *path, int threads,
+                    const GridMode *mode) {
+    Grid g = {.e = e, .sel = sel, .nsel = nsel, .path = path, .threads = threads, .mode = mode};
+    char err[2048] = "";
+    int rc = grid_open(&g, err, sizeof err);
+    if (rc) {
+        fprintf(stderr, "cyclebnn: %s\n", err);
+        return rc;
+    }
+    if ((rc = grid_check_configs(&g)) != 0 || (grid_declare(&g, err, sizeof err) && (rc = 1))) {
+        if (rc == 1) fprintf(stderr, "cyclebnn: %s\n", err);
+        grid_free(&g);
+        return rc;
+    }
+    signal(SIGINT, on_signal);
+    signal(SIGTERM, on_signal);
+    signal(SIGHUP, on_signal);
+    grid_iterations(&g);
+    const double t_grid = now_seconds();
+    for (int k = 0; k < nsel && !train_stop_requested; k++)
+        if (grid_should_train(&g, k) && grid_train_one(&g, k)) break;
+    if (g.rf) {
+        if (train_stop_requested && g.exit_code == 0) g.exit_code = 130;
+        grid_report(&g, t_grid);
+    }
+    grid_free(&g);
+    return g.exit_code;
 }
