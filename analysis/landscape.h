@@ -18,7 +18,7 @@
  *
  * Every grid point (alpha, beta) evaluates params = theta + alpha*d1 + beta*d2
  * in eval mode (BN running statistics and activation-quantizer running ranges
- * of the checkpoint) at one bit width, with evaluate() of core/train.h on the
+ * of the checkpoint) at one bit width, with classify_evaluate() of tasks/classify.h on the
  * first `subset` images of a split, in the config's eval batches. Points run
  * in parallel, one model per thread with nested parallelism off; every point
  * is computed the same way whatever the thread count, so the table is

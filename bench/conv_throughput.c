@@ -5,7 +5,7 @@
  *   conv_throughput [reps] [--engine] [--imagenet]
  *       reps: default 7; median of reps after 1 warm-up, conv and sgemm runs
  *       interleaved. --engine: first call engine_set_threads() as training
- *       does (core/train.c), so the BLAS gets whatever thread count the engine
+ *       does (experiments/train_run.c), so the BLAS gets whatever thread count the engine
  *       gives it; without it the BLAS follows OMP_NUM_THREADS.
  *
  * GFLOP/s = 2 * MACs / time. Forward does conv_macs() MACs; backward (with

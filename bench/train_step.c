@@ -1,4 +1,4 @@
-/* End-to-end training step of the engine, as core/train.c runs it: load a
+/* End-to-end training step of the engine, as experiments/train_run.c runs it: load a
  * batch (CIFAR-10 recipe augmentation), forward + loss, backward, AdamW. The
  * C side of bench/run_step_bench (which runs bench/peer/torch_step.py beside it).
  *
@@ -148,7 +148,7 @@ int main(int argc, char **argv) {
         return 2;
     }
     m.bconv = binary_conv_faithful();
-    m.bconv.save_act_codes = cyclebnn && bits >= 1 && bits <= 8; /* as core/train.c decides it */
+    m.bconv.save_act_codes = cyclebnn && bits >= 1 && bits <= 8; /* as experiments/train_run.c decides it */
     if (model_alloc(&m, B)) {
         fprintf(stderr, "train_step: cannot allocate the model for batch %d\n", B);
         return 1;

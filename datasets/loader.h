@@ -1,7 +1,7 @@
 /* Background batch loader: worker threads decode and augment the training
  * batches of the coming steps while the current step trains.
  *
- * The batches are exactly those of the training loop (core/train.c): step s
+ * The batches are exactly those of the training loop (experiments/train_run.c): step s
  * is epoch e = s / per_epoch, position p = s % per_epoch (per_epoch = n / B),
  * samples perm_e[p*B .. p*B+B) with perm_e = rng_permutation over
  * rng_stream(seed, RNG_SHUFFLE, e, 0), and sample idx's augmentation drawn

@@ -1,4 +1,4 @@
-/* HDF5 results files (schema: core/results_h5.h, results/README.md).
+/* HDF5 results files (schema: experiments/results_h5.h, results/README.md).
  *
  * Crash safety comes from the file system, not from HDF5: a session writes
  * only to the working copy PATH.tmp. results_commit() publishes it (H5Fflush,

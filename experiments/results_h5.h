@@ -13,7 +13,7 @@
  *   /runs/<run>/summary/   the model summary (a table)
  *
  *   /runs/<run>/checkpoint/ params, opt_m, opt_v, buffers (+ the loop's state):
- *                          what a resumed run restarts from (core/train.c)
+ *                          what a resumed run restarts from (experiments/train_run.c, experiments/run_record.c)
  *
  * Crash safety: the open file is a working copy, PATH.tmp. results_commit()
  * flushes it and publishes it: copy to PATH.commit, fsync, rename over PATH.

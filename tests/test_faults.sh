@@ -51,7 +51,7 @@ with h5py.File(sys.argv[1], "r") as f:
         print("checkpoint", ck.attrs["complete"], ck.attrs["step"])
         for a in sorted(ck):
             v = ck[a][:]
-            if a == "loop_state":   # core/train.c LS_*: best, top1, loss, train time, wall time, cr sum and compensation
+            if a == "loop_state":   # experiments/run_record.c LS_*: best, top1, loss, train time, wall time, cr sum and compensation
                 v = np.delete(v, [3, 4])
             print(a, hashlib.sha256(np.ascontiguousarray(v).tobytes()).hexdigest())
 EOF

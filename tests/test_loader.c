@@ -15,7 +15,7 @@
  * `test_loader --bench [B] [step_ms]` (not part of the test): on the Debian
  * Fashion-MNIST, how long loader_next blocks per step while a fake training
  * step (an OpenMP busy loop of step_ms on all threads) runs, against the
- * synchronous dataset_batch of core/train.c. */
+ * synchronous dataset_batch of experiments/train_run.c. */
 #include <omp.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -55,7 +55,7 @@ static void make_ds(Dataset *ds) {
     ds->get = get_test;
 }
 
-/* the training loop's batch of step s (core/train.c) */
+/* the training loop's batch of step s (experiments/train_run.c) */
 static void ref_batch(const Dataset *ds, int B, const Augment *aug, uint64_t seed, long s, int32_t *perm, real *x,
                       int32_t *y) {
     long per_epoch = ds->n / B, epoch = s / per_epoch, pos = s % per_epoch;
@@ -265,7 +265,7 @@ static int bench(int B, double step_ms) {
     }
     printf("Fashion-MNIST, B=%d, crop_pad 2 + flip + normalize, fake step %.1f ms on %d OpenMP threads, %ld steps\n",
            B, step_ms, omp_get_max_threads(), steps);
-    /* synchronous, as core/train.c does today */
+    /* synchronous, as experiments/train_run.c does today */
     double t_load = 0, t0 = now_s();
     long cur = -1;
     for (long s = start; s < start + steps; s++) {

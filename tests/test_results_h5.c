@@ -1,4 +1,4 @@
-/* Results files: write through core/results_h5, read back with the plain HDF5
+/* Results files: write through experiments/results_h5, read back with the plain HDF5
  * API, and check the crash-safety rule (PATH is only ever a complete file):
  * a commit replaces it, an abort or a killed writer or a full disk leaves it
  * as it was. */
