@@ -15,7 +15,9 @@
  * the conv runs unpadded on it; the gradient reaching that border is a
  * constant's and is dropped when dBa is cropped back.
  *
- * saved (per layer, what backward needs), in reals:
+ * saved (per layer, what backward needs): one block of bytes holding typed
+ * fields, each at an offset aligned to sizeof(real) (so the block's byte
+ * layout is what it was when it was counted in reals):
  *   hdr[HDR_N]   flags and scalars of this forward pass (see enum below)
  *   sig_w[O], mean_w[O]     E2 statistics
  *   sig_a[N], mean_a[N]     E3 statistics (unused in eval)
@@ -85,6 +87,7 @@ BinaryConvOptions binary_conv_faithful(void) {
     return o;
 }
 
+/* byte offsets of the saved block's fields */
 typedef struct { size_t hdr, sig_w, mean_w, sig_a, mean_a, bw8, act, y, total; int y16; } SavedLayout;
 typedef struct { size_t ba, dba, dy, dbw, dw1, w1, wsig, wmean, conv, pa, pw, ba8, codes, total; } ScratchLayout;
 
@@ -114,20 +117,52 @@ static size_t round_up_reals(size_t n) {
 /* reals holding n bytes */
 static size_t bytes_in_reals(size_t n) { return (n + sizeof(real) - 1) / sizeof(real); }
 
+/* n bytes rounded up to whole reals: every field of saved starts aligned for a real */
+static size_t real_aligned(size_t n) { return bytes_in_reals(n) * sizeof(real); }
+
 static SavedLayout saved_layout(const ConvDims *d, int codes) {
+    const size_t R = sizeof(real);
     SavedLayout L;
     size_t o = 0;
     L.y16 = ck_of(d) <= 32767;
-    L.hdr = o; o += HDR_N;
-    L.sig_w = o; o += (size_t)d->O;
-    L.mean_w = o; o += (size_t)d->O;
-    L.sig_a = o; o += (size_t)d->N;
-    L.mean_a = o; o += (size_t)d->N;
-    L.bw8 = o; o += bytes_in_reals((size_t)d->O * ck_of(d));
-    L.act = o; o += codes ? bytes_in_reals(nin_of(d)) : nin_of(d);
-    L.y = o; o += L.y16 ? bytes_in_reals(nout_of(d) * sizeof(int16_t)) : nout_of(d);
+    L.hdr = o; o += HDR_N * R;
+    L.sig_w = o; o += (size_t)d->O * R;
+    L.mean_w = o; o += (size_t)d->O * R;
+    L.sig_a = o; o += (size_t)d->N * R;
+    L.mean_a = o; o += (size_t)d->N * R;
+    L.bw8 = o; o += real_aligned((size_t)d->O * ck_of(d));
+    L.act = o; o += codes ? real_aligned(nin_of(d)) : nin_of(d) * R;
+    L.y = o; o += L.y16 ? real_aligned(nout_of(d) * sizeof(int16_t)) : nout_of(d) * R;
     L.total = o;
     return L;
+}
+
+/* The typed views of one saved block. The backward only reads them (it gets
+ * the block const and casts the const away to share this one struct). */
+typedef struct {
+    real *hdr, *sig_w, *mean_w, *sig_a, *mean_a;
+    int8_t *bw8;     /* Bw [O*CK] */
+    real *aq;        /* Aq [N*C*H*W] as reals, or NULL */
+    uint8_t *codes;  /* or its k-bit codes */
+    int16_t *y16;    /* Y [N*O*OH*OW] as int16, or NULL */
+    real *yr;        /* or as reals */
+} SavedView;
+
+static SavedView saved_view(void *saved, const ConvDims *d, int codes) {
+    const SavedLayout L = saved_layout(d, codes);
+    unsigned char *b = saved;
+    SavedView v;
+    v.hdr = (real *)(void *)(b + L.hdr);
+    v.sig_w = (real *)(void *)(b + L.sig_w);
+    v.mean_w = (real *)(void *)(b + L.mean_w);
+    v.sig_a = (real *)(void *)(b + L.sig_a);
+    v.mean_a = (real *)(void *)(b + L.mean_a);
+    v.bw8 = (int8_t *)(void *)(b + L.bw8);
+    v.aq = codes ? NULL : (real *)(void *)(b + L.act);
+    v.codes = codes ? b + L.act : NULL;
+    v.y16 = L.y16 ? (int16_t *)(void *)(b + L.y) : NULL;
+    v.yr = L.y16 ? NULL : (real *)(void *)(b + L.y);
+    return v;
 }
 
 static ScratchLayout scratch_layout(const ConvDims *d) {
@@ -157,11 +192,15 @@ static ScratchLayout scratch_layout(const ConvDims *d) {
 }
 
 static int codes_of(const BinaryConvOptions *opt) { return opt && opt->save_act_codes; }
-size_t binary_conv_saved_size(const ConvDims *d, const BinaryConvOptions *opt) {
+size_t binary_conv_saved_bytes(const ConvDims *d, const BinaryConvOptions *opt) {
     return saved_layout(d, codes_of(opt)).total;
 }
-void binary_conv_saved_bw(real *out, const real *saved, const ConvDims *d, const BinaryConvOptions *opt) {
-    const int8_t *b = (const int8_t *)(const void *)(saved + saved_layout(d, codes_of(opt)).bw8);
+/* every field is real-aligned, so the block is a whole number of reals */
+size_t binary_conv_saved_size(const ConvDims *d, const BinaryConvOptions *opt) {
+    return binary_conv_saved_bytes(d, opt) / sizeof(real);
+}
+void binary_conv_saved_bw(real *out, const void *saved, const ConvDims *d, const BinaryConvOptions *opt) {
+    const int8_t *b = (const int8_t *)saved + saved_layout(d, codes_of(opt)).bw8;
     for (size_t i = 0; i < (size_t)d->O * ck_of(d); i++) out[i] = (real)b[i];
 }
 size_t binary_conv_scratch_size(const ConvDims *d) { return scratch_layout(d).total; }
@@ -260,32 +299,17 @@ static int env_forces_fp32(void) {
     return forced;
 }
 
-void binary_conv_forward(real *out /* [N,O,OH,OW] */, real *saved, real *running /* [2] */,
-                         const real *inp /* [N,C,H,W] */, const real *weight /* [O,C,K,K] */,
-                         const real *alpha /* [O] */, const ConvDims *d, double bits, int train,
-                         const BinaryConvOptions *opt, real *scratch) {
-    const int codes_mode = codes_of(opt);
-    const SavedLayout L = saved_layout(d, codes_mode);
-    const ScratchLayout S = scratch_layout(d);
-    const int O = d->O, N = d->N;
-    const size_t CK = ck_of(d), nin = nin_of(d), CHW = (size_t)d->C * d->H * d->W;
-    const size_t OHW = (size_t)d->OH * d->OW;
-    const int zplus = opt->sign_zero == SIGN_ZERO_IS_PLUS_ONE;
-    real *hdr = saved + L.hdr, *w1 = scratch + S.w1, *bw = scratch + S.dw1;
-    int8_t *bw8 = (int8_t *)(void *)(saved + L.bw8);
-    real *ba = scratch + S.ba;
-    double tp = g_prof ? omp_get_wtime() : 0.0;
-    if (g_prof) g_prof->calls_fwd++;
-    if (codes_mode && !(bits >= 1 && bits <= 8)) {
-        /* a caller bug: the saved space was sized for 8-bit codes (model.c decides it from the schedule) */
-        fprintf(stderr, "binary_conv_forward: save_act_codes needs 1 <= bits <= 8, got %g\n", bits);
-        abort();
-    }
+/* ---------------------------------------------------------------- forward */
 
-    /* weights: E2 (train and eval), optional ReCU clamp, k-bit per channel (E4/E5), sign */
-    real q = (real)INFINITY;
-    const int packed = !(opt->conv_fp32 || env_forces_fp32());
-    uint64_t *pw = (uint64_t *)(void *)(scratch + S.pw);
+/* Weights: E2 (train and eval), the optional ReCU clamp, k-bit per output
+ * channel (E4/E5), sign. Leaves Bw as int8 in saved, as reals in bw (scratch,
+ * for the fp32 conv) and, when packed, in pw. Returns the clamp bound q
+ * (+inf without the clamp). */
+static real fwd_weights(SavedView *s, real *w1 /* [O*CK] */, real *bw /* [O*CK] */, uint64_t *pw,
+                        const real *weight /* [O,C,K,K] */, const ConvDims *d, double bits, int packed,
+                        const BinaryConvOptions *opt) {
+    const int O = d->O, zplus = opt->sign_zero == SIGN_ZERO_IS_PLUS_ONE;
+    const size_t CK = ck_of(d);
     if (packed && !opt->recu_clamp) {
         /* every step is per output channel: one pass, channel by channel, the
          * row staying in cache (the same row functions as the unfused path,
@@ -295,208 +319,244 @@ void binary_conv_forward(real *out /* [N,O,OH,OW] */, real *saved, real *running
         #pragma omp parallel for schedule(static)
         for (int o = 0; o < O; o++) {
             real *w1o = w1 + (size_t)o * CK, *bwo = bw + (size_t)o * CK;
-            weight_standardize_row(w1o, saved + L.sig_w + o, saved + L.mean_w + o, weight + (size_t)o * CK, CK,
-                                   opt->weight_center);
+            weight_standardize_row(w1o, s->sig_w + o, s->mean_w + o, weight + (size_t)o * CK, CK, opt->weight_center);
             minmax_uniform_row(bwo, NULL, NULL, w1o, CK, bits, qmax); /* Wq */
-            int8_t *b8 = bw8 + (size_t)o * CK;
+            int8_t *b8 = s->bw8 + (size_t)o * CK;
             for (size_t i = 0; i < CK; i++) {
                 bwo[i] = sign_value(bwo[i], zplus); /* Bw */
                 b8[i] = (int8_t)bwo[i];
             }
             bitpack_weight_row_c(pw + (size_t)o * 2 * LW, bwo, d);
         }
-    } else {
-        weight_standardize_forward(w1, saved + L.sig_w, saved + L.mean_w, weight, O, CK, opt->weight_center);
-        const real *w2 = w1;
-        if (opt->recu_clamp) {
-            q = recu_clamp_q(w1, (size_t)O * CK, opt->clamp_tau);
-            recu_clamp_forward(bw, w1, (size_t)O * CK, q);
-            w2 = bw;
-        }
-        minmax_uniform_per_channel(bw, NULL, NULL, w2, O, CK, bits); /* Wq (bw used as the buffer) */
-        sign_forward(bw, bw, (size_t)O * CK, zplus);                /* Bw */
-        bconv_bwd_sign_i8(bw8, bw, (size_t)O * CK, 0);              /* saved for backward as int8 */
-        if (packed) bconv_packed_fns()->pack_weight(pw, bw, d);
+        return (real)INFINITY;
     }
-    PROF_LAP(fwd_weight, tp);
+    real q = (real)INFINITY;
+    weight_standardize_forward(w1, s->sig_w, s->mean_w, weight, O, CK, opt->weight_center);
+    const real *w2 = w1;
+    if (opt->recu_clamp) {
+        q = recu_clamp_q(w1, (size_t)O * CK, opt->clamp_tau);
+        recu_clamp_forward(bw, w1, (size_t)O * CK, q);
+        w2 = bw;
+    }
+    minmax_uniform_per_channel(bw, NULL, NULL, w2, O, CK, bits); /* Wq (bw used as the buffer) */
+    sign_forward(bw, bw, (size_t)O * CK, zplus);                /* Bw */
+    bconv_bwd_sign_i8(s->bw8, bw, (size_t)O * CK, 0);           /* saved for backward as int8 */
+    if (packed) bconv_packed_fns()->pack_weight(pw, bw, d);
+    return q;
+}
 
-    /* activations: E3 (training only), k-bit per tensor with the batch range
-     * (train) or the running range (eval), then Ba */
-    const int normed = train && opt->act_norm;
-    real zp = 0, range = 0;
-    real *aq = NULL;                /* Aq as reals (fp32 saved) */
-    uint8_t *codes = NULL;          /* or its codes */
-    CodeTables tab;
-    if (codes_mode) {
-        codes = (uint8_t *)(void *)(saved + L.act);
+/* Activations: E3 (training with act_norm only), then k-bit per tensor with
+ * the batch range (train) or the running range (eval): Aq into saved, as reals
+ * or as codes (with their tables in tab). a0 is scratch for E3's output in the
+ * codes case. Sets *zp, *range; returns whether E3 ran. */
+static int fwd_acts(SavedView *s, CodeTables *tab, real *zp, real *range, real *running /* [2] */, real *a0buf,
+                    const real *inp /* [N,C,H,W] */, const ConvDims *d, double bits, int train,
+                    const BinaryConvOptions *opt) {
+    const int N = d->N, normed = train && opt->act_norm;
+    const size_t nin = nin_of(d), CHW = (size_t)d->C * d->H * d->W;
+    if (s->codes) {
         const real *a0 = inp;
         if (normed) {
-            real *t = scratch + S.dba;
-            act_normalize_forward(t, saved + L.sig_a, saved + L.mean_a, inp, N, CHW);
-            a0 = t;
+            act_normalize_forward(a0buf, s->sig_a, s->mean_a, inp, N, CHW);
+            a0 = a0buf;
         }
-        minmax_per_tensor_params(&zp, &range, running, a0, nin, train);
-        quant_codes_u8(codes, a0, nin, zp, quant_scale(range, bits), quant_qmax(bits));
-        code_tables(&tab, zp, range, bits, zplus);
+        minmax_per_tensor_params(zp, range, running, a0, nin, train);
+        quant_codes_u8(s->codes, a0, nin, *zp, quant_scale(*range, bits), quant_qmax(bits));
+        code_tables(tab, *zp, *range, bits, opt->sign_zero == SIGN_ZERO_IS_PLUS_ONE);
     } else {
-        aq = saved + L.act;
-        if (normed) act_normalize_forward(aq, saved + L.sig_a, saved + L.mean_a, inp, N, CHW);
-        else memcpy(aq, inp, nin * sizeof(real));
-        minmax_uniform_per_tensor(aq, running, &zp, &range, aq, nin, bits, train); /* Aq */
+        if (normed) act_normalize_forward(s->aq, s->sig_a, s->mean_a, inp, N, CHW);
+        else memcpy(s->aq, inp, nin * sizeof(real));
+        minmax_uniform_per_tensor(s->aq, running, zp, range, s->aq, nin, bits, train); /* Aq */
     }
     if (!normed)
         for (int n = 0; n < N; n++) {
-            saved[L.sig_a + n] = 1;
-            saved[L.mean_a + n] = 0;
+            s->sig_a[n] = 1;
+            s->mean_a[n] = 0;
         }
-    PROF_LAP(fwd_act, tp);
-
-    /* the 1-bit conv Y (into out), then out = Y * alpha (the error-quantization
-     * hook sits between them and is the identity here). Y is an exact integer
-     * either way. */
-    if (!packed) {
-        make_ba(ba, aq, codes, tab.sval, d, opt);
-        ConvDims dc = pad_m1(d, opt) ? padded_dims(d) : *d;
-        conv2d_forward(out, ba, bw, &dc, scratch + S.conv);
-    } else {
-        /* packed: sign(v) with sign(0) = 0 is what pack_act stores, so Aq packs
-         * as Ba directly; sign(0) = +1 packs Ba = sign(Aq) (unpadded, in ba);
-         * codes pack through their table. -1 padding is the packed border. */
-        const BconvPackedFns *f = bconv_packed_fns();
-        uint64_t *pa = (uint64_t *)(void *)(scratch + S.pa);
-        if (codes) {
-            bitpack_act_codes_c(pa, codes, tab.cls, d, pad_m1(d, opt));
-        } else {
-            const real *asrc = aq;
-            if (zplus) {
-                sign_forward(ba, aq, nin, 1);
-                asrc = ba;
-            }
-            f->pack_act(pa, asrc, d, pad_m1(d, opt));
-        }
-        PROF_LAP(fwd_act, tp);
-        f->conv_fwd(out, pa, pw, NULL, d);
-    }
-    int16_t *y16 = L.y16 ? (int16_t *)(void *)(saved + L.y) : NULL;
-    real *yr = L.y16 ? NULL : saved + L.y;
-    #pragma omp parallel for schedule(static)
-    for (long no = 0; no < (long)N * O; no++) {
-        const real a = alpha[no % O];
-        real *dst = out + (size_t)no * OHW;
-        if (y16)
-            for (size_t i = 0; i < OHW; i++) y16[(size_t)no * OHW + i] = (int16_t)dst[i];
-        else
-            memcpy(yr + (size_t)no * OHW, dst, OHW * sizeof(real));
-        for (size_t i = 0; i < OHW; i++) dst[i] = dst[i] * a;
-    }
-
-    PROF_LAP(fwd_conv, tp);
-    for (int i = 0; i < HDR_N; i++) hdr[i] = 0;
-    hdr[H_ACT_NORMED] = (real)normed;
-    hdr[H_ACT_ZP] = zp;
-    hdr[H_ACT_RANGE] = range;
-    hdr[H_RECU_Q] = q;
-    hdr[H_BITS] = (real)bits;
-    hdr[H_CODES] = (real)codes_mode;
+    return normed;
 }
 
-void binary_conv_backward(real *dinp /* [N,C,H,W] or NULL */, real *dweight /* [O,C,K,K] */,
-                          real *dalpha /* [O] */, const real *dout /* [N,O,OH,OW] */,
-                          const real *inp /* [N,C,H,W] */, const real *weight /* [O,C,K,K] */,
-                          const real *alpha /* [O] */, const real *saved, const ConvDims *d, double bits,
-                          double grad_bits, const BinaryConvOptions *opt, const real *noise /* [N,O,OH,OW] */,
-                          real *scratch) {
-    (void)bits; /* the k-bit quantizers are straight-through: k does not enter backward */
-    const SavedLayout L = saved_layout(d, codes_of(opt));
-    const ScratchLayout S = scratch_layout(d);
-    const int O = d->O, N = d->N, C = d->C, H = d->H, W = d->W;
-    const size_t CK = ck_of(d), nout = nout_of(d), CHW = (size_t)C * H * W;
-    const size_t OHW = (size_t)d->OH * d->OW;
-    const real *hdr = saved + L.hdr;
-    const int8_t *bw8 = (const int8_t *)(const void *)(saved + L.bw8);
-    const int codes_mode = hdr[H_CODES] != 0;
-    const real *aq = codes_mode ? NULL : saved + L.act;
-    const uint8_t *codes = codes_mode ? (const uint8_t *)(const void *)(saved + L.act) : NULL;
-    CodeTables tab;
-    if (codes_mode)
-        code_tables(&tab, hdr[H_ACT_ZP], hdr[H_ACT_RANGE], (double)hdr[H_BITS], opt->sign_zero == SIGN_ZERO_IS_PLUS_ONE);
-    real *ba = scratch + S.ba, *dba = scratch + S.dba, *dy = scratch + S.dy, *dbw = scratch + S.dbw;
-    double tp = g_prof ? omp_get_wtime() : 0.0;
-    if (g_prof) g_prof->calls_bwd++;
+/* The 1-bit conv Y = conv(Ba, Bw) into out, on the fp32 conv or the packed
+ * kernels; Y is an exact integer either way. */
+static void fwd_conv(real *out /* [N,O,OH,OW] */, const SavedView *s, const CodeTables *tab, real *scratch,
+                     const ScratchLayout *S, const ConvDims *d, int packed, const BinaryConvOptions *opt,
+                     double *tp) {
+    real *ba = scratch + S->ba;
+    if (!packed) {
+        make_ba(ba, s->aq, s->codes, tab->sval, d, opt);
+        ConvDims dc = pad_m1(d, opt) ? padded_dims(d) : *d;
+        conv2d_forward(out, ba, scratch + S->dw1 /* Bw as reals */, &dc, scratch + S->conv);
+        return;
+    }
+    /* packed: sign(v) with sign(0) = 0 is what pack_act stores, so Aq packs
+     * as Ba directly; sign(0) = +1 packs Ba = sign(Aq) (unpadded, in ba);
+     * codes pack through their table. -1 padding is the packed border. */
+    const BconvPackedFns *f = bconv_packed_fns();
+    uint64_t *pa = (uint64_t *)(void *)(scratch + S->pa);
+    if (s->codes) {
+        bitpack_act_codes_c(pa, s->codes, tab->cls, d, pad_m1(d, opt));
+    } else {
+        const real *asrc = s->aq;
+        if (opt->sign_zero == SIGN_ZERO_IS_PLUS_ONE) {
+            sign_forward(ba, s->aq, nin_of(d), 1);
+            asrc = ba;
+        }
+        f->pack_act(pa, asrc, d, pad_m1(d, opt));
+    }
+    PROF_LAP(fwd_act, *tp);
+    f->conv_fwd(out, pa, (const uint64_t *)(const void *)(scratch + S->pw), NULL, d);
+}
 
-    /* dalpha[o] += sum_{n,h,w} dout * Y (fp32 result, summed in double in a fixed order) */
-    const int16_t *y16 = L.y16 ? (const int16_t *)(const void *)(saved + L.y) : NULL;
-    const real *yr = L.y16 ? NULL : saved + L.y;
+/* Y saved (int16 or reals) for dalpha, then out = Y * alpha in place (the
+ * error-quantization hook sits between them and is the identity here) */
+static void fwd_save_y_scale(real *out /* [N,O,OH,OW] */, SavedView *s, const real *alpha /* [O] */,
+                             const ConvDims *d) {
+    const int O = d->O;
+    const size_t OHW = (size_t)d->OH * d->OW;
+    #pragma omp parallel for schedule(static)
+    for (long no = 0; no < (long)d->N * O; no++) {
+        const real a = alpha[no % O];
+        real *dst = out + (size_t)no * OHW;
+        if (s->y16)
+            for (size_t i = 0; i < OHW; i++) s->y16[(size_t)no * OHW + i] = (int16_t)dst[i];
+        else
+            memcpy(s->yr + (size_t)no * OHW, dst, OHW * sizeof(real));
+        for (size_t i = 0; i < OHW; i++) dst[i] = dst[i] * a;
+    }
+}
+
+int binary_conv_forward(real *out /* [N,O,OH,OW] */, void *saved, real *running /* [2] */,
+                        const real *inp /* [N,C,H,W] */, const real *weight /* [O,C,K,K] */,
+                        const real *alpha /* [O] */, const ConvDims *d, double bits, int train,
+                        const BinaryConvOptions *opt, real *scratch) {
+    const int codes_mode = codes_of(opt);
+    /* the saved space was sized for 8-bit codes (the caller decides it from the schedule) */
+    if (codes_mode && !(bits >= 1 && bits <= 8)) return -1;
+    SavedView s = saved_view(saved, d, codes_mode);
+    const ScratchLayout S = scratch_layout(d);
+    double tp = g_prof ? omp_get_wtime() : 0.0;
+    if (g_prof) g_prof->calls_fwd++;
+    const int packed = !(opt->conv_fp32 || env_forces_fp32());
+
+    const real q = fwd_weights(&s, scratch + S.w1, scratch + S.dw1, (uint64_t *)(void *)(scratch + S.pw), weight, d,
+                               bits, packed, opt);
+    PROF_LAP(fwd_weight, tp);
+    real zp = 0, range = 0;
+    CodeTables tab;
+    const int normed = fwd_acts(&s, &tab, &zp, &range, running, scratch + S.dba, inp, d, bits, train, opt);
+    PROF_LAP(fwd_act, tp);
+    fwd_conv(out, &s, &tab, scratch, &S, d, packed, opt, &tp);
+    fwd_save_y_scale(out, &s, alpha, d);
+    PROF_LAP(fwd_conv, tp);
+
+    for (int i = 0; i < HDR_N; i++) s.hdr[i] = 0;
+    s.hdr[H_ACT_NORMED] = (real)normed;
+    s.hdr[H_ACT_ZP] = zp;
+    s.hdr[H_ACT_RANGE] = range;
+    s.hdr[H_RECU_Q] = q;
+    s.hdr[H_BITS] = (real)bits;
+    s.hdr[H_CODES] = (real)codes_mode;
+    return 0;
+}
+
+/* --------------------------------------------------------------- backward */
+
+/* dalpha[o] += sum_{n,h,w} dout * Y (fp32 result, summed in double in a fixed order) */
+static void bwd_dalpha(real *dalpha /* [O] */, const real *dout /* [N,O,OH,OW] */, const SavedView *s,
+                       const ConvDims *d) {
+    const int O = d->O, N = d->N;
+    const size_t OHW = (size_t)d->OH * d->OW;
     #pragma omp parallel for schedule(static)
     for (int o = 0; o < O; o++) {
         double acc = 0.0;
         for (int n = 0; n < N; n++) {
             const size_t base = ((size_t)n * O + o) * OHW;
             const real *g = dout + base;
-            if (y16)
-                for (size_t i = 0; i < OHW; i++) acc += (double)g[i] * (double)y16[base + i];
+            if (s->y16)
+                for (size_t i = 0; i < OHW; i++) acc += (double)g[i] * (double)s->y16[base + i];
             else
-                for (size_t i = 0; i < OHW; i++) acc += (double)g[i] * (double)yr[base + i];
+                for (size_t i = 0; i < OHW; i++) acc += (double)g[i] * (double)s->yr[base + i];
         }
         dalpha[o] += (real)acc;
     }
+}
 
-    /* dBw = conv_wgrad(Ba, dY), dBa = conv_dgrad(dY, Bw) with dY = Q_g(dout * alpha) (E8):
-     * by default on the error's codes with integer kernels, else (error not
-     * quantized to 1..8 bits, a non-finite error, or opt->bwd_fp32) as fp32 GEMMs */
-    const int pm1 = pad_m1(d, opt);
-    ConvDims dc = pm1 ? padded_dims(d) : *d;
+/* dBw = conv_wgrad(Ba, dY) into scratch dbw and, when want_dba, dBa =
+ * conv_dgrad(dY, Bw) into scratch dba, with dY = Q_g(dout * alpha) (E8): by
+ * default on the error's codes with integer kernels, else (error not
+ * quantized to 1..8 bits, a non-finite error, or opt->bwd_fp32) as fp32 GEMMs */
+static void bwd_products(const SavedView *s, const CodeTables *tab, const real *dout /* [N,O,OH,OW] */,
+                         const real *alpha /* [O] */, const real *noise, int want_dba, real *scratch,
+                         const ScratchLayout *S, const ConvDims *d, double grad_bits, const BinaryConvOptions *opt,
+                         double *tp) {
+    const int O = d->O, pm1 = pad_m1(d, opt);
+    const size_t CK = ck_of(d), nout = nout_of(d), OHW = (size_t)d->OH * d->OW;
+    const ConvDims dc = pm1 ? padded_dims(d) : *d;
     const size_t nba = pm1 ? nin_padded(d) : nin_of(d);
     const int quant = opt->grad_quant && grad_bits != 0;
-    int done = 0;
+    const real *nz = opt->grad_stochastic ? noise : NULL;
+    real *ba = scratch + S->ba, *dba = scratch + S->dba, *dy = scratch + S->dy, *dbw = scratch + S->dbw;
     if (quant && !opt->bwd_fp32 && grad_bits >= 1 && grad_bits <= 8) {
-        int8_t *ba8 = (int8_t *)(void *)(scratch + S.ba8);
-        make_ba8(ba8, aq, codes, tab.sval, d, opt);
-        PROF_LAP(bwd_products, tp);
-        done = bconv_bwd_int8_products(dinp ? dba : NULL, dbw, dy, (uint8_t *)(void *)(scratch + S.codes), dout,
-                                       alpha, opt->grad_stochastic ? noise : NULL, grad_bits, ba8, bw8, &dc) == 0;
-        PROF_LAP(bwd_products, tp);
-        /* on failure dy = dout * alpha already: quantize it below */
-        if (!done && quant) grad_quant(dy, dy, nout, grad_bits, opt->grad_stochastic ? noise : NULL);
+        int8_t *ba8 = (int8_t *)(void *)(scratch + S->ba8);
+        make_ba8(ba8, s->aq, s->codes, tab->sval, d, opt);
+        PROF_LAP(bwd_products, *tp);
+        const int done = bconv_bwd_int8_products(want_dba ? dba : NULL, dbw, dy, (uint8_t *)(void *)(scratch + S->codes),
+                                                 dout, alpha, nz, grad_bits, ba8, s->bw8, &dc) == 0;
+        PROF_LAP(bwd_products, *tp);
+        if (done) {
+            PROF_LAP(bwd_err, *tp);
+            return;
+        }
+        /* on failure dy = dout * alpha already: quantize it, then the fp32 products */
+        grad_quant(dy, dy, nout, grad_bits, nz);
     } else {
         #pragma omp parallel for schedule(static)
-        for (long no = 0; no < (long)N * O; no++) {
+        for (long no = 0; no < (long)d->N * O; no++) {
             const real a = alpha[no % O];
             const real *g = dout + (size_t)no * OHW;
             real *dst = dy + (size_t)no * OHW;
             for (size_t i = 0; i < OHW; i++) dst[i] = g[i] * a;
         }
-        if (quant) grad_quant(dy, dy, nout, grad_bits, opt->grad_stochastic ? noise : NULL);
+        if (quant) grad_quant(dy, dy, nout, grad_bits, nz);
     }
-    PROF_LAP(bwd_err, tp);
-    if (!done) {
-        make_ba(ba, aq, codes, tab.sval, d, opt);
-        real *bw = scratch + S.w1; /* Bw as reals (W1 is recomputed below if the clamp needs it) */
-        for (size_t i = 0; i < (size_t)O * CK; i++) bw[i] = (real)bw8[i];
-        memset(dbw, 0, (size_t)O * CK * sizeof(real));
-        if (dinp) memset(dba, 0, nba * sizeof(real));
-        conv2d_backward(dinp ? dba : NULL, dbw, dy, ba, bw, &dc, scratch + S.conv);
-        PROF_LAP(bwd_products, tp);
-    }
+    PROF_LAP(bwd_err, *tp);
+    make_ba(ba, s->aq, s->codes, tab->sval, d, opt);
+    real *bw = scratch + S->w1; /* Bw as reals (W1 is recomputed later if the clamp needs it) */
+    for (size_t i = 0; i < (size_t)O * CK; i++) bw[i] = (real)s->bw8[i];
+    memset(dbw, 0, (size_t)O * CK * sizeof(real));
+    if (want_dba) memset(dba, 0, nba * sizeof(real));
+    conv2d_backward(want_dba ? dba : NULL, dbw, dy, ba, bw, &dc, scratch + S->conv);
+    PROF_LAP(bwd_products, *tp);
+}
 
-    /* weights: STE through sign and Q_k (dW2 = dBw), the clamp's mask (on W1,
-     * recomputed: the same function of the same W as in forward), then E2's Jacobian */
-    const real *dw1 = dbw;
+/* weights: STE through sign and Q_k (dW2 = dBw), the clamp's mask (on W1,
+ * recomputed: the same function of the same W as in forward), then E2's Jacobian */
+static void bwd_weights(real *dweight /* [O,C,K,K] */, const SavedView *s, const real *weight, real *scratch,
+                        const ScratchLayout *S, const ConvDims *d, const BinaryConvOptions *opt) {
+    const int O = d->O;
+    const size_t CK = ck_of(d);
+    const real *dbw = scratch + S->dbw, *dw1 = dbw;
     if (opt->recu_clamp) {
-        real *w1 = scratch + S.w1, *t = scratch + S.dw1;
-        weight_standardize_forward(w1, scratch + S.wsig, scratch + S.wmean, weight, O, CK, opt->weight_center);
+        real *w1 = scratch + S->w1, *t = scratch + S->dw1;
+        weight_standardize_forward(w1, scratch + S->wsig, scratch + S->wmean, weight, O, CK, opt->weight_center);
         memset(t, 0, (size_t)O * CK * sizeof(real));
-        recu_clamp_backward(t, dbw, w1, (size_t)O * CK, hdr[H_RECU_Q]);
+        recu_clamp_backward(t, dbw, w1, (size_t)O * CK, s->hdr[H_RECU_Q]);
         dw1 = t;
     }
-    weight_standardize_backward(dweight, dw1, weight, saved + L.sig_w, saved + L.mean_w, O, CK, opt->weight_center);
-    PROF_LAP(bwd_jacobians, tp);
+    weight_standardize_backward(dweight, dw1, weight, s->sig_w, s->mean_w, O, CK, opt->weight_center);
+}
 
-    if (dinp == NULL) return;
-    /* activations: crop dBa, times the ApproxSign factor at Aq (or 1: STE),
-     * STE through Q_k, then E3's Jacobian if E3 ran. dA0 goes where Ba was. */
-    real *da0 = ba;
-    const int p = pm1 ? d->pad : 0, Wp = W + 2 * p, Hp = H + 2 * p;
+/* activations: crop dBa (scratch dba), times the ApproxSign factor at Aq (or
+ * 1: STE), STE through Q_k, then E3's Jacobian if E3 ran. dA0 goes where Ba
+ * was (scratch ba). */
+static void bwd_acts(real *dinp /* [N,C,H,W] */, const SavedView *s, const CodeTables *tab,
+                     const real *inp /* [N,C,H,W] */, real *scratch, const ScratchLayout *S, const ConvDims *d,
+                     const BinaryConvOptions *opt) {
+    const int N = d->N, C = d->C, H = d->H, W = d->W;
+    const size_t CHW = (size_t)C * H * W;
+    const real *dba = scratch + S->dba;
+    real *da0 = scratch + S->ba;
+    const int p = pad_m1(d, opt) ? d->pad : 0, Wp = W + 2 * p, Hp = H + 2 * p;
     const int approx = opt->act_grad == ACT_GRAD_APPROX_SIGN;
     #pragma omp parallel for schedule(static)
     for (long pl = 0; pl < (long)N * C; pl++) {
@@ -508,16 +568,41 @@ void binary_conv_backward(real *dinp /* [N,C,H,W] or NULL */, real *dweight /* [
                 const real g = src[(size_t)(i + p) * Wp + j + p];
                 const size_t k = (size_t)i * W + j;
                 if (!approx) dst[k] = g;
-                else dst[k] = g * (codes ? tab.fac[codes[k0 + k]] : approx_sign_grad(aq[k0 + k]));
+                else dst[k] = g * (s->codes ? tab->fac[s->codes[k0 + k]] : approx_sign_grad(s->aq[k0 + k]));
             }
     }
-    if (hdr[H_ACT_NORMED] != 0) {
-        act_normalize_backward(dinp, da0, inp, saved + L.sig_a, saved + L.mean_a, N, CHW);
+    if (s->hdr[H_ACT_NORMED] != 0) {
+        act_normalize_backward(dinp, da0, inp, s->sig_a, s->mean_a, N, CHW);
     } else {
         /* eval-mode forward (A0 = A): dinp += dA0 */
         const size_t nin = (size_t)N * CHW;
         #pragma omp parallel for schedule(static)
         for (size_t i = 0; i < nin; i++) dinp[i] += da0[i];
     }
+}
+
+void binary_conv_backward(real *dinp /* [N,C,H,W] or NULL */, real *dweight /* [O,C,K,K] or NULL */,
+                          real *dalpha /* [O] or NULL */, const real *dout /* [N,O,OH,OW] */,
+                          const real *inp /* [N,C,H,W] */, const real *weight /* [O,C,K,K] */,
+                          const real *alpha /* [O] */, const void *saved, const ConvDims *d, double bits,
+                          double grad_bits, const BinaryConvOptions *opt, const real *noise /* [N,O,OH,OW] */,
+                          real *scratch) {
+    (void)bits; /* the k-bit quantizers are straight-through: k does not enter backward */
+    const SavedView s = saved_view((void *)saved, d, codes_of(opt)); /* read only */
+    const ScratchLayout S = scratch_layout(d);
+    CodeTables tab;
+    if (s.hdr[H_CODES] != 0)
+        code_tables(&tab, s.hdr[H_ACT_ZP], s.hdr[H_ACT_RANGE], (double)s.hdr[H_BITS],
+                    opt->sign_zero == SIGN_ZERO_IS_PLUS_ONE);
+    double tp = g_prof ? omp_get_wtime() : 0.0;
+    if (g_prof) g_prof->calls_bwd++;
+
+    if (dalpha) bwd_dalpha(dalpha, dout, &s, d);
+    if (!dweight && !dinp) return; /* a frozen conv whose input needs no gradient */
+    bwd_products(&s, &tab, dout, alpha, noise, dinp != NULL, scratch, &S, d, grad_bits, opt, &tp);
+    if (dweight) bwd_weights(dweight, &s, weight, scratch, &S, d, opt);
+    PROF_LAP(bwd_jacobians, tp);
+    if (dinp == NULL) return;
+    bwd_acts(dinp, &s, &tab, inp, scratch, &S, d, opt);
     PROF_LAP(bwd_jacobians, tp);
 }

@@ -50,35 +50,45 @@ typedef struct {
                              * error, as the authors' code computes them (in another summation order). The
                              * two differ by float rounding only. Default 0 (config binary.backward). */
     int save_act_codes;     /* memory: save the activations' k-bit codes (1 byte each) for backward instead of
-                             * Aq (4 bytes); every call must then have 1 <= bits <= 8 (it aborts otherwise), and
-                             * saved must be sized with this option. Bitwise the same results. Default 0; the
+                             * Aq (4 bytes); every call must then have 1 <= bits <= 8 (forward refuses
+                             * otherwise), and saved must be sized with this option. Bitwise the same results. Default 0; the
                              * training loop turns it on when the precision schedule allows (prec_bits_within). */
 } BinaryConvOptions;
 
 /* the faithful defaults */
 BinaryConvOptions binary_conv_faithful(void);
 
-/* reals of `saved` (what backward needs) for a batch of d->N under opt (only
- * opt->save_act_codes matters; NULL = 0), and of scratch */
+/* Sizes. `saved` is what backward needs: one block of bytes holding reals
+ * (statistics, Aq), int8 (Bw), uint8 (activation codes) and int16 (Y), each
+ * field aligned for a real; binary_conv_saved_bytes is its size for a batch of
+ * d->N under opt (only opt->save_act_codes matters; NULL = 0), and
+ * binary_conv_saved_size the same block counted in reals (it is a whole
+ * number of them), for callers that allocate reals. scratch is in reals. */
+size_t binary_conv_saved_bytes(const ConvDims *d, const BinaryConvOptions *opt);
 size_t binary_conv_saved_size(const ConvDims *d, const BinaryConvOptions *opt);
 size_t binary_conv_scratch_size(const ConvDims *d);
 
 /* out [O,C,K,K] = Bw of the last forward, read from saved (sized for d and
  * opt): the binary weights it used, for tools that count sign flips */
-void binary_conv_saved_bw(real *out, const real *saved, const ConvDims *d, const BinaryConvOptions *opt);
+void binary_conv_saved_bw(real *out, const void *saved, const ConvDims *d, const BinaryConvOptions *opt);
 
-/* out [N,O,OH,OW]; saved [binary_conv_saved_size]; running [2] = (running_zp, running_range)
- * of the activation quantizer, updated in training (momentum 0.9) and read in eval;
- * inp [N,C,H,W]; weight [O,C,K,K]; alpha [O]. */
-void binary_conv_forward(real *out, real *saved, real *running, const real *inp, const real *weight,
-                         const real *alpha, const ConvDims *d, double bits, int train,
-                         const BinaryConvOptions *opt, real *scratch);
+/* out [N,O,OH,OW]; saved [binary_conv_saved_bytes], aligned for a real;
+ * running [2] = (running_zp, running_range) of the activation quantizer,
+ * updated in training (momentum 0.9) and read in eval; inp [N,C,H,W];
+ * weight [O,C,K,K]; alpha [O]. Returns 0, or -1 (nothing written) when
+ * opt->save_act_codes is set and bits is outside [1, 8]: saved was sized for
+ * 8-bit codes, a caller's error. */
+int binary_conv_forward(real *out, void *saved, real *running, const real *inp, const real *weight,
+                        const real *alpha, const ConvDims *d, double bits, int train, const BinaryConvOptions *opt,
+                        real *scratch);
 
 /* noise [N*O*OH*OW] holds U(-0.5, 0.5) draws for stochastic rounding of the
  * error (NULL: deterministic rounding); the caller draws them from the run's
- * stochastic-rounding stream, so tests can feed the same draws to PyTorch. */
+ * stochastic-rounding stream, so tests can feed the same draws to PyTorch.
+ * dinp, dweight and dalpha may each be NULL (not needed: a frozen conv gets
+ * no parameter gradients), skipping what only they need. */
 void binary_conv_backward(real *dinp, real *dweight, real *dalpha, const real *dout, const real *inp,
-                          const real *weight, const real *alpha, const real *saved, const ConvDims *d,
+                          const real *weight, const real *alpha, const void *saved, const ConvDims *d,
                           double bits, double grad_bits, const BinaryConvOptions *opt, const real *noise,
                           real *scratch);
 

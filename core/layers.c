@@ -1,9 +1,12 @@
 /* Layer kinds: each wires one op of core/ops.h to the model's arenas.
  * forward reads the outputs of its inputs and overwrites its own output;
- * backward accumulates into its inputs' dacts (NULL when the input is the image). */
+ * backward accumulates into its inputs' dacts (NULL when the input is the
+ * image and its gradient was not asked for) and into its parameters'
+ * gradients (NULL when the layer is frozen). */
 #include "layers.h"
 
 #include <math.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "quant.h"
@@ -11,48 +14,103 @@
 static const real *in_act(const Model *m, const Layer *l, int which) {
     return layer_out(m, &m->layers[which ? l->in1 : l->in0]);
 }
-/* gradient buffer of an input, or NULL when the input is the image (layer 0):
- * nothing upstream needs it, and skipping it saves the first conv's col2im */
+/* gradient buffer of an input, or NULL when the input is the image (layer 0)
+ * and nobody asked for its gradient (model_input_grad): skipping it saves the
+ * first conv's col2im */
 static real *in_dact(const Model *m, const Layer *l, int which) {
     int idx = which ? l->in1 : l->in0;
-    return idx == 0 ? NULL : layer_dout(m, &m->layers[idx]);
+    return idx == 0 && !m->input_grad ? NULL : layer_dout(m, &m->layers[idx]);
+}
+/* the gradient of a parameter tensor at off, or NULL for a frozen layer */
+static real *pgrad(const Model *m, const Layer *l, size_t off) { return l->frozen ? NULL : m->grads + off; }
+/* a frozen layer with running statistics runs them in eval mode */
+static int train_mode(const Layer *l, int train) { return train && !l->frozen; }
+
+/* the output side of a k-window with stride and pad over n, or -1 with the reason */
+static int window_side(int n, int k, int stride, int pad, char *why, size_t whylen) {
+    if (k < 1 || stride < 1 || pad < 0) {
+        snprintf(why, whylen, "bad window (kernel %d, stride %d, pad %d)", k, stride, pad);
+        return -1;
+    }
+    if (n + 2 * pad < k) {
+        snprintf(why, whylen, "kernel %d with pad %d does not fit the input side %d", k, pad, n);
+        return -1;
+    }
+    return (n + 2 * pad - k) / stride + 1;
+}
+/* the shape rule of convs and pools */
+static int window_shape(Layer *l, const Model *m, char *why, size_t whylen) {
+    (void)m;
+    const int H = window_side(l->inH, l->K, l->stride, l->pad, why, whylen);
+    if (H < 1) return -1;
+    const int W = window_side(l->inW, l->K, l->stride, l->pad, why, whylen);
+    if (W < 1) return -1;
+    l->H = H;
+    l->W = W;
+    return 0;
+}
+/* a vector per sample: global pools, linear */
+static int vector_shape(Layer *l, const Model *m, char *why, size_t whylen) {
+    (void)m, (void)why, (void)whylen;
+    l->H = l->W = 1;
+    return 0;
 }
 
 /* ---------------------------------------------------------------- input */
-static void input_forward(Layer *l, Model *m, int train) {}
+static int input_shape(Layer *l, const Model *m, char *why, size_t whylen) {
+    (void)why, (void)whylen;
+    l->H = m->in_H;
+    l->W = m->in_W;
+    return 0;
+}
+static int input_forward(Layer *l, Model *m, int train) { return 0; }
 static void input_backward(Layer *l, Model *m) {}
 static long no_macs(const Layer *l) { return 0; }
-const LayerKind LAYER_INPUT = {.name = "input", .forward = input_forward, .backward = input_backward, .macs = no_macs};
+const LayerKind LAYER_INPUT = {.name = "input", .forward = input_forward, .backward = input_backward, .macs = no_macs,
+                               .out_shape = input_shape};
 
 /* ----------------------------------------------------------------- conv */
 static ConvDims layer_conv_dims(const Layer *l, int N) {
     return conv_dims(N, l->inC, l->inH, l->inW, l->C, l->K, l->stride, l->pad);
 }
-static void conv_forward(Layer *l, Model *m, int train) {
+static int conv_forward(Layer *l, Model *m, int train) {
     ConvDims d = layer_conv_dims(l, m->batch);
     conv2d_forward(layer_out(m, l), in_act(m, l, 0), m->params + l->w_off, &d, m->scratch);
+    if (l->bias) conv2d_bias_forward(layer_out(m, l), m->params + l->b_off, m->batch, l->C, l->H * l->W);
+    return 0;
 }
 static void conv_backward(Layer *l, Model *m) {
     ConvDims d = layer_conv_dims(l, m->batch);
-    conv2d_backward(in_dact(m, l, 0), m->grads + l->w_off, layer_dout(m, l), in_act(m, l, 0),
+    real *dbias = l->bias ? pgrad(m, l, l->b_off) : NULL;
+    if (dbias) conv2d_bias_backward(dbias, layer_dout(m, l), m->batch, l->C, l->H * l->W);
+    conv2d_backward(in_dact(m, l, 0), pgrad(m, l, l->w_off), layer_dout(m, l), in_act(m, l, 0),
                     m->params + l->w_off, &d, m->scratch);
 }
 static long conv_layer_macs(const Layer *l) {
     ConvDims d = layer_conv_dims(l, 1);
     return conv_macs(&d);
 }
-static void conv_params(Layer *l) { l->w_n = (size_t)l->C * l->inC * l->K * l->K; }
+static void conv_params(Layer *l) {
+    l->w_n = (size_t)l->C * l->inC * l->K * l->K;
+    if (l->bias) l->b_n = (size_t)l->C;
+}
 /* kaiming_normal_(mode='fan_in', nonlinearity='leaky_relu', a=0): std = sqrt(2 / fan_in) */
 static void kaiming_normal(real *w, const Layer *l, Rng *r) {
     double std = sqrt(2.0 / ((double)l->inC * l->K * l->K));
     for (size_t j = 0; j < l->w_n; j++) w[j] = (real)(std * rng_normal(r));
 }
+/* the weights; then a bias, if any, from the same stream: nn.Conv2d's default
+ * U(-1/sqrt(fan_in), 1/sqrt(fan_in)) */
 static void conv_init(Layer *l, Model *m, Rng *r) {
     real *w = m->params + l->w_off;
     if (l->init_std > 0) /* the builder's N(0, init_std) (vgg_small) */
         for (size_t j = 0; j < l->w_n; j++) w[j] = (real)(l->init_std * rng_normal(r));
     else
         kaiming_normal(w, l, r);
+    if (!l->bias) return;
+    const double bound = 1.0 / sqrt((double)l->inC * l->K * l->K);
+    real *b = m->params + l->b_off;
+    for (size_t j = 0; j < l->b_n; j++) b[j] = (real)(bound * (2.0 * rng_uniform(r) - 1.0));
 }
 static size_t conv_scratch(const Layer *l, int max_batch) {
     ConvDims d = layer_conv_dims(l, max_batch);
@@ -62,17 +120,22 @@ static size_t conv_scratch(const Layer *l, int max_batch) {
 static const char *conv_label(const Layer *l) { return l->conv_kind == CONV_BINARY ? "conv(fp32 run)" : "conv"; }
 const LayerKind LAYER_CONV = {.name = "conv", .forward = conv_forward, .backward = conv_backward,
                               .macs = conv_layer_macs, .bwd_reads_inputs = 1, .has_weights = 1,
-                              .params = conv_params, .init = conv_init, .scratch_n = conv_scratch,
-                              .label = conv_label};
+                              .out_shape = window_shape, .params = conv_params, .init = conv_init,
+                              .scratch_n = conv_scratch, .label = conv_label};
 
 /* ---------------------------------------------------------- binary conv */
 /* core/binary_conv.h at the model's precision of this step (m->bits,
  * m->grad_bits). The error quantizer's noise comes from the run's
- * stochastic-rounding stream keyed by (step, layer index). */
-static void bconv_forward(Layer *l, Model *m, int train) {
+ * stochastic-rounding stream keyed by (step, layer index). Its saved block is
+ * all typed bytes (reals, int8 Bw, codes, int16 Y). */
+static int bconv_forward(Layer *l, Model *m, int train) {
     ConvDims d = layer_conv_dims(l, m->batch);
-    binary_conv_forward(layer_out(m, l), m->saved + l->save_off, m->buffers + l->buf_off, in_act(m, l, 0),
-                        m->params + l->w_off, m->params + l->b_off, &d, m->bits, train, &m->bconv, m->scratch);
+    if (binary_conv_forward(layer_out(m, l), layer_saved_bytes(m, l), m->buffers + l->buf_off, in_act(m, l, 0),
+                            m->params + l->w_off, m->params + l->b_off, &d, m->bits, train_mode(l, train), &m->bconv,
+                            m->scratch))
+        return layer_run_error(m, l, "binary conv at %g bits: its saved space holds 1..8-bit activation codes "
+                               "(binary.save_act_codes)", m->bits);
+    return 0;
 }
 static void bconv_backward(Layer *l, Model *m) {
     ConvDims d = layer_conv_dims(l, m->batch);
@@ -82,8 +145,8 @@ static void bconv_backward(Layer *l, Model *m) {
         quant_fill_noise(m->noise, n, m->seed, (uint64_t)m->step, (uint64_t)(l - m->layers));
         noise = m->noise;
     }
-    binary_conv_backward(in_dact(m, l, 0), m->grads + l->w_off, m->grads + l->b_off, layer_dout(m, l),
-                         in_act(m, l, 0), m->params + l->w_off, m->params + l->b_off, m->saved + l->save_off, &d,
+    binary_conv_backward(in_dact(m, l, 0), pgrad(m, l, l->w_off), pgrad(m, l, l->b_off), layer_dout(m, l),
+                         in_act(m, l, 0), m->params + l->w_off, m->params + l->b_off, layer_saved_bytes(m, l), &d,
                          m->bits, m->grad_bits, &m->bconv, noise, m->scratch);
 }
 static void bconv_params(Layer *l) {
@@ -102,7 +165,7 @@ static void bconv_init(Layer *l, Model *m, Rng *r) {
 }
 static size_t bconv_saved(const Layer *l, const Model *m, int max_batch) {
     ConvDims d = layer_conv_dims(l, max_batch);
-    return binary_conv_saved_size(&d, &m->bconv);
+    return binary_conv_saved_bytes(&d, &m->bconv);
 }
 static size_t bconv_scratch(const Layer *l, int max_batch) {
     ConvDims d = layer_conv_dims(l, max_batch);
@@ -112,29 +175,39 @@ static size_t bconv_scratch(const Layer *l, int max_batch) {
 static size_t bconv_noise(const Layer *l, int max_batch) { return (size_t)max_batch * layer_numel(l); }
 const LayerKind LAYER_BCONV = {.name = "binary_conv", .forward = bconv_forward, .backward = bconv_backward,
                                .macs = conv_layer_macs, .bwd_reads_inputs = 1, .has_weights = 1, .binary = 1,
-                               .params = bconv_params, .init = bconv_init, .saved_n = bconv_saved,
-                               .scratch_n = bconv_scratch, .noise_n = bconv_noise};
+                               .out_shape = window_shape, .params = bconv_params, .init = bconv_init,
+                               .saved_bytes = bconv_saved, .scratch_n = bconv_scratch, .noise_n = bconv_noise};
 
 /* ------------------------------------------------------------ batchnorm */
 static BNDims layer_bn_dims(const Layer *l, int N) {
     BNDims d = {N, l->C, l->H * l->W, (real)1e-5, (real)0.1};
     return d;
 }
-static void bn_forward(Layer *l, Model *m, int train) {
+static int bn_forward(Layer *l, Model *m, int train) {
     BNDims d = layer_bn_dims(l, m->batch);
     real *running_mean = m->buffers + l->buf_off, *running_var = running_mean + l->C;
-    if (train) {
-        real *mean = m->saved + l->save_off, *rstd = mean + l->C;
+    if (train_mode(l, train)) {
+        real *mean = layer_saved(m, l), *rstd = mean + l->C;
         batchnorm_forward_train(layer_out(m, l), mean, rstd, running_mean, running_var, in_act(m, l, 0),
                                 m->params + l->w_off, m->params + l->b_off, &d);
     } else {
         batchnorm_forward_eval(layer_out(m, l), in_act(m, l, 0), m->params + l->w_off, m->params + l->b_off,
                                running_mean, running_var, &d);
     }
+    return 0;
 }
+/* the backward of the mode the forward ran in: batch statistics (training),
+ * or the running ones (frozen, or after an eval run) */
 static void bn_backward(Layer *l, Model *m) {
     BNDims d = layer_bn_dims(l, m->batch);
-    const real *mean = m->saved + l->save_off, *rstd = mean + l->C;
+    if (!train_mode(l, m->run_train)) {
+        const real *running_mean = m->buffers + l->buf_off, *running_var = running_mean + l->C;
+        (m->bwd_store_input ? batchnorm_backward_eval_store : batchnorm_backward_eval)(
+            in_dact(m, l, 0), pgrad(m, l, l->w_off), pgrad(m, l, l->b_off), layer_dout(m, l), in_act(m, l, 0),
+            m->params + l->w_off, running_mean, running_var, &d);
+        return;
+    }
+    const real *mean = layer_saved(m, l), *rstd = mean + l->C;
     (m->bwd_store_input ? batchnorm_backward_store : batchnorm_backward)(
         in_dact(m, l, 0), m->grads + l->w_off, m->grads + l->b_off, layer_dout(m, l), in_act(m, l, 0), mean, rstd,
         m->params + l->w_off, &d);
@@ -162,8 +235,9 @@ const LayerKind LAYER_BN = {.name = "bn", .forward = bn_forward, .backward = bn_
                             .saved_n = bn_saved, .label = bn_label};
 
 /* ---------------------------------------------------------- activations */
-static void hardtanh_fwd(Layer *l, Model *m, int train) {
+static int hardtanh_fwd(Layer *l, Model *m, int train) {
     hardtanh_forward(layer_out(m, l), in_act(m, l, 0), (size_t)m->batch * layer_numel(l));
+    return 0;
 }
 /* The gradient mask -1 < x < 1 is read off the output: y = clamp(x, -1, 1) is
  * strictly inside (-1, 1) exactly when x is (and NaN in both), so backward
@@ -177,8 +251,9 @@ static void hardtanh_bwd(Layer *l, Model *m) {
 const LayerKind LAYER_HARDTANH = {.name = "hardtanh", .forward = hardtanh_fwd, .backward = hardtanh_bwd,
                                   .macs = no_macs, .bwd_reads_output = 1, .bwd_can_store = 1};
 
-static void relu_fwd(Layer *l, Model *m, int train) {
+static int relu_fwd(Layer *l, Model *m, int train) {
     relu_forward(layer_out(m, l), in_act(m, l, 0), (size_t)m->batch * layer_numel(l));
+    return 0;
 }
 static void relu_bwd(Layer *l, Model *m) {
     real *dinp = in_dact(m, l, 0);
@@ -192,26 +267,28 @@ const LayerKind LAYER_RELU = {.name = "relu", .forward = relu_fwd, .backward = r
 static PoolDims layer_pool_dims(const Layer *l, int N) {
     return pool_dims(N, l->inC, l->inH, l->inW, l->K, l->stride, l->pad);
 }
-static void maxpool_fwd(Layer *l, Model *m, int train) {
+/* the argmax of each output, int32, in the layer's typed bytes */
+static int maxpool_fwd(Layer *l, Model *m, int train) {
     PoolDims d = layer_pool_dims(l, m->batch);
-    maxpool_forward(layer_out(m, l), (int32_t *)(m->saved + l->save_off), in_act(m, l, 0), &d);
+    maxpool_forward(layer_out(m, l), layer_saved_bytes(m, l), in_act(m, l, 0), &d);
+    return 0;
 }
 static void maxpool_bwd(Layer *l, Model *m) {
     PoolDims d = layer_pool_dims(l, m->batch);
     real *dinp = in_dact(m, l, 0);
-    if (dinp) maxpool_backward(dinp, layer_dout(m, l), (const int32_t *)(m->saved + l->save_off), &d);
+    if (dinp) maxpool_backward(dinp, layer_dout(m, l), layer_saved_bytes(m, l), &d);
 }
 static long pool_macs(const Layer *l) { return (long)l->C * l->H * l->W * l->K * l->K; }
-/* the argmax of each output, int32 in a real slot */
 static size_t maxpool_saved(const Layer *l, const Model *m, int max_batch) {
-    return (size_t)max_batch * layer_numel(l);
+    return (size_t)max_batch * layer_numel(l) * sizeof(int32_t);
 }
 const LayerKind LAYER_MAXPOOL = {.name = "maxpool", .forward = maxpool_fwd, .backward = maxpool_bwd,
-                                 .macs = no_macs, .saved_n = maxpool_saved};
+                                 .macs = no_macs, .out_shape = window_shape, .saved_bytes = maxpool_saved};
 
-static void avgpool_fwd(Layer *l, Model *m, int train) {
+static int avgpool_fwd(Layer *l, Model *m, int train) {
     PoolDims d = layer_pool_dims(l, m->batch);
     avgpool_forward(layer_out(m, l), in_act(m, l, 0), &d);
+    return 0;
 }
 static void avgpool_bwd(Layer *l, Model *m) {
     PoolDims d = layer_pool_dims(l, m->batch);
@@ -219,27 +296,30 @@ static void avgpool_bwd(Layer *l, Model *m) {
     if (dinp) avgpool_backward(dinp, layer_dout(m, l), &d);
 }
 const LayerKind LAYER_AVGPOOL = {.name = "avgpool", .forward = avgpool_fwd, .backward = avgpool_bwd,
-                                 .macs = pool_macs};
+                                 .macs = pool_macs, .out_shape = window_shape};
 
-static void gap_fwd(Layer *l, Model *m, int train) {
+static int gap_fwd(Layer *l, Model *m, int train) {
     global_avgpool_forward(layer_out(m, l), in_act(m, l, 0), m->batch, l->inC, l->inH * l->inW);
+    return 0;
 }
 static void gap_bwd(Layer *l, Model *m) {
     real *dinp = in_dact(m, l, 0);
     if (dinp) global_avgpool_backward(dinp, layer_dout(m, l), m->batch, l->inC, l->inH * l->inW);
 }
 static long gap_macs(const Layer *l) { return (long)l->inC * l->inH * l->inW; }
-const LayerKind LAYER_GAP = {.name = "avgpool_global", .forward = gap_fwd, .backward = gap_bwd, .macs = gap_macs};
+const LayerKind LAYER_GAP = {.name = "avgpool_global", .forward = gap_fwd, .backward = gap_bwd, .macs = gap_macs,
+                             .out_shape = vector_shape};
 
 /* --------------------------------------------------------------- linear */
-static void linear_fwd(Layer *l, Model *m, int train) {
+static int linear_fwd(Layer *l, Model *m, int train) {
     int IN = l->inC * l->inH * l->inW;
     linear_forward(layer_out(m, l), in_act(m, l, 0), m->params + l->w_off, m->params + l->b_off, m->batch, IN, l->C);
+    return 0;
 }
 static void linear_bwd(Layer *l, Model *m) {
     int IN = l->inC * l->inH * l->inW;
-    linear_backward(in_dact(m, l, 0), m->grads + l->w_off, m->grads + l->b_off, layer_dout(m, l), in_act(m, l, 0),
-                    m->params + l->w_off, m->batch, IN, l->C);
+    linear_backward(in_dact(m, l, 0), pgrad(m, l, l->w_off), pgrad(m, l, l->b_off), layer_dout(m, l),
+                    in_act(m, l, 0), m->params + l->w_off, m->batch, IN, l->C);
 }
 static long linear_macs(const Layer *l) { return (long)l->inC * l->inH * l->inW * l->C; }
 static void linear_params(Layer *l) {
@@ -260,29 +340,59 @@ static void linear_init(Layer *l, Model *m, Rng *r) {
 }
 const LayerKind LAYER_LINEAR = {.name = "linear", .forward = linear_fwd, .backward = linear_bwd,
                                 .macs = linear_macs, .bwd_reads_inputs = 1, .has_weights = 1,
-                                .params = linear_params, .init = linear_init};
+                                .out_shape = vector_shape, .params = linear_params, .init = linear_init};
 
 /* ------------------------------------------------------------- residual */
-static void add_fwd(Layer *l, Model *m, int train) {
+/* both inputs must have one shape, which is the output's */
+static int add_shape(Layer *l, const Model *m, char *why, size_t whylen) {
+    const Layer *la = &m->layers[l->in0], *lb = &m->layers[l->in1];
+    if (la->C != lb->C || la->H != lb->H || la->W != lb->W) {
+        snprintf(why, whylen, "add of %s (%dx%dx%d) and %s (%dx%dx%d): the shapes differ", la->name, la->C, la->H,
+                 la->W, lb->name, lb->C, lb->H, lb->W);
+        return -1;
+    }
+    l->H = la->H;
+    l->W = la->W;
+    return 0;
+}
+static int add_fwd(Layer *l, Model *m, int train) {
     add_forward(layer_out(m, l), in_act(m, l, 0), in_act(m, l, 1), (size_t)m->batch * layer_numel(l));
+    return 0;
 }
 static void add_bwd(Layer *l, Model *m) {
     add_backward(in_dact(m, l, 0), in_dact(m, l, 1), layer_dout(m, l), (size_t)m->batch * layer_numel(l));
 }
-const LayerKind LAYER_ADD = {.name = "add", .forward = add_fwd, .backward = add_bwd, .macs = no_macs};
+const LayerKind LAYER_ADD = {.name = "add", .forward = add_fwd, .backward = add_bwd, .macs = no_macs,
+                             .out_shape = add_shape};
 
-static void shortcut_fwd(Layer *l, Model *m, int train) {
-    shortcut_a_forward(layer_out(m, l), in_act(m, l, 0), m->batch, l->inC, l->inH, l->inW, l->stride, l->C,
-                       l->pad_before);
+/* AvgPool2d(stride) with floor sizes, the channels padded to l->C */
+static int shortcut_shape(Layer *l, const Model *m, char *why, size_t whylen) {
+    (void)m;
+    if (l->stride < 1 || l->inH / l->stride < 1 || l->inW / l->stride < 1 || l->C < l->inC) {
+        snprintf(why, whylen, "option-A shortcut from %dx%dx%d to %d channels at stride %d", l->inC, l->inH, l->inW,
+                 l->C, l->stride);
+        return -1;
+    }
+    l->H = l->inH / l->stride;
+    l->W = l->inW / l->stride;
+    return 0;
+}
+static int shortcut_fwd(Layer *l, Model *m, int train) {
+    if (shortcut_a_forward(layer_out(m, l), in_act(m, l, 0), m->batch, l->inC, l->inH, l->inW, l->stride, l->C,
+                           l->pad_before))
+        return layer_run_error(m, l, "option-A shortcut from %d to %d channels with %d in front does not fit",
+                               l->inC, l->C, l->pad_before);
+    return 0;
 }
 static void shortcut_bwd(Layer *l, Model *m) {
     real *dinp = in_dact(m, l, 0);
+    /* the forward ran, so the layout fits: the result cannot be -1 here */
     if (dinp)
-        shortcut_a_backward(dinp, layer_dout(m, l), m->batch, l->inC, l->inH, l->inW, l->stride, l->C,
-                            l->pad_before);
+        (void)shortcut_a_backward(dinp, layer_dout(m, l), m->batch, l->inC, l->inH, l->inW, l->stride, l->C,
+                                  l->pad_before);
 }
 const LayerKind LAYER_SHORTCUT_A = {.name = "shortcut_a", .forward = shortcut_fwd, .backward = shortcut_bwd,
-                                    .macs = no_macs};
+                                    .macs = no_macs, .out_shape = shortcut_shape};
 
 /* ---------------------------------------------------------------- table */
 static const LayerKind *const ALL_KINDS[] = {&LAYER_INPUT,   &LAYER_CONV, &LAYER_BCONV,  &LAYER_BN,

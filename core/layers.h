@@ -13,5 +13,13 @@ extern const LayerKind LAYER_INPUT, LAYER_CONV, LAYER_BCONV, LAYER_BN, LAYER_HAR
 static inline real *layer_out(const Model *m, const Layer *l) { return m->acts + l->out_off; }
 static inline real *layer_dout(const Model *m, const Layer *l) { return m->dacts + l->dout_off; }
 static inline size_t layer_numel(const Layer *l) { return (size_t)l->C * l->H * l->W; }
+/* the layer's saved block: its reals, then its typed bytes */
+static inline real *layer_saved(const Model *m, const Layer *l) { return m->saved + l->save_off; }
+static inline void *layer_saved_bytes(const Model *m, const Layer *l) {
+    return (unsigned char *)(void *)m->saved + l->save_i_off;
+}
+
+/* a run's error of layer l into m->run_err ("<layer>: <reason>"); returns -1 */
+__attribute__((format(printf, 3, 4))) int layer_run_error(Model *m, const Layer *l, const char *fmt, ...);
 
 #endif

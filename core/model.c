@@ -1,6 +1,8 @@
-/* Model building, arena layout, initialisation, forward and backward. */
+/* Model building, arena layout, initialisation, running the graph forward
+ * and backward. */
 #include "model.h"
 
+#include <math.h>
 #include <omp.h>
 #include <stdarg.h>
 #include <stdlib.h>
@@ -51,6 +53,16 @@ __attribute__((format(printf, 3, 4))) static int build_error(Model *m, const cha
     return -1;
 }
 
+int layer_run_error(Model *m, const Layer *l, const char *fmt, ...) {
+    int n = snprintf(m->run_err, sizeof m->run_err, "%s: ", l->name);
+    if (n < 0 || (size_t)n >= sizeof m->run_err) return -1;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(m->run_err + n, sizeof m->run_err - (size_t)n, fmt, ap);
+    va_end(ap);
+    return -1;
+}
+
 /* 1 when a builder may go on: no earlier error and x an existing layer */
 static int input_ok(Model *m, int x, const char *name) {
     if (m->err[0]) return 0;
@@ -67,9 +79,9 @@ int model_build_check(const Model *m, char *err, size_t errlen) {
     return -1;
 }
 
-/* append a layer reading x, with output shape (C, H, W); NULL (m->err set)
- * when out of memory */
-static Layer *push(Model *m, const LayerKind *kind, int x, int C, int H, int W, const char *name) {
+/* append a layer reading x (-1: none) with C output channels; its H, W come
+ * from its kind's shape rule in finish(). NULL (m->err set) when out of memory */
+static Layer *push(Model *m, const LayerKind *kind, int x, int C, const char *name) {
     if (m->n_layers == m->cap) {
         int cap = m->cap ? 2 * m->cap : 64;
         Layer *nl = realloc(m->layers, (size_t)cap * sizeof *nl);
@@ -93,82 +105,79 @@ static Layer *push(Model *m, const LayerKind *kind, int x, int C, int H, int W, 
         l->inW = in->W;
     }
     l->C = C;
-    l->H = H;
-    l->W = W;
     return l;
 }
 
-static int last(const Model *m) { return m->n_layers - 1; }
-
-/* the new layer l (the last one), its geometry set: its kind sizes its
- * parameters; returns its index */
-static int finish(Model *m, Layer *l) {
-    if (l->kind->params) l->kind->params(l);
-    return last(m);
+/* l's H, W from its inputs' by its kind's shape rule; 0, or -1 with the reason */
+static int layer_shape(Layer *l, const Model *m, char *why, size_t whylen) {
+    if (l->kind->out_shape) return l->kind->out_shape(l, m, why, whylen);
+    l->H = l->inH;
+    l->W = l->inW;
+    return 0;
 }
 
-/* the output side of a k-window with stride and pad over n; < 1 (an error
- * naming the layer) when the window does not fit */
-static int window_out(Model *m, int n, int k, int stride, int pad, const char *name) {
-    if (k < 1 || stride < 1 || pad < 0)
-        return build_error(m, name, "bad window (kernel %d, stride %d, pad %d)", k, stride, pad);
-    if (n + 2 * pad < k)
-        return build_error(m, name, "kernel %d with pad %d does not fit the input side %d", k, pad, n);
-    return (n + 2 * pad - k) / stride + 1;
+/* the new layer l (the last one), its geometry set: its kind gives its shape
+ * and sizes its parameters; returns its index, or -1 (the layer taken back)
+ * when the shape rule refuses */
+static int finish(Model *m, Layer *l) {
+    char why[160];
+    if (layer_shape(l, m, why, sizeof why)) {
+        m->n_layers--;
+        return build_error(m, l->name, "%s", why);
+    }
+    if (l->kind->params) l->kind->params(l);
+    return m->n_layers - 1;
 }
 
 int model_input(Model *m) {
     if (m->err[0]) return -1;
-    Layer *l = push(m, &LAYER_INPUT, -1, m->in_C, m->in_H, m->in_W, "input");
+    Layer *l = push(m, &LAYER_INPUT, -1, m->in_C, "input");
     return l ? finish(m, l) : -1;
 }
 
-int model_conv(Model *m, int x, int out_channels, int k, int stride, int pad, ConvKind kind, const char *name) {
+static int conv(Model *m, int x, int out_channels, int k, int stride, int pad, ConvKind kind, int bias,
+                const char *name) {
     if (!input_ok(m, x, name)) return -1;
-    const Layer *in = &m->layers[x];
-    int OH = window_out(m, in->H, k, stride, pad, name), OW = window_out(m, in->W, k, stride, pad, name);
-    if (OH < 1 || OW < 1) return -1;
     /* the one place a conv's kind is chosen: what CONV_BINARY runs is the model's choice */
     int binary = kind == CONV_BINARY && m->binary_kind == CONV_BINARY;
-    Layer *l = push(m, binary ? &LAYER_BCONV : &LAYER_CONV, x, out_channels, OH, OW, name);
+    Layer *l = push(m, binary ? &LAYER_BCONV : &LAYER_CONV, x, out_channels, name);
     if (!l) return -1;
     l->K = k;
     l->stride = stride;
     l->pad = pad;
     l->conv_kind = kind;
+    l->bias = bias;
     return finish(m, l);
+}
+int model_conv(Model *m, int x, int out_channels, int k, int stride, int pad, ConvKind kind, const char *name) {
+    return conv(m, x, out_channels, k, stride, pad, kind, 0, name);
+}
+int model_conv_bias(Model *m, int x, int out_channels, int k, int stride, int pad, const char *name) {
+    return conv(m, x, out_channels, k, stride, pad, CONV_FP32, 1, name);
+}
+
+/* a layer of `kind` reading x with x's channels */
+static int same_channels(Model *m, const LayerKind *kind, int x, const char *name) {
+    if (!input_ok(m, x, name)) return -1;
+    Layer *l = push(m, kind, x, m->layers[x].C, name);
+    return l ? finish(m, l) : -1;
 }
 
 int model_bn(Model *m, int x, real gamma_init, const char *name) {
-    if (!input_ok(m, x, name)) return -1;
-    const Layer *in = &m->layers[x];
-    Layer *l = push(m, &LAYER_BN, x, in->C, in->H, in->W, name);
-    if (!l) return -1;
+    int i = same_channels(m, &LAYER_BN, x, name);
+    if (i < 0) return -1;
+    Layer *l = &m->layers[i];
     l->gamma_init = gamma_init;
-    l->is_bn1d = l->inH == 1 && l->inW == 1; /* l->in*, not in->*: push() may have moved the layers */
-    return finish(m, l);
+    l->is_bn1d = l->inH == 1 && l->inW == 1;
+    return i;
 }
-
-int model_hardtanh(Model *m, int x, const char *name) {
-    if (!input_ok(m, x, name)) return -1;
-    const Layer *in = &m->layers[x];
-    Layer *l = push(m, &LAYER_HARDTANH, x, in->C, in->H, in->W, name);
-    return l ? finish(m, l) : -1;
-}
-
-int model_relu(Model *m, int x, const char *name) {
-    if (!input_ok(m, x, name)) return -1;
-    const Layer *in = &m->layers[x];
-    Layer *l = push(m, &LAYER_RELU, x, in->C, in->H, in->W, name);
-    return l ? finish(m, l) : -1;
-}
+int model_hardtanh(Model *m, int x, const char *name) { return same_channels(m, &LAYER_HARDTANH, x, name); }
+int model_relu(Model *m, int x, const char *name) { return same_channels(m, &LAYER_RELU, x, name); }
+int model_global_avgpool(Model *m, int x, const char *name) { return same_channels(m, &LAYER_GAP, x, name); }
 
 static int pool(Model *m, const LayerKind *kind, int x, int k, int stride, int pad, const char *name) {
     if (!input_ok(m, x, name)) return -1;
-    const Layer *in = &m->layers[x];
-    int OH = window_out(m, in->H, k, stride, pad, name), OW = window_out(m, in->W, k, stride, pad, name);
-    if (OH < 1 || OW < 1) return -1;
-    Layer *l = push(m, kind, x, in->C, OH, OW, name);
+    Layer *l = push(m, kind, x, m->layers[x].C, name);
     if (!l) return -1;
     l->K = k;
     l->stride = stride;
@@ -182,28 +191,15 @@ int model_avgpool(Model *m, int x, int k, int stride, int pad, const char *name)
     return pool(m, &LAYER_AVGPOOL, x, k, stride, pad, name);
 }
 
-int model_global_avgpool(Model *m, int x, const char *name) {
-    if (!input_ok(m, x, name)) return -1;
-    const Layer *in = &m->layers[x];
-    Layer *l = push(m, &LAYER_GAP, x, in->C, 1, 1, name);
-    return l ? finish(m, l) : -1;
-}
-
 int model_linear(Model *m, int x, int out_features, const char *name) {
     if (!input_ok(m, x, name)) return -1;
-    Layer *l = push(m, &LAYER_LINEAR, x, out_features, 1, 1, name);
+    Layer *l = push(m, &LAYER_LINEAR, x, out_features, name);
     return l ? finish(m, l) : -1;
 }
 
 int model_add(Model *m, int a, int b, const char *name) {
     if (!input_ok(m, a, name) || !input_ok(m, b, name)) return -1;
-    const Layer *la = &m->layers[a], *lb = &m->layers[b];
-    if (la->C != lb->C || la->H != lb->H || la->W != lb->W)
-        return build_error(m, name, "add of %s (%dx%dx%d) and %s (%dx%dx%d): the shapes differ", la->name, la->C,
-                           la->H, la->W, lb->name, lb->C, lb->H, lb->W);
-    /* la's shape copied before push() may move the layers */
-    int C = la->C, H = la->H, W = la->W;
-    Layer *l = push(m, &LAYER_ADD, a, C, H, W, name);
+    Layer *l = push(m, &LAYER_ADD, a, m->layers[a].C, name);
     if (!l) return -1;
     l->in1 = b;
     return finish(m, l);
@@ -211,22 +207,57 @@ int model_add(Model *m, int a, int b, const char *name) {
 
 int model_shortcut_a(Model *m, int x, int stride, int out_channels, const char *name) {
     if (!input_ok(m, x, name)) return -1;
-    const Layer *in = &m->layers[x];
-    if (stride < 1 || in->H / stride < 1 || in->W / stride < 1 || out_channels < in->C)
-        return build_error(m, name, "option-A shortcut from %dx%dx%d to %d channels at stride %d", in->C, in->H,
-                           in->W, out_channels, stride);
-    Layer *l = push(m, &LAYER_SHORTCUT_A, x, out_channels, in->H / stride, in->W / stride, name);
+    Layer *l = push(m, &LAYER_SHORTCUT_A, x, out_channels, name);
     if (!l) return -1;
     l->stride = stride;
     l->K = stride;
     /* ReCU resnet2: planes//4 zeros on each side, i.e. (out - in)/2 for a doubling */
-    l->pad_before = (out_channels - l->inC) / 2; /* not in->C: push() may have moved the layers */
+    l->pad_before = (out_channels - l->inC) / 2;
     return finish(m, l);
+}
+
+/* 1 when a graph option may still be set: no building error, not yet
+ * allocated (the layout depends on it), and layer (unless -1) a layer */
+static int option_ok(Model *m, int layer, const char *what) {
+    if (m->err[0]) return 0;
+    if (m->max_batch) build_error(m, what, "after model_alloc (the layout is fixed)");
+    else if (layer != -1 && (layer < 0 || layer >= m->n_layers))
+        build_error(m, what, "%d is not a layer (the model has %d)", layer, m->n_layers);
+    return !m->err[0];
+}
+
+int model_mark_output(Model *m, int layer) {
+    if (layer == -1 || !option_ok(m, layer, "model_mark_output")) return -1;
+    for (int k = 0; k < m->n_outputs; k++)
+        if (m->outputs[k] == layer) return k;
+    if (layer == 0) return build_error(m, "model_mark_output", "the input is not an output");
+    if (m->n_outputs == MODEL_MAX_OUTPUTS)
+        return build_error(m, m->layers[layer].name, "more than %d outputs", MODEL_MAX_OUTPUTS);
+    m->outputs[m->n_outputs] = layer;
+    return m->n_outputs++;
+}
+
+int model_freeze(Model *m, int layer) {
+    if (layer == -1 || !option_ok(m, layer, "model_freeze")) return -1;
+    m->layers[layer].frozen = 1;
+    return 0;
+}
+
+int model_input_grad(Model *m, int on) {
+    if (!option_ok(m, -1, "model_input_grad")) return -1;
+    m->input_grad = on != 0;
+    return 0;
 }
 
 /* ------------------------------------------------------------------ arenas */
 
 static size_t round_reals(size_t n) { return arena_round(n * sizeof(real)) / sizeof(real); }
+
+static int is_output(const Model *m, int j) {
+    for (int k = 0; k < m->n_outputs; k++)
+        if (m->outputs[k] == j) return 1;
+    return 0;
+}
 
 /* A tensor placed in an arena: offset and length in reals, and the range of
  * layer indices [lo, hi] over which it is alive. */
@@ -251,17 +282,18 @@ static size_t first_fit(const Block *placed, int n, size_t base, size_t len, int
 
 /* Offsets of the outputs in acts. An output is kept (its own space) when a
  * backward reads it: a consumer's that reads its inputs, or its own; the
- * input images and the logits always. The others are transient, alive from
- * their layer's forward to their last consumer's, and share space first fit
- * (in a ResNet block: the BN outputs feeding hardtanh or the residual add, the
- * add itself, the shortcut). Returns the arena size in reals. */
+ * input images and the model's outputs always. The others are transient,
+ * alive from their layer's forward to their last consumer's, and share space
+ * first fit (in a ResNet block: the BN outputs feeding hardtanh or the
+ * residual add, the add itself, the shortcut). Returns the arena size in reals. */
 static size_t layout_acts(Model *m, int max_batch) {
     const int n = m->n_layers;
     if (n < 1) return 0;
     for (int j = 0; j < n; j++) m->layers[j].out_last_use = j;
     int *kept = calloc((size_t)n, sizeof *kept), np = 0;
     Block *placed = malloc((size_t)n * sizeof *placed);
-    kept[0] = kept[n - 1] = 1;
+    kept[0] = 1;
+    for (int k = 0; k < m->n_outputs; k++) kept[m->outputs[k]] = 1;
     for (int i = 1; i < n; i++) {
         const Layer *l = &m->layers[i];
         if (l->kind->bwd_reads_output) kept[i] = 1;
@@ -298,14 +330,16 @@ static size_t layout_acts(Model *m, int max_batch) {
 /* Offsets of the output gradients in dacts. Backward runs layers from the last
  * to the first; layer j's gradient is written first by the backward of its
  * last consumer (dout_birth) and read last by j's own backward, so it is live
- * over the steps [j, dout_birth]. Gradients whose step ranges are disjoint share
- * space: first fit, in order of birth. A ResNet needs a few tensors' worth
- * instead of one per layer. Returns the arena size in reals. */
+ * over the steps [j, dout_birth]. An output's gradient is written by the
+ * caller before any backward (dout_birth = n_layers). Gradients whose step
+ * ranges are disjoint share space: first fit, in order of birth. A ResNet
+ * needs a few tensors' worth instead of one per layer. The input's gradient
+ * has a place only when asked for (model_input_grad). Returns the arena size
+ * in reals. */
 static size_t layout_dacts(Model *m, int max_batch) {
-    const int n = m->n_layers;
+    const int n = m->n_layers, first = m->input_grad ? 0 : 1;
     if (n < 1) return 0;
-    for (int j = 0; j < n; j++) m->layers[j].dout_birth = j;
-    m->layers[n - 1].dout_birth = n; /* the loss gradient is written before any backward */
+    for (int j = 0; j < n; j++) m->layers[j].dout_birth = is_output(m, j) ? n : j;
     for (int i = 1; i < n; i++) {
         const Layer *l = &m->layers[i];
         if (l->in0 >= 0 && m->layers[l->in0].dout_birth < i) m->layers[l->in0].dout_birth = i;
@@ -314,8 +348,8 @@ static size_t layout_dacts(Model *m, int max_batch) {
     Block *placed = malloc((size_t)n * sizeof *placed);
     int np = 0;
     size_t total = 0;
-    for (int birth = n; birth >= 1; birth--)
-        for (int j = n - 1; j >= 1; j--) {
+    for (int birth = n; birth >= first; birth--)
+        for (int j = n - 1; j >= first; j--) {
             Layer *l = &m->layers[j];
             if (l->dout_birth != birth) continue;
             const size_t len = round_reals((size_t)max_batch * layer_numel(l));
@@ -329,35 +363,70 @@ static size_t layout_dacts(Model *m, int max_batch) {
     return total;
 }
 
-int model_alloc(Model *m, int max_batch) {
-    if (m->err[0] || m->n_layers < 1) return -1; /* a half-built graph has no layout */
-    m->max_batch = max_batch;
-    size_t np = 0, nb = 0, ns = 0, nscr = 0;
+/* Parameters: trainable layers' first, in layer order, then the frozen ones'
+ * (with none frozen, the layout of every earlier version); every tensor starts
+ * on an ARENA_ALIGN boundary. Returns the count, n_trainable in *n_trainable. */
+static size_t layout_params(Model *m, size_t *n_trainable) {
+    size_t np = 0;
+    for (int frozen = 0; frozen <= 1; frozen++) {
+        for (int i = 0; i < m->n_layers; i++) {
+            Layer *l = &m->layers[i];
+            if (l->frozen != frozen) continue;
+            if (l->w_n) { l->w_off = np; np += round_reals(l->w_n); }
+            if (l->b_n) { l->b_off = np; np += round_reals(l->b_n); }
+        }
+        if (!frozen) *n_trainable = np;
+    }
+    return np;
+}
+
+/* Saved: one block per layer, its reals then its typed bytes, each part
+ * ARENA_ALIGN-aligned (so a block of bytes only starts where its reals would).
+ * Also each layer's scratch and the noise, planned at max_batch. Returns the
+ * arena size in bytes. */
+static size_t layout_saved(Model *m, int max_batch) {
+    size_t bytes = 0;
     for (int i = 0; i < m->n_layers; i++) {
         Layer *l = &m->layers[i];
-        /* every tensor starts on an ARENA_ALIGN boundary */
-        if (l->w_n) { l->w_off = np; np += round_reals(l->w_n); }
-        if (l->b_n) { l->b_off = np; np += round_reals(l->b_n); }
-        if (l->buf_n) { l->buf_off = nb; nb += round_reals(l->buf_n); }
         const LayerKind *k = l->kind;
         l->save_n = k->saved_n ? k->saved_n(l, m, max_batch) : 0;
-        if (l->save_n) { l->save_off = ns; ns += round_reals(l->save_n); }
+        l->save_i_n = k->saved_bytes ? k->saved_bytes(l, m, max_batch) : 0;
+        l->save_off = bytes / sizeof(real);
+        bytes += arena_round(l->save_n * sizeof(real));
+        l->save_i_off = bytes;
+        bytes += arena_round(l->save_i_n);
+        if (!l->save_n && !l->save_i_n) l->save_off = l->save_i_off = 0;
         l->scratch_n = k->scratch_n ? k->scratch_n(l, max_batch) : 0;
-        if (l->scratch_n > nscr) nscr = l->scratch_n;
+        if (l->scratch_n > m->n_scratch) m->n_scratch = l->scratch_n;
         size_t noise_n = k->noise_n ? k->noise_n(l, max_batch) : 0;
         if (noise_n > m->n_noise) m->n_noise = noise_n;
     }
+    return bytes;
+}
+
+int model_alloc(Model *m, int max_batch) {
+    if (m->err[0] || m->n_layers < 1 || max_batch < 1) return -1; /* a half-built graph has no layout */
+    if (m->n_outputs == 0) m->outputs[m->n_outputs++] = m->n_layers - 1; /* the logits */
+    m->max_batch = max_batch;
+    for (int i = 0; i < m->n_layers; i++) m->layers[i].out_cap = layer_numel(&m->layers[i]);
+    size_t nb = 0;
+    for (int i = 0; i < m->n_layers; i++) {
+        Layer *l = &m->layers[i];
+        if (l->buf_n) { l->buf_off = nb; nb += round_reals(l->buf_n); }
+    }
+    const size_t np = layout_params(m, &m->n_trainable);
     m->n_params = np;
     m->n_buffers = nb;
     m->n_acts = layout_acts(m, max_batch);
     m->n_dacts = layout_dacts(m, max_batch);
-    m->n_saved = ns;
-    m->n_scratch = nscr;
+    m->n_scratch = m->n_noise = 0;
+    const size_t saved_bytes = layout_saved(m, max_batch);
+    m->n_saved = saved_bytes / sizeof(real);
     size_t R = sizeof(real);
     if (arena_alloc(&m->a_params, np * R) || arena_alloc(&m->a_grads, np * R) ||
         arena_alloc(&m->a_opt, 2 * np * R) || arena_alloc(&m->a_buffers, nb * R) ||
         arena_alloc(&m->a_acts, m->n_acts * R) || arena_alloc(&m->a_dacts, m->n_dacts * R) ||
-        arena_alloc(&m->a_saved, ns * R) || arena_alloc_uninit(&m->a_scratch, nscr * R) ||
+        arena_alloc(&m->a_saved, saved_bytes) || arena_alloc_uninit(&m->a_scratch, m->n_scratch * R) ||
         arena_alloc(&m->a_noise, m->n_noise * R))
         return -1;
     m->params = m->a_params.base;
@@ -384,37 +453,182 @@ void model_init_params(Model *m, uint64_t seed) {
     }
 }
 
-/* ----------------------------------------------------------- forward/backward */
+/* ------------------------------------------------------------ input sizes */
 
-double model_forward(Model *m, const real *images, const int32_t *labels, int N, int train) {
-    m->batch = N;
-    memcpy(layer_out(m, &m->layers[0]), images, (size_t)N * layer_numel(&m->layers[0]) * sizeof(real));
-    for (int i = 1; i < m->n_layers; i++) {
-        const double t0 = m->prof_fwd ? omp_get_wtime() : 0.0;
-        m->layers[i].kind->forward(&m->layers[i], m, train);
-        if (m->prof_fwd) m->prof_fwd[i] += omp_get_wtime() - t0;
+/* every layer's shape, to put back when a new size is refused */
+typedef struct { int H, W, inH, inW; } Shape;
+
+static Shape *shapes_save(const Model *m) {
+    Shape *s = malloc((size_t)m->n_layers * sizeof *s);
+    if (s)
+        for (int i = 0; i < m->n_layers; i++) {
+            const Layer *l = &m->layers[i];
+            s[i] = (Shape){l->H, l->W, l->inH, l->inW};
+        }
+    return s;
+}
+static void shapes_restore(Model *m, const Shape *s, int in_H, int in_W) {
+    m->in_H = in_H;
+    m->in_W = in_W;
+    for (int i = 0; i < m->n_layers; i++) {
+        Layer *l = &m->layers[i];
+        l->H = s[i].H, l->W = s[i].W, l->inH = s[i].inH, l->inW = s[i].inW;
     }
-    m->loss = 0.0;
-    if (labels) {
-        memcpy(m->labels, labels, (size_t)N * sizeof *labels);
-        m->loss = softmax_ce_forward(m->probs, model_logits(m), labels, N, m->num_classes);
-    }
-    return m->loss;
 }
 
-void model_backward(Model *m) {
+/* Every layer's H, W for an input of H x W, in order, by its kind's shape
+ * rule; a layer whose parameters would change size (a linear reading a
+ * feature map) is refused. 0, or -1 with a message naming the layer (the
+ * shapes are then partly changed: the caller restores them). */
+static int reshape(Model *m, int H, int W, char *err, size_t errlen) {
+    char why[160];
+    m->in_H = H;
+    m->in_W = W;
+    for (int i = 0; i < m->n_layers; i++) {
+        Layer *l = &m->layers[i];
+        if (l->in0 >= 0) {
+            const int inH = l->inH, inW = l->inW;
+            l->inH = m->layers[l->in0].H;
+            l->inW = m->layers[l->in0].W;
+            if (l->kind->params) {
+                Layer t = *l;
+                t.w_n = t.b_n = t.buf_n = 0;
+                l->kind->params(&t);
+                if (t.w_n != l->w_n || t.b_n != l->b_n || t.buf_n != l->buf_n) {
+                    snprintf(err, errlen, "layer %s: its parameters were sized for an input of %dx%dx%d, not %dx%dx%d",
+                             l->name, l->inC, inH, inW, l->inC, l->inH, l->inW);
+                    return -1;
+                }
+            }
+        }
+        if (layer_shape(l, m, why, sizeof why)) {
+            snprintf(err, errlen, "layer %s: %s", l->name, why);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/* 0 when every layer's tensors at the current shapes fit the plan of
+ * model_alloc, else -1 naming the first layer that does not */
+static int within_plan(const Model *m, char *err, size_t errlen) {
+    const int B = m->max_batch;
+    for (int i = 0; i < m->n_layers; i++) {
+        const Layer *l = &m->layers[i];
+        const LayerKind *k = l->kind;
+        const struct { const char *what; size_t need, have; } c[5] = {
+            {"output (values per sample)", layer_numel(l), l->out_cap},
+            {"saved reals", k->saved_n ? k->saved_n(l, m, B) : 0, l->save_n},
+            {"saved bytes", k->saved_bytes ? k->saved_bytes(l, m, B) : 0, l->save_i_n},
+            {"scratch (reals)", k->scratch_n ? k->scratch_n(l, B) : 0, m->n_scratch},
+            {"noise (reals)", k->noise_n ? k->noise_n(l, B) : 0, m->n_noise},
+        };
+        for (int j = 0; j < 5; j++)
+            if (c[j].need > c[j].have) {
+                snprintf(err, errlen, "layer %s: its %s at %dx%dx%d, %zu, exceeds the %zu planned by model_alloc "
+                         "(model_plan plans for a larger input)", l->name, c[j].what, l->C, l->H, l->W, c[j].need,
+                         c[j].have);
+                return -1;
+            }
+    }
+    return 0;
+}
+
+int model_set_input_size(Model *m, int H, int W, char *err, size_t errlen) {
+    if (!m->max_batch) {
+        snprintf(err, errlen, "model_set_input_size before model_alloc");
+        return -1;
+    }
+    if (H < 1 || W < 1) {
+        snprintf(err, errlen, "input size %dx%d", H, W);
+        return -1;
+    }
+    const int in_H = m->in_H, in_W = m->in_W;
+    Shape *s = shapes_save(m);
+    if (!s) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    int rc = reshape(m, H, W, err, errlen);
+    if (rc == 0) rc = within_plan(m, err, errlen);
+    if (rc) shapes_restore(m, s, in_H, in_W);
+    free(s);
+    return rc;
+}
+
+int model_plan(Model *m, int max_batch, int maxH, int maxW, char *err, size_t errlen) {
+    if (model_build_check(m, err, errlen)) return -1;
+    if (maxH < m->in_H || maxW < m->in_W) {
+        snprintf(err, errlen, "planned size %dx%d is smaller than the build size %dx%d", maxH, maxW, m->in_H, m->in_W);
+        return -1;
+    }
+    const int in_H = m->in_H, in_W = m->in_W;
+    Shape *s = shapes_save(m);
+    if (!s) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    int rc = reshape(m, maxH, maxW, err, errlen);
+    if (rc == 0 && model_alloc(m, max_batch)) {
+        snprintf(err, errlen, "out of memory for %s at %dx%d, batch %d", m->arch, maxH, maxW, max_batch);
+        rc = -1;
+    }
+    shapes_restore(m, s, in_H, in_W); /* back to the build size, which the plan holds */
+    free(s);
+    return rc ? rc : within_plan(m, err, errlen);
+}
+
+/* ----------------------------------------------------------- forward/backward */
+
+int model_run(Model *m, const real *input, int N, int train) {
+    m->run_err[0] = 0;
+    if (!m->acts) {
+        snprintf(m->run_err, sizeof m->run_err, "model_run before model_alloc");
+        return -1;
+    }
+    if (N < 0 || N > m->max_batch) {
+        snprintf(m->run_err, sizeof m->run_err, "a batch of %d rows: the model was allocated for 0..%d", N,
+                 m->max_batch);
+        return -1;
+    }
+    m->batch = N;
+    m->run_train = train;
+    for (int k = 0; k < m->n_outputs; k++) m->out_grad_ready[k] = 0;
+    if (N > 0) memcpy(layer_out(m, &m->layers[0]), input, (size_t)N * layer_numel(&m->layers[0]) * sizeof(real));
+    for (int i = 1; i < m->n_layers; i++) {
+        const double t0 = m->prof_fwd ? omp_get_wtime() : 0.0;
+        if (m->layers[i].kind->forward(&m->layers[i], m, train)) return -1;
+        if (m->prof_fwd) m->prof_fwd[i] += omp_get_wtime() - t0;
+    }
+    return 0;
+}
+
+const real *model_output(const Model *m, int k) {
+    return k >= 0 && k < m->n_outputs ? layer_out(m, &m->layers[m->outputs[k]]) : NULL;
+}
+
+real *model_output_grad(Model *m, int k) {
+    if (k < 0 || k >= m->n_outputs || !m->dacts) return NULL;
+    const Layer *l = &m->layers[m->outputs[k]];
+    if (!m->out_grad_ready[k]) { /* only the live batch of it, as every gradient */
+        memset(layer_dout(m, l), 0, (size_t)m->batch * layer_numel(l) * sizeof(real));
+        m->out_grad_ready[k] = 1;
+    }
+    return layer_dout(m, l);
+}
+
+void model_backward_outputs(Model *m) {
     memset(m->grads, 0, m->n_params * sizeof(real));
+    for (int k = 0; k < m->n_outputs; k++) model_output_grad(m, k); /* zero the ones not asked for */
     /* every layer's backward accumulates into its inputs' gradients: zero each
      * gradient when it comes alive (its space is shared with gradients that
      * are dead by then), only the live batch of it (the arena is laid out for
      * max_batch, the evaluation batch, often far more than a step uses) */
-    const Layer *top = &m->layers[m->n_layers - 1];
-    memset(layer_dout(m, top), 0, (size_t)m->batch * layer_numel(top) * sizeof(real));
-    softmax_ce_backward(layer_dout(m, top), m->probs, m->labels, m->batch, m->num_classes, (real)1);
+    const int first = m->input_grad ? 0 : 1;
     for (int i = m->n_layers - 1; i >= 1; i--) {
         const Layer *li = &m->layers[i];
         m->bwd_store_input = 0;
-        for (int j = 1; j < i; j++) { /* the gradients born at step i (usually one or two) */
+        for (int j = first; j < i; j++) { /* the gradients born at step i (usually one or two) */
             if (m->layers[j].dout_birth != i) continue;
             if (li->kind->bwd_can_store && j == li->in0 && li->in1 < 0) {
                 m->bwd_store_input = 1; /* the layer writes all of it: no zeroing */
@@ -429,9 +643,44 @@ void model_backward(Model *m) {
         if (m->prof_bwd) m->prof_bwd[i] += omp_get_wtime() - t0;
     }
     m->bwd_store_input = 0;
+    if (m->input_grad && m->layers[0].dout_birth == 0) /* nothing reads the input: zero gradient */
+        memset(layer_dout(m, &m->layers[0]), 0, (size_t)m->batch * layer_numel(&m->layers[0]) * sizeof(real));
+    /* the output gradients are spent: their space may now hold others */
+    for (int k = 0; k < m->n_outputs; k++) m->out_grad_ready[k] = 0;
 }
 
-const real *model_logits(const Model *m) { return layer_out(m, &m->layers[m->n_layers - 1]); }
+void model_backward_from(Model *m, const real *const *dout) {
+    for (int k = 0; k < m->n_outputs; k++) {
+        real *g = model_output_grad(m, k);
+        if (!dout[k]) continue;
+        const size_t n = (size_t)m->batch * layer_numel(&m->layers[m->outputs[k]]);
+        for (size_t i = 0; i < n; i++) g[i] += dout[k][i];
+    }
+    model_backward_outputs(m);
+}
+
+const real *model_input_grad_buf(const Model *m) {
+    return m->input_grad && m->dacts ? layer_dout(m, &m->layers[0]) : NULL;
+}
+
+/* ------------------------------------------- classification (moving to tasks/) */
+
+double model_forward(Model *m, const real *images, const int32_t *labels, int N, int train) {
+    m->loss = 0.0;
+    if (model_run(m, images, N, train)) return m->loss = NAN;
+    if (labels) {
+        memcpy(m->labels, labels, (size_t)N * sizeof *labels);
+        m->loss = softmax_ce_forward(m->probs, model_logits(m), labels, N, m->num_classes);
+    }
+    return m->loss;
+}
+
+void model_backward(Model *m) {
+    softmax_ce_backward(model_output_grad(m, 0), m->probs, m->labels, m->batch, m->num_classes, (real)1);
+    model_backward_outputs(m);
+}
+
+const real *model_logits(const Model *m) { return model_output(m, 0); }
 
 int model_correct(const Model *m, const int32_t *labels, int N) {
     const real *logits = model_logits(m);

@@ -2,21 +2,49 @@
  * earlier layers by index (so residual blocks are just an `add` of two
  * indices), built once into arenas whose sizes are computed first.
  *
- *   Model m; model_init(&m, "cifar_resnet20", C, H, W, classes);
+ *   Model m; model_init(&m, "net", C, H, W, classes);
  *   int x = model_input(&m);
  *   x = model_conv(&m, x, 16, 3, 1, 1, CONV_FP32, "conv1"); ...
+ *   model_mark_output(&m, logits);  model_mark_output(&m, boxes);   (none marked: the last layer is output 0)
+ *   model_freeze(&m, bn0);  model_input_grad(&m, 1);                 (optional, before model_alloc)
  *   model_alloc(&m, max_batch);  model_init_params(&m, seed);
- *   model_forward(&m, images, labels, N, 1); model_backward(&m);
+ *
+ * One step, the losses outside the model (core/ops.h's loss functions):
+ *   model_run(&m, images, N, train);                  the graph only: 0, or -1 with m.run_err
+ *   loss = softmax_ce_forward(probs, model_output(&m, 0), labels, N, K)
+ *        + 0.5 * smooth_l1_forward(model_output(&m, 1), targets, NULL, 4 * N, 1.0, 4 * N);
+ *   softmax_ce_backward(model_output_grad(&m, 0), probs, labels, N, K, 1);
+ *   smooth_l1_backward(model_output_grad(&m, 1), model_output(&m, 1), targets, NULL, 4 * N, 1.0, 4 * N, 0.5);
+ *   model_backward_outputs(&m);                       zero grads, backprop every output's gradient
+ *   adamw_step(m.params, m.grads, m.opt_m, m.opt_v, m.n_trainable, ...);
+ * An output's gradient buffer ([N, C*H*W] of its layer) is zeroed on its first
+ * model_output_grad after a run, so several losses may accumulate into it; an
+ * output never asked for gets a zero gradient.
+ *
+ * Frozen layers (model_freeze) keep their parameters and buffers: a frozen BN
+ * or binary conv runs in eval mode (running statistics, no update) in training
+ * too, and no frozen layer gets a parameter gradient. Parameters are laid out
+ * trainable first, frozen after: [0, n_trainable) is what an optimizer steps
+ * (with no frozen layer, n_trainable = n_params and the layout is unchanged).
+ *
+ * Shapes: the builders fix every layer's shape for the model_init input size;
+ * model_alloc plans every tensor for that size (or model_plan's larger one) at
+ * max_batch. model_set_input_size then changes the input size within that plan
+ * (every layer's H, W recomputed by its kind's shape rule), and a run takes any
+ * N <= max_batch rows.
  *
  * Arenas (one aligned allocation each): params, grads (same layout), optimizer
  * state (two slots per parameter), buffers (BN running statistics), acts (layer
  * outputs for max_batch; an output no backward reads shares space with others
- * of disjoint lifetimes), dacts (their gradients: a gradient lives from the
- * backward of its layer's last consumer to the layer's own backward, and
- * gradients whose lifetimes do not overlap share space), saved (what a
- * backward needs besides outputs: BN mean/rstd, max-pool argmax), scratch (the
- * largest per-layer kernel scratch; not zeroed: every kernel writes its scratch
- * before reading it, and pages no layer touches never become resident). */
+ * of disjoint lifetimes; the input and the outputs are kept), dacts (their
+ * gradients: a gradient lives from the backward of its layer's last consumer
+ * (an output's: from the run) to the layer's own backward, and gradients whose
+ * lifetimes do not overlap share space; the input's only with model_input_grad),
+ * saved (what a backward needs besides outputs, one block per layer: reals such
+ * as BN's mean/rstd, then typed bytes such as max-pool's int32 argmax and the
+ * binary conv's block), scratch (the largest per-layer kernel scratch; not
+ * zeroed: every kernel writes its scratch before reading it, and pages no layer
+ * touches never become resident). */
 #ifndef CBNN_MODEL_H
 #define CBNN_MODEL_H
 
@@ -41,7 +69,8 @@ typedef enum { CONV_FP32 = 0, CONV_BINARY = 1 } ConvKind;
 
 typedef struct {
     const char *name;                            /* "conv", "bn", ... */
-    void (*forward)(Layer *l, Model *m, int train);
+    /* 0, or -1 with the reason in m->run_err (a call its layer cannot run) */
+    int (*forward)(Layer *l, Model *m, int train);
     void (*backward)(Layer *l, Model *m);
     long (*macs)(const Layer *l);                /* forward multiply-accumulates per sample */
     /* what backward reads of the forward's activations: the outputs of the
@@ -63,13 +92,21 @@ typedef struct {
      * MACs are the binary ones, its output gradient is quantized to grad_bits
      * (the precision cost model, the summary, the landscape's binary weights) */
     int binary;
+    /* sets l->H, l->W from the input's (l->inH, l->inW) and the geometry: the
+     * one shape rule of the kind, used by the builders and by
+     * model_set_input_size. 0, or -1 with the reason in why (a window that
+     * does not fit, inputs whose shapes differ). NULL: the input's H, W. */
+    int (*out_shape)(Layer *l, const Model *m, char *why, size_t whylen);
     /* sets w_n, b_n, buf_n from the layer's shape and geometry (NULL: none) */
     void (*params)(Layer *l);
     /* initial parameters and buffers from the layer's own stream r (NULL: none) */
     void (*init)(Layer *l, Model *m, Rng *r);
     /* reals needed at max_batch (NULL: none): saved for the backward, kernel
-     * scratch (the arena holds the largest), error-quantizer noise (the same) */
+     * scratch (the arena holds the largest), error-quantizer noise (the same);
+     * saved_bytes: bytes of typed (not real) data saved for the backward,
+     * after the layer's saved reals */
     size_t (*saved_n)(const Layer *l, const Model *m, int max_batch);
+    size_t (*saved_bytes)(const Layer *l, const Model *m, int max_batch);
     size_t (*scratch_n)(const Layer *l, int max_batch);
     size_t (*noise_n)(const Layer *l, int max_batch);
     /* the summary's kind column (NULL: name) */
@@ -84,14 +121,16 @@ struct Layer {
     int C, H, W;               /* output shape per sample */
     /* parameters (offsets in reals into params/grads/opt state), count 0 = none */
     size_t w_off, w_n;         /* conv/linear weight; BN gamma */
-    size_t b_off, b_n;         /* linear bias; BN beta; binary conv alpha */
+    size_t b_off, b_n;         /* linear bias; conv bias (model_conv_bias); BN beta; binary conv alpha */
     size_t buf_off, buf_n;     /* BN running_mean then running_var; binary conv running_zp, running_range */
     size_t out_off;            /* output in acts, max_batch * C*H*W reals */
     int out_last_use;          /* forward index of its last consumer if the output is transient, else -1 */
     size_t dout_off;           /* its gradient in dacts (buffers of disjoint lifetimes share space) */
     int dout_birth;            /* backward step before which dout is zeroed: the last consumer's index
                                 * (n_layers for the top layer, the layer itself if nothing consumes it) */
-    size_t save_off, save_n;   /* in saved, per max_batch */
+    size_t out_cap;            /* planned output values per sample (acts, dacts hold max_batch of them) */
+    size_t save_off, save_n;   /* the layer's block in saved: reals at save_off (in reals), save_n planned */
+    size_t save_i_off, save_i_n; /* then its typed bytes at save_i_off (in bytes from the arena's start) */
     size_t scratch_n;          /* reals of scratch needed at max_batch */
     ConvKind conv_kind;
     int K, stride, pad;        /* conv / pool geometry */
@@ -99,7 +138,11 @@ struct Layer {
     real gamma_init;           /* BN gamma initial value */
     double init_std;           /* conv/linear: N(0, init_std) instead of PyTorch's default (0 = default) */
     int is_bn1d;               /* BN after flatten: reported as BatchNorm1d */
+    int bias;                  /* conv: has a bias (model_conv_bias) */
+    int frozen;                /* model_freeze: no parameter gradient, eval mode for BN and binary conv */
 };
+
+#define MODEL_MAX_OUTPUTS 8
 
 struct Model {
     char arch[32];
@@ -113,12 +156,19 @@ struct Model {
     uint64_t seed;             /* the run's seed (noise streams) */
     Layer *layers;
     int n_layers, cap;
+    int n_outputs;             /* marked outputs (model_alloc marks the last layer if none) */
+    int outputs[MODEL_MAX_OUTPUTS]; /* their layer indices */
+    unsigned char out_grad_ready[MODEL_MAX_OUTPUTS]; /* output k's gradient was zeroed since the last run */
+    int input_grad;            /* model_input_grad: the backward also computes the input's gradient */
     int max_batch, batch;      /* allocation size; size of the current batch */
+    int run_train;             /* the train flag of the last run (a backward after an eval run is eval's) */
     size_t n_params, n_buffers, n_acts, n_dacts, n_saved, n_scratch; /* in reals, at max_batch */
+    size_t n_trainable;        /* params [0, n_trainable) are trainable, the frozen ones follow */
     size_t n_noise;            /* reals of the largest binary-conv output at max_batch */
     Arena a_params, a_grads, a_opt, a_buffers, a_acts, a_dacts, a_saved, a_scratch, a_noise;
     real *params, *grads, *opt_m, *opt_v, *buffers, *acts, *dacts, *saved, *scratch;
     real *noise;               /* U(-0.5, 0.5) draws for the error quantizer of one binary conv */
+    /* model_forward's (the classification convenience) */
     int32_t *labels;           /* [max_batch] of the current batch */
     real *probs;               /* [max_batch, num_classes] softmax of the last forward */
     double loss;               /* mean loss of the last forward */
@@ -135,6 +185,8 @@ struct Model {
      * written as a plain sequence of calls checked once at the end
      * (model_build_check, or model_build's err) */
     char err[200];
+    /* the error of the last model_run ("" = none) */
+    char run_err[200];
 };
 
 void model_init(Model *m, const char *arch, int C, int H, int W, int num_classes);
@@ -146,6 +198,8 @@ void model_free(Model *m);
  * of memory). Indices of -1 passed on are refused without a second message. */
 int model_input(Model *m);
 int model_conv(Model *m, int x, int out_channels, int k, int stride, int pad, ConvKind kind, const char *name);
+/* an fp32 conv with a bias, PyTorch's default init U(-1/sqrt(fan_in), 1/sqrt(fan_in)) for it */
+int model_conv_bias(Model *m, int x, int out_channels, int k, int stride, int pad, const char *name);
 int model_bn(Model *m, int x, real gamma_init, const char *name);
 int model_hardtanh(Model *m, int x, const char *name);
 int model_relu(Model *m, int x, const char *name);
@@ -158,21 +212,60 @@ int model_shortcut_a(Model *m, int x, int stride, int out_channels, const char *
 /* 0 when every builder so far succeeded, else -1 with "building <arch>: <m->err>" in err */
 int model_build_check(const Model *m, char *err, size_t errlen);
 
+/* Before model_alloc, like the builders (-1 and m->err on a bad index or
+ * after model_alloc): mark layer as an output, returning its output index
+ * k = 0, 1, ... (the same k if marked again); its activation is kept whole.
+ * Freeze a layer (0). Ask for the input's gradient (on = 1) or not (0, the
+ * default: the first layer then skips it, e.g. the first conv's col2im). */
+int model_mark_output(Model *m, int layer);
+int model_freeze(Model *m, int layer);
+int model_input_grad(Model *m, int on);
+
 /* Size and allocate the arenas for batches up to max_batch. 0 on success;
  * -1 when out of memory or the graph has a building error (m->err). */
 int model_alloc(Model *m, int max_batch);
+/* model_alloc planned for inputs up to maxH x maxW (every layer's tensors at
+ * that size) instead of the build size, which stays the current one. 0, or -1
+ * with a message in err. */
+int model_plan(Model *m, int max_batch, int maxH, int maxW, char *err, size_t errlen);
+/* After model_alloc: the input size of the next runs. Every layer's H, W
+ * follows its kind's shape rule. 0, or -1 with a message naming the first
+ * layer whose window does not fit, whose inputs differ, whose parameters were
+ * sized for another input, or whose output, saved, scratch or noise exceeds
+ * the plan; the model is then unchanged. */
+int model_set_input_size(Model *m, int H, int W, char *err, size_t errlen);
 /* PyTorch's initialisations (kaiming_normal fan_in for every conv, binary ones
  * included; binary conv alpha ~ U[0,1) (torch.rand); default Linear; BN gamma =
  * gamma_init, beta 0, running stats 0/1; activation-quantizer running range 0),
  * each layer from its own stream rng_stream(seed, RNG_INIT, layer index, 0). */
 void model_init_params(Model *m, uint64_t seed);
 
-/* images [N, C, H, W], labels [N] (labels may be NULL: no loss). Returns the mean loss. */
+/* Run the graph on input [N, C, H, W] (N <= max_batch rows): every layer's
+ * forward, no loss. 0, or -1 with the reason in m->run_err (N outside
+ * [0, max_batch], a layer that cannot run). */
+int model_run(Model *m, const real *input, int N, int train);
+/* output k of the last run: [batch, C*H*W] of its layer (NULL: no such k) */
+const real *model_output(const Model *m, int k);
+/* output k's gradient for the current batch, [batch, C*H*W]: zeroed on the
+ * first call after a run, so losses accumulate into it (NULL: no such k) */
+real *model_output_grad(Model *m, int k);
+/* zero the parameter gradients, then backprop from every output's gradient
+ * (an output not asked for since the run: zero). Frozen parameters get none. */
+void model_backward_outputs(Model *m);
+/* the same with dout[k] added into output k's gradient (NULL entries: none) */
+void model_backward_from(Model *m, const real *const *dout);
+/* after a backward with model_input_grad on: the loss's gradient w.r.t. the
+ * input, [batch, C, H, W]; NULL when off */
+const real *model_input_grad_buf(const Model *m);
+
+/* Classification convenience (softmax cross-entropy on output 0), moving to
+ * tasks/. images [N, C, H, W], labels [N] (labels may be NULL: no loss).
+ * Returns the mean loss; NAN when the run fails (m->run_err) or a label is
+ * outside [0, num_classes). */
 double model_forward(Model *m, const real *images, const int32_t *labels, int N, int train);
-/* zero grads, then backprop the mean loss of the last forward (each layer's
- * output gradient is zeroed when it comes alive) */
+/* backprop the mean loss of the last model_forward (model_backward_outputs) */
 void model_backward(Model *m);
-/* logits of the last forward: [batch, num_classes] */
+/* logits of the last forward (output 0): [batch, num_classes] */
 const real *model_logits(const Model *m);
 /* correct top-1 predictions of the last forward against labels */
 int model_correct(const Model *m, const int32_t *labels, int N);

@@ -5,7 +5,10 @@
  *  - tensors are contiguous NCHW (or [N, F] for vectors), type `real` (core/real.h).
  *  - backward ACCUMULATES: dinp += ..., dweight += ...  (a tensor read by two
  *    consumers, e.g. a residual input, gets both contributions; the caller zeroes
- *    gradients once per step). A NULL dinp means "not needed" (first layer): skip it.
+ *    gradients once per step). A NULL dinp means "not needed" (first layer): skip it;
+ *    so does a NULL dweight where the signature says "or NULL" (a frozen layer).
+ *  - no abort()/exit(): a call the shapes do not allow is refused with an error
+ *    value where the signature has one, named on each function.
  *  - forward OVERWRITES its outputs.
  *  - each fast kernel has a plain reference twin *_ref with the same contract;
  *    tests compare the two on random data.
@@ -21,7 +24,8 @@
 #include "real.h"
 
 /* ---------------------------------------------------------------- conv2d */
-/* No bias (every conv of the paper's models has bias=False). Zero padding. */
+/* The conv has no bias (every conv of the paper's models has bias=False); a
+ * conv with one adds it afterwards (conv2d_bias_*). Zero padding. */
 typedef struct {
     int N, C, H, W;      /* input  [N, C, H, W] */
     int O, KH, KW;       /* weight [O, C, KH, KW] */
@@ -38,9 +42,12 @@ size_t conv2d_scratch_size(const ConvDims *d);
 
 void conv2d_forward(real *out /* [N,O,OH,OW] */, const real *inp /* [N,C,H,W] */,
                     const real *weight /* [O,C,KH,KW] */, const ConvDims *d, real *scratch);
-void conv2d_backward(real *dinp /* [N,C,H,W] or NULL */, real *dweight /* [O,C,KH,KW] */,
+void conv2d_backward(real *dinp /* [N,C,H,W] or NULL */, real *dweight /* [O,C,KH,KW] or NULL */,
                      const real *dout /* [N,O,OH,OW] */, const real *inp, const real *weight,
                      const ConvDims *d, real *scratch);
+/* out[n,o,:] += bias[o];  dbias[o] += sum_{n,i} dout[n,o,i] (double, fixed order) */
+void conv2d_bias_forward(real *out /* [N,O,OHW] */, const real *bias /* [O] */, int N, int O, int OHW);
+void conv2d_bias_backward(real *dbias /* [O] */, const real *dout /* [N,O,OHW] */, int N, int O, int OHW);
 void conv2d_forward_ref(real *out, const real *inp, const real *weight, const ConvDims *d);
 void conv2d_backward_ref(real *dinp, real *dweight, const real *dout, const real *inp,
                          const real *weight, const ConvDims *d);
@@ -49,7 +56,7 @@ void conv2d_backward_ref(real *dinp, real *dweight, const real *dout, const real
 /* out[n,o] = sum_i inp[n,i] * weight[o,i] + bias[o]   (bias may be NULL) */
 void linear_forward(real *out /* [N,OUT] */, const real *inp /* [N,IN] */,
                     const real *weight /* [OUT,IN] */, const real *bias /* [OUT] */, int N, int IN, int OUT);
-void linear_backward(real *dinp /* [N,IN] or NULL */, real *dweight /* [OUT,IN] */, real *dbias /* [OUT] or NULL */,
+void linear_backward(real *dinp /* [N,IN] or NULL */, real *dweight /* [OUT,IN] or NULL */, real *dbias /* [OUT] or NULL */,
                      const real *dout /* [N,OUT] */, const real *inp, const real *weight, int N, int IN, int OUT);
 void linear_forward_ref(real *out, const real *inp, const real *weight, const real *bias, int N, int IN, int OUT);
 void linear_backward_ref(real *dinp, real *dweight, real *dbias, const real *dout, const real *inp,
@@ -77,6 +84,16 @@ void batchnorm_backward(real *dinp /* [N,C,HW] */, real *dgamma /* [C] */, real 
  * buffer that this call brings alive (core/model.c skips zeroing it) */
 void batchnorm_backward_store(real *dinp, real *dgamma, real *dbeta, const real *dout, const real *inp,
                               const real *mean, const real *rstd, const real *gamma, const BNDims *d);
+/* The backward of batchnorm_forward_eval (the running statistics are
+ * constants): dx = dy * gamma * rstd_running, dgamma = sum dy * xhat, dbeta =
+ * sum dy; dgamma and dbeta may be NULL (a frozen BN). _store as above. */
+void batchnorm_backward_eval(real *dinp /* [N,C,HW] or NULL */, real *dgamma /* [C] or NULL */,
+                             real *dbeta /* [C] or NULL */, const real *dout /* [N,C,HW] */,
+                             const real *inp /* [N,C,HW] */, const real *gamma /* [C] */,
+                             const real *running_mean /* [C] */, const real *running_var /* [C] */, const BNDims *d);
+void batchnorm_backward_eval_store(real *dinp, real *dgamma, real *dbeta, const real *dout, const real *inp,
+                                   const real *gamma, const real *running_mean, const real *running_var,
+                                   const BNDims *d);
 
 /* ----------------------------------------------------------- activations */
 /* hardtanh to [-1, 1]; gradient 1 strictly inside (-1, 1), 0 elsewhere (PyTorch) */
@@ -110,16 +127,36 @@ void add_forward(real *out, const real *a, const real *b, size_t n);
 void add_backward(real *da, real *db, const real *dout, size_t n);
 /* option-A shortcut (method.md 4.1): AvgPool2d(stride) then zero-padding of the
  * channel dim with pad_before zeros in front and Cout - C - pad_before behind.
- * stride 1 means no pooling. inp [N,C,H,W] -> out [N,Cout,H/stride,W/stride] */
-void shortcut_a_forward(real *out, const real *inp, int N, int C, int H, int W, int stride, int Cout, int pad_before);
-void shortcut_a_backward(real *dinp, const real *dout, int N, int C, int H, int W, int stride, int Cout, int pad_before);
+ * stride 1 means no pooling. inp [N,C,H,W] -> out [N,Cout,H/stride,W/stride].
+ * 0, or -1 (nothing written) when stride < 1 or the channels do not fit. */
+int shortcut_a_forward(real *out, const real *inp, int N, int C, int H, int W, int stride, int Cout, int pad_before);
+int shortcut_a_backward(real *dinp, const real *dout, int N, int C, int H, int W, int stride, int Cout, int pad_before);
 
 /* ------------------------------------------------------------------ loss */
+/* Losses are plain functions outside the graph (core/ops/loss.c): forward
+ * returns the loss, backward accumulates its gradient times dloss into the
+ * gradient of what it read (an output's model_output_grad). */
+
 /* mean softmax cross-entropy over the batch; probs saved for backward.
- * Returns the mean loss (accumulated in double, fixed order). */
+ * Returns the mean loss (accumulated in double, fixed order), or NAN, with
+ * nothing written, when a label is outside [0, K) (softmax_ce_bad_label
+ * names the sample). */
 double softmax_ce_forward(real *probs /* [N,K] */, const real *logits /* [N,K] */,
                           const int32_t *labels /* [N] */, int N, int K);
-/* dlogits += (probs - onehot) / N * dloss */
+/* dlogits += (probs - onehot) / N * dloss; a row with a bad label gets nothing */
 void softmax_ce_backward(real *dlogits, const real *probs, const int32_t *labels, int N, int K, real dloss);
+/* the first sample whose label is outside [0, K), or -1 */
+int softmax_ce_bad_label(const int32_t *labels /* [N] */, int N, int K);
+
+/* Smooth L1 (PyTorch's SmoothL1Loss), x = pred - target per element:
+ *   l(x) = 0.5 x^2 / beta  if |x| < beta,  |x| - 0.5 beta  otherwise   (beta >= 0; 0: |x|)
+ * times weight[i] (NULL: 1), summed in double in order and divided by norm
+ * (> 0): n for the mean over the elements, 1 for the sum, or any count the
+ * caller normalises by (a detector's positives). Returns the loss. */
+double smooth_l1_forward(const real *pred /* [n] */, const real *target /* [n] */, const real *weight /* [n] or NULL */,
+                         size_t n, double beta, double norm);
+/* dpred += dloss / norm * weight[i] * l'(x),  l'(x) = x / beta inside, sign(x) outside (0 at x = 0) */
+void smooth_l1_backward(real *dpred /* [n] */, const real *pred, const real *target, const real *weight, size_t n,
+                        double beta, double norm, double dloss);
 
 #endif

@@ -137,3 +137,59 @@ void batchnorm_backward_store(real *dinp, real *dgamma, real *dbeta, const real 
                               const real *mean, const real *rstd, const real *gamma, const BNDims *d) {
     bn_backward(dinp, dgamma, dbeta, dout, inp, mean, rstd, gamma, d, 1);
 }
+
+/* Eval-mode backward: the running statistics are constants, so y = x * k + b'
+ * per channel with k = gamma * rstd_running, rstd_running = 1/sqrt(running_var
+ * + eps) as the eval forward computes it:
+ *   dx = dy * k,  dgamma = sum dy * xhat (xhat = (x - running_mean) * rstd_running),  dbeta = sum dy
+ * For a frozen BN (no parameter gradients: dgamma, dbeta NULL) and for a
+ * backward after an eval-mode forward. store as in bn_backward. */
+static void bn_backward_eval(real *dinp /* [N,C,HW] or NULL */, real *dgamma /* [C] or NULL */,
+                             real *dbeta /* [C] or NULL */, const real *dout /* [N,C,HW] */,
+                             const real *inp /* [N,C,HW] */, const real *gamma /* [C] */,
+                             const real *running_mean /* [C] */, const real *running_var /* [C] */,
+                             const BNDims *d, int store) {
+    const int N = d->N, C = d->C, HW = d->HW;
+    const long cstride = (long)C * HW;
+
+    #pragma omp parallel for schedule(static)
+    for (int c = 0; c < C; c++) {
+        const double mu = (double)running_mean[c];
+        const double rs = 1.0 / sqrt((double)running_var[c] + (double)d->eps);
+        if (dgamma || dbeta) {
+            double sum_dy = 0.0, sum_dy_xhat = 0.0;
+            for (int n = 0; n < N; n++) {
+                const real *xn = inp + (long)c * HW + n * cstride;
+                const real *dyn = dout + (long)c * HW + n * cstride;
+                double r1, r2;
+                ROWSUM8(r1, HW, (double)dyn[i]);
+                ROWSUM8(r2, HW, (double)dyn[i] * ((double)xn[i] - mu) * rs);
+                sum_dy += r1;
+                sum_dy_xhat += r2;
+            }
+            if (dbeta) dbeta[c] += (real)sum_dy;
+            if (dgamma) dgamma[c] += (real)sum_dy_xhat;
+        }
+        if (!dinp) continue;
+        const double k = (gamma ? (double)gamma[c] : 1.0) * rs;
+        for (int n = 0; n < N; n++) {
+            const real *dyn = dout + (long)c * HW + n * cstride;
+            real *dxn = dinp + (long)c * HW + n * cstride;
+            for (int i = 0; i < HW; i++) {
+                const real v = (real)(k * (double)dyn[i]);
+                dxn[i] = store ? (real)0 + v : dxn[i] + v;
+            }
+        }
+    }
+}
+
+void batchnorm_backward_eval(real *dinp, real *dgamma, real *dbeta, const real *dout, const real *inp,
+                             const real *gamma, const real *running_mean, const real *running_var, const BNDims *d) {
+    bn_backward_eval(dinp, dgamma, dbeta, dout, inp, gamma, running_mean, running_var, d, 0);
+}
+
+void batchnorm_backward_eval_store(real *dinp, real *dgamma, real *dbeta, const real *dout, const real *inp,
+                                   const real *gamma, const real *running_mean, const real *running_var,
+                                   const BNDims *d) {
+    bn_backward_eval(dinp, dgamma, dbeta, dout, inp, gamma, running_mean, running_var, d, 1);
+}

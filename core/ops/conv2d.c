@@ -173,10 +173,10 @@ void conv2d_forward(real *out /* [N,O,OH,OW] */, const real *inp /* [N,C,H,W] */
     }
 }
 
-void conv2d_backward(real *dinp /* [N,C,H,W] or NULL */, real *dweight /* [O,C,KH,KW] */,
-                     const real *dout /* [N,O,OH,OW] */, const real *inp /* [N,C,H,W] */,
-                     const real *weight /* [O,C,KH,KW] */, const ConvDims *d, real *scratch) {
-    if (d->OH <= 0 || d->OW <= 0) return; /* no outputs, nothing to do (and no valid BLAS strides) */
+/* dW: block b of output channels belongs to thread b % T; each block adds
+ * the samples in order, so its bits do not depend on T */
+static void conv2d_dweight(real *dweight /* [O,C,KH,KW] */, const real *dout /* [N,O,OH,OW] */,
+                           const real *inp /* [N,C,H,W] */, const ConvDims *d, real *scratch) {
     const int CK = d->C * d->KH * d->KW;
     const int OHW = d->OH * d->OW;
     const long in_stride = (long)d->C * d->H * d->W;
@@ -184,9 +184,6 @@ void conv2d_backward(real *dinp /* [N,C,H,W] or NULL */, real *dweight /* [O,C,K
     const int pointwise = conv_is_pointwise(d);
     const int rows = dw_block_rows(d->O), nblocks = (d->O + rows - 1) / rows;
     const int T = conv_threads() < nblocks ? conv_threads() : nblocks;
-
-    /* dW: block b of output channels belongs to thread b % T; each block adds
-     * the samples in order, so its bits do not depend on T */
     #pragma omp parallel num_threads(T)
     {
         const int tid = omp_get_thread_num(), nt = omp_get_num_threads();
@@ -209,6 +206,18 @@ void conv2d_backward(real *dinp /* [N,C,H,W] or NULL */, real *dweight /* [O,C,K
             }
         }
     }
+}
+
+void conv2d_backward(real *dinp /* [N,C,H,W] or NULL */, real *dweight /* [O,C,KH,KW] or NULL */,
+                     const real *dout /* [N,O,OH,OW] */, const real *inp /* [N,C,H,W] */,
+                     const real *weight /* [O,C,KH,KW] */, const ConvDims *d, real *scratch) {
+    if (d->OH <= 0 || d->OW <= 0) return; /* no outputs, nothing to do (and no valid BLAS strides) */
+    const int CK = d->C * d->KH * d->KW;
+    const int OHW = d->OH * d->OW;
+    const long in_stride = (long)d->C * d->H * d->W;
+    const long out_stride = (long)d->O * OHW;
+    const int pointwise = conv_is_pointwise(d);
+    if (dweight != NULL) conv2d_dweight(dweight, dout, inp, d, scratch); /* NULL: a frozen conv */
     if (dinp == NULL) return;
 
     /* dinp: one sample per work unit */
@@ -225,6 +234,32 @@ void conv2d_backward(real *dinp /* [N,C,H,W] or NULL */, real *dweight /* [O,C,K
             gemm(1, 0, CK, OHW, d->O, (real)1, weight, CK, g, OHW, (real)0, colgrad, OHW);
             col2im_add(dx, colgrad, d);
         }
+    }
+}
+
+/* The bias of a conv that has one, added after the conv (the GEMM above
+ * writes out without it): out[n, o, i] += bias[o]. Every (n, o) plane is one
+ * work unit. */
+void conv2d_bias_forward(real *out /* [N,O,OHW] */, const real *bias /* [O] */, int N, int O, int OHW) {
+    #pragma omp parallel for schedule(static)
+    for (long p = 0; p < (long)N * O; p++) {
+        const real b = bias[p % O];
+        real *o = out + p * OHW;
+        for (int i = 0; i < OHW; i++) o[i] += b;
+    }
+}
+
+/* dbias[o] += sum over n then i of dout[n, o, i], in double: one channel per
+ * thread, a fixed order */
+void conv2d_bias_backward(real *dbias /* [O] */, const real *dout /* [N,O,OHW] */, int N, int O, int OHW) {
+    #pragma omp parallel for schedule(static)
+    for (int o = 0; o < O; o++) {
+        double acc = 0.0;
+        for (int n = 0; n < N; n++) {
+            const real *g = dout + ((long)n * O + o) * OHW;
+            for (int i = 0; i < OHW; i++) acc += (double)g[i];
+        }
+        dbias[o] = (real)((double)dbias[o] + acc);
     }
 }
 

@@ -28,8 +28,8 @@ void linear_backward(real *dinp /* [N,IN] or NULL */, real *dweight /* [OUT,IN] 
                      int N, int IN, int OUT) {
     /* dinp[N, IN] += dout[N, OUT] x weight[OUT, IN] */
     if (dinp != NULL) gemm(0, 0, N, IN, OUT, (real)1, dout, OUT, weight, IN, (real)1, dinp, IN);
-    /* dweight[OUT, IN] += dout^T[OUT, N] x inp[N, IN] */
-    gemm(1, 0, OUT, IN, N, (real)1, dout, OUT, inp, IN, (real)1, dweight, IN);
+    /* dweight[OUT, IN] += dout^T[OUT, N] x inp[N, IN] (NULL: a frozen layer) */
+    if (dweight != NULL) gemm(1, 0, OUT, IN, N, (real)1, dout, OUT, inp, IN, (real)1, dweight, IN);
     if (dbias != NULL) {
         for (int o = 0; o < OUT; o++) {
             double acc = 0.0;
@@ -66,13 +66,14 @@ void linear_backward_ref(real *dinp /* [N,IN] or NULL */, real *dweight /* [OUT,
                 dinp[(long)n * IN + i] = (real)((double)dinp[(long)n * IN + i] + acc);
             }
     }
-    for (int o = 0; o < OUT; o++)
-        for (int i = 0; i < IN; i++) {
-            double acc = 0.0;
-            for (int n = 0; n < N; n++)
-                acc += (double)dout[(long)n * OUT + o] * (double)inp[(long)n * IN + i];
-            dweight[(long)o * IN + i] = (real)((double)dweight[(long)o * IN + i] + acc);
-        }
+    if (dweight != NULL)
+        for (int o = 0; o < OUT; o++)
+            for (int i = 0; i < IN; i++) {
+                double acc = 0.0;
+                for (int n = 0; n < N; n++)
+                    acc += (double)dout[(long)n * OUT + o] * (double)inp[(long)n * IN + i];
+                dweight[(long)o * IN + i] = (real)((double)dweight[(long)o * IN + i] + acc);
+            }
     if (dbias != NULL) {
         for (int o = 0; o < OUT; o++) {
             double acc = 0.0;
