@@ -34,8 +34,6 @@ void model_free(Model *m) {
     arena_free(&m->a_scratch);
     arena_free(&m->a_noise);
     free(m->layers);
-    free(m->labels);
-    free(m->probs);
     memset(m, 0, sizeof *m);
 }
 
@@ -439,9 +437,7 @@ int model_alloc(Model *m, int max_batch) {
     m->saved = m->a_saved.base;
     m->scratch = m->a_scratch.base;
     m->noise = m->a_noise.base;
-    m->labels = calloc((size_t)max_batch, sizeof *m->labels);
-    m->probs = calloc((size_t)max_batch * m->num_classes, sizeof *m->probs);
-    return (m->labels && m->probs) ? 0 : -1;
+    return 0;
 }
 
 void model_init_params(Model *m, uint64_t seed) {
@@ -664,36 +660,6 @@ const real *model_input_grad_buf(const Model *m) {
 }
 
 /* ------------------------------------------- classification (moving to tasks/) */
-
-double model_forward(Model *m, const real *images, const int32_t *labels, int N, int train) {
-    m->loss = 0.0;
-    if (model_run(m, images, N, train)) return m->loss = NAN;
-    if (labels) {
-        memcpy(m->labels, labels, (size_t)N * sizeof *labels);
-        m->loss = softmax_ce_forward(m->probs, model_logits(m), labels, N, m->num_classes);
-    }
-    return m->loss;
-}
-
-void model_backward(Model *m) {
-    softmax_ce_backward(model_output_grad(m, 0), m->probs, m->labels, m->batch, m->num_classes, (real)1);
-    model_backward_outputs(m);
-}
-
-const real *model_logits(const Model *m) { return model_output(m, 0); }
-
-int model_correct(const Model *m, const int32_t *labels, int N) {
-    const real *logits = model_logits(m);
-    int correct = 0;
-    for (int n = 0; n < N; n++) {
-        const real *z = logits + (size_t)n * m->num_classes;
-        int best = 0;
-        for (int k = 1; k < m->num_classes; k++)
-            if (z[k] > z[best]) best = k;
-        correct += best == labels[n];
-    }
-    return correct;
-}
 
 /* ----------------------------------------------------------------- summary */
 

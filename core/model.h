@@ -168,15 +168,11 @@ struct Model {
     Arena a_params, a_grads, a_opt, a_buffers, a_acts, a_dacts, a_saved, a_scratch, a_noise;
     real *params, *grads, *opt_m, *opt_v, *buffers, *acts, *dacts, *saved, *scratch;
     real *noise;               /* U(-0.5, 0.5) draws for the error quantizer of one binary conv */
-    /* model_forward's (the classification convenience) */
-    int32_t *labels;           /* [max_batch] of the current batch */
-    real *probs;               /* [max_batch, num_classes] softmax of the last forward */
-    double loss;               /* mean loss of the last forward */
-    /* optional per-layer timing (bench/train_step): when non-NULL, model_forward
-     * and model_backward add each layer's wall seconds to prof_fwd[i] / prof_bwd[i]
+    /* optional per-layer timing (bench/train_step): when non-NULL, model_run
+     * and model_backward_outputs add each layer's wall seconds to prof_fwd[i] / prof_bwd[i]
      * ([n_layers] each, owned by the caller). NULL (the default) costs nothing. */
     double *prof_fwd, *prof_bwd;
-    /* set by model_backward around a layer's backward: 1 when that layer is the
+    /* set by model_backward_outputs around a layer's backward: 1 when that layer is the
      * first writer of its (single) input's gradient and the buffer was not
      * zeroed, so the layer stores instead of accumulating (kinds with bwd_can_store) */
     int bwd_store_input;
@@ -257,18 +253,6 @@ void model_backward_from(Model *m, const real *const *dout);
 /* after a backward with model_input_grad on: the loss's gradient w.r.t. the
  * input, [batch, C, H, W]; NULL when off */
 const real *model_input_grad_buf(const Model *m);
-
-/* Classification convenience (softmax cross-entropy on output 0), moving to
- * tasks/. images [N, C, H, W], labels [N] (labels may be NULL: no loss).
- * Returns the mean loss; NAN when the run fails (m->run_err) or a label is
- * outside [0, num_classes). */
-double model_forward(Model *m, const real *images, const int32_t *labels, int N, int train);
-/* backprop the mean loss of the last model_forward (model_backward_outputs) */
-void model_backward(Model *m);
-/* logits of the last forward (output 0): [batch, num_classes] */
-const real *model_logits(const Model *m);
-/* correct top-1 predictions of the last forward against labels */
-int model_correct(const Model *m, const int32_t *labels, int N);
 
 /* Build a named architecture (core/models/): "cifar_resnet18", "cifar_resnet20",
  * "cifar_resnet8", "imagenet_resnet18", "vgg_small". Returns 0, or -1 with a message. */

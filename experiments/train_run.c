@@ -121,9 +121,10 @@ static int run_batch(Run *r, long i, char *err, size_t errlen) {
     return r->task.kind->batch(&r->task, &src, err, errlen);
 }
 
+/* the trainable parameters [0, n_trainable): frozen layers' come after them */
 static void optimizer_step(const TrainOptions *o, Model *m, double lr, long t) {
-    if (o->optim == OPTIM_ADAMW) adamw_step(m->params, m->grads, m->opt_m, m->opt_v, m->n_params, lr, &o->adamw, t);
-    else sgd_step(m->params, m->grads, m->opt_m, m->n_params, lr, &o->sgd, t);
+    if (o->optim == OPTIM_ADAMW) adamw_step(m->params, m->grads, m->opt_m, m->opt_v, m->n_trainable, lr, &o->adamw, t);
+    else sgd_step(m->params, m->grads, m->opt_m, m->n_trainable, lr, &o->sgd, t);
 }
 
 /* one training step: batch, forward and losses, backward, optimizer; its row */
@@ -144,7 +145,7 @@ static int run_step(Run *r, long i, char *err, size_t errlen) {
     }
     TaskMetric step_metric = {.n = o->batch};
     r->task.kind->metric_add(&r->task, m, o->batch, &step_metric);
-    model_backward(m);
+    model_backward_outputs(m);
     optimizer_step(o, m, row.lr, i + 1);
     r->st.train_time += now_seconds() - t0;
     /* the cost ratio counts the quantized convs only; a run without any

@@ -1,6 +1,7 @@
 /* The classification task (tasks/classify.h). */
 #include "classify.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,6 +11,7 @@ typedef struct {
     size_t sample;       /* reals per image */
     real *x;             /* [max_batch, C, H, W] */
     int32_t *y;          /* [max_batch] */
+    real *probs;         /* [max_batch, num_classes]: the softmax of the last forward (its backward reads it) */
 } Classify;
 
 static int cls_setup(Task *t, const Model *m, const Dataset *ds, int max_batch, char *err, size_t errlen) {
@@ -21,7 +23,8 @@ static int cls_setup(Task *t, const Model *m, const Dataset *ds, int max_batch, 
     s->sample = (size_t)ds->channels * ds->height * ds->width;
     s->x = malloc((size_t)max_batch * s->sample * sizeof *s->x);
     s->y = malloc((size_t)max_batch * sizeof *s->y);
-    if (s->x && s->y) return 0;
+    s->probs = malloc((size_t)max_batch * s->num_classes * sizeof *s->probs);
+    if (s->x && s->y && s->probs) return 0;
 oom:
     snprintf(err, errlen, "out of memory for a batch of %d images", max_batch);
     return -1;
@@ -32,6 +35,7 @@ static void cls_release(Task *t) {
     if (!s) return;
     free(s->x);
     free(s->y);
+    free(s->probs);
     free(s);
     t->state = NULL;
 }
@@ -50,6 +54,32 @@ static int cls_batch(Task *t, const BatchSource *src, char *err, size_t errlen) 
                          errlen);
 }
 
+double classify_forward(Model *m, const real *images, const int32_t *labels, int N, int train, real *probs) {
+    if (model_run(m, images, N, train)) return NAN;
+    return softmax_ce_forward(probs, model_output(m, 0), labels, N, m->num_classes);
+}
+
+void classify_backward(Model *m, const real *probs, const int32_t *labels, int N) {
+    softmax_ce_backward(model_output_grad(m, 0), probs, labels, N, m->num_classes, (real)1);
+    model_backward_outputs(m);
+}
+
+int classify_correct(const Model *m, const int32_t *labels, int N) {
+    const real *logits = model_output(m, 0);
+    const int K = m->num_classes;
+    int correct = 0;
+    for (int n = 0; n < N; n++) {
+        const real *z = logits + (size_t)n * K;
+        int best = 0;
+        for (int k = 1; k < K; k++)
+            if (z[k] > z[best]) best = k;
+        correct += best == labels[n];
+    }
+    return correct;
+}
+
+/* the graph, then the loss; in training also the logits' gradient (the loop
+ * then runs model_backward_outputs) */
 static int cls_forward(Task *t, Model *m, int n, int train, double *loss, char *err, size_t errlen) {
     Classify *s = t->state;
     for (int i = 0; i < n; i++)
@@ -59,11 +89,14 @@ static int cls_forward(Task *t, Model *m, int n, int train, double *loss, char *
                      s->num_classes);
             return -1;
         }
-    *loss = model_forward(m, s->x, s->y, n, train);
+    if (model_run(m, s->x, n, train)) {
+        snprintf(err, errlen, "%s", m->run_err);
+        return -1;
+    }
+    *loss = softmax_ce_forward(s->probs, model_output(m, 0), s->y, n, s->num_classes);
+    if (train) softmax_ce_backward(model_output_grad(m, 0), s->probs, s->y, n, s->num_classes, (real)1);
     return 0;
 }
-
-int classify_correct(const Model *m, const int32_t *labels, int n) { return model_correct(m, labels, n); }
 
 static void cls_metric_add(Task *t, const Model *m, int n, TaskMetric *acc) {
     Classify *s = t->state;

@@ -416,7 +416,7 @@ int main(void) {
         int32_t y[8], idx[8];
         for (int b = 0; b < 8; b++) idx[b] = b;
         CHECK(dataset_batch(&g_test, idx, 8, x, y, &aug, 0, 0, 0, NULL, 0) == 0, "dataset_batch");
-        model_forward(&m, x, y, 8, 0); /* at theta */
+        model_run(&m, x, 8, 0); /* at theta */
         forward_bw(&m, bw0);
         CHECK(landscape_binary_weights(&m, m.params, bits, bwl) == (size_t)n_bin &&
                   !memcmp(bwl, bw0, n_bin * sizeof *bw0),
@@ -429,7 +429,7 @@ int main(void) {
             double dv = 1.0 * d1[j] + 1.0 * (double)d2[j];
             m.params[j] = dv == 0 ? r.params[j] : (real)((double)r.params[j] + dv);
         }
-        model_forward(&m, x, y, 8, 0);
+        model_run(&m, x, 8, 0);
         forward_bw(&m, bwf);
         CHECK(landscape_binary_weights(&m, m.params, bits, bwl) == (size_t)n_bin &&
                   !memcmp(bwl, bwf, n_bin * sizeof *bwf),
