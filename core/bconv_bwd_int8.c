@@ -402,17 +402,31 @@ static void phase_range(int r, int st, int pad, int size, int *lo, int *hi) {
     *hi = h;
 }
 
-static void dgrad_direct(const Kern *kn, real *dx, const uint8_t *codes, const int8_t *bw, real zp, real s,
-                         const ConvDims *d) {
-    const int N = d->N, C = d->C, H = d->H, W = d->W, O = d->O, KH = d->KH, KW = d->KW, OH = d->OH, OW = d->OW;
-    const int st = d->stride, p = d->pad, T = KH * KW;
-    const size_t CHW = (size_t)C * H * W;
-    const int K = (int)rup((size_t)O, 4), Cp = (int)rup((size_t)C, MPAD);
+/* The direct path's plan: the grid and GEMM extents (from the dims only) and
+ * the per-call tables every sample reads (A, its row pointers, each phase's
+ * tap offsets, S). Built before the parallel region, read-only inside it. */
+typedef struct {
+    int K, Cp, T;           /* reduction (O padded to 4), GEMM rows (C padded to MPAD), taps KH*KW */
+    int TY, UX;             /* grid rows above / columns left of the codes: ceil(KH/st) - 1, ceil(KW/st) - 1 */
+    int m;                  /* grid columns dropped at the left (see direct_grid) */
+    int Hg, Wg;             /* grid extent */
+    int ncmax;              /* the widest phase's GEMM columns */
+    size_t ldb;             /* B columns per group of 4 channels */
+    int8_t *A;              /* A[t][c][o] = Bw[o, c, t], o padded to K */
+    int32_t *colsum;        /* [C][T]: sum over o of Bw[o, c, t] */
+    const int8_t **arow;    /* [Cp]: the GEMM's A rows (padding rows: row 0, dropped) */
+    ptrdiff_t *aoff, *boff; /* [st*st][T]: each phase's taps, as reduction segments */
+    int *nseg;              /* [st*st]: taps per phase */
+    int32_t *S;             /* [C,H,W]: the tap sums of colsum (the zero-point term) */
+} DirectPlan;
+
+/* the grid extent: the codes and every phase's outputs. Columns are shifted
+ * left by m = min(UX, the phases' first b) (the columns left of every
+ * phase's first read are never used): X = ow + UX - m, and output column b
+ * reads X = b - u + UX - m >= 0. */
+static void direct_grid(DirectPlan *pl, const ConvDims *d) {
+    const int H = d->H, W = d->W, KH = d->KH, KW = d->KW, OH = d->OH, OW = d->OW, st = d->stride, p = d->pad;
     const int TY = (KH + st - 1) / st - 1, UX = (KW + st - 1) / st - 1;
-    /* grid extent: the codes and every phase's outputs. Columns are shifted
-     * left by m = min(UX, the phases' first b) (the columns left of every
-     * phase's first read are never used): X = ow + UX - m, and output column b
-     * reads X = b - u + UX - m >= 0. */
     int amax = OH, bmax = OW, m = UX, blomax = 0;
     for (int r = 0; r < st; r++) {
         int lo, hi;
@@ -431,11 +445,24 @@ static void dgrad_direct(const Kern *kn, real *dx, const uint8_t *codes, const i
         const int nc = (int)rup((size_t)(hi - lo) * Wg, NPAD);
         if (nc > ncmax) ncmax = nc;
     }
+    pl->K = (int)rup((size_t)d->O, 4);
+    pl->Cp = (int)rup((size_t)d->C, MPAD);
+    pl->T = KH * KW;
+    pl->TY = TY;
+    pl->UX = UX;
+    pl->m = m;
+    pl->Hg = Hg;
+    pl->Wg = Wg;
+    pl->ncmax = ncmax;
     /* every read is below (ahi + TY)*Wg + blo + UX - m + NPAD <= Hg*Wg + blomax + UX - m + NPAD */
-    const size_t ldb = rup((size_t)Hg * Wg + (size_t)(blomax + UX - m) + 2 * NPAD, NPAD);
-    /* A[t][c][o] = Bw[o, c, t], and the column sums of Bw for S */
-    int8_t *A = xalloc((size_t)T * C * K);
-    int32_t *colsum = xalloc(sizeof(int32_t) * (size_t)C * T);
+    pl->ldb = rup((size_t)Hg * Wg + (size_t)(blomax + UX - m) + 2 * NPAD, NPAD);
+}
+
+/* A[t][c][o] = Bw[o, c, t] and the column sums of Bw for S; the row pointers */
+static void direct_weights(DirectPlan *pl, const int8_t *bw, const ConvDims *d) {
+    const int C = d->C, O = d->O, T = pl->T, K = pl->K, Cp = pl->Cp;
+    int8_t *A = pl->A = xalloc((size_t)T * C * K);
+    int32_t *colsum = pl->colsum = xalloc(sizeof(int32_t) * (size_t)C * T);
     #pragma omp parallel for schedule(static) if ((size_t)C * T * O > 65536)
     for (int c = 0; c < C; c++)
         for (int t = 0; t < T; t++) {
@@ -450,7 +477,14 @@ static void dgrad_direct(const Kern *kn, real *dx, const uint8_t *codes, const i
         }
     const int8_t **arow = xalloc(sizeof(int8_t *) * (size_t)Cp);
     for (int c = 0; c < Cp; c++) arow[c] = A + (size_t)(c < C ? c : 0) * K; /* padding rows: dropped */
-    /* per phase: the taps' offsets */
+    pl->arow = arow;
+}
+
+/* per phase (ry, rx): its taps kh = ry + st*t, kw = rx + st*u as reduction
+ * segments: A_tap's rows and B shifted by (alo + TY - t)*Wg + blo + UX - m - u columns */
+static void direct_phase_taps(DirectPlan *pl, const ConvDims *d) {
+    const int H = d->H, W = d->W, C = d->C, KH = d->KH, KW = d->KW, st = d->stride, p = d->pad;
+    const int T = pl->T, K = pl->K, TY = pl->TY, UX = pl->UX, m = pl->m, Wg = pl->Wg;
     const int NPH = st * st;
     ptrdiff_t *aoff = xalloc(sizeof(ptrdiff_t) * (size_t)T * NPH), *boff = xalloc(sizeof(ptrdiff_t) * (size_t)T * NPH);
     int *nseg = xalloc(sizeof(int) * NPH);
@@ -469,76 +503,208 @@ static void dgrad_direct(const Kern *kn, real *dx, const uint8_t *codes, const i
                 }
             nseg[ph] = k;
         }
-    int32_t *S = xalloc(sizeof(int32_t) * CHW);
-    tap_sums(S, colsum, d);
-    #pragma omp parallel
-    {
-        uint8_t *B = xalloc((size_t)K * ldb);                     /* G packed [K/4][ldb][4] */
-        int32_t *Cb = xalloc(sizeof(int32_t) * (size_t)Cp * ncmax); /* [Cp, ncols] */
-        memset(B, 0, (size_t)K * ldb);                             /* the border stays 0 */
-        #pragma omp for schedule(static)
-        for (int n = 0; n < N; n++) {
-            for (int g4 = 0; g4 < K / 4; g4++) {
-                uint32_t *restrict dst = (uint32_t *)(void *)(B + (size_t)g4 * 4 * ldb);
-                const uint8_t *src[4];
-                static const uint8_t zeros[1] = {0};
-                int step[4];
-                for (int t = 0; t < 4; t++) {
-                    const int o = 4 * g4 + t;
-                    src[t] = o < O ? codes + ((size_t)n * O + o) * OH * OW : zeros;
-                    step[t] = o < O;
-                }
-                for (int oh = 0; oh < OH; oh++) {
-                    uint32_t *restrict drow = dst + (size_t)(oh + TY) * Wg + UX - m;
-                    const int q0 = oh * OW;
-                    if (step[3]) {
-                        const uint8_t *restrict s0 = src[0] + q0, *restrict s1 = src[1] + q0, *restrict s2 = src[2] + q0,
-                                                *restrict s3 = src[3] + q0;
-                        for (int ow = 0; ow < OW; ow++)
-                            drow[ow] = (uint32_t)s0[ow] | (uint32_t)s1[ow] << 8 | (uint32_t)s2[ow] << 16 |
-                                       (uint32_t)s3[ow] << 24;
-                    } else {
-                        for (int ow = 0; ow < OW; ow++) {
-                            const int q = q0 + ow;
-                            drow[ow] = (uint32_t)src[0][q * step[0]] | (uint32_t)src[1][q * step[1]] << 8 |
-                                       (uint32_t)src[2][q * step[2]] << 16 | (uint32_t)src[3][q * step[3]] << 24;
-                        }
-                    }
+    pl->aoff = aoff;
+    pl->boff = boff;
+    pl->nseg = nseg;
+}
+
+/* sample n's codes into the grid, G packed [K/4][ldb][4]: G[o][oh + TY][ow + UX - m]
+ * (the rest of B, the border, stays 0 from the thread's memset) */
+static inline void direct_pack_sample(uint8_t *B, const uint8_t *codes, int n, const DirectPlan *pl,
+                                      const ConvDims *d) {
+    const int O = d->O, OH = d->OH, OW = d->OW, K = pl->K, TY = pl->TY, UX = pl->UX, m = pl->m, Wg = pl->Wg;
+    const size_t ldb = pl->ldb;
+    for (int g4 = 0; g4 < K / 4; g4++) {
+        uint32_t *restrict dst = (uint32_t *)(void *)(B + (size_t)g4 * 4 * ldb);
+        const uint8_t *src[4];
+        static const uint8_t zeros[1] = {0};
+        int step[4];
+        for (int t = 0; t < 4; t++) {
+            const int o = 4 * g4 + t;
+            src[t] = o < O ? codes + ((size_t)n * O + o) * OH * OW : zeros;
+            step[t] = o < O;
+        }
+        for (int oh = 0; oh < OH; oh++) {
+            uint32_t *restrict drow = dst + (size_t)(oh + TY) * Wg + UX - m;
+            const int q0 = oh * OW;
+            if (step[3]) {
+                const uint8_t *restrict s0 = src[0] + q0, *restrict s1 = src[1] + q0, *restrict s2 = src[2] + q0,
+                                        *restrict s3 = src[3] + q0;
+                for (int ow = 0; ow < OW; ow++)
+                    drow[ow] = (uint32_t)s0[ow] | (uint32_t)s1[ow] << 8 | (uint32_t)s2[ow] << 16 |
+                               (uint32_t)s3[ow] << 24;
+            } else {
+                for (int ow = 0; ow < OW; ow++) {
+                    const int q = q0 + ow;
+                    drow[ow] = (uint32_t)src[0][q * step[0]] | (uint32_t)src[1][q * step[1]] << 8 |
+                               (uint32_t)src[2][q * step[2]] << 16 | (uint32_t)src[3][q * step[3]] << 24;
                 }
             }
-            real *out = dx + (size_t)n * CHW;
-            for (int ry = 0; ry < st; ry++)
-                for (int rx = 0; rx < st; rx++) {
-                    const int ph = ry * st + rx;
-                    int alo, ahi, blo, bhi;
-                    phase_range(ry, st, p, H, &alo, &ahi);
-                    phase_range(rx, st, p, W, &blo, &bhi);
-                    if (ahi <= alo || bhi <= blo) continue;
-                    const int nc = (int)rup((size_t)(ahi - alo) * Wg, NPAD); /* j = (a - alo)*Wg + b - blo */
-                    kn->gemm(Cb, (size_t)nc, arow, nseg[ph], aoff + (size_t)ph * T, boff + (size_t)ph * T, K, B, ldb,
-                             Cp, nc, 0);
-                    const int w0 = blo * st + rx - p;
-                    for (int c = 0; c < C; c++)
-                        for (int a = alo; a < ahi; a++) {
-                            const size_t o0 = ((size_t)c * H + (size_t)(a * st + ry - p)) * W + w0;
-                            kn->epi(out + o0, (size_t)st, Cb + (size_t)c * nc + (size_t)(a - alo) * Wg, S + o0,
-                                    (size_t)(bhi - blo), s, zp);
-                        }
+        }
+    }
+}
+
+/* one sample's outputs out [C,H,W] from its grid B: per phase one GEMM over
+ * columns j = (a - alo)*Wg + b - blo into Cb, then the epilogue of the rows
+ * the phase owns (every st-th output from w0) */
+static inline void direct_sample_phases(const Kern *kn, real *out, int32_t *Cb, const uint8_t *B,
+                                        const DirectPlan *pl, real zp, real s, const ConvDims *d) {
+    const int C = d->C, H = d->H, W = d->W, st = d->stride, p = d->pad;
+    const int T = pl->T, K = pl->K, Cp = pl->Cp, Wg = pl->Wg;
+    for (int ry = 0; ry < st; ry++)
+        for (int rx = 0; rx < st; rx++) {
+            const int ph = ry * st + rx;
+            int alo, ahi, blo, bhi;
+            phase_range(ry, st, p, H, &alo, &ahi);
+            phase_range(rx, st, p, W, &blo, &bhi);
+            if (ahi <= alo || bhi <= blo) continue;
+            const int nc = (int)rup((size_t)(ahi - alo) * Wg, NPAD); /* j = (a - alo)*Wg + b - blo */
+            kn->gemm(Cb, (size_t)nc, pl->arow, pl->nseg[ph], pl->aoff + (size_t)ph * T, pl->boff + (size_t)ph * T, K,
+                     B, pl->ldb, Cp, nc, 0);
+            const int w0 = blo * st + rx - p;
+            for (int c = 0; c < C; c++)
+                for (int a = alo; a < ahi; a++) {
+                    const size_t o0 = ((size_t)c * H + (size_t)(a * st + ry - p)) * W + w0;
+                    kn->epi(out + o0, (size_t)st, Cb + (size_t)c * nc + (size_t)(a - alo) * Wg, pl->S + o0,
+                            (size_t)(bhi - blo), s, zp);
                 }
+        }
+}
+
+/* the plan is built once per call (serial except the weight transpose); the
+ * parallel unit is one sample, each thread with its own grid B (zeroed once:
+ * the border never changes) and GEMM block Cb */
+static void dgrad_direct(const Kern *kn, real *dx, const uint8_t *codes, const int8_t *bw, real zp, real s,
+                         const ConvDims *d) {
+    const int N = d->N;
+    const size_t CHW = (size_t)d->C * d->H * d->W;
+    DirectPlan pl;
+    direct_grid(&pl, d);
+    direct_weights(&pl, bw, d);
+    direct_phase_taps(&pl, d);
+    pl.S = xalloc(sizeof(int32_t) * CHW);
+    tap_sums(pl.S, pl.colsum, d);
+    #pragma omp parallel
+    {
+        uint8_t *B = xalloc((size_t)pl.K * pl.ldb);                       /* G packed [K/4][ldb][4] */
+        int32_t *Cb = xalloc(sizeof(int32_t) * (size_t)pl.Cp * pl.ncmax); /* [Cp, ncols] */
+        memset(B, 0, (size_t)pl.K * pl.ldb);                              /* the border stays 0 */
+        #pragma omp for schedule(static)
+        for (int n = 0; n < N; n++) {
+            direct_pack_sample(B, codes, n, &pl, d);
+            direct_sample_phases(kn, dx + (size_t)n * CHW, Cb, B, &pl, zp, s, d);
         }
         free(B);
         free(Cb);
     }
-    free(A);
-    free(colsum);
-    free(arow);
-    free(aoff);
-    free(boff);
-    free(nseg);
-    free(S);
+    free(pl.A);
+    free(pl.colsum);
+    free(pl.arow);
+    free(pl.aoff);
+    free(pl.boff);
+    free(pl.nseg);
+    free(pl.S);
 }
 
 static void check_fits(const ConvDims *d);
+
+/* A = Bw^T [CKp, K] (zero padded), its row pointers, and the column sums of
+ * Bw (for S): 16 rows of A per unit, so the reads of bw come in 16-byte runs */
+static void gemm_weights(int8_t *A, const int8_t **arow, int32_t *colsum, const int8_t *bw, int CK, int CKp, int O,
+                         int K) {
+    #pragma omp parallel for schedule(static) if ((size_t)CK * O > 65536)
+    for (int c0 = 0; c0 < CKp; c0 += 16) {
+        const int c1 = c0 + 16 < CKp ? c0 + 16 : CKp;
+        memset(A + (size_t)c0 * K, 0, (size_t)(c1 - c0) * K);
+        for (int o = 0; o < O; o++) {
+            const int8_t *src = bw + (size_t)o * CK;
+            for (int ck = c0; ck < c1 && ck < CK; ck++) A[(size_t)ck * K + o] = src[ck];
+        }
+        for (int ck = c0; ck < c1; ck++) {
+            arow[ck] = A + (size_t)ck * K;
+            if (ck >= CK) continue;
+            int32_t t = 0;
+            for (int o = 0; o < O; o++) t += A[(size_t)ck * K + o];
+            colsum[ck] = t;
+        }
+    }
+}
+
+/* work unit: a group of *NB samples side by side in the GEMM columns (small
+ * outputs fill a 64-column tile and share one pass over A); rows in chunks
+ * of *RC, whole channels (a multiple of MPAD and of KH*KW) whose int32 block
+ * stays near 256 KB, each scattered by col2im before the next. Both depend
+ * on the dims only (so which thread computes what does too). */
+static void dgrad_units(const ConvDims *d, int CKp, int OHWp, int *NB, int *RC) {
+    const int N = d->N, KK = d->KH * d->KW;
+    const int nb = OHWp >= 64 ? 1 : 64 / OHWp < N ? 64 / OHWp : N;
+    const int ncols = nb * OHWp;
+    int l = MPAD; /* lcm(MPAD, KK) */
+    while (l % KK) l += MPAD;
+    int rc = l * (int)((65536 / ((size_t)l * ncols)) > 0 ? 65536 / ((size_t)l * ncols) : 1);
+    if (rc > CKp) rc = CKp;
+    *NB = nb;
+    *RC = rc;
+}
+
+/* the codes of samples n0 .. n0+nb-1 into B [K/4][NB*OHWp][4]: group g4 of 4
+ * channels, 32-bit word j = codes of o = 4g4..4g4+3 at column j (little
+ * endian); zero columns past OHW and for the NB - nb missing samples */
+static inline void pack_group_codes(uint8_t *B, const uint8_t *codes, int n0, int nb, int NB, int O, int K, int OHW,
+                                    int OHWp) {
+    const int ncols = NB * OHWp;
+    for (int g4 = 0; g4 < K / 4; g4++)
+        for (int b = 0; b < NB; b++) {
+            uint32_t *restrict dst = (uint32_t *)(void *)(B + (size_t)g4 * 4 * ncols) + (size_t)b * OHWp;
+            if (b >= nb) {
+                memset(dst, 0, sizeof(uint32_t) * OHWp);
+                continue;
+            }
+            const int n = n0 + b;
+            const uint8_t *src[4];
+            static const uint8_t zeros[1] = {0};
+            int step[4];
+            for (int t = 0; t < 4; t++) {
+                const int o = 4 * g4 + t;
+                src[t] = o < O ? codes + ((size_t)n * O + o) * OHW : zeros;
+                step[t] = o < O;
+            }
+            if (step[3]) {
+                const uint8_t *restrict s0 = src[0], *restrict s1 = src[1], *restrict s2 = src[2],
+                                        *restrict s3 = src[3];
+                for (int q = 0; q < OHW; q++)
+                    dst[q] = (uint32_t)s0[q] | (uint32_t)s1[q] << 8 | (uint32_t)s2[q] << 16 | (uint32_t)s3[q] << 24;
+            } else {
+                for (int q = 0; q < OHW; q++)
+                    dst[q] = (uint32_t)src[0][q * step[0]] | (uint32_t)src[1][q * step[1]] << 8 |
+                             (uint32_t)src[2][q * step[2]] << 16 | (uint32_t)src[3][q * step[3]] << 24;
+            }
+            for (int q = OHW; q < OHWp; q++) dst[q] = 0;
+        }
+}
+
+/* one group's integer sums I [nb][C,H,W] from its packed codes B: the GEMM
+ * in chunks of RC rows into Cb, each scattered by col2im (channels c0..c1
+ * of every sample) before the next */
+static inline void dgrad_group_sums(const Kern *kn, int32_t *I, int32_t *Cb, const uint8_t *B,
+                                    const int8_t *const *arow, int nb, int ncols, int OHWp, int K, int CK, int CKp,
+                                    int RC, const ConvDims *d) {
+    const size_t CHW = (size_t)d->C * d->H * d->W;
+    const int KK = d->KH * d->KW;
+    const ptrdiff_t zero_off = 0;
+    memset(I, 0, sizeof(int32_t) * CHW * nb);
+    for (int r0 = 0; r0 < CKp; r0 += RC) {
+        const int rows = CKp - r0 < RC ? CKp - r0 : RC;
+        kn->gemm(Cb, (size_t)ncols, arow + r0, 1, &zero_off, &zero_off, K, B, (size_t)ncols, rows, ncols, 0);
+        const int c0 = r0 / KK, c1 = (r0 + rows < CK ? r0 + rows : CK) / KK;
+        for (int b = 0; b < nb; b++)
+            kn->col2im(I + (size_t)b * CHW, Cb + (size_t)b * OHWp, (size_t)ncols, d, c0, c1);
+    }
+}
+
+/* dgrad: the direct path when it fits (dgrad_direct_ok), else the GEMM
+ * Bw^T x codes per group of samples, col2im, and the epilogue s*I + zp*S
+ * (S = col2im of the column sums of Bw) */
 static void dgrad_drv(const Kern *kn, real *dx, const uint8_t *codes, const int8_t *bw, real zp, real s,
                       const ConvDims *d) {
     check_fits(d);
@@ -555,86 +721,25 @@ static void dgrad_drv(const Kern *kn, real *dx, const uint8_t *codes, const int8
         return;
     }
     const int K = (int)rup((size_t)O, 4), CKp = (int)rup((size_t)CK, MPAD), OHWp = (int)rup((size_t)OHW, NPAD);
-    /* A = Bw^T [CKp, K] (zero padded), the column sums of Bw, and S = col2im of them */
     int8_t *A = xalloc((size_t)CKp * K);
     const int8_t **arow = xalloc(sizeof(int8_t *) * (size_t)CKp);
     int32_t *colsum = xalloc(sizeof(int32_t) * (size_t)CK);
-    #pragma omp parallel for schedule(static) if ((size_t)CK * O > 65536)
-    for (int c0 = 0; c0 < CKp; c0 += 16) { /* 16 rows of A per unit: reads of bw in 16-byte runs */
-        const int c1 = c0 + 16 < CKp ? c0 + 16 : CKp;
-        memset(A + (size_t)c0 * K, 0, (size_t)(c1 - c0) * K);
-        for (int o = 0; o < O; o++) {
-            const int8_t *src = bw + (size_t)o * CK;
-            for (int ck = c0; ck < c1 && ck < CK; ck++) A[(size_t)ck * K + o] = src[ck];
-        }
-        for (int ck = c0; ck < c1; ck++) {
-            arow[ck] = A + (size_t)ck * K;
-            if (ck >= CK) continue;
-            int32_t t = 0;
-            for (int o = 0; o < O; o++) t += A[(size_t)ck * K + o];
-            colsum[ck] = t;
-        }
-    }
-    const ptrdiff_t zero_off = 0;
+    gemm_weights(A, arow, colsum, bw, CK, CKp, O, K);
     int32_t *S = xalloc(sizeof(int32_t) * CHW);
     tap_sums(S, colsum, d);
-    /* work unit: a group of NB samples side by side in the GEMM columns (small
-     * outputs fill a 64-column tile and share one pass over A); rows in chunks
-     * of whole channels (a multiple of MPAD and of KH*KW) whose int32 block
-     * stays near 256 KB, each scattered by col2im before the next. NB and the
-     * chunk depend on the dims only. */
-    const int NB = OHWp >= 64 ? 1 : 64 / OHWp < N ? 64 / OHWp : N;
-    const int groups = (N + NB - 1) / NB, ncols = NB * OHWp, KK = d->KH * d->KW;
-    int l = MPAD; /* lcm(MPAD, KK) */
-    while (l % KK) l += MPAD;
-    int RC = l * (int)((65536 / ((size_t)l * ncols)) > 0 ? 65536 / ((size_t)l * ncols) : 1);
-    if (RC > CKp) RC = CKp;
+    int NB, RC;
+    dgrad_units(d, CKp, OHWp, &NB, &RC);
+    const int groups = (N + NB - 1) / NB, ncols = NB * OHWp;
     #pragma omp parallel
     {
-        uint8_t *B = xalloc((size_t)K * ncols);                       /* codes packed [K/4][ncols][4] */
+        uint8_t *B = xalloc((size_t)K * ncols);                     /* codes packed [K/4][ncols][4] */
         int32_t *Cb = xalloc(sizeof(int32_t) * (size_t)RC * ncols); /* [RC, ncols] */
         int32_t *I = xalloc(sizeof(int32_t) * CHW * NB);
         #pragma omp for schedule(static)
         for (int gi = 0; gi < groups; gi++) {
             const int n0 = gi * NB, nb = N - n0 < NB ? N - n0 : NB;
-            /* group g4 of 4 channels: 32-bit word j = codes of o = 4g4..4g4+3 at column j (little endian) */
-            for (int g4 = 0; g4 < K / 4; g4++)
-                for (int b = 0; b < NB; b++) {
-                    uint32_t *restrict dst = (uint32_t *)(void *)(B + (size_t)g4 * 4 * ncols) + (size_t)b * OHWp;
-                    if (b >= nb) {
-                        memset(dst, 0, sizeof(uint32_t) * OHWp);
-                        continue;
-                    }
-                    const int n = n0 + b;
-                    const uint8_t *src[4];
-                    static const uint8_t zeros[1] = {0};
-                    int step[4];
-                    for (int t = 0; t < 4; t++) {
-                        const int o = 4 * g4 + t;
-                        src[t] = o < O ? codes + ((size_t)n * O + o) * OHW : zeros;
-                        step[t] = o < O;
-                    }
-                    if (step[3]) {
-                        const uint8_t *restrict s0 = src[0], *restrict s1 = src[1], *restrict s2 = src[2],
-                                                *restrict s3 = src[3];
-                        for (int q = 0; q < OHW; q++)
-                            dst[q] = (uint32_t)s0[q] | (uint32_t)s1[q] << 8 | (uint32_t)s2[q] << 16 |
-                                     (uint32_t)s3[q] << 24;
-                    } else {
-                        for (int q = 0; q < OHW; q++)
-                            dst[q] = (uint32_t)src[0][q * step[0]] | (uint32_t)src[1][q * step[1]] << 8 |
-                                     (uint32_t)src[2][q * step[2]] << 16 | (uint32_t)src[3][q * step[3]] << 24;
-                    }
-                    for (int q = OHW; q < OHWp; q++) dst[q] = 0;
-                }
-            memset(I, 0, sizeof(int32_t) * CHW * nb);
-            for (int r0 = 0; r0 < CKp; r0 += RC) {
-                const int rows = CKp - r0 < RC ? CKp - r0 : RC;
-                kn->gemm(Cb, (size_t)ncols, arow + r0, 1, &zero_off, &zero_off, K, B, (size_t)ncols, rows, ncols, 0);
-                const int c0 = r0 / KK, c1 = (r0 + rows < CK ? r0 + rows : CK) / KK;
-                for (int b = 0; b < nb; b++)
-                    kn->col2im(I + (size_t)b * CHW, Cb + (size_t)b * OHWp, (size_t)ncols, d, c0, c1);
-            }
+            pack_group_codes(B, codes, n0, nb, NB, O, K, OHW, OHWp);
+            dgrad_group_sums(kn, I, Cb, B, arow, nb, ncols, OHWp, K, CK, CKp, RC, d);
             for (int b = 0; b < nb; b++) {
                 real *out = dx + (size_t)(n0 + b) * CHW;
                 const int32_t *Ib = I + (size_t)b * CHW;
@@ -660,26 +765,35 @@ static void dgrad_drv(const Kern *kn, real *dx, const uint8_t *codes, const int8
  * pixels, which meet zero codes (the codes are packed with Wq per output row).
  * So the GEMM reads Ba straight from P (one segment per sample), and
  * S[c,kh,kw] = sum over n and the window of the phase planes summed over n. */
-static void wgrad_drv(const Kern *kn, real *dw, const uint8_t *codes, const int8_t *ba, real zp, real s,
-                      const ConvDims *d) {
-    check_fits(d);
-    const int N = d->N, C = d->C, H = d->H, W = d->W, O = d->O, KH = d->KH, KW = d->KW;
-    const int OH = d->OH, OW = d->OW, st = d->stride, p = d->pad;
-    const int CK = C * KH * KW;
-    if (O <= 0 || CK <= 0) return;
-    if (N <= 0 || OH <= 0 || OW <= 0) {
-        fill_zero_out(dw, (size_t)O * CK);
-        return;
-    }
-    const int Hq = (H + 2 * p + st - 1) / st, Wq = (W + 2 * p + st - 1) / st, S2 = st * st;
-    const size_t PQ = (size_t)Hq * Wq, nstride = (size_t)C * S2 * PQ;
-    const int Kn = OH * Wq, Knp = (int)rup((size_t)Kn, 4);
-    const size_t Op = rup((size_t)O, NPAD);
-    const int CKp = (int)rup((size_t)CK, MPAD);
-    /* a row reads at most KW/st + 4 bytes past its plane: slack after the last one */
-    const size_t slack = (size_t)KW + 64;
-    int8_t *P = xalloc((size_t)N * nstride + slack);
-    memset(P + (size_t)N * nstride, 0, slack);
+/* wgrad's layout (from the dims only): the phase planes P and the packed codes B */
+typedef struct {
+    int Hq, Wq, S2;  /* phase plane rows, columns; st*st phases */
+    size_t PQ;       /* Hq*Wq */
+    size_t nstride;  /* P's bytes per sample: C*S2*PQ */
+    int Knp;         /* reduction per sample: OH*Wq padded to 4 */
+    size_t Op;       /* O padded to NPAD (the GEMM columns) */
+    int CKp;         /* C*KH*KW padded to MPAD (the GEMM rows) */
+    size_t bsz;      /* B's bytes per sample: Knp*Op */
+} WgradGeom;
+
+static void wgrad_geom(WgradGeom *g, const ConvDims *d) {
+    const int st = d->stride, p = d->pad;
+    g->Hq = (d->H + 2 * p + st - 1) / st;
+    g->Wq = (d->W + 2 * p + st - 1) / st;
+    g->S2 = st * st;
+    g->PQ = (size_t)g->Hq * g->Wq;
+    g->nstride = (size_t)d->C * g->S2 * g->PQ;
+    g->Knp = (int)rup((size_t)d->OH * g->Wq, 4);
+    g->Op = rup((size_t)d->O, NPAD);
+    g->CKp = (int)rup((size_t)d->C * d->KH * d->KW, MPAD);
+    g->bsz = (size_t)g->Knp * g->Op;
+}
+
+/* P[n][c][ry*st + rx][y][x] = Ba[n, c, y*st + ry - pad, x*st + rx - pad] (0 outside) */
+static void wgrad_phase_planes(int8_t *P, const int8_t *ba, const ConvDims *d, const WgradGeom *g) {
+    const int N = d->N, C = d->C, H = d->H, W = d->W, st = d->stride, p = d->pad;
+    const int Hq = g->Hq, Wq = g->Wq, S2 = g->S2;
+    const size_t PQ = g->PQ;
     #pragma omp parallel for schedule(static)
     for (long nc = 0; nc < (long)N * C; nc++) {
         const int8_t *src = ba + (size_t)nc * H * W;
@@ -706,9 +820,12 @@ static void wgrad_drv(const Kern *kn, real *dw, const uint8_t *codes, const int8
                     }
                 }
     }
-    /* codes packed per sample: B[n][Knp/4][Op][4], k = oh*Wq + ow (0 for ow >= OW, o >= O, k >= Kn) */
-    const size_t bsz = (size_t)Knp * Op;
-    uint8_t *B = xalloc((size_t)N * bsz);
+}
+
+/* codes packed per sample: B[n][Knp/4][Op][4], k = oh*Wq + ow (0 for ow >= OW, o >= O, k >= Kn) */
+static void wgrad_pack_codes(uint8_t *B, const uint8_t *codes, const ConvDims *d, const WgradGeom *g) {
+    const int N = d->N, O = d->O, OH = d->OH, OW = d->OW, Wq = g->Wq, Knp = g->Knp;
+    const size_t Op = g->Op, bsz = g->bsz;
     #pragma omp parallel
     {
         uint8_t *line = xalloc((size_t)Knp); /* one channel's codes laid out with Wq per row */
@@ -731,8 +848,14 @@ static void wgrad_drv(const Kern *kn, real *dw, const uint8_t *codes, const int8
         }
         free(line);
     }
-    /* S: Q = the phase planes summed over samples, then window sums */
-    int32_t *Ssum = xalloc(sizeof(int32_t) * (size_t)CK);
+}
+
+/* Ssum[c,kh,kw] = sum over n and the window: Q = the phase planes summed over
+ * samples (one channel per unit), then window sums of Q */
+static void wgrad_tap_sums(int32_t *Ssum, const int8_t *P, const ConvDims *d, const WgradGeom *g) {
+    const int N = d->N, C = d->C, KH = d->KH, KW = d->KW, OH = d->OH, OW = d->OW, st = d->stride;
+    const int Wq = g->Wq, S2 = g->S2;
+    const size_t PQ = g->PQ, nstride = g->nstride;
     #pragma omp parallel
     {
         int32_t *Q = xalloc(sizeof(int32_t) * S2 * PQ);
@@ -754,12 +877,31 @@ static void wgrad_drv(const Kern *kn, real *dw, const uint8_t *codes, const int8
         }
         free(Q);
     }
-    /* segments: one per sample; samples per GEMM call so that a 64-column
-     * panel of B stays near 256 KB (L2) */
+}
+
+/* the A rows of unit rows r0 .. r0+rows-1: tap (c, kh, kw)'s im2col row in P */
+static inline void wgrad_unit_rows(const int8_t **arow, const int8_t *P, int r0, int rows, const ConvDims *d,
+                                   const WgradGeom *g) {
+    const int KH = d->KH, KW = d->KW, st = d->stride, CK = d->C * KH * KW, Wq = g->Wq, S2 = g->S2;
+    const size_t PQ = g->PQ;
+    for (int r = 0; r < rows; r++) {
+        const int ck = r0 + r < CK ? r0 + r : 0; /* padding rows read row 0; their sums are dropped */
+        const int kw = ck % KW, kh = (ck / KW) % KH, c = ck / (KW * KH);
+        arow[r] = P + ((size_t)c * S2 + (size_t)(kh % st) * st + kw % st) * PQ + (size_t)(kh / st) * Wq + kw / st;
+    }
+}
+
+/* the GEMM P-rows x codes: unit = WG_ROWS rows of (c, kh, kw), one reduction
+ * segment per sample, nsc samples per GEMM call so that a 64-column panel of
+ * B stays near 256 KB (L2); then the unit's outputs dw[o][r0 .. r0+rows) */
+static void wgrad_gemm(const Kern *kn, real *dw, const int8_t *P, const uint8_t *B, const int32_t *Ssum, real zp,
+                       real s, const ConvDims *d, const WgradGeom *g) {
+    const int N = d->N, O = d->O, CK = d->C * d->KH * d->KW, Knp = g->Knp, CKp = g->CKp;
+    const size_t Op = g->Op;
     ptrdiff_t *aoff = xalloc(sizeof(ptrdiff_t) * (size_t)N), *boff = xalloc(sizeof(ptrdiff_t) * (size_t)N);
     for (int n = 0; n < N; n++) {
-        aoff[n] = (ptrdiff_t)((size_t)n * nstride);
-        boff[n] = (ptrdiff_t)((size_t)n * bsz);
+        aoff[n] = (ptrdiff_t)((size_t)n * g->nstride);
+        boff[n] = (ptrdiff_t)((size_t)n * g->bsz);
     }
     int nsc = (int)((256 * 1024) / ((size_t)Knp * 64));
     if (nsc < 1) nsc = 1;
@@ -771,11 +913,7 @@ static void wgrad_drv(const Kern *kn, real *dw, const uint8_t *codes, const int8
         #pragma omp for schedule(static)
         for (int u = 0; u < units; u++) {
             const int r0 = u * WG_ROWS, rows = CKp - r0 < WG_ROWS ? CKp - r0 : WG_ROWS;
-            for (int r = 0; r < rows; r++) {
-                const int ck = r0 + r < CK ? r0 + r : 0; /* padding rows read row 0; their sums are dropped */
-                const int kw = ck % KW, kh = (ck / KW) % KH, c = ck / (KW * KH);
-                arow[r] = P + ((size_t)c * S2 + (size_t)(kh % st) * st + kw % st) * PQ + (size_t)(kh / st) * Wq + kw / st;
-            }
+            wgrad_unit_rows(arow, P, r0, rows, d, g);
             for (int n0 = 0; n0 < N; n0 += nsc) {
                 const int ns = N - n0 < nsc ? N - n0 : nsc;
                 kn->gemm(Cb, Op, arow, ns, aoff + n0, boff + n0, Knp, B, Op, rows, (int)Op, n0 > 0);
@@ -790,11 +928,35 @@ static void wgrad_drv(const Kern *kn, real *dw, const uint8_t *codes, const int8
         }
         free(Cb);
     }
+    free(aoff);
+    free(boff);
+}
+
+/* wgrad: the layout above, built in three parallel passes, then the GEMM */
+static void wgrad_drv(const Kern *kn, real *dw, const uint8_t *codes, const int8_t *ba, real zp, real s,
+                      const ConvDims *d) {
+    check_fits(d);
+    const int N = d->N, O = d->O, CK = d->C * d->KH * d->KW;
+    if (O <= 0 || CK <= 0) return;
+    if (N <= 0 || d->OH <= 0 || d->OW <= 0) {
+        fill_zero_out(dw, (size_t)O * CK);
+        return;
+    }
+    WgradGeom g;
+    wgrad_geom(&g, d);
+    /* a row reads at most KW/st + 4 bytes past its plane: slack after the last one */
+    const size_t slack = (size_t)d->KW + 64;
+    int8_t *P = xalloc((size_t)N * g.nstride + slack);
+    memset(P + (size_t)N * g.nstride, 0, slack);
+    wgrad_phase_planes(P, ba, d, &g);
+    uint8_t *B = xalloc((size_t)N * g.bsz);
+    wgrad_pack_codes(B, codes, d, &g);
+    int32_t *Ssum = xalloc(sizeof(int32_t) * (size_t)CK);
+    wgrad_tap_sums(Ssum, P, d, &g);
+    wgrad_gemm(kn, dw, P, B, Ssum, zp, s, d, &g);
     free(P);
     free(B);
     free(Ssum);
-    free(aoff);
-    free(boff);
 }
 
 /* ------------------------------------------------------------ table entries */
