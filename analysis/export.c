@@ -533,9 +533,8 @@ static void compute_efficiency(const ExpFile *f, Run *r) {
     /* the model of the run, rebuilt from its config (no arenas allocated) */
     Model m;
     char err[ERRLEN];
-    int binary = !strcmp(c->conv, "cyclebnn");
-    int have_model = model_build(&m, c->arch, binary ? CONV_BINARY : CONV_FP32, ds.channels, ds.height, ds.width,
-                                 ds.num_classes, err, sizeof err) == 0;
+    int have_model =
+        model_build(&m, c->arch, c->conv, ds.channels, ds.height, ds.width, ds.num_classes, err, sizeof err) == 0;
     if (!have_model) warnf("%s: run '%s': %s (no memory estimate)", f->path, r->name, err);
     e->model_matched = have_model && (size_t)m.n_layers == ct->n;
     for (size_t i = 0; e->model_matched && i < ct->n; i++)
@@ -612,7 +611,7 @@ static void compute_efficiency(const ExpFile *f, Run *r) {
             bufs += (double)l->buf_n;
             if (l->kind->binary && l->in0 >= 0) feeds_bconv[l->in0] = 1;
         }
-        double opt_slots = !strcmp(c->optimizer, "adamw") ? 2 : (c->momentum > 0 ? 1 : 0);
+        double opt_slots = c->optimizer == OPTIM_ADAMW ? 2 : (c->momentum > 0 ? 1 : 0);
         double B = (double)e->batch;
         e->params = P;
         e->mem_state = 4.0 * (P + P + opt_slots * P + bufs);
@@ -752,7 +751,7 @@ static void build_groups(ExpFile *f) {
         g->mem_est = n_mem ? mem / n_mem : NAN;
         g->eff_bit = n_eb ? eb / n_eb : NAN;
         const RunConfig *c = &f->runs[g->first_run].c;
-        if (f->ref_group < 0 && n > 0 && (!strcmp(c->prec_schedule, "full") || !strcmp(c->conv, "fp32")))
+        if (f->ref_group < 0 && n > 0 && (c->prec_schedule == PREC_FULL || c->conv == CONV_FP32))
             f->ref_group = gi;
     }
     free(a);
@@ -915,7 +914,8 @@ static int write_runs_csv(const ExpFile *f, const char *dir, char *err) {
         csv_field(o.f, r->status);
         fputc(',', o.f);
         csv_field(o.f, r->group);
-        fprintf(o.f, ",%s,%s,%s,%d,%d,%d,%d,%llu,%s,%s,%s,%s,%s,%s,%s,%s", c->arch, c->conv, c->prec_schedule,
+        fprintf(o.f, ",%s,%s,%s,%d,%d,%d,%d,%llu,%s,%s,%s,%s,%s,%s,%s,%s", c->arch,
+                config_enum_name("model.conv", c->conv), config_enum_name("precision.schedule", c->prec_schedule),
                 c->bits.min, c->bits.max, c->grad_bits.max, c->prec_cycles, (unsigned long long)c->seed,
                 NUM(r->final_top1), NUM(r->best_top1), NUM(r->mean_cost_ratio), NUM(r->bit_macs), NUM(r->fp32_macs),
                 NUM(r->wall_time_s), NUM(r->images_per_s), NUM(r->peak_rss_bytes));
@@ -988,14 +988,14 @@ static int write_groups_csv(const ExpFile *f, const char *dir, char *err) {
         csv_field(o.f, g->name);
         fprintf(o.f, ",%d,%s,%s,%s,%s,%s,%s,%s,%s,%d,%d,%d\n", g->n, NUM(g->top1_mean), NUM(g->top1_std),
                 NUM(g->best_mean), NUM(g->best_std), NUM(g->cr), NUM(g->bit_macs), NUM(g->fp32_macs),
-                c->prec_schedule, c->bits.min, c->bits.max, c->prec_cycles);
+                config_enum_name("precision.schedule", c->prec_schedule), c->bits.min, c->bits.max, c->prec_cycles);
     }
     return out_close(&o, err);
 }
 
 /* "2-6" or "4": the bits of a run's schedule as a label */
 static void bits_label(const RunConfig *c, char *out, size_t cap) {
-    if (!strcmp(c->prec_schedule, "full"))
+    if (c->prec_schedule == PREC_FULL)
         snprintf(out, cap, "32/32");
     else if (c->bits.min == c->bits.max)
         snprintf(out, cap, "%d/%d", c->bits.min, c->grad_bits.max);
@@ -1026,8 +1026,8 @@ static int write_efficiency(const ExpFile *f, const char *dir, char *err) {
         csv_field(o.f, r->file);
         fputc(',', o.f);
         csv_field(o.f, r->group);
-        fprintf(o.f, ",%s,%d,%d,%d,%ld,%ld,%s", c->prec_schedule, c->bits.min, c->bits.max, c->grad_bits.max,
-                e->iterations, e->batch, NUM(r->mean_cost_ratio));
+        fprintf(o.f, ",%s,%d,%d,%d,%ld,%ld,%s", config_enum_name("precision.schedule", c->prec_schedule), c->bits.min,
+                c->bits.max, c->grad_bits.max, e->iterations, e->batch, NUM(r->mean_cost_ratio));
         for (int k = 0; k < 3; k++) fprintf(o.f, ",%s", NUM(e->bit[k]));
         fprintf(o.f, ",%s", NUM(e->bit_total));
         for (int k = 0; k < 3; k++) fprintf(o.f, ",%s", NUM(e->fp[k]));
@@ -1305,9 +1305,9 @@ static void paper_arith(FILE *o) {
         RunConfig c;
         config_defaults(&c);
         snprintf(c.arch, sizeof c.arch, "%s", est[i].arch);
-        snprintf(c.conv, sizeof c.conv, "cyclebnn");
+        c.conv = CONV_BINARY;
         snprintf(c.dataset, sizeof c.dataset, "%s", est[i].dataset);
-        snprintf(c.prec_schedule, sizeof c.prec_schedule, "cyclic");
+        c.prec_schedule = PREC_CYCLIC;
         c.bits.min = 2, c.bits.max = 6, c.grad_bits.min = c.grad_bits.max = 8;
         c.prec_cycles = 8;
         c.iterations = est[i].iters;

@@ -175,7 +175,7 @@ int main(int argc, char **argv) {
             "cbnn_landscape: run %s of %s (%s, %s convs, checkpoint at step %ld)\n"
             "  %s %ld points over [-%g, %g]%s x %ld %s images%s = %.3g image evaluations (~%s at %.0f img/s)\n"
             "  bits %g (%s), directions seed %llu (%s)\n",
-            run, path, r.c.arch, r.c.conv, r.step, o.one_d ? "1-D" : "2-D", npts, o.range, o.range,
+            run, path, r.c.arch, config_enum_name("model.conv", r.c.conv), r.step, o.one_d ? "1-D" : "2-D", npts, o.range, o.range,
             o.one_d ? "" : "^2", subset, o.split_train ? "training" : "test",
             subset < o.subset ? " (all there are)" : "", (double)(npts + 1) * subset, est, NOMINAL_IMG_PER_S, bits,
             rule, (unsigned long long)o.seed, LANDSCAPE_DIRECTIONS);

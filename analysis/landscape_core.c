@@ -160,8 +160,8 @@ int landscape_read_run(const char *path, const char *run, LandscapeRun *r, char 
         goto out;
     }
     if (got < 0) {
-        snprintf(err, errlen, "reading the checkpoint of run '%s' (a %s %s) from %s: %s", run, r->c.arch, r->c.conv,
-                 path, e2[0] ? e2 : "HDF5 error");
+        snprintf(err, errlen, "reading the checkpoint of run '%s' (a %s %s) from %s: %s", run, r->c.arch,
+                 config_enum_name("model.conv", r->c.conv), path, e2[0] ? e2 : "HDF5 error");
         goto out;
     }
     r->step = step;
@@ -265,7 +265,8 @@ double landscape_eval_bits(const RunConfig *c, long step, long n_train, double b
     double b = prec_eval_bits(&s, &e, step);
     if (rule)
         snprintf(rule, rulelen, "the run's eval rule: precision.eval %s, schedule %s, at checkpoint step %ld of %ld",
-                 c->prec_eval, c->prec_schedule, step, total);
+                 config_enum_name("precision.eval", c->prec_eval),
+                 config_enum_name("precision.schedule", c->prec_schedule), step, total);
     return b;
 }
 

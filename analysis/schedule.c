@@ -137,7 +137,7 @@ int main(int argc, char **argv) {
     /* the run configuration, as an experiment file would give it */
     RunConfig c;
     config_defaults(&c);
-    snprintf(c.prec_schedule, sizeof c.prec_schedule, "cyclic");
+    c.prec_schedule = PREC_CYCLIC;
     c.bits.min = (int)bmin;
     c.bits.max = (int)bmax;
     c.grad_bits.min = (int)gmin;

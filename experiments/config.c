@@ -40,14 +40,19 @@
 
 #include "engine_options.h" /* data_shape_from_config: the training-set size behind train.epochs */
 
-/* T_BITS: a BitRange, written as one integer (n = [n, n]) or a list [min, max] */
-typedef enum { T_STR, T_INT, T_LONG, T_DOUBLE, T_BOOL, T_U64, T_BITS } KeyType;
+/* T_BITS: a BitRange, written as one integer (n = [n, n]) or a list [min, max].
+ * T_ENUM: one of a list of names, stored as the matching value of an enum
+ * field (an int-sized one); it reads, prints and is described like a string
+ * with a list of allowed values. */
+typedef enum { T_STR, T_INT, T_LONG, T_DOUBLE, T_BOOL, T_U64, T_BITS, T_ENUM } KeyType;
 
 typedef struct {
     const char *key;             /* dotted path under base: */
     KeyType type;
     size_t off, size;            /* field in RunConfig */
-    const char *const *choices;  /* T_STR: allowed values (NULL-terminated), NULL = free text */
+    const char *const *choices;  /* T_STR: allowed values (NULL-terminated), NULL = free text;
+                                  * T_ENUM: the names of its values, in the order messages list them */
+    const int *values;           /* T_ENUM: the value of each name of choices */
     const char *def;             /* default, as YAML text, parsed by the same code as file values */
     char lo_kind, hi_kind;       /* 0 = unbounded; '[' ']' inclusive, '(' ')' exclusive */
     double lo, hi;
@@ -56,17 +61,54 @@ typedef struct {
 
 static const char *const ARCHS[] = {"cifar_resnet18", "cifar_resnet20", "cifar_resnet8",
                                     "imagenet_resnet18", "vgg_small", NULL};
-static const char *const CONVS[] = {"fp32", "cyclebnn", NULL};
 /* cifar10 and imagenet have no loader yet: the driver says so when it loads them */
 static const char *const DATASETS[] = {"fashion_mnist", "cifar10", "imagenet", NULL};
+
+/* The enum-valued keys: the names (in the order the schema and the messages
+ * list them) and, at the same index, the value each name stands for. */
+static const char *const CONVS[] = {"fp32", "cyclebnn", NULL};
+static const int CONV_VALUES[] = {CONV_FP32, CONV_BINARY};
 static const char *const OPTIMIZERS[] = {"adamw", "sgd", NULL};
+static const int OPTIMIZER_VALUES[] = {OPTIM_ADAMW, OPTIM_SGD};
 static const char *const SCHEDULES[] = {"cosine", "step", "constant", NULL};
+static const int SCHEDULE_VALUES[] = {LR_COSINE, LR_STEP, LR_CONSTANT};
 static const char *const PREC_SCHEDULES[] = {"cyclic", "fixed", "full", NULL};
+static const int PREC_SCHEDULE_VALUES[] = {PREC_CYCLIC, PREC_FIXED, PREC_FULL};
 static const char *const PREC_EVALS[] = {"faithful", "fixed", NULL};
+static const int PREC_EVAL_VALUES[] = {PREC_EVAL_FAITHFUL, PREC_EVAL_FIXED};
 static const char *const SIGN_ZEROS[] = {"zero", "plus_one", NULL};
+static const int SIGN_ZERO_VALUES[] = {SIGN_ZERO_IS_ZERO, SIGN_ZERO_IS_PLUS_ONE};
 static const char *const PADS[] = {"zero", "minus_one", NULL};
+static const int PAD_VALUES[] = {BIN_PAD_ZERO, BIN_PAD_MINUS_ONE};
 static const char *const ACT_GRADS[] = {"approx_sign", "ste", NULL};
+static const int ACT_GRAD_VALUES[] = {ACT_GRAD_APPROX_SIGN, ACT_GRAD_STE};
 static const char *const BACKWARDS[] = {"int8", "fp32", NULL};
+static const int BACKWARD_VALUES[] = {BIN_BACKWARD_INT8, BIN_BACKWARD_FP32};
+
+/* every name has a value */
+#define SAME_LENGTH(names, values) \
+    _Static_assert(sizeof names / sizeof names[0] == sizeof values / sizeof values[0] + 1, #names)
+SAME_LENGTH(CONVS, CONV_VALUES);
+SAME_LENGTH(OPTIMIZERS, OPTIMIZER_VALUES);
+SAME_LENGTH(SCHEDULES, SCHEDULE_VALUES);
+SAME_LENGTH(PREC_SCHEDULES, PREC_SCHEDULE_VALUES);
+SAME_LENGTH(PREC_EVALS, PREC_EVAL_VALUES);
+SAME_LENGTH(SIGN_ZEROS, SIGN_ZERO_VALUES);
+SAME_LENGTH(PADS, PAD_VALUES);
+SAME_LENGTH(ACT_GRADS, ACT_GRAD_VALUES);
+SAME_LENGTH(BACKWARDS, BACKWARD_VALUES);
+
+/* a T_ENUM field is stored and read as an int */
+#define INT_SIZED(f) _Static_assert(sizeof(((RunConfig *)0)->f) == sizeof(int), "RunConfig." #f " is not int-sized")
+INT_SIZED(conv);
+INT_SIZED(sign_zero);
+INT_SIZED(bin_pad);
+INT_SIZED(act_grad);
+INT_SIZED(bin_backward);
+INT_SIZED(optimizer);
+INT_SIZED(lr_schedule);
+INT_SIZED(prec_schedule);
+INT_SIZED(prec_eval);
 
 #define FIELD(f) .off = offsetof(RunConfig, f), .size = sizeof(((RunConfig *)0)->f)
 #define GE(a) .lo_kind = '[', .lo = (a)
@@ -79,15 +121,15 @@ static const char *const BACKWARDS[] = {"int8", "fp32", NULL};
 static const KeyDef KEYS[] = {
     {"model.arch", T_STR, FIELD(arch), .choices = ARCHS, .def = "cifar_resnet20",
      .help = "network architecture"},
-    {"model.conv", T_STR, FIELD(conv), .choices = CONVS, .def = "fp32",
+    {"model.conv", T_ENUM, FIELD(conv), .choices = CONVS, .values = CONV_VALUES, .def = "fp32",
      .help = "convolution of the binary layers (cyclebnn = method.md 3)"},
 
     /* options of the cyclebnn conv; every default is what the authors' code does */
-    {"binary.sign_zero", T_STR, FIELD(sign_zero), .choices = SIGN_ZEROS, .def = "zero",
+    {"binary.sign_zero", T_ENUM, FIELD(sign_zero), .choices = SIGN_ZEROS, .values = SIGN_ZERO_VALUES, .def = "zero",
      .help = "sign(0): 0 as torch.sign, or +1"},
-    {"binary.pad", T_STR, FIELD(bin_pad), .choices = PADS, .def = "zero",
+    {"binary.pad", T_ENUM, FIELD(bin_pad), .choices = PADS, .values = PAD_VALUES, .def = "zero",
      .help = "padding of the binary conv input: 0 (PyTorch) or -1"},
-    {"binary.act_grad", T_STR, FIELD(act_grad), .choices = ACT_GRADS, .def = "approx_sign",
+    {"binary.act_grad", T_ENUM, FIELD(act_grad), .choices = ACT_GRADS, .values = ACT_GRAD_VALUES, .def = "approx_sign",
      .help = "activation sign gradient: Bi-Real ApproxSign or identity STE"},
     {"binary.act_norm", T_BOOL, FIELD(act_norm), .def = "true",
      .help = "per-sample activation normalisation in training (E3)"},
@@ -102,7 +144,7 @@ static const KeyDef KEYS[] = {
      .help = "quantize the error at the conv output to grad bits (E8)"},
     {"binary.grad_stochastic", T_BOOL, FIELD(grad_stochastic), .def = "true",
      .help = "stochastic rounding of that error"},
-    {"binary.backward", T_STR, FIELD(bin_backward), .choices = BACKWARDS, .def = "int8",
+    {"binary.backward", T_ENUM, FIELD(bin_backward), .choices = BACKWARDS, .values = BACKWARD_VALUES, .def = "int8",
      .help = "backward products: exact integer sums of the 8-bit error codes (int8), or fp32 GEMMs"},
 
     {"data.dataset", T_STR, FIELD(dataset), .choices = DATASETS, .def = "fashion_mnist",
@@ -146,7 +188,7 @@ static const KeyDef KEYS[] = {
     {"data.loader_workers", T_INT, FIELD(loader_workers), .def = "0", GE(0), LE(64),
      .help = "threads decoding batches ahead of the step (0 = in the step; same numbers either way)"},
 
-    {"optim.name", T_STR, FIELD(optimizer), .choices = OPTIMIZERS, .def = "adamw",
+    {"optim.name", T_ENUM, FIELD(optimizer), .choices = OPTIMIZERS, .values = OPTIMIZER_VALUES, .def = "adamw",
      .help = "optimizer"},
     {"optim.lr", T_DOUBLE, FIELD(lr), .def = "1e-3", GT(0),
      .help = "initial learning rate"},
@@ -165,7 +207,7 @@ static const KeyDef KEYS[] = {
     {"optim.nesterov", T_BOOL, FIELD(nesterov), .def = "false",
      .help = "SGD Nesterov momentum (needs momentum > 0, dampening = 0)"},
 
-    {"schedule.lr", T_STR, FIELD(lr_schedule), .choices = SCHEDULES, .def = "cosine",
+    {"schedule.lr", T_ENUM, FIELD(lr_schedule), .choices = SCHEDULES, .values = SCHEDULE_VALUES, .def = "cosine",
      .help = "learning-rate schedule"},
     {"schedule.eta_min", T_DOUBLE, FIELD(eta_min), .def = "0", GE(0),
      .help = "cosine: lowest learning rate"},
@@ -180,7 +222,8 @@ static const KeyDef KEYS[] = {
     {"schedule.cyclic_warmup", T_LONG, FIELD(cyclic_warmup), .def = "0", GE(0), LE(CFG_MAX_ITERATIONS / 4),
      .help = "cosine: the reference code's W; 4W iterations at lr before annealing"},
 
-    {"precision.schedule", T_STR, FIELD(prec_schedule), .choices = PREC_SCHEDULES, .def = "full",
+    {"precision.schedule", T_ENUM, FIELD(prec_schedule), .choices = PREC_SCHEDULES, .values = PREC_SCHEDULE_VALUES,
+     .def = "full",
      .help = "bits of the binary convs over training (full = 32/32)"},
     {"precision.bits", T_BITS, FIELD(bits), .def = "[2, 6]", GE(1), LE(32),
      .help = "cyclic: [min, max]; fixed: one width"},
@@ -190,7 +233,7 @@ static const KeyDef KEYS[] = {
      .help = "cyclic: number of cycles N_cyc"},
     {"precision.warmup_bits", T_INT, FIELD(warmup_bits), .def = "0", GE(0), LE(32),
      .help = "cyclic: bits of the first 4W iterations (0 = none)"},
-    {"precision.eval", T_STR, FIELD(prec_eval), .choices = PREC_EVALS, .def = "faithful",
+    {"precision.eval", T_ENUM, FIELD(prec_eval), .choices = PREC_EVALS, .values = PREC_EVAL_VALUES, .def = "faithful",
      .help = "evaluation bits: those of the last training step, or eval_bits"},
     {"precision.eval_bits", T_INT, FIELD(eval_bits), .def = "32", GE(1), LE(32),
      .help = "evaluation bits when precision.eval is fixed"},
@@ -313,9 +356,21 @@ static int is_prefix(const char *path) {
 static void *field(RunConfig *c, const KeyDef *k) { return (char *)c + k->off; }
 static const void *cfield(const RunConfig *c, const KeyDef *k) { return (const char *)c + k->off; }
 
+/* the name of value v of a T_ENUM key; "?" for a value it does not have */
+static const char *enum_name(const KeyDef *k, int v) {
+    for (int i = 0; k->choices[i]; i++)
+        if (k->values[i] == v) return k->choices[i];
+    return "?";
+}
+
+const char *config_enum_name(const char *key, int value) {
+    const KeyDef *k = key ? find_key(key) : NULL;
+    return k && k->type == T_ENUM ? enum_name(k, value) : "?";
+}
+
 static const char *type_name(const KeyDef *k) {
     switch (k->type) {
-    case T_STR: return "string";
+    case T_STR: case T_ENUM: return "string";
     case T_INT: case T_LONG: return "int";
     case T_DOUBLE: return "number";
     case T_BOOL: return "bool";
@@ -328,7 +383,7 @@ static const char *type_name(const KeyDef *k) {
 /* for "key 'x' expects ..., got ..." */
 static const char *expects_what(const KeyDef *k) {
     switch (k->type) {
-    case T_STR: return "a string";
+    case T_STR: case T_ENUM: return "a string";
     case T_BOOL: return "true or false";
     case T_DOUBLE: return "a number";
     case T_U64: return "a non-negative integer";
@@ -427,124 +482,119 @@ static int looks_nonfinite(const char *s, size_t n) {
     return ieq(s, n, "inf") || ieq(s, n, "infinity") || ieq(s, n, "nan");
 }
 
-/* Parses s[0..n) (plain = an unquoted YAML scalar) as the value of key k and
- * stores it in c. On failure writes "key '...' ..." into msg, leaves c alone
- * and returns -1. Used for file values and for the table's defaults alike. */
-static int set_value(const KeyDef *k, RunConfig *c, const char *s, size_t n, int plain,
-                     char *msg, size_t cap) {
-    char shown[96], num[320];
-    show(shown, sizeof shown, s, n);
-    const char *expects = expects_what(k);
+/* The index of s[0..n) in k->choices, or -1. */
+static int choice_index(const KeyDef *k, const char *s, size_t n) {
+    for (int i = 0; k->choices[i]; i++)
+        if (strlen(k->choices[i]) == n && !memcmp(k->choices[i], s, n)) return i;
+    return -1;
+}
 
-    if (k->type == T_STR) {
-        if (plain && is_null_word(s, n)) n = 0;
-        if (memchr(s, 0, n)) {
-            snprintf(msg, cap, "key '%s' must not contain a NUL character", k->key);
-            return -1;
-        }
-        if (k->choices) {
-            size_t best = (size_t)-1;
-            const char *near = NULL;
-            char list[256] = "";
-            for (const char *const *ch = k->choices; *ch; ch++) {
-                if (strlen(*ch) == n && !memcmp(*ch, s, n)) {
-                    memset(field(c, k), 0, k->size);
-                    memcpy(field(c, k), s, n);
-                    return 0;
-                }
-                size_t d = edit_distance(s, n, *ch, strlen(*ch));
-                if (d < best) { best = d; near = *ch; }
-                size_t l = strlen(list);
-                snprintf(list + l, sizeof list - l, "%s%s", l ? ", " : "", *ch);
-            }
-            if (near && best <= typo_budget(n))
-                snprintf(msg, cap, "key '%s' must be one of %s; got '%s' (did you mean '%s'?)", k->key,
-                         list, shown, near);
-            else
-                snprintf(msg, cap, "key '%s' must be one of %s; got '%s'", k->key, list, shown);
-            return -1;
-        }
-        if (n >= k->size) {
-            snprintf(msg, cap, "key '%s' is too long (%zu bytes, at most %zu)", k->key, n, k->size - 1);
-            return -1;
-        }
-        memset(field(c, k), 0, k->size);
-        if (n) memcpy(field(c, k), s, n);
-        return 0;
+/* "key '...' must be one of a, b, c; got '...'", with the nearest name when
+ * one is close to s[0..n) (shown = s as messages print it). */
+static void choice_error(const KeyDef *k, const char *s, size_t n, const char *shown, char *msg, size_t cap) {
+    size_t best = (size_t)-1;
+    const char *near = NULL;
+    char list[256] = "";
+    for (const char *const *ch = k->choices; *ch; ch++) {
+        size_t d = edit_distance(s, n, *ch, strlen(*ch));
+        if (d < best) { best = d; near = *ch; }
+        size_t l = strlen(list);
+        snprintf(list + l, sizeof list - l, "%s%s", l ? ", " : "", *ch);
     }
+    if (near && best <= typo_budget(n))
+        snprintf(msg, cap, "key '%s' must be one of %s; got '%s' (did you mean '%s'?)", k->key, list, shown, near);
+    else
+        snprintf(msg, cap, "key '%s' must be one of %s; got '%s'", k->key, list, shown);
+}
 
-    /* Numbers and booleans are typed by their spelling; a quoted "0.01" is a
-     * string in YAML, and accepting it would hide a mistake elsewhere. */
-    if (!plain) {
-        snprintf(msg, cap, "key '%s' expects %s, got the quoted string \"%s\" (remove the quotes)", k->key,
-                 expects, shown);
+/* T_STR and T_ENUM: text, quoted or not (a plain null word is ""); a key
+ * with a list of names takes one of them, a T_ENUM key stores its value. */
+static int set_text_value(const KeyDef *k, RunConfig *c, const char *s, size_t n, int plain, const char *shown,
+                          char *msg, size_t cap) {
+    if (plain && is_null_word(s, n)) n = 0;
+    if (memchr(s, 0, n)) {
+        snprintf(msg, cap, "key '%s' must not contain a NUL character", k->key);
         return -1;
     }
-    if (is_null_word(s, n)) {
-        snprintf(msg, cap, "key '%s' expects %s, got an empty value", k->key, expects);
+    if (k->choices) {
+        const int i = choice_index(k, s, n);
+        if (i < 0) {
+            choice_error(k, s, n, shown, msg, cap);
+            return -1;
+        }
+        if (k->type == T_ENUM) {
+            memcpy(field(c, k), &k->values[i], sizeof(int));
+            return 0;
+        }
+    } else if (n >= k->size) {
+        snprintf(msg, cap, "key '%s' is too long (%zu bytes, at most %zu)", k->key, n, k->size - 1);
         return -1;
     }
+    memset(field(c, k), 0, k->size);
+    if (n) memcpy(field(c, k), s, n);
+    return 0;
+}
 
-    if (k->type == T_BOOL) {
-        int v;
-        if (ieq(s, n, "true") || ieq(s, n, "yes") || ieq(s, n, "on")) v = 1;
-        else if (ieq(s, n, "false") || ieq(s, n, "no") || ieq(s, n, "off")) v = 0;
-        else {
-            snprintf(msg, cap, "key '%s' expects true or false (or yes/no, on/off), got '%s'", k->key, shown);
-            return -1;
-        }
-        *(int *)field(c, k) = v;
-        return 0;
-    }
-
-    int kind = scan_number(s, n, num, sizeof num);
-    if (kind < 0) {
-        snprintf(msg, cap, "key '%s': number '%s' has too many digits", k->key, shown);
+static int set_bool_value(const KeyDef *k, RunConfig *c, const char *s, size_t n, const char *shown, char *msg,
+                          size_t cap) {
+    int v;
+    if (ieq(s, n, "true") || ieq(s, n, "yes") || ieq(s, n, "on")) v = 1;
+    else if (ieq(s, n, "false") || ieq(s, n, "no") || ieq(s, n, "off")) v = 0;
+    else {
+        snprintf(msg, cap, "key '%s' expects true or false (or yes/no, on/off), got '%s'", k->key, shown);
         return -1;
     }
-    if (k->type == T_DOUBLE) {
-        if (kind == 0) {
-            if (looks_nonfinite(s, n))
-                snprintf(msg, cap, "key '%s' expects a finite number, got '%s'", k->key, shown);
-            else
-                snprintf(msg, cap, "key '%s' expects a number, got '%s'", k->key, shown);
-            return -1;
-        }
-        char *end;
-        double v = strtod(num, &end);
-        if (*end || !isfinite(v)) {
-            snprintf(msg, cap, "key '%s' expects a finite number, got '%s' (overflow)", k->key, shown);
-            return -1;
-        }
-        if (!in_range(k, v)) {
-            range_error(k, shown, msg, cap);
-            return -1;
-        }
-        *(double *)field(c, k) = v;
-        return 0;
-    }
+    *(int *)field(c, k) = v;
+    return 0;
+}
 
-    if (kind != 1) {
-        snprintf(msg, cap, "key '%s' expects %s, got '%s'", k->key, expects, shown);
+/* T_DOUBLE: num is s[0..n) without underscores, kind what scan_number said of it */
+static int set_double_value(const KeyDef *k, RunConfig *c, const char *s, size_t n, int kind, const char *num,
+                            const char *shown, char *msg, size_t cap) {
+    if (kind == 0) {
+        if (looks_nonfinite(s, n))
+            snprintf(msg, cap, "key '%s' expects a finite number, got '%s'", k->key, shown);
+        else
+            snprintf(msg, cap, "key '%s' expects a number, got '%s'", k->key, shown);
+        return -1;
+    }
+    char *end;
+    double v = strtod(num, &end);
+    if (*end || !isfinite(v)) {
+        snprintf(msg, cap, "key '%s' expects a finite number, got '%s' (overflow)", k->key, shown);
+        return -1;
+    }
+    if (!in_range(k, v)) {
+        range_error(k, shown, msg, cap);
+        return -1;
+    }
+    *(double *)field(c, k) = v;
+    return 0;
+}
+
+/* T_U64: num is an integer without underscores */
+static int set_u64_value(const KeyDef *k, RunConfig *c, const char *num, const char *shown, char *msg, size_t cap) {
+    /* strtoull would quietly wrap "-1" */
+    if (num[0] == '-') {
+        snprintf(msg, cap, "key '%s' expects a non-negative integer, got '%s'", k->key, shown);
         return -1;
     }
     char *end;
     errno = 0;
-    if (k->type == T_U64) {
-        /* strtoull would quietly wrap "-1" */
-        if (num[0] == '-') {
-            snprintf(msg, cap, "key '%s' expects a non-negative integer, got '%s'", k->key, shown);
-            return -1;
-        }
-        unsigned long long v = strtoull(num, &end, 10);
-        if (errno == ERANGE || *end) {
-            snprintf(msg, cap, "key '%s' must be in [0, %llu], got %s", k->key, (unsigned long long)UINT64_MAX,
-                     shown);
-            return -1;
-        }
-        *(uint64_t *)field(c, k) = (uint64_t)v;
-        return 0;
+    unsigned long long v = strtoull(num, &end, 10);
+    if (errno == ERANGE || *end) {
+        snprintf(msg, cap, "key '%s' must be in [0, %llu], got %s", k->key, (unsigned long long)UINT64_MAX, shown);
+        return -1;
     }
+    *(uint64_t *)field(c, k) = (uint64_t)v;
+    return 0;
+}
+
+/* T_INT, T_LONG and T_BITS (one width n, stored as [n, n]): num is an
+ * integer without underscores */
+static int set_int_value(const KeyDef *k, RunConfig *c, const char *num, const char *shown, char *msg, size_t cap) {
+    char *end;
+    errno = 0;
     long long v = strtoll(num, &end, 10);
     const int is_int = k->type == T_INT || k->type == T_BITS;
     long long tmin = is_int ? INT_MIN : LONG_MIN;
@@ -573,108 +623,156 @@ static int set_value(const KeyDef *k, RunConfig *c, const char *s, size_t n, int
     return 0;
 }
 
-/* Constraints between keys. Returns 0 when all hold; otherwise writes the
- * message and the keys to blame (the first one the file set is pointed at). */
-static int cross_check(const RunConfig *c, char *msg, size_t cap, const char *blame[2]) {
-    blame[0] = blame[1] = NULL;
+/* Parses s[0..n) (plain = an unquoted YAML scalar) as the value of key k and
+ * stores it in c. On failure writes "key '...' ..." into msg, leaves c alone
+ * and returns -1. Used for file values and for the table's defaults alike. */
+static int set_value(const KeyDef *k, RunConfig *c, const char *s, size_t n, int plain,
+                     char *msg, size_t cap) {
+    char shown[96], num[320];
+    show(shown, sizeof shown, s, n);
+    const char *expects = expects_what(k);
+
+    if (k->type == T_STR || k->type == T_ENUM) return set_text_value(k, c, s, n, plain, shown, msg, cap);
+
+    /* Numbers and booleans are typed by their spelling; a quoted "0.01" is a
+     * string in YAML, and accepting it would hide a mistake elsewhere. */
+    if (!plain) {
+        snprintf(msg, cap, "key '%s' expects %s, got the quoted string \"%s\" (remove the quotes)", k->key,
+                 expects, shown);
+        return -1;
+    }
+    if (is_null_word(s, n)) {
+        snprintf(msg, cap, "key '%s' expects %s, got an empty value", k->key, expects);
+        return -1;
+    }
+    if (k->type == T_BOOL) return set_bool_value(k, c, s, n, shown, msg, cap);
+
+    int kind = scan_number(s, n, num, sizeof num);
+    if (kind < 0) {
+        snprintf(msg, cap, "key '%s': number '%s' has too many digits", k->key, shown);
+        return -1;
+    }
+    if (k->type == T_DOUBLE) return set_double_value(k, c, s, n, kind, num, shown, msg, cap);
+    if (kind != 1) {
+        snprintf(msg, cap, "key '%s' expects %s, got '%s'", k->key, expects, shown);
+        return -1;
+    }
+    if (k->type == T_U64) return set_u64_value(k, c, num, shown, msg, cap);
+    return set_int_value(k, c, num, shown, msg, cap);
+}
+
+/* ---------------------------------------------------------------- constraints between keys */
+
+/* Each check below returns 0 when its constraints hold; otherwise it writes
+ * the message and the keys to blame (the first one the file set is pointed
+ * at) and returns -1. */
+static int blame_keys(const char *blame[2], const char *first, const char *second) {
+    blame[0] = first;
+    blame[1] = second;
+    return -1;
+}
+
+/* the ranges of RandomResizedCrop and the evaluation's centre crop */
+static int check_data(const RunConfig *c, char *msg, size_t cap, const char *blame[2]) {
     if (c->rrc_scale_min > c->rrc_scale_max) {
         snprintf(msg, cap, "key 'data.augment.rrc_scale_min' must be <= data.augment.rrc_scale_max, got %g > %g",
                  c->rrc_scale_min, c->rrc_scale_max);
-        blame[0] = "data.augment.rrc_scale_min";
-        blame[1] = "data.augment.rrc_scale_max";
-        return -1;
+        return blame_keys(blame, "data.augment.rrc_scale_min", "data.augment.rrc_scale_max");
     }
     if (c->rrc_ratio_min > c->rrc_ratio_max) {
         snprintf(msg, cap, "key 'data.augment.rrc_ratio_min' must be <= data.augment.rrc_ratio_max, got %g > %g",
                  c->rrc_ratio_min, c->rrc_ratio_max);
-        blame[0] = "data.augment.rrc_ratio_min";
-        blame[1] = "data.augment.rrc_ratio_max";
-        return -1;
+        return blame_keys(blame, "data.augment.rrc_ratio_min", "data.augment.rrc_ratio_max");
     }
     if (c->eval_resize < c->image_size) {
         snprintf(msg, cap, "key 'data.eval_resize' must be >= data.image_size (the centre crop), got %d < %d",
                  c->eval_resize, c->image_size);
-        blame[0] = "data.eval_resize";
-        blame[1] = "data.image_size";
-        return -1;
+        return blame_keys(blame, "data.eval_resize", "data.image_size");
     }
-    if (!strcmp(c->lr_schedule, "step") && c->step_size <= 0) {
+    return 0;
+}
+
+/* With iterations: 0 the count is epochs x the steps of an epoch, which the
+ * keys' own ranges do not bound (epochs: 1e300 is a valid number). The
+ * dataset's published size gives the count the run will have (the driver
+ * checks the loaded size again, experiments/engine_options.h
+ * train_check_iterations). */
+static int check_epochs_total(const RunConfig *c, char *msg, size_t cap, const char *blame[2]) {
+    DatasetShape ds;
+    long n;
+    if (c->iterations != 0 || data_shape_from_config(c, &ds, &n) != 0) return 0;
+    const long per_epoch = n / c->batch_size;
+    if (ceil(c->epochs * (double)per_epoch) <= (double)CFG_MAX_ITERATIONS) return 0;
+    char epochs[40];
+    fmt_double(epochs, sizeof epochs, c->epochs);
+    snprintf(msg, cap,
+             "key 'train.epochs' asks for more than %ld iterations (2^40, the most a run may train "
+             "for): %s epochs of %ld steps (%ld %s training images at batch %d)",
+             (long)CFG_MAX_ITERATIONS, epochs, per_epoch, n, c->dataset, c->batch_size);
+    return blame_keys(blame, "train.epochs", "train.batch_size");
+}
+
+/* the length of the run and of the learning-rate schedule */
+static int check_length(const RunConfig *c, char *msg, size_t cap, const char *blame[2]) {
+    if (c->lr_schedule == LR_STEP && c->step_size <= 0) {
         snprintf(msg, cap, "key 'schedule.step_size' must be > 0 when schedule.lr is 'step', got %ld",
                  c->step_size);
-        blame[0] = "schedule.step_size";
-        blame[1] = "schedule.lr";
-        return -1;
+        return blame_keys(blame, "schedule.step_size", "schedule.lr");
     }
     if (c->iterations == 0 && !(c->epochs > 0)) {
         snprintf(msg, cap, "key 'train.epochs' must be > 0 when train.iterations is 0, got %g", c->epochs);
-        blame[0] = "train.epochs";
-        blame[1] = "train.iterations";
-        return -1;
+        return blame_keys(blame, "train.epochs", "train.iterations");
     }
-    /* With iterations: 0 the count is epochs x the steps of an epoch, which
-     * the keys' own ranges do not bound (epochs: 1e300 is a valid number). The
-     * dataset's published size gives the count the run will have (the driver
-     * checks the loaded size again, experiments/engine_options.h train_check_iterations). */
-    if (c->iterations == 0) {
-        DatasetShape ds;
-        long n;
-        if (data_shape_from_config(c, &ds, &n) == 0) {
-            const long per_epoch = n / c->batch_size;
-            if (!(ceil(c->epochs * (double)per_epoch) <= (double)CFG_MAX_ITERATIONS)) {
-                char epochs[40];
-                fmt_double(epochs, sizeof epochs, c->epochs);
-                snprintf(msg, cap,
-                         "key 'train.epochs' asks for more than %ld iterations (2^40, the most a run may train "
-                         "for): %s epochs of %ld steps (%ld %s training images at batch %d)",
-                         (long)CFG_MAX_ITERATIONS, epochs, per_epoch, n, c->dataset, c->batch_size);
-                blame[0] = "train.epochs";
-                blame[1] = "train.batch_size";
-                return -1;
-            }
-        }
-    }
+    if (check_epochs_total(c, msg, cap, blame)) return -1;
     /* the cosine horizon is (iterations - 4W) / num_cyclic_annealing */
-    if (!strcmp(c->lr_schedule, "cosine") && c->iterations > 0 && c->cyclic_warmup > (c->iterations - 1) / 4) {
+    if (c->lr_schedule == LR_COSINE && c->iterations > 0 && c->cyclic_warmup > (c->iterations - 1) / 4) {
         snprintf(msg, cap,
                  "key 'schedule.cyclic_warmup' leaves no iterations to anneal: 4 * %ld >= train.iterations = %ld",
                  c->cyclic_warmup, c->iterations);
-        blame[0] = "schedule.cyclic_warmup";
-        blame[1] = "train.iterations";
-        return -1;
+        return blame_keys(blame, "schedule.cyclic_warmup", "train.iterations");
     }
+    return 0;
+}
+
+/* the precision schedule's bits and cycles */
+static int check_precision(const RunConfig *c, char *msg, size_t cap, const char *blame[2]) {
     /* a fixed schedule has one width; [2, 6] there is most likely a forgotten schedule: cyclic */
-    if (!strcmp(c->prec_schedule, "fixed")) {
+    if (c->prec_schedule == PREC_FIXED) {
         const BitRange *r[2] = {&c->bits, &c->grad_bits};
         static const char *const names[2] = {"precision.bits", "precision.grad_bits"};
         for (int i = 0; i < 2; i++) {
             if (r[i]->min == r[i]->max) continue;
             snprintf(msg, cap, "key '%s' must be one bit width when precision.schedule is 'fixed', got [%d, %d]",
                      names[i], r[i]->min, r[i]->max);
-            blame[0] = names[i];
-            blame[1] = "precision.schedule";
-            return -1;
+            return blame_keys(blame, names[i], "precision.schedule");
         }
     }
     /* the cycle length P = (I - 4W) / N_cyc must be at least one iteration (the
      * reference code would divide by zero); with iterations: 0 the total is known
      * only once the dataset is loaded, and core/precision.c falls back to P = 1 */
-    if (!strcmp(c->prec_schedule, "cyclic") && c->iterations > 0 &&
+    if (c->prec_schedule == PREC_CYCLIC && c->iterations > 0 &&
         (c->cyclic_warmup > (c->iterations - 1) / 4 || (c->iterations - 4 * c->cyclic_warmup) / c->prec_cycles < 1)) {
         snprintf(msg, cap,
                  "key 'precision.cycles' needs at least one iteration per cycle: (train.iterations - 4 * "
                  "schedule.cyclic_warmup) / precision.cycles = (%ld - 4 * %ld) / %d < 1",
                  c->iterations, c->cyclic_warmup, c->prec_cycles);
-        blame[0] = "precision.cycles";
-        blame[1] = "train.iterations";
-        return -1;
+        return blame_keys(blame, "precision.cycles", "train.iterations");
     }
+    return 0;
+}
+
+/* Constraints between keys, in a fixed order (the first that fails is
+ * reported). Returns 0 when all hold; otherwise writes the message and the
+ * keys to blame (the first one the file set is pointed at). */
+static int cross_check(const RunConfig *c, char *msg, size_t cap, const char *blame[2]) {
+    blame[0] = blame[1] = NULL;
+    if (check_data(c, msg, cap, blame) || check_length(c, msg, cap, blame) || check_precision(c, msg, cap, blame))
+        return -1;
     /* PyTorch's SGD refuses the same combination */
-    if (!strcmp(c->optimizer, "sgd") && c->nesterov && (c->momentum <= 0 || c->dampening != 0)) {
+    if (c->optimizer == OPTIM_SGD && c->nesterov && (c->momentum <= 0 || c->dampening != 0)) {
         snprintf(msg, cap, "key 'optim.nesterov' needs optim.momentum > 0 and optim.dampening = 0, got %g and %g",
                  c->momentum, c->dampening);
-        blame[0] = "optim.nesterov";
-        blame[1] = "optim.name";
-        return -1;
+        return blame_keys(blame, "optim.nesterov", "optim.name");
     }
     return 0;
 }
@@ -685,6 +783,10 @@ void config_defaults(RunConfig *c) {
     for (size_t i = 0; i < NKEYS; i++) {
         char msg[256];
         const KeyDef *k = &KEYS[i];
+        if (k->type == T_ENUM && (!k->choices || !k->values || k->size != sizeof(int))) {
+            fprintf(stderr, "config.c: enum key %s in the key table lacks names, values or an int field\n", k->key);
+            abort();
+        }
         if (k->type == T_BITS && k->def[0] == '[') {
             /* a list default is not a YAML scalar, so set_value cannot read it */
             BitRange r;
@@ -696,7 +798,8 @@ void config_defaults(RunConfig *c) {
             fprintf(stderr, "config.c: bad default in the key table: %s = %s\n", k->key, k->def);
             abort();
         }
-        if (set_value(k, c, k->def, strlen(k->def), k->type != T_STR, msg, sizeof msg)) {
+        const int text = k->type == T_STR || k->type == T_ENUM;
+        if (set_value(k, c, k->def, strlen(k->def), !text, msg, sizeof msg)) {
             fprintf(stderr, "config.c: bad default in the key table: %s\n", msg);
             abort();
         }
@@ -1203,12 +1306,18 @@ static int expect_mapping(Parser *p, const char *what, const char *expects) {
 
 /* Text of a value (the bytes of its RunConfig field) for run names and
  * messages: integers in decimal, numbers in their shortest round-trip form,
- * booleans true/false, bits "2-6" or "4", strings verbatim. */
+ * booleans true/false, bits "2-6" or "4", strings verbatim, enums by name. */
 static void value_text(const KeyDef *k, const unsigned char *v, char *buf, size_t cap) {
     switch (k->type) {
     case T_STR:
         snprintf(buf, cap, "%.*s", (int)strnlen((const char *)v, k->size), (const char *)v);
         break;
+    case T_ENUM: {
+        int x;
+        memcpy(&x, v, sizeof x);
+        snprintf(buf, cap, "%s", enum_name(k, x));
+        break;
+    }
     case T_INT:
     case T_BOOL: {
         int x;
@@ -1268,8 +1377,9 @@ static int add_axis_value(Parser *p, Axis *ax, const char *what, Pos at) {
         char text[CFG_PATH + 32], shown[96];
         value_text(k, v, text, sizeof text);
         show(shown, sizeof shown, text, strlen(text));
-        return failf(p, at, k->type == T_STR ? "%s has the value '%s' twice (first at line %zu, column %zu)"
-                                             : "%s has the value %s twice (first at line %zu, column %zu)",
+        const int quoted = k->type == T_STR || k->type == T_ENUM;
+        return failf(p, at, quoted ? "%s has the value '%s' twice (first at line %zu, column %zu)"
+                            : "%s has the value %s twice (first at line %zu, column %zu)",
                      what, shown, ax->val_at[i].line, ax->val_at[i].col);
     }
     if (ax->n == ax->cap) {
@@ -1736,7 +1846,7 @@ static int build_name(char *out, size_t cap, const char *run, const Axis *const 
          * reaches file names, progress lines and figure titles: every
          * character that a runs: name may not use becomes '_'. (The other
          * types print only digits, letters and . + - already.) */
-        if (k->type == T_STR)
+        if (k->type == T_STR || k->type == T_ENUM)
             for (char *q = val; *q; q++)
                 if (!run_name_char(*q)) *q = '_';
         int w = snprintf(out + o, cap - o, "%s%s=%s", o ? "," : "", shortn[a], val);
@@ -2107,6 +2217,12 @@ static void put_value(Buf *b, const KeyDef *k, const RunConfig *c) {
         memcpy(tmp, f, n);
         tmp[n] = 0;
         put_string(b, tmp);
+        break;
+    }
+    case T_ENUM: {
+        int x;
+        memcpy(&x, f, sizeof x);
+        put_string(b, enum_name(k, x));
         break;
     }
     case T_INT: put(b, "%d", *(const int *)f); break;

@@ -27,6 +27,12 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "binary_conv.h" /* SignZero, ActGrad */
+#include "lr_schedule.h" /* LRKind */
+#include "model.h"       /* ConvKind */
+#include "optim.h"       /* OptimKind */
+#include "precision.h"   /* PrecKind, PrecEvalKind */
+
 #define CFG_STR 64
 #define CFG_PATH 512
 #define CFG_RUN_NAME 256  /* an expanded run's name, NUL included */
@@ -45,15 +51,24 @@ typedef struct {
     int min, max;
 } BitRange;
 
+/* binary.pad and binary.backward (BinaryConvOptions.pad_minus_one, .bwd_fp32) */
+typedef enum { BIN_PAD_ZERO = 0, BIN_PAD_MINUS_ONE = 1 } BinPad;
+typedef enum { BIN_BACKWARD_INT8 = 0, BIN_BACKWARD_FP32 = 1 } BinBackward;
+
+/* The keys with a fixed list of values are enums, set once when the file is
+ * parsed; config_enum_name gives back the YAML name of a value (for printing:
+ * the results table, progress lines, messages). model.arch and data.dataset
+ * stay strings: they are names looked up in registries. */
+
 typedef struct {
     /* model */
     char arch[CFG_STR];          /* model.arch: cifar_resnet18 | cifar_resnet20 | cifar_resnet8 | imagenet_resnet18 | vgg_small */
-    char conv[CFG_STR];          /* model.conv: fp32 | cyclebnn (the binary conv of method.md 3) */
+    ConvKind conv;               /* model.conv: fp32 (CONV_FP32) | cyclebnn (CONV_BINARY, the binary conv of method.md 3) */
     /* binary conv options (model.conv: cyclebnn); defaults are the authors' code */
-    char sign_zero[CFG_STR];     /* binary.sign_zero: zero | plus_one (sign(0)) */
-    char bin_backward[CFG_STR];  /* binary.backward: int8 | fp32 (how the two backward products run) */
-    char bin_pad[CFG_STR];       /* binary.pad: zero | minus_one (padding of the binary input) */
-    char act_grad[CFG_STR];      /* binary.act_grad: approx_sign | ste */
+    SignZero sign_zero;          /* binary.sign_zero: zero | plus_one (sign(0)) */
+    BinBackward bin_backward;    /* binary.backward: int8 | fp32 (how the two backward products run) */
+    BinPad bin_pad;              /* binary.pad: zero | minus_one (padding of the binary input) */
+    ActGrad act_grad;            /* binary.act_grad: approx_sign | ste */
     int act_norm;                /* binary.act_norm: per-sample activation normalisation (E3) */
     int weight_center;           /* binary.weight_center: ReCU per-channel mean subtraction */
     int recu_clamp;              /* binary.recu_clamp: ReCU clamp at clamp_tau */
@@ -80,14 +95,14 @@ typedef struct {
     int skip_bad;                /* data.skip_bad: skip unreadable images (counted) instead of failing */
     int loader_workers;          /* data.loader_workers: background decode threads (0 = in the step) */
     /* optimizer */
-    char optimizer[CFG_STR];     /* optim.name: adamw | sgd */
+    OptimKind optimizer;         /* optim.name: adamw | sgd */
     double lr;                   /* optim.lr */
     double weight_decay;         /* optim.weight_decay */
     double beta1, beta2, eps;    /* optim.beta1, optim.beta2, optim.eps (AdamW) */
     double momentum, dampening;  /* optim.momentum, optim.dampening (SGD) */
     int nesterov;                /* optim.nesterov (SGD) */
     /* lr schedule */
-    char lr_schedule[CFG_STR];   /* schedule.lr: cosine | step | constant */
+    LRKind lr_schedule;          /* schedule.lr: cosine | step | constant */
     double eta_min;              /* schedule.eta_min */
     double num_cyclic_annealing; /* schedule.num_cyclic_annealing (divides the cosine horizon) */
     long step_size;              /* schedule.step_size (iterations) */
@@ -95,12 +110,12 @@ typedef struct {
     long warmup_iters;           /* schedule.warmup_iters (linear warm-up) */
     long cyclic_warmup;          /* schedule.cyclic_warmup (the reference code's W) */
     /* precision schedule (core/precision.h) */
-    char prec_schedule[CFG_STR]; /* precision.schedule: cyclic | fixed | full */
+    PrecKind prec_schedule;      /* precision.schedule: cyclic | fixed | full */
     BitRange bits;               /* precision.bits: [min, max] (cyclic) or one width (fixed) */
     BitRange grad_bits;          /* precision.grad_bits: same, for the error */
     int prec_cycles;             /* precision.cycles: N_cyc */
     int warmup_bits;             /* precision.warmup_bits: bits of the first 4W iterations (0 = none) */
-    char prec_eval[CFG_STR];     /* precision.eval: faithful | fixed */
+    PrecEvalKind prec_eval;      /* precision.eval: faithful | fixed */
     int eval_bits;               /* precision.eval_bits (precision.eval: fixed) */
     /* training loop */
     long iterations;             /* train.iterations (0 = use train.epochs) */
@@ -158,5 +173,9 @@ void experiment_free(ExperimentConfig *e);
 char *config_to_yaml(const RunConfig *c);
 /* Print the schema table (key, type, default, range, description). */
 void config_print_schema(FILE *f);
+/* The YAML name of value `value` of the enum-valued key `key` (a dotted path:
+ * config_enum_name("precision.schedule", PREC_CYCLIC) is "cyclic"), a static
+ * string; "?" when key has no list of values or value is none of them. */
+const char *config_enum_name(const char *key, int value);
 
 #endif

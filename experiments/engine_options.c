@@ -34,29 +34,27 @@ int train_check_iterations(const RunConfig *c, long n_train, char *err, size_t e
     return -1;
 }
 
-ConvKind conv_kind_from_config(const RunConfig *c) { return !strcmp(c->conv, "cyclebnn") ? CONV_BINARY : CONV_FP32; }
+ConvKind conv_kind_from_config(const RunConfig *c) { return c->conv; }
 
 /* what model.conv and binary.* select */
 void binary_options_from_config(BinaryConvOptions *o, const RunConfig *c) {
     *o = binary_conv_faithful();
-    o->sign_zero = !strcmp(c->sign_zero, "plus_one") ? SIGN_ZERO_IS_PLUS_ONE : SIGN_ZERO_IS_ZERO;
-    o->pad_minus_one = !strcmp(c->bin_pad, "minus_one");
-    o->act_grad = !strcmp(c->act_grad, "ste") ? ACT_GRAD_STE : ACT_GRAD_APPROX_SIGN;
+    o->sign_zero = c->sign_zero;
+    o->pad_minus_one = c->bin_pad == BIN_PAD_MINUS_ONE;
+    o->act_grad = c->act_grad;
     o->act_norm = c->act_norm;
     o->weight_center = c->weight_center;
     o->recu_clamp = c->recu_clamp;
     if (c->recu_clamp) o->clamp_tau = c->clamp_tau;
     o->grad_quant = c->grad_quant;
     o->grad_stochastic = c->grad_stochastic;
-    o->bwd_fp32 = !strcmp(c->bin_backward, "fp32");
+    o->bwd_fp32 = c->bin_backward == BIN_BACKWARD_FP32;
 }
 
 void prec_from_config(const RunConfig *c, long total_iters, PrecSchedule *s, PrecEval *e) {
     if (s) {
         memset(s, 0, sizeof *s);
-        s->kind = !strcmp(c->prec_schedule, "cyclic") ? PREC_CYCLIC
-                  : !strcmp(c->prec_schedule, "fixed") ? PREC_FIXED
-                                                       : PREC_FULL;
+        s->kind = c->prec_schedule;
         s->bits_min = c->bits.min;
         s->bits_max = c->bits.max;
         s->grad_min = c->grad_bits.min;
@@ -68,14 +66,14 @@ void prec_from_config(const RunConfig *c, long total_iters, PrecSchedule *s, Pre
         s->warmup_grad_bits = 0.0;
     }
     if (e) {
-        e->kind = !strcmp(c->prec_eval, "fixed") ? PREC_EVAL_FIXED : PREC_EVAL_FAITHFUL;
+        e->kind = c->prec_eval;
         e->bits = c->eval_bits;
     }
 }
 
 void lr_schedule_from_config(const RunConfig *c, long total_iters, LRSchedule *s) {
     memset(s, 0, sizeof *s);
-    s->kind = !strcmp(c->lr_schedule, "cosine") ? LR_COSINE : !strcmp(c->lr_schedule, "step") ? LR_STEP : LR_CONSTANT;
+    s->kind = c->lr_schedule;
     s->lr0 = c->lr;
     s->eta_min = c->eta_min;
     s->total_iters = total_iters;
@@ -161,7 +159,7 @@ int train_options_from_config(const RunConfig *c, long n_train, TrainOptions *o,
      * forward of this run (training and evaluation) quantizes to 1..8 bits */
     o->bconv.save_act_codes = prec_bits_within(&o->prec, &o->prec_eval, 1, 8);
     lr_schedule_from_config(c, o->total, &o->lr);
-    o->optim = !strcmp(c->optimizer, "adamw") ? OPTIM_ADAMW : OPTIM_SGD;
+    o->optim = c->optimizer;
     o->adamw = (AdamWConfig){c->beta1, c->beta2, c->eps, c->weight_decay};
     o->sgd = (SGDConfig){c->momentum, c->dampening, c->weight_decay, c->nesterov};
     train_augment_from_config(c, &o->aug, &o->eval_aug);
@@ -171,10 +169,10 @@ int train_options_from_config(const RunConfig *c, long n_train, TrainOptions *o,
     o->log_every = c->log_interval > 0 ? c->log_interval : 50;
     o->seed = c->seed;
     o->threads = c->threads;
-    o->conv_name = c->conv;
-    o->optim_name = c->optimizer;
-    o->lr_name = c->lr_schedule;
-    o->prec_name = c->prec_schedule;
+    o->conv_name = config_enum_name("model.conv", c->conv);
+    o->optim_name = config_enum_name("optim.name", c->optimizer);
+    o->lr_name = config_enum_name("schedule.lr", c->lr_schedule);
+    o->prec_name = config_enum_name("precision.schedule", c->prec_schedule);
     return 0;
 }
 

@@ -167,26 +167,27 @@ static const char FULL_FLOW[] =
 
 static void check_full(const RunConfig *c) {
     CHECK(!strcmp(c->arch, "vgg_small"), "arch %s", c->arch);
-    CHECK(!strcmp(c->conv, "cyclebnn"), "conv");
-    CHECK(!strcmp(c->sign_zero, "plus_one") && !strcmp(c->bin_pad, "minus_one") && !strcmp(c->act_grad, "ste"),
-          "binary strings");
+    CHECK(c->conv == CONV_BINARY, "conv");
+    CHECK(c->sign_zero == SIGN_ZERO_IS_PLUS_ONE && c->bin_pad == BIN_PAD_MINUS_ONE && c->act_grad == ACT_GRAD_STE &&
+              c->bin_backward == BIN_BACKWARD_INT8,
+          "binary enums");
     CHECK(c->act_norm == 0 && c->weight_center == 1 && c->recu_clamp == 1 && c->clamp_tau == 0.9 &&
               c->grad_quant == 0 && c->grad_stochastic == 0,
           "binary flags");
-    CHECK(!strcmp(c->prec_schedule, "cyclic") && c->bits.min == 3 && c->bits.max == 7 && c->grad_bits.min == 4 &&
+    CHECK(c->prec_schedule == PREC_CYCLIC && c->bits.min == 3 && c->bits.max == 7 && c->grad_bits.min == 4 &&
               c->grad_bits.max == 8,
           "precision bits [%d, %d] [%d, %d]", c->bits.min, c->bits.max, c->grad_bits.min, c->grad_bits.max);
-    CHECK(c->prec_cycles == 4 && c->warmup_bits == 5 && !strcmp(c->prec_eval, "fixed") && c->eval_bits == 2,
+    CHECK(c->prec_cycles == 4 && c->warmup_bits == 5 && c->prec_eval == PREC_EVAL_FIXED && c->eval_bits == 2,
           "precision numbers");
     CHECK(!strcmp(c->dataset, "fashion_mnist"), "dataset");
     CHECK(!strcmp(c->data_path, "/data/fm: \"x\"\tz"), "path [%s]", c->data_path);
     CHECK(c->train_subset == 60000 && c->test_subset == 1000, "subsets");
     CHECK(c->normalize == 0 && c->aug_flip == 1 && c->aug_crop_pad == 4, "data flags");
-    CHECK(!strcmp(c->optimizer, "sgd"), "optimizer");
+    CHECK(c->optimizer == OPTIM_SGD, "optimizer");
     CHECK(c->lr == 0.1 && c->weight_decay == 5e-4 && c->beta1 == 0.8 && c->beta2 == 0.99 && c->eps == 1.5e-7,
           "adam numbers");
     CHECK(c->momentum == 0.95 && c->dampening == 0 && c->nesterov == 1, "sgd numbers");
-    CHECK(!strcmp(c->lr_schedule, "step"), "schedule");
+    CHECK(c->lr_schedule == LR_STEP, "schedule");
     CHECK(c->eta_min == 1e-6 && c->num_cyclic_annealing == 2.5 && c->step_size == 300 && c->gamma == 0.5 &&
               c->warmup_iters == 10 && c->cyclic_warmup == 5,
           "schedule numbers");
@@ -199,22 +200,23 @@ static void check_full(const RunConfig *c) {
 static void test_defaults(void) {
     RunConfig d;
     config_defaults(&d);
-    CHECK(!strcmp(d.arch, "cifar_resnet20") && !strcmp(d.conv, "fp32") && !strcmp(d.dataset, "fashion_mnist"),
+    CHECK(!strcmp(d.arch, "cifar_resnet20") && d.conv == CONV_FP32 && !strcmp(d.dataset, "fashion_mnist"),
           "model/data defaults");
     CHECK(d.data_path[0] == 0 && d.train_subset == 0 && d.test_subset == 0, "data defaults");
     CHECK(d.normalize == 1 && d.aug_flip == 0 && d.aug_crop_pad == 0, "augment defaults");
-    CHECK(!strcmp(d.optimizer, "adamw") && d.lr == 1e-3 && d.weight_decay == 1e-5, "optim defaults");
+    CHECK(d.optimizer == OPTIM_ADAMW && d.lr == 1e-3 && d.weight_decay == 1e-5, "optim defaults");
     CHECK(d.beta1 == 0.9 && d.beta2 == 0.999 && d.eps == 1e-8, "adam defaults");
     CHECK(d.momentum == 0.9 && d.dampening == 0 && d.nesterov == 0, "sgd defaults");
-    CHECK(!strcmp(d.lr_schedule, "cosine") && d.eta_min == 0 && d.num_cyclic_annealing == 1 && d.step_size == 0 &&
+    CHECK(d.lr_schedule == LR_COSINE && d.eta_min == 0 && d.num_cyclic_annealing == 1 && d.step_size == 0 &&
               d.gamma == 0.1 && d.warmup_iters == 0 && d.cyclic_warmup == 0,
           "schedule defaults");
-    CHECK(!strcmp(d.sign_zero, "zero") && !strcmp(d.bin_pad, "zero") && !strcmp(d.act_grad, "approx_sign") &&
-              d.act_norm == 1 && d.weight_center == 0 && d.recu_clamp == 0 && d.clamp_tau == 0.99 &&
+    CHECK(d.sign_zero == SIGN_ZERO_IS_ZERO && d.bin_pad == BIN_PAD_ZERO && d.act_grad == ACT_GRAD_APPROX_SIGN &&
+              d.bin_backward == BIN_BACKWARD_INT8 && d.act_norm == 1 && d.weight_center == 0 && d.recu_clamp == 0 &&
+              d.clamp_tau == 0.99 &&
               d.grad_quant == 1 && d.grad_stochastic == 1,
           "binary defaults (the authors' code)");
-    CHECK(!strcmp(d.prec_schedule, "full") && d.bits.min == 2 && d.bits.max == 6 && d.grad_bits.min == 8 &&
-              d.grad_bits.max == 8 && d.prec_cycles == 8 && d.warmup_bits == 0 && !strcmp(d.prec_eval, "faithful") &&
+    CHECK(d.prec_schedule == PREC_FULL && d.bits.min == 2 && d.bits.max == 6 && d.grad_bits.min == 8 &&
+              d.grad_bits.max == 8 && d.prec_cycles == 8 && d.warmup_bits == 0 && d.prec_eval == PREC_EVAL_FAITHFUL &&
               d.eval_bits == 32,
           "precision defaults");
     CHECK(d.iterations == 0 && d.epochs == 1 && d.batch_size == 16 && d.eval_batch_size == 256 &&
@@ -314,7 +316,7 @@ static void test_bits(void) {
     /* the README's CIFAR run: 187,500 iterations in 8 cycles */
     if (!PARSE_OK(&e, "base: {train: {iterations: 187500}, model.conv: cyclebnn,\n"
                       "       precision: {schedule: cyclic, bits: [2, 6], grad_bits: 8, cycles: 8}}\n")) {
-        CHECK(!strcmp(e.base.conv, "cyclebnn") && e.base.prec_cycles == 8, "README config");
+        CHECK(e.base.conv == CONV_BINARY && e.base.prec_cycles == 8, "README config");
         experiment_free(&e);
     }
     /* the cycle may be exactly one iteration */
@@ -399,7 +401,7 @@ static void test_bits(void) {
 /* random valid configurations survive config_to_yaml -> parse bit for bit */
 static void test_random_round_trips(void) {
     static const char *archs[] = {"cifar_resnet18", "cifar_resnet20", "cifar_resnet8", "imagenet_resnet18", "vgg_small"};
-    static const char *scheds[] = {"cosine", "step", "constant"};
+    static const LRKind scheds[] = {LR_COSINE, LR_STEP, LR_CONSTANT};
     static const char pathchars[] = "abcXYZ019 _-./:#\"'\\\t\n{}[]&*!|>%@`,?~";
     for (int t = 0; t < 300; t++) {
         Rng r = rng_stream(7, RNG_TEST, 1, (uint64_t)t);
@@ -407,10 +409,8 @@ static void test_random_round_trips(void) {
         config_defaults(&c);
         memset(c.arch, 0, sizeof c.arch);
         strcpy(c.arch, archs[rng_below(&r, 5)]);
-        memset(c.lr_schedule, 0, sizeof c.lr_schedule);
-        strcpy(c.lr_schedule, scheds[rng_below(&r, 3)]);
-        memset(c.optimizer, 0, sizeof c.optimizer);
-        strcpy(c.optimizer, rng_below(&r, 2) ? "sgd" : "adamw");
+        c.lr_schedule = scheds[rng_below(&r, 3)];
+        c.optimizer = rng_below(&r, 2) ? OPTIM_SGD : OPTIM_ADAMW;
         size_t plen = (size_t)rng_below(&r, 40);
         for (size_t i = 0; i < plen; i++) c.data_path[i] = pathchars[rng_below(&r, sizeof pathchars - 1)];
         /* strings are compared with memcmp: clear the whole field first */
@@ -445,15 +445,13 @@ static void test_random_round_trips(void) {
         c.log_interval = 1 + (long)rng_below(&r, 10000);
         c.seed = rng_u64(&r);
         c.threads = (int)rng_below(&r, 1025);
-        static const char *precs[] = {"cyclic", "fixed", "full"};
-        const char *prec = precs[rng_below(&r, 3)];
-        memset(c.prec_schedule, 0, sizeof c.prec_schedule);
-        strcpy(c.prec_schedule, prec);
+        static const PrecKind precs[] = {PREC_CYCLIC, PREC_FIXED, PREC_FULL};
+        c.prec_schedule = precs[rng_below(&r, 3)];
         BitRange *br[2] = {&c.bits, &c.grad_bits};
         for (int j = 0; j < 2; j++) {
             int a = 1 + (int)rng_below(&r, 32), b = 1 + (int)rng_below(&r, 32);
             if (a > b) { int x = a; a = b; b = x; }
-            if (!strcmp(prec, "fixed") || rng_below(&r, 4) == 0) b = a;
+            if (c.prec_schedule == PREC_FIXED || rng_below(&r, 4) == 0) b = a;
             br[j]->min = a;
             br[j]->max = b;
         }
@@ -462,17 +460,12 @@ static void test_random_round_trips(void) {
         c.prec_cycles = span ? 1 + (int)rng_below(&r, (uint64_t)(span < 100000 ? span : 100000))
                              : 1 + (int)rng_below(&r, 2147483647);
         c.warmup_bits = (int)rng_below(&r, 33);
-        memset(c.prec_eval, 0, sizeof c.prec_eval);
-        strcpy(c.prec_eval, rng_below(&r, 2) ? "fixed" : "faithful");
+        c.prec_eval = rng_below(&r, 2) ? PREC_EVAL_FIXED : PREC_EVAL_FAITHFUL;
         c.eval_bits = 1 + (int)rng_below(&r, 32);
-        memset(c.conv, 0, sizeof c.conv);
-        strcpy(c.conv, rng_below(&r, 2) ? "cyclebnn" : "fp32");
-        memset(c.sign_zero, 0, sizeof c.sign_zero);
-        strcpy(c.sign_zero, rng_below(&r, 2) ? "zero" : "plus_one");
-        memset(c.bin_pad, 0, sizeof c.bin_pad);
-        strcpy(c.bin_pad, rng_below(&r, 2) ? "zero" : "minus_one");
-        memset(c.act_grad, 0, sizeof c.act_grad);
-        strcpy(c.act_grad, rng_below(&r, 2) ? "approx_sign" : "ste");
+        c.conv = rng_below(&r, 2) ? CONV_BINARY : CONV_FP32;
+        c.sign_zero = rng_below(&r, 2) ? SIGN_ZERO_IS_ZERO : SIGN_ZERO_IS_PLUS_ONE;
+        c.bin_pad = rng_below(&r, 2) ? BIN_PAD_ZERO : BIN_PAD_MINUS_ONE;
+        c.act_grad = rng_below(&r, 2) ? ACT_GRAD_APPROX_SIGN : ACT_GRAD_STE;
         c.act_norm = (int)rng_below(&r, 2);
         c.weight_center = (int)rng_below(&r, 2);
         c.recu_clamp = (int)rng_below(&r, 2);
@@ -481,6 +474,7 @@ static void test_random_round_trips(void) {
         c.grad_quant = (int)rng_below(&r, 2);
         c.grad_stochastic = (int)rng_below(&r, 2);
         c.checkpoint_interval = (long)rng_below(&r, 100000);
+        c.bin_backward = t & 1 ? BIN_BACKWARD_FP32 : BIN_BACKWARD_INT8; /* no draw: the stream stays as it was */
         CHECK_ROUND_TRIP(&c);
     }
 }
@@ -747,6 +741,72 @@ static void check_names_(int line, const ExperimentConfig *e, const char *const 
  * copy of base into which the caller wrote those fields */
 static int same_config(const RunConfig *a, const RunConfig *b) { return !memcmp(a, b, sizeof *a); }
 
+/* The enum-valued keys: each name is parsed to its value once, and
+ * config_enum_name gives the name back. */
+static void test_enum_keys(void) {
+    static const struct {
+        const char *key, *name;
+        size_t off;
+        int value;
+    } cases[] = {
+        {"model.conv", "fp32", offsetof(RunConfig, conv), CONV_FP32},
+        {"model.conv", "cyclebnn", offsetof(RunConfig, conv), CONV_BINARY},
+        {"binary.sign_zero", "zero", offsetof(RunConfig, sign_zero), SIGN_ZERO_IS_ZERO},
+        {"binary.sign_zero", "plus_one", offsetof(RunConfig, sign_zero), SIGN_ZERO_IS_PLUS_ONE},
+        {"binary.pad", "zero", offsetof(RunConfig, bin_pad), BIN_PAD_ZERO},
+        {"binary.pad", "minus_one", offsetof(RunConfig, bin_pad), BIN_PAD_MINUS_ONE},
+        {"binary.act_grad", "approx_sign", offsetof(RunConfig, act_grad), ACT_GRAD_APPROX_SIGN},
+        {"binary.act_grad", "ste", offsetof(RunConfig, act_grad), ACT_GRAD_STE},
+        {"binary.backward", "int8", offsetof(RunConfig, bin_backward), BIN_BACKWARD_INT8},
+        {"binary.backward", "fp32", offsetof(RunConfig, bin_backward), BIN_BACKWARD_FP32},
+        {"optim.name", "adamw", offsetof(RunConfig, optimizer), OPTIM_ADAMW},
+        {"optim.name", "sgd", offsetof(RunConfig, optimizer), OPTIM_SGD},
+        {"schedule.lr", "cosine", offsetof(RunConfig, lr_schedule), LR_COSINE},
+        {"schedule.lr", "step", offsetof(RunConfig, lr_schedule), LR_STEP},
+        {"schedule.lr", "constant", offsetof(RunConfig, lr_schedule), LR_CONSTANT},
+        {"precision.schedule", "cyclic", offsetof(RunConfig, prec_schedule), PREC_CYCLIC},
+        {"precision.schedule", "fixed", offsetof(RunConfig, prec_schedule), PREC_FIXED},
+        {"precision.schedule", "full", offsetof(RunConfig, prec_schedule), PREC_FULL},
+        {"precision.eval", "faithful", offsetof(RunConfig, prec_eval), PREC_EVAL_FAITHFUL},
+        {"precision.eval", "fixed", offsetof(RunConfig, prec_eval), PREC_EVAL_FIXED},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char text[256];
+        /* quoted or not, a name is a name; step needs its step_size, fixed one bit width */
+        snprintf(text, sizeof text, "base: {schedule.step_size: 10, precision.bits: 4, %s: %s%s%s}\n", cases[i].key,
+                 i % 2 ? "'" : "",
+                 cases[i].name, i % 2 ? "'" : "");
+        ExperimentConfig e;
+        if (PARSE_OK(&e, text)) continue;
+        int v;
+        memcpy(&v, (const char *)&e.base + cases[i].off, sizeof v);
+        CHECK(v == cases[i].value, "%s: %s parsed to %d, expected %d", cases[i].key, cases[i].name, v, cases[i].value);
+        CHECK(!strcmp(config_enum_name(cases[i].key, cases[i].value), cases[i].name), "config_enum_name(%s, %d) = %s",
+              cases[i].key, cases[i].value, config_enum_name(cases[i].key, cases[i].value));
+        CHECK_ROUND_TRIP(&e.base);
+        experiment_free(&e);
+    }
+    CHECK(!strcmp(config_enum_name("model.conv", 7), "?") && !strcmp(config_enum_name("model.arch", 0), "?") &&
+              !strcmp(config_enum_name("model.convv", 0), "?") && !strcmp(config_enum_name(NULL, 0), "?"),
+          "config_enum_name of no enum key or value");
+    /* an enum axis: named and compared by its names */
+    ExperimentConfig e;
+    if (!PARSE_OK(&e, "name: g\ngrid:\n  precision.schedule: [fixed, full]\n  model.conv: [cyclebnn, fp32]\n"
+                      "base: {precision.bits: 4}\n")) {
+        CHECK_NAMES(&e, "schedule=fixed,conv=cyclebnn", "schedule=fixed,conv=fp32", "schedule=full,conv=cyclebnn",
+                    "schedule=full,conv=fp32");
+        if (e.n_runs == 4)
+            CHECK(e.runs[0].c.prec_schedule == PREC_FIXED && e.runs[0].c.conv == CONV_BINARY &&
+                      e.runs[3].c.prec_schedule == PREC_FULL && e.runs[3].c.conv == CONV_FP32,
+                  "enum grid values");
+        experiment_free(&e);
+    }
+    EXPECT_ERROR("grid: {optim.name: [sgd, adamw, sgd]}\n", ":1:33:",
+                 "grid axis 'optim.name' has the value 'sgd' twice (first at line 1, column 21)");
+    EXPECT_ERROR("base: {schedule: {lr: [step]}}\n", ":1:23:", "key 'schedule.lr' expects a string, got a sequence");
+    EXPECT_ERROR("base: {precision: {eval: ~}}\n", ":1:26:", "'precision.eval' must be one of faithful, fixed; got '~'");
+}
+
 static void test_grid_two_axes(void) {
     ExperimentConfig e;
     if (PARSE_OK(&e, "name: g2\n"
@@ -763,11 +823,10 @@ static void test_grid_two_axes(void) {
     for (int i = 0; i < e.n_runs && i < 6; i++) {
         RunConfig want = e.base;
         want.prec_cycles = cycles[i];
-        memset(want.optimizer, 0, sizeof want.optimizer);
-        strcpy(want.optimizer, i % 2 ? "sgd" : "adamw");
+        want.optimizer = i % 2 ? OPTIM_SGD : OPTIM_ADAMW;
         CHECK(same_config(&e.runs[i].c, &want), "run %d (%s) is not base + its grid values", i, e.runs[i].name);
     }
-    CHECK(e.base.prec_cycles == 8 && !strcmp(e.base.optimizer, "adamw"), "base is left as written");
+    CHECK(e.base.prec_cycles == 8 && e.base.optimizer == OPTIM_ADAMW, "base is left as written");
     experiment_free(&e);
     CHECK(e.runs == NULL && e.n_runs == 0, "experiment_free clears runs");
 }
@@ -802,10 +861,9 @@ static void test_grid_runs_only(void) {
     CHECK(e.n_axes == 0, "no axes");
     if (e.n_runs == 4) {
         RunConfig want = e.base;
-        memset(want.prec_schedule, 0, sizeof want.prec_schedule);
-        strcpy(want.prec_schedule, "cyclic");
+        want.prec_schedule = PREC_CYCLIC;
         CHECK(same_config(&e.runs[0].c, &want), "cyclic run");
-        strcpy(want.prec_schedule, "fixed");
+        want.prec_schedule = PREC_FIXED;
         want.bits.min = want.bits.max = 6;
         CHECK(same_config(&e.runs[1].c, &want), "fixed run");
         CHECK(same_config(&e.runs[2].c, &e.base) && same_config(&e.runs[3].c, &e.base), "{} and null = base as is");
@@ -848,8 +906,7 @@ static void test_grid_combined(void) {
                     const RunSpec *rs = &e.runs[i];
                     CHECK(!strcmp(rs->name, name), "run %d named %s, expected %s", i, rs->name, name);
                     RunConfig want = e.base;
-                    memset(want.prec_schedule, 0, sizeof want.prec_schedule);
-                    strcpy(want.prec_schedule, r ? "fixed" : "cyclic");
+                    want.prec_schedule = r ? PREC_FIXED : PREC_CYCLIC;
                     want.bits.min = r ? 6 : 2;
                     want.bits.max = 6;
                     want.prec_cycles = cycles[c];
@@ -857,7 +914,7 @@ static void test_grid_combined(void) {
                     want.seed = (uint64_t)s;
                     CHECK(same_config(&rs->c, &want), "run %s: base + overrides + grid + seed", rs->name);
                 }
-    CHECK(e.base.seed == 77 && !strcmp(e.base.prec_schedule, "full"), "base untouched by the expansion");
+    CHECK(e.base.seed == 77 && e.base.prec_schedule == PREC_FULL, "base untouched by the expansion");
     experiment_free(&e);
 }
 
@@ -899,7 +956,7 @@ static void test_grid_values(void) {
         if (e.n_runs == 6)
             CHECK(!strcmp(e.runs[0].c.data_path, "/a/b") && e.runs[0].c.normalize == 1 && e.runs[5].c.normalize == 0 &&
                       e.runs[5].c.data_path[0] == 0 && e.runs[3].c.iterations == 1000 &&
-                      !strcmp(e.runs[3].c.lr_schedule, "constant"),
+                      e.runs[3].c.lr_schedule == LR_CONSTANT,
                   "bool/string/long values (the name changes '/', the value does not)");
         experiment_free(&e);
     }
@@ -1490,6 +1547,7 @@ int main(void) {
     test_full();
     test_bits();
     test_random_round_trips();
+    test_enum_keys();
     test_errors();
     test_files();
     test_grid_two_axes();

@@ -303,7 +303,7 @@ static void test_from_config(void) {
     prec_from_config(&c, 1000, &s, &e);
     CHECK(s.kind == PREC_FULL && e.kind == PREC_EVAL_FAITHFUL, "defaults: full, faithful");
     CHECK(prec_at(&s, 5).bits == 32 && prec_at(&s, 5).grad_bits == 32, "defaults give 32/32");
-    strcpy(c.prec_schedule, "cyclic");
+    c.prec_schedule = PREC_CYCLIC;
     c.cyclic_warmup = 10;
     c.warmup_bits = 4;
     prec_from_config(&c, 640, &s, &e);
@@ -312,13 +312,11 @@ static void test_from_config(void) {
               s.warmup_grad_bits == 0,
           "cyclic mapping");
     CHECK(bits_at(&s, 0) == 4 && bits_at(&s, 40) == 2 && prec_cycle_length(&s) == 75, "cyclic from config");
-    memset(c.prec_eval, 0, sizeof c.prec_eval);
-    strcpy(c.prec_eval, "fixed");
+    c.prec_eval = PREC_EVAL_FIXED;
     c.eval_bits = 3;
     prec_from_config(&c, 640, NULL, &e);
     CHECK(e.kind == PREC_EVAL_FIXED && e.bits == 3, "fixed eval mapping");
-    memset(c.prec_schedule, 0, sizeof c.prec_schedule);
-    strcpy(c.prec_schedule, "fixed");
+    c.prec_schedule = PREC_FIXED;
     c.bits.min = c.bits.max = 5;
     prec_from_config(&c, 640, &s, NULL);
     CHECK(s.kind == PREC_FIXED && bits_at(&s, 77) == 5 && prec_at(&s, 77).grad_bits == 8, "fixed mapping");
@@ -544,7 +542,7 @@ static void test_estimate_closed_form(void) {
     }
     /* an fp32 model costs cr 1 at every step */
     RunConfig fp = quick_cycles(8);
-    snprintf(fp.conv, sizeof fp.conv, "fp32");
+    fp.conv = CONV_FP32;
     CHECK(train_estimate(&fp, fm.channels, fm.height, fm.width, fm.num_classes, 40960, &est, err, sizeof err) == 0 &&
               est.mean_cost_ratio == 1.0 && est.bit_macs == est.fp32_macs,
           "fp32: cr %g, bit %a vs fp32 %a", est.mean_cost_ratio, est.bit_macs, est.fp32_macs);

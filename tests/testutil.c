@@ -62,8 +62,8 @@ void tu_load_fmnist(Dataset *train, Dataset *test, long n_train, long n_test) {
 }
 
 void tu_config_cyclebnn(RunConfig *c, int cycles) {
-    snprintf(c->conv, sizeof c->conv, "cyclebnn");
-    snprintf(c->prec_schedule, sizeof c->prec_schedule, "cyclic");
+    c->conv = CONV_BINARY;
+    c->prec_schedule = PREC_CYCLIC;
     c->bits.min = 2;
     c->bits.max = 6;
     c->grad_bits.min = c->grad_bits.max = 8;
