@@ -1,5 +1,5 @@
 /* cbnn_export (analysis/export.c) end to end: a small results file is written
- * with the core/results_h5 API (no training: 2 runs x 2 seeds with known
+ * with the experiments/results_h5 API (no training: 2 runs x 2 seeds with known
  * rows, cost/ tables, attributes, a loss-landscape table and a pending run
  * outside the grid), exported by the cbnn_export binary given as argv[1],
  * and every output is read back:
