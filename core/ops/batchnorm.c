@@ -86,6 +86,25 @@ void batchnorm_forward_eval(real *out /* [N,C,HW] */, const real *inp /* [N,C,HW
  *   dx     = gamma * rstd * (dy - mean(dy) - xhat * mean(dy * xhat))
  * (the two mean terms are the gradient flowing through the batch mean and the
  * batch variance). Sums are over the M = N*HW values of the channel. */
+/* Of channel c: sum dy and sum dy * xhat, xhat = (x - mu) * rs, each row
+ * summed with ROWSUM8 and the rows added in sample order (the training and the
+ * eval-mode backward share it, so their parameter gradients round alike). */
+static inline void bn_channel_sums(double *sum_dy, double *sum_dy_xhat, const real *dout, const real *inp, int c,
+                                   int N, int HW, long cstride, double mu, double rs) {
+    double a = 0.0, b = 0.0;
+    for (int n = 0; n < N; n++) {
+        const real *xn = inp + (long)c * HW + n * cstride;
+        const real *dyn = dout + (long)c * HW + n * cstride;
+        double r1, r2;
+        ROWSUM8(r1, HW, (double)dyn[i]);
+        ROWSUM8(r2, HW, (double)dyn[i] * ((double)xn[i] - mu) * rs);
+        a += r1;
+        b += r2;
+    }
+    *sum_dy = a;
+    *sum_dy_xhat = b;
+}
+
 /* store = 1: dinp is written as 0 + v instead of read and accumulated (a fresh buffer) */
 static void bn_backward(real *dinp /* [N,C,HW] or NULL */, real *dgamma /* [C] or NULL */,
                         real *dbeta /* [C] or NULL */, const real *dout /* [N,C,HW] */,
@@ -98,16 +117,8 @@ static void bn_backward(real *dinp /* [N,C,HW] or NULL */, real *dgamma /* [C] o
     #pragma omp parallel for schedule(static)
     for (int c = 0; c < C; c++) {
         const double mu = (double)mean[c], rs = (double)rstd[c];
-        double sum_dy = 0.0, sum_dy_xhat = 0.0;
-        for (int n = 0; n < N; n++) {
-            const real *xn = inp + (long)c * HW + n * cstride;
-            const real *dyn = dout + (long)c * HW + n * cstride;
-            double r1, r2;
-            ROWSUM8(r1, HW, (double)dyn[i]);
-            ROWSUM8(r2, HW, (double)dyn[i] * ((double)xn[i] - mu) * rs);
-            sum_dy += r1;
-            sum_dy_xhat += r2;
-        }
+        double sum_dy, sum_dy_xhat;
+        bn_channel_sums(&sum_dy, &sum_dy_xhat, dout, inp, c, N, HW, cstride, mu, rs);
         if (dbeta) dbeta[c] += (real)sum_dy;
         if (dgamma) dgamma[c] += (real)sum_dy_xhat;
         if (!dinp) continue;
@@ -157,16 +168,8 @@ static void bn_backward_eval(real *dinp /* [N,C,HW] or NULL */, real *dgamma /* 
         const double mu = (double)running_mean[c];
         const double rs = 1.0 / sqrt((double)running_var[c] + (double)d->eps);
         if (dgamma || dbeta) {
-            double sum_dy = 0.0, sum_dy_xhat = 0.0;
-            for (int n = 0; n < N; n++) {
-                const real *xn = inp + (long)c * HW + n * cstride;
-                const real *dyn = dout + (long)c * HW + n * cstride;
-                double r1, r2;
-                ROWSUM8(r1, HW, (double)dyn[i]);
-                ROWSUM8(r2, HW, (double)dyn[i] * ((double)xn[i] - mu) * rs);
-                sum_dy += r1;
-                sum_dy_xhat += r2;
-            }
+            double sum_dy, sum_dy_xhat;
+            bn_channel_sums(&sum_dy, &sum_dy_xhat, dout, inp, c, N, HW, cstride, mu, rs);
             if (dbeta) dbeta[c] += (real)sum_dy;
             if (dgamma) dgamma[c] += (real)sum_dy_xhat;
         }
