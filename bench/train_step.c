@@ -286,7 +286,7 @@ int main(int argc, char **argv) {
     }
     model_free(&m);
     dataset_free(&ds);
-    free(lf), free(lb), free(x), free(y), free(idx);
+    free(lf), free(lb), free(x), free(y), free(idx), free(probs);
     free(t_load), free(t_fwd), free(t_bwd), free(t_opt);
     for (int k = 0; k < 6; k++) free(bc[k]);
     return 0;
