@@ -8,6 +8,7 @@
 
 #include "cifar10.h"
 #include "cost.h"
+#include "imagenet.h"
 
 long train_total_iterations(const RunConfig *c, long n_train) {
     if (c->iterations > 0) return c->iterations > CFG_MAX_ITERATIONS ? CFG_MAX_ITERATIONS + 1 : c->iterations;

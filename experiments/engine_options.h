@@ -13,7 +13,6 @@
 #include "binary_conv.h"
 #include "config.h"
 #include "dataset.h"
-#include "imagenet.h"
 #include "lr_schedule.h"
 #include "model.h"
 #include "optim.h"
