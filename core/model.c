@@ -530,6 +530,19 @@ static int within_plan(const Model *m, char *err, size_t errlen) {
     return 0;
 }
 
+/* The layers' shapes saved (for shapes_restore by the caller), then every
+ * layer reshaped for an H x W input: *rc is reshape's result. NULL (m
+ * untouched) when out of memory. */
+static Shape *save_and_reshape(Model *m, int H, int W, int *rc, char *err, size_t errlen) {
+    Shape *s = shapes_save(m);
+    if (!s) {
+        snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
+    *rc = reshape(m, H, W, err, errlen);
+    return s;
+}
+
 int model_set_input_size(Model *m, int H, int W, char *err, size_t errlen) {
     if (!m->max_batch) {
         snprintf(err, errlen, "model_set_input_size before model_alloc");
@@ -540,12 +553,9 @@ int model_set_input_size(Model *m, int H, int W, char *err, size_t errlen) {
         return -1;
     }
     const int in_H = m->in_H, in_W = m->in_W;
-    Shape *s = shapes_save(m);
-    if (!s) {
-        snprintf(err, errlen, "out of memory");
-        return -1;
-    }
-    int rc = reshape(m, H, W, err, errlen);
+    int rc;
+    Shape *s = save_and_reshape(m, H, W, &rc, err, errlen);
+    if (!s) return -1;
     if (rc == 0) rc = within_plan(m, err, errlen);
     if (rc) shapes_restore(m, s, in_H, in_W);
     free(s);
@@ -559,12 +569,9 @@ int model_plan(Model *m, int max_batch, int maxH, int maxW, char *err, size_t er
         return -1;
     }
     const int in_H = m->in_H, in_W = m->in_W;
-    Shape *s = shapes_save(m);
-    if (!s) {
-        snprintf(err, errlen, "out of memory");
-        return -1;
-    }
-    int rc = reshape(m, maxH, maxW, err, errlen);
+    int rc;
+    Shape *s = save_and_reshape(m, maxH, maxW, &rc, err, errlen);
+    if (!s) return -1;
     if (rc == 0 && model_alloc(m, max_batch)) {
         snprintf(err, errlen, "out of memory for %s at %dx%d, batch %d", m->arch, maxH, maxW, max_batch);
         rc = -1;
