@@ -1,0 +1,2 @@
+/* written by issue 14 (in progress) */
+#include "bidet_conv.h"

@@ -1,0 +1,2 @@
+/* written by issue 14 (in progress) */
+#include "box_targets.h"

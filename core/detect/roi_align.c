@@ -1,0 +1,2 @@
+/* written by issue 14 (in progress) */
+#include "roi_align.h"

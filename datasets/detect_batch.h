@@ -1,0 +1,3 @@
+#ifndef CBNN_DETECT_BATCH_H
+#define CBNN_DETECT_BATCH_H
+#endif
