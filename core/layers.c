@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "bidet_conv.h"
 #include "quant.h"
 
 static const real *in_act(const Model *m, const Layer *l, int which) {
@@ -108,6 +109,10 @@ static void conv_init(Layer *l, Model *m, Rng *r) {
     else
         kaiming_normal(w, l, r);
     if (!l->bias) return;
+    if (l->init_std > 0) { /* the builder's N(0, init_std) comes with a zero bias (the detector's heads) */
+        for (size_t j = 0; j < l->b_n; j++) m->params[l->b_off + j] = 0;
+        return;
+    }
     const double bound = 1.0 / sqrt((double)l->inC * l->K * l->K);
     real *b = m->params + l->b_off;
     for (size_t j = 0; j < l->b_n; j++) b[j] = (real)(bound * (2.0 * rng_uniform(r) - 1.0));
@@ -177,6 +182,52 @@ const LayerKind LAYER_BCONV = {.name = "binary_conv", .forward = bconv_forward, 
                                .macs = conv_layer_macs, .bwd_reads_inputs = 1, .has_weights = 1, .binary = 1,
                                .out_shape = window_shape, .params = bconv_params, .init = bconv_init,
                                .saved_bytes = bconv_saved, .scratch_n = bconv_scratch, .noise_n = bconv_noise};
+
+/* ------------------------------------------------------ BiDet binary conv */
+/* core/detect/bidet_conv.h: the RPN conv of the BiDet detector. Not marked
+ * `binary`: that flag means the CycleBNN conv (its MACs weighted by the
+ * cyclic bits, its error quantized, its weights run through CycleBNN's
+ * weight path by the landscape), none of which this conv has; so the cost
+ * model and the summary count it as a 32-bit conv. It saves nothing (its
+ * backward reads its input and recomputes the sign map and Wb). */
+static int bidet_forward(Layer *l, Model *m, int train) {
+    (void)train;
+    ConvDims d = layer_conv_dims(l, m->batch);
+    bidet_conv_forward(layer_out(m, l), in_act(m, l, 0), m->params + l->w_off, m->params + l->b_off, &d,
+                       m->scratch);
+    return 0;
+}
+static void bidet_backward(Layer *l, Model *m) {
+    ConvDims d = layer_conv_dims(l, m->batch);
+    bidet_conv_backward(in_dact(m, l, 0), pgrad(m, l, l->w_off), pgrad(m, l, l->b_off), layer_dout(m, l),
+                        in_act(m, l, 0), m->params + l->w_off, &d, m->scratch);
+}
+static void bidet_params(Layer *l) {
+    l->w_n = (size_t)l->C * l->inC * l->K * l->K;
+    l->b_n = (size_t)l->C;
+}
+/* the builder's N(0, init_std) and a zero bias (the detector's normal_init);
+ * otherwise nn.Conv2d's own reset_parameters: kaiming_uniform(a = sqrt(5)),
+ * i.e. weights and bias U(-1/sqrt(fan_in), 1/sqrt(fan_in)), weights first */
+static void bidet_init(Layer *l, Model *m, Rng *r) {
+    real *w = m->params + l->w_off, *b = m->params + l->b_off;
+    if (l->init_std > 0) {
+        for (size_t j = 0; j < l->w_n; j++) w[j] = (real)(l->init_std * rng_normal(r));
+        for (size_t j = 0; j < l->b_n; j++) b[j] = 0;
+        return;
+    }
+    const double bound = 1.0 / sqrt((double)l->inC * l->K * l->K);
+    for (size_t j = 0; j < l->w_n; j++) w[j] = (real)(bound * (2.0 * rng_uniform(r) - 1.0));
+    for (size_t j = 0; j < l->b_n; j++) b[j] = (real)(bound * (2.0 * rng_uniform(r) - 1.0));
+}
+static size_t bidet_scratch(const Layer *l, int max_batch) {
+    ConvDims d = layer_conv_dims(l, max_batch);
+    return bidet_conv_scratch_size(&d);
+}
+const LayerKind LAYER_BIDET_CONV = {.name = "bidet_conv", .forward = bidet_forward, .backward = bidet_backward,
+                                    .macs = conv_layer_macs, .bwd_reads_inputs = 1, .has_weights = 1,
+                                    .out_shape = window_shape, .params = bidet_params, .init = bidet_init,
+                                    .scratch_n = bidet_scratch};
 
 /* ------------------------------------------------------------ batchnorm */
 static BNDims layer_bn_dims(const Layer *l, int N) {
@@ -397,7 +448,8 @@ const LayerKind LAYER_SHORTCUT_A = {.name = "shortcut_a", .forward = shortcut_fw
 /* ---------------------------------------------------------------- table */
 static const LayerKind *const ALL_KINDS[] = {&LAYER_INPUT,   &LAYER_CONV, &LAYER_BCONV,  &LAYER_BN,
                                              &LAYER_HARDTANH, &LAYER_RELU, &LAYER_MAXPOOL, &LAYER_AVGPOOL,
-                                             &LAYER_GAP,     &LAYER_LINEAR, &LAYER_ADD,  &LAYER_SHORTCUT_A};
+                                             &LAYER_GAP,     &LAYER_LINEAR, &LAYER_ADD,  &LAYER_SHORTCUT_A,
+                                             &LAYER_BIDET_CONV};
 
 const LayerKind *layer_kind_find(const char *name) {
     for (size_t i = 0; i < sizeof ALL_KINDS / sizeof *ALL_KINDS; i++)

@@ -12,10 +12,44 @@
 
 #include "models.h"
 
+/* Stage s (1..4) of the ResNet-18 above: two blocks of `planes` channels, the
+ * first with stride `stride` (and the fp32 downsample when the shape changes).
+ * Layer names "layer<s>.<b>...", as the PyTorch module's, so a checkpoint maps
+ * by name (the detector of core/models/frcnn.c reuses stages 1-4). */
+int imagenet_resnet18_stage(Model *m, int x, int s, int planes, int stride, real g0) {
+    char name[48];
+    for (int b = 0; b < 2 && x >= 0; b++) { /* x < 0: a builder failed, m->err says which */
+        const int st = b == 0 ? stride : 1;
+        int res = x;
+        snprintf(name, sizeof name, "layer%d.%d.conv1", s, b);
+        int y = model_conv(m, x, planes, 3, st, 1, CONV_BINARY, name);
+        snprintf(name, sizeof name, "layer%d.%d.bn1", s, b);
+        y = model_bn(m, y, g0, name);
+        if (st != 1 || m->layers[x].C != planes) {
+            snprintf(name, sizeof name, "layer%d.%d.downsample.conv", s, b);
+            res = model_conv(m, x, planes, 1, st, 0, CONV_FP32, name);
+            snprintf(name, sizeof name, "layer%d.%d.downsample.bn", s, b);
+            res = model_bn(m, res, g0, name);
+        }
+        snprintf(name, sizeof name, "layer%d.%d.add1", s, b);
+        y = model_add(m, y, res, name);
+        snprintf(name, sizeof name, "layer%d.%d.ht1", s, b);
+        int out = model_hardtanh(m, y, name);
+        snprintf(name, sizeof name, "layer%d.%d.conv2", s, b);
+        y = model_conv(m, out, planes, 3, 1, 1, CONV_BINARY, name);
+        snprintf(name, sizeof name, "layer%d.%d.bn2", s, b);
+        y = model_bn(m, y, g0, name);
+        snprintf(name, sizeof name, "layer%d.%d.add2", s, b);
+        y = model_add(m, y, out, name);
+        snprintf(name, sizeof name, "layer%d.%d.ht2", s, b);
+        x = model_hardtanh(m, y, name);
+    }
+    return x;
+}
+
 int build_imagenet_resnet18(Model *m, char *err, size_t errlen) {
     static const int widths[4] = {64, 128, 256, 512};
     const real g0 = (real)1e-8;
-    char name[48];
     int x = model_input(m);
     x = model_conv(m, x, 64, 7, 2, 3, CONV_FP32, "conv1");
     x = model_bn(m, x, g0, "bn1");
@@ -26,35 +60,7 @@ int build_imagenet_resnet18(Model *m, char *err, size_t errlen) {
         snprintf(err, errlen, "imagenet_resnet18 needs inputs of at least 64x64 (got %dx%d)", m->in_H, m->in_W);
         return -1;
     }
-    for (int s = 0; s < 4 && x >= 0; s++) { /* x < 0: a builder failed, m->err says which */
-        for (int b = 0; b < 2 && x >= 0; b++) {
-            int stride = (s > 0 && b == 0) ? 2 : 1;
-            int planes = widths[s];
-            int res = x;
-            snprintf(name, sizeof name, "layer%d.%d.conv1", s + 1, b);
-            int y = model_conv(m, x, planes, 3, stride, 1, CONV_BINARY, name);
-            snprintf(name, sizeof name, "layer%d.%d.bn1", s + 1, b);
-            y = model_bn(m, y, g0, name);
-            if (stride != 1 || m->layers[x].C != planes) {
-                snprintf(name, sizeof name, "layer%d.%d.downsample.conv", s + 1, b);
-                res = model_conv(m, x, planes, 1, stride, 0, CONV_FP32, name);
-                snprintf(name, sizeof name, "layer%d.%d.downsample.bn", s + 1, b);
-                res = model_bn(m, res, g0, name);
-            }
-            snprintf(name, sizeof name, "layer%d.%d.add1", s + 1, b);
-            y = model_add(m, y, res, name);
-            snprintf(name, sizeof name, "layer%d.%d.ht1", s + 1, b);
-            int out = model_hardtanh(m, y, name);
-            snprintf(name, sizeof name, "layer%d.%d.conv2", s + 1, b);
-            y = model_conv(m, out, planes, 3, 1, 1, CONV_BINARY, name);
-            snprintf(name, sizeof name, "layer%d.%d.bn2", s + 1, b);
-            y = model_bn(m, y, g0, name);
-            snprintf(name, sizeof name, "layer%d.%d.add2", s + 1, b);
-            y = model_add(m, y, out, name);
-            snprintf(name, sizeof name, "layer%d.%d.ht2", s + 1, b);
-            x = model_hardtanh(m, y, name);
-        }
-    }
+    for (int s = 0; s < 4; s++) x = imagenet_resnet18_stage(m, x, s + 1, widths[s], s > 0 ? 2 : 1, g0);
     x = model_global_avgpool(m, x, "avgpool");
     x = model_bn(m, x, 1, "bn_head");
     model_linear(m, x, m->num_classes, "fc");
