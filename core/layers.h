@@ -7,7 +7,7 @@
 #include "model.h"
 
 extern const LayerKind LAYER_INPUT, LAYER_CONV, LAYER_BCONV, LAYER_BN, LAYER_HARDTANH, LAYER_RELU, LAYER_MAXPOOL,
-    LAYER_AVGPOOL, LAYER_GAP, LAYER_LINEAR, LAYER_ADD, LAYER_SHORTCUT_A;
+    LAYER_AVGPOOL, LAYER_GAP, LAYER_LINEAR, LAYER_ADD, LAYER_SHORTCUT_A, LAYER_BIDET_CONV;
 
 /* per-batch views of a layer's tensors */
 static inline real *layer_out(const Model *m, const Layer *l) { return m->acts + l->out_off; }

@@ -153,6 +153,16 @@ int model_conv(Model *m, int x, int out_channels, int k, int stride, int pad, Co
 int model_conv_bias(Model *m, int x, int out_channels, int k, int stride, int pad, const char *name) {
     return conv(m, x, out_channels, k, stride, pad, CONV_FP32, 1, name);
 }
+int model_bidet_conv(Model *m, int x, int out_channels, int k, int stride, int pad, const char *name) {
+    if (!input_ok(m, x, name)) return -1;
+    Layer *l = push(m, &LAYER_BIDET_CONV, x, out_channels, name);
+    if (!l) return -1;
+    l->K = k;
+    l->stride = stride;
+    l->pad = pad;
+    l->bias = 1;
+    return finish(m, l);
+}
 
 /* a layer of `kind` reading x with x's channels */
 static int same_channels(Model *m, const LayerKind *kind, int x, const char *name) {

@@ -196,6 +196,10 @@ int model_input(Model *m);
 int model_conv(Model *m, int x, int out_channels, int k, int stride, int pad, ConvKind kind, const char *name);
 /* an fp32 conv with a bias, PyTorch's default init U(-1/sqrt(fan_in), 1/sqrt(fan_in)) for it */
 int model_conv_bias(Model *m, int x, int out_channels, int k, int stride, int pad, const char *name);
+/* BiDet's binary conv with a bias (core/detect/bidet_conv.h, kind "bidet_conv":
+ * sign input padded with -1, Wb = mean|W_o| sign(W)); init N(0, init_std) and a
+ * zero bias when the layer's init_std is set, else nn.Conv2d's default */
+int model_bidet_conv(Model *m, int x, int out_channels, int k, int stride, int pad, const char *name);
 int model_bn(Model *m, int x, real gamma_init, const char *name);
 int model_hardtanh(Model *m, int x, const char *name);
 int model_relu(Model *m, int x, const char *name);
