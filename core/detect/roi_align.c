@@ -114,9 +114,16 @@ static real bin_sum(const real *plane /* [H,W] */, int W, const Tap *ty /* [gh] 
     return acc;
 }
 
-/* the adjoint of bin_sum / count: g * w / count onto the four corners */
+/* the adjoint of bin_sum / count: g * w / count onto the four corners.
+ * Those four divisions per sample dominate the backward; when count is a
+ * power of two, (g * w) * (1 / count) is the same correctly rounded number
+ * as (g * w) / count (scaling by 2^-k rounds the same exact value), so that
+ * case multiplies instead and stays bitwise equal to the reference. */
 static void bin_scatter(real *plane /* [H,W] */, int W, real g, real count, const Tap *ty, int gh, const Tap *tx,
                         int gw) {
+    const long n = (long)count;
+    const int pow2 = (n & (n - 1)) == 0;
+    const real inv = (real)1 / count;
     for (int iy = 0; iy < gh; iy++) {
         if (ty[iy].lo < 0) continue;
         const real hy = ty[iy].h, ly = ty[iy].l;
@@ -125,10 +132,17 @@ static void bin_scatter(real *plane /* [H,W] */, int W, real g, real count, cons
             if (tx[ix].lo < 0) continue;
             const real hx = tx[ix].h, lx = tx[ix].l;
             const real w1 = hy * hx, w2 = hy * lx, w3 = ly * hx, w4 = ly * lx;
-            rlo[tx[ix].lo] += g * w1 / count;
-            rlo[tx[ix].hi] += g * w2 / count;
-            rhi[tx[ix].lo] += g * w3 / count;
-            rhi[tx[ix].hi] += g * w4 / count;
+            if (pow2) {
+                rlo[tx[ix].lo] += g * w1 * inv;
+                rlo[tx[ix].hi] += g * w2 * inv;
+                rhi[tx[ix].lo] += g * w3 * inv;
+                rhi[tx[ix].hi] += g * w4 * inv;
+            } else {
+                rlo[tx[ix].lo] += g * w1 / count;
+                rlo[tx[ix].hi] += g * w2 / count;
+                rhi[tx[ix].lo] += g * w3 / count;
+                rhi[tx[ix].hi] += g * w4 / count;
+            }
         }
     }
 }
