@@ -9,8 +9,8 @@
  *   anchors      [K*A][4], k*A + a (core/detect/boxes.h)
  *   gt           [n_gt][5] = x1, y1, x2, y2, class (1..20; 0 = background), 0-based inclusive;
  *                only the real boxes (the reference pads to 20 rows of zeros, which
- *                box_iou_matrix's masking makes inert: leaving them out changes nothing
- *                but the order of the random draws)
+ *                box_iou_matrix's masking makes inert: they are never a max-IoU gt nor
+ *                a sampled RoI, so leaving them out changes no result)
  *   RPN scores   [2A, Hf, Wf] logits: channel a = background, A + a = foreground of anchor a
  *   RPN deltas   [4A, Hf, Wf]: channels 4a..4a+3 = dx, dy, dw, dh of anchor a
  * The functions here take per-anchor arrays in anchor order (k*A + a): the

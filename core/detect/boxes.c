@@ -6,11 +6,15 @@
 #include <stdlib.h>
 
 static inline float box_w(const float *b) { return b[2] - b[0] + 1.0f; }
+/* plain comparisons: gcc calls libm for fminf/fmaxf unless NaN rules are
+ * relaxed, and NMS spends its time here (non-finite boxes never get here) */
+static inline float min_f(float a, float b) { return a < b ? a : b; }
+static inline float max_f(float a, float b) { return a > b ? a : b; }
 static inline float box_h(const float *b) { return b[3] - b[1] + 1.0f; }
 
 float box_iou(const float *a, const float *b) {
-    float iw = fminf(a[2], b[2]) - fmaxf(a[0], b[0]) + 1.0f;
-    float ih = fminf(a[3], b[3]) - fmaxf(a[1], b[1]) + 1.0f;
+    float iw = min_f(a[2], b[2]) - max_f(a[0], b[0]) + 1.0f;
+    float ih = min_f(a[3], b[3]) - max_f(a[1], b[1]) + 1.0f;
     if (iw < 0.0f) iw = 0.0f;
     if (ih < 0.0f) ih = 0.0f;
     const float inter = iw * ih;
@@ -178,6 +182,8 @@ int nms(const float *boxes, const float *scores, int n, float thresh, int gt_or_
      * overlaps it above the threshold, so comparing each candidate with the
      * kept list gives the same set as the reference's suppress-forward loop
      * and lets us stop at max_keep. */
+    /* whether an IoU of 0 can never suppress (every threshold in use) */
+    const int zero_never = gt_or_equal ? thresh > 0.0f : thresh >= 0.0f;
     int n_keep = 0;
     for (int r = 0; r < n && n_keep < max_keep; r++) {
         const int i = order[r];
@@ -185,7 +191,13 @@ int nms(const float *boxes, const float *scores, int n, float thresh, int gt_or_
         if (!box_finite(bi, scores[i])) continue;
         int suppressed = 0;
         for (int k = 0; k < n_keep && !suppressed; k++) {
-            const float iou = box_iou(boxes + 4 * keep[k], bi);
+            const float *bk = boxes + 4 * keep[k];
+            /* most pairs do not intersect: IoU 0, decided without the
+             * division (exactly box_iou's 0, so the same outcome) */
+            if (zero_never && (min_f(bk[2], bi[2]) - max_f(bk[0], bi[0]) + 1.0f <= 0.0f ||
+                               min_f(bk[3], bi[3]) - max_f(bk[1], bi[1]) + 1.0f <= 0.0f))
+                continue;
+            const float iou = box_iou(bk, bi);
             suppressed = gt_or_equal ? iou >= thresh : iou > thresh;
         }
         if (!suppressed) keep[n_keep++] = i;
