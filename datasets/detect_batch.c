@@ -456,8 +456,8 @@ int det_batch_load(const DetData *d, const int32_t *entries, int B, uint64_t see
     /* each image draws from its own stream, so the thread count cannot matter */
 #pragma omp parallel for schedule(dynamic, 1) if (B > 1)
     for (int i = 0; i < B; i++)
-        rc[i] = load_one(d, entries[i], r, canvas[2 * i], canvas[2 * i + 1], seed, epoch, out, i, msg + (size_t)i * 4096,
-                         4096);
+        rc[i] = load_one(d, entries[i], r, canvas[2 * i], canvas[2 * i + 1], seed, epoch, out, i,
+                         msg + (size_t)i * 4096, 4096);
 
     int ret = 0;
     for (int i = 0; i < B && ret == 0; i++)

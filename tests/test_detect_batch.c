@@ -137,6 +137,9 @@ static void test_arithmetic(void) {
     det_box_convert(&o, 300, 1, 2.0, b);
     CHECK(b[0] == 500 && b[1] == 40 && b[2] == 578 && b[3] == 158, "flipped x2: %g %g %g %g", b[0], b[1], b[2], b[3]);
     /* the flip of the flip is the box again: 300 - 289 - 1 = 10 */
+    VocObject of = {.xmin = 251, .ymin = 21, .xmax = 290, .ymax = 80};
+    det_box_convert(&of, 300, 1, 1.0, b);
+    CHECK(b[0] == 10 && b[2] == 49, "flip of the flip: %g %g", b[0], b[2]);
     det_box_convert(&o, 300, 0, 0.64, b);
     CHECK(b[0] == (float)(0.64 * 10) && b[2] == (float)(0.64 * 49) && b[3] == (float)(0.64 * 79),
           "scale 0.64: %.9g %.9g (the product in double, then float)", b[0], b[2]);
@@ -172,7 +175,7 @@ static void test_arithmetic(void) {
     det_canvas_size(600, 800, r43, &h, &w);
     CHECK(h == 600 && w == 800, "500x375 group: float32 canvas %dx%d (not 801)", h, w);
     CHECK(ceil(600.0 * (double)r43) == 801, "(and in double it would be 801)");
-    /* 0.3 * 64 / ... : a tall group with a ratio that does not divide: ceil */
+    /* a tall group whose ratio does not divide the width: ceil */
     det_canvas_size(200, 64, 0.6f, &h, &w);
     CHECK(h == 107 && w == 64, "64 / 0.6 = 106.67 -> 107: %dx%d", h, w);
 }
