@@ -24,6 +24,8 @@
  *             .inf/.nan and anything overflowing to infinity are rejected
  *   booleans  true/false, yes/no, on/off (any case)
  *   bits      one integer n (= [n, n]) or a sequence of two integers [min, max]
+ *   lists     a sequence (flow or block) of up to CFG_LIST_MAX numbers, each
+ *             range-checked like a number key; [] only where the key allows it
  *   numbers and booleans must be unquoted; strings may be either
  *   an empty value, ~ or null means "" for strings and {} for mappings
  *   tags are ignored; aliases are rejected; dotted keys (optim.lr: 0.1) are
@@ -43,8 +45,14 @@
 /* T_BITS: a BitRange, written as one integer (n = [n, n]) or a list [min, max].
  * T_ENUM: one of a list of names, stored as the matching value of an enum
  * field (an int-sized one); it reads, prints and is described like a string
- * with a list of allowed values. */
-typedef enum { T_STR, T_INT, T_LONG, T_DOUBLE, T_BOOL, T_U64, T_BITS, T_ENUM } KeyType;
+ * with a list of allowed values.
+ * T_DLIST: a list of up to CFG_LIST_MAX numbers, each in the key's range,
+ * stored as `double x[CFG_LIST_MAX]; int n_x;` with the count right after the
+ * array: the key's field is that whole span (DLIST_FIELD), so that every
+ * generic copy and comparison of a key's bytes (runs: overrides, grid values,
+ * duplicate values) carries the count with the numbers. Unused elements stay
+ * 0, so configs still compare with memcmp. */
+typedef enum { T_STR, T_INT, T_LONG, T_DOUBLE, T_BOOL, T_U64, T_BITS, T_ENUM, T_DLIST } KeyType;
 
 typedef struct {
     const char *key;             /* dotted path under base: */
@@ -55,14 +63,19 @@ typedef struct {
     const int *values;           /* T_ENUM: the value of each name of choices */
     const char *def;             /* default, as YAML text, parsed by the same code as file values */
     char lo_kind, hi_kind;       /* 0 = unbounded; '[' ']' inclusive, '(' ')' exclusive */
-    double lo, hi;
+    double lo, hi;               /* T_DLIST: the range of each element */
+    int list_min;                /* T_DLIST: fewest elements (0 allows []) */
+    int list_increasing;         /* T_DLIST: the elements must be strictly increasing */
     const char *help;
 } KeyDef;
 
 static const char *const ARCHS[] = {"cifar_resnet18", "cifar_resnet20", "cifar_resnet8",
-                                    "imagenet_resnet18", "vgg_small", NULL};
+                                    "imagenet_resnet18", "vgg_small", "frcnn_resnet18", NULL};
 /* cifar10 and imagenet have no loader yet: the driver says so when it loads them */
-static const char *const DATASETS[] = {"fashion_mnist", "cifar10", "imagenet", NULL};
+static const char *const DATASETS[] = {"fashion_mnist", "cifar10", "imagenet", "voc", "synth_voc", NULL};
+/* the detector and the datasets it reads (cross_check pairs them) */
+#define DETECT_ARCH "frcnn_resnet18"
+static int is_detection_dataset(const char *d) { return !strcmp(d, "voc") || !strcmp(d, "synth_voc"); }
 
 /* The enum-valued keys: the names (in the order the schema and the messages
  * list them) and, at the same index, the value each name stands for. */
@@ -84,6 +97,14 @@ static const char *const ACT_GRADS[] = {"approx_sign", "ste", NULL};
 static const int ACT_GRAD_VALUES[] = {ACT_GRAD_APPROX_SIGN, ACT_GRAD_STE};
 static const char *const BACKWARDS[] = {"int8", "fp32", NULL};
 static const int BACKWARD_VALUES[] = {BIN_BACKWARD_INT8, BIN_BACKWARD_FP32};
+static const char *const RPN_CONVS[] = {"bidet", "cyclebnn", "fp32", NULL};
+static const int RPN_CONV_VALUES[] = {RPN_CONV_BIDET, RPN_CONV_CYCLEBNN, RPN_CONV_FP32};
+static const char *const BOX_NOISES[] = {"always", "train", "off", NULL};
+static const int BOX_NOISE_VALUES[] = {DET_NOISE_ALWAYS, DET_NOISE_TRAIN, DET_NOISE_OFF};
+static const char *const RPN_WEIGHTS[] = {"last_image", "per_image", NULL};
+static const int RPN_WEIGHT_VALUES[] = {DET_RPN_WEIGHT_LAST_IMAGE, DET_RPN_WEIGHT_PER_IMAGE};
+static const char *const IB_STARTS[] = {"first_decay", "always", "never", NULL};
+static const int IB_START_VALUES[] = {DET_IB_FIRST_DECAY, DET_IB_ALWAYS, DET_IB_NEVER};
 
 /* every name has a value */
 #define SAME_LENGTH(names, values) \
@@ -97,6 +118,10 @@ SAME_LENGTH(SIGN_ZEROS, SIGN_ZERO_VALUES);
 SAME_LENGTH(PADS, PAD_VALUES);
 SAME_LENGTH(ACT_GRADS, ACT_GRAD_VALUES);
 SAME_LENGTH(BACKWARDS, BACKWARD_VALUES);
+SAME_LENGTH(RPN_CONVS, RPN_CONV_VALUES);
+SAME_LENGTH(BOX_NOISES, BOX_NOISE_VALUES);
+SAME_LENGTH(RPN_WEIGHTS, RPN_WEIGHT_VALUES);
+SAME_LENGTH(IB_STARTS, IB_START_VALUES);
 
 /* a T_ENUM field is stored and read as an int */
 #define INT_SIZED(f) _Static_assert(sizeof(((RunConfig *)0)->f) == sizeof(int), "RunConfig." #f " is not int-sized")
@@ -109,8 +134,23 @@ INT_SIZED(optimizer);
 INT_SIZED(lr_schedule);
 INT_SIZED(prec_schedule);
 INT_SIZED(prec_eval);
+INT_SIZED(rpn_conv);
+INT_SIZED(box_noise);
+INT_SIZED(rpn_weight);
+INT_SIZED(ib_start);
 
 #define FIELD(f) .off = offsetof(RunConfig, f), .size = sizeof(((RunConfig *)0)->f)
+/* a T_DLIST key: the array and its count, one span of bytes */
+#define DLIST_SIZE (CFG_LIST_MAX * sizeof(double) + sizeof(int))
+#define DLIST_FIELD(f) .off = offsetof(RunConfig, f), .size = DLIST_SIZE
+#define DLIST_SPAN(f, n)                                                                                        \
+    _Static_assert(sizeof(((RunConfig *)0)->f) == CFG_LIST_MAX * sizeof(double) &&                              \
+                       offsetof(RunConfig, n) == offsetof(RunConfig, f) + CFG_LIST_MAX * sizeof(double) &&      \
+                       sizeof(((RunConfig *)0)->n) == sizeof(int),                                              \
+                   "RunConfig." #n " does not follow " #f)
+DLIST_SPAN(step_epochs, n_step_epochs);
+DLIST_SPAN(anchor_scales, n_anchor_scales);
+DLIST_SPAN(anchor_ratios, n_anchor_ratios);
 #define GE(a) .lo_kind = '[', .lo = (a)
 #define GT(a) .lo_kind = '(', .lo = (a)
 #define LE(b) .hi_kind = ']', .hi = (b)
@@ -123,6 +163,8 @@ static const KeyDef KEYS[] = {
      .help = "network architecture"},
     {"model.conv", T_ENUM, FIELD(conv), .choices = CONVS, .values = CONV_VALUES, .def = "fp32",
      .help = "convolution of the binary layers (cyclebnn = method.md 3)"},
+    {"model.width", T_INT, FIELD(width), .def = "64", GE(4), LE(512),
+     .help = "detector: base channel width of its ResNet-18 (64 = the paper)"},
 
     /* options of the cyclebnn conv; every default is what the authors' code does */
     {"binary.sign_zero", T_ENUM, FIELD(sign_zero), .choices = SIGN_ZEROS, .values = SIGN_ZERO_VALUES, .def = "zero",
@@ -187,6 +229,17 @@ static const KeyDef KEYS[] = {
      .help = "skip unreadable images (counted in the run's log) instead of failing"},
     {"data.loader_workers", T_INT, FIELD(loader_workers), .def = "0", GE(0), LE(64),
      .help = "threads decoding batches ahead of the step (0 = in the step; same numbers either way)"},
+    /* detection datasets (voc, synth_voc) */
+    {"data.min_size", T_INT, FIELD(min_size), .def = "600", GE(32), LE(4096),
+     .help = "detection: shorter side after resizing"},
+    {"data.flip", T_BOOL, FIELD(det_flip), .def = "true",
+     .help = "detection: add each training image's horizontal flip (the reference doubles the roidb)"},
+    {"data.train_difficult", T_BOOL, FIELD(train_difficult), .def = "true",
+     .help = "detection: keep difficult objects in training (their filter is commented out upstream)"},
+    {"data.max_gt_boxes", T_INT, FIELD(max_gt_boxes), .def = "20", GE(1), LE(1000),
+     .help = "detection: most ground-truth boxes kept per image"},
+    {"data.synth_images", T_LONG, FIELD(synth_images), .def = "800", GE(8), LE(1000000),
+     .help = "synth_voc: images generated"},
 
     {"optim.name", T_ENUM, FIELD(optimizer), .choices = OPTIMIZERS, .values = OPTIMIZER_VALUES, .def = "adamw",
      .help = "optimizer"},
@@ -221,6 +274,9 @@ static const KeyDef KEYS[] = {
      .help = "linear warm-up iterations, any schedule (0 = off)"},
     {"schedule.cyclic_warmup", T_LONG, FIELD(cyclic_warmup), .def = "0", GE(0), LE(CFG_MAX_ITERATIONS / 4),
      .help = "cosine: the reference code's W; 4W iterations at lr before annealing"},
+    {"schedule.step_epochs", T_DLIST, DLIST_FIELD(step_epochs), .def = "[]", GT(0), LE(1e9), .list_min = 0,
+     .list_increasing = 1,
+     .help = "step: lr x gamma after each of these epochs (the detector's recipe [6, 12, 18, 24])"},
 
     {"precision.schedule", T_ENUM, FIELD(prec_schedule), .choices = PREC_SCHEDULES, .values = PREC_SCHEDULE_VALUES,
      .def = "full",
@@ -256,6 +312,84 @@ static const KeyDef KEYS[] = {
      .help = "iterations between checkpoints in the results file (0 = only at the end and on a stop)"},
     {"train.threads", T_INT, FIELD(threads), .def = "0", GE(0), LE(1024),
      .help = "OpenMP threads (0 = OMP_NUM_THREADS / all cores)"},
+
+    /* the detector (model.arch frcnn_resnet18); every default is the reference's */
+    {"detect.rpn_conv", T_ENUM, FIELD(rpn_conv), .choices = RPN_CONVS, .values = RPN_CONV_VALUES, .def = "bidet",
+     .help = "RPN 3x3 conv: BiDet's binary conv, CycleBNN's, or fp32"},
+    {"detect.anchor_scales", T_DLIST, DLIST_FIELD(anchor_scales), .def = "[8, 16, 32]", GT(0), LE(1e4),
+     .list_min = 1, .help = "anchor scales (times the 16-pixel base anchor)"},
+    {"detect.anchor_ratios", T_DLIST, DLIST_FIELD(anchor_ratios), .def = "[0.5, 1, 2]", GT(0), LE(1e3),
+     .list_min = 1, .help = "anchor aspect ratios (height / width)"},
+    {"detect.rpn_pos_iou", T_DOUBLE, FIELD(rpn_pos_iou), .def = "0.7", GT(0), LE(1),
+     .help = "an anchor at IoU >= this with a GT box is foreground"},
+    {"detect.rpn_neg_iou", T_DOUBLE, FIELD(rpn_neg_iou), .def = "0.3", GE(0), LT(1),
+     .help = "an anchor below this IoU with every GT box is background"},
+    {"detect.rpn_batch", T_INT, FIELD(rpn_batch), .def = "256", GE(1), LE(100000),
+     .help = "anchors labelled per image"},
+    {"detect.rpn_fg_fraction", T_DOUBLE, FIELD(rpn_fg_fraction), .def = "0.5", GT(0), LE(1),
+     .help = "most foreground share of those"},
+    {"detect.pre_nms_train", T_INT, FIELD(pre_nms_train), .def = "12000", GE(1), LE(1000000),
+     .help = "training: top proposals by score before NMS"},
+    {"detect.post_nms_train", T_INT, FIELD(post_nms_train), .def = "2000", GE(1), LE(1000000),
+     .help = "training: proposals kept after NMS"},
+    {"detect.pre_nms_test", T_INT, FIELD(pre_nms_test), .def = "6000", GE(1), LE(1000000),
+     .help = "test: top proposals by score before NMS"},
+    {"detect.post_nms_test", T_INT, FIELD(post_nms_test), .def = "300", GE(1), LE(1000000),
+     .help = "test: proposals kept after NMS"},
+    {"detect.rpn_nms", T_DOUBLE, FIELD(rpn_nms), .def = "0.7", GT(0), LE(1),
+     .help = "IoU threshold of the proposals' NMS"},
+    {"detect.proposal_min_size", T_DOUBLE, FIELD(proposal_min_size), .def = "0", GE(0), LE(1e4),
+     .help = "drop proposals smaller than this (0 = no filter, as the reference)"},
+    {"detect.rois_per_image", T_INT, FIELD(rois_per_image), .def = "256", GE(1), LE(100000),
+     .help = "RoIs sampled per image for the head"},
+    {"detect.roi_fg_fraction", T_DOUBLE, FIELD(roi_fg_fraction), .def = "0.25", GT(0), LE(1),
+     .help = "most foreground share of those"},
+    {"detect.roi_fg_iou", T_DOUBLE, FIELD(roi_fg_iou), .def = "0.5", GT(0), LE(1),
+     .help = "a RoI at IoU >= this is foreground"},
+    {"detect.roi_bg_hi", T_DOUBLE, FIELD(roi_bg_hi), .def = "0.5", GE(0), LE(1),
+     .help = "a RoI at IoU in [roi_bg_lo, roi_bg_hi) is background"},
+    {"detect.roi_bg_lo", T_DOUBLE, FIELD(roi_bg_lo), .def = "0.0", GE(0), LE(1),
+     .help = "lower end of that interval"},
+    {"detect.roi_aligned", T_BOOL, FIELD(roi_aligned), .def = "false",
+     .help = "RoIAlign with the half-pixel offset (the reference: false)"},
+    {"detect.pool_size", T_INT, FIELD(pool_size), .def = "7", GE(1), LE(64),
+     .help = "RoIAlign output side"},
+    {"detect.rpn_sigma", T_DOUBLE, FIELD(rpn_sigma), .def = "3", GT(0), LE(100),
+     .help = "smooth-L1 sigma of the RPN box loss"},
+    {"detect.rcnn_sigma", T_DOUBLE, FIELD(rcnn_sigma), .def = "1", GT(0), LE(100),
+     .help = "smooth-L1 sigma of the head box loss"},
+    {"detect.sample_sigma", T_DOUBLE, FIELD(sample_sigma), .def = "0.001", GE(0), LE(10),
+     .help = "BiDet's box sampling: noise scale of the sampled boxes"},
+    {"detect.box_noise", T_ENUM, FIELD(box_noise), .choices = BOX_NOISES, .values = BOX_NOISE_VALUES,
+     .def = "always", .help = "when the sampled boxes get noise (the reference: in training and test)"},
+    {"detect.rpn_weight", T_ENUM, FIELD(rpn_weight), .choices = RPN_WEIGHTS, .values = RPN_WEIGHT_VALUES,
+     .def = "last_image", .help = "RPN box loss / labelled anchors of the batch's last image (reference) or each"},
+    {"detect.head_prior_zero", T_BOOL, FIELD(head_prior_zero), .def = "true",
+     .help = "head prior with no qualifying class is 0 (upstream: 0/0 = NaN)"},
+    {"detect.nms_ge", T_BOOL, FIELD(nms_ge), .def = "false",
+     .help = "NMS suppresses at IoU >= t instead of > t"},
+    {"detect.delta_clamp", T_DOUBLE, FIELD(delta_clamp), .def = "0", GE(0), LE(20),
+     .help = "clamp of the decoded dw, dh (0 = none, as the reference)"},
+    {"detect.ib_rpn_prior", T_DOUBLE, FIELD(ib_rpn_prior), .def = "0.01", GE(0), LE(100),
+     .help = "IB weight of the RPN prior term"},
+    {"detect.ib_rpn_reg", T_DOUBLE, FIELD(ib_rpn_reg), .def = "0.5", GE(0), LE(100),
+     .help = "IB weight of the RPN feature regulariser"},
+    {"detect.ib_head_prior", T_DOUBLE, FIELD(ib_head_prior), .def = "0.05", GE(0), LE(100),
+     .help = "IB weight of the head prior term"},
+    {"detect.ib_head_reg", T_DOUBLE, FIELD(ib_head_reg), .def = "0.02", GE(0), LE(100),
+     .help = "IB weight of the head feature regulariser"},
+    {"detect.ib_start", T_ENUM, FIELD(ib_start), .choices = IB_STARTS, .values = IB_START_VALUES,
+     .def = "first_decay", .help = "IB weights are 0 until the first lr decay (trainval_net.py), or always, never"},
+    {"detect.head_prior_score", T_DOUBLE, FIELD(head_prior_score), .def = "0.01", GE(0), LE(1),
+     .help = "class scores above this enter the head prior"},
+    {"detect.test_nms", T_DOUBLE, FIELD(test_nms), .def = "0.3", GT(0), LE(1),
+     .help = "IoU threshold of the per-class NMS at test"},
+    {"detect.test_score", T_DOUBLE, FIELD(test_score), .def = "0.0", GE(0), LE(1),
+     .help = "a detection needs a score above this"},
+    {"detect.max_per_image", T_INT, FIELD(max_per_image), .def = "100", GE(0), LE(100000),
+     .help = "most detections kept per image"},
+    {"detect.backbone_init", T_STR, FIELD(backbone_init), .def = "",
+     .help = "\"RESULTS.h5:RUN\": backbone from that classification run's checkpoint (\"\" = none)"},
 };
 #define NKEYS (sizeof KEYS / sizeof KEYS[0])
 
@@ -376,6 +510,7 @@ static const char *type_name(const KeyDef *k) {
     case T_BOOL: return "bool";
     case T_U64: return "uint64";
     case T_BITS: return "bits";
+    case T_DLIST: return "list";
     }
     return "?";
 }
@@ -388,6 +523,7 @@ static const char *expects_what(const KeyDef *k) {
     case T_DOUBLE: return "a number";
     case T_U64: return "a non-negative integer";
     case T_BITS: return "a bit width or a list [min, max]";
+    case T_DLIST: return "a list of numbers";
     default: return "an integer";
     }
 }
@@ -633,6 +769,16 @@ static int set_value(const KeyDef *k, RunConfig *c, const char *s, size_t n, int
     const char *expects = expects_what(k);
 
     if (k->type == T_STR || k->type == T_ENUM) return set_text_value(k, c, s, n, plain, shown, msg, cap);
+    /* a list arrives here only as a scalar, which it never is (parse_dlist_from reads sequences) */
+    if (k->type == T_DLIST) {
+        if (plain && is_null_word(s, n))
+            snprintf(msg, cap, "key '%s' expects %s, got an empty value%s", k->key, expects,
+                     k->list_min == 0 ? " (write [] for none)" : "");
+        else
+            snprintf(msg, cap, "key '%s' expects %s, got %s'%s' (write [%s] for a list of one)", k->key, expects,
+                     plain ? "" : "the quoted string ", shown, shown);
+        return -1;
+    }
 
     /* Numbers and booleans are typed by their spelling; a quoted "0.01" is a
      * string in YAML, and accepting it would hide a mistake elsewhere. */
@@ -659,6 +805,83 @@ static int set_value(const KeyDef *k, RunConfig *c, const char *s, size_t n, int
     }
     if (k->type == T_U64) return set_u64_value(k, c, num, shown, msg, cap);
     return set_int_value(k, c, num, shown, msg, cap);
+}
+
+/* ---------------------------------------------------------------- lists of numbers (T_DLIST) */
+
+/* The numbers of a list held in field bytes f (the count clamped to the
+ * array, for a field filled by hand); returns the count. */
+static int dlist_get(const void *f, double v[CFG_LIST_MAX]) {
+    int n;
+    memcpy(&n, (const char *)f + CFG_LIST_MAX * sizeof(double), sizeof n);
+    if (n < 0) n = 0;
+    if (n > CFG_LIST_MAX) n = CFG_LIST_MAX;
+    memcpy(v, f, (size_t)n * sizeof(double));
+    return n;
+}
+
+/* the unused elements are zeroed: configs compare with memcmp */
+static void dlist_set(const KeyDef *k, RunConfig *c, const double *v, int n) {
+    char *f = field(c, k);
+    memset(f, 0, DLIST_SIZE);
+    memcpy(f, v, (size_t)n * sizeof(double));
+    memcpy(f + CFG_LIST_MAX * sizeof(double), &n, sizeof n);
+}
+
+/* One element of list key k, s[0..n): a number in the key's range (read
+ * like the value of a number key, so with the same messages) and, where the
+ * key asks for it, above the previous element (prev; NULL for the first). */
+static int dlist_element(const KeyDef *k, const char *s, size_t n, int plain, const double *prev, double *out,
+                         char *msg, size_t cap) {
+    KeyDef elem = *k;
+    elem.type = T_DOUBLE;
+    elem.size = sizeof(double);
+    RunConfig scratch;
+    if (set_value(&elem, &scratch, s, n, plain, msg, cap)) return -1;
+    double v;
+    memcpy(&v, cfield(&scratch, &elem), sizeof v);
+    if (prev && k->list_increasing && !(v > *prev)) {
+        char shown[96], before[40];
+        fmt_double(before, sizeof before, *prev);
+        snprintf(msg, cap, "key '%s' must be strictly increasing, got %s after %s", k->key,
+                 show(shown, sizeof shown, s, n), before);
+        return -1;
+    }
+    *out = v;
+    return 0;
+}
+
+/* a list written in the key table: "[]" or "[a, b, ...]" */
+static int dlist_from_text(const KeyDef *k, RunConfig *c, const char *t, char *msg, size_t cap) {
+    size_t len = strlen(t);
+    if (len < 2 || t[0] != '[' || t[len - 1] != ']') {
+        snprintf(msg, cap, "key '%s': a list default is written [a, b, ...], got '%s'", k->key, t);
+        return -1;
+    }
+    double v[CFG_LIST_MAX];
+    int n = 0;
+    const char *q = t + 1, *end = t + len - 1;
+    while (q < end && *q == ' ') q++;
+    while (q < end) {
+        const char *comma = memchr(q, ',', (size_t)(end - q));
+        const char *stop = comma ? comma : end;
+        size_t tl = (size_t)(stop - q);
+        while (tl && q[tl - 1] == ' ') tl--;
+        if (n == CFG_LIST_MAX) {
+            snprintf(msg, cap, "key '%s': more than %d numbers in its default", k->key, CFG_LIST_MAX);
+            return -1;
+        }
+        if (dlist_element(k, q, tl, 1, n ? &v[n - 1] : NULL, &v[n], msg, cap)) return -1;
+        n++;
+        q = comma ? comma + 1 : end;
+        while (q < end && *q == ' ') q++;
+    }
+    if (n < k->list_min) {
+        snprintf(msg, cap, "key '%s': fewer than %d numbers in its default", k->key, k->list_min);
+        return -1;
+    }
+    dlist_set(k, c, v, n);
+    return 0;
 }
 
 /* ---------------------------------------------------------------- constraints between keys */
@@ -712,13 +935,41 @@ static int check_epochs_total(const RunConfig *c, char *msg, size_t cap, const c
     return blame_keys(blame, "train.epochs", "train.batch_size");
 }
 
+/* schedule.step_epochs: the decays of a step schedule, read by the detector's
+ * loop only (the classification loop decays every schedule.step_size) */
+static int check_step_epochs(const RunConfig *c, char *msg, size_t cap, const char *blame[2]) {
+    if (c->n_step_epochs == 0) return 0;
+    if (c->lr_schedule != LR_STEP) {
+        snprintf(msg, cap, "key 'schedule.step_epochs' needs schedule.lr 'step' (it lists that schedule's decays), got '%s'",
+                 enum_name(find_key("schedule.lr"), (int)c->lr_schedule));
+        return blame_keys(blame, "schedule.step_epochs", "schedule.lr");
+    }
+    if (c->step_size > 0) {
+        snprintf(msg, cap,
+                 "key 'schedule.step_epochs' and schedule.step_size (%ld) both place the decays of the step "
+                 "schedule: give one of them",
+                 c->step_size);
+        return blame_keys(blame, "schedule.step_epochs", "schedule.step_size");
+    }
+    if (strcmp(c->arch, DETECT_ARCH)) {
+        snprintf(msg, cap,
+                 "key 'schedule.step_epochs' is read by the detector only (model.arch %s), got model.arch '%s' "
+                 "(classification runs decay every schedule.step_size iterations)",
+                 DETECT_ARCH, c->arch);
+        return blame_keys(blame, "schedule.step_epochs", "model.arch");
+    }
+    return 0;
+}
+
 /* the length of the run and of the learning-rate schedule */
 static int check_length(const RunConfig *c, char *msg, size_t cap, const char *blame[2]) {
-    if (c->lr_schedule == LR_STEP && c->step_size <= 0) {
+    /* a step schedule decays every step_size iterations or at the epochs of step_epochs */
+    if (c->lr_schedule == LR_STEP && c->step_size <= 0 && c->n_step_epochs == 0) {
         snprintf(msg, cap, "key 'schedule.step_size' must be > 0 when schedule.lr is 'step', got %ld",
                  c->step_size);
         return blame_keys(blame, "schedule.step_size", "schedule.lr");
     }
+    if (check_step_epochs(c, msg, cap, blame)) return -1;
     if (c->iterations == 0 && !(c->epochs > 0)) {
         snprintf(msg, cap, "key 'train.epochs' must be > 0 when train.iterations is 0, got %g", c->epochs);
         return blame_keys(blame, "train.epochs", "train.iterations");
@@ -761,12 +1012,75 @@ static int check_precision(const RunConfig *c, char *msg, size_t cap, const char
     return 0;
 }
 
+/* The detector reads only detection datasets, and they have no classifier */
+static int check_task(const RunConfig *c, char *msg, size_t cap, const char *blame[2]) {
+    const int detector = !strcmp(c->arch, DETECT_ARCH), detection_data = is_detection_dataset(c->dataset);
+    if (detector && !detection_data) {
+        snprintf(msg, cap,
+                 "key 'model.arch' %s is a detector and needs a detection dataset (data.dataset voc or synth_voc), "
+                 "got data.dataset '%s' (a detector with a classification dataset)",
+                 DETECT_ARCH, c->dataset);
+        return blame_keys(blame, "model.arch", "data.dataset");
+    }
+    if (!detector && detection_data) {
+        snprintf(msg, cap,
+                 "key 'data.dataset' %s is a detection dataset and needs model.arch %s, got model.arch '%s' (a "
+                 "classifier with a detection dataset)",
+                 c->dataset, DETECT_ARCH, c->arch);
+        return blame_keys(blame, "data.dataset", "model.arch");
+    }
+    return 0;
+}
+
+/* the detector's thresholds and counts that only make sense in one order */
+static int check_detect(const RunConfig *c, char *msg, size_t cap, const char *blame[2]) {
+    if (c->rpn_neg_iou > c->rpn_pos_iou) {
+        snprintf(msg, cap,
+                 "key 'detect.rpn_neg_iou' must be <= detect.rpn_pos_iou (an anchor cannot be background and "
+                 "foreground at once), got %g > %g",
+                 c->rpn_neg_iou, c->rpn_pos_iou);
+        return blame_keys(blame, "detect.rpn_neg_iou", "detect.rpn_pos_iou");
+    }
+    static const struct { const char *pre, *post; size_t pre_off, post_off; } nms[2] = {
+        {"detect.pre_nms_train", "detect.post_nms_train", offsetof(RunConfig, pre_nms_train),
+         offsetof(RunConfig, post_nms_train)},
+        {"detect.pre_nms_test", "detect.post_nms_test", offsetof(RunConfig, pre_nms_test),
+         offsetof(RunConfig, post_nms_test)},
+    };
+    for (int i = 0; i < 2; i++) {
+        int pre, post;
+        memcpy(&pre, (const char *)c + nms[i].pre_off, sizeof pre);
+        memcpy(&post, (const char *)c + nms[i].post_off, sizeof post);
+        if (pre >= post) continue;
+        snprintf(msg, cap,
+                 "key '%s' must be >= %s (NMS keeps at most that many of the top pre-NMS proposals), got %d < %d",
+                 nms[i].pre, nms[i].post, pre, post);
+        return blame_keys(blame, nms[i].pre, nms[i].post);
+    }
+    if (c->roi_bg_lo >= c->roi_bg_hi) {
+        snprintf(msg, cap,
+                 "key 'detect.roi_bg_lo' must be < detect.roi_bg_hi (background RoIs have IoU in [lo, hi)), got "
+                 "%g >= %g",
+                 c->roi_bg_lo, c->roi_bg_hi);
+        return blame_keys(blame, "detect.roi_bg_lo", "detect.roi_bg_hi");
+    }
+    if (c->roi_bg_hi > c->roi_fg_iou) {
+        snprintf(msg, cap,
+                 "key 'detect.roi_bg_hi' must be <= detect.roi_fg_iou (a RoI cannot be background and foreground "
+                 "at once), got %g > %g",
+                 c->roi_bg_hi, c->roi_fg_iou);
+        return blame_keys(blame, "detect.roi_bg_hi", "detect.roi_fg_iou");
+    }
+    return 0;
+}
+
 /* Constraints between keys, in a fixed order (the first that fails is
  * reported). Returns 0 when all hold; otherwise writes the message and the
  * keys to blame (the first one the file set is pointed at). */
 static int cross_check(const RunConfig *c, char *msg, size_t cap, const char *blame[2]) {
     blame[0] = blame[1] = NULL;
-    if (check_data(c, msg, cap, blame) || check_length(c, msg, cap, blame) || check_precision(c, msg, cap, blame))
+    if (check_task(c, msg, cap, blame) || check_data(c, msg, cap, blame) || check_length(c, msg, cap, blame) ||
+        check_precision(c, msg, cap, blame) || check_detect(c, msg, cap, blame))
         return -1;
     /* PyTorch's SGD refuses the same combination */
     if (c->optimizer == OPTIM_SGD && c->nesterov && (c->momentum <= 0 || c->dampening != 0)) {
@@ -796,6 +1110,11 @@ void config_defaults(RunConfig *c) {
                 continue;
             }
             fprintf(stderr, "config.c: bad default in the key table: %s = %s\n", k->key, k->def);
+            abort();
+        }
+        if (k->type == T_DLIST) {
+            if (dlist_from_text(k, c, k->def, msg, sizeof msg) == 0) continue;
+            fprintf(stderr, "config.c: bad default in the key table: %s\n", msg);
             abort();
         }
         const int text = k->type == T_STR || k->type == T_ENUM;
@@ -1086,7 +1405,7 @@ static int near_key(const char *full, const char *seg, size_t seglen, int leaves
 }
 
 static int unknown_key(Parser *p, Pos at, const char *prefix, const char *full, const char *seg, size_t seglen) {
-    char shown[96], hint[400];
+    char shown[96], hint[1024]; /* the keys under detect: take ~600 bytes */
     show(shown, sizeof shown, full, strlen(full));
     if (near_key(full, seg, seglen, 0, hint, sizeof hint))
         return failf(p, at, "unknown key '%s' (%s)", shown, hint);
@@ -1174,6 +1493,71 @@ static int parse_bits(Parser *p, const KeyDef *k, RunConfig *dst) {
     return parse_bits_from(p, k, &ev, dst);
 }
 
+/* The value of a T_DLIST key, stored into dst: a sequence (flow or block
+ * style) of numbers. `first` is its first event, already read; it is deleted
+ * here. Errors point at the offending element, or at the list for too few.
+ * The elements must be scalars, so a hostile nested structure stops at its
+ * first event. */
+static int parse_dlist_from(Parser *p, const KeyDef *k, yaml_event_t *first, RunConfig *dst) {
+    yaml_event_t ev = *first;
+    char msg[600];
+    Pos at = pos_of(&ev);
+    int rc = -1;
+    if (ev.type == YAML_SCALAR_EVENT) {
+        /* set_value words why a scalar is not a list */
+        int plain = ev.data.scalar.style == YAML_PLAIN_SCALAR_STYLE;
+        set_value(k, dst, (const char *)ev.data.scalar.value, ev.data.scalar.length, plain, msg, sizeof msg);
+        failf(p, at, "%s", msg);
+    } else if (ev.type == YAML_ALIAS_EVENT) {
+        alias_error(p, &ev);
+    } else if (ev.type != YAML_SEQUENCE_START_EVENT) {
+        failf(p, at, "key '%s' expects %s, got %s", k->key, expects_what(k), node_kind(&ev));
+    } else {
+        rc = 0;
+    }
+    yaml_event_delete(&ev);
+    if (rc) return -1;
+
+    double v[CFG_LIST_MAX];
+    int n = 0;
+    for (;;) {
+        if (next_event(p, &ev)) return -1;
+        if (ev.type == YAML_SEQUENCE_END_EVENT) {
+            yaml_event_delete(&ev);
+            break;
+        }
+        Pos eat = pos_of(&ev);
+        if (ev.type != YAML_SCALAR_EVENT) {
+            rc = ev.type == YAML_ALIAS_EVENT
+                     ? alias_error(p, &ev)
+                     : failf(p, eat, "key '%s' expects a list of numbers, got %s in the list", k->key, node_kind(&ev));
+            yaml_event_delete(&ev);
+            return rc;
+        }
+        if (n == CFG_LIST_MAX) {
+            yaml_event_delete(&ev);
+            return failf(p, eat, "key '%s' takes at most %d numbers, got more", k->key, CFG_LIST_MAX);
+        }
+        int plain = ev.data.scalar.style == YAML_PLAIN_SCALAR_STYLE;
+        rc = dlist_element(k, (const char *)ev.data.scalar.value, ev.data.scalar.length, plain, n ? &v[n - 1] : NULL,
+                           &v[n], msg, sizeof msg);
+        yaml_event_delete(&ev);
+        if (rc) return failf(p, eat, "%s", msg);
+        n++;
+    }
+    if (n < k->list_min)
+        return failf(p, at, "key '%s' expects a list of %d to %d numbers, got an empty list", k->key, k->list_min,
+                     CFG_LIST_MAX);
+    dlist_set(k, dst, v, n);
+    return 0;
+}
+
+static int parse_dlist(Parser *p, const KeyDef *k, RunConfig *dst) {
+    yaml_event_t ev;
+    if (next_event(p, &ev)) return -1;
+    return parse_dlist_from(p, k, &ev, dst);
+}
+
 /* The next key of a mapping: 1 with a scalar key event in *kev (the caller
  * deletes it), 0 at the end of the mapping, -1 on error (message set). */
 static int next_key(Parser *p, yaml_event_t *kev) {
@@ -1222,8 +1606,8 @@ static int parse_map(Parser *p, const char *prefix) {
         yaml_event_delete(&kev);
         if (seen_before(p, full, at)) return -1;
 
-        if (k && k->type == T_BITS) {
-            if (parse_bits(p, k, p->dst)) return -1;
+        if (k && (k->type == T_BITS || k->type == T_DLIST)) {
+            if ((k->type == T_BITS ? parse_bits : parse_dlist)(p, k, p->dst)) return -1;
             p->dst_at[k - KEYS] = at;
             continue;
         }
@@ -1252,7 +1636,7 @@ static int parse_map(Parser *p, const char *prefix) {
             rc = alias_error(p, &vev);
         } else if (vev.type != YAML_SCALAR_EVENT || vev.data.scalar.style != YAML_PLAIN_SCALAR_STYLE ||
                    !is_null_word((const char *)vev.data.scalar.value, vev.data.scalar.length)) {
-            char keys[400], shown[96];
+            char keys[1024], shown[96];
             keys_below(full, keys, sizeof keys);
             if (vev.type == YAML_SCALAR_EVENT)
                 rc = failf(p, pos_of(&vev), "key '%s' expects a mapping (with keys %s), got the scalar '%s'", full,
@@ -1351,6 +1735,22 @@ static void value_text(const KeyDef *k, const unsigned char *v, char *buf, size_
         else snprintf(buf, cap, "%d-%d", r.min, r.max);
         break;
     }
+    case T_DLIST: {
+        /* 8_16_32 ('_' joins: the numbers may hold '-' and '.'), none for [] */
+        double x[CFG_LIST_MAX];
+        const int n = dlist_get(v, x);
+        size_t o = 0;
+        buf[0] = 0;
+        if (n == 0) snprintf(buf, cap, "none");
+        for (int i = 0; i < n && o < cap; i++) {
+            char num[40];
+            fmt_double(num, sizeof num, x[i]);
+            int w = snprintf(buf + o, cap - o, "%s%s", i ? "_" : "", num);
+            if (w < 0) break;
+            o += (size_t)w;
+        }
+        break;
+    }
     }
 }
 
@@ -1432,6 +1832,15 @@ static int parse_axis_values(Parser *p, Axis *ax, const KeyDef *pk, const char *
         }
         if (pk->type == T_BITS && (ev.type == YAML_SCALAR_EVENT || ev.type == YAML_SEQUENCE_START_EVENT)) {
             rc = parse_bits_from(p, pk, &ev, &p->scratch); /* deletes ev */
+        } else if (pk->type == T_DLIST && ev.type == YAML_SEQUENCE_START_EVENT) {
+            rc = parse_dlist_from(p, pk, &ev, &p->scratch); /* deletes ev */
+        } else if (pk->type == T_DLIST && ev.type == YAML_SCALAR_EVENT) {
+            /* [8, 16, 32] under a list key is most likely one value written as the axis */
+            char shown[96];
+            show(shown, sizeof shown, (const char *)ev.data.scalar.value, ev.data.scalar.length);
+            rc = failf(p, vat, "%s takes lists as its values, e.g. [[8, 16, 32], [4, 8, 16]]; got the scalar '%s'",
+                       what, shown);
+            yaml_event_delete(&ev);
         } else if (ev.type == YAML_SCALAR_EVENT) {
             char msg[600];
             int plain = ev.data.scalar.style == YAML_PLAIN_SCALAR_STYLE;
@@ -1981,7 +2390,7 @@ static int expand(Parser *p, ExperimentConfig *e) {
             return -1;
         }
 
-        char msg[400];
+        char msg[600];
         const char *blame[2];
         if (cross_check(&s->c, msg, sizeof msg, blame)) {
             Pos at = blame_pos(p, blame, rd, ax, vi, na);
@@ -2241,6 +2650,17 @@ static void put_value(Buf *b, const KeyDef *k, const RunConfig *c) {
         fmt_double(num, sizeof num, *(const double *)f);
         put(b, "%s", num);
         break;
+    case T_DLIST: {
+        double x[CFG_LIST_MAX];
+        const int n = dlist_get(f, x);
+        put(b, "[");
+        for (int i = 0; i < n; i++) {
+            fmt_double(num, sizeof num, x[i]);
+            put(b, "%s%s", i ? ", " : "", num);
+        }
+        put(b, "]");
+        break;
+    }
     }
 }
 
@@ -2289,6 +2709,10 @@ void config_print_schema(FILE *f) {
             snprintf(range, sizeof range, "[0, 2^64)");
         } else if (k->type == T_BOOL) {
             snprintf(range, sizeof range, "true | false");
+        } else if (k->type == T_DLIST) {
+            char r[96];
+            range_str(k, r, sizeof r);
+            snprintf(range, sizeof range, "%d-%d of %s", k->list_min, CFG_LIST_MAX, r);
         } else {
             range_str(k, range, sizeof range);
         }

@@ -28,6 +28,7 @@
 #include <stdio.h>
 
 #include "binary_conv.h" /* SignZero, ActGrad */
+#include "frcnn.h"       /* RpnConvKind (detect.rpn_conv) */
 #include "lr_schedule.h" /* LRKind */
 #include "model.h"       /* ConvKind */
 #include "optim.h"       /* OptimKind */
@@ -44,6 +45,8 @@
  * (4 * schedule.cyclic_warmup, the images seen: 2^40 * 65536 = 2^56) and the
  * cost sums stay exact in a double (core/train.c, train_estimate). */
 #define CFG_MAX_ITERATIONS (1L << 40)
+/* The most numbers a list-valued key holds (detect.anchor_scales, ...). */
+#define CFG_LIST_MAX 8
 
 /* A bit width or a range of them: `precision.bits: 4` is {4, 4}, `[2, 6]` is
  * {2, 6} (min <= max, both in [1, 32]). */
@@ -55,6 +58,17 @@ typedef struct {
 typedef enum { BIN_PAD_ZERO = 0, BIN_PAD_MINUS_ONE = 1 } BinPad;
 typedef enum { BIN_BACKWARD_INT8 = 0, BIN_BACKWARD_FP32 = 1 } BinBackward;
 
+/* The detector's enum-valued keys (issue 14). The values are those of
+ * tasks/detect.h (BoxNoise: BOX_NOISE_ALWAYS/TRAIN/OFF = 0/1/2), restated
+ * here so that this header stays free of the task's headers. */
+/* detect.box_noise: when BiDet's sampled boxes get their noise */
+typedef enum { DET_NOISE_ALWAYS = 0, DET_NOISE_TRAIN = 1, DET_NOISE_OFF = 2 } DetBoxNoise;
+/* detect.rpn_weight: the RPN box loss divided by the labelled anchors of the
+ * batch's last image (the reference) or of each image */
+typedef enum { DET_RPN_WEIGHT_LAST_IMAGE = 0, DET_RPN_WEIGHT_PER_IMAGE = 1 } DetRpnWeight;
+/* detect.ib_start: when the IB terms get their weights */
+typedef enum { DET_IB_FIRST_DECAY = 0, DET_IB_ALWAYS = 1, DET_IB_NEVER = 2 } DetIbStart;
+
 /* The keys with a fixed list of values are enums, set once when the file is
  * parsed; config_enum_name gives back the YAML name of a value (for printing:
  * the results table, progress lines, messages). model.arch and data.dataset
@@ -62,8 +76,10 @@ typedef enum { BIN_BACKWARD_INT8 = 0, BIN_BACKWARD_FP32 = 1 } BinBackward;
 
 typedef struct {
     /* model */
-    char arch[CFG_STR];          /* model.arch: cifar_resnet18 | cifar_resnet20 | cifar_resnet8 | imagenet_resnet18 | vgg_small */
+    char arch[CFG_STR];          /* model.arch: cifar_resnet18 | cifar_resnet20 | cifar_resnet8 | imagenet_resnet18 | vgg_small
+                                  * | frcnn_resnet18 (the detector of issue 14) */
     ConvKind conv;               /* model.conv: fp32 (CONV_FP32) | cyclebnn (CONV_BINARY, the binary conv of method.md 3) */
+    int width;                   /* model.width: base channel width of the detector's ResNet-18 (64 = paper) */
     /* binary conv options (model.conv: cyclebnn); defaults are the authors' code */
     SignZero sign_zero;          /* binary.sign_zero: zero | plus_one (sign(0)) */
     BinBackward bin_backward;    /* binary.backward: int8 | fp32 (how the two backward products run) */
@@ -76,7 +92,7 @@ typedef struct {
     int grad_quant;              /* binary.grad_quant: quantize the error at the conv output (E8) */
     int grad_stochastic;         /* binary.grad_stochastic: stochastic rounding of that error */
     /* data */
-    char dataset[CFG_STR];       /* data.dataset: fashion_mnist | cifar10 | imagenet */
+    char dataset[CFG_STR];       /* data.dataset: fashion_mnist | cifar10 | imagenet | voc | synth_voc */
     char data_path[CFG_PATH];    /* data.path: "" = the dataset's default location */
     long train_subset;           /* data.train_subset: first N training images (0 = all) */
     long test_subset;            /* data.test_subset: first N test images (0 = all) */
@@ -94,6 +110,12 @@ typedef struct {
     int eval_resize;             /* data.eval_resize: eval resizes the shorter side to this, then centre-crops */
     int skip_bad;                /* data.skip_bad: skip unreadable images (counted) instead of failing */
     int loader_workers;          /* data.loader_workers: background decode threads (0 = in the step) */
+    /* detection data (data.dataset voc | synth_voc) */
+    int min_size;                /* data.min_size: shorter side after resizing */
+    int det_flip;                /* data.flip: add each training image's horizontal flip (the reference doubles the roidb) */
+    int train_difficult;         /* data.train_difficult: keep difficult objects in training */
+    int max_gt_boxes;            /* data.max_gt_boxes */
+    long synth_images;           /* data.synth_images: images synth_voc generates */
     /* optimizer */
     OptimKind optimizer;         /* optim.name: adamw | sgd */
     double lr;                   /* optim.lr */
@@ -109,6 +131,11 @@ typedef struct {
     double gamma;                /* schedule.gamma */
     long warmup_iters;           /* schedule.warmup_iters (linear warm-up) */
     long cyclic_warmup;          /* schedule.cyclic_warmup (the reference code's W) */
+    /* schedule.step_epochs: lr x gamma after each of these epochs (schedule.lr
+     * step; strictly increasing; n = 0: none). The count follows the array
+     * directly: the key's bytes are one span (config.c). */
+    double step_epochs[CFG_LIST_MAX];
+    int n_step_epochs;
     /* precision schedule (core/precision.h) */
     PrecKind prec_schedule;      /* precision.schedule: cyclic | fixed | full */
     BitRange bits;               /* precision.bits: [min, max] (cyclic) or one width (fixed) */
@@ -127,6 +154,40 @@ typedef struct {
     long checkpoint_interval;    /* train.checkpoint_interval: iterations between checkpoints (0 = at the end / on a stop) */
     uint64_t seed;               /* train.seed */
     int threads;                 /* train.threads (0 = OMP_NUM_THREADS / all cores) */
+    /* the detector (model.arch frcnn_resnet18; defaults = the reference) */
+    RpnConvKind rpn_conv;        /* detect.rpn_conv: bidet | cyclebnn | fp32 */
+    double anchor_scales[CFG_LIST_MAX]; /* detect.anchor_scales: [8, 16, 32] */
+    int n_anchor_scales;
+    double anchor_ratios[CFG_LIST_MAX]; /* detect.anchor_ratios: [0.5, 1, 2] */
+    int n_anchor_ratios;
+    double rpn_pos_iou;          /* detect.rpn_pos_iou: an anchor at IoU >= this is foreground */
+    double rpn_neg_iou;          /* detect.rpn_neg_iou: below this, background */
+    int rpn_batch;               /* detect.rpn_batch: anchors labelled per image */
+    double rpn_fg_fraction;      /* detect.rpn_fg_fraction */
+    int pre_nms_train, post_nms_train; /* detect.pre_nms_train, detect.post_nms_train */
+    int pre_nms_test, post_nms_test;   /* detect.pre_nms_test, detect.post_nms_test */
+    double rpn_nms;              /* detect.rpn_nms: the proposals' NMS threshold */
+    double proposal_min_size;    /* detect.proposal_min_size (0 = no filter, as the reference) */
+    int rois_per_image;          /* detect.rois_per_image */
+    double roi_fg_fraction;      /* detect.roi_fg_fraction */
+    double roi_fg_iou;           /* detect.roi_fg_iou: a RoI at IoU >= this is foreground */
+    double roi_bg_hi, roi_bg_lo; /* detect.roi_bg_hi / _lo: background at IoU in [lo, hi) */
+    int roi_aligned;             /* detect.roi_aligned: RoIAlign's half-pixel offset */
+    int pool_size;               /* detect.pool_size: RoIAlign output side */
+    double rpn_sigma, rcnn_sigma; /* detect.rpn_sigma, detect.rcnn_sigma: smooth-L1 sigmas */
+    double sample_sigma;         /* detect.sample_sigma: BiDet's box-sampling sigma */
+    DetBoxNoise box_noise;       /* detect.box_noise: always | train | off */
+    DetRpnWeight rpn_weight;     /* detect.rpn_weight: last_image | per_image */
+    int head_prior_zero;         /* detect.head_prior_zero: no qualifying class gives 0, not NaN */
+    int nms_ge;                  /* detect.nms_ge: suppress at IoU >= t instead of > t */
+    double delta_clamp;          /* detect.delta_clamp: clamp of dw, dh when decoding (0 = none) */
+    double ib_rpn_prior, ib_rpn_reg, ib_head_prior, ib_head_reg; /* detect.ib_*: the IB terms' weights */
+    DetIbStart ib_start;         /* detect.ib_start: first_decay | always | never */
+    double head_prior_score;     /* detect.head_prior_score */
+    double test_nms;             /* detect.test_nms */
+    double test_score;           /* detect.test_score */
+    int max_per_image;           /* detect.max_per_image */
+    char backbone_init[CFG_PATH]; /* detect.backbone_init: "RESULTS.h5:RUN" or "" */
 } RunConfig;
 
 /* One run of an experiment, after expansion of grid:, seeds: and runs:. The

@@ -492,7 +492,7 @@ static void test_errors(void) {
                  "eps, momentum, dampening, nesterov)");
     EXPECT_ERROR("base:\n  data:\n    augment: {flop: true}\n", ":3:15:", "'data.augment.flop'", "'data.augment.flip'");
     EXPECT_ERROR("base:\n  zzzzzzzz: 1\n", ":2:3:",
-                 "allowed under 'base': model, binary, data, optim, schedule, precision, train");
+                 "allowed under 'base': model, binary, data, optim, schedule, precision, train, detect)");
     EXPECT_ERROR("bse:\n  optim: {}\n", ":1:1: unknown key 'bse' (did you mean 'base'?)");
     EXPECT_ERROR("name: x\noptim:\n  lr: 1\n", ":2:1:", "'optim'", "under 'base:'");
     EXPECT_ERROR("name: x\nfoo: 1\n", ":2:1:", "'foo'", "name, description, base");
@@ -555,7 +555,7 @@ static void test_errors(void) {
     /* values outside the allowed list */
     EXPECT_ERROR("base:\n  model:\n    arch: resnet20\n",
                  ":3:11: key 'model.arch' must be one of cifar_resnet18, cifar_resnet20, cifar_resnet8, "
-                 "imagenet_resnet18, vgg_small; got 'resnet20'");
+                 "imagenet_resnet18, vgg_small, frcnn_resnet18; got 'resnet20'");
     EXPECT_ERROR("base: {optim: {name: adam}}\n", ":1:22:", "must be one of adamw, sgd; got 'adam' (did you mean 'adamw'?)");
     EXPECT_ERROR("base: {schedule: {lr: linear}}\n", ":1:23:", "'schedule.lr' must be one of cosine, step, constant");
     EXPECT_ERROR("base: {model: {conv: }}\n", ":1:22:", "'model.conv' must be one of fp32, cyclebnn; got ''");
@@ -581,8 +581,8 @@ static void test_errors(void) {
     EXPECT_ERROR("base: {data: {augment: [flip]}}\n", ":1:24:", "key 'data.augment' expects a mapping (with keys flip, crop_pad, crop_fill_mean, autoaugment, cutout, "
                  "random_resized_crop, rrc_scale_min, rrc_scale_max, rrc_ratio_min, rrc_ratio_max, lighting), got a sequence");
     EXPECT_ERROR("base: 3\n", ":1:7:",
-                 "key 'base' expects a mapping (with keys model, binary, data, optim, schedule, precision, train), "
-                 "got the scalar '3'");
+                 "key 'base' expects a mapping (with keys model, binary, data, optim, schedule, precision, train, "
+                 "detect), got the scalar '3'");
     EXPECT_ERROR("base: [1]\n", ":1:7:", "key 'base' expects a mapping", "got a sequence");
     EXPECT_ERROR("base: {[a]: 1}\n", ":1:8:", "a key must be a scalar, got a sequence");
     EXPECT_ERROR("? {a: 1}\n: x\n", ":1:3:", "a key must be a scalar, got a mapping");
@@ -769,6 +769,18 @@ static void test_enum_keys(void) {
         {"precision.schedule", "full", offsetof(RunConfig, prec_schedule), PREC_FULL},
         {"precision.eval", "faithful", offsetof(RunConfig, prec_eval), PREC_EVAL_FAITHFUL},
         {"precision.eval", "fixed", offsetof(RunConfig, prec_eval), PREC_EVAL_FIXED},
+        /* the detector's: RpnConvKind of core/detect/frcnn.h, and the values tasks/detect.h uses */
+        {"detect.rpn_conv", "bidet", offsetof(RunConfig, rpn_conv), RPN_CONV_BIDET},
+        {"detect.rpn_conv", "cyclebnn", offsetof(RunConfig, rpn_conv), RPN_CONV_CYCLEBNN},
+        {"detect.rpn_conv", "fp32", offsetof(RunConfig, rpn_conv), RPN_CONV_FP32},
+        {"detect.box_noise", "always", offsetof(RunConfig, box_noise), 0},
+        {"detect.box_noise", "train", offsetof(RunConfig, box_noise), 1},
+        {"detect.box_noise", "off", offsetof(RunConfig, box_noise), 2},
+        {"detect.rpn_weight", "last_image", offsetof(RunConfig, rpn_weight), 0},
+        {"detect.rpn_weight", "per_image", offsetof(RunConfig, rpn_weight), 1},
+        {"detect.ib_start", "first_decay", offsetof(RunConfig, ib_start), 0},
+        {"detect.ib_start", "always", offsetof(RunConfig, ib_start), 1},
+        {"detect.ib_start", "never", offsetof(RunConfig, ib_start), 2},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         char text[256];
@@ -1343,6 +1355,474 @@ static void test_shipped_files(void) {
     printf("shipped experiment files: %zu parsed\n", total);
 }
 
+/* ---------------------------------------------------------------- the detector's keys (issue 14) */
+
+/* a list field: n numbers equal to want, the count right, the unused tail 0
+ * (configs compare with memcmp) */
+static int list_is(const double *v, int n, const double *want, int nwant) {
+    if (n != nwant) return 0;
+    for (int i = 0; i < CFG_LIST_MAX; i++)
+        if (i < n ? v[i] != want[i] : v[i] != 0 || signbit(v[i])) return 0;
+    return 1;
+}
+#define LIST_IS(v, n, ...) \
+    list_is(v, n, (const double[]){__VA_ARGS__}, (int)(sizeof((const double[]){__VA_ARGS__}) / sizeof(double)))
+
+static void test_detect_defaults(void) {
+    RunConfig d;
+    config_defaults(&d);
+    CHECK(d.width == 64 && d.min_size == 600 && d.det_flip == 1 && d.train_difficult == 1 && d.max_gt_boxes == 20 &&
+              d.synth_images == 800,
+          "model/data detection defaults");
+    CHECK(d.rpn_conv == RPN_CONV_BIDET && LIST_IS(d.anchor_scales, d.n_anchor_scales, 8, 16, 32) &&
+              LIST_IS(d.anchor_ratios, d.n_anchor_ratios, 0.5, 1, 2),
+          "anchors %d %d", d.n_anchor_scales, d.n_anchor_ratios);
+    double none[CFG_LIST_MAX] = {0};
+    CHECK(d.n_step_epochs == 0 && !memcmp(d.step_epochs, none, sizeof none), "step_epochs default []");
+    CHECK(d.rpn_pos_iou == 0.7 && d.rpn_neg_iou == 0.3 && d.rpn_batch == 256 && d.rpn_fg_fraction == 0.5,
+          "rpn targets");
+    CHECK(d.pre_nms_train == 12000 && d.post_nms_train == 2000 && d.pre_nms_test == 6000 && d.post_nms_test == 300 &&
+              d.rpn_nms == 0.7 && d.proposal_min_size == 0,
+          "proposals");
+    CHECK(d.rois_per_image == 256 && d.roi_fg_fraction == 0.25 && d.roi_fg_iou == 0.5 && d.roi_bg_hi == 0.5 &&
+              d.roi_bg_lo == 0 && d.roi_aligned == 0 && d.pool_size == 7,
+          "roi sampling");
+    CHECK(d.rpn_sigma == 3 && d.rcnn_sigma == 1 && d.sample_sigma == 0.001 && d.box_noise == DET_NOISE_ALWAYS &&
+              d.rpn_weight == DET_RPN_WEIGHT_LAST_IMAGE && d.head_prior_zero == 1 && d.nms_ge == 0 &&
+              d.delta_clamp == 0,
+          "losses");
+    CHECK(d.ib_rpn_prior == 0.01 && d.ib_rpn_reg == 0.5 && d.ib_head_prior == 0.05 && d.ib_head_reg == 0.02 &&
+              d.ib_start == DET_IB_FIRST_DECAY && d.head_prior_score == 0.01,
+          "IB terms");
+    CHECK(d.test_nms == 0.3 && d.test_score == 0 && d.max_per_image == 100 && d.backbone_init[0] == 0, "test");
+    /* the values tasks/detect.h gives its BoxNoise (restated in config.h) */
+    CHECK(DET_NOISE_ALWAYS == 0 && DET_NOISE_TRAIN == 1 && DET_NOISE_OFF == 2 && DET_RPN_WEIGHT_LAST_IMAGE == 0 &&
+              DET_RPN_WEIGHT_PER_IMAGE == 1 && DET_IB_FIRST_DECAY == 0 && DET_IB_ALWAYS == 1 && DET_IB_NEVER == 2,
+          "detection enum values");
+    /* the YAML of the defaults: the new keys in their groups, lists in flow style */
+    char *y = config_to_yaml(&d);
+    CHECK(y && strstr(y, "\n  model:\n    arch: cifar_resnet20\n    conv: fp32\n    width: 64\n  binary:\n"),
+          "model.width after model.conv:\n%s", y ? y : "");
+    CHECK(y && strstr(y, "\n    loader_workers: 0\n    min_size: 600\n    flip: true\n    train_difficult: true\n"
+                         "    max_gt_boxes: 20\n    synth_images: 800\n  optim:\n"),
+          "data keys:\n%s", y ? y : "");
+    CHECK(y && strstr(y, "\n    cyclic_warmup: 0\n    step_epochs: []\n  precision:\n"), "step_epochs:\n%s", y ? y : "");
+    CHECK(y && strstr(y, "\n    threads: 0\n  detect:\n    rpn_conv: bidet\n    anchor_scales: [8, 16, 32]\n"
+                         "    anchor_ratios: [0.5, 1, 2]\n    rpn_pos_iou: 0.7\n"),
+          "detect group:\n%s", y ? y : "");
+    CHECK(y && strstr(y, "\n    box_noise: always\n    rpn_weight: last_image\n") &&
+              strstr(y, "\n    ib_start: first_decay\n") && strstr(y, "\n    backbone_init: \"\"\n") &&
+              !strcmp(y + strlen(y) - strlen("    backbone_init: \"\"\n"), "    backbone_init: \"\"\n"),
+          "detect enums and the last key:\n%s", y ? y : "");
+    free(y);
+}
+
+/* A detector config written every way the YAML allows: flow and block lists,
+ * dotted keys; every detection key away from its default. */
+static const char DETECT_BLOCK[] =
+    "name: det\n"
+    "base:\n"
+    "  model: {arch: frcnn_resnet18, conv: cyclebnn, width: 16}\n"
+    "  data:\n"
+    "    dataset: synth_voc\n"
+    "    min_size: 192\n"
+    "    flip: false\n"
+    "    train_difficult: no\n"
+    "    max_gt_boxes: 7\n"
+    "    synth_images: 1_000\n"
+    "  schedule:\n"
+    "    lr: step\n"
+    "    gamma: 0.5\n"
+    "    step_epochs:\n"
+    "      - 6\n"
+    "      - 12.5\n"
+    "      - 18\n"
+    "      - 24\n"
+    "  detect:\n"
+    "    rpn_conv: fp32\n"
+    "    anchor_scales: [2, 4, 8]\n"
+    "    anchor_ratios:\n"
+    "      - 0.25\n"
+    "      - 1\n"
+    "    rpn_pos_iou: 0.6\n"
+    "    rpn_neg_iou: 0.6\n"
+    "    rpn_batch: 64\n"
+    "    rpn_fg_fraction: 1\n"
+    "    pre_nms_train: 500\n"
+    "    post_nms_train: 500\n"
+    "    pre_nms_test: 400\n"
+    "    post_nms_test: 50\n"
+    "    rpn_nms: 0.65\n"
+    "    proposal_min_size: 16\n"
+    "    rois_per_image: 64\n"
+    "    roi_fg_fraction: 0.5\n"
+    "    roi_fg_iou: 0.6\n"
+    "    roi_bg_hi: 0.6\n"
+    "    roi_bg_lo: 0.1\n"
+    "    roi_aligned: true\n"
+    "    pool_size: 14\n"
+    "    rpn_sigma: 1.5\n"
+    "    rcnn_sigma: 2\n"
+    "    sample_sigma: 0\n"
+    "    box_noise: off\n"
+    "    rpn_weight: per_image\n"
+    "    head_prior_zero: false\n"
+    "    nms_ge: true\n"
+    "    delta_clamp: 4.135\n"
+    "    ib_rpn_prior: 0\n"
+    "    ib_rpn_reg: 1e-3\n"
+    "    ib_head_prior: 100\n"
+    "    ib_head_reg: 0.125\n"
+    "    ib_start: never\n"
+    "    head_prior_score: 0.5\n"
+    "    test_nms: 0.45\n"
+    "    test_score: 0.05\n"
+    "    max_per_image: 0\n"
+    "    backbone_init: \"RESULTS/table2_imagenet.h5:fp32,seed=1\"\n";
+
+static const char DETECT_FLOW[] =
+    "{name: det, base: {model: {arch: frcnn_resnet18, conv: cyclebnn}, model.width: 16, "
+    "data: {dataset: synth_voc, min_size: 192, flip: off, train_difficult: false, max_gt_boxes: 7, synth_images: 1000}, "
+    "schedule: {lr: step, gamma: .5, step_epochs: [6, 1.25e1, 18, +24]}, "
+    "detect: {rpn_conv: 'fp32', anchor_scales: [2.0, 4, 8e0], anchor_ratios: [.25, 1], rpn_pos_iou: 0.6, "
+    "rpn_neg_iou: 0.6, rpn_batch: 64, rpn_fg_fraction: 1.0, pre_nms_train: 500, post_nms_train: 500, "
+    "pre_nms_test: 400, post_nms_test: 50, rpn_nms: 0.65, proposal_min_size: 16, rois_per_image: 64, "
+    "roi_fg_fraction: 0.5, roi_fg_iou: 0.6, roi_bg_hi: 0.6, roi_bg_lo: 0.1, roi_aligned: yes, pool_size: 14, "
+    "rpn_sigma: 1.5, rcnn_sigma: 2, sample_sigma: 0.0, box_noise: \"off\", rpn_weight: per_image, "
+    "head_prior_zero: no, nms_ge: on, delta_clamp: 4.135, ib_rpn_prior: 0, ib_rpn_reg: 0.001, "
+    "ib_head_prior: 1e2, ib_head_reg: 0.125, ib_start: never, head_prior_score: 0.5, test_nms: 0.45, "
+    "test_score: 0.05, max_per_image: 0}, detect.backbone_init: 'RESULTS/table2_imagenet.h5:fp32,seed=1'}}\n";
+
+static void check_detect_full(const RunConfig *c) {
+    CHECK(!strcmp(c->arch, "frcnn_resnet18") && c->conv == CONV_BINARY && c->width == 16, "model");
+    CHECK(!strcmp(c->dataset, "synth_voc") && c->min_size == 192 && c->det_flip == 0 && c->train_difficult == 0 &&
+              c->max_gt_boxes == 7 && c->synth_images == 1000,
+          "data");
+    CHECK(c->lr_schedule == LR_STEP && c->gamma == 0.5 && c->step_size == 0 &&
+              LIST_IS(c->step_epochs, c->n_step_epochs, 6, 12.5, 18, 24),
+          "schedule: %d step epochs", c->n_step_epochs);
+    CHECK(c->rpn_conv == RPN_CONV_FP32 && LIST_IS(c->anchor_scales, c->n_anchor_scales, 2, 4, 8) &&
+              LIST_IS(c->anchor_ratios, c->n_anchor_ratios, 0.25, 1),
+          "anchors");
+    CHECK(c->rpn_pos_iou == 0.6 && c->rpn_neg_iou == 0.6 && c->rpn_batch == 64 && c->rpn_fg_fraction == 1 &&
+              c->pre_nms_train == 500 && c->post_nms_train == 500 && c->pre_nms_test == 400 &&
+              c->post_nms_test == 50 && c->rpn_nms == 0.65 && c->proposal_min_size == 16,
+          "rpn");
+    CHECK(c->rois_per_image == 64 && c->roi_fg_fraction == 0.5 && c->roi_fg_iou == 0.6 && c->roi_bg_hi == 0.6 &&
+              c->roi_bg_lo == 0.1 && c->roi_aligned == 1 && c->pool_size == 14,
+          "rois");
+    CHECK(c->rpn_sigma == 1.5 && c->rcnn_sigma == 2 && c->sample_sigma == 0 && c->box_noise == DET_NOISE_OFF &&
+              c->rpn_weight == DET_RPN_WEIGHT_PER_IMAGE && c->head_prior_zero == 0 && c->nms_ge == 1 &&
+              c->delta_clamp == 4.135,
+          "losses");
+    CHECK(c->ib_rpn_prior == 0 && c->ib_rpn_reg == 1e-3 && c->ib_head_prior == 100 && c->ib_head_reg == 0.125 &&
+              c->ib_start == DET_IB_NEVER && c->head_prior_score == 0.5,
+          "IB");
+    CHECK(c->test_nms == 0.45 && c->test_score == 0.05 && c->max_per_image == 0 &&
+              !strcmp(c->backbone_init, "RESULTS/table2_imagenet.h5:fp32,seed=1"),
+          "test [%s]", c->backbone_init);
+}
+
+static void test_detect_full(void) {
+    ExperimentConfig a, b;
+    if (PARSE_OK(&a, DETECT_BLOCK)) return;
+    check_detect_full(&a.base);
+    CHECK_ROUND_TRIP(&a.base);
+    if (!PARSE_OK(&b, DETECT_FLOW)) {
+        check_detect_full(&b.base);
+        CHECK(!memcmp(&a.base, &b.base, sizeof a.base), "flow and block style differ");
+        experiment_free(&b);
+    }
+    char *y = config_to_yaml(&a.base);
+    CHECK(y && strstr(y, "\n    step_epochs: [6, 12.5, 18, 24]\n") &&
+              strstr(y, "\n    anchor_scales: [2, 4, 8]\n    anchor_ratios: [0.25, 1]\n") &&
+              strstr(y, "\n    box_noise: \"off\"\n") &&
+              strstr(y, "\n    backbone_init: \"RESULTS/table2_imagenet.h5:fp32,seed=1\"\n"),
+          "to_yaml:\n%s", y ? y : "");
+    free(y);
+    experiment_free(&a);
+    /* the largest list, and [] where it is allowed */
+    if (!PARSE_OK(&a, "base:\n  detect: {anchor_scales: [1, 2, 3, 4, 5, 6, 7, 8], anchor_ratios: [1e-3, 1000]}\n"
+                      "  schedule: {step_epochs: []}\n")) {
+        CHECK(LIST_IS(a.base.anchor_scales, a.base.n_anchor_scales, 1, 2, 3, 4, 5, 6, 7, 8) &&
+                  LIST_IS(a.base.anchor_ratios, a.base.n_anchor_ratios, 1e-3, 1000) && a.base.n_step_epochs == 0,
+              "8 elements, range ends");
+        CHECK_ROUND_TRIP(&a.base);
+        experiment_free(&a);
+    }
+    /* a shorter list over a longer one leaves nothing of the longer one behind */
+    RunConfig d;
+    config_defaults(&d);
+    if (!PARSE_OK(&a, "base: {detect: {anchor_scales: [4]}}\n")) {
+        d.anchor_scales[0] = 4;
+        d.anchor_scales[1] = d.anchor_scales[2] = 0;
+        d.n_anchor_scales = 1;
+        CHECK(!memcmp(&a.base, &d, sizeof d), "one-element list differs from the defaults elsewhere");
+        experiment_free(&a);
+    }
+}
+
+static void test_detect_lists(void) {
+    /* too many, wrong element type, out of range, nested, empty, scalar: each at its own position */
+    EXPECT_ERROR("base: {detect: {anchor_scales: [1, 2, 3, 4, 5, 6, 7, 8, 9]}}\n",
+                 FILE_NAME ":1:57: key 'detect.anchor_scales' takes at most 8 numbers, got more");
+    EXPECT_ERROR("base:\n  detect:\n    anchor_ratios:\n      - 1\n      - abc\n",
+                 FILE_NAME ":5:9: key 'detect.anchor_ratios' expects a number, got 'abc'");
+    EXPECT_ERROR("base: {detect: {anchor_scales: [8, \"16\"]}}\n", ":1:36:",
+                 "key 'detect.anchor_scales' expects a number, got the quoted string \"16\"");
+    EXPECT_ERROR("base: {detect: {anchor_scales: [8, true]}}\n", ":1:36:", "expects a number, got 'true'");
+    EXPECT_ERROR("base: {detect: {anchor_scales: [8, .inf]}}\n", ":1:36:", "expects a finite number, got '.inf'");
+    EXPECT_ERROR("base: {detect: {anchor_scales: [8, 0]}}\n",
+                 FILE_NAME ":1:36: key 'detect.anchor_scales' must be in (0, 10000], got 0");
+    EXPECT_ERROR("base: {detect: {anchor_scales: [-8]}}\n", ":1:33:", "must be in (0, 10000], got -8");
+    EXPECT_ERROR("base: {detect: {anchor_ratios: [0.5, 1001]}}\n", ":1:38:",
+                 "'detect.anchor_ratios' must be in (0, 1000], got 1001");
+    EXPECT_ERROR("base: {schedule: {step_epochs: [1e10]}}\n", ":1:33:",
+                 "'schedule.step_epochs' must be in (0, 1000000000], got 1e10");
+    EXPECT_ERROR("base: {detect: {anchor_scales: [8, [16]]}}\n", ":1:36:",
+                 "key 'detect.anchor_scales' expects a list of numbers, got a sequence in the list");
+    EXPECT_ERROR("base: {detect: {anchor_scales: [{a: 1}]}}\n", ":1:33:", "got a mapping in the list");
+    EXPECT_ERROR("base: {detect: {anchor_scales: {a: 1}}}\n", ":1:32:",
+                 "key 'detect.anchor_scales' expects a list of numbers, got a mapping");
+    EXPECT_ERROR("base: {detect: {anchor_scales: []}}\n",
+                 FILE_NAME ":1:32: key 'detect.anchor_scales' expects a list of 1 to 8 numbers, got an empty list");
+    EXPECT_ERROR("base:\n  detect:\n    anchor_ratios: []\n", ":3:20:", "'detect.anchor_ratios' expects a list of 1 to 8");
+    EXPECT_ERROR("base: {detect: {anchor_scales: 8}}\n",
+                 FILE_NAME ":1:32: key 'detect.anchor_scales' expects a list of numbers, got '8' (write [8] for a "
+                           "list of one)");
+    EXPECT_ERROR("base: {detect: {anchor_scales: '8'}}\n", ":1:32:", "got the quoted string '8' (write [8]");
+    EXPECT_ERROR("base:\n  detect:\n    anchor_scales:\n", ":3:19:",
+                 "key 'detect.anchor_scales' expects a list of numbers, got an empty value");
+    EXPECT_ERROR("base:\n  schedule:\n    step_epochs:\n", ":3:17:",
+                 "key 'schedule.step_epochs' expects a list of numbers, got an empty value (write [] for none)");
+    EXPECT_ERROR("base: {detect: {anchor_scales: &a [8], anchor_ratios: *a}}\n", ":1:55:", "aliases are not supported (*a)");
+    EXPECT_ERROR("base: {detect: {anchor_scales: [8, *a]}}\n", ":1:36:", "aliases are not supported (*a)");
+    EXPECT_ERROR("base:\n  detect: {anchor_scales: [8]}\n  detect.anchor_scales: [4]\n",
+                 ":3:3: duplicate key 'detect.anchor_scales' (first given at line 2, column 12)");
+    /* step_epochs: strictly increasing, pointed at the element that is not */
+    EXPECT_ERROR("base: {schedule: {step_epochs: [6, 12, 12]}}\n",
+                 FILE_NAME ":1:40: key 'schedule.step_epochs' must be strictly increasing, got 12 after 12");
+    EXPECT_ERROR("base:\n  schedule:\n    step_epochs:\n      - 6\n      - 5.5\n", ":5:9:",
+                 "must be strictly increasing, got 5.5 after 6");
+    /* the other list keys need no order */
+    ExperimentConfig e;
+    if (!PARSE_OK(&e, "base: {detect: {anchor_scales: [32, 8, 8]}}\n")) {
+        CHECK(LIST_IS(e.base.anchor_scales, e.base.n_anchor_scales, 32, 8, 8), "unordered scales kept");
+        experiment_free(&e);
+    }
+    /* a typo near a list key, and the keys of detect: listed in full */
+    EXPECT_ERROR("base: {detect: {anchor_scale: [8]}}\n", ":1:17:", "did you mean 'detect.anchor_scales'?");
+    EXPECT_ERROR("base: {detect: {zzzzzzzzzz: 1}}\n", ":1:17:",
+                 "(allowed under 'base.detect': rpn_conv, anchor_scales, anchor_ratios, rpn_pos_iou,",
+                 ", test_nms, test_score, max_per_image, backbone_init)");
+    EXPECT_ERROR("base: {detect: 3}\n", ":1:16:", "key 'detect' expects a mapping (with keys rpn_conv,",
+                 ", backbone_init), got the scalar '3'");
+}
+
+/* lists in runs: and grid: carry their count with their numbers */
+static void test_detect_runs_grid(void) {
+    ExperimentConfig e;
+    if (!PARSE_OK(&e, "name: r\nbase: {detect: {anchor_scales: [8, 16, 32]}}\n"
+                      "runs:\n  small: {detect.anchor_scales: [2, 4]}\n  same: {}\n  one:\n    detect:\n"
+                      "      anchor_scales:\n        - 64\n")) {
+        CHECK_NAMES(&e, "small", "same", "one");
+        if (e.n_runs == 3)
+            CHECK(LIST_IS(e.runs[0].c.anchor_scales, e.runs[0].c.n_anchor_scales, 2, 4) &&
+                      LIST_IS(e.runs[1].c.anchor_scales, e.runs[1].c.n_anchor_scales, 8, 16, 32) &&
+                      LIST_IS(e.runs[2].c.anchor_scales, e.runs[2].c.n_anchor_scales, 64),
+                  "runs: list overrides");
+        experiment_free(&e);
+    }
+    /* a grid over a list key: a list of lists, named with '_' between the numbers */
+    if (!PARSE_OK(&e, "name: g\ngrid:\n  detect.anchor_scales: [[8, 16, 32], [4, 8], [0.5]]\n"
+                      "  detect.anchor_ratios:\n    - [1]\n    -\n      - 0.5\n      - 2\n")) {
+        CHECK_NAMES(&e, "anchor_scales=8_16_32,anchor_ratios=1", "anchor_scales=8_16_32,anchor_ratios=0.5_2",
+                    "anchor_scales=4_8,anchor_ratios=1", "anchor_scales=4_8,anchor_ratios=0.5_2",
+                    "anchor_scales=0.5,anchor_ratios=1", "anchor_scales=0.5,anchor_ratios=0.5_2");
+        if (e.n_runs == 6) {
+            CHECK(LIST_IS(e.runs[3].c.anchor_scales, e.runs[3].c.n_anchor_scales, 4, 8) &&
+                      LIST_IS(e.runs[3].c.anchor_ratios, e.runs[3].c.n_anchor_ratios, 0.5, 2) &&
+                      LIST_IS(e.runs[4].c.anchor_scales, e.runs[4].c.n_anchor_scales, 0.5) &&
+                      LIST_IS(e.runs[4].c.anchor_ratios, e.runs[4].c.n_anchor_ratios, 1),
+                  "grid list values");
+            CHECK_ROUND_TRIP(&e.runs[3].c);
+        }
+        experiment_free(&e);
+    }
+    if (!PARSE_OK(&e, "name: s\nbase: {model.arch: frcnn_resnet18, data.dataset: voc, schedule.lr: step}\n"
+                      "grid:\n  schedule.step_epochs: [[6], [6, 12]]\n")) {
+        CHECK_NAMES(&e, "step_epochs=6", "step_epochs=6_12");
+        if (e.n_runs == 2)
+            CHECK(LIST_IS(e.runs[0].c.step_epochs, e.runs[0].c.n_step_epochs, 6) &&
+                      LIST_IS(e.runs[1].c.step_epochs, e.runs[1].c.n_step_epochs, 6, 12),
+                  "step_epochs axis");
+        experiment_free(&e);
+    }
+    /* [] as a grid value: named "none" (a step schedule without decays is refused later, per run) */
+    EXPECT_ERROR("grid:\n  schedule.step_epochs: [[], []]\n", ":2:30:",
+                 "grid axis 'schedule.step_epochs' has the value none twice (first at line 2, column 26)");
+    EXPECT_ERROR("base: {schedule.lr: step}\ngrid:\n  schedule.step_epochs: [[]]\n", ":1:8:",
+                 "in run 'step_epochs=none': key 'schedule.step_size' must be > 0 when schedule.lr is 'step'");
+    /* [8, 16, 32] as an axis is one value written without its brackets */
+    EXPECT_ERROR("grid:\n  detect.anchor_scales: [8, 16, 32]\n",
+                 FILE_NAME ":2:26: grid axis 'detect.anchor_scales' takes lists as its values, e.g. [[8, 16, 32], "
+                           "[4, 8, 16]]; got the scalar '8'");
+    EXPECT_ERROR("grid:\n  detect.anchor_scales: [[8, 16], [8, 16.0]]\n", ":2:35:",
+                 "grid axis 'detect.anchor_scales' has the value 8_16 twice (first at line 2, column 26)");
+    EXPECT_ERROR("grid:\n  detect.anchor_scales: [[8], [9, 0]]\n", ":2:35:", "must be in (0, 10000], got 0");
+    EXPECT_ERROR("grid:\n  detect.anchor_scales: [[8], []]\n", ":2:31:", "expects a list of 1 to 8 numbers, got an empty list");
+    /* a run that overrides a list key the grid sets is refused like any other */
+    EXPECT_ERROR("grid:\n  detect.anchor_scales: [[8]]\nruns:\n  a: {detect.anchor_scales: [4]}\n", ":4:7:",
+                 "run 'a' sets key 'detect.anchor_scales', which a grid axis");
+}
+
+/* the constraints between the detector's keys, each at the key the file set */
+static void test_detect_cross(void) {
+    ExperimentConfig e;
+    EXPECT_ERROR("base:\n  detect:\n    rpn_neg_iou: 0.8\n",
+                 FILE_NAME ":3:5: key 'detect.rpn_neg_iou' must be <= detect.rpn_pos_iou (an anchor cannot be "
+                           "background and foreground at once), got 0.8 > 0.7");
+    EXPECT_ERROR("base: {detect: {rpn_pos_iou: 0.2}}\n", ":1:17:", "'detect.rpn_neg_iou' must be <= detect.rpn_pos_iou",
+                 "got 0.3 > 0.2");
+    if (!PARSE_OK(&e, "base: {detect: {rpn_pos_iou: 0.3}}\n")) experiment_free(&e); /* equal is allowed */
+    EXPECT_ERROR("base:\n  detect:\n    pre_nms_train: 1000\n",
+                 FILE_NAME ":3:5: key 'detect.pre_nms_train' must be >= detect.post_nms_train (NMS keeps at most "
+                           "that many of the top pre-NMS proposals), got 1000 < 2000");
+    EXPECT_ERROR("base: {detect: {post_nms_test: 6001}}\n", ":1:17:",
+                 "key 'detect.pre_nms_test' must be >= detect.post_nms_test", "got 6000 < 6001");
+    if (!PARSE_OK(&e, "base: {detect: {post_nms_test: 6000, pre_nms_train: 2000}}\n")) experiment_free(&e);
+    EXPECT_ERROR("base:\n  detect:\n    roi_bg_lo: 0.5\n",
+                 FILE_NAME ":3:5: key 'detect.roi_bg_lo' must be < detect.roi_bg_hi (background RoIs have IoU in "
+                           "[lo, hi)), got 0.5 >= 0.5");
+    EXPECT_ERROR("base: {detect: {roi_bg_hi: 0.1, roi_bg_lo: 0.2}}\n", ":1:33:", "got 0.2 >= 0.1");
+    EXPECT_ERROR("base:\n  detect:\n    roi_bg_hi: 0.6\n",
+                 FILE_NAME ":3:5: key 'detect.roi_bg_hi' must be <= detect.roi_fg_iou (a RoI cannot be background "
+                           "and foreground at once), got 0.6 > 0.5");
+    EXPECT_ERROR("base: {detect: {roi_fg_iou: 0.4}}\n", ":1:17:", "'detect.roi_bg_hi' must be <= detect.roi_fg_iou",
+                 "got 0.5 > 0.4");
+    if (!PARSE_OK(&e, "base: {detect: {roi_bg_lo: 0.1, roi_bg_hi: 0.4, roi_fg_iou: 0.4}}\n")) experiment_free(&e);
+    /* a detector with a classification dataset, and the reverse */
+    EXPECT_ERROR("base:\n  model:\n    arch: frcnn_resnet18\n",
+                 FILE_NAME ":3:5: key 'model.arch' frcnn_resnet18 is a detector and needs a detection dataset "
+                           "(data.dataset voc or synth_voc), got data.dataset 'fashion_mnist' (a detector with a "
+                           "classification dataset)");
+    EXPECT_ERROR("base: {data: {dataset: cifar10}, model: {arch: frcnn_resnet18}}\n", ":1:42:",
+                 "got data.dataset 'cifar10' (a detector with a classification dataset)");
+    EXPECT_ERROR("base:\n  data:\n    dataset: voc\n",
+                 FILE_NAME ":3:5: key 'data.dataset' voc is a detection dataset and needs model.arch frcnn_resnet18, "
+                           "got model.arch 'cifar_resnet20' (a classifier with a detection dataset)");
+    EXPECT_ERROR("base: {model.arch: vgg_small, data.dataset: synth_voc}\n", ":1:31:",
+                 "'data.dataset' synth_voc is a detection dataset", "got model.arch 'vgg_small'");
+    EXPECT_ERROR("base: {model.arch: frcnn_resnet18}\ngrid:\n  data.dataset: [voc, imagenet]\n", ":3:23:",
+                 "in run 'dataset=imagenet': key 'model.arch' frcnn_resnet18 is a detector");
+    static const char *const ok[] = {"base: {model.arch: frcnn_resnet18, data.dataset: voc}\n",
+                                     "base: {model.arch: frcnn_resnet18, data.dataset: synth_voc}\n"};
+    for (int i = 0; i < 2; i++)
+        if (!PARSE_OK(&e, ok[i])) experiment_free(&e);
+    /* schedule.step_epochs: the step schedule's decays, read by the detector */
+    static const char det[] = "base:\n  model: {arch: frcnn_resnet18}\n  data: {dataset: voc}\n";
+    char doc[512];
+    snprintf(doc, sizeof doc, "%s  schedule: {lr: step, step_epochs: [6, 12, 18, 24]}\n", det);
+    if (!PARSE_OK(&e, doc)) {
+        CHECK(LIST_IS(e.base.step_epochs, e.base.n_step_epochs, 6, 12, 18, 24) && e.base.step_size == 0,
+              "the detector's recipe");
+        experiment_free(&e);
+    }
+    snprintf(doc, sizeof doc, "%s  schedule: {step_epochs: [6]}\n", det);
+    EXPECT_ERROR(doc, FILE_NAME ":4:14: key 'schedule.step_epochs' needs schedule.lr 'step' (it lists that "
+                                "schedule's decays), got 'cosine'");
+    snprintf(doc, sizeof doc, "%s  schedule: {lr: step, step_size: 100, step_epochs: [6]}\n", det);
+    EXPECT_ERROR(doc, ":4:40: key 'schedule.step_epochs' and schedule.step_size (100) both place the decays");
+    EXPECT_ERROR("base: {schedule: {lr: step, step_epochs: [6]}}\n",
+                 FILE_NAME ":1:29: key 'schedule.step_epochs' is read by the detector only (model.arch "
+                           "frcnn_resnet18), got model.arch 'cifar_resnet20'");
+    /* a step schedule without either is the old message, unchanged */
+    snprintf(doc, sizeof doc, "%s  schedule: {lr: step, step_epochs: []}\n", det);
+    EXPECT_ERROR(doc, ":4:14: key 'schedule.step_size' must be > 0 when schedule.lr is 'step', got 0");
+    /* the ranges that carry the issue's other constraints: fractions in (0, 1], a feature map of 2x2 or more */
+    EXPECT_ERROR("base: {detect: {rpn_fg_fraction: 0}}\n", ":1:34:", "'detect.rpn_fg_fraction' must be in (0, 1], got 0");
+    EXPECT_ERROR("base: {detect: {roi_fg_fraction: 1.5}}\n", ":1:34:", "must be in (0, 1], got 1.5");
+    EXPECT_ERROR("base: {detect: {rpn_neg_iou: 1}}\n", ":1:30:", "'detect.rpn_neg_iou' must be in [0, 1), got 1");
+    EXPECT_ERROR("base: {data: {min_size: 31}}\n", ":1:25:", "'data.min_size' must be in [32, 4096], got 31");
+    EXPECT_ERROR("base: {model: {width: 3}}\n", ":1:23:", "'model.width' must be in [4, 512], got 3");
+    EXPECT_ERROR("base: {data: {synth_images: 7}}\n", ":1:29:", "'data.synth_images' must be in [8, 1000000], got 7");
+    EXPECT_ERROR("base: {detect: {rpn_conv: binary}}\n", ":1:27:",
+                 "'detect.rpn_conv' must be one of bidet, cyclebnn, fp32; got 'binary'");
+    EXPECT_ERROR("base: {detect: {ib_start: first}}\n", ":1:27:",
+                 "must be one of first_decay, always, never; got 'first'");
+}
+
+/* random valid detector configurations survive config_to_yaml -> parse bit for bit */
+static void test_detect_random_round_trips(void) {
+    for (int t = 0; t < 200; t++) {
+        Rng r = rng_stream(8, RNG_TEST, 2, (uint64_t)t);
+        RunConfig c;
+        config_defaults(&c);
+        memset(c.arch, 0, sizeof c.arch);
+        strcpy(c.arch, "frcnn_resnet18");
+        memset(c.dataset, 0, sizeof c.dataset);
+        strcpy(c.dataset, rng_below(&r, 2) ? "voc" : "synth_voc");
+        c.width = 4 + (int)rng_below(&r, 509);
+        c.min_size = 32 + (int)rng_below(&r, 4065);
+        c.det_flip = (int)rng_below(&r, 2);
+        c.train_difficult = (int)rng_below(&r, 2);
+        c.max_gt_boxes = 1 + (int)rng_below(&r, 1000);
+        c.synth_images = 8 + (long)rng_below(&r, 999993);
+        c.rpn_conv = (RpnConvKind)rng_below(&r, 3);
+        /* lists: lengths 1..8 (0..8 for step_epochs), the tail left 0 */
+        memset(c.anchor_scales, 0, sizeof c.anchor_scales);
+        memset(c.anchor_ratios, 0, sizeof c.anchor_ratios);
+        memset(c.step_epochs, 0, sizeof c.step_epochs);
+        c.n_anchor_scales = 1 + (int)rng_below(&r, 8);
+        c.n_anchor_ratios = 1 + (int)rng_below(&r, 8);
+        c.n_step_epochs = (int)rng_below(&r, 9);
+        for (int i = 0; i < c.n_anchor_scales; i++) c.anchor_scales[i] = 1e4 * (1 - rng_uniform(&r));
+        for (int i = 0; i < c.n_anchor_ratios; i++) c.anchor_ratios[i] = exp(-6.9 + 13.8 * rng_uniform(&r));
+        double ep = 0;
+        for (int i = 0; i < c.n_step_epochs; i++) c.step_epochs[i] = ep += 1e-3 + 30 * rng_uniform(&r);
+        if (c.n_step_epochs) c.lr_schedule = LR_STEP, c.step_size = 0;
+        c.rpn_pos_iou = 1 - rng_uniform(&r);
+        c.rpn_neg_iou = c.rpn_pos_iou * rng_uniform(&r);
+        if (c.rpn_neg_iou >= 1) c.rpn_neg_iou = 0;
+        c.rpn_batch = 1 + (int)rng_below(&r, 100000);
+        c.rpn_fg_fraction = 1 - rng_uniform(&r);
+        c.post_nms_train = 1 + (int)rng_below(&r, 1000000);
+        c.pre_nms_train = c.post_nms_train + (int)rng_below(&r, (uint64_t)(1000001 - c.post_nms_train));
+        c.post_nms_test = 1 + (int)rng_below(&r, 1000000);
+        c.pre_nms_test = c.post_nms_test + (int)rng_below(&r, (uint64_t)(1000001 - c.post_nms_test));
+        c.rpn_nms = 1 - rng_uniform(&r);
+        c.proposal_min_size = 1e4 * rng_uniform(&r);
+        c.rois_per_image = 1 + (int)rng_below(&r, 100000);
+        c.roi_fg_fraction = 1 - rng_uniform(&r);
+        c.roi_fg_iou = 1 - rng_uniform(&r);
+        c.roi_bg_hi = c.roi_fg_iou * (1 - rng_uniform(&r));
+        c.roi_bg_lo = c.roi_bg_hi * rng_uniform(&r);
+        if (!(c.roi_bg_lo < c.roi_bg_hi)) c.roi_bg_lo = 0, c.roi_bg_hi = c.roi_fg_iou;
+        c.roi_aligned = (int)rng_below(&r, 2);
+        c.pool_size = 1 + (int)rng_below(&r, 64);
+        c.rpn_sigma = 100 * (1 - rng_uniform(&r));
+        c.rcnn_sigma = 100 * (1 - rng_uniform(&r));
+        c.sample_sigma = t % 5 ? 10 * rng_uniform(&r) : 0;
+        c.box_noise = (DetBoxNoise)rng_below(&r, 3);
+        c.rpn_weight = (DetRpnWeight)rng_below(&r, 2);
+        c.head_prior_zero = (int)rng_below(&r, 2);
+        c.nms_ge = (int)rng_below(&r, 2);
+        c.delta_clamp = 20 * rng_uniform(&r);
+        c.ib_rpn_prior = 100 * rng_uniform(&r);
+        c.ib_rpn_reg = 100 * rng_uniform(&r);
+        c.ib_head_prior = 100 * rng_uniform(&r);
+        c.ib_head_reg = t % 7 ? 100 * rng_uniform(&r) : 4.9406564584124654e-324;
+        c.ib_start = (DetIbStart)rng_below(&r, 3);
+        c.head_prior_score = rng_uniform(&r);
+        c.test_nms = 1 - rng_uniform(&r);
+        c.test_score = rng_uniform(&r);
+        c.max_per_image = (int)rng_below(&r, 100001);
+        memset(c.backbone_init, 0, sizeof c.backbone_init);
+        if (t % 3) snprintf(c.backbone_init, sizeof c.backbone_init, "RESULTS/x %d.h5:run,seed=%d", t, t % 4);
+        CHECK_ROUND_TRIP(&c);
+    }
+}
+
 static const char FUZZ_DOC[] =
     "# fuzz seed document\n"
     "name: fuzz\n"
@@ -1387,6 +1867,32 @@ static const char FUZZ_GRID_DOC[] =
     "  data.augment.flip:\n"
     "    - true\n"
     "    - false\n";
+
+/* the detector's keys: lists in flow and block style, a list axis and list
+ * overrides, so that mutations reach parse_dlist_from and the list
+ * printing (2 runs x 2 x 2 = 8 runs) */
+static const char FUZZ_DET_DOC[] =
+    "name: fuzzdet\n"
+    "base:\n"
+    "  model: {arch: frcnn_resnet18, width: 16}\n"
+    "  data: {dataset: synth_voc, min_size: 192, synth_images: 800}\n"
+    "  schedule:\n"
+    "    lr: step\n"
+    "    step_epochs:\n"
+    "      - 6\n"
+    "      - 12.5\n"
+    "  detect:\n"
+    "    anchor_scales: [2, 4, 8]\n"
+    "    anchor_ratios: [0.5, 1, 2]\n"
+    "    rpn_conv: cyclebnn\n"
+    "    pre_nms_train: 3000\n"
+    "    roi_bg_lo: 0.1\n"
+    "runs:\n"
+    "  a: {}\n"
+    "  b: {detect.anchor_ratios: [1], schedule: {step_epochs: [3]}}\n"
+    "grid:\n"
+    "  detect.anchor_scales: [[8, 16, 32], [1e1]]\n"
+    "  detect.box_noise: [always, 'off']\n";
 
 /* 1 when libyaml parses the whole text without an error */
 static int yaml_reads(const char *text, size_t len) {
@@ -1540,6 +2046,7 @@ static void test_fuzz(void) {
     fuzz_doc(FULL_FLOW, 3, 3000);
     fuzz_doc(FULL_BLOCK, 4, 3000);
     fuzz_doc(FUZZ_GRID_DOC, 5, 6000);
+    fuzz_doc(FUZZ_DET_DOC, 6, 4000);
 }
 
 int main(void) {
@@ -1561,6 +2068,12 @@ int main(void) {
     test_experiment_name();
     test_syntax_first();
     test_bad_files();
+    test_detect_defaults();
+    test_detect_full();
+    test_detect_lists();
+    test_detect_runs_grid();
+    test_detect_cross();
+    test_detect_random_round_trips();
     test_shipped_files();
     test_fuzz();
     return tu_finish("config");
