@@ -106,7 +106,8 @@ int comp4_write(const char *results_dir, const char *year, const char *set, int 
         int bad = !f || fchmod(fd, 0644) != 0 || write_class(f, c, digits, image_ids, dets, n_dets) != 0 ||
                   fflush(f) != 0 || fsync(fd) != 0;
         int e = errno;
-        if ((f && fclose(f) != 0) || bad) rc = fail(err, errlen, "cannot write %s: %s", tmp[c], strerror(bad ? e : errno));
+        if ((f && fclose(f) != 0) || bad)
+            rc = fail(err, errlen, "cannot write %s: %s", tmp[c], strerror(bad ? e : errno));
     }
     /* all complete: publish them */
     for (int c = 0; c < made && !rc; c++)
@@ -172,7 +173,8 @@ static int parse_line(char *line, const char *path, long lineno, const IdEntry *
     if (nf != 6)
         return fail(err, errlen, "%s:%ld: %d fields, expected 6 (id score x1 y1 x2 y2)", path, lineno, nf);
     d->image = id_find(ids, n_ids, field[0]);
-    if (d->image < 0) return fail(err, errlen, "%s:%ld: unknown image id '%s' (not in the image set)", path, lineno, field[0]);
+    if (d->image < 0)
+        return fail(err, errlen, "%s:%ld: unknown image id '%s' (not in the image set)", path, lineno, field[0]);
     double v[5];
     for (int k = 0; k < 5; k++) {
         int r = parse_num(field[k + 1], &v[k]);

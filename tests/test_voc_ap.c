@@ -22,7 +22,8 @@
  *    free GT overlaps the detection (the reference does not fall back).
  * 6. IoU exactly 0.5 ([0,0,9,9] vs [0,0,9,19]: 100/200) is no match; IoU
  *    threshold 0.7 as a parameter.
- * 7. A class without GT is NaN and the mean skips it; non-finite input is refused.
+ * 7. A class without GT is NaN and the mean skips it; non-finite input is
+ *    refused. Proposal recall (IoU >= t) by hand.
  * 8. comp4 files: exact text of the lines (float32, +1, half-even rounding),
  *    read back to the same detections and the same AP bits; no temporary
  *    left; bad line / unknown id / non-finite / hex / unknown class file /
@@ -217,6 +218,25 @@ static void test_iou_threshold(void) {
     CHECK(voc_ap_class(o.gt, 1, &d, 1, 0, 0.5, &r, err, sizeof err) == 0 && r.n_tp == 1, "IoU .667 at 0.5: TP");
 }
 
+/* proposal recall: IoU >= thresh counts (0.5 exactly does), difficult boxes
+ * are not counted, any class's box may cover a GT */
+static void test_box_recall(void) {
+    double g0[3][4] = {{0, 0, 9, 9}, {20, 20, 29, 29}, {40, 40, 49, 49}}, g1[1][4] = {{0, 0, 9, 9}};
+    int32_t l0[3] = {0, 1, 2}, l1[1] = {3};
+    uint8_t d0[3] = {0, 1, 0}, d1[1] = {0};
+    VocGtImage gt[2] = {{3, g0[0], l0, d0}, {1, g1[0], l1, d1}};
+    double p0[2][4] = {{0, 0, 9, 19}, {20, 20, 29, 29}}, p1[1][4] = {{0, 0, 9, 20}};
+    const double *boxes[2] = {p0[0], p1[0]};
+    int counts[2] = {2, 1};
+    /* non-difficult: [0,0,9,9] (IoU .5 with p0[0]), [40,40,49,49] (0), image 1's (100/210) */
+    double r5 = voc_box_recall(gt, 2, boxes, counts, 0.5);
+    CHECK(r5 == 1.0 / 3, "recall at .5: %g", r5);
+    CHECK(voc_box_recall(gt, 2, boxes, counts, 0.47) == 2.0 / 3, "recall at .47");
+    CHECK(voc_box_recall(gt, 2, boxes, counts, 0.7) == 0.0, "recall at .7");
+    d0[0] = d0[2] = d1[0] = 1;
+    CHECK(isnan(voc_box_recall(gt, 2, boxes, counts, 0.5)), "no non-difficult GT: NaN");
+}
+
 static void test_nan_and_bad(void) {
     OneEach o;
     one_each(&o, 2);
@@ -290,7 +310,8 @@ static int count_files(const char *dir, int *other) {
 /* the GT of 4 images (0-based), 3 classes, and detections with .5 / integer
  * boxes and scores distinct at 3 decimals: everything survives the text */
 static void comp4_case(double boxes[][4], int32_t *labels, uint8_t *diff, VocGtImage *gt, VocDet *d, long *nd) {
-    double b[6][4] = {{10, 20, 50, 60}, {0, 0, 99, 49}, {5, 5, 30, 30}, {40, 40, 80, 90}, {1, 2, 3, 4}, {60, 10, 90, 40}};
+    double b[6][4] = {{10, 20, 50, 60}, {0, 0, 99, 49}, {5, 5, 30, 30},
+                      {40, 40, 80, 90}, {1, 2, 3, 4},   {60, 10, 90, 40}};
     int32_t l[6] = {6, 14, 6, 14, 2, 6};
     uint8_t df[6] = {0, 0, 0, 1, 0, 0};
     int per[4] = {2, 1, 2, 1};
@@ -510,7 +531,8 @@ static void write_run(hid_t f, const char *run, long n, const int64_t *image, co
         H5Tset_cset(st, H5T_CSET_UTF8);
     }
     hid_t ds = H5Dcreate2(g, "image_ids", st, sp, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
-    CHECK(ds >= 0 && H5Dwrite(ds, st, H5S_ALL, H5S_ALL, H5P_DEFAULT, fixed ? (const void *)flat : (const void *)ids) >= 0,
+    const void *buf = fixed ? (const void *)flat : (const void *)ids;
+    CHECK(ds >= 0 && H5Dwrite(ds, st, H5S_ALL, H5S_ALL, H5P_DEFAULT, buf) >= 0,
           "write image_ids");
     free(flat);
     H5Dclose(ds);
@@ -748,6 +770,7 @@ int main(int argc, char **argv) {
     test_duplicate();
     test_iou_threshold();
     test_nan_and_bad();
+    test_box_recall();
     test_comp4();
     test_comp4_errors();
     CHECK(access(results_exe, X_OK) == 0 && access(eval_exe, X_OK) == 0, "tools %s and %s not found", results_exe,
