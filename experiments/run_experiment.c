@@ -36,6 +36,7 @@
 #include "progress.h"
 #include "results_h5.h"
 #include "run_record.h"
+#include "detect_run.h"
 #include "train_run.h"
 
 /* Training throughput used by --dry-run when the results file has no
@@ -508,7 +509,7 @@ static int grid_train_one(Grid *g, int k) {
     char err[2048] = "";
     RunConfig c = run->c;
     if (g->threads > 0) c.threads = g->threads;
-    if (load_dataset(&g->dc, &c, err, sizeof err)) {
+    if (!detect_config(&c) && load_dataset(&g->dc, &c, err, sizeof err)) {
         fprintf(stderr, "cyclebnn: %s: run %s: %s\n", g->e->path, run->name, err);
         g->exit_code = 1;
         return -1;
@@ -523,7 +524,9 @@ static int grid_train_one(Grid *g, int k) {
                         .n_runs = g->nsel};
     for (int j = k + 1; j < g->nsel && g->iters; j++) ctl.grid_iters_after += (double)g->iters[j];
     TrainResult res;
-    const int rc = train_run_ctl(&c, run->name, &g->dc.train, &g->dc.test, log, &ctl, stderr, &res, err, sizeof err);
+    const int rc = detect_config(&c) ? detect_run(&c, run->name, log, &ctl, stderr, &res, err, sizeof err)
+                                     : train_run_ctl(&c, run->name, &g->dc.train, &g->dc.test, log, &ctl, stderr,
+                                                     &res, err, sizeof err);
     if (rc < 0 && *results_error(g->rf)) {
         /* the results file itself failed (disk full, ...): nothing more can be saved */
         fprintf(stderr, "cyclebnn: run %s: %s\n", run->name, err); /* the file's error is printed already */
@@ -535,7 +538,9 @@ static int grid_train_one(Grid *g, int k) {
         return -1;
     }
     if (rc < 0) fprintf(stderr, "cyclebnn: run %s failed: %s (the grid continues)\n", run->name, err);
-    run_record_end(log, rc, &res, err, &g->dc.train, &g->dc.test);
+    static const Dataset voc = {.name = "voc"};
+    if (detect_config(&c)) run_record_end(log, rc, &res, err, &voc, &voc);
+    else run_record_end(log, rc, &res, err, &g->dc.train, &g->dc.test);
     if (rc == 0) g->n_done++;
     else if (rc == 1) g->exit_code = 130;
     else {

@@ -64,6 +64,9 @@ typedef struct {
     float *dec;                     /* [rois_max][4] decoded boxes (head prior, test) */
     float *cscore;                  /* [rois_max] */
     int *idx, *keep;                /* [rois_max] */
+    int n_lab[DETECT_MAX_BATCH];     /* labelled anchors per image of the last targets */
+    long counts[4];                 /* rpn fg, rpn bg, RoI fg, RoI bg of the last targets */
+    int targets_valid;              /* the targets above belong to an earlier step (freeze_targets) */
 } DetBuf;
 
 void detector_free(Detector *d) {
@@ -407,6 +410,59 @@ static int check_finite(const DetectLosses *L, long step, char *err, size_t errl
     return 0;
 }
 
+/* The targets of the batch from the RPN outputs just decoded: per image the
+ * proposals, the anchor targets and the sampled RoIs (roi5), with every draw
+ * from the stream of (seed, step, image). */
+static int batch_targets(Detector *d, const DetBatch *bt, uint64_t seed, long step, int NA, char *err,
+                         size_t errlen) {
+    DetBuf *s = d->buf;
+    const DetectOptions *o = &d->o;
+    const int P = o->tgt.post_nms_train, per = o->tgt.rois_per_image;
+    memset(s->counts, 0, sizeof s->counts);
+    for (int b = 0; b < bt->B; b++) {
+        const float *info = bt->im_info + 3 * b;
+        if (proposals(&o->tgt, 1, s->anchors, s->fg + (size_t)b * s->max_anchors,
+                      s->deltas + (size_t)b * s->max_anchors * 4, NA, (int)info[0], (int)info[1], info[2],
+                      s->props + (size_t)b * s->post_max * 4, s->pscores + (size_t)b * s->post_max) < 0)
+            goto oom;
+        Rng r = rng_stream(seed, RNG_DETECT_SAMPLE, (uint64_t)step, (uint64_t)b);
+        int nfg = 0;
+        s->n_lab[b] = anchor_targets(&o->tgt, s->anchors, NA, (int)info[0], (int)info[1], image_gt(d, bt, b),
+                                     bt->num_boxes[b], &r, s->labels + (size_t)b * s->max_anchors,
+                                     s->targets + (size_t)b * s->max_anchors * 4, s->inw + (size_t)b * s->max_anchors,
+                                     &nfg);
+        if (s->n_lab[b] < 0) goto oom;
+        s->counts[0] += nfg;
+        s->counts[1] += s->n_lab[b] - nfg;
+        /* RoIs: the proposals (zero rows included) plus the GT boxes */
+        const int fgc = roi_sample(&o->tgt, s->props + (size_t)b * s->post_max * 4, P, image_gt(d, bt, b),
+                                   bt->num_boxes[b], &r, s->dec + (size_t)b * per * 4, s->roi_labels + b * per,
+                                   s->roi_targets + (size_t)b * per * 4, s->roi_inw + b * per);
+        if (fgc == -2) goto oom;
+        if (fgc < 0) {
+            snprintf(err, errlen, "step %ld: image %d of the batch has neither foreground nor background RoIs", step, b);
+            return -1;
+        }
+        s->counts[2] += fgc;
+        s->counts[3] += per - fgc;
+        for (int i = 0; i < per; i++) {
+            float *r5 = s->roi5 + ((size_t)b * per + i) * 5;
+            r5[0] = (float)b;
+            memcpy(r5 + 1, s->dec + ((size_t)b * per + i) * 4, 4 * sizeof *r5);
+        }
+    }
+    /* the box loss is weighted by 1/(labelled anchors of the last image): none labelled is the reference's 1/0 */
+    if (o->rpn_weight_last_image && s->n_lab[bt->B - 1] == 0) {
+        snprintf(err, errlen, "step %ld: the batch's last image has no labelled anchor (the RPN box loss weight "
+                 "would be 1/0)", step);
+        return -1;
+    }
+    return 0;
+oom:
+    snprintf(err, errlen, "out of memory computing the targets of step %ld", step);
+    return -1;
+}
+
 int detect_train_step(Detector *d, const DetBatch *bt, uint64_t seed, long step, DetectLosses *L, char *err,
                       size_t errlen) {
     DetBuf *s = d->buf;
@@ -422,42 +478,16 @@ int detect_train_step(Detector *d, const DetBatch *bt, uint64_t seed, long step,
     const int K = f->H * f->W, NA = K * d->A;
     anchors_shift(d->anchors0, d->A, f->H, f->W, o->stride, s->anchors);
     const int noise = o->box_noise != BOX_NOISE_OFF;
-    int n_lab[256];
-    if (B > 256) {
-        snprintf(err, errlen, "a detection batch of %d images (at most 256)", B);
+    if (B > DETECT_MAX_BATCH) {
+        snprintf(err, errlen, "a detection batch of %d images (at most %d)", B, DETECT_MAX_BATCH);
         return -1;
     }
+    for (int b = 0; b < B; b++) rpn_decode_outputs(d, b, K, noise, seed, step);
+    if (!(o->freeze_targets && s->targets_valid) && batch_targets(d, bt, seed, step, NA, err, errlen)) return -1;
+    s->targets_valid = 1;
+    L->rpn_fg = s->counts[0], L->rpn_bg = s->counts[1], L->roi_fg = s->counts[2], L->roi_bg = s->counts[3];
     const int P = o->tgt.post_nms_train, per = o->tgt.rois_per_image;
-    for (int b = 0; b < B; b++) {
-        const float *info = bt->im_info + 3 * b;
-        rpn_decode_outputs(d, b, K, noise, seed, step);
-        proposals(&o->tgt, 1, s->anchors, s->fg + (size_t)b * s->max_anchors,
-                  s->deltas + (size_t)b * s->max_anchors * 4, NA, (int)info[0], (int)info[1], info[2],
-                  s->props + (size_t)b * s->post_max * 4, s->pscores + (size_t)b * s->post_max);
-        Rng r = rng_stream(seed, RNG_DETECT_SAMPLE, (uint64_t)step, (uint64_t)b);
-        int nfg = 0;
-        n_lab[b] = anchor_targets(&o->tgt, s->anchors, NA, (int)info[0], (int)info[1], image_gt(d, bt, b),
-                                  bt->num_boxes[b], &r, s->labels + (size_t)b * s->max_anchors,
-                                  s->targets + (size_t)b * s->max_anchors * 4, s->inw + (size_t)b * s->max_anchors,
-                                  &nfg);
-        L->rpn_fg += nfg;
-        L->rpn_bg += n_lab[b] - nfg;
-        /* RoIs: the proposals (zero rows included) plus the GT boxes */
-        const int fgc = roi_sample(&o->tgt, s->props + (size_t)b * s->post_max * 4, P, image_gt(d, bt, b),
-                                   bt->num_boxes[b], &r, s->dec + (size_t)b * per * 4, s->roi_labels + b * per,
-                                   s->roi_targets + (size_t)b * per * 4, s->roi_inw + b * per);
-        if (fgc < 0) {
-            snprintf(err, errlen, "step %ld: image %d of the batch has neither foreground nor background RoIs", step, b);
-            return -1;
-        }
-        L->roi_fg += fgc;
-        L->roi_bg += per - fgc;
-        for (int i = 0; i < per; i++) {
-            float *r5 = s->roi5 + ((size_t)b * per + i) * 5;
-            r5[0] = (float)b;
-            memcpy(r5 + 1, s->dec + ((size_t)b * per + i) * 4, 4 * sizeof *r5);
-        }
-    }
+    const int *n_lab = s->n_lab;
     rpn_losses(d, B, K, n_lab, L, 1);
     /* rpn_prior: logged only (the reference feeds it the scores' .data) */
     if (o->w_rpn_prior != 0) {

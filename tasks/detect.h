@@ -30,6 +30,7 @@
 #include "voc_ap.h"
 
 #define DETECT_MAX_ANCHOR_SIZES 8
+#define DETECT_MAX_BATCH 256
 
 /* BiDet samples its boxes in training AND at test (the reference's forward has no training check) */
 typedef enum { BOX_NOISE_ALWAYS = 0, BOX_NOISE_TRAIN = 1, BOX_NOISE_OFF = 2 } BoxNoise;
@@ -57,6 +58,9 @@ typedef struct {
     double test_score;             /* 0.0: a detection needs a score above it */
     int max_per_image;             /* 100 */
     int max_gt;                    /* 20 */
+    /* tests only (finite differences): reuse the targets, proposals and RoIs
+     * of the previous step instead of recomputing them from the outputs */
+    int freeze_targets;
 } DetectOptions;
 
 DetectOptions detect_defaults(void);

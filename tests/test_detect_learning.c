@@ -158,7 +158,7 @@ int main(void) {
             printf("FAIL step %ld: %s\n", i, g_err);
             return 1;
         }
-        const double lr = i < 200 ? 1e-3 : 1e-4;
+        const double lr = i < 250 ? 2e-3 : 2e-4;
         adam(&d.base, lr, i + 1);
         adam(&d.head, lr, i + 1);
         if (i % 25 == 0 || i == steps - 1)
