@@ -384,9 +384,9 @@ static int run_step(DetRun *r, long i, double *lr_out, DetectLosses *L, char *er
     const double t0 = now_seconds();
     const long epoch = i / r->per_epoch, pos = i % r->per_epoch;
     int32_t ent[256];
-    if (det_data_batch_entries(r->train, r->batch, c->seed, epoch, pos, ent) ||
-        det_batch_load(r->train, ent, r->batch, c->seed, epoch, &r->b, err, errlen))
-        return -1;
+    if (det_data_batch_entries(r->train, r->batch, c->seed, epoch, pos, ent) != r->batch)
+        return snprintf(err, errlen, "batch %ld of epoch %ld is out of range", pos, epoch), -1;
+    if (det_batch_load(r->train, ent, r->batch, c->seed, epoch, &r->b, err, errlen)) return -1;
     ib_weights(c, epoch, &r->det.o);
     const PrecBits pb = prec_at(&r->prec, i);
     Model *ms[2] = {&r->det.base, &r->det.head};
