@@ -4,12 +4,13 @@
  *
  *   cbnn_voc_results RESULTS.h5 --run NAME --out DIR [--digits 3] [--year 2007] [--set test]
  *
- * Reads /runs/NAME/detections (the layout detection runs write):
- *   image      int64   [n]     index into image_ids
- *   class      int32   [n]     1..20: VOC_CLASSES order + 1 (0 is the background)
- *   score      float32 [n]
- *   box        float32 [n][4]  x1 y1 x2 y2, 0-based inclusive pixels of the original image
- *   image_ids  strings [n_images] (variable- or fixed-length): the VOC ids
+ * Reads two tables of the run (experiments/results_h5.h runlog_table: one
+ * 1-D dataset per column, all of a table's columns equally long):
+ *   /runs/NAME/detections        image  int64    index into detection_images
+ *                                class  int64    1..20: VOC_CLASSES order + 1 (0 is the background)
+ *                                score  float64
+ *                                x1 y1 x2 y2 float64  0-based inclusive pixels of the original image
+ *   /runs/NAME/detection_images  id     variable-length string: the VOC ids, one row per test image
  * and writes DIR/VOC<year>/Main/comp4_det_<set>_<class>.txt, the 20 of them,
  * boxes +1 (1-based) and scores with --digits decimals (py-faster-rcnn: 3).
  * Everything is read and checked before anything is written; the files
@@ -29,17 +30,18 @@
 
 static void usage(FILE *o) {
     fprintf(o, "usage: cbnn_voc_results RESULTS.h5 --run NAME --out DIR [--digits 3] [--year 2007] [--set test]\n"
-               "Writes the detections of run NAME (/runs/NAME/detections: image, class 1..20, score, box\n"
-               "0-based, image_ids) as the VOC devkit's result files DIR/VOC<year>/Main/comp4_det_<set>_<class>.txt\n"
-               "(`id score x1 y1 x2 y2`, boxes 1-based, scores with --digits decimals), which cbnn_voc_eval\n"
-               "and the official devkit score.\n");
+               "Writes the detections of run NAME (the tables /runs/NAME/detections: image, class 1..20, score,\n"
+               "x1 y1 x2 y2 0-based; and /runs/NAME/detection_images: id) as the VOC devkit's result files\n"
+               "DIR/VOC<year>/Main/comp4_det_<set>_<class>.txt (`id score x1 y1 x2 y2`, boxes 1-based, scores\n"
+               "with --digits decimals), which cbnn_voc_eval and the official devkit score.\n");
 }
+
+static const char *const BOX_COLS[4] = {"x1", "y1", "x2", "y2"};
 
 typedef struct {
     long n, n_images;
-    int64_t *image;
-    int32_t *cls;
-    float *score, *box;
+    int64_t *image, *cls;
+    double *score, *box[4];
     char **ids;
 } Stored;
 
@@ -47,114 +49,101 @@ static void stored_free(Stored *s) {
     free(s->image);
     free(s->cls);
     free(s->score);
-    free(s->box);
+    for (int k = 0; k < 4; k++) free(s->box[k]);
     for (long i = 0; s->ids && i < s->n_images; i++) free(s->ids[i]);
     free(s->ids);
 }
 
-/* dims of g/name: its rank, or -1 if absent or unreadable */
-static int ds_dims(hid_t g, const char *name, hsize_t dims[2]) {
-    if (H5Lexists(g, name, H5P_DEFAULT) <= 0) return -1;
+/* Open column `name` of table g (named `where` in messages): a 1-D dataset
+ * whose stored type is of class want (H5T_INTEGER, H5T_FLOAT, H5T_STRING) and,
+ * when *n >= 0, *n rows long (else *n is set). -1 with a message otherwise. */
+static hid_t open_column(hid_t g, const char *where, const char *name, H5T_class_t want, long *n, char *err) {
+    if (H5Lexists(g, name, H5P_DEFAULT) <= 0) {
+        snprintf(err, ERRLEN, "%s has no column '%s'", where, name);
+        return -1;
+    }
     hid_t ds = H5Dopen2(g, name, H5P_DEFAULT);
-    if (ds < 0) return -1;
-    hid_t sp = H5Dget_space(ds);
+    if (ds < 0) {
+        snprintf(err, ERRLEN, "%s/%s is not a dataset", where, name);
+        return -1;
+    }
+    hid_t sp = H5Dget_space(ds), ft = H5Dget_type(ds);
+    hsize_t d[1] = {0};
     int rank = sp >= 0 ? H5Sget_simple_extent_ndims(sp) : -1;
-    if (rank >= 1 && rank <= 2)
-        H5Sget_simple_extent_dims(sp, dims, NULL);
-    else
-        rank = -1;
+    if (rank == 1) H5Sget_simple_extent_dims(sp, d, NULL);
+    H5T_class_t got = ft >= 0 ? H5Tget_class(ft) : H5T_NO_CLASS;
+    int vlen = got == H5T_STRING && H5Tis_variable_str(ft) > 0;
     if (sp >= 0) H5Sclose(sp);
+    if (ft >= 0) H5Tclose(ft);
+    const char *what = want == H5T_INTEGER ? "an integer (int64)" : want == H5T_FLOAT ? "a float64"
+                                                                                      : "a variable-length string";
+    if (rank != 1 || got != want || (want == H5T_STRING && !vlen)) {
+        snprintf(err, ERRLEN, "%s/%s is not %s column (rank %d)", where, name, what, rank);
+    } else if (*n >= 0 && (long)d[0] != *n) {
+        snprintf(err, ERRLEN, "%s/%s has %llu rows, the table's first column %ld", where, name,
+                 (unsigned long long)d[0], *n);
+    } else {
+        *n = (long)d[0];
+        return ds;
+    }
     H5Dclose(ds);
-    return rank;
+    return -1;
 }
 
-/* g/name of rank `rank`, dims[0] = n (and dims[1] = cols) read as memtype into a new buffer */
-static void *read_ds(hid_t g, const char *where, const char *name, int rank, long *n, hsize_t cols, hid_t memtype,
-                     size_t elem, char *err) {
-    hsize_t d[2] = {0, 0};
-    int r = ds_dims(g, name, d);
-    if (r < 0) {
-        snprintf(err, ERRLEN, "%s/%s is missing or unreadable", where, name);
-        return NULL;
-    }
-    if (r != rank) {
-        snprintf(err, ERRLEN, "%s/%s has rank %d, expected %d", where, name, r, rank);
-        return NULL;
-    }
-    if (rank == 2 && d[1] != cols) {
-        snprintf(err, ERRLEN, "%s/%s has %llu columns, expected %llu", where, name, (unsigned long long)d[1],
-                 (unsigned long long)cols);
-        return NULL;
-    }
-    if (*n >= 0 && (long)d[0] != *n) {
-        snprintf(err, ERRLEN, "%s/%s has %llu rows, %s/image has %ld", where, name, (unsigned long long)d[0], where,
-                 *n);
-        return NULL;
-    }
-    *n = (long)d[0];
-    size_t count = (size_t)d[0] * (rank == 2 ? cols : 1);
-    void *buf = calloc(count ? count : 1, elem);
+/* a number column read whole as memtype (NATIVE_INT64 or NATIVE_DOUBLE) */
+static void *read_numbers(hid_t g, const char *where, const char *name, int is_int, long *n, char *err) {
+    hid_t ds = open_column(g, where, name, is_int ? H5T_INTEGER : H5T_FLOAT, n, err);
+    if (ds < 0) return NULL;
+    size_t elem = is_int ? sizeof(int64_t) : sizeof(double);
+    void *buf = calloc((size_t)*n + 1, elem);
     if (!buf) {
         snprintf(err, ERRLEN, "out of memory for %s/%s", where, name);
-        return NULL;
-    }
-    hid_t ds = H5Dopen2(g, name, H5P_DEFAULT);
-    int bad = count && H5Dread(ds, memtype, H5S_ALL, H5S_ALL, H5P_DEFAULT, buf) < 0;
-    H5Dclose(ds);
-    if (bad) {
-        snprintf(err, ERRLEN, "%s/%s cannot be read as a number column", where, name);
+    } else if (*n && H5Dread(ds, is_int ? H5T_NATIVE_INT64 : H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT,
+                             buf) < 0) {
+        snprintf(err, ERRLEN, "%s/%s cannot be read", where, name);
         free(buf);
-        return NULL;
+        buf = NULL;
     }
+    H5Dclose(ds);
     return buf;
 }
 
-/* g/name: a 1-D dataset of strings, variable- or fixed-length */
+/* detection_images/id: the ids as malloc'd strings (NULL reads as "") */
 static int read_ids(hid_t g, const char *where, Stored *s, char *err) {
-    hsize_t d[2] = {0, 0};
-    if (ds_dims(g, "image_ids", d) != 1) {
-        snprintf(err, ERRLEN, "%s/image_ids is missing or not a 1-D dataset", where);
-        return -1;
-    }
-    s->n_images = (long)d[0];
-    s->ids = calloc((size_t)s->n_images + 1, sizeof *s->ids);
-    hid_t ds = H5Dopen2(g, "image_ids", H5P_DEFAULT), ft = H5Dget_type(ds);
+    s->n_images = -1;
+    hid_t ds = open_column(g, where, "id", H5T_STRING, &s->n_images, err);
+    if (ds < 0) return -1;
     int rc = -1;
-    if (!s->ids || ft < 0 || H5Tget_class(ft) != H5T_STRING) {
-        snprintf(err, ERRLEN, "%s/image_ids is not a string dataset", where);
-        goto out;
+    hid_t mt = H5Tcopy(H5T_C_S1), sp = H5Dget_space(ds);
+    H5Tset_size(mt, H5T_VARIABLE);
+    H5Tset_cset(mt, H5T_CSET_UTF8);
+    char **v = calloc((size_t)s->n_images + 1, sizeof *v);
+    s->ids = calloc((size_t)s->n_images + 1, sizeof *s->ids);
+    if (v && s->ids && (s->n_images == 0 || H5Dread(ds, mt, H5S_ALL, H5S_ALL, H5P_DEFAULT, v) >= 0)) {
+        rc = 0;
+        for (long i = 0; i < s->n_images; i++)
+            if (!(s->ids[i] = strdup(v[i] ? v[i] : ""))) rc = -1;
+        if (s->n_images) H5Dvlen_reclaim(mt, sp, H5P_DEFAULT, v);
     }
-    hid_t mt = H5Tcopy(H5T_C_S1);
-    H5Tset_cset(mt, H5Tget_cset(ft));
-    if (H5Tis_variable_str(ft) > 0) {
-        char **v = calloc((size_t)s->n_images + 1, sizeof *v);
-        H5Tset_size(mt, H5T_VARIABLE);
-        if (v && (s->n_images == 0 || H5Dread(ds, mt, H5S_ALL, H5S_ALL, H5P_DEFAULT, v) >= 0)) {
-            rc = 0;
-            for (long i = 0; i < s->n_images; i++)
-                if (!(s->ids[i] = strdup(v[i] ? v[i] : ""))) rc = -1;
-            hid_t sp = H5Dget_space(ds);
-            if (s->n_images) H5Dvlen_reclaim(mt, sp, H5P_DEFAULT, v);
-            H5Sclose(sp);
-        }
-        free(v);
-    } else {
-        size_t w = H5Tget_size(ft);
-        char *v = calloc((size_t)s->n_images * (w + 1) + 1, 1);
-        H5Tset_size(mt, w + 1); /* room for the terminator */
-        if (v && (s->n_images == 0 || H5Dread(ds, mt, H5S_ALL, H5S_ALL, H5P_DEFAULT, v) >= 0)) {
-            rc = 0;
-            for (long i = 0; i < s->n_images; i++)
-                if (!(s->ids[i] = strdup(v + (size_t)i * (w + 1)))) rc = -1;
-        }
-        free(v);
-    }
+    if (rc) snprintf(err, ERRLEN, "%s/id cannot be read as strings", where);
+    free(v);
+    H5Sclose(sp);
     H5Tclose(mt);
-    if (rc) snprintf(err, ERRLEN, "%s/image_ids cannot be read as strings", where);
-out:
-    if (ft >= 0) H5Tclose(ft);
     H5Dclose(ds);
     return rc;
+}
+
+/* group `name` of run group rg, or -1 with a message naming what is missing */
+static hid_t open_table(hid_t f, const char *path, const char *run, const char *name, char *where, size_t wlen,
+                        char *err) {
+    char grp[600];
+    snprintf(grp, sizeof grp, "/runs/%s/%s", run, name);
+    snprintf(where, wlen, "%s: %s", path, grp);
+    hid_t g = -1;
+    if (H5Lexists(f, grp, H5P_DEFAULT) <= 0 || (g = H5Gopen2(f, grp, H5P_DEFAULT)) < 0)
+        snprintf(err, ERRLEN, "%s: run '%s' has no %s (no group %s): not a detection run, or it has not finished",
+                 path, run, name, grp);
+    return g;
 }
 
 static int read_detections(const char *path, const char *run, Stored *s, char *err) {
@@ -168,28 +157,25 @@ static int read_detections(const char *path, const char *run, Stored *s, char *e
         snprintf(err, ERRLEN, "%s: cannot open as HDF5", path);
         return -1;
     }
-    char where[1024], grp[600];
-    snprintf(grp, sizeof grp, "/runs/%s/detections", run);
-    snprintf(where, sizeof where, "%s: %s", path, grp);
     int rc = -1;
     hid_t g = -1;
+    char where[1200], rg[600];
     /* each link on the path checked in turn: H5Lexists fails on a missing parent */
-    char rg[600];
     snprintf(rg, sizeof rg, "/runs/%s", run);
     if (H5Lexists(f, "runs", H5P_DEFAULT) <= 0 || H5Lexists(f, rg, H5P_DEFAULT) <= 0) {
         snprintf(err, ERRLEN, "%s: no run '%s' (no group %s)", path, run, rg);
         goto out;
     }
-    if (H5Lexists(f, grp, H5P_DEFAULT) <= 0 || (g = H5Gopen2(f, grp, H5P_DEFAULT)) < 0) {
-        snprintf(err, ERRLEN, "%s: run '%s' has no detections (no group %s): not a detection run, or it has not "
-                 "finished", path, run, grp);
-        goto out;
-    }
+    if ((g = open_table(f, path, run, "detections", where, sizeof where, err)) < 0) goto out;
     s->n = -1;
-    if (!(s->image = read_ds(g, where, "image", 1, &s->n, 0, H5T_NATIVE_INT64, sizeof *s->image, err)) ||
-        !(s->cls = read_ds(g, where, "class", 1, &s->n, 0, H5T_NATIVE_INT32, sizeof *s->cls, err)) ||
-        !(s->score = read_ds(g, where, "score", 1, &s->n, 0, H5T_NATIVE_FLOAT, sizeof *s->score, err)) ||
-        !(s->box = read_ds(g, where, "box", 2, &s->n, 4, H5T_NATIVE_FLOAT, sizeof *s->box, err)) ||
+    if (!(s->image = read_numbers(g, where, "image", 1, &s->n, err)) ||
+        !(s->cls = read_numbers(g, where, "class", 1, &s->n, err)) ||
+        !(s->score = read_numbers(g, where, "score", 0, &s->n, err)))
+        goto out;
+    for (int k = 0; k < 4; k++)
+        if (!(s->box[k] = read_numbers(g, where, BOX_COLS[k], 0, &s->n, err))) goto out;
+    H5Gclose(g);
+    if ((g = open_table(f, path, run, "detection_images", where, sizeof where, err)) < 0 ||
         read_ids(g, where, s, err))
         goto out;
     rc = 0;
@@ -207,23 +193,23 @@ static VocDet *to_dets(const Stored *s, const char *where, char *err) {
         return NULL;
     }
     for (long i = 0; i < s->n; i++) {
-        const float *b = s->box + 4 * i;
+        const double b[4] = {s->box[0][i], s->box[1][i], s->box[2][i], s->box[3][i]};
         const char *bad = NULL;
         if (s->image[i] < 0 || s->image[i] >= s->n_images)
-            bad = "image is outside [0, n_images)";
+            bad = "image is outside [0, rows of detection_images)";
         else if (s->cls[i] < 1 || s->cls[i] > VOC_NUM_CLASSES)
             bad = "class is outside 1..20";
         else if (!isfinite(s->score[i]) || !isfinite(b[0]) || !isfinite(b[1]) || !isfinite(b[2]) || !isfinite(b[3]))
             bad = "a non-finite score or box";
         if (bad) {
-            snprintf(err, ERRLEN, "%s row %ld: %s (image %lld of %ld, class %d, score %g, box %g %g %g %g)", where, i,
-                     bad, (long long)s->image[i], s->n_images, (int)s->cls[i], (double)s->score[i], (double)b[0],
-                     (double)b[1], (double)b[2], (double)b[3]);
+            snprintf(err, ERRLEN, "%s row %ld: %s (image %lld of %ld, class %lld, score %g, box %g %g %g %g)", where,
+                     i, bad, (long long)s->image[i], s->n_images, (long long)s->cls[i], s->score[i], b[0], b[1],
+                     b[2], b[3]);
             free(d);
             return NULL;
         }
         d[i].image = (long)s->image[i];
-        d[i].label = s->cls[i] - 1;
+        d[i].label = (int)(s->cls[i] - 1);
         d[i].score = s->score[i];
         for (int k = 0; k < 4; k++) d[i].box[k] = b[k];
     }

@@ -29,12 +29,14 @@
  *    left; bad line / unknown id / non-finite / hex / unknown class file /
  *    missing class file: errors naming file:line.
  * 9. The tools end to end on a synthetic devkit (datasets/synth_voc.c):
- *    detections stored in an HDF5 results file as a detection run writes
- *    them, written by cbnn_voc_results, scored by cbnn_voc_eval: detections =
- *    GT boxes give AP 1 for every class present, NaN for the others; with
- *    false positives ranked in between, the printed APs equal the in-memory
- *    ones; errors (no devkit, a bad row, a bad file) exit 1 and name the
- *    culprit. The tool binaries are found beside this test's build
+ *    detections stored in a results file as a detection run writes them
+ *    (runlog_table: detections/ image class score x1 y1 x2 y2,
+ *    detection_images/ id), written by cbnn_voc_results, scored by
+ *    cbnn_voc_eval: detections = GT boxes give AP 1 for every class present,
+ *    NaN for the others; with false positives ranked in between, the printed
+ *    APs equal the in-memory ones; errors (no devkit, a bad class or image
+ *    row, a missing column or table, a bad file) exit 1, name the culprit
+ *    and write nothing. The tool binaries are found beside this test's build
  *    directory (../analysis/ of /proc/self/exe), or given as argv[1] argv[2]. */
 #include <dirent.h>
 #include <float.h>
@@ -50,6 +52,7 @@
 #include <unistd.h>
 
 #include "datasets/voc.h"
+#include "experiments/results_h5.h"
 #include "tasks/comp4.h"
 #include "tasks/voc_ap.h"
 #include "testutil.h"
@@ -493,66 +496,58 @@ static int run_cmd(char *const argv[], const char *out, const char *errp) {
     return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
 }
 
-/* /runs/<run>/detections as a detection run writes it; fixed = fixed-length ids */
-static void write_run(hid_t f, const char *run, long n, const int64_t *image, const int32_t *cls, const float *score,
-                      const float *box, const char *const *ids, long n_images, int fixed) {
-    char grp[256];
-    if (H5Lexists(f, "runs", H5P_DEFAULT) <= 0) H5Gclose(H5Gcreate2(f, "runs", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT));
-    snprintf(grp, sizeof grp, "/runs/%s", run);
-    H5Gclose(H5Gcreate2(f, grp, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT));
-    snprintf(grp, sizeof grp, "/runs/%s/detections", run);
-    hid_t g = H5Gcreate2(f, grp, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
-    hsize_t d1[1] = {(hsize_t)n}, d2[2] = {(hsize_t)n, 4}, di[1] = {(hsize_t)n_images};
-    struct {
-        const char *name;
-        hid_t ft, mt;
-        int rank;
-        const void *buf;
-    } cols[4] = {{"image", H5T_STD_I64LE, H5T_NATIVE_INT64, 1, image},
-                 {"class", H5T_STD_I32LE, H5T_NATIVE_INT32, 1, cls},
-                 {"score", H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, 1, score},
-                 {"box", H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, 2, box}};
-    for (int k = 0; k < 4; k++) {
-        hid_t sp = H5Screate_simple(cols[k].rank, cols[k].rank == 1 ? d1 : d2, NULL);
-        hid_t ds = H5Dcreate2(g, cols[k].name, cols[k].ft, sp, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
-        CHECK(ds >= 0 && (n == 0 || H5Dwrite(ds, cols[k].mt, H5S_ALL, H5S_ALL, H5P_DEFAULT, cols[k].buf) >= 0),
-              "write %s/%s", grp, cols[k].name);
-        H5Dclose(ds);
-        H5Sclose(sp);
-    }
-    hid_t st = H5Tcopy(H5T_C_S1), sp = H5Screate_simple(1, di, NULL);
-    char *flat = NULL;
-    if (fixed) {
-        H5Tset_size(st, 16);
-        flat = calloc((size_t)n_images, 16);
-        for (long i = 0; i < n_images; i++) strncpy(flat + 16 * i, ids[i], 16);
-    } else {
-        H5Tset_size(st, H5T_VARIABLE);
-        H5Tset_cset(st, H5T_CSET_UTF8);
-    }
-    hid_t ds = H5Dcreate2(g, "image_ids", st, sp, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
-    const void *buf = fixed ? (const void *)flat : (const void *)ids;
-    CHECK(ds >= 0 && H5Dwrite(ds, st, H5S_ALL, H5S_ALL, H5P_DEFAULT, buf) >= 0,
-          "write image_ids");
-    free(flat);
-    H5Dclose(ds);
-    H5Sclose(sp);
-    H5Tclose(st);
-    H5Gclose(g);
-}
-
 typedef struct {
     long n;
-    int64_t image[4096];
-    int32_t cls[4096];
-    float score[4096], box[4096][4];
+    int64_t image[4096], cls[4096];
+    double score[4096], box[4][4096]; /* box[c]: column x1, y1, x2 or y2 */
 } DetRows;
 
 static void add_row(DetRows *r, long image, int cls1, float score, const float *b) {
     if (r->n >= 4096) return;
     r->image[r->n] = image, r->cls[r->n] = cls1, r->score[r->n] = score;
-    memcpy(r->box[r->n], b, sizeof r->box[r->n]);
+    for (int c = 0; c < 4; c++) r->box[c][r->n] = b[c];
     r->n++;
+}
+
+/* /runs/<run>/detections and detection_images as a detection run writes
+ * them (experiments/detect_run.c: runlog_table); skip names a detections
+ * column left out, images = 0 leaves out detection_images. */
+static void write_run(ResultsFile *f, const char *run, const DetRows *d, const char *const *ids, long n_images,
+                      const char *skip, int images) {
+    RunLog *r = results_run_begin(f, run, "");
+    CHECK(r != NULL, "results_run_begin %s: %s", run, results_error(f));
+    if (!r) return;
+    const ResultsColumn all[7] = {{"image", RCOL_INT64, "index into detection_images", d->image},
+                                  {"class", RCOL_INT64, "1..20", d->cls},
+                                  {"score", RCOL_FLOAT64, "probability", d->score},
+                                  {"x1", RCOL_FLOAT64, "pixels", d->box[0]},
+                                  {"y1", RCOL_FLOAT64, "pixels", d->box[1]},
+                                  {"x2", RCOL_FLOAT64, "pixels", d->box[2]},
+                                  {"y2", RCOL_FLOAT64, "pixels", d->box[3]}};
+    ResultsColumn cols[7];
+    int nc = 0;
+    for (int k = 0; k < 7; k++)
+        if (!skip || strcmp(skip, all[k].name)) cols[nc++] = all[k];
+    CHECK(runlog_table(r, "detections", d->n, cols, nc) == 0, "%s/detections: %s", run, results_error(f));
+    const ResultsColumn ic[1] = {{"id", RCOL_STRING, "VOC image id", ids}};
+    if (images)
+        CHECK(runlog_table(r, "detection_images", n_images, ic, 1) == 0, "%s/detection_images: %s", run,
+              results_error(f));
+    CHECK(runlog_end(r, "complete", NAN, NAN, 0) == 0, "runlog_end %s", run);
+}
+
+/* runs `run` of h5 through cbnn_voc_results (out dir res): exit 1, stderr
+ * naming every string of want, nothing written */
+static void expect_refused(const char *exe, const char *h5, const char *run, const char *res, const char *so,
+                           const char *se, const char *const *want) {
+    int rc = run_cmd((char *[]){(char *)exe, (char *)h5, "--run", (char *)run, "--out", (char *)res, NULL}, so, se);
+    char *e = slurp(se);
+    int named = e != NULL;
+    for (int k = 0; want[k] && named; k++) named = strstr(e, want[k]) != NULL;
+    struct stat st;
+    CHECK(rc == 1 && named && stat(res, &st) != 0, "run %s refused, named, nothing written: rc %d: %s", run, rc,
+          e ? e : "");
+    free(e);
 }
 
 /* the row of class name in the tool's table: n_gt n_det ap07 ap_all as text */
@@ -608,13 +603,22 @@ static void test_tools(const char *results_exe, const char *eval_exe) {
         if (ndet[c]) add_row(exact, 0, c + 1, 0.01f, (float[4]){0, 0, 1, 1}), ndet[c]++;
     char h5[600];
     snprintf(h5, sizeof h5, "%s/det.h5", g_tmp);
-    hid_t f = H5Fcreate(h5, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
-    write_run(f, "exact", exact->n, exact->image, exact->cls, exact->score, &exact->box[0][0], ids, s->n, 0);
-    write_run(f, "noisy", noisy->n, noisy->image, noisy->cls, noisy->score, &noisy->box[0][0], ids, s->n, 1);
-    int32_t bad_cls[1] = {21};
-    write_run(f, "badclass", 1, exact->image, bad_cls, exact->score, &exact->box[0][0], ids, s->n, 0);
-    H5Gclose(H5Gcreate2(f, "/runs/classify", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT));
-    H5Fclose(f);
+    ResultsFile *f = results_create(h5, "voc_ap_test", "", 1, err, sizeof err);
+    CHECK(f != NULL, "results_create: %s", err);
+    DetRows *bad = calloc(1, sizeof *bad);
+    add_row(bad, 0, 21, 0.5f, (float[4]){0, 0, 1, 1});
+    if (f) {
+        write_run(f, "exact", exact, ids, s->n, NULL, 1);
+        write_run(f, "noisy", noisy, ids, s->n, NULL, 1);
+        write_run(f, "badclass", bad, ids, s->n, NULL, 1);
+        write_run(f, "nox2", exact, ids, s->n, "x2", 1);
+        write_run(f, "noimages", exact, ids, s->n, NULL, 0);
+        bad->cls[0] = 1, bad->image[0] = s->n; /* one past the last image */
+        write_run(f, "badimage", bad, ids, s->n, NULL, 1);
+        RunLog *r = results_run_begin(f, "classify", "");
+        CHECK(r && runlog_end(r, "complete", 50, 50, 1) == 0, "run classify");
+        CHECK(results_close(f, 1, err, sizeof err) == 0, "results_close: %s", err);
+    }
 
     char so[600], se[600], res[600], res2[600], res3[600];
     snprintf(so, sizeof so, "%s/stdout.txt", g_tmp);
@@ -663,8 +667,8 @@ static void test_tools(const char *results_exe, const char *eval_exe) {
     CHECK(rc == 0 && out, "cbnn_voc_eval noisy: rc %d: %s", rc, e ? e : "");
     VocDet *dets = calloc((size_t)noisy->n, sizeof *dets);
     for (long i = 0; i < noisy->n; i++) {
-        dets[i] = det(noisy->image[i], noisy->cls[i] - 1, noisy->score[i], noisy->box[i][0], noisy->box[i][1],
-                      noisy->box[i][2], noisy->box[i][3]);
+        dets[i] = det(noisy->image[i], (int)noisy->cls[i] - 1, noisy->score[i], noisy->box[0][i], noisy->box[1][i],
+                      noisy->box[2][i], noisy->box[3][i]);
     }
     const int chosen[4] = {6, 14, 11, 0};
     int below_one = 0;
@@ -704,12 +708,10 @@ static void test_tools(const char *results_exe, const char *eval_exe) {
     snprintf(where, sizeof where, "%s:1:", car);
     CHECK(rc == 1 && e && strstr(e, where), "bad comp4 file: rc %d: %s", rc, e ? e : "");
     free(e);
-    rc = run_cmd((char *[]){(char *)results_exe, h5, "--run", "badclass", "--out", res3, NULL}, so, se);
-    e = slurp(se);
-    struct stat st;
-    CHECK(rc == 1 && e && strstr(e, "row 0") && strstr(e, "class") && stat(res3, &st) != 0,
-          "class 21 refused, nothing written: rc %d: %s", rc, e ? e : "");
-    free(e);
+    expect_refused(results_exe, h5, "badclass", res3, so, se, (const char *[]){"row 0", "class", NULL});
+    expect_refused(results_exe, h5, "badimage", res3, so, se, (const char *[]){"row 0", "image", NULL});
+    expect_refused(results_exe, h5, "nox2", res3, so, se, (const char *[]){"/runs/nox2/detections", "'x2'", NULL});
+    expect_refused(results_exe, h5, "noimages", res3, so, se, (const char *[]){"no detection_images", NULL});
     rc = run_cmd((char *[]){(char *)results_exe, h5, "--run", "classify", "--out", res3, NULL}, so, se);
     e = slurp(se);
     CHECK(rc == 1 && e && strstr(e, "no detections"), "run without detections: rc %d: %s", rc, e ? e : "");
@@ -740,6 +742,7 @@ static void test_tools(const char *results_exe, const char *eval_exe) {
     free(ids);
     free(exact);
     free(noisy);
+    free(bad);
     voc_close(s);
 }
 
