@@ -8,6 +8,7 @@
 
 #include "boxes.h"
 #include "det_loss.h"
+#include "progress.h"
 #include "rng.h"
 
 /* the streams of the detector's random draws, beside core/rng.h's */
@@ -67,7 +68,17 @@ typedef struct {
     int n_lab[DETECT_MAX_BATCH];     /* labelled anchors per image of the last targets */
     long counts[4];                 /* rpn fg, rpn bg, RoI fg, RoI bg of the last targets */
     int targets_valid;              /* the targets above belong to an earlier step (freeze_targets) */
+    double phase_t;                 /* Detector.phase_s: when the current phase began */
 } DetBuf;
+
+/* Detector.phase_s: the seconds since the last mark go to phase i (i < 0: only restart) */
+static void phase_mark(Detector *d, int i) {
+    if (!d->phase_s) return;
+    DetBuf *s = d->buf;
+    const double t = now_seconds();
+    if (i >= 0) d->phase_s[i] += t - s->phase_t;
+    s->phase_t = t;
+}
 
 void detector_free(Detector *d) {
     DetBuf *s = d->buf;
@@ -251,6 +262,7 @@ static int head_forward(Detector *d, int R, int train) {
     const Layer *f = &d->base.layers[d->base.outputs[FRCNN_FEAT]];
     roi_align_forward(s->pooled, model_output(&d->base, FRCNN_FEAT), d->base.batch, f->C, f->H, f->W, s->roi5, R,
                       &d->o.roi);
+    if (train) phase_mark(d, DETECT_PHASE_ROI_FWD);
     return model_run(&d->head, s->pooled, R, train);
 }
 
@@ -469,11 +481,13 @@ int detect_train_step(Detector *d, const DetBatch *bt, uint64_t seed, long step,
     const DetectOptions *o = &d->o;
     const int B = bt->B;
     memset(L, 0, sizeof *L);
+    phase_mark(d, -1);
     if (model_set_input_size(&d->base, bt->H, bt->W, err, errlen)) return -1;
     if (model_run(&d->base, bt->images, B, 1)) {
         snprintf(err, errlen, "%s", d->base.run_err);
         return -1;
     }
+    phase_mark(d, DETECT_PHASE_BASE_FWD);
     const Layer *f = &d->base.layers[d->base.outputs[FRCNN_FEAT]];
     const int K = f->H * f->W, NA = K * d->A;
     anchors_shift(d->anchors0, d->A, f->H, f->W, o->stride, s->anchors);
@@ -485,6 +499,7 @@ int detect_train_step(Detector *d, const DetBatch *bt, uint64_t seed, long step,
     for (int b = 0; b < B; b++) rpn_decode_outputs(d, b, K, noise, seed, step);
     if (!(o->freeze_targets && s->targets_valid) && batch_targets(d, bt, seed, step, NA, err, errlen)) return -1;
     s->targets_valid = 1;
+    phase_mark(d, DETECT_PHASE_GLUE);
     L->rpn_fg = s->counts[0], L->rpn_bg = s->counts[1], L->roi_fg = s->counts[2], L->roi_bg = s->counts[3];
     const int P = o->tgt.post_nms_train, per = o->tgt.rois_per_image;
     const int *n_lab = s->n_lab;
@@ -509,20 +524,26 @@ int detect_train_step(Detector *d, const DetBatch *bt, uint64_t seed, long step,
                              o->w_rpn_reg);
     }
     const int R = B * per;
+    phase_mark(d, DETECT_PHASE_LOSSES);
     if (model_set_input_size(&d->head, o->roi.PH, o->roi.PW, err, errlen)) return -1;
     if (head_forward(d, R, 1)) {
         snprintf(err, errlen, "%s", d->head.run_err);
         return -1;
     }
+    phase_mark(d, DETECT_PHASE_HEAD_FWD);
     head_decode_outputs(d, R, noise, seed, step);
     if (head_losses(d, bt, B, R, L, err, errlen)) return -1;
     L->total = L->rpn_cls + L->rpn_box + L->rcnn_cls + L->rcnn_box + L->rpn_prior + L->rpn_reg + L->head_prior +
                L->head_reg;
     if (check_finite(L, step, err, errlen)) return -1;
+    phase_mark(d, DETECT_PHASE_LOSSES);
     model_backward_outputs(&d->head);
+    phase_mark(d, DETECT_PHASE_HEAD_BWD);
     roi_align_backward(model_output_grad(&d->base, FRCNN_FEAT), model_input_grad_buf(&d->head), B, f->C, f->H, f->W,
                        s->roi5, R, &o->roi);
+    phase_mark(d, DETECT_PHASE_ROI_BWD);
     model_backward_outputs(&d->base);
+    phase_mark(d, DETECT_PHASE_BASE_BWD);
     return 0;
 }
 

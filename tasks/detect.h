@@ -71,7 +71,15 @@ typedef struct {
     int max_batch, A;
     float *anchors0;               /* [A][4] */
     void *buf;                     /* the step's buffers (tasks/detect.c) */
+    /* optional (bench/det_step): when non-NULL, detect_train_step adds each
+     * phase's wall seconds to phase_s[DETECT_PHASE_*]; NULL costs nothing */
+    double *phase_s;
 } Detector;
+
+/* detect_train_step's phases; GLUE: the RPN decode, proposals, anchor targets
+ * and RoI sampling; LOSSES: the RPN and head losses with their gradients */
+enum { DETECT_PHASE_BASE_FWD, DETECT_PHASE_GLUE, DETECT_PHASE_ROI_FWD, DETECT_PHASE_HEAD_FWD, DETECT_PHASE_LOSSES,
+       DETECT_PHASE_HEAD_BWD, DETECT_PHASE_ROI_BWD, DETECT_PHASE_BASE_BWD, DETECT_N_PHASES };
 
 /* the step's losses (the IB terms already weighted) and counts */
 typedef struct {
