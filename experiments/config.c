@@ -388,6 +388,8 @@ static const KeyDef KEYS[] = {
      .help = "a detection needs a score above this"},
     {"detect.max_per_image", T_INT, FIELD(max_per_image), .def = "100", GE(0), LE(100000),
      .help = "most detections kept per image"},
+    {"detect.bn_gamma_init", T_DOUBLE, FIELD(bn_gamma_init), .def = "1e-08", GT(0), LE(10),
+     .help = "BN gamma init of a backbone not loaded from a checkpoint (1e-8: the ImageNet ResNet-18's; 1: PyTorch's)"},
     {"detect.backbone_init", T_STR, FIELD(backbone_init), .def = "",
      .help = "\"RESULTS.h5:RUN\": backbone from that classification run's checkpoint (\"\" = none)"},
 };

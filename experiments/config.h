@@ -187,6 +187,7 @@ typedef struct {
     double test_nms;             /* detect.test_nms */
     double test_score;           /* detect.test_score */
     int max_per_image;           /* detect.max_per_image */
+    double bn_gamma_init;        /* detect.bn_gamma_init: BN gamma of a backbone trained from scratch */
     char backbone_init[CFG_PATH]; /* detect.backbone_init: "RESULTS.h5:RUN" or "" */
 } RunConfig;
 

@@ -164,6 +164,7 @@ static void detect_options_from_config(const RunConfig *c, DetectOptions *o) {
     o->test_score = c->test_score;
     o->max_per_image = c->max_per_image;
     o->max_gt = c->max_gt_boxes;
+    o->bn_gamma = c->bn_gamma_init;
 }
 
 /* the epoch's lr: x gamma after each schedule.step_epochs entry (0-based

@@ -1614,7 +1614,7 @@ static void test_detect_lists(void) {
     EXPECT_ERROR("base: {detect: {anchor_scale: [8]}}\n", ":1:17:", "did you mean 'detect.anchor_scales'?");
     EXPECT_ERROR("base: {detect: {zzzzzzzzzz: 1}}\n", ":1:17:",
                  "(allowed under 'base.detect': rpn_conv, anchor_scales, anchor_ratios, rpn_pos_iou,",
-                 ", test_nms, test_score, max_per_image, backbone_init)");
+                 ", test_nms, test_score, max_per_image, bn_gamma_init, backbone_init)");
     EXPECT_ERROR("base: {detect: 3}\n", ":1:16:", "key 'detect' expects a mapping (with keys rpn_conv,",
                  ", backbone_init), got the scalar '3'");
 }
