@@ -293,6 +293,21 @@ def write_report(a, isas, batches, rows, kernels, cmds, t_start):
             L.append("```")
             L.append(kernels[name].rstrip())
             L.append("```")
+    # sections written by hand after the generated ones (the detector's step,
+    # bench/det_step) are carried over: they start at a "## " line that says
+    # "written by hand"
+    try:
+        with open(a.out) as f:
+            old = f.read()
+        at = old.find("\n## ", 0)
+        while at >= 0:
+            end = old.find("\n", at + 1)
+            if "written by hand" in old[at:end]:
+                L.append(old[at:].rstrip("\n"))
+                break
+            at = old.find("\n## ", at + 1)
+    except OSError:
+        pass
     tmp = a.out + ".tmp"
     with open(tmp, "w") as f:
         f.write("\n".join(L) + "\n")
