@@ -8,6 +8,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "backbone_init.h"
 #include "blas.h"
 #include "cpu.h"
 #include "detect.h"
@@ -120,51 +121,6 @@ static int open_data(DetRun *r, char *err, size_t errlen) {
     r->n_test = det_data_entries(r->test);
     if (c->test_subset > 0 && c->test_subset < r->n_test) r->n_test = c->test_subset;
     return 0;
-}
-
-/* ---- options ---- */
-
-static void detect_options_from_config(const RunConfig *c, DetectOptions *o) {
-    *o = detect_defaults();
-    o->width = c->width;
-    o->rpn_conv = (RpnConvKind)c->rpn_conv;
-    o->binary_kind = c->conv;
-    o->n_scales = c->n_anchor_scales;
-    o->n_ratios = c->n_anchor_ratios;
-    for (int i = 0; i < c->n_anchor_scales; i++) o->scales[i] = c->anchor_scales[i];
-    for (int i = 0; i < c->n_anchor_ratios; i++) o->ratios[i] = c->anchor_ratios[i];
-    DetectTargetOptions *t = &o->tgt;
-    t->rpn_pos_iou = (float)c->rpn_pos_iou;
-    t->rpn_neg_iou = (float)c->rpn_neg_iou;
-    t->rpn_batch = c->rpn_batch;
-    t->rpn_fg_fraction = (float)c->rpn_fg_fraction;
-    t->pre_nms_train = c->pre_nms_train;
-    t->post_nms_train = c->post_nms_train;
-    t->pre_nms_test = c->pre_nms_test;
-    t->post_nms_test = c->post_nms_test;
-    t->rpn_nms = (float)c->rpn_nms;
-    t->min_size = (float)c->proposal_min_size;
-    t->delta_clamp = c->delta_clamp;
-    t->rois_per_image = c->rois_per_image;
-    t->roi_fg_fraction = (float)c->roi_fg_fraction;
-    t->roi_fg_iou = (float)c->roi_fg_iou;
-    t->roi_bg_hi = (float)c->roi_bg_hi;
-    t->roi_bg_lo = (float)c->roi_bg_lo;
-    t->nms_gt_or_equal = c->nms_ge;
-    o->roi.PH = o->roi.PW = c->pool_size;
-    o->roi.aligned = c->roi_aligned;
-    o->rpn_sigma = c->rpn_sigma;
-    o->rcnn_sigma = c->rcnn_sigma;
-    o->sample_sigma = c->sample_sigma;
-    o->box_noise = (BoxNoise)c->box_noise;
-    o->rpn_weight_last_image = c->rpn_weight == 0;
-    o->head_prior_zero = c->head_prior_zero;
-    o->head_prior_score = c->head_prior_score;
-    o->test_nms = c->test_nms;
-    o->test_score = c->test_score;
-    o->max_per_image = c->max_per_image;
-    o->max_gt = c->max_gt_boxes;
-    o->bn_gamma = c->bn_gamma_init;
 }
 
 /* the epoch's lr: x gamma after each schedule.step_epochs entry (0-based
@@ -538,6 +494,14 @@ static int run_setup(DetRun *r, char *err, size_t errlen) {
     detect_options_from_config(c, &r->o);
     if (detector_init(&r->det, &r->o, r->batch, mh > th ? mh : th, mw > tw ? mw : tw, c->seed, err, errlen))
         return -1;
+    if (*c->backbone_init) {
+        char msg[1024];
+        if (backbone_init(&r->det.base, &r->det.head, c->backbone_init, msg, sizeof msg)) {
+            snprintf(err, errlen, "detect.backbone_init: %s", msg);
+            return -1;
+        }
+        if (r->progress) fprintf(r->progress, "[%s] %s\n", r->name, msg);
+    }
     r->det.base.bconv = r->det.head.bconv = binary_conv_faithful();
     binary_options_from_config(&r->det.base.bconv, c);
     binary_options_from_config(&r->det.head.bconv, c);

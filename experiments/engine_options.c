@@ -8,6 +8,7 @@
 
 #include "cifar10.h"
 #include "cost.h"
+#include "detect_cost.h"
 #include "imagenet.h"
 
 long train_total_iterations(const RunConfig *c, long n_train) {
@@ -240,4 +241,86 @@ int train_estimate(const RunConfig *c, int channels, int height, int width, int 
     free(lc);
     model_free(&m);
     return rc;
+}
+
+/* ---- detection ---- */
+
+void detect_options_from_config(const RunConfig *c, DetectOptions *o) {
+    *o = detect_defaults();
+    o->width = c->width;
+    o->rpn_conv = (RpnConvKind)c->rpn_conv;
+    o->binary_kind = c->conv;
+    o->n_scales = c->n_anchor_scales;
+    o->n_ratios = c->n_anchor_ratios;
+    for (int i = 0; i < c->n_anchor_scales; i++) o->scales[i] = c->anchor_scales[i];
+    for (int i = 0; i < c->n_anchor_ratios; i++) o->ratios[i] = c->anchor_ratios[i];
+    DetectTargetOptions *t = &o->tgt;
+    t->rpn_pos_iou = (float)c->rpn_pos_iou;
+    t->rpn_neg_iou = (float)c->rpn_neg_iou;
+    t->rpn_batch = c->rpn_batch;
+    t->rpn_fg_fraction = (float)c->rpn_fg_fraction;
+    t->pre_nms_train = c->pre_nms_train;
+    t->post_nms_train = c->post_nms_train;
+    t->pre_nms_test = c->pre_nms_test;
+    t->post_nms_test = c->post_nms_test;
+    t->rpn_nms = (float)c->rpn_nms;
+    t->min_size = (float)c->proposal_min_size;
+    t->delta_clamp = c->delta_clamp;
+    t->rois_per_image = c->rois_per_image;
+    t->roi_fg_fraction = (float)c->roi_fg_fraction;
+    t->roi_fg_iou = (float)c->roi_fg_iou;
+    t->roi_bg_hi = (float)c->roi_bg_hi;
+    t->roi_bg_lo = (float)c->roi_bg_lo;
+    t->nms_gt_or_equal = c->nms_ge;
+    o->roi.PH = o->roi.PW = c->pool_size;
+    o->roi.aligned = c->roi_aligned;
+    o->rpn_sigma = c->rpn_sigma;
+    o->rcnn_sigma = c->rcnn_sigma;
+    o->sample_sigma = c->sample_sigma;
+    o->box_noise = (BoxNoise)c->box_noise;
+    o->rpn_weight_last_image = c->rpn_weight == 0;
+    o->head_prior_zero = c->head_prior_zero;
+    o->head_prior_score = c->head_prior_score;
+    o->test_nms = c->test_nms;
+    o->test_score = c->test_score;
+    o->max_per_image = c->max_per_image;
+    o->max_gt = c->max_gt_boxes;
+    o->bn_gamma = c->bn_gamma_init;
+}
+
+/* The published sizes of the detection sets: VOC07 trainval (5,011) + VOC12
+ * trainval (11,540) and VOC07 test (4,952); synth_voc_write puts half its
+ * images in VOC2007 (every other one in test) and half in VOC2012. */
+static void detect_nominal(const RunConfig *c, long *train, long *test) {
+    if (!strcmp(c->dataset, "voc")) *train = 16551, *test = 4952;
+    else *train = c->synth_images / 2 + c->synth_images / 4, *test = c->synth_images - *train;
+}
+
+int detect_estimate(const RunConfig *c, TrainEstimate *out, char *err, size_t errlen) {
+    memset(out, 0, sizeof *out);
+    long n_train, n_test;
+    detect_nominal(c, &n_train, &n_test);
+    const long entries = c->det_flip ? 2 * n_train : n_train;
+    const long per_epoch = entries / c->batch_size;
+    if (per_epoch < 1) return snprintf(err, errlen, "%ld training entries make no batch of %d", entries, c->batch_size), -1;
+    const long total = c->iterations > 0 ? c->iterations : (long)ceil(c->epochs * (double)per_epoch);
+    /* the nominal image: VOC's typical 500 x 375 at the shorter side min_size */
+    const int H = c->min_size, W = (int)lround(c->min_size * 4.0 / 3.0);
+    DetectOptions o;
+    detect_options_from_config(c, &o);
+    DetectCost dc;
+    if (detect_cost(&o, H, W, 0, 0, &dc, err, errlen)) return -1;
+    PrecSchedule prec;
+    prec_from_config(c, total, &prec, NULL);
+    PrecMacs f;
+    double mean_cr = NAN;
+    if (unit_bit_factors(&prec, total, &f, &mean_cr, err, errlen)) return -1;
+    const double B = c->batch_size;
+    out->iterations = total;
+    out->fwd_macs = (long)dc.train_fwd.total;
+    out->fp32_macs = (double)total * B * dc.train.total;
+    out->bit_macs = (double)total * B * dc.train.fp32 +
+                    B * (f.fwd * dc.train_fwd.binary + f.err * dc.train_err.binary + f.wgrad * dc.train_wgrad.binary);
+    out->mean_cost_ratio = c->conv == CONV_BINARY ? mean_cr : total > 0 ? 1.0 : NAN;
+    return 0;
 }

@@ -13,6 +13,7 @@
 #include "binary_conv.h"
 #include "config.h"
 #include "dataset.h"
+#include "detect.h"
 #include "lr_schedule.h"
 #include "model.h"
 #include "optim.h"
@@ -95,5 +96,13 @@ typedef struct {
 } TrainEstimate;
 int train_estimate(const RunConfig *c, int channels, int height, int width, int num_classes, long n_train,
                    TrainEstimate *out, char *err, size_t errlen);
+
+/* Detection (model.arch frcnn_resnet18): the DetectOptions of a config
+ * (every detect.* key, model.width/conv, data.max_gt_boxes), and what a run
+ * costs on the dataset's published size at the nominal 4:3 image of shorter
+ * side data.min_size (tasks/detect_cost.h): fwd_macs is a training image's
+ * forward (base + rois_per_image RoIs). */
+void detect_options_from_config(const RunConfig *c, DetectOptions *o);
+int detect_estimate(const RunConfig *c, TrainEstimate *out, char *err, size_t errlen);
 
 #endif

@@ -45,6 +45,11 @@
  * experiments/fmnist_quick.yaml (binary ResNet-8, batch 64) on the 2-core
  * AMD EPYC (Zen 5) development machine: 1.66e12 MACs in 70 s on 2 threads. */
 #define DRY_RUN_MACS_PER_S_PER_THREAD 1.2e10
+/* The same for the detector at paper shape (600 x 800, width 64, 256 RoIs:
+ * larger convs run nearer the machine's peak): bench/det_step's paper-shape
+ * step, 148.3 GMAC per training image at 0.378 img/s on 2 threads
+ * (bench/RESULTS.md, issue 14) = 2.8e10 per thread. */
+#define DRY_RUN_DET_MACS_PER_S_PER_THREAD 2.8e10
 
 static void usage(FILE *f) {
     fprintf(f,
@@ -220,24 +225,28 @@ static int dry_run(const ExperimentConfig *e, const int *sel, int nsel, const ch
     printf("%-4s %-34s %-11s %10s %11s %11s %11s %8s %9s\n", "#", "run", "status", "iterations", "MACs/img",
            "fp32 MACs", "bit-MACs", "cr", "est. time");
     double total_time = 0, total_macs = 0;
-    int rc = 0;
+    int rc = 0, has_detect = 0;
     for (int k = 0; k < nsel; k++) {
         const RunSpec *r = &e->runs[sel[k]];
         DatasetShape ds;
         TrainEstimate est;
         long n_train;
-        if (data_shape_from_config(&r->c, &ds, &n_train)) {
+        if (!detect_config(&r->c) && data_shape_from_config(&r->c, &ds, &n_train)) {
             printf("%-4d %-34s unknown dataset %s\n", k + 1, r->name, r->c.dataset);
             rc = 1;
             continue;
         }
-        if (train_estimate(&r->c, ds.channels, ds.height, ds.width, ds.num_classes, n_train, &est, err, sizeof err)) {
+        if (detect_config(&r->c) ? detect_estimate(&r->c, &est, err, sizeof err)
+                                 : train_estimate(&r->c, ds.channels, ds.height, ds.width, ds.num_classes, n_train,
+                                                  &est, err, sizeof err)) {
             printf("%-4d %-34s %s\n", k + 1, r->name, err);
             rc = 1;
             continue;
         }
         const char *status = infos[k].exists ? infos[k].status : "new";
         double t = est.fp32_macs / rate;
+        if (detect_config(&r->c) && sum_time <= 0) t = est.fp32_macs / (DRY_RUN_DET_MACS_PER_S_PER_THREAD * threads);
+        has_detect |= detect_config(&r->c);
         if (!strcmp(status, "complete")) t = 0;
         else if (infos[k].checkpoint_step > 0 && est.iterations > 0)
             t *= 1.0 - (double)infos[k].checkpoint_step / (double)est.iterations;
@@ -253,6 +262,9 @@ static int dry_run(const ExperimentConfig *e, const int *sel, int nsel, const ch
     printf("\ntotal: %.3e training MACs, estimated %s to train what is not complete (%.2e MACs/s, %s; evaluation "
            "and data loading not included)\nresults: %s\n",
            total_macs, tt, rate, rate_from, path);
+    if (has_detect && sum_time <= 0)
+        printf("(detection runs: %.2e MACs/s, bench/det_step's paper-shape rate on a 2-core Zen 5, scaled by threads)\n",
+               DRY_RUN_DET_MACS_PER_S_PER_THREAD * threads);
     for (int k = 0; k < nsel; k++) run_info_free(&infos[k]);
     free(infos);
     return rc;
