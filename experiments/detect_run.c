@@ -43,7 +43,11 @@ typedef struct {
     int batch;
     /* loop state (checkpointed) */
     long step;
-    double loop[6];          /* best, last map07, train_time, wall_before, -, - */
+    /* best, last map07, train_time, wall_before, n_evals, fp32 MACs so far, the cost mean's sum, comp, n */
+    double loop[10];
+    LayerCost *lcb, *lch;    /* per-layer costs of the base (per image) and the head (per RoI) */
+    double *lc_flat;         /* [3 * (base layers + head layers)]: their weighted sums, for the checkpoint */
+    PrecCostMean cost_mean;
     double *rows;            /* [total][DT_N] */
     double evals[MAX_EVALS][DE_N];
     long n_evals;
@@ -259,6 +263,27 @@ static int run_evaluate(DetRun *r, long i, VocApResult *per, char *err, size_t e
 
 /* ---- checkpoint ---- */
 
+/* the cost accumulators in and out of the checkpoint's arrays */
+static void costs_to_state(DetRun *r) {
+    const int nb = r->det.base.n_layers, nh = r->det.head.n_layers;
+    for (int l = 0; l < nb + nh; l++) {
+        const LayerCost *c = l < nb ? &r->lcb[l] : &r->lch[l - nb];
+        r->lc_flat[3 * l] = c->weighted.fwd, r->lc_flat[3 * l + 1] = c->weighted.err;
+        r->lc_flat[3 * l + 2] = c->weighted.wgrad;
+    }
+    r->loop[6] = r->cost_mean.sum, r->loop[7] = r->cost_mean.comp, r->loop[8] = (double)r->cost_mean.n;
+}
+
+static void costs_from_state(DetRun *r) {
+    const int nb = r->det.base.n_layers, nh = r->det.head.n_layers;
+    for (int l = 0; l < nb + nh; l++) {
+        LayerCost *c = l < nb ? &r->lcb[l] : &r->lch[l - nb];
+        c->weighted.fwd = r->lc_flat[3 * l], c->weighted.err = r->lc_flat[3 * l + 1];
+        c->weighted.wgrad = r->lc_flat[3 * l + 2];
+    }
+    r->cost_mean.sum = r->loop[6], r->cost_mean.comp = r->loop[7], r->cost_mean.n = (long)r->loop[8];
+}
+
 static int ckpt_arrays(DetRun *r, CkptArray *a) {
     Model *b = &r->det.base, *h = &r->det.head;
     int n = 0;
@@ -270,7 +295,8 @@ static int ckpt_arrays(DetRun *r, CkptArray *a) {
     a[n++] = (CkptArray){"head_opt_m", CK_REAL, h->n_params, h->opt_m};
     a[n++] = (CkptArray){"head_opt_v", CK_REAL, h->n_params, h->opt_v};
     a[n++] = (CkptArray){"head_buffers", CK_REAL, h->n_buffers, h->buffers};
-    a[n++] = (CkptArray){"loop_state", CK_F64, 6, r->loop};
+    a[n++] = (CkptArray){"loop_state", CK_F64, 10, r->loop};
+    a[n++] = (CkptArray){"layer_bitmacs", CK_F64, 3 * (size_t)(b->n_layers + h->n_layers), r->lc_flat};
     a[n++] = (CkptArray){"detect_rows", CK_F64, (size_t)r->total * DT_N, r->rows};
     a[n++] = (CkptArray){"detect_evals", CK_F64, (size_t)MAX_EVALS * DE_N, r->evals};
     return n;
@@ -282,6 +308,7 @@ static int run_checkpoint(DetRun *r, long i, int stop, char *err, size_t errlen)
     const double wall_before = r->loop[3];
     r->loop[3] = wall_before + now_seconds() - r->t_start;
     r->loop[4] = (double)r->n_evals;
+    costs_to_state(r);
     CkptArray a[12];
     const int n = ckpt_arrays(r, a);
     const int rc = runlog_checkpoint_save(r->log, i + 1, a, n);
@@ -309,6 +336,7 @@ static int run_resume(DetRun *r, TrainResult *res, char *err, size_t errlen) {
         }
         r->step = step;
         r->n_evals = (long)r->loop[4];
+        costs_from_state(r);
         res->resumed_from = step;
         if (r->progress) fprintf(r->progress, "[%s] resuming from the checkpoint at step %ld/%ld\n", r->name, step,
                                  r->total);
@@ -356,6 +384,17 @@ static int run_step(DetRun *r, long i, double *lr_out, DetectLosses *L, char *er
     const double lr = c->lr * pow(c->gamma, decays_before(c, epoch));
     optimizer_step(r, lr, i + 1);
     r->loop[2] += now_seconds() - t0;
+    /* the step's cost: the base at this batch's size per image, the head per RoI */
+    const int R = r->batch * c->rois_per_image;
+    layer_costs_raw(r->lcb, &r->det.base);
+    layer_costs_add(r->lcb, r->det.base.n_layers, r->batch, pb.bits, pb.grad_bits);
+    layer_costs_add(r->lch, r->det.head.n_layers, R, pb.bits, pb.grad_bits);
+    for (int l = 0; l < r->det.base.n_layers; l++)
+        r->loop[5] += (double)r->batch * (r->lcb[l].raw.fwd + r->lcb[l].raw.err + r->lcb[l].raw.wgrad);
+    for (int l = 0; l < r->det.head.n_layers; l++)
+        r->loop[5] += (double)R * (r->lch[l].raw.fwd + r->lch[l].raw.err + r->lch[l].raw.wgrad);
+    const double cr = c->conv == CONV_BINARY ? prec_cost_ratio(pb.bits, pb.grad_bits) : 1.0;
+    prec_cost_add(&r->cost_mean, cr);
     double *row = r->rows + (size_t)i * DT_N;
     const double v[DT_N] = {L->rpn_cls, L->rpn_box, L->rcnn_cls, L->rcnn_box, L->rpn_prior, L->rpn_reg,
                             L->head_prior, L->head_reg, (double)L->rpn_fg, (double)L->roi_fg};
@@ -363,7 +402,7 @@ static int run_step(DetRun *r, long i, double *lr_out, DetectLosses *L, char *er
     *lr_out = lr;
     if (r->log) {
         TrainRow tr = {.step = i + 1, .loss = L->total, .lr = lr, .time_s = r->loop[3] + now_seconds() - r->t_start,
-                       .bits = pb.bits, .grad_bits = pb.grad_bits, .cost_ratio = NAN, .metric = NAN};
+                       .bits = pb.bits, .grad_bits = pb.grad_bits, .cost_ratio = cr, .metric = NAN};
         if (runlog_train_row(r->log, &tr)) {
             snprintf(err, errlen, "writing the results file failed at iteration %ld", i + 1);
             return -1;
@@ -471,6 +510,34 @@ static int write_tables(DetRun *r, const VocApResult *per, long done) {
     return rc;
 }
 
+/* cost/ and summary/ of both graphs: the base's layers per image, then the
+ * head's times the RoIs of a training image (their weighted sums are totals) */
+static int record_costs(DetRun *r, const TrainResult *res) {
+    const Model *b = &r->det.base, *h = &r->det.head;
+    const int nb = b->n_layers, n = nb + h->n_layers, R = r->c->rois_per_image;
+    SummaryRow *rows = calloc((size_t)n, sizeof *rows);
+    LayerCost *lc = calloc((size_t)n, sizeof *lc);
+    int rc = -1;
+    if (rows && lc) {
+        model_summary_rows(b, rows);
+        model_summary_rows(h, rows + nb);
+        for (int l = 0; l < nb; l++) lc[l] = r->lcb[l];
+        for (int l = nb; l < n; l++) {
+            SummaryRow *w = &rows[l];
+            w->macs_1bit *= R, w->macs_32bit *= R;
+            lc[l] = r->lch[l - nb];
+            lc[l].raw.fwd *= R, lc[l].raw.err *= R, lc[l].raw.wgrad *= R;
+            char name[sizeof w->name];
+            snprintf(name, sizeof name, "head.%.40s", w->name);
+            memcpy(w->name, name, sizeof name);
+        }
+        rc = run_record_results_rows(r->log, rows, lc, n, res);
+    }
+    free(rows);
+    free(lc);
+    return rc;
+}
+
 /* ---- the run ---- */
 
 static int run_setup(DetRun *r, char *err, size_t errlen) {
@@ -507,6 +574,13 @@ static int run_setup(DetRun *r, char *err, size_t errlen) {
     binary_options_from_config(&r->det.head.bconv, c);
     PrecEval pe;
     prec_from_config(c, r->total, &r->prec, &pe);
+    const int nb = r->det.base.n_layers, nh = r->det.head.n_layers;
+    r->lcb = calloc((size_t)nb, sizeof *r->lcb);
+    r->lch = calloc((size_t)nh, sizeof *r->lch);
+    r->lc_flat = calloc(3 * (size_t)(nb + nh), sizeof *r->lc_flat);
+    if (!r->lcb || !r->lch || !r->lc_flat) return snprintf(err, errlen, "out of memory for the cost tables"), -1;
+    layer_costs_init(r->lcb, &r->det.base);
+    layer_costs_init(r->lch, &r->det.head);
     r->adamw = (AdamWConfig){.beta1 = c->beta1, .beta2 = c->beta2, .eps = c->eps, .weight_decay = c->weight_decay};
     r->loop[0] = -1;
     if (r->progress)
@@ -527,6 +601,9 @@ static void run_teardown(DetRun *r) {
     voc_close(r->train_set);
     voc_close(r->test_set);
     free(r->rows);
+    free(r->lcb);
+    free(r->lch);
+    free(r->lc_flat);
     free(r->dets);
     free(r->all);
 }
@@ -566,8 +643,18 @@ int detect_run(const RunConfig *c, const char *run_name, RunLog *log, const Trai
         res->final_top1 = r->loop[1];
         res->best_top1 = r->loop[0] < 0 ? 0 : r->loop[0];
         res->final_loss = NAN;
-        res->images_per_s = r->loop[2] > 0 ? (double)(done - res->resumed_from) * r->batch / r->loop[2] : 0;
+        res->images_per_s = r->loop[2] > 0 ? (double)done * r->batch / r->loop[2] : 0;
         res->status = done == r->total ? 0 : 1;
+        res->mean_cost_ratio = prec_cost_mean(&r->cost_mean);
+        res->fp32_macs = r->loop[5];
+        for (int l = 0; l < r->det.base.n_layers; l++)
+            res->bit_macs += r->lcb[l].weighted.fwd + r->lcb[l].weighted.err + r->lcb[l].weighted.wgrad;
+        for (int l = 0; l < r->det.head.n_layers; l++)
+            res->bit_macs += r->lch[l].weighted.fwd + r->lch[l].weighted.err + r->lch[l].weighted.wgrad;
+        if (log && record_costs(r, res)) {
+            snprintf(err, errlen, "writing the cost and summary tables failed");
+            res->status = -1;
+        }
         if (log && res->status == 0 && write_tables(r, per, done)) {
             snprintf(err, errlen, "writing the detection tables failed");
             res->status = -1;

@@ -93,19 +93,16 @@ int run_checkpoint_save(RunLog *log, Model *m, RunState *s, const LayerCost *lc,
 }
 
 /* cost/ and summary/ tables of the run (results/README.md) */
-static int write_tables(RunLog *log, const Model *m, const LayerCost *lc) {
-    const int n = m->n_layers;
+static int write_rows(RunLog *log, const SummaryRow *rows, const LayerCost *lc, int n) {
     int rc = -1;
-    SummaryRow *rows = calloc((size_t)n, sizeof *rows);
     const char **names = calloc((size_t)n, sizeof *names), **kinds = calloc((size_t)n, sizeof *kinds),
                **shapes = calloc((size_t)n, sizeof *shapes);
     int64_t *ints = calloc(6 * (size_t)n, sizeof *ints);        /* fwd, input bits, params 1/32, MACs 1/32 */
     double *reals = calloc(4 * (size_t)n, sizeof *reals);      /* weighted fwd, err, wgrad; memory */
-    if (rows && names && kinds && shapes && ints && reals) {
+    if (names && kinds && shapes && ints && reals) {
         int64_t *fwd = ints, *ib = ints + n, *p1 = ints + 2 * n, *p32 = ints + 3 * n, *m1 = ints + 4 * n,
                 *m32 = ints + 5 * n;
         double *wf = reals, *we = reals + n, *ww = reals + 2 * n, *mem = reals + 3 * n;
-        model_summary_rows(m, rows);
         for (int i = 0; i < n; i++) {
             names[i] = rows[i].name;
             kinds[i] = rows[i].kind;
@@ -145,7 +142,6 @@ static int write_tables(RunLog *log, const Model *m, const LayerCost *lc) {
                  ? -1
                  : 0;
     }
-    free(rows);
     free(names);
     free(kinds);
     free(shapes);
@@ -154,8 +150,16 @@ static int write_tables(RunLog *log, const Model *m, const LayerCost *lc) {
     return rc;
 }
 
-int run_record_results(RunLog *log, const Model *m, const LayerCost *lc, const TrainResult *res) {
-    if (runlog_mean_cost_ratio(log, res->mean_cost_ratio) || write_tables(log, m, lc)) return -1;
+static int write_tables(RunLog *log, const Model *m, const LayerCost *lc) {
+    SummaryRow *rows = calloc((size_t)m->n_layers, sizeof *rows);
+    if (!rows) return -1;
+    model_summary_rows(m, rows);
+    const int rc = write_rows(log, rows, lc, m->n_layers);
+    free(rows);
+    return rc;
+}
+
+static int record_attrs(RunLog *log, const TrainResult *res) {
     if (res->status != 0) return 0;
     int rc = runlog_attr(log, "bit_macs", res->bit_macs) | runlog_attr(log, "fp32_macs", res->fp32_macs) |
              runlog_attr(log, "images_per_s", res->images_per_s);
@@ -163,6 +167,16 @@ int run_record_results(RunLog *log, const Model *m, const LayerCost *lc, const T
     struct rusage ru;
     if (getrusage(RUSAGE_SELF, &ru) == 0) rc |= runlog_attr(log, "peak_rss_bytes", 1024.0 * (double)ru.ru_maxrss);
     return rc ? -1 : 0;
+}
+
+int run_record_results(RunLog *log, const Model *m, const LayerCost *lc, const TrainResult *res) {
+    if (runlog_mean_cost_ratio(log, res->mean_cost_ratio) || write_tables(log, m, lc)) return -1;
+    return record_attrs(log, res);
+}
+
+int run_record_results_rows(RunLog *log, const SummaryRow *rows, const LayerCost *lc, int n, const TrainResult *res) {
+    if (runlog_mean_cost_ratio(log, res->mean_cost_ratio) || write_rows(log, rows, lc, n)) return -1;
+    return record_attrs(log, res);
 }
 
 int run_record_end(RunLog *log, int rc, const TrainResult *res, const char *message, const Dataset *train,

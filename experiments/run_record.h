@@ -53,6 +53,9 @@ int run_checkpoint_save(RunLog *log, Model *m, RunState *s, const LayerCost *lc,
 /* The run's end: mean cost ratio, the cost/ and summary/ tables, and, when
  * it completed, bit_macs, fp32_macs, images_per_s, peak_rss_bytes. 0 or -1. */
 int run_record_results(RunLog *log, const Model *m, const LayerCost *lc, const TrainResult *res);
+/* the same from summary rows and costs the caller assembled (a detector's two
+ * graphs: the base's rows, then the head's per image) */
+int run_record_results_rows(RunLog *log, const SummaryRow *rows, const LayerCost *lc, int n, const TrainResult *res);
 /* Close the run: the data set's counters (ImageNet's skipped images and
  * libjpeg warnings), then status complete (rc 0, with the final and best
  * metric), interrupted (1) or failed (-1, with `message`). Frees log. */

@@ -58,6 +58,14 @@ with h5py.File(sys.argv[1], "r") as f:
     for k in ("image", "class", "x1", "y1", "x2", "y2"):
         assert len(d[k]) == n, k
     assert len(r["detection_images/id"]) == 4
+    # cost/ and summary/ cover both graphs; the bit-weighted MACs of a cyclic run are below its fp32 count
+    names = [x.decode() if isinstance(x, bytes) else x for x in r["cost/name"][:]]
+    assert "conv1" in names and "rpn.conv" in names and "head.cls_score" in names, names
+    assert len(r["summary/name"]) == len(names)
+    fp32, bit = r.attrs["fp32_macs"], r.attrs["bit_macs"]
+    assert 0 < bit < fp32, (bit, fp32)
+    assert 0 < r.attrs["mean_cost_ratio"] < 1, r.attrs["mean_cost_ratio"]
+    assert np.all(np.isfinite(r["train/cost_ratio"][:]))
 ' "$h5"
 
 # the same run with 1 and 2 threads: bitwise the same losses and mAP
