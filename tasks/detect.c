@@ -233,9 +233,14 @@ static void rpn_losses(Detector *d, int B, int K, const int *n_lab, DetectLosses
                 const float *t = s->targets + ((size_t)b * s->max_anchors + i) * 4;
                 const float inw = s->inw[(size_t)b * s->max_anchors + i], ow = (float)out_w;
                 if (inw == 0) continue;
+                /* the sampled deltas again in real (s->deltas is float, for the proposals: as the loss's
+                 * input it would make the f64 engine's loss a step function at float resolution) */
                 real pred[4];
-                const float *dl = s->deltas + ((size_t)b * s->max_anchors + i) * 4;
-                for (int c = 0; c < 4; c++) pred[c] = dl[c];
+                const real *ep = s->eps + ((size_t)b * s->max_anchors + i) * 4;
+                for (int c = 0; c < 4; c++)
+                    pred[c] = (real)(box[((size_t)b * 8 * A + 8 * a + 4 + c) * K + k] +
+                                     ep[c] * exp(0.5 * box[((size_t)b * 8 * A + 8 * a + c) * K + k]) *
+                                         d->o.sample_sigma);
                 const float iw4[4] = {inw, inw, inw, inw}, ow4[4] = {ow, ow, ow, ow};
                 sl1 += smooth_l1_sigma_forward(pred, t, iw4, ow4, 4, d->o.rpn_sigma) / B;
                 if (!dbox) continue;
