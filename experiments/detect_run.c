@@ -122,6 +122,12 @@ static int open_data(DetRun *r, char *err, size_t errlen) {
     if (!r->train) return -1;
     r->test = det_data_open(r->test_set, &eo, err, errlen);
     if (!r->test) return -1;
+    /* images without a box are left out of training, as the reference's filter_roidb does: counted */
+    const long skipped = det_data_skipped(r->train);
+    if (r->log) runlog_attr(r->log, "images_skipped", (double)skipped);
+    if (skipped && r->progress)
+        fprintf(r->progress, "[%s] %ld training images have no box (after the difficult filter): left out\n",
+                r->name, skipped);
     r->n_test = det_data_entries(r->test);
     if (c->test_subset > 0 && c->test_subset < r->n_test) r->n_test = c->test_subset;
     return 0;

@@ -559,105 +559,114 @@ static int cmp_float_desc(const void *a, const void *b) {
     return (x < y) - (x > y);
 }
 
-int detect_image(Detector *d, const DetBatch *bt, uint64_t seed, long image_key, Detection **out, int *cap,
-                 double *recall, char *err, size_t errlen) {
+/* the fraction of the image's GT boxes some proposal covers at IoU >= 0.5 */
+static double proposal_recall(const Detector *d, const DetBatch *bt, int P) {
+    const DetBuf *s = d->buf;
+    const float *gt = image_gt(d, bt, 0);
+    int hit = 0;
+    for (int g = 0; g < bt->num_boxes[0]; g++) {
+        float best = 0;
+        for (int i = 0; i < P; i++) {
+            const float v = box_iou(s->props + 4 * (size_t)i, gt + 5 * g);
+            best = v > best ? v : best;
+        }
+        hit += best >= 0.5f;
+    }
+    return bt->num_boxes[0] > 0 ? (double)hit / bt->num_boxes[0] : NAN;
+}
+
+/* base, RPN and proposals of test image bt (eval mode) into roi5[P]; the
+ * head on them; the refined boxes in s->dec (original pixels) */
+static int test_forward(Detector *d, const DetBatch *bt, uint64_t seed, long key, double *recall, char *err,
+                        size_t errlen) {
     DetBuf *s = d->buf;
     const DetectOptions *o = &d->o;
-    const int NC = o->num_classes;
     if (model_set_input_size(&d->base, bt->H, bt->W, err, errlen)) return -1;
-    if (model_run(&d->base, bt->images, 1, 0)) {
-        snprintf(err, errlen, "%s", d->base.run_err);
-        return -1;
-    }
+    if (model_run(&d->base, bt->images, 1, 0)) return snprintf(err, errlen, "%s", d->base.run_err), -1;
     const Layer *f = &d->base.layers[d->base.outputs[FRCNN_FEAT]];
     const int K = f->H * f->W, NA = K * d->A, P = o->tgt.post_nms_test;
     anchors_shift(d->anchors0, d->A, f->H, f->W, o->stride, s->anchors);
     const int noise = o->box_noise == BOX_NOISE_ALWAYS;
-    /* test-time draws use keys past any training step's */
-    const long key = -1 - image_key;
     rpn_decode_outputs(d, 0, K, noise, seed, key);
     const float *info = bt->im_info;
-    proposals(&o->tgt, 0, s->anchors, s->fg, s->deltas, NA, (int)info[0], (int)info[1], info[2], s->props, s->pscores);
-    if (recall) {
-        int hit = 0;
-        const float *gt = image_gt(d, bt, 0);
-        for (int g = 0; g < bt->num_boxes[0]; g++) {
-            float best = 0;
-            for (int i = 0; i < P; i++) {
-                const float v = box_iou(s->props + 4 * (size_t)i, gt + 5 * g);
-                best = v > best ? v : best;
-            }
-            hit += best >= 0.5f;
-        }
-        *recall = bt->num_boxes[0] > 0 ? (double)hit / bt->num_boxes[0] : NAN;
-    }
+    if (proposals(&o->tgt, 0, s->anchors, s->fg, s->deltas, NA, (int)info[0], (int)info[1], info[2], s->props,
+                  s->pscores) < 0)
+        return snprintf(err, errlen, "out of memory for the proposals"), -1;
+    if (recall) *recall = proposal_recall(d, bt, P);
+    /* every row, the zero-padded ones included, goes through the head (the reference's padding) */
     for (int i = 0; i < P; i++) {
         float *r5 = s->roi5 + (size_t)i * 5;
         r5[0] = 0;
         memcpy(r5 + 1, s->props + 4 * (size_t)i, 4 * sizeof *r5);
     }
     if (model_set_input_size(&d->head, o->roi.PH, o->roi.PW, err, errlen)) return -1;
-    if (head_forward(d, P, 0)) {
-        snprintf(err, errlen, "%s", d->head.run_err);
-        return -1;
-    }
+    if (head_forward(d, P, 0)) return snprintf(err, errlen, "%s", d->head.run_err), -1;
     head_decode_outputs(d, P, noise, seed, key);
     head_boxes(d, s->roi5 + 1, 5, P, info, 1);
-    int n = 0;
-    for (int j = 1; j < NC; j++) {
-        int m = 0;
-        for (int i = 0; i < P; i++)
-            if (s->hprob[(size_t)i * NC + j] > o->test_score) s->idx[m++] = i;
-        if (!m) continue;
-        float *bx = malloc((size_t)m * 4 * sizeof *bx);
-        int *kp = malloc((size_t)m * sizeof *kp);
-        if (!bx || !kp) {
-            free(bx);
-            free(kp);
-            snprintf(err, errlen, "out of memory in detect_image");
-            return -1;
-        }
+    return 0;
+}
+
+/* class j's detections among the P refined boxes: score > test_score, NMS;
+ * appended to *out at *n */
+static int class_detections(Detector *d, int P, int j, Detection **out, int *cap, int *n, char *err, size_t errlen) {
+    DetBuf *s = d->buf;
+    const DetectOptions *o = &d->o;
+    const int NC = o->num_classes;
+    int m = 0;
+    for (int i = 0; i < P; i++)
+        if (s->hprob[(size_t)i * NC + j] > o->test_score) s->idx[m++] = i;
+    if (!m) return 0;
+    float *bx = malloc((size_t)m * 4 * sizeof *bx);
+    int *kp = malloc((size_t)m * sizeof *kp);
+    int nk = -1;
+    if (bx && kp) {
         for (int q = 0; q < m; q++) {
             s->cscore[q] = (float)s->hprob[(size_t)s->idx[q] * NC + j];
             memcpy(bx + 4 * q, s->dec + 4 * (size_t)s->idx[q], 4 * sizeof *bx);
         }
-        const int nk = nms(bx, s->cscore, m, (float)o->test_nms, o->tgt.nms_gt_or_equal, kp, m, NULL);
-        if (n + nk > *cap) {
-            const int nc = (n + nk) * 2 + 16;
-            Detection *g = realloc(*out, (size_t)nc * sizeof *g);
-            if (!g) {
-                free(bx);
-                free(kp);
-                snprintf(err, errlen, "out of memory for detections");
-                return -1;
-            }
-            *out = g;
-            *cap = nc;
-        }
-        for (int q = 0; q < nk; q++) {
-            Detection *t = &(*out)[n++];
-            t->cls = j;
-            t->score = s->cscore[kp[q]];
-            memcpy(t->box, bx + 4 * kp[q], sizeof t->box);
-        }
-        free(bx);
-        free(kp);
+        nk = nms(bx, s->cscore, m, (float)o->test_nms, o->tgt.nms_gt_or_equal, kp, m, NULL);
     }
-    /* at most max_per_image: keep scores >= the max_per_image-th highest */
-    if (o->max_per_image > 0 && n > o->max_per_image) {
-        float *sc = malloc((size_t)n * sizeof *sc);
-        if (!sc) {
-            snprintf(err, errlen, "out of memory in detect_image");
-            return -1;
-        }
-        for (int i = 0; i < n; i++) sc[i] = (*out)[i].score;
-        qsort(sc, (size_t)n, sizeof *sc, cmp_float_desc);
-        const float th = sc[o->max_per_image - 1];
-        free(sc);
-        int w = 0;
-        for (int i = 0; i < n; i++)
-            if ((*out)[i].score >= th) (*out)[w++] = (*out)[i];
-        n = w;
+    if (nk >= 0 && *n + nk > *cap) {
+        const int nc = (*n + nk) * 2 + 16;
+        Detection *g = realloc(*out, (size_t)nc * sizeof *g);
+        if (g) *out = g, *cap = nc;
+        else nk = -1;
     }
+    for (int q = 0; q < nk; q++) {
+        Detection *t = &(*out)[(*n)++];
+        t->cls = j;
+        t->score = s->cscore[kp[q]];
+        memcpy(t->box, bx + 4 * kp[q], sizeof t->box);
+    }
+    free(bx);
+    free(kp);
+    if (nk < 0) return snprintf(err, errlen, "out of memory for the detections"), -1;
+    return 0;
+}
+
+/* at most max_per_image detections: those scoring >= the max_per_image-th highest (test_net.py) */
+static int cap_per_image(const DetectOptions *o, Detection *dets, int n) {
+    if (o->max_per_image <= 0 || n <= o->max_per_image) return n;
+    float *sc = malloc((size_t)n * sizeof *sc);
+    if (!sc) return -1;
+    for (int i = 0; i < n; i++) sc[i] = dets[i].score;
+    qsort(sc, (size_t)n, sizeof *sc, cmp_float_desc);
+    const float th = sc[o->max_per_image - 1];
+    free(sc);
+    int w = 0;
+    for (int i = 0; i < n; i++)
+        if (dets[i].score >= th) dets[w++] = dets[i];
+    return w;
+}
+
+int detect_image(Detector *d, const DetBatch *bt, uint64_t seed, long image_key, Detection **out, int *cap,
+                 double *recall, char *err, size_t errlen) {
+    /* test-time draws use keys past any training step's */
+    if (test_forward(d, bt, seed, -1 - image_key, recall, err, errlen)) return -1;
+    int n = 0;
+    for (int j = 1; j < d->o.num_classes; j++)
+        if (class_detections(d, d->o.tgt.post_nms_test, j, out, cap, &n, err, errlen)) return -1;
+    n = cap_per_image(&d->o, *out, n);
+    if (n < 0) snprintf(err, errlen, "out of memory in detect_image");
     return n;
 }
