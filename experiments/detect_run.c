@@ -152,76 +152,15 @@ static void ib_weights(const RunConfig *c, long epoch, DetectOptions *o) {
 
 /* ---- evaluation ---- */
 
-typedef struct {
-    VocGtImage *img;
-    double *boxes;
-    int32_t *labels;
-    uint8_t *diff;
-} Gt;
-
-static int gt_build(const VocSet *s, Gt *g) {
-    long nb = 0;
-    for (long i = 0; i < s->n; i++) nb += s->images[i].ann.n;
-    g->img = calloc((size_t)s->n + 1, sizeof *g->img);
-    g->boxes = malloc(((size_t)nb + 1) * 4 * sizeof *g->boxes);
-    g->labels = malloc(((size_t)nb + 1) * sizeof *g->labels);
-    g->diff = malloc((size_t)nb + 1);
-    if (!g->img || !g->boxes || !g->labels || !g->diff) return -1;
-    long k = 0;
-    for (long i = 0; i < s->n; i++) {
-        const VocAnnotation *a = &s->images[i].ann;
-        g->img[i] = (VocGtImage){.n = a->n, .boxes = g->boxes + 4 * k, .labels = g->labels + k, .difficult = g->diff + k};
-        for (int j = 0; j < a->n; j++, k++) {
-            const VocObject *o = &a->obj[j];
-            /* the devkit's 1-based inclusive pixels, 0-based as the detections */
-            g->boxes[4 * k] = o->xmin - 1, g->boxes[4 * k + 1] = o->ymin - 1;
-            g->boxes[4 * k + 2] = o->xmax - 1, g->boxes[4 * k + 3] = o->ymax - 1;
-            g->labels[k] = o->label + 1;
-            g->diff[k] = (uint8_t)o->difficult;
-        }
-    }
-    return 0;
-}
-
-static void gt_free(Gt *g) { free(g->img); free(g->boxes); free(g->labels); free(g->diff); }
-
 /* the detections of the first n_test test images into r->all */
 static int detect_test_set(DetRun *r, double *recall50, char *err, size_t errlen) {
     r->n_all = 0;
-    double hits = 0, gts = 0;
-    for (long e = 0; e < r->n_test; e++) {
-        int32_t ent = (int32_t)e;
-        if (det_batch_load(r->test, &ent, 1, r->c->seed, 0, &r->b, err, errlen)) return -1;
-        DetEntryInfo info;
-        det_data_entry(r->test, e, &info);
-        double rec = NAN;
-        const int n = detect_image(&r->det, &r->b, r->c->seed, e, &r->dets, &r->dcap, &rec, err, errlen);
-        if (n < 0) return -1;
-        if (isfinite(rec)) {
-            hits += rec * r->b.num_boxes[0];
-            gts += r->b.num_boxes[0];
-        }
-        if (r->n_all + n > r->cap_all) {
-            const long nc = 2 * (r->n_all + n) + 64;
-            VocDet *g = realloc(r->all, (size_t)nc * sizeof *g);
-            if (!g) return snprintf(err, errlen, "out of memory for detections"), -1;
-            r->all = g;
-            r->cap_all = nc;
-        }
-        for (int i = 0; i < n; i++) {
-            VocDet *v = &r->all[r->n_all++];
-            v->image = info.image;
-            v->label = r->dets[i].cls;
-            v->score = r->dets[i].score;
-            for (int c = 0; c < 4; c++) v->box[c] = r->dets[i].box[c];
-        }
-    }
-    *recall50 = gts > 0 ? hits / gts : NAN;
-    return 0;
+    return detect_dataset(&r->det, r->test, r->n_test, r->c->seed, &r->b, &r->dets, &r->dcap, &r->all, &r->n_all,
+                          &r->cap_all, recall50, err, errlen);
 }
 
 /* mAP07, mAP all-point at IoU 0.5 and mAP07 at 0.7 (and per class at 0.5) */
-static int score_detections(DetRun *r, const Gt *g, double *m, VocApResult *per, char *err, size_t errlen) {
+static int score_detections(DetRun *r, const VocGtSet *g, double *m, VocApResult *per, char *err, size_t errlen) {
     double a07[VOC_NUM_CLASSES], aall[VOC_NUM_CLASSES], a70[VOC_NUM_CLASSES];
     for (int c = 0; c < VOC_NUM_CLASSES; c++) {
         VocApResult x, y;
@@ -243,12 +182,12 @@ static int run_evaluate(DetRun *r, long i, VocApResult *per, char *err, size_t e
     if ((i + 1) % every != 0 && i + 1 != r->total) return 0;
     const PrecBits pb = prec_at(&r->prec, i);
     r->det.base.bits = r->det.head.bits = pb.bits;
-    Gt g = {0};
+    VocGtSet g = {0};
     double m[3], rec = NAN;
-    int rc = gt_build(r->test_set, &g) ? (snprintf(err, errlen, "out of memory"), -1) : 0;
+    int rc = voc_gt_from_set(r->test_set, &g) ? (snprintf(err, errlen, "out of memory"), -1) : 0;
     if (!rc) rc = detect_test_set(r, &rec, err, errlen);
     if (!rc) rc = score_detections(r, &g, m, per, err, errlen);
-    gt_free(&g);
+    voc_gt_free(&g);
     if (rc) return -1;
     if (r->n_evals < MAX_EVALS) {
         double *e = r->evals[r->n_evals++];

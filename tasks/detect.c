@@ -670,3 +670,34 @@ int detect_image(Detector *d, const DetBatch *bt, uint64_t seed, long image_key,
     if (n < 0) snprintf(err, errlen, "out of memory in detect_image");
     return n;
 }
+
+int detect_dataset(Detector *d, const DetData *test, long n, uint64_t seed, DetBatch *b, Detection **dets,
+                   int *dcap, VocDet **all, long *n_all, long *cap, double *recall50, char *err, size_t errlen) {
+    double hits = 0, gts = 0;
+    for (long e = 0; e < n; e++) {
+        int32_t ent = (int32_t)e;
+        if (det_batch_load(test, &ent, 1, seed, 0, b, err, errlen)) return -1;
+        DetEntryInfo info;
+        det_data_entry(test, e, &info);
+        double rec = NAN;
+        const int k = detect_image(d, b, seed, e, dets, dcap, &rec, err, errlen);
+        if (k < 0) return -1;
+        if (isfinite(rec)) hits += rec * b->num_boxes[0], gts += b->num_boxes[0];
+        if (*n_all + k > *cap) {
+            const long nc = 2 * (*n_all + k) + 64;
+            VocDet *g = realloc(*all, (size_t)nc * sizeof *g);
+            if (!g) return snprintf(err, errlen, "out of memory for detections"), -1;
+            *all = g;
+            *cap = nc;
+        }
+        for (int i = 0; i < k; i++) {
+            VocDet *v = &(*all)[(*n_all)++];
+            v->image = info.image;
+            v->label = (*dets)[i].cls;
+            v->score = (*dets)[i].score;
+            for (int c = 0; c < 4; c++) v->box[c] = (*dets)[i].box[c];
+        }
+    }
+    if (recall50) *recall50 = gts > 0 ? hits / gts : NAN;
+    return 0;
+}

@@ -117,4 +117,13 @@ typedef struct {
 int detect_image(Detector *d, const DetBatch *b, uint64_t seed, long image_key, Detection **out, int *cap,
                  double *recall, char *err, size_t errlen);
 
+/* Detections of the first n entries of a test DetData (one image a batch),
+ * appended to *all as VocDets (image = the VocSet index, label = the class
+ * 1..20, box in original 0-based pixels) growing *cap; *recall50 (may be
+ * NULL) the share of the GT boxes some proposal covers at IoU >= 0.5. The
+ * batch and detection buffers b, dets/dcap are the caller's, reused. 0, or
+ * -1 with a message. */
+int detect_dataset(Detector *d, const DetData *test, long n, uint64_t seed, DetBatch *b, Detection **dets,
+                   int *dcap, VocDet **all, long *n_all, long *cap, double *recall50, char *err, size_t errlen);
+
 #endif

@@ -244,3 +244,38 @@ double voc_box_recall(const VocGtImage *gt, long n_images, const double *const *
         }
     return n ? (double)hit / (double)n : NAN;
 }
+
+int voc_gt_from_set(const VocSet *s, VocGtSet *g) {
+    long nb = 0;
+    for (long i = 0; i < s->n; i++) nb += s->images[i].ann.n;
+    g->img = calloc((size_t)s->n + 1, sizeof *g->img);
+    g->boxes = malloc(((size_t)nb + 1) * 4 * sizeof *g->boxes);
+    g->labels = malloc(((size_t)nb + 1) * sizeof *g->labels);
+    g->difficult = malloc((size_t)nb + 1);
+    if (!g->img || !g->boxes || !g->labels || !g->difficult) {
+        voc_gt_free(g);
+        return -1;
+    }
+    long k = 0;
+    for (long i = 0; i < s->n; i++) {
+        const VocAnnotation *a = &s->images[i].ann;
+        g->img[i] = (VocGtImage){.n = a->n, .boxes = g->boxes + 4 * k, .labels = g->labels + k,
+                                 .difficult = g->difficult + k};
+        for (int j = 0; j < a->n; j++, k++) {
+            const VocObject *o = &a->obj[j];
+            g->boxes[4 * k] = o->xmin - 1, g->boxes[4 * k + 1] = o->ymin - 1;
+            g->boxes[4 * k + 2] = o->xmax - 1, g->boxes[4 * k + 3] = o->ymax - 1;
+            g->labels[k] = o->label + 1;
+            g->difficult[k] = (uint8_t)o->difficult;
+        }
+    }
+    return 0;
+}
+
+void voc_gt_free(VocGtSet *g) {
+    free(g->img);
+    free(g->boxes);
+    free(g->labels);
+    free(g->difficult);
+    memset(g, 0, sizeof *g);
+}

@@ -39,6 +39,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "voc.h"
+
 /* numpy's np.arange(0., 1.1, 0.1)[i] */
 double voc_ap07_threshold(int i);
 
@@ -91,5 +93,18 @@ double voc_iou(const double *a, const double *b);
  * is >= thresh; NaN when there is no such GT box. */
 double voc_box_recall(const VocGtImage *gt, long n_images, const double *const *boxes, const int *counts,
                       double thresh);
+
+/* The ground truth of every image of a VocSet as VocGtImages: boxes in
+ * 0-based inclusive pixels (the devkit's numbers minus 1, the detector's
+ * convention), classes 1..20 (VOC_CLASSES index + 1, 0 being background),
+ * difficult flags; img[i] is set image i. 0, or -1 when out of memory. */
+typedef struct {
+    VocGtImage *img;           /* [n images] */
+    double *boxes;
+    int32_t *labels;
+    uint8_t *difficult;
+} VocGtSet;
+int voc_gt_from_set(const VocSet *s, VocGtSet *g);
+void voc_gt_free(VocGtSet *g);
 
 #endif

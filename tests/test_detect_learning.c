@@ -16,83 +16,30 @@
 
 static char g_err[4096];
 
-/* GT of every VocSet image in original 0-based inclusive pixels */
-typedef struct {
-    VocGtImage *img;
-    double *boxes;
-    int32_t *labels;
-    uint8_t *diff;
-} Gt;
-
-static void gt_build(const VocSet *s, Gt *g) {
-    long nb = 0;
-    for (long i = 0; i < s->n; i++) nb += s->images[i].ann.n;
-    g->img = calloc((size_t)s->n, sizeof *g->img);
-    g->boxes = malloc((size_t)nb * 4 * sizeof *g->boxes);
-    g->labels = malloc((size_t)nb * sizeof *g->labels);
-    g->diff = malloc((size_t)nb);
-    long k = 0;
-    for (long i = 0; i < s->n; i++) {
-        const VocAnnotation *a = &s->images[i].ann;
-        g->img[i] = (VocGtImage){.n = a->n, .boxes = g->boxes + 4 * k, .labels = g->labels + k, .difficult = g->diff + k};
-        for (int j = 0; j < a->n; j++, k++) {
-            const VocObject *o = &a->obj[j];
-            g->boxes[4 * k] = o->xmin - 1, g->boxes[4 * k + 1] = o->ymin - 1;
-            g->boxes[4 * k + 2] = o->xmax - 1, g->boxes[4 * k + 3] = o->ymax - 1;
-            g->labels[k] = o->label + 1;
-            g->diff[k] = (uint8_t)o->difficult;
-        }
-    }
-}
-
-static void gt_free(Gt *g) { free(g->img); free(g->boxes); free(g->labels); free(g->diff); }
-
 /* mAP07 over the classes with GT, detections of every test entry */
-static double evaluate(Detector *d, const VocSet *s, const DetData *test, const Gt *g) {
+static double evaluate(Detector *d, const VocSet *s, const DetData *test, const VocGtSet *g) {
     DetBatch b = {0};
     Detection *dets = NULL;
-    int cap = 0;
-    long nv = 0, capv = 0;
     VocDet *all = NULL;
-    for (long e = 0; e < det_data_entries(test); e++) {
-        int32_t ent = (int32_t)e;
-        if (det_batch_load(test, &ent, 1, 1, 0, &b, g_err, sizeof g_err)) {
-            printf("FAIL load test %ld: %s\n", e, g_err);
-            return -1;
+    int dcap = 0;
+    long n_all = 0, cap = 0;
+    double map = -1;
+    if (detect_dataset(d, test, det_data_entries(test), 1, &b, &dets, &dcap, &all, &n_all, &cap, NULL, g_err,
+                       sizeof g_err) == 0) {
+        double ap[20];
+        int na = 0;
+        for (int c = 1; c <= 20; c++) {
+            VocApResult r;
+            if (voc_ap_class(g->img, s->n, all, n_all, c, 0.5, &r, g_err, sizeof g_err)) break;
+            ap[na++] = r.ap07;
         }
-        DetEntryInfo info;
-        det_data_entry(test, e, &info);
-        const int n = detect_image(d, &b, 1, e, &dets, &cap, NULL, g_err, sizeof g_err);
-        if (n < 0) {
-            printf("FAIL detect: %s\n", g_err);
-            return -1;
-        }
-        if (nv + n > capv) {
-            capv = 2 * (nv + n) + 16;
-            all = realloc(all, (size_t)capv * sizeof *all);
-        }
-        for (int i = 0; i < n; i++) {
-            VocDet *v = &all[nv++];
-            v->image = info.image;
-            v->label = dets[i].cls;
-            v->score = dets[i].score;
-            for (int c = 0; c < 4; c++) v->box[c] = dets[i].box[c];
-        }
+        if (na == 20) map = voc_ap_mean(ap, na);
     }
-    double ap[21];
-    int na = 0;
-    for (int c = 1; c < 21; c++) {
-        VocApResult r;
-        if (voc_ap_class(g->img, s->n, all, nv, c, 0.5, &r, g_err, sizeof g_err)) {
-            printf("FAIL ap: %s\n", g_err);
-            return -1;
-        }
-        ap[na++] = r.ap07;
-    }
+    if (map < 0) printf("FAIL evaluate: %s\n", g_err);
     free(all);
     free(dets);
     det_batch_free(&b);
-    return voc_ap_mean(ap, na);
+    return map;
 }
 
 static void adam(Model *m, double lr, long t) {
@@ -136,8 +83,8 @@ int main(void) {
     o.tgt.rois_per_image = 64;
     Detector d;
     CHECK(detector_init(&d, &o, B, mh, mw, 1, g_err, sizeof g_err) == 0, "init: %s", g_err);
-    Gt g;
-    gt_build(s, &g);
+    VocGtSet g;
+    CHECK(voc_gt_from_set(s, &g) == 0, "out of memory");
     const double map0 = evaluate(&d, s, test, &g);
     printf("untrained mAP07 %.4f\n", map0);
     CHECK(map0 >= 0 && map0 <= 0.05, "untrained mAP07 %.4f should be <= 0.05", map0);
@@ -170,7 +117,7 @@ int main(void) {
     CHECK(map1 >= 0.9, "trained mAP07 %.4f should be >= 0.9", map1);
     det_batch_free(&b);
     detector_free(&d);
-    gt_free(&g);
+    voc_gt_free(&g);
     det_data_close(train);
     det_data_close(test);
     voc_close(s);
