@@ -38,6 +38,7 @@
 
 #include "datasets/dataset.h"
 #include "experiments/config.h"
+#include "experiments/detect_run.h"
 #include "h5_attr.h"
 #include "model.h"
 #include "precision.h"
@@ -522,6 +523,10 @@ static void compute_efficiency(const ExpFile *f, Run *r) {
     const CostTable *ct = &r->cost;
     DatasetShape ds;
     long n_train;
+    if (detect_config(c)) { /* its costs are in cost/ and the run's attributes; this table rebuilds classifiers */
+        warnf("%s: run '%s': a detection run, no efficiency row", f->path, r->name);
+        return;
+    }
     if (data_shape_from_config(c, &ds, &n_train)) {
         warnf("%s: run '%s': unknown dataset '%s', no efficiency row", f->path, r->name, c->dataset);
         return;
