@@ -21,6 +21,7 @@ void model_init(Model *m, const char *arch, int C, int H, int W, int num_classes
     m->binary_kind = CONV_FP32;
     m->bconv = binary_conv_faithful();
     m->bits = m->grad_bits = 32;
+    m->shard = shard_plan_single();
 }
 
 void model_free(Model *m) {

@@ -57,6 +57,7 @@
 #include "ops.h"
 #include "real.h"
 #include "rng.h"
+#include "shard.h"
 
 typedef struct Model Model;
 typedef struct Layer Layer;
@@ -154,6 +155,10 @@ struct Model {
     double bits, grad_bits;
     long step;                 /* iteration index: keys the stochastic-rounding noise */
     uint64_t seed;             /* the run's seed (noise streams) */
+    /* how the batch's float reductions are split and where the other shards
+     * are (core/shard.h): model_init sets one shard, one process; the loop
+     * sets train.shards and the run's ranks. batch is this rank's rows. */
+    ShardPlan shard;
     Layer *layers;
     int n_layers, cap;
     int n_outputs;             /* marked outputs (model_alloc marks the last layer if none) */

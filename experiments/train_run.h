@@ -7,6 +7,7 @@
 #include <stdio.h>
 
 #include "config.h"
+#include "dist.h"
 #include "dataset.h"
 #include "engine_options.h"
 #include "results_h5.h"
@@ -21,6 +22,9 @@ typedef struct {
     int resume;                /* continue from the run's checkpoint in log, if it has one */
     int run_index, n_runs;     /* for the progress lines: run i/N (n_runs 0 = not shown) */
     double grid_iters_after;   /* iterations of the runs after this one, for the grid's ETA */
+    /* the ranks that train this run together (issue 15): NULL or size 1 = this
+     * process alone. Rank 0 of it writes the log; the others pass log = NULL. */
+    const DistComm *group;
 } TrainControl;
 
 /* Train and evaluate. log may be NULL. Progress lines go to `progress` (may be
