@@ -312,6 +312,9 @@ static const KeyDef KEYS[] = {
      .help = "iterations between checkpoints in the results file (0 = only at the end and on a stop)"},
     {"train.threads", T_INT, FIELD(threads), .def = "0", GE(0), LE(1024),
      .help = "OpenMP threads (0 = OMP_NUM_THREADS / all cores)"},
+    {"train.shards", T_INT, FIELD(shards), .def = "1", GE(1), LE(65536),
+     .help = "float batch reductions per shard of batch/shards samples, added in a fixed tree: any ranks "
+             "dividing it give the same bits (a power of two dividing the batch; 1 = one shard)"},
 
     /* the detector (model.arch frcnn_resnet18); every default is the reference's */
     {"detect.rpn_conv", T_ENUM, FIELD(rpn_conv), .choices = RPN_CONVS, .values = RPN_CONV_VALUES, .def = "bidet",
@@ -972,6 +975,12 @@ static int check_length(const RunConfig *c, char *msg, size_t cap, const char *b
         return blame_keys(blame, "schedule.step_size", "schedule.lr");
     }
     if (check_step_epochs(c, msg, cap, blame)) return -1;
+    /* core/shard.h: the tree needs a power of two, the shards whole samples */
+    if ((c->shards & (c->shards - 1)) != 0 || c->batch_size % c->shards != 0) {
+        snprintf(msg, cap, "key 'train.shards' must be a power of two dividing train.batch_size (%d), got %d",
+                 c->batch_size, c->shards);
+        return blame_keys(blame, "train.shards", "train.batch_size");
+    }
     if (c->iterations == 0 && !(c->epochs > 0)) {
         snprintf(msg, cap, "key 'train.epochs' must be > 0 when train.iterations is 0, got %g", c->epochs);
         return blame_keys(blame, "train.epochs", "train.iterations");

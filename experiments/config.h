@@ -154,6 +154,7 @@ typedef struct {
     long checkpoint_interval;    /* train.checkpoint_interval: iterations between checkpoints (0 = at the end / on a stop) */
     uint64_t seed;               /* train.seed */
     int threads;                 /* train.threads (0 = OMP_NUM_THREADS / all cores) */
+    int shards;                  /* train.shards: shards of the batch's float reductions (core/shard.h) */
     /* the detector (model.arch frcnn_resnet18; defaults = the reference) */
     RpnConvKind rpn_conv;        /* detect.rpn_conv: bidet | cyclebnn | fp32 */
     double anchor_scales[CFG_LIST_MAX]; /* detect.anchor_scales: [8, 16, 32] */

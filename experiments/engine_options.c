@@ -171,6 +171,7 @@ int train_options_from_config(const RunConfig *c, long n_train, TrainOptions *o,
     o->log_every = c->log_interval > 0 ? c->log_interval : 50;
     o->seed = c->seed;
     o->threads = c->threads;
+    o->shards = c->shards;
     o->conv_name = config_enum_name("model.conv", c->conv);
     o->optim_name = config_enum_name("optim.name", c->optimizer);
     o->lr_name = config_enum_name("schedule.lr", c->lr_schedule);

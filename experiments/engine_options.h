@@ -43,6 +43,7 @@ typedef struct {
     long eval_every, log_every;    /* iterations */
     uint64_t seed;
     int threads;                   /* 0 = OMP_NUM_THREADS / all cores */
+    int shards;                    /* train.shards (core/shard.h) */
     /* names for the progress lines (the YAML names: config_enum_name, static strings) */
     const char *conv_name, *optim_name, *lr_name, *prec_name;
 } TrainOptions;
