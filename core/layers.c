@@ -71,17 +71,25 @@ const LayerKind LAYER_INPUT = {.name = "input", .forward = input_forward, .backw
                                .out_shape = input_shape};
 
 /* ----------------------------------------------------------------- conv */
+/* the model's shard plan rides in the dims (NULL when it is the trivial one,
+ * so the kernels see exactly what they always saw) */
+static const ShardPlan *layer_plan(const Model *m) { return shard_plan_trivial(&m->shard) ? NULL : &m->shard; }
+static ConvDims layer_conv_dims_m(const Layer *l, const Model *m, int N) {
+    ConvDims d = conv_dims(N, l->inC, l->inH, l->inW, l->C, l->K, l->stride, l->pad);
+    d.sp = layer_plan(m);
+    return d;
+}
 static ConvDims layer_conv_dims(const Layer *l, int N) {
     return conv_dims(N, l->inC, l->inH, l->inW, l->C, l->K, l->stride, l->pad);
 }
 static int conv_forward(Layer *l, Model *m, int train) {
-    ConvDims d = layer_conv_dims(l, m->batch);
+    ConvDims d = layer_conv_dims_m(l, m, m->batch);
     conv2d_forward(layer_out(m, l), in_act(m, l, 0), m->params + l->w_off, &d, m->scratch);
     if (l->bias) conv2d_bias_forward(layer_out(m, l), m->params + l->b_off, m->batch, l->C, l->H * l->W);
     return 0;
 }
 static void conv_backward(Layer *l, Model *m) {
-    ConvDims d = layer_conv_dims(l, m->batch);
+    ConvDims d = layer_conv_dims_m(l, m, m->batch);
     real *dbias = l->bias ? pgrad(m, l, l->b_off) : NULL;
     if (dbias) conv2d_bias_backward(dbias, layer_dout(m, l), m->batch, l->C, l->H * l->W);
     conv2d_backward(in_dact(m, l, 0), pgrad(m, l, l->w_off), layer_dout(m, l), in_act(m, l, 0),
@@ -134,7 +142,7 @@ const LayerKind LAYER_CONV = {.name = "conv", .forward = conv_forward, .backward
  * stochastic-rounding stream keyed by (step, layer index). Its saved block is
  * all typed bytes (reals, int8 Bw, codes, int16 Y). */
 static int bconv_forward(Layer *l, Model *m, int train) {
-    ConvDims d = layer_conv_dims(l, m->batch);
+    ConvDims d = layer_conv_dims_m(l, m, m->batch);
     if (binary_conv_forward(layer_out(m, l), layer_saved_bytes(m, l), m->buffers + l->buf_off, in_act(m, l, 0),
                             m->params + l->w_off, m->params + l->b_off, &d, m->bits, train_mode(l, train), &m->bconv,
                             m->scratch))
@@ -143,11 +151,13 @@ static int bconv_forward(Layer *l, Model *m, int train) {
     return 0;
 }
 static void bconv_backward(Layer *l, Model *m) {
-    ConvDims d = layer_conv_dims(l, m->batch);
+    ConvDims d = layer_conv_dims_m(l, m, m->batch);
     const real *noise = NULL;
     if (m->bconv.grad_quant && m->bconv.grad_stochastic) {
-        size_t n = (size_t)m->batch * layer_numel(l);
-        quant_fill_noise(m->noise, n, m->seed, (uint64_t)m->step, (uint64_t)(l - m->layers));
+        /* this rank's rows of the whole batch's fill (core/shard.h) */
+        const size_t per = layer_numel(l), n = (size_t)m->batch * per;
+        quant_fill_noise_range(m->noise, (size_t)shard_row0(&m->shard, m->batch) * per, n, m->seed,
+                               (uint64_t)m->step, (uint64_t)(l - m->layers));
         noise = m->noise;
     }
     binary_conv_backward(in_dact(m, l, 0), pgrad(m, l, l->w_off), pgrad(m, l, l->b_off), layer_dout(m, l),
@@ -192,13 +202,13 @@ const LayerKind LAYER_BCONV = {.name = "binary_conv", .forward = bconv_forward, 
  * backward reads its input and recomputes the sign map and Wb). */
 static int bidet_forward(Layer *l, Model *m, int train) {
     (void)train;
-    ConvDims d = layer_conv_dims(l, m->batch);
+    ConvDims d = layer_conv_dims_m(l, m, m->batch);
     bidet_conv_forward(layer_out(m, l), in_act(m, l, 0), m->params + l->w_off, m->params + l->b_off, &d,
                        m->scratch);
     return 0;
 }
 static void bidet_backward(Layer *l, Model *m) {
-    ConvDims d = layer_conv_dims(l, m->batch);
+    ConvDims d = layer_conv_dims_m(l, m, m->batch);
     bidet_conv_backward(in_dact(m, l, 0), pgrad(m, l, l->w_off), pgrad(m, l, l->b_off), layer_dout(m, l),
                         in_act(m, l, 0), m->params + l->w_off, &d, m->scratch);
 }
@@ -230,12 +240,12 @@ const LayerKind LAYER_BIDET_CONV = {.name = "bidet_conv", .forward = bidet_forwa
                                     .scratch_n = bidet_scratch};
 
 /* ------------------------------------------------------------ batchnorm */
-static BNDims layer_bn_dims(const Layer *l, int N) {
-    BNDims d = {N, l->C, l->H * l->W, (real)1e-5, (real)0.1};
+static BNDims layer_bn_dims(const Layer *l, const Model *m, int N) {
+    BNDims d = {N, l->C, l->H * l->W, (real)1e-5, (real)0.1, layer_plan(m)};
     return d;
 }
 static int bn_forward(Layer *l, Model *m, int train) {
-    BNDims d = layer_bn_dims(l, m->batch);
+    BNDims d = layer_bn_dims(l, m, m->batch);
     real *running_mean = m->buffers + l->buf_off, *running_var = running_mean + l->C;
     if (train_mode(l, train)) {
         real *mean = layer_saved(m, l), *rstd = mean + l->C;
@@ -250,7 +260,7 @@ static int bn_forward(Layer *l, Model *m, int train) {
 /* the backward of the mode the forward ran in: batch statistics (training),
  * or the running ones (frozen, or after an eval run) */
 static void bn_backward(Layer *l, Model *m) {
-    BNDims d = layer_bn_dims(l, m->batch);
+    BNDims d = layer_bn_dims(l, m, m->batch);
     if (!train_mode(l, m->run_train)) {
         const real *running_mean = m->buffers + l->buf_off, *running_var = running_mean + l->C;
         (m->bwd_store_input ? batchnorm_backward_eval_store : batchnorm_backward_eval)(

@@ -31,6 +31,9 @@ typedef struct {
     int O, KH, KW;       /* weight [O, C, KH, KW] */
     int stride, pad;     /* same in both spatial dims */
     int OH, OW;          /* output [N, O, OH, OW] */
+    /* shards of the batch's float reductions (core/shard.h): NULL (what
+     * conv_dims sets) = one shard, one process, the arithmetic of always */
+    const struct ShardPlan *sp;
 } ConvDims;
 
 ConvDims conv_dims(int N, int C, int H, int W, int O, int K, int stride, int pad);
@@ -68,7 +71,11 @@ void linear_backward_ref(real *dinp, real *dweight, real *dbias, const real *dou
  *   running_mean = (1-momentum)*running_mean + momentum*mean
  *   running_var  = (1-momentum)*running_var  + momentum*var_unbiased
  * eval normalises with the running statistics. mean/rstd are saved for backward. */
-typedef struct { int N, C, HW; real eps, momentum; } BNDims;
+typedef struct {
+    int N, C, HW;
+    real eps, momentum;
+    const struct ShardPlan *sp;   /* as ConvDims.sp: NULL = one shard, one process */
+} BNDims;
 
 void batchnorm_forward_train(real *out /* [N,C,HW] */, real *mean /* [C] saved */, real *rstd /* [C] saved */,
                              real *running_mean /* [C] */, real *running_var /* [C] */,

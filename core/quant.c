@@ -297,24 +297,31 @@ void grad_quant(real *out /* [n] */, const real *g /* [n] */, size_t n, double b
 }
 
 void quant_fill_noise(real *noise /* [n] */, size_t n, uint64_t seed, uint64_t key1, uint64_t key2) {
+    quant_fill_noise_range(noise, 0, n, seed, key1, key2);
+}
+
+void quant_fill_noise_range(real *noise /* [n] */, size_t off, size_t n, uint64_t seed, uint64_t key1, uint64_t key2) {
     /* one stream for (seed, key1, key2); its first draw seeds the per-chunk
      * streams, so chunk keys never collide with the caller's keys */
     Rng base = rng_stream(seed, RNG_STOCHASTIC, key1, key2);
     const uint64_t sub = rng_u64(&base);
-    const long nch = (long)((n + NOISE_CHUNK - 1) / NOISE_CHUNK);
-    #pragma omp parallel for schedule(static) if (nch > 1)
-    for (long c = 0; c < nch; c++) {
+    const long c0 = (long)(off / NOISE_CHUNK), c1 = (long)((off + n + NOISE_CHUNK - 1) / NOISE_CHUNK);
+    #pragma omp parallel for schedule(static) if (c1 - c0 > 1)
+    for (long c = c0; c < c1; c++) {
         Rng r = rng_stream(sub, RNG_STOCHASTIC, (uint64_t)c, 0);
-        size_t lo = (size_t)c * NOISE_CHUNK, hi = lo + NOISE_CHUNK < n ? lo + NOISE_CHUNK : n;
+        const size_t clo = (size_t)c * NOISE_CHUNK, chi = clo + NOISE_CHUNK;
+        /* the chunk's draws before the slice are made and dropped */
+        for (size_t i = clo; i < off; i++) (void)rng_u64(&r);
+        const size_t lo = clo > off ? clo : off, hi = chi < off + n ? chi : off + n;
         for (size_t i = lo; i < hi; i++) {
             /* an integer in [-2^(p-1), 2^(p-1)) times 2^-p, p = the mantissa
              * width: exact in `real`, so the draw is in [-0.5, 0.5) */
 #if REAL_IS_DOUBLE
             int64_t v = (int64_t)(rng_u64(&r) >> 11) - ((int64_t)1 << 52);
-            noise[i] = (real)v * 0x1p-53;
+            noise[i - off] = (real)v * 0x1p-53;
 #else
             int32_t v = (int32_t)(rng_u64(&r) >> 40) - (1 << 23);
-            noise[i] = (real)v * 0x1p-24f;
+            noise[i - off] = (real)v * 0x1p-24f;
 #endif
         }
     }

@@ -92,6 +92,9 @@ void grad_quant(real *out /* [n] */, const real *g /* [n] */, size_t n, double b
  * so the values do not depend on the thread count (chunks run in parallel). */
 #define NOISE_CHUNK 4096
 void quant_fill_noise(real *noise /* [n] */, size_t n, uint64_t seed, uint64_t key1, uint64_t key2);
+/* elements [off, off + n) of the fill quant_fill_noise would make of a longer
+ * tensor: the slice of one rank's rows (core/shard.h) */
+void quant_fill_noise_range(real *noise /* [n] */, size_t off, size_t n, uint64_t seed, uint64_t key1, uint64_t key2);
 
 /* The threshold identity (method.md 3.3): for a per-tensor grid (zp, R, k),
  *   theta = zp + (j* + 1/2) * s,   j* = floor((0 - zp) / s),   s = quant_scale(R, k)

@@ -174,7 +174,7 @@ static void test_bn_grad(int N, int C, int HW) {
 static void test_bn_values(void) {
     enum { N = 3, C = 2, HW = 4, M = N * HW };
     const double eps = 1e-5, mom = 0.1;
-    BNDims d = {N, C, HW, (real)eps, (real)mom};
+    BNDims d = {N, C, HW, (real)eps, (real)mom, NULL};
     Rng r = next_rng();
     real x[2][N * C * HW], out[N * C * HW], gamma[C], beta[C], mean[C], rstd[C];
     real rm[C] = {0, 0}, rv[C] = {1, 1}; /* PyTorch's initial running statistics */
@@ -230,7 +230,7 @@ static void test_bn_values(void) {
 
     /* one value per channel (BatchNorm1d, batch 1): no NaN; x - mean = 0 so out = beta,
      * and the unbiased variance falls back to the biased one, 0 */
-    BNDims d1 = {1, 3, 1, 1e-5, 0.1};
+    BNDims d1 = {1, 3, 1, 1e-5, 0.1, NULL};
     real x1[3] = {0.3, -2, 7}, g1[3] = {1, 2, 3}, b1[3] = {0.1, 0.2, 0.3}, o1[3], m1[3], s1[3];
     real rm1[3] = {0, 0, 0}, rv1[3] = {1, 1, 1}, dx1[3] = {0, 0, 0}, dg1[3] = {0, 0, 0}, db1[3] = {0, 0, 0};
     real dy1[3] = {1, -1, 0.5};
@@ -585,7 +585,7 @@ static size_t run_for_threads(int nthreads, real *res) {
     size_t k = 0;
 
     /* batchnorm [5, 16, 37] */
-    BNDims bd = {5, 16, 37, 1e-5, 0.1};
+    BNDims bd = {5, 16, 37, 1e-5, 0.1, NULL};
     size_t n = (size_t)5 * 16 * 37;
     real *x = alloc_r(n), *dy = alloc_r(n), *g = alloc_r(16), *b = alloc_r(16);
     tu_fill_uniform(x, n, -2, 3, &r);
