@@ -1,0 +1,2 @@
+/* experiments/parts.h (placeholder) */
+#include "parts.h"
