@@ -34,6 +34,7 @@ void model_free(Model *m) {
     arena_free(&m->a_saved);
     arena_free(&m->a_scratch);
     arena_free(&m->a_noise);
+    arena_free(&m->a_shard);
     free(m->layers);
     memset(m, 0, sizeof *m);
 }
@@ -448,6 +449,44 @@ int model_alloc(Model *m, int max_batch) {
     m->saved = m->a_saved.base;
     m->scratch = m->a_scratch.base;
     m->noise = m->a_noise.base;
+    return 0;
+}
+
+int model_set_shards(Model *m, const ShardPlan *p, char *err, size_t errlen) {
+    if (m->max_batch <= 0) {
+        snprintf(err, errlen, "model_set_shards before model_alloc");
+        return -1;
+    }
+    if (m->max_batch % p->local_shards != 0) {
+        snprintf(err, errlen, "%d rows per rank do not split into %d shards", m->max_batch, p->local_shards);
+        return -1;
+    }
+    arena_free(&m->a_shard);
+    m->shard = *p;
+    m->shard.ws_r = NULL;
+    m->shard.ws_d = NULL;
+    m->shard.ws_i = NULL;
+    m->shard.ws_n = 0;
+    if (shard_plan_trivial(p)) return 0; /* the kernels take today's path: no partials */
+    size_t n = 64;
+    for (int i = 0; i < m->n_layers; i++) {
+        const Layer *l = &m->layers[i];
+        if (l->w_n > n) n = l->w_n;
+        if (l->b_n > n) n = l->b_n;
+        if (2 * (size_t)l->C > n) n = 2 * (size_t)l->C;
+    }
+    const size_t slots = (size_t)p->local_shards + 1;
+    const size_t bytes_r = slots * n * sizeof(real), bytes_d = slots * n * sizeof(double);
+    if (arena_alloc(&m->a_shard, bytes_r + bytes_d + 2 * n * sizeof(int64_t))) {
+        snprintf(err, errlen, "out of memory for the shard workspace (%zu MiB)",
+                 (bytes_r + bytes_d + 2 * n * sizeof(int64_t)) >> 20);
+        return -1;
+    }
+    char *base = m->a_shard.base;
+    m->shard.ws_d = (double *)base;
+    m->shard.ws_r = (real *)(base + bytes_d);
+    m->shard.ws_i = (int64_t *)(base + bytes_d + bytes_r);
+    m->shard.ws_n = n;
     return 0;
 }
 

@@ -171,6 +171,7 @@ struct Model {
     size_t n_trainable;        /* params [0, n_trainable) are trainable, the frozen ones follow */
     size_t n_noise;            /* reals of the largest binary-conv output at max_batch */
     Arena a_params, a_grads, a_opt, a_buffers, a_acts, a_dacts, a_saved, a_scratch, a_noise;
+    Arena a_shard;             /* the shard plan's workspace (model_set_shards) */
     real *params, *grads, *opt_m, *opt_v, *buffers, *acts, *dacts, *saved, *scratch;
     real *noise;               /* U(-0.5, 0.5) draws for the error quantizer of one binary conv */
     /* optional per-layer timing (bench/train_step): when non-NULL, model_run
@@ -225,6 +226,12 @@ int model_build_check(const Model *m, char *err, size_t errlen);
 int model_mark_output(Model *m, int layer);
 int model_freeze(Model *m, int layer);
 int model_input_grad(Model *m, int on);
+
+/* After model_alloc: split the batch's float reductions into p's shards
+ * (core/shard.h; the loop calls it with train.shards and the run's ranks)
+ * and allocate the partials' workspace for this model into m->shard.
+ * model_alloc's batch is this rank's rows. 0, or -1 with a message. */
+int model_set_shards(Model *m, const ShardPlan *p, char *err, size_t errlen);
 
 /* Size and allocate the arenas for batches up to max_batch. 0 on success;
  * -1 when out of memory or the graph has a building error (m->err). */

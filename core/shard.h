@@ -34,6 +34,15 @@ typedef struct ShardPlan {
     int ranks;               /* R: ranks training the run (1: one process) */
     int rank;                /* this rank's index among them */
     const DistComm *comm;    /* NULL: one process */
+    /* Workspace for the partials, sized by model_set_shards (core/model.h)
+     * for the model's largest reduction (ws_n >= every layer's w_n, b_n and
+     * 2C): ws_r[(local_shards + 1) * ws_n] reals, ws_d[(local_shards + 1) *
+     * ws_n] doubles, ws_i[2 * ws_n] int64; the last slot of each is the
+     * exchange scratch (tmp). NULL when no plan was set. */
+    real *ws_r;
+    double *ws_d;
+    int64_t *ws_i;
+    size_t ws_n;
 } ShardPlan;
 
 /* the plan of one process and one shard (what model_init sets) */
