@@ -91,7 +91,7 @@ static int conv_forward(Layer *l, Model *m, int train) {
 static void conv_backward(Layer *l, Model *m) {
     ConvDims d = layer_conv_dims_m(l, m, m->batch);
     real *dbias = l->bias ? pgrad(m, l, l->b_off) : NULL;
-    if (dbias) conv2d_bias_backward(dbias, layer_dout(m, l), m->batch, l->C, l->H * l->W);
+    if (dbias) conv2d_bias_backward_sp(dbias, layer_dout(m, l), m->batch, l->C, l->H * l->W, d.sp);
     conv2d_backward(in_dact(m, l, 0), pgrad(m, l, l->w_off), layer_dout(m, l), in_act(m, l, 0),
                     m->params + l->w_off, &d, m->scratch);
 }
@@ -379,8 +379,8 @@ static int linear_fwd(Layer *l, Model *m, int train) {
 }
 static void linear_bwd(Layer *l, Model *m) {
     int IN = l->inC * l->inH * l->inW;
-    linear_backward(in_dact(m, l, 0), pgrad(m, l, l->w_off), pgrad(m, l, l->b_off), layer_dout(m, l),
-                    in_act(m, l, 0), m->params + l->w_off, m->batch, IN, l->C);
+    linear_backward_sp(in_dact(m, l, 0), pgrad(m, l, l->w_off), pgrad(m, l, l->b_off), layer_dout(m, l),
+                       in_act(m, l, 0), m->params + l->w_off, m->batch, IN, l->C, layer_plan(m));
 }
 static long linear_macs(const Layer *l) { return (long)l->inC * l->inH * l->inW * l->C; }
 static void linear_params(Layer *l) {

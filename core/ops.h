@@ -51,6 +51,11 @@ void conv2d_backward(real *dinp /* [N,C,H,W] or NULL */, real *dweight /* [O,C,K
 /* out[n,o,:] += bias[o];  dbias[o] += sum_{n,i} dout[n,o,i] (double, fixed order) */
 void conv2d_bias_forward(real *out /* [N,O,OHW] */, const real *bias /* [O] */, int N, int O, int OHW);
 void conv2d_bias_backward(real *dbias /* [O] */, const real *dout /* [N,O,OHW] */, int N, int O, int OHW);
+/* conv2d_bias_backward over sp's shards (core/shard.h): per-shard double sums,
+ * the fixed tree, then added; sp NULL or trivial: conv2d_bias_backward.
+ * (conv2d_backward shards its weight gradient by d->sp itself.) */
+void conv2d_bias_backward_sp(real *dbias /* [O] */, const real *dout /* [N,O,OHW] */, int N, int O, int OHW,
+                             const struct ShardPlan *sp);
 void conv2d_forward_ref(real *out, const real *inp, const real *weight, const ConvDims *d);
 void conv2d_backward_ref(real *dinp, real *dweight, const real *dout, const real *inp,
                          const real *weight, const ConvDims *d);
@@ -61,6 +66,11 @@ void linear_forward(real *out /* [N,OUT] */, const real *inp /* [N,IN] */,
                     const real *weight /* [OUT,IN] */, const real *bias /* [OUT] */, int N, int IN, int OUT);
 void linear_backward(real *dinp /* [N,IN] or NULL */, real *dweight /* [OUT,IN] or NULL */, real *dbias /* [OUT] or NULL */,
                      const real *dout /* [N,OUT] */, const real *inp, const real *weight, int N, int IN, int OUT);
+/* the same with dweight and dbias summed per shard of sp (core/shard.h) and
+ * added by the fixed tree; sp NULL or trivial: linear_backward, bitwise */
+void linear_backward_sp(real *dinp /* [N,IN] or NULL */, real *dweight /* [OUT,IN] or NULL */,
+                        real *dbias /* [OUT] or NULL */, const real *dout /* [N,OUT] */, const real *inp,
+                        const real *weight, int N, int IN, int OUT, const struct ShardPlan *sp);
 void linear_forward_ref(real *out, const real *inp, const real *weight, const real *bias, int N, int IN, int OUT);
 void linear_backward_ref(real *dinp, real *dweight, real *dbias, const real *dout, const real *inp,
                          const real *weight, int N, int IN, int OUT);
@@ -152,6 +162,16 @@ double softmax_ce_forward(real *probs /* [N,K] */, const real *logits /* [N,K] *
                           const int32_t *labels /* [N] */, int N, int K);
 /* dlogits += (probs - onehot) / N * dloss; a row with a bad label gets nothing */
 void softmax_ce_backward(real *dlogits, const real *probs, const int32_t *labels, int N, int K, real dloss);
+/* The loss over the global batch of sp's ranks (core/shard.h): N is this
+ * rank's rows; the forward sums each shard's rows in double in the order
+ * above, adds the shards by the fixed tree and divides by
+ * shard_global_rows(sp, N) (NaN on every rank when any rank has a bad label);
+ * the backward scales by dloss / shard_global_rows(sp, N). sp NULL or
+ * trivial: the functions above, bitwise. */
+double softmax_ce_forward_sp(real *probs /* [N,K] */, const real *logits /* [N,K] */, const int32_t *labels /* [N] */,
+                             int N, int K, const struct ShardPlan *sp);
+void softmax_ce_backward_sp(real *dlogits, const real *probs, const int32_t *labels, int N, int K, real dloss,
+                            const struct ShardPlan *sp);
 /* the first sample whose label is outside [0, K), or -1 */
 int softmax_ce_bad_label(const int32_t *labels /* [N] */, int N, int K);
 
@@ -162,6 +182,14 @@ int softmax_ce_bad_label(const int32_t *labels /* [N] */, int N, int K);
  * caller normalises by (a detector's positives). Returns the loss. */
 double smooth_l1_forward(const real *pred /* [n] */, const real *target /* [n] */, const real *weight /* [n] or NULL */,
                          size_t n, double beta, double norm);
+/* the same summed per shard of sp (core/shard.h) and added by the fixed tree:
+ * n is this rank's elements, rows x values per row with the rows divisible
+ * by sp->local_shards (shard s: elements [s*n/ls, (s+1)*n/ls)); norm is the
+ * global one (a count the caller has summed over the ranks). The backward is
+ * per element: smooth_l1_backward with the global norm is already sharded.
+ * sp NULL or trivial: smooth_l1_forward, bitwise. */
+double smooth_l1_forward_sp(const real *pred, const real *target, const real *weight, size_t n, double beta,
+                            double norm, const struct ShardPlan *sp);
 /* dpred += dloss / norm * weight[i] * l'(x),  l'(x) = x / beta inside, sign(x) outside (0 at x = 0) */
 void smooth_l1_backward(real *dpred /* [n] */, const real *pred, const real *target, const real *weight, size_t n,
                         double beta, double norm, double dloss);

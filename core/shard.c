@@ -2,6 +2,7 @@
 #include "shard.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 
 ShardPlan shard_plan_single(void) { return (ShardPlan){.shards = 1, .local_shards = 1, .ranks = 1, .rank = 0}; }
 
@@ -69,4 +70,38 @@ void shard_max_d(const ShardPlan *p, double *v, size_t n) {
 
 void shard_sum_i64(const ShardPlan *p, int64_t *v, size_t n) {
     if (p && p->comm && p->ranks > 1) dist_sum_i64(p->comm, v, n);
+}
+
+/* one block of (local_shards + 1) * n elements of `size` bytes, or the plan's */
+static void *shard_ws(const ShardPlan *p, void *ws, size_t n, size_t size, void **tmp, void **owned) {
+    const size_t ls = (size_t)p->local_shards;
+    *owned = NULL;
+    *tmp = NULL;
+    if (ws && p->ws_n >= n) {
+        *tmp = (char *)ws + ls * p->ws_n * size; /* the last slot */
+        return ws;
+    }
+    char *b = malloc((ls + 1) * (n ? n : 1) * size);
+    if (!b) {
+        fprintf(stderr, "%s: out of memory for %zu shard partials of %zu values\n", dist_prefix(), ls, n);
+        dist_abort(p->comm ? p->comm : dist_world(), 3);
+        return NULL;
+    }
+    *owned = b;
+    *tmp = b + ls * n * size;
+    return b;
+}
+
+double *shard_ws_d(const ShardPlan *p, size_t n, double **tmp, void **owned) {
+    void *t;
+    double *w = shard_ws(p, p->ws_d, n, sizeof(double), &t, owned);
+    *tmp = t;
+    return w;
+}
+
+real *shard_ws_r(const ShardPlan *p, size_t n, real **tmp, void **owned) {
+    void *t;
+    real *w = shard_ws(p, p->ws_r, n, sizeof(real), &t, owned);
+    *tmp = t;
+    return w;
 }

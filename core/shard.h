@@ -70,6 +70,16 @@ void shard_sum_r(const ShardPlan *p, real *partials, size_t n, real *tmp);
 void shard_max_d(const ShardPlan *p, double *v, size_t n);
 void shard_sum_i64(const ShardPlan *p, int64_t *v, size_t n);
 
+/* The partials' workspace of one reduction of n values: parts[local_shards *
+ * n] (shard s at s*n) and tmp[n] for the exchange. The plan's ws_* when
+ * ws_n >= n (the model's, sized by model_set_shards), else one malloc'd block
+ * (a plan made without a model: tests, tools), returned in *owned for the
+ * caller to free (NULL when the plan's). Out of memory: a message and
+ * dist_abort (exit 3) -- the other ranks would wait for this one's partials
+ * forever, and a kernel has no error return. */
+double *shard_ws_d(const ShardPlan *p, size_t n, double **tmp, void **owned);
+real *shard_ws_r(const ShardPlan *p, size_t n, real **tmp, void **owned);
+
 /* The local pairwise tree alone: parts[count * n] -> parts[0..n) (count a
  * power of two). Exposed for kernels that stream their shards. */
 void shard_tree_local_d(double *parts, int count, size_t n);

@@ -23,11 +23,25 @@
  *
  * Scratch: one [C*KH*KW, OH*OW] buffer per thread, for up to omp_get_num_procs()
  * threads (a constant of the process, so a buffer sized once stays valid when
- * the thread count changes; kernels never use more threads than that). */
+ * the thread count changes; kernels never use more threads than that).
+ *
+ * Shards (issue 15, core/shard.h). The weight gradient and the bias gradient
+ * are the conv's two sums over the batch. With a non-trivial ConvDims.sp each
+ * is computed per shard of N/local_shards consecutive samples by the one-shard
+ * kernel (dW: conv2d_dweight on the shard's rows into a zeroed partial; the
+ * bias: the double sum over the shard's rows), the partials are added by
+ * shard_sum_r / shard_sum_d in the fixed pairwise tree (this rank's subtree,
+ * then the ranks'), and the root is added into dweight / dbias. Every rank
+ * gets the same root, and one process with S shards adds the very tree that R
+ * ranks add together, so the bits depend on S, never on R or the thread
+ * count. The forward and dinp are per sample and never sharded. With sp NULL
+ * (or trivial) the code is the one of always. */
+#include <stdlib.h>
 #include <string.h>
 
 #include "blas.h"
 #include "ops.h"
+#include "shard.h"
 
 #include <omp.h>
 
@@ -209,6 +223,31 @@ static void conv2d_dweight(real *dweight /* [O,C,KH,KW] */, const real *dout /* 
     }
 }
 
+/* dW over shards: shard s's rows through conv2d_dweight into zeroed partial
+ * s, the tree, then dweight += the root (elementwise: any thread count) */
+static void conv2d_dweight_sharded(real *dweight /* [O,C,KH,KW] */, const real *dout /* [N,O,OH,OW] */,
+                                   const real *inp /* [N,C,H,W] */, const ConvDims *d, real *scratch) {
+    const ShardPlan *sp = d->sp;
+    const int ls = sp->local_shards, rows = shard_rows(sp, d->N);
+    const size_t wn = (size_t)d->O * d->C * d->KH * d->KW;
+    const long in_shard = (long)rows * d->C * d->H * d->W, out_shard = (long)rows * d->O * d->OH * d->OW;
+    ConvDims ds = *d;
+    ds.N = rows;
+    ds.sp = NULL;
+    real *tmp;
+    void *owned;
+    real *parts = shard_ws_r(sp, wn, &tmp, &owned);
+    for (int s = 0; s < ls; s++) {
+        real *p = parts + (size_t)s * wn;
+        memset(p, 0, wn * sizeof(real));
+        conv2d_dweight(p, dout + s * out_shard, inp + s * in_shard, &ds, scratch);
+    }
+    shard_sum_r(sp, parts, wn, tmp);
+    #pragma omp parallel for schedule(static)
+    for (long i = 0; i < (long)wn; i++) dweight[i] += parts[i];
+    free(owned);
+}
+
 void conv2d_backward(real *dinp /* [N,C,H,W] or NULL */, real *dweight /* [O,C,KH,KW] or NULL */,
                      const real *dout /* [N,O,OH,OW] */, const real *inp /* [N,C,H,W] */,
                      const real *weight /* [O,C,KH,KW] */, const ConvDims *d, real *scratch) {
@@ -218,7 +257,8 @@ void conv2d_backward(real *dinp /* [N,C,H,W] or NULL */, real *dweight /* [O,C,K
     const long in_stride = (long)d->C * d->H * d->W;
     const long out_stride = (long)d->O * OHW;
     const int pointwise = conv_is_pointwise(d);
-    if (dweight != NULL) conv2d_dweight(dweight, dout, inp, d, scratch); /* NULL: a frozen conv */
+    if (dweight != NULL && !shard_plan_trivial(d->sp)) conv2d_dweight_sharded(dweight, dout, inp, d, scratch);
+    else if (dweight != NULL) conv2d_dweight(dweight, dout, inp, d, scratch); /* NULL: a frozen conv */
     if (dinp == NULL) return;
 
     /* dinp: one sample per work unit */
@@ -262,6 +302,34 @@ void conv2d_bias_backward(real *dbias /* [O] */, const real *dout /* [N,O,OHW] *
         }
         dbias[o] = (real)((double)dbias[o] + acc);
     }
+}
+
+/* The same over shards: partial s = the double sum over shard s's rows (n
+ * then i, as above), the tree, dbias[o] += (real) of the root. sp NULL or
+ * trivial: conv2d_bias_backward itself. */
+void conv2d_bias_backward_sp(real *dbias /* [O] */, const real *dout /* [N,O,OHW] */, int N, int O, int OHW,
+                             const ShardPlan *sp) {
+    if (shard_plan_trivial(sp)) {
+        conv2d_bias_backward(dbias, dout, N, O, OHW);
+        return;
+    }
+    const int ls = sp->local_shards, rows = shard_rows(sp, N);
+    double *tmp;
+    void *owned;
+    double *parts = shard_ws_d(sp, (size_t)O, &tmp, &owned);
+    #pragma omp parallel for schedule(static)
+    for (int o = 0; o < O; o++)
+        for (int s = 0; s < ls; s++) {
+            double acc = 0.0;
+            for (int n = s * rows; n < (s + 1) * rows; n++) {
+                const real *g = dout + ((long)n * O + o) * OHW;
+                for (int i = 0; i < OHW; i++) acc += (double)g[i];
+            }
+            parts[(size_t)s * O + o] = acc;
+        }
+    shard_sum_d(sp, parts, (size_t)O, tmp);
+    for (int o = 0; o < O; o++) dbias[o] = (real)((double)dbias[o] + parts[o]);
+    free(owned);
 }
 
 /* ------------------------------------------------------------ reference */

@@ -1,11 +1,23 @@
 /* linear (fully connected): out[n,o] = sum_i inp[n,i] * weight[o,i] + bias[o]
  * weight is [OUT, IN] as in PyTorch, so both directions are one GEMM each.
  * The bias gradient is a plain loop over n in a fixed order; the GEMMs are
- * the BLAS's (see core/ops/conv2d.c on its thread-count invariance). */
+ * the BLAS's (see core/ops/conv2d.c on its thread-count invariance).
+ *
+ * Shards (issue 15, core/shard.h): linear_backward_sp with a non-trivial plan
+ * computes dweight and dbias, the two sums over the batch, per shard of
+ * N/local_shards consecutive rows -- dW by today's GEMM on the shard's rows
+ * into a zeroed partial, dbias as today's double sum over the shard's rows --
+ * adds the partials in the fixed pairwise tree (shard_sum_r / shard_sum_d:
+ * this rank's subtree, then the ranks'), and adds the root into the gradient.
+ * One process with S shards adds the tree R ranks add together: the bits
+ * depend on S, not on R. dinp is per row and computed as always. */
 #include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
 
 #include "blas.h"
 #include "ops.h"
+#include "shard.h"
 
 void linear_forward(real *out /* [N,OUT] */, const real *inp /* [N,IN] */,
                     const real *weight /* [OUT,IN] */, const real *bias /* [OUT] or NULL */,
@@ -36,6 +48,48 @@ void linear_backward(real *dinp /* [N,IN] or NULL */, real *dweight /* [OUT,IN] 
             for (int n = 0; n < N; n++) acc += (double)dout[(long)n * OUT + o];
             dbias[o] = (real)((double)dbias[o] + acc);
         }
+    }
+}
+
+void linear_backward_sp(real *dinp /* [N,IN] or NULL */, real *dweight /* [OUT,IN] or NULL */,
+                        real *dbias /* [OUT] or NULL */, const real *dout /* [N,OUT] */,
+                        const real *inp /* [N,IN] */, const real *weight /* [OUT,IN] */,
+                        int N, int IN, int OUT, const ShardPlan *sp) {
+    if (shard_plan_trivial(sp)) {
+        linear_backward(dinp, dweight, dbias, dout, inp, weight, N, IN, OUT);
+        return;
+    }
+    const int ls = sp->local_shards, rows = shard_rows(sp, N);
+    if (dinp != NULL) gemm(0, 0, N, IN, OUT, (real)1, dout, OUT, weight, IN, (real)1, dinp, IN);
+    if (dweight != NULL) {
+        const size_t wn = (size_t)OUT * IN;
+        real *tmp;
+        void *owned;
+        real *parts = shard_ws_r(sp, wn, &tmp, &owned);
+        for (int s = 0; s < ls; s++) {
+            real *p = parts + (size_t)s * wn;
+            memset(p, 0, wn * sizeof(real));
+            /* p[OUT, IN] += dout_s^T[OUT, rows] x inp_s[rows, IN]: today's call on the shard */
+            gemm(1, 0, OUT, IN, rows, (real)1, dout + (long)s * rows * OUT, OUT, inp + (long)s * rows * IN, IN,
+                 (real)1, p, IN);
+        }
+        shard_sum_r(sp, parts, wn, tmp);
+        for (size_t i = 0; i < wn; i++) dweight[i] += parts[i];
+        free(owned);
+    }
+    if (dbias != NULL) {
+        double *tmp;
+        void *owned;
+        double *parts = shard_ws_d(sp, (size_t)OUT, &tmp, &owned);
+        for (int s = 0; s < ls; s++)
+            for (int o = 0; o < OUT; o++) {
+                double acc = 0.0;
+                for (int n = s * rows; n < (s + 1) * rows; n++) acc += (double)dout[(long)n * OUT + o];
+                parts[(size_t)s * OUT + o] = acc;
+            }
+        shard_sum_d(sp, parts, (size_t)OUT, tmp);
+        for (int o = 0; o < OUT; o++) dbias[o] = (real)((double)dbias[o] + parts[o]);
+        free(owned);
     }
 }
 
