@@ -1,7 +1,7 @@
 /* Open MPI's build of core/dist.h (issue 15); core/dist.c is the one-rank one.
  *
  * Every collective is built from nonblocking point-to-point messages that are
- * polled (MPI_Testall with a short sleep backoff) until the communicator's
+ * polled (MPI_Testsome, then a short sleep backoff) until the communicator's
  * stall timeout: MPI's own blocking collectives cannot time out, and they do
  * not say who is late. So that the late ranks can be named:
  *   - small collectives (barrier, allgather, max, any, star sums) are stars
@@ -17,7 +17,7 @@
  * Messages are tagged by collective kind and by a per-communicator sequence
  * number (every rank calls the collectives of a communicator in the same
  * order), so a stray message of an earlier collective never matches. Big
- * buffers go in chunks of CHUNK bytes: MPI counts are int. */
+ * buffers go in chunks of CHUNK bytes (MPI counts are int; see wait_reqs). */
 #include "dist.h"
 
 #include <limits.h>
@@ -29,7 +29,7 @@
 #include <unistd.h>
 
 #define HOST_LEN 64
-#define CHUNK ((size_t)16 << 20)   /* bytes per message */
+#define CHUNK ((size_t)1 << 20)    /* bytes per message: see wait_reqs */
 #define SEQ_RANGE 2048             /* tags: kind * SEQ_RANGE + seq % SEQ_RANGE <= 32767 (MPI's least TAG_UB) */
 #define STALL_EXIT 3
 
@@ -41,6 +41,8 @@ typedef struct {
     unsigned seq;        /* collectives started on this communicator */
     int *world_rank;     /* [size]: world rank of each rank, to name hosts */
     int is_world;        /* the session's: never freed by dist_comm_free */
+    void *scratch;       /* the exchange buffer of the big collectives, kept: a */
+    size_t scratch_bytes;/* fresh one per call costs page faults at every step */
 } CommImpl;
 
 static DistComm g_world = {.rank = 0, .size = 1, .comm = NULL, .stall_timeout_s = 600.0};
@@ -141,6 +143,7 @@ void dist_finalize(void) {
     if (g_inited) {
         MPI_Comm_free(&g_world_impl.comm);
         free(g_world_impl.world_rank);
+        free(g_world_impl.scratch);
         free(g_hosts);
         g_hosts = NULL;
         g_world_impl = (CommImpl){0};
@@ -223,6 +226,7 @@ void dist_comm_free(DistComm *c) {
     if (m) {
         if (mpi_live()) MPI_Comm_free(&m->comm);
         free(m->world_rank);
+        free(m->scratch);
         free(m);
     }
     *c = (DistComm){.rank = 0, .size = 1, .comm = NULL, .stall_timeout_s = c->stall_timeout_s};
@@ -247,11 +251,23 @@ static void *alloc_or_abort(const DistComm *c, size_t bytes, const char *what) {
     return p;
 }
 
+/* the communicator's scratch of at least `bytes` (FUNNELED: one thread calls) */
+static void *scratch(const DistComm *c, size_t bytes, const char *what) {
+    CommImpl *m = impl(c);
+    if (m->scratch_bytes < bytes) {
+        free(m->scratch);
+        m->scratch = alloc_or_abort(c, bytes, what);
+        m->scratch_bytes = bytes;
+    }
+    return m->scratch;
+}
+
 
 /* The requests of one collective, each with the rank at its other end. */
 typedef struct {
     MPI_Request *r;
     int *peer;
+    int *idx;   /* MPI_Testsome's output */
     int n, cap;
 } Reqs;
 
@@ -259,12 +275,16 @@ static void reqs_push(Reqs *q, MPI_Request r, int peer) {
     if (q->n == q->cap) {
         int cap = q->cap ? 2 * q->cap : 16;
         MPI_Request *nr = realloc(q->r, sizeof *nr * (size_t)cap);
+        if (nr) q->r = nr;
         int *np = realloc(q->peer, sizeof *np * (size_t)cap);
-        if (!nr || !np) {
+        if (np) q->peer = np;
+        int *ni = realloc(q->idx, sizeof *ni * (size_t)cap);
+        if (ni) q->idx = ni;
+        if (!nr || !np || !ni) {
             fprintf(stderr, "%s: out of memory posting messages; aborting\n", g_prefix);
             MPI_Abort(MPI_COMM_WORLD, STALL_EXIT);
         }
-        q->r = nr, q->peer = np, q->cap = cap;
+        q->cap = cap;
     }
     q->r[q->n] = r;
     q->peer[q->n++] = peer;
@@ -273,6 +293,7 @@ static void reqs_push(Reqs *q, MPI_Request r, int peer) {
 static void reqs_free(Reqs *q) {
     free(q->r);
     free(q->peer);
+    free(q->idx);
     *q = (Reqs){0};
 }
 
@@ -334,9 +355,14 @@ static void stall(const DistComm *c, const char *what, Reqs *q) {
 }
 
 /* Complete every request of q, or abort once `scale` stall timeouts have
- * passed since t0 (the collective's start). A few hundred microseconds of
- * polling first (small messages arrive in that time), then sleeps that grow
- * to 2 ms: a waiting rank leaves the cores to the ones computing. */
+ * passed since t0 (the collective's start). While messages complete, poll
+ * without sleeping: Open MPI moves a large message only when both ends call
+ * into it (shared-memory fragments, rendezvous), so a sleeping rank would
+ * stall the transfer; hence chunks of CHUNK bytes, whose completions tell
+ * that data is flowing. After SPIN_S without a completion the rank is
+ * waiting for a partner that is still computing: sleeps that grow to 1 ms
+ * leave the cores to the ranks (and OpenMP threads) that compute. */
+#define SPIN_S 2e-3
 static void wait_reqs(const DistComm *c, const char *what, Reqs *q, double t0, double scale) {
     if (q->n == 0) return;
     const double T = c->stall_timeout_s;
@@ -345,16 +371,21 @@ static void wait_reqs(const DistComm *c, const char *what, Reqs *q, double t0, d
         q->n = 0;
         return;
     }
-    const double deadline = t0 + T * scale, spin_until = now_s() + 2e-4;
+    const double deadline = t0 + T * scale;
+    double spin_until = now_s() + SPIN_S;
     long nap_ns = 0;
     for (;;) {
-        int flag = 0;
-        MPI_Testall(q->n, q->r, &flag, MPI_STATUSES_IGNORE);
-        if (flag) break;
+        int done = 0;
+        MPI_Testsome(q->n, q->r, &done, q->idx, MPI_STATUSES_IGNORE);
+        if (done == MPI_UNDEFINED) break;   /* none left active */
         const double t = now_s();
+        if (done > 0) {
+            spin_until = t + SPIN_S;
+            nap_ns = 0;
+        }
         if (t > deadline) stall(c, what, q);
         if (t > spin_until) {
-            nap_ns = nap_ns ? (nap_ns * 2 < 2000000 ? nap_ns * 2 : 2000000) : 10000;
+            nap_ns = nap_ns ? (nap_ns * 2 < 1000000 ? nap_ns * 2 : 1000000) : 10000;
             nanosleep(&(struct timespec){.tv_sec = 0, .tv_nsec = nap_ns}, NULL);
         }
     }
@@ -529,9 +560,8 @@ static void level_add_i64(void *v, const void *tmp, size_t n, int mine_is_lower)
 void dist_sum_i64(const DistComm *c, int64_t *v, size_t n) {
     if (solo(c) || n == 0) return;
     if (is_pow2(c->size)) {
-        int64_t *tmp = alloc_or_abort(c, sizeof(int64_t) * n, "dist_sum_i64");
+        int64_t *tmp = scratch(c, sizeof(int64_t) * n, "dist_sum_i64");
         doubling(c, "dist_sum_i64", K_SUM_I64, v, tmp, n, sizeof(int64_t), level_add_i64);
-        free(tmp);
         return;
     }
     /* any other size: a star through rank 0 */
@@ -574,15 +604,13 @@ static void need_pow2(const DistComm *c, const char *what) {
 void dist_tree_sum_d(const DistComm *c, double *v, size_t n, double *tmp) {
     if (solo(c) || n == 0) return;
     need_pow2(c, "dist_tree_sum_d");
-    double *own = tmp ? NULL : alloc_or_abort(c, sizeof(double) * n, "dist_tree_sum_d");
-    doubling(c, "dist_tree_sum_d", K_TREE, v, tmp ? tmp : own, n, sizeof(double), level_add_d);
-    free(own);
+    if (!tmp) tmp = scratch(c, sizeof(double) * n, "dist_tree_sum_d");
+    doubling(c, "dist_tree_sum_d", K_TREE, v, tmp, n, sizeof(double), level_add_d);
 }
 
 void dist_tree_sum_r(const DistComm *c, real *v, size_t n, real *tmp) {
     if (solo(c) || n == 0) return;
     need_pow2(c, "dist_tree_sum_r");
-    real *own = tmp ? NULL : alloc_or_abort(c, sizeof(real) * n, "dist_tree_sum_r");
-    doubling(c, "dist_tree_sum_r", K_TREE, v, tmp ? tmp : own, n, sizeof(real), level_add_r);
-    free(own);
+    if (!tmp) tmp = scratch(c, sizeof(real) * n, "dist_tree_sum_r");
+    doubling(c, "dist_tree_sum_r", K_TREE, v, tmp, n, sizeof(real), level_add_r);
 }
