@@ -44,6 +44,7 @@ typedef struct {
 struct Loader {
     const Dataset *ds;
     int B, depth, n_workers, have_aug;
+    int row0, rows;                    /* this rank's rows of each batch of B (loader_start_rows) */
     Augment aug;
     uint64_t seed;
     long per_epoch, total, sample;     /* sample = C*H*W reals */
@@ -81,17 +82,18 @@ static int fill(Worker *w, Slot *s, long step) {
         rng_permutation(&r, w->perm, ds->n);
         w->perm_epoch = epoch;
     }
-    const int32_t *idx = w->perm + pos * l->B;
+    const int32_t *idx = w->perm + pos * l->B + l->row0;
     const Augment *aug = l->have_aug ? &l->aug : NULL;
     /* exactly dataset_batch's per-sample body, serially */
-    for (int b = 0; b < l->B; b++) {
+    for (int b = 0; b < l->rows; b++) {
         if (atomic_load_explicit(&l->stop, memory_order_relaxed)) return 1;
         Rng rng = rng_stream(l->seed, RNG_AUGMENT, (uint64_t)epoch, (uint64_t)(uint32_t)idx[b]);
         int32_t lab = 0;
         real *dst = s->x + (size_t)b * l->sample;
         if (ds->get(ds, idx[b], dst, &lab, aug, &rng) != 0) {
             char where[128];
-            snprintf(where, sizeof where, "step %ld = epoch %ld, position %d of batch %ld", step, epoch, b, pos);
+            snprintf(where, sizeof where, "step %ld = epoch %ld, position %d of batch %ld", step, epoch, l->row0 + b,
+                     pos);
             memcpy(s->msg, "loader: ", 9);
             dataset_sample_errf(ds, idx[b], where, s->msg + 8, sizeof s->msg - 8);
             return -1;
@@ -190,8 +192,8 @@ int loader_next(Loader *l, real *x, int32_t *y, long *step) {
     const int32_t *sy;
     int rc = loader_next_ref(l, &sx, &sy, step);
     if (rc != 0) return rc;
-    if (x) memcpy(x, sx, (size_t)l->B * (size_t)l->sample * sizeof *x);
-    if (y) memcpy(y, sy, (size_t)l->B * sizeof *y);
+    if (x) memcpy(x, sx, (size_t)l->rows * (size_t)l->sample * sizeof *x);
+    if (y) memcpy(y, sy, (size_t)l->rows * sizeof *y);
     loader_release(l);
     return 0;
 }
@@ -238,6 +240,11 @@ void loader_stop(Loader *l) {
 
 Loader *loader_start(const Dataset *ds, int B, const Augment *aug, uint64_t seed, long start_step,
                      long total_steps, int n_workers, int depth, char *err, size_t errlen) {
+    return loader_start_rows(ds, B, 0, B, aug, seed, start_step, total_steps, n_workers, depth, err, errlen);
+}
+
+Loader *loader_start_rows(const Dataset *ds, int B, int row0, int rows, const Augment *aug, uint64_t seed,
+                          long start_step, long total_steps, int n_workers, int depth, char *err, size_t errlen) {
 #define FAIL(...)                                              \
     do {                                                       \
         if (err && errlen) snprintf(err, errlen, __VA_ARGS__); \
@@ -252,6 +259,10 @@ Loader *loader_start(const Dataset *ds, int B, const Augment *aug, uint64_t seed
     if (B < 1 || ds->n / B < 1) {
         if (err && errlen)
             snprintf(err, errlen, "loader: batch size %d does not fit the %ld samples of %s", B, ds->n, ds->name);
+        return NULL;
+    }
+    if (row0 < 0 || rows < 1 || row0 + rows > B) {
+        if (err && errlen) snprintf(err, errlen, "loader: rows %d..%d are not within a batch of %d", row0, row0 + rows, B);
         return NULL;
     }
     if (ds->n > INT32_MAX) {
@@ -276,6 +287,8 @@ Loader *loader_start(const Dataset *ds, int B, const Augment *aug, uint64_t seed
     atomic_init(&l->stop, 0);
     l->ds = ds;
     l->B = B;
+    l->row0 = row0;
+    l->rows = rows;
     l->depth = depth;
     l->n_workers = n_workers;
     if (aug) l->aug = *aug, l->have_aug = 1;
@@ -289,11 +302,11 @@ Loader *loader_start(const Dataset *ds, int B, const Augment *aug, uint64_t seed
     l->workers = calloc((size_t)n_workers, sizeof *l->workers);
     if (!l->slots || !l->workers) FAIL("loader: out of memory");
     for (int i = 0; i < depth; i++) {
-        l->slots[i].x = malloc((size_t)B * (size_t)l->sample * sizeof(real));
-        l->slots[i].y = malloc((size_t)B * sizeof(int32_t));
+        l->slots[i].x = malloc((size_t)rows * (size_t)l->sample * sizeof(real));
+        l->slots[i].y = malloc((size_t)rows * sizeof(int32_t));
         l->slots[i].step = -1;
         if (!l->slots[i].x || !l->slots[i].y)
-            FAIL("loader: out of memory for %d batches of %d x %ld values", depth, B, l->sample);
+            FAIL("loader: out of memory for %d batches of %d x %ld values", depth, rows, l->sample);
     }
     for (int i = 0; i < n_workers; i++) {
         l->workers[i].l = l;

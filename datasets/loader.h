@@ -41,6 +41,15 @@ typedef struct Loader Loader;
 Loader *loader_start(const Dataset *ds, int B, const Augment *aug, uint64_t seed, long start_step,
                      long total_steps, int n_workers, int depth, char *err, size_t errlen);
 
+/* The same for one rank's rows of each batch (issue 15: R ranks train one
+ * run, rank r takes rows [r*B/R, (r+1)*B/R)): step s's batch is the samples
+ * perm_e[p*B + row0 .. p*B + row0 + rows) of the global batch of B, each with
+ * the augmentation of its sample (epoch, idx), so the rows are bitwise those
+ * of the whole batch's loader. loader_start is row0 = 0, rows = B; slots and
+ * loader_next's copies hold `rows` samples. 0 <= row0, row0 + rows <= B. */
+Loader *loader_start_rows(const Dataset *ds, int B, int row0, int rows, const Augment *aug, uint64_t seed,
+                          long start_step, long total_steps, int n_workers, int depth, char *err, size_t errlen);
+
 /* Copy the next step's batch into x [B, C, H, W] and y [B] (either may be
  * NULL to skip it) and its step number into *step (may be NULL); blocks until
  * that batch is ready. Returns 0, 1 once all steps up to total_steps have

@@ -560,6 +560,14 @@ int detect_run(const RunConfig *c, const char *run_name, RunLog *log, const Trai
     memset(res, 0, sizeof *res);
     res->status = -1;
     if (!r) return snprintf(err, errlen, "out of memory"), -1;
+    /* the detector's step has no shard plan (its RoI heads and losses are
+     * per image, its batch tiny): one process trains it (issue 15) */
+    if (c->shards > 1 || (ctl && ctl->group && ctl->group->size > 1)) {
+        snprintf(err, errlen, "a detection run trains on one process: train.shards is %d and %d ranks were given "
+                 "(set train.shards: 1 and --ranks-per-run 1)", c->shards, ctl && ctl->group ? ctl->group->size : 1);
+        free(r);
+        return -1;
+    }
     *r = (DetRun){.c = c, .name = run_name, .log = log, .ctl = ctl ? ctl : &lone, .progress = progress,
                   .t_start = now_seconds()};
     engine_set_threads(c->threads);

@@ -44,7 +44,13 @@ int run_checkpoint_load(RunLog *log, Model *m, RunState *s, LayerCost *lc, long 
     const int nck = checkpoint_arrays(ck, m, s);
     const int got = runlog_checkpoint_load(log, step, ck, nck, err, errlen);
     if (got != 1) return got;
-    s->step = *step;
+    run_state_unpack(s, m, lc);
+    s->step = *step; /* the checkpoint's own; run_state_check compares the counters with it */
+    return 1;
+}
+
+void run_state_unpack(RunState *s, const Model *m, LayerCost *lc) {
+    s->step = (long)s->counts[LC_STEP];
     s->best = s->loop[LS_BEST];
     s->metric = s->loop[LS_TOP1];
     s->loss = s->loop[LS_TLOSS];
@@ -58,7 +64,6 @@ int run_checkpoint_load(RunLog *log, Model *m, RunState *s, LayerCost *lc, long 
         lc[l].weighted.err = s->lc_flat[3 * l + 1];
         lc[l].weighted.wgrad = s->lc_flat[3 * l + 2];
     }
-    return 1;
 }
 
 int run_state_check(const RunState *s, long step, uint64_t seed, long total, long per_epoch) {

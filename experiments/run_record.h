@@ -47,6 +47,9 @@ void run_state_free(RunState *s);
  * run_state_check then says whether it belongs to this run: 0 yes, -1 no. */
 int run_checkpoint_load(RunLog *log, Model *m, RunState *s, LayerCost *lc, long *step, char *err, size_t errlen);
 int run_state_check(const RunState *s, long step, uint64_t seed, long total, long per_epoch);
+/* the state from its flat arrays (loop, counts, lc_flat) as a load leaves
+ * them: a rank that received them from the one that read the checkpoint */
+void run_state_unpack(RunState *s, const Model *m, LayerCost *lc);
 /* write the checkpoint at s->step (s->loop/counts are filled from s here) */
 int run_checkpoint_save(RunLog *log, Model *m, RunState *s, const LayerCost *lc, uint64_t seed, long per_epoch);
 

@@ -18,6 +18,7 @@
 #include <stdint.h>
 
 #include "dataset.h"
+#include "dist.h"
 #include "loader.h"
 #include "model.h"
 
@@ -61,16 +62,27 @@ typedef struct {
     int (*batch)(Task *t, const BatchSource *src, char *err, size_t errlen);
     /* forward of the last batch (n samples) and the mean loss; train = 1 also
      * seeds the output gradients for model_backward_outputs. -1 with a
-     * message when a target is out of range or the graph refuses the batch. */
+     * message when a target is out of range or the graph refuses the batch.
+     * With a model whose shard plan is not trivial (core/shard.h) a training
+     * forward's loss is the mean over the global batch (every rank's rows),
+     * the same value on every rank. In eval mode n may exceed the model's
+     * max_batch (up to the task's): the kind then runs the graph in pieces,
+     * which gives the bits of one forward because an eval forward treats
+     * every sample alone (the batch-invariance test). */
     int (*forward)(Task *t, Model *m, int n, int train, double *loss, char *err, size_t errlen);
     void (*metric_add)(Task *t, const Model *m, int n, TaskMetric *acc);
     /* values[n_metrics] from the sums (classification: top-1 percent) */
     void (*metric_values)(const TaskMetric *acc, double *values);
+    /* a neutral batch of n samples in t's buffers (NULL: none): a rank whose
+     * batch failed still runs the step, whose collectives the other ranks
+     * are in, and the step is then discarded by all of them */
+    void (*blank)(Task *t, int n);
 } TaskKind;
 
 struct Task {
     const TaskKind *kind;
     void *state;                     /* the kind's own (buffers of the batch) */
+    int max_batch;                   /* the batches its buffers hold (task_setup) */
 };
 
 /* Set up a task of `kind` for batches of up to max_batch samples of ds. */
@@ -84,5 +96,18 @@ void task_release(Task *t);
  * cannot be read, a target out of range). */
 int task_evaluate(Task *t, Model *m, const Dataset *ds, long n, int batch, const Augment *aug, double *values,
                   double *loss, char *err, size_t errlen);
+
+/* task_evaluate split over the ranks of group (issue 15), with the bits of
+ * one process's task_evaluate on a model allocated for `batch` rows: batch
+ * k of size `batch` (clamped to t->max_batch, not to the model's: the kind's
+ * eval forward takes more rows than the model holds) goes to rank k % R;
+ * each batch's (mean loss, batch size, metric sums) are gathered and added
+ * in batch order on every rank, so every rank returns the same values. The
+ * model's forward must not use its shard plan (train_run.c sets the trivial
+ * plan around it). The metric sums must be counts (exact in a double). A
+ * rank's failure fails all of them (its message reaches every rank). group
+ * NULL or of one rank: task_evaluate. */
+int task_evaluate_group(Task *t, Model *m, const Dataset *ds, long n, int batch, const Augment *aug,
+                        const DistComm *group, double *values, double *loss, char *err, size_t errlen);
 
 #endif
