@@ -1537,3 +1537,242 @@ int results_close(ResultsFile *f, int commit, char *err, size_t errlen) {
     results_free(f);
     return rc;
 }
+
+/* ------------------------------------------------------------ part files */
+
+/* FNV-1a, 64 bits: a content hash for "is this run the same as that one",
+ * not a defence against forgery */
+static void fnv(uint64_t *h, const void *p, size_t n) {
+    const unsigned char *b = p;
+    for (size_t i = 0; i < n; i++) *h = (*h ^ b[i]) * 0x100000001b3ULL;
+}
+
+/* The value of a dataset or attribute (id, is_attr) into h: its type class,
+ * element size and count, then the elements in native form; variable-length
+ * strings by their text. -1 when it cannot be read. */
+static int hash_value(hid_t id, int is_attr, uint64_t *h) {
+    hid_t ft = is_attr ? H5Aget_type(id) : H5Dget_type(id);
+    hid_t sp = is_attr ? H5Aget_space(id) : H5Dget_space(id);
+    hid_t mt = -1;
+    void *buf = NULL;
+    int rc = -1;
+    if (ft < 0 || sp < 0) goto out;
+    hssize_t np = H5Sget_simple_extent_npoints(sp);
+    const int cls = (int)H5Tget_class(ft), vstr = cls == H5T_STRING && H5Tis_variable_str(ft) > 0;
+    if (np < 0) goto out;
+    int64_t head[2] = {cls, np};
+    fnv(h, head, sizeof head);
+    if (vstr) {
+        mt = H5Tcopy(H5T_C_S1);
+        if (mt < 0 || H5Tset_size(mt, H5T_VARIABLE) < 0 || H5Tset_cset(mt, H5Tget_cset(ft)) < 0) goto out;
+    } else {
+        mt = H5Tget_native_type(ft, H5T_DIR_ASCEND);
+        if (mt < 0) goto out;
+    }
+    const size_t esz = vstr ? sizeof(char *) : H5Tget_size(mt);
+    if (!vstr) fnv(h, &esz, sizeof esz);
+    buf = calloc((size_t)np ? (size_t)np : 1, esz ? esz : 1);
+    if (!buf) goto out;
+    if (np > 0 && (is_attr ? H5Aread(id, mt, buf) : H5Dread(id, mt, H5S_ALL, H5S_ALL, H5P_DEFAULT, buf)) < 0)
+        goto out;
+    if (vstr) {
+        char **s = buf;
+        for (hssize_t i = 0; i < np; i++) fnv(h, s[i] ? s[i] : "", strlen(s[i] ? s[i] : "") + 1);
+        if (np > 0) H5Dvlen_reclaim(mt, sp, H5P_DEFAULT, buf);
+    } else {
+        fnv(h, buf, (size_t)np * esz);
+    }
+    rc = 0;
+out:
+    free(buf);
+    if (mt >= 0) H5Tclose(mt);
+    if (sp >= 0) H5Sclose(sp);
+    if (ft >= 0) H5Tclose(ft);
+    return rc;
+}
+
+typedef struct {
+    uint64_t *h;
+    int failed;
+} HashCtx;
+
+static herr_t hash_attr_cb(hid_t obj, const char *name, const H5A_info_t *info, void *data) {
+    (void)info;
+    HashCtx *c = data;
+    fnv(c->h, name, strlen(name) + 1);
+    hid_t a = H5Aopen(obj, name, H5P_DEFAULT);
+    if (a < 0 || hash_value(a, 1, c->h)) c->failed = 1;
+    if (a >= 0) H5Aclose(a);
+    return c->failed ? -1 : 0;
+}
+
+static int hash_object(hid_t obj, uint64_t *h);
+
+static herr_t hash_link_cb(hid_t group, const char *name, const H5L_info_t *info, void *data) {
+    (void)info;
+    HashCtx *c = data;
+    fnv(c->h, name, strlen(name) + 1);
+    hid_t o = H5Oopen(group, name, H5P_DEFAULT);
+    if (o < 0 || hash_object(o, c->h)) c->failed = 1;
+    if (o >= 0) H5Oclose(o);
+    return c->failed ? -1 : 0;
+}
+
+/* An object's attributes (by name), then a dataset's values or a group's
+ * members (by name, recursively): equal hashes = the same content, whatever
+ * the storage layout or the order things were written in. */
+static int hash_object(hid_t obj, uint64_t *h) {
+    HashCtx c = {h, 0};
+    const H5I_type_t t = H5Iget_type(obj);
+    fnv(h, &t, sizeof t);
+    hsize_t idx = 0;
+    if (H5Aiterate2(obj, H5_INDEX_NAME, H5_ITER_INC, &idx, hash_attr_cb, &c) < 0 || c.failed) return -1;
+    if (t == H5I_DATASET) return hash_value(obj, 0, h);
+    if (t != H5I_GROUP) return -1;
+    idx = 0;
+    if (H5Literate(obj, H5_INDEX_NAME, H5_ITER_INC, &idx, hash_link_cb, &c) < 0 || c.failed) return -1;
+    return 0;
+}
+
+int results_run_hash(ResultsFile *f, const char *run_name, uint64_t *hash) {
+    if (!f || f->runs < 0 || !plain_component(run_name) || H5Lexists(f->runs, run_name, H5P_DEFAULT) <= 0) return -1;
+    hid_t g = H5Gopen2(f->runs, run_name, H5P_DEFAULT);
+    *hash = 0xcbf29ce484222325ULL;
+    const int rc = g >= 0 ? hash_object(g, hash) : -1;
+    if (g >= 0) H5Gclose(g);
+    H5Eclear2(H5E_DEFAULT);
+    return rc;
+}
+
+static herr_t first_run_cb(hid_t group, const char *name, const H5L_info_t *info, void *data) {
+    (void)group, (void)info;
+    char *out = data;
+    if (out[0]) return 1; /* a second run: not a part file */
+    snprintf(out, 256, "%s", name);
+    return 0;
+}
+
+/* A part file's one run: its name into out[256]; -1 when it holds none or several */
+static int part_run_name(hid_t runs, char *out) {
+    out[0] = 0;
+    hsize_t idx = 0;
+    const herr_t rc = H5Literate(runs, H5_INDEX_NAME, H5_ITER_INC, &idx, first_run_cb, out);
+    return rc == 0 && out[0] ? 0 : -1;
+}
+
+/* remove a finished part: PATH, and what a killed writer may have left beside it */
+static void remove_part(const ResultsFile *p) {
+    unlink(p->path);
+    unlink(p->tmp);
+    unlink(p->commit);
+    fsync_parent(p->path);
+}
+
+/* The run of an open part file p against f: outcome and the copy (see results_h5.h). */
+static int merge_run(ResultsFile *f, ResultsFile *p, PartMerge *out, char *err, size_t errlen) {
+    RunInfo in_part, in_main;
+    results_run_info(p, out->run, &in_part);
+    results_run_info(f, out->run, &in_main);
+    snprintf(out->status, sizeof out->status, "%s", in_part.status);
+    int rc = 0;
+    if (strcmp(in_part.status, "complete") != 0) {
+        out->outcome = PART_NOT_COMPLETE;
+    } else if (!strcmp(in_main.status, "complete")) {
+        uint64_t a, b;
+        const int same = !results_run_hash(f, out->run, &a) && !results_run_hash(p, out->run, &b) && a == b;
+        out->outcome = same ? PART_SAME : PART_DIFFERS;
+        if (same) remove_part(p);
+    } else if (in_main.exists && in_main.config && in_part.config && strcmp(in_main.config, in_part.config) != 0) {
+        out->outcome = PART_OTHER_CONFIG;
+    } else {
+        /* the declared (pending) run is replaced by the part's whole group */
+        if (in_main.exists && H5Ldelete(f->runs, out->run, H5P_DEFAULT) < 0) fail(f, 1, "removing /runs/%s", out->run);
+        else if (H5Ocopy(p->runs, out->run, f->runs, out->run, H5P_DEFAULT, H5P_DEFAULT) < 0)
+            fail(f, 1, "copying run %s from %s", out->run, p->path);
+        /* commit first: the part goes only once the main file holds its run */
+        if (f->failed || results_commit(f, NULL, 0)) {
+            copy_err(err, errlen, f->err);
+            rc = -1;
+        } else {
+            out->outcome = PART_MERGED;
+            remove_part(p);
+        }
+    }
+    run_info_free(&in_part);
+    run_info_free(&in_main);
+    return rc;
+}
+
+int results_merge_part(ResultsFile *f, const char *part_path, PartMerge *out, char *err, size_t errlen) {
+    memset(out, 0, sizeof *out);
+    if (!f || f->file < 0 || f->readonly || f->failed) {
+        copy_err(err, errlen, f && f->failed ? f->err : "results: no file open for writing");
+        return -1;
+    }
+    ResultsFile *p = results_alloc(part_path, err, errlen);
+    if (!p) return -1;
+    int rc = -1;
+    /* without waiting: a part whose lock is held is being trained (or merged by another session) */
+    if (take_lock(p)) {
+        if (p->busy) {
+            out->outcome = PART_BUSY;
+            rc = 0;
+        } else {
+            copy_err(err, errlen, p->err);
+        }
+        results_free(p);
+        return rc;
+    }
+    struct stat st;
+    if (stat(p->path, &st) != 0) { /* merged (and removed) by another session since it was listed */
+        out->outcome = PART_GONE;
+        results_free(p);
+        return 0;
+    }
+    p->file = H5Fopen(p->path, H5F_ACC_RDONLY, H5P_DEFAULT);
+    char exp_part[256] = "", exp_main[256] = "";
+    if (p->file < 0) fail(p, 1, "cannot open it as HDF5");
+    else if (!check_schema(p, p->file, "")) {
+        read_attr_str(p->file, "experiment", exp_part, sizeof exp_part);
+        read_attr_str(f->file, "experiment", exp_main, sizeof exp_main);
+        if (strcmp(exp_part, exp_main) != 0) fail(p, 0, "it holds experiment '%s', not '%s'", exp_part, exp_main);
+        else if ((p->runs = H5Gopen2(p->file, "runs", H5P_DEFAULT)) < 0) fail(p, 1, "it has no /runs group");
+        else if (part_run_name(p->runs, out->run)) fail(p, 0, "it does not hold exactly one run");
+    }
+    if (p->failed) {
+        if (err && errlen) snprintf(err, errlen, "part file %s: %s (kept)", p->path, p->err);
+        out->outcome = PART_UNREADABLE;
+        rc = 0;
+    } else {
+        rc = merge_run(f, p, out, err, errlen);
+    }
+    if (p->runs >= 0) H5Gclose(p->runs);
+    if (p->file >= 0) H5Fclose(p->file);
+    H5Eclear2(H5E_DEFAULT);
+    results_free(p);
+    return rc;
+}
+
+int results_copy_run(ResultsFile *to, ResultsFile *from, const char *run_name) {
+    if (!to || to->file < 0 || to->readonly || to->failed || !from || from->runs < 0) return -1;
+    if (!valid_run_name(to, run_name) || H5Lexists(from->runs, run_name, H5P_DEFAULT) <= 0) return -1;
+    if (H5Lexists(to->runs, run_name, H5P_DEFAULT) > 0 && H5Ldelete(to->runs, run_name, H5P_DEFAULT) < 0)
+        fail(to, 1, "removing /runs/%s", run_name);
+    else if (H5Ocopy(from->runs, run_name, to->runs, run_name, H5P_DEFAULT, H5P_DEFAULT) < 0)
+        fail(to, 1, "copying run %s from %s", run_name, from->path);
+    return report(to, to->failed ? -1 : 0);
+}
+
+int results_remove_part(const char *part_path, char *err, size_t errlen) {
+    ResultsFile *p = results_alloc(part_path, err, errlen);
+    if (!p) return -1;
+    int rc = 0;
+    if (take_lock(p)) {
+        rc = p->busy ? 1 : -1;
+        copy_err(err, errlen, p->err);
+    } else {
+        remove_part(p);
+    }
+    results_free(p);
+    return rc;
+}

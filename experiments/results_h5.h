@@ -197,4 +197,45 @@ int results_flush(ResultsFile *f);
  * delete PATH.tmp (PATH keeps its last commit). Returns 0 on success; err explains a failure (e.g. disk full). */
 int results_close(ResultsFile *f, int commit, char *err, size_t errlen);
 
+/* ------------------------------------------------------------ part files
+ * A grid over ranks (issue 15, experiments/parts.h) trains each run in its
+ * own results file (a part: today's schema, holding the one run) and merges
+ * the complete ones into the experiment's file. */
+
+/* What results_merge_part did with a part. */
+typedef enum {
+    PART_MERGED = 1,    /* its run was copied into the file, the file committed, the part removed */
+    PART_SAME,          /* the file had the run complete and identical (merged before): part removed */
+    PART_DIFFERS,       /* the file has the run complete with other content: part kept */
+    PART_OTHER_CONFIG,  /* the file declares the run with another configuration: part kept */
+    PART_NOT_COMPLETE,  /* the run in the part is not complete (status says which): kept */
+    PART_BUSY,          /* its lock is held: being trained, or merged by another session */
+    PART_GONE,          /* removed since it was listed (merged by another session) */
+    PART_UNREADABLE,    /* not a part file of this experiment (err says why): kept */
+} PartOutcome;
+typedef struct {
+    PartOutcome outcome;
+    char run[256];      /* the run the part holds (the name of its one group under /runs) */
+    char status[16];    /* its status in the part */
+} PartMerge;
+/* Merge the part file PART_PATH into f, open for writing: take the part's
+ * lock without waiting, and if its run is complete, replace f's group of that
+ * run by a copy of the part's (H5Ocopy), commit f, then remove the part. A
+ * run already complete in f is not copied again: the part is removed only if
+ * its content is identical (results_run_hash), so merging twice is a no-op.
+ * 0 (out says what happened; err explains PART_UNREADABLE), -1 when f failed
+ * (sticky, message in err). */
+int results_merge_part(ResultsFile *f, const char *part_path, PartMerge *out, char *err, size_t errlen);
+/* A hash of everything under /runs/<run> (attributes, datasets' values,
+ * recursively, in name order): equal for a run and its H5Ocopy. 0 or -1. */
+int results_run_hash(ResultsFile *f, const char *run_name, uint64_t *hash);
+/* Copy /runs/<run> of `from` (any open file, read-only too) into `to`,
+ * replacing the group there: a part starts from the run's state in the
+ * experiment's file (its checkpoint). 0 or -1 (sticky on `to`). */
+int results_copy_run(ResultsFile *to, ResultsFile *from, const char *run_name);
+
+/* Remove a part file (and its leftovers) under its lock, taken without
+ * waiting (--fresh): 0, 1 when another session holds it, -1 on error. */
+int results_remove_part(const char *part_path, char *err, size_t errlen);
+
 #endif
