@@ -374,7 +374,8 @@ const LayerKind LAYER_GAP = {.name = "avgpool_global", .forward = gap_fwd, .back
 /* --------------------------------------------------------------- linear */
 static int linear_fwd(Layer *l, Model *m, int train) {
     int IN = l->inC * l->inH * l->inW;
-    linear_forward(layer_out(m, l), in_act(m, l, 0), m->params + l->w_off, m->params + l->b_off, m->batch, IN, l->C);
+    linear_forward_sp(layer_out(m, l), in_act(m, l, 0), m->params + l->w_off, m->params + l->b_off, m->batch, IN,
+                      l->C, layer_plan(m));
     return 0;
 }
 static void linear_bwd(Layer *l, Model *m) {

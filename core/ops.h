@@ -66,8 +66,13 @@ void linear_forward(real *out /* [N,OUT] */, const real *inp /* [N,IN] */,
                     const real *weight /* [OUT,IN] */, const real *bias /* [OUT] */, int N, int IN, int OUT);
 void linear_backward(real *dinp /* [N,IN] or NULL */, real *dweight /* [OUT,IN] or NULL */, real *dbias /* [OUT] or NULL */,
                      const real *dout /* [N,OUT] */, const real *inp, const real *weight, int N, int IN, int OUT);
-/* the same with dweight and dbias summed per shard of sp (core/shard.h) and
- * added by the fixed tree; sp NULL or trivial: linear_backward, bitwise */
+/* With a non-trivial plan sp (core/shard.h): the forward and dinp one row
+ * per GEMM call, so that a row's bits do not depend on the batch it is in
+ * (the BLAS's do: core/ops/linear.c), and dweight and dbias summed per shard
+ * and added by the fixed tree. sp NULL or trivial: linear_forward /
+ * linear_backward, bitwise. */
+void linear_forward_sp(real *out /* [N,OUT] */, const real *inp /* [N,IN] */, const real *weight /* [OUT,IN] */,
+                       const real *bias /* [OUT] or NULL */, int N, int IN, int OUT, const struct ShardPlan *sp);
 void linear_backward_sp(real *dinp /* [N,IN] or NULL */, real *dweight /* [OUT,IN] or NULL */,
                         real *dbias /* [OUT] or NULL */, const real *dout /* [N,OUT] */, const real *inp,
                         const real *weight, int N, int IN, int OUT, const struct ShardPlan *sp);

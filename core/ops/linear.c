@@ -10,7 +10,18 @@
  * adds the partials in the fixed pairwise tree (shard_sum_r / shard_sum_d:
  * this rank's subtree, then the ranks'), and adds the root into the gradient.
  * One process with S shards adds the tree R ranks add together: the bits
- * depend on S, not on R. dinp is per row and computed as always. */
+ * depend on S, not on R.
+ *
+ * Rows. OpenBLAS's sgemm does not give a row of C the same bits for every M
+ * (measured: out[4, 10] = inp[4, IN] x W^T differs from two calls of 2 rows,
+ * IN = 16 .. 2048), so the one-call forward and dinp of a batch depend on how
+ * the batch is split -- over ranks, or into evaluation pieces. With a
+ * non-trivial plan they run one row per GEMM call instead (linear_forward_sp,
+ * and dinp in linear_backward_sp): a row's bits are then those of its own
+ * values whatever the batch, the property a forward of 2N = two forwards of N
+ * (tests/test_batch_invariance.c). The classifier is a sliver of a model's
+ * work, so the row-by-row call costs nothing measurable; sp NULL keeps the
+ * one call of always. */
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
@@ -51,6 +62,28 @@ void linear_backward(real *dinp /* [N,IN] or NULL */, real *dweight /* [OUT,IN] 
     }
 }
 
+/* one GEMM call per row (see "Rows" above): rows in parallel, each its own unit */
+static void linear_forward_rows(real *out /* [N,OUT] */, const real *inp /* [N,IN] */,
+                                const real *weight /* [OUT,IN] */, const real *bias /* [OUT] or NULL */,
+                                int N, int IN, int OUT) {
+    #pragma omp parallel for schedule(static)
+    for (int n = 0; n < N; n++) {
+        real *o = out + (long)n * OUT;
+        real beta = 0;
+        if (bias != NULL) {
+            for (int k = 0; k < OUT; k++) o[k] = bias[k];
+            beta = 1;
+        }
+        gemm(0, 1, 1, OUT, IN, (real)1, inp + (long)n * IN, IN, weight, IN, beta, o, OUT);
+    }
+}
+
+void linear_forward_sp(real *out /* [N,OUT] */, const real *inp /* [N,IN] */, const real *weight /* [OUT,IN] */,
+                       const real *bias /* [OUT] or NULL */, int N, int IN, int OUT, const ShardPlan *sp) {
+    if (shard_plan_trivial(sp)) linear_forward(out, inp, weight, bias, N, IN, OUT);
+    else linear_forward_rows(out, inp, weight, bias, N, IN, OUT);
+}
+
 void linear_backward_sp(real *dinp /* [N,IN] or NULL */, real *dweight /* [OUT,IN] or NULL */,
                         real *dbias /* [OUT] or NULL */, const real *dout /* [N,OUT] */,
                         const real *inp /* [N,IN] */, const real *weight /* [OUT,IN] */,
@@ -60,7 +93,12 @@ void linear_backward_sp(real *dinp /* [N,IN] or NULL */, real *dweight /* [OUT,I
         return;
     }
     const int ls = sp->local_shards, rows = shard_rows(sp, N);
-    if (dinp != NULL) gemm(0, 0, N, IN, OUT, (real)1, dout, OUT, weight, IN, (real)1, dinp, IN);
+    /* dinp[n, IN] += dout[n, OUT] x weight[OUT, IN], one row per call ("Rows" above) */
+    if (dinp != NULL) {
+        #pragma omp parallel for schedule(static)
+        for (int n = 0; n < N; n++)
+            gemm(0, 0, 1, IN, OUT, (real)1, dout + (long)n * OUT, OUT, weight, IN, (real)1, dinp + (long)n * IN, IN);
+    }
     if (dweight != NULL) {
         const size_t wn = (size_t)OUT * IN;
         real *tmp;
