@@ -10,10 +10,10 @@
  *    the model's plan at train.shards = 2 (what a run over ranks has): the
  *    outputs of one forward of 2N random samples equal, row for row and
  *    bitwise, those of two forwards of N (rows 0..N-1, then N..2N-1), and
- *    (ResNet-8/20) of 2N forwards of one. (With the trivial plan -- one process, today's
- *    arithmetic -- the linear layer is one sgemm over the batch, whose rows
- *    OpenBLAS rounds differently for different row counts; a plan makes it
- *    one row per call: core/ops/linear.c.)
+ *    (ResNet-8/20) of 2N forwards of one. (With the trivial plan -- one
+ *    process, today's arithmetic -- the linear layer is one sgemm over the
+ *    batch, whose rows OpenBLAS rounds differently for different row
+ *    counts; a plan makes it one row per call: core/ops/linear.c.)
  * Train mode couples the samples (BN statistics, the loss mean, the weight
  * gradients are sums over the batch), so what is invariant there is the
  * shard tree's: with train.shards S = 2 every such sum is p(first half) +

@@ -8,7 +8,8 @@
  * core/shard.c):
  *  - conv2d_backward's weight gradient (3x3 pad 1, 3x3 stride 2, pointwise)
  *    and conv2d_bias_backward_sp; the input gradient equals sp NULL's;
- *  - linear_backward_sp's dweight, dbias (dinp equals sp NULL's);
+ *  - linear_backward_sp's dweight, dbias; its dinp and linear_forward_sp's
+ *    out are one row per call (the one-shard kernel on each row alone);
  *  - batchnorm_forward_train (out, saved mean/rstd, running stats), the train
  *    backward (accumulating and _store), the eval backward (with parameter
  *    gradients, and frozen: NULL), at HW = 5 (a row tail for ROWSUM8) and 1;
@@ -182,12 +183,23 @@ static void test_linear(void) {
     real *dx_none = tu_alloc(N * IN), *dw_none = dup(dw0, OUT * IN), *db_none = dup(db0, OUT);
     linear_backward(dx_none, dw_none, db_none, dout, inp, w, N, IN, OUT);
     real *dw_s1 = tu_alloc(OUT * IN), *parts = tu_alloc(8 * OUT * IN), *dw_ref = tu_alloc(OUT * IN);
+    /* with a plan, a row's dinp and out are those of the row alone */
+    real *dx_rows = tu_alloc(N * IN), *y_rows = tu_alloc(N * OUT), *y_none = tu_alloc(N * OUT), *y = tu_alloc(N * OUT);
+    for (int n = 0; n < N; n++) {
+        linear_backward(dx_rows + n * IN, NULL, NULL, dout + n * OUT, inp + n * IN, w, 1, IN, OUT);
+        linear_forward(y_rows + n * OUT, inp + n * IN, w, db0, 1, IN, OUT);
+    }
+    linear_forward(y_none, inp, w, db0, N, IN, OUT);
     for (size_t k = 0; k < sizeof SHARDS / sizeof *SHARDS; k++) {
         const int S = SHARDS[k], rows = N / S;
         TestPlan tp = plan_make(S, OUT * IN);
         real *dx = tu_alloc(N * IN), *dw = dup(dw0, OUT * IN), *db = dup(db0, OUT);
         linear_backward_sp(dx, dw, db, dout, inp, w, N, IN, OUT, &tp.p);
-        CHECK(same(dx, dx_none, N * IN), "linear S=%d: dinp differs from sp NULL's", S);
+        CHECK(same(dx, S == 1 ? dx_none : dx_rows, N * IN), "linear S=%d: dinp is not %s", S,
+              S == 1 ? "sp NULL's" : "that of each row alone");
+        linear_forward_sp(y, inp, w, db0, N, IN, OUT, &tp.p);
+        CHECK(same(y, S == 1 ? y_none : y_rows, N * OUT), "linear S=%d: forward is not %s", S,
+              S == 1 ? "sp NULL's" : "that of each row alone");
         for (int s = 0; s < S; s++) {
             memset(parts + (size_t)s * OUT * IN, 0, OUT * IN * sizeof(real));
             linear_backward(NULL, parts + (size_t)s * OUT * IN, NULL, dout + (size_t)s * rows * OUT,
@@ -218,11 +230,11 @@ static void test_linear(void) {
         /* frozen (dweight NULL) and no bias: dinp alone, as sp NULL's */
         memset(dx, 0, N * IN * sizeof(real));
         linear_backward_sp(dx, NULL, NULL, dout, inp, w, N, IN, OUT, &tp.p);
-        CHECK(same(dx, dx_none, N * IN), "linear S=%d frozen: dinp differs", S);
+        CHECK(same(dx, S == 1 ? dx_none : dx_rows, N * IN), "linear S=%d frozen: dinp differs", S);
         free(dx), free(dw), free(db), free(tp.mem);
     }
     free(inp), free(w), free(dout), free(dw0), free(db0), free(dx_none), free(dw_none), free(db_none), free(dw_s1),
-        free(parts), free(dw_ref);
+        free(parts), free(dw_ref), free(dx_rows), free(y_rows), free(y_none), free(y);
 }
 
 /* ------------------------------------------------------------ batchnorm */
