@@ -894,8 +894,8 @@ static inline void wgrad_unit_rows(const int8_t **arow, const int8_t *P, int r0,
 /* the GEMM P-rows x codes: unit = WG_ROWS rows of (c, kh, kw), one reduction
  * segment per sample, nsc samples per GEMM call so that a 64-column panel of
  * B stays near 256 KB (L2); then the unit's outputs dw[o][r0 .. r0+rows) */
-static void wgrad_gemm(const Kern *kn, real *dw, const int8_t *P, const uint8_t *B, const int32_t *Ssum, real zp,
-                       real s, const ConvDims *d, const WgradGeom *g) {
+static void wgrad_gemm(const Kern *kn, real *dw, int64_t *isum, const int8_t *P, const uint8_t *B,
+                       const int32_t *Ssum, real zp, real s, const ConvDims *d, const WgradGeom *g) {
     const int N = d->N, O = d->O, CK = d->C * d->KH * d->KW, Knp = g->Knp, CKp = g->CKp;
     const size_t Op = g->Op;
     ptrdiff_t *aoff = xalloc(sizeof(ptrdiff_t) * (size_t)N), *boff = xalloc(sizeof(ptrdiff_t) * (size_t)N);
@@ -921,6 +921,13 @@ static void wgrad_gemm(const Kern *kn, real *dw, const int8_t *P, const uint8_t 
             /* dw[o][r0 .. r0+rows): runs of `rows` contiguous outputs per o (the
              * other order strides by C*KH*KW floats: a cache line and a TLB entry per store) */
             const int rv = CK - r0 < rows ? CK - r0 : rows;
+            if (isum) { /* the sums themselves (wgrad_sums) */
+                for (int o = 0; o < O; o++) {
+                    int64_t *dst = isum + (size_t)o * CK + r0;
+                    for (int r = 0; r < rv; r++) dst[r] = Cb[(size_t)r * Op + o];
+                }
+                continue;
+            }
             for (int o = 0; o < O; o++) {
                 real *dst = dw + (size_t)o * CK + r0;
                 for (int r = 0; r < rv; r++) dst[r] = bconv_bwd_int8_out(s, zp, Cb[(size_t)r * Op + o], Ssum[r0 + r]);
@@ -932,14 +939,21 @@ static void wgrad_gemm(const Kern *kn, real *dw, const int8_t *P, const uint8_t 
     free(boff);
 }
 
-/* wgrad: the layout above, built in three parallel passes, then the GEMM */
-static void wgrad_drv(const Kern *kn, real *dw, const uint8_t *codes, const int8_t *ba, real zp, real s,
-                      const ConvDims *d) {
+/* wgrad: the layout above, built in three parallel passes, then the GEMM.
+ * isum non-NULL: the integer sums I into isum [O*CK] and S into ssum [CK]
+ * instead of the floats into dw (wgrad_sums) */
+static void wgrad_drv_any(const Kern *kn, real *dw, int64_t *isum, int64_t *ssum, const uint8_t *codes,
+                          const int8_t *ba, real zp, real s, const ConvDims *d) {
     check_fits(d);
     const int N = d->N, O = d->O, CK = d->C * d->KH * d->KW;
     if (O <= 0 || CK <= 0) return;
     if (N <= 0 || d->OH <= 0 || d->OW <= 0) {
-        fill_zero_out(dw, (size_t)O * CK);
+        if (isum) {
+            memset(isum, 0, sizeof(int64_t) * (size_t)O * CK);
+            memset(ssum, 0, sizeof(int64_t) * (size_t)CK);
+        } else {
+            fill_zero_out(dw, (size_t)O * CK);
+        }
         return;
     }
     WgradGeom g;
@@ -953,10 +967,16 @@ static void wgrad_drv(const Kern *kn, real *dw, const uint8_t *codes, const int8
     wgrad_pack_codes(B, codes, d, &g);
     int32_t *Ssum = xalloc(sizeof(int32_t) * (size_t)CK);
     wgrad_tap_sums(Ssum, P, d, &g);
-    wgrad_gemm(kn, dw, P, B, Ssum, zp, s, d, &g);
+    wgrad_gemm(kn, dw, isum, P, B, Ssum, zp, s, d, &g);
+    if (isum)
+        for (int i = 0; i < CK; i++) ssum[i] = Ssum[i];
     free(P);
     free(B);
     free(Ssum);
+}
+static void wgrad_drv(const Kern *kn, real *dw, const uint8_t *codes, const int8_t *ba, real zp, real s,
+                      const ConvDims *d) {
+    wgrad_drv_any(kn, dw, NULL, NULL, codes, ba, zp, s, d);
 }
 
 /* ------------------------------------------------------------ table entries */
@@ -968,6 +988,10 @@ static void wgrad_c(real *dw, const uint8_t *codes, const int8_t *ba, real zp, r
     static const Kern k = {gemm_c, col2im_c, epi_c};
     wgrad_drv(&k, dw, codes, ba, zp, s, d);
 }
+static void wgrad_sums_c(int64_t *isum, int64_t *ssum, const uint8_t *codes, const int8_t *ba, const ConvDims *d) {
+    static const Kern k = {gemm_c, col2im_c, epi_c};
+    wgrad_drv_any(&k, NULL, isum, ssum, codes, ba, 0, 0, d);
+}
 #ifdef BWD8_X86
 static void dgrad_avx2(real *dx, const uint8_t *codes, const int8_t *bw, real zp, real s, const ConvDims *d) {
     static const Kern k = {gemm_avx2, col2im_avx2, epi_avx2};
@@ -977,6 +1001,11 @@ static void wgrad_avx2(real *dw, const uint8_t *codes, const int8_t *ba, real zp
     static const Kern k = {gemm_avx2, col2im_avx2, epi_avx2};
     wgrad_drv(&k, dw, codes, ba, zp, s, d);
 }
+static void wgrad_sums_avx2(int64_t *isum, int64_t *ssum, const uint8_t *codes, const int8_t *ba,
+                            const ConvDims *d) {
+    static const Kern k = {gemm_avx2, col2im_avx2, epi_avx2};
+    wgrad_drv_any(&k, NULL, isum, ssum, codes, ba, 0, 0, d);
+}
 static void dgrad_avxvnni(real *dx, const uint8_t *codes, const int8_t *bw, real zp, real s, const ConvDims *d) {
     static const Kern k = {gemm_avxvnni, col2im_avx2, epi_avx2};
     dgrad_drv(&k, dx, codes, bw, zp, s, d);
@@ -985,6 +1014,11 @@ static void wgrad_avxvnni(real *dw, const uint8_t *codes, const int8_t *ba, real
     static const Kern k = {gemm_avxvnni, col2im_avx2, epi_avx2};
     wgrad_drv(&k, dw, codes, ba, zp, s, d);
 }
+static void wgrad_sums_avxvnni(int64_t *isum, int64_t *ssum, const uint8_t *codes, const int8_t *ba,
+                               const ConvDims *d) {
+    static const Kern k = {gemm_avxvnni, col2im_avx2, epi_avx2};
+    wgrad_drv_any(&k, NULL, isum, ssum, codes, ba, 0, 0, d);
+}
 static void dgrad_avx512(real *dx, const uint8_t *codes, const int8_t *bw, real zp, real s, const ConvDims *d) {
     static const Kern k = {gemm_avx512vnni, col2im_avx512, epi_avx512};
     dgrad_drv(&k, dx, codes, bw, zp, s, d);
@@ -992,6 +1026,11 @@ static void dgrad_avx512(real *dx, const uint8_t *codes, const int8_t *bw, real 
 static void wgrad_avx512(real *dw, const uint8_t *codes, const int8_t *ba, real zp, real s, const ConvDims *d) {
     static const Kern k = {gemm_avx512vnni, col2im_avx512, epi_avx512};
     wgrad_drv(&k, dw, codes, ba, zp, s, d);
+}
+static void wgrad_sums_avx512(int64_t *isum, int64_t *ssum, const uint8_t *codes, const int8_t *ba,
+                              const ConvDims *d) {
+    static const Kern k = {gemm_avx512vnni, col2im_avx512, epi_avx512};
+    wgrad_drv_any(&k, NULL, isum, ssum, codes, ba, 0, 0, d);
 }
 #endif
 
@@ -1194,37 +1233,79 @@ static void mul_alpha(real *g, const real *dout, const real *alpha, int N, int O
  * zp*S the zero term adds nothing (s*I is never -0). A NaN makes this
  * function refuse (the fallback runs grad_quant itself). */
 #define CODES_BLOCK 16384 /* elements per parallel unit (rounded to whole rows) */
+/* rows per block and the number of blocks of N*O rows of OHW elements */
+static void codes_blocks(long *ru, long *nb, int N, int O, size_t OHW) {
+    const long rows = (long)N * O;
+    *ru = OHW >= CODES_BLOCK ? 1 : (long)(CODES_BLOCK / (OHW ? OHW : 1));
+    *nb = rows > 0 && OHW > 0 ? (rows + *ru - 1) / *ru : 0;
+}
+
+/* pass (1): per block, then combined in block order; N*O*OHW > 0. Returns 1 on a NaN. */
+static int err_minmax_drv(MinmaxFn mmfn, real *mn_out, real *mx_out, const real *dout, const real *alpha, int N,
+                          int O, size_t OHW) {
+    const size_t n = (size_t)N * O * OHW;
+    const long rows = (long)N * O;
+    long ru, nb;
+    codes_blocks(&ru, &nb, N, O, OHW);
+    int bad = 0;
+    real *mn = xalloc(sizeof(real) * (size_t)nb), *mx = xalloc(sizeof(real) * (size_t)nb);
+    #pragma omp parallel for schedule(static) reduction(| : bad) if (n > 32768)
+    for (long b = 0; b < nb; b++) {
+        const long r0 = b * ru, r1 = r0 + ru < rows ? r0 + ru : rows;
+        real lo = dout[(size_t)r0 * OHW] * alpha[r0 % O], hi = lo;
+        int nan = 0;
+        for (long r = r0; r < r1; r++)
+            nan |= mmfn(dout, alpha[r % O], (size_t)r * OHW, (size_t)(r + 1) * OHW, &lo, &hi);
+        mn[b] = lo;
+        mx[b] = hi;
+        bad |= nan;
+    }
+    real zp = mn[0], b1 = mx[0];
+    for (long b = 1; b < nb; b++) {
+        if (mn[b] < zp) zp = mn[b];
+        if (mx[b] > b1) b1 = mx[b];
+    }
+    free(mn);
+    free(mx);
+    *mn_out = zp;
+    *mx_out = b1;
+    return bad;
+}
+
+/* pass (2): the codes with zp, s; returns 1 when some y is NaN */
+static int err_codes_drv(CodesFn fn, uint8_t *codes, const real *dout, const real *alpha, const real *noise, int N,
+                         int O, size_t OHW, real zp, real s, real qmax) {
+    const size_t n = (size_t)N * O * OHW;
+    const long rows = (long)N * O;
+    long ru, nb;
+    codes_blocks(&ru, &nb, N, O, OHW);
+    int bad = 0;
+    #pragma omp parallel for schedule(static) reduction(| : bad) if (n > 32768)
+    for (long b = 0; b < nb; b++) {
+        const long r0 = b * ru, r1 = r0 + ru < rows ? r0 + ru : rows;
+        for (long r = r0; r < r1; r++)
+            bad |= fn(codes, dout, alpha[r % O], noise, (size_t)r * OHW, (size_t)(r + 1) * OHW, zp, s, qmax);
+    }
+    return bad;
+}
+
+/* Two passes over dout, no dY tensor: (1) min and max of x = dout * alpha[o]
+ * in blocks of whole rows, (2) the codes. The min and max are the values
+ * quant_minmax_params(dout * alpha) gives (min/max of the same floats), up to
+ * the sign of a zero extreme, which changes nothing: x - (+0) and x - (-0)
+ * give the same code, fl(code*s) + (+-0) the same dequantized value (+0 for
+ * code 0), R = max - min the same scale, and in the integer outputs s*I +
+ * zp*S the zero term adds nothing (s*I is never -0). A NaN makes this
+ * function refuse (the fallback runs grad_quant itself). */
 static int quant_codes_drv(MinmaxFn mmfn, CodesFn fn, uint8_t *codes, real *zp_out, real *s_out, real *g,
                            const real *dout, const real *alpha, int N, int O, size_t OHW, double bits,
                            const real *noise) {
-    const size_t n = (size_t)N * O * OHW;
-    const long rows = (long)N * O;
-    const long ru = OHW >= CODES_BLOCK ? 1 : (long)(CODES_BLOCK / (OHW ? OHW : 1)); /* rows per block */
-    const long nb = rows > 0 && OHW > 0 ? (rows + ru - 1) / ru : 0;
     real zp = 0, R = 0;
     int bad = 0;
-    if (nb > 0) {
-        real *mn = xalloc(sizeof(real) * (size_t)nb), *mx = xalloc(sizeof(real) * (size_t)nb);
-        #pragma omp parallel for schedule(static) reduction(| : bad) if (n > 32768)
-        for (long b = 0; b < nb; b++) {
-            const long r0 = b * ru, r1 = r0 + ru < rows ? r0 + ru : rows;
-            real lo = dout[(size_t)r0 * OHW] * alpha[r0 % O], hi = lo;
-            int nan = 0;
-            for (long r = r0; r < r1; r++)
-                nan |= mmfn(dout, alpha[r % O], (size_t)r * OHW, (size_t)(r + 1) * OHW, &lo, &hi);
-            mn[b] = lo;
-            mx[b] = hi;
-            bad |= nan;
-        }
-        zp = mn[0];
-        real b1 = mx[0];
-        for (long b = 1; b < nb; b++) {
-            if (mn[b] < zp) zp = mn[b];
-            if (mx[b] > b1) b1 = mx[b];
-        }
+    if ((size_t)N * O * OHW > 0) {
+        real b1;
+        bad = err_minmax_drv(mmfn, &zp, &b1, dout, alpha, N, O, OHW);
         R = b1 - zp;
-        free(mn);
-        free(mx);
     }
     *zp_out = zp;
     const real s = bits == 0 ? (real)0 : quant_scale(R, bits), qmax = quant_qmax(bits);
@@ -1233,13 +1314,7 @@ static int quant_codes_drv(MinmaxFn mmfn, CodesFn fn, uint8_t *codes, real *zp_o
         mul_alpha(g, dout, alpha, N, O, OHW);
         return -1;
     }
-    #pragma omp parallel for schedule(static) reduction(| : bad) if (n > 32768)
-    for (long b = 0; b < nb; b++) {
-        const long r0 = b * ru, r1 = r0 + ru < rows ? r0 + ru : rows;
-        for (long r = r0; r < r1; r++)
-            bad |= fn(codes, dout, alpha[r % O], noise, (size_t)r * OHW, (size_t)(r + 1) * OHW, zp, s, qmax);
-    }
-    if (bad) {
+    if (err_codes_drv(fn, codes, dout, alpha, noise, N, O, OHW, zp, s, qmax)) {
         mul_alpha(g, dout, alpha, N, O, OHW);
         return -1;
     }
@@ -1255,6 +1330,13 @@ static int quant_codes_c(uint8_t *codes, real *zp, real *s, real *g, const real 
                          size_t OHW, double bits, const real *noise) {
     return quant_codes_drv(minmax_c, codes_c, codes, zp, s, g, dout, alpha, N, O, OHW, bits, noise);
 }
+static int err_minmax_c(real *mn, real *mx, const real *dout, const real *alpha, int N, int O, size_t OHW) {
+    return err_minmax_drv(minmax_c, mn, mx, dout, alpha, N, O, OHW);
+}
+static int err_codes_c(uint8_t *codes, const real *dout, const real *alpha, const real *noise, int N, int O,
+                       size_t OHW, real zp, real s, real qmax) {
+    return err_codes_drv(codes_c, codes, dout, alpha, noise, N, O, OHW, zp, s, qmax);
+}
 #if defined(BWD8_X86) && !REAL_IS_DOUBLE
 static int quant_codes_avx2(uint8_t *codes, real *zp, real *s, real *g, const real *dout, const real *alpha, int N,
                             int O, size_t OHW, double bits, const real *noise) {
@@ -1263,6 +1345,20 @@ static int quant_codes_avx2(uint8_t *codes, real *zp, real *s, real *g, const re
 static int quant_codes_avx512(uint8_t *codes, real *zp, real *s, real *g, const real *dout, const real *alpha, int N,
                               int O, size_t OHW, double bits, const real *noise) {
     return quant_codes_drv(minmax_avx512, codes_avx512, codes, zp, s, g, dout, alpha, N, O, OHW, bits, noise);
+}
+static int err_minmax_avx2(real *mn, real *mx, const real *dout, const real *alpha, int N, int O, size_t OHW) {
+    return err_minmax_drv(minmax_avx2, mn, mx, dout, alpha, N, O, OHW);
+}
+static int err_codes_avx2(uint8_t *codes, const real *dout, const real *alpha, const real *noise, int N, int O,
+                          size_t OHW, real zp, real s, real qmax) {
+    return err_codes_drv(codes_avx2, codes, dout, alpha, noise, N, O, OHW, zp, s, qmax);
+}
+static int err_minmax_avx512(real *mn, real *mx, const real *dout, const real *alpha, int N, int O, size_t OHW) {
+    return err_minmax_drv(minmax_avx512, mn, mx, dout, alpha, N, O, OHW);
+}
+static int err_codes_avx512(uint8_t *codes, const real *dout, const real *alpha, const real *noise, int N, int O,
+                            size_t OHW, real zp, real s, real qmax) {
+    return err_codes_drv(codes_avx512, codes, dout, alpha, noise, N, O, OHW, zp, s, qmax);
 }
 #endif
 
@@ -1341,20 +1437,29 @@ static void fill_level(BconvBwdInt8Fns *f, int level) {
     f->dgrad = dgrad_c;
     f->wgrad = wgrad_c;
     f->quant_codes = quant_codes_c;
+    f->err_minmax = err_minmax_c;
+    f->err_codes = err_codes_c;
+    f->wgrad_sums = wgrad_sums_c;
     f->name = levels[level].name;
 #ifdef BWD8_X86
     if (level == 1 || level == 2) {
         f->dgrad = level == 1 ? dgrad_avx2 : dgrad_avxvnni;
         f->wgrad = level == 1 ? wgrad_avx2 : wgrad_avxvnni;
+        f->wgrad_sums = level == 1 ? wgrad_sums_avx2 : wgrad_sums_avxvnni;
 #if !REAL_IS_DOUBLE
         f->quant_codes = quant_codes_avx2;
+        f->err_minmax = err_minmax_avx2;
+        f->err_codes = err_codes_avx2;
 #endif
     }
     if (level == 3) {
         f->dgrad = dgrad_avx512;
         f->wgrad = wgrad_avx512;
+        f->wgrad_sums = wgrad_sums_avx512;
 #if !REAL_IS_DOUBLE
         f->quant_codes = quant_codes_avx512;
+        f->err_minmax = err_minmax_avx512;
+        f->err_codes = err_codes_avx512;
 #endif
     }
 #endif

@@ -93,6 +93,22 @@ typedef struct {
     /* bconv_bwd_quant_codes (below) with this table's codes loop (C, AVX2 or AVX-512; same codes) */
     int (*quant_codes)(uint8_t *codes, real *zp, real *s, real *g, const real *dout, const real *alpha, int N, int O,
                        size_t OHW, double bits, const real *noise);
+    /* The pieces of quant_codes and wgrad a sharded backward needs (issue 15,
+     * binary_conv.c: the range is the whole batch's, over the ranks, and the
+     * integer sums are added over the ranks before the float is formed):
+     * err_minmax: quant_codes' first pass, the min and max of x = dout * alpha[o]
+     *   over these rows (the same blocks and combination, so the same values);
+     *   returns 1 when some x is NaN. N*O*OHW > 0.
+     * err_codes: its second pass with a given zp, s (finite), qmax <= 255;
+     *   returns 1 when some y is NaN (not possible when every x, zp, s and
+     *   noise draw is finite).
+     * wgrad_sums: wgrad's exact sums before the float, isum [O,C,KH,KW] = I,
+     *   ssum [C,KH,KW] = S (S does not depend on o); then
+     *   dw = bconv_bwd_int8_out(s, zp, I, S) is wgrad's output, bitwise. */
+    int (*err_minmax)(real *mn, real *mx, const real *dout, const real *alpha, int N, int O, size_t OHW);
+    int (*err_codes)(uint8_t *codes, const real *dout, const real *alpha, const real *noise, int N, int O, size_t OHW,
+                     real zp, real s, real qmax);
+    void (*wgrad_sums)(int64_t *isum, int64_t *ssum, const uint8_t *codes, const int8_t *ba, const ConvDims *d);
     const char *name;
 } BconvBwdInt8Fns;
 

@@ -45,7 +45,59 @@
  *   ba8, codes      the integer backward's operands (bytes): Ba [N*C*Hp*Wp] as
  *                   int8, the error codes [N*O*OH*OW]
  * Hp = H + 2*pad is reserved whatever the option, so the sizes depend on the
- * dims (and, for saved, opt->save_act_codes) alone. */
+ * dims (and, for saved, opt->save_act_codes) alone.
+ *
+ * Shards and ranks (issue 15, core/shard.h). d->sp NULL is the code this file
+ * always ran. With a plan (train.shards S > 1, or several ranks training one
+ * run; d->N is then this rank's rows, rank r holding global rows r*N ..), the
+ * batch's reductions split in two kinds, so that any R | S gives the bits of
+ * one process at the same S:
+ *   exact, not sharded, combined over the ranks:
+ *   - the activation quantizer's min/max (forward, training) and the error
+ *     quantizer's min/max (backward, both paths): each rank reduces its rows
+ *     as ever, then range_over_ranks makes one shard_max_d of (-min, max, a
+ *     NaN flag, the NaN's bits) as doubles (reals convert exactly), and every
+ *     rank uses the batch's range, so the running range updates identically
+ *     everywhere. Max/min of the same reals are the same whatever the split,
+ *     with two details. (1) NaN: one process's scan (quant_minmax_params)
+ *     gives NaN exactly when the tensor's first element is NaN, i.e. rank 0's
+ *     first row; so only rank 0 raises the flag, and sends that NaN's bits
+ *     (other ranks' NaN extremes lose in dist_max_d's rule), and every rank
+ *     then takes that NaN as the min and max, as one process does. The
+ *     integer path's error range treats any NaN (or inf) as one process does:
+ *     every rank takes the fp32 fallback (the flag is "NaN anywhere" there).
+ *     (2) the sign of a zero extreme may differ from one process's (which
+ *     zero a scan keeps depends on its chunking, a function of the local
+ *     size, and the ranks keep the first rank's): nothing depends on it
+ *     (x - (+-0) and y*s + (+-0) give the same values, the scale is floored
+ *     at 1e-8, and the running range starting at +0 stays the same; the
+ *     integer path's note in bconv_bwd_int8.c says the same). With one rank
+ *     the hook hands back its own min and max unchanged (-(-x) is x, zeros
+ *     included): a plan on one process gives sp NULL's bits.
+ *   - the integer backward's weight gradient: bconv_bwd_int8 forms I and S
+ *     (exact integer sums over this rank's samples), they are added over the
+ *     ranks with shard_sum_i64 (int64, exact in any order) and only then is
+ *     the float formed, by the kernels' one expression: the result does not
+ *     depend on S or R at all. The exchange is blocking, per layer, right
+ *     after the local sums and before E2's Jacobian (no overlap with other
+ *     work: the simple form the issue allows). Whether the integer path runs
+ *     (bconv_bwd_int8_fits) is decided on the global batch.
+ *   sharded (float sums over samples): per shard of N/local_shards rows with
+ *   the one-shard arithmetic into sp's workspace, then the fixed tree of
+ *   shard_sum_* (local subtree, then the ranks'), then added where the code
+ *   writes without a plan:
+ *   - dalpha: each shard's sum in double (today's accumulator), the tree in
+ *     double (ws_d), rounded to real once and added;
+ *   - the fp32 backward's dBw (conv2d_backward's wgrad, the samples in
+ *     order): per shard from zero in ws_r, the tree in real. dBa is per
+ *     sample (conv2d_backward's dgrad is one GEMM per sample), computed once
+ *     over this rank's rows.
+ *   Everything else is per sample (E3 and its Jacobian, the 1-bit conv, dBa)
+ *   or per weight (E2, the weight quantizer), so needs nothing. The error
+ *   quantizer's noise is indexed by this rank's local element: the caller
+ *   fills this rank's slice of the whole batch's draws (layers.c,
+ *   quant_fill_noise_range at row0 * O*OH*OW), so noise[i] is the draw of
+ *   global element row0*O*OH*OW + i, as one process uses it. */
 #include "binary_conv.h"
 
 #include <math.h>
@@ -59,6 +111,7 @@
 #include "bconv_packed.h"
 #include "bitpack.h"
 #include "quant.h"
+#include "shard.h"
 
 enum {
     H_ACT_NORMED = 0, /* 1 if E3 ran (training with act_norm): backward applies its Jacobian */
@@ -299,6 +352,61 @@ static int env_forces_fp32(void) {
     return forced;
 }
 
+/* ----------------------------------------------------------------- shards */
+
+/* a real's bits as an integer and back (the NaN the ranks agree on) */
+#if REAL_IS_DOUBLE
+typedef uint64_t RealBits;
+#else
+typedef uint32_t RealBits;
+#endif
+static uint64_t real_bits(real x) {
+    RealBits b;
+    memcpy(&b, &x, sizeof b);
+    return b;
+}
+static real real_of_bits(uint64_t v) {
+    const RealBits b = (RealBits)v;
+    real x;
+    memcpy(&x, &b, sizeof x);
+    return x;
+}
+
+/* QuantRangeHook (core/quant.h) over the ranks of the plan ctx: this rank's
+ * min and max in, the batch's out (see the top of this file for NaN and for
+ * the sign of zero). One shard_max_d of five doubles: -min, max, the NaN
+ * flag and the NaN's bits in two 32-bit halves (exact in a double). */
+static void range_over_ranks(real *mn, real *mx, void *ctx) {
+    const ShardPlan *sp = ctx;
+    const int nan_first = sp->rank == 0 && *mn != *mn; /* rank 0 holds the batch's first row */
+    const uint64_t b = nan_first ? real_bits(*mn) : 0;
+    double v[5] = {-(double)*mn, (double)*mx, (double)nan_first, (double)(b >> 32), (double)(b & 0xffffffffu)};
+    shard_max_d(sp, v, 5);
+    if (v[2] != 0) {
+        *mn = *mx = real_of_bits(((uint64_t)v[3] << 32) | (uint64_t)v[4]);
+        return;
+    }
+    *mn = (real)-v[0];
+    *mx = (real)v[1];
+}
+
+/* the plan the backward follows: NULL for today's code; a trivial plan
+ * without a workspace (what a model with one shard on one process could
+ * carry) is today's code too */
+static const ShardPlan *bwd_plan(const ConvDims *d) {
+    const ShardPlan *sp = d->sp;
+    if (sp && shard_plan_trivial(sp) && !sp->ws_r) return NULL;
+    if (sp && (!sp->ws_r || !sp->ws_d || !sp->ws_i || d->N % sp->local_shards != 0 ||
+               sp->ws_n < (size_t)d->O * ck_of(d))) {
+        /* a caller's error (model_set_shards sizes the workspace, the loop
+         * keeps the batch a multiple of the shards): never a silent other sum */
+        fprintf(stderr, "binary_conv_backward: shard plan without a workspace for O*CK = %zu, or %d rows not in %d "
+                        "shards\n", (size_t)d->O * ck_of(d), d->N, sp->local_shards);
+        abort();
+    }
+    return sp;
+}
+
 /* ---------------------------------------------------------------- forward */
 
 /* Weights: E2 (train and eval), the optional ReCU clamp, k-bit per output
@@ -354,19 +462,21 @@ static int fwd_acts(SavedView *s, CodeTables *tab, real *zp, real *range, real *
                     const BinaryConvOptions *opt) {
     const int N = d->N, normed = train && opt->act_norm;
     const size_t nin = nin_of(d), CHW = (size_t)d->C * d->H * d->W;
+    /* the batch's range over the ranks (the hook runs in training only) */
+    const QuantRangeHook hook = d->sp ? range_over_ranks : NULL;
     if (s->codes) {
         const real *a0 = inp;
         if (normed) {
             act_normalize_forward(a0buf, s->sig_a, s->mean_a, inp, N, CHW);
             a0 = a0buf;
         }
-        minmax_per_tensor_params(zp, range, running, a0, nin, train);
+        minmax_per_tensor_params_ex(zp, range, running, a0, nin, train, hook, (void *)d->sp);
         quant_codes_u8(s->codes, a0, nin, *zp, quant_scale(*range, bits), quant_qmax(bits));
         code_tables(tab, *zp, *range, bits, opt->sign_zero == SIGN_ZERO_IS_PLUS_ONE);
     } else {
         if (normed) act_normalize_forward(s->aq, s->sig_a, s->mean_a, inp, N, CHW);
         else memcpy(s->aq, inp, nin * sizeof(real));
-        minmax_uniform_per_tensor(s->aq, running, zp, range, s->aq, nin, bits, train); /* Aq */
+        minmax_uniform_per_tensor_ex(s->aq, running, zp, range, s->aq, nin, bits, train, hook, (void *)d->sp); /* Aq */
     }
     if (!normed)
         for (int n = 0; n < N; n++) {
@@ -385,6 +495,7 @@ static void fwd_conv(real *out /* [N,O,OH,OW] */, const SavedView *s, const Code
     if (!packed) {
         make_ba(ba, s->aq, s->codes, tab->sval, d, opt);
         ConvDims dc = pad_m1(d, opt) ? padded_dims(d) : *d;
+        dc.sp = NULL; /* per sample: nothing to shard */
         conv2d_forward(out, ba, scratch + S->dw1 /* Bw as reals */, &dc, scratch + S->conv);
         return;
     }
@@ -461,36 +572,148 @@ int binary_conv_forward(real *out /* [N,O,OH,OW] */, void *saved, real *running 
 
 /* --------------------------------------------------------------- backward */
 
-/* dalpha[o] += sum_{n,h,w} dout * Y (fp32 result, summed in double in a fixed order) */
+/* sum_{n in [n0, n1), h, w} dout * Y for channel o, in double, samples in order */
+static double dalpha_rows(const real *dout /* [N,O,OH,OW] */, const SavedView *s, const ConvDims *d, int o, int n0,
+                          int n1) {
+    const int O = d->O;
+    const size_t OHW = (size_t)d->OH * d->OW;
+    double acc = 0.0;
+    for (int n = n0; n < n1; n++) {
+        const size_t base = ((size_t)n * O + o) * OHW;
+        const real *g = dout + base;
+        if (s->y16)
+            for (size_t i = 0; i < OHW; i++) acc += (double)g[i] * (double)s->y16[base + i];
+        else
+            for (size_t i = 0; i < OHW; i++) acc += (double)g[i] * (double)s->yr[base + i];
+    }
+    return acc;
+}
+
+/* dalpha[o] += sum dout * Y (fp32 result, summed in double in a fixed order).
+ * With a plan: one double per shard (ws_d), the shard tree in double, then
+ * rounded once and added. */
 static void bwd_dalpha(real *dalpha /* [O] */, const real *dout /* [N,O,OH,OW] */, const SavedView *s,
-                       const ConvDims *d) {
+                       const ConvDims *d, const ShardPlan *sp) {
     const int O = d->O, N = d->N;
+    if (!sp) {
+        #pragma omp parallel for schedule(static)
+        for (int o = 0; o < O; o++) dalpha[o] += (real)dalpha_rows(dout, s, d, o, 0, N);
+        return;
+    }
+    const int L = sp->local_shards, Ns = N / L;
+    double *part = sp->ws_d; /* [L][O]: shard_sum_d's layout, shard k's channel o at k*O + o */
+    #pragma omp parallel for schedule(static)
+    for (long ko = 0; ko < (long)L * O; ko++) {
+        const int k = (int)(ko / O), o = (int)(ko % O);
+        part[ko] = dalpha_rows(dout, s, d, o, k * Ns, (k + 1) * Ns);
+    }
+    shard_sum_d(sp, part, (size_t)O, sp->ws_d + (size_t)L * sp->ws_n);
+    for (int o = 0; o < O; o++) dalpha[o] += (real)part[o];
+}
+
+/* dy = dout * alpha[o] (one real product) */
+static void mul_alpha(real *dy, const real *dout, const real *alpha, const ConvDims *d) {
+    const int O = d->O;
     const size_t OHW = (size_t)d->OH * d->OW;
     #pragma omp parallel for schedule(static)
-    for (int o = 0; o < O; o++) {
-        double acc = 0.0;
-        for (int n = 0; n < N; n++) {
-            const size_t base = ((size_t)n * O + o) * OHW;
-            const real *g = dout + base;
-            if (s->y16)
-                for (size_t i = 0; i < OHW; i++) acc += (double)g[i] * (double)s->y16[base + i];
-            else
-                for (size_t i = 0; i < OHW; i++) acc += (double)g[i] * (double)s->yr[base + i];
-        }
-        dalpha[o] += (real)acc;
+    for (long no = 0; no < (long)d->N * O; no++) {
+        const real a = alpha[no % O];
+        const real *g = dout + (size_t)no * OHW;
+        real *dst = dy + (size_t)no * OHW;
+        for (size_t i = 0; i < OHW; i++) dst[i] = g[i] * a;
     }
+}
+
+/* The integer products with a plan: the error range over the ranks (any NaN
+ * or inf anywhere, or a batch beyond the int32 sums, sends every rank to the
+ * fp32 fallback together), the codes and dBa on this rank's rows, dBw's
+ * integer sums added over the ranks (blocking), then its floats. Returns 0,
+ * or -1 with dy = dout * alpha unquantized (the caller's fallback). */
+static int bwd_int8_sharded(real *dba /* or NULL */, real *dbw /* or NULL */, real *dy, uint8_t *codes,
+                            const real *dout, const real *alpha, const real *nz, double grad_bits, const int8_t *ba8,
+                            const int8_t *bw8, const ConvDims *dc, const ShardPlan *sp) {
+    const BconvBwdInt8Fns *f = bconv_bwd_int8_fns();
+    const int N = dc->N, O = dc->O;
+    const size_t OHW = (size_t)dc->OH * dc->OW, CK = ck_of(dc);
+    ConvDims dg = *dc;
+    dg.N = (int)shard_global_rows(sp, N); /* the same decision on every rank and for any R */
+    if (!bconv_bwd_int8_fits(&dg)) {
+        mul_alpha(dy, dout, alpha, dc);
+        return -1;
+    }
+    real mn = 0, mx = 0;
+    int bad = 0;
+    if ((size_t)N * O * OHW > 0) bad = f->err_minmax(&mn, &mx, dout, alpha, N, O, OHW);
+    /* the integer path's own range exchange: here any NaN refuses (flag max) */
+    double v[3] = {-(double)mn, (double)mx, (double)bad};
+    shard_max_d(sp, v, 3);
+    const real zp = (real)-v[0], R = (real)v[1] - zp;
+    const real sc = quant_scale(R, grad_bits), qmax = quant_qmax(grad_bits);
+    if (v[2] != 0 || !(qmax <= (real)255) || !isfinite(zp) || !isfinite(R) || !isfinite(sc)) {
+        mul_alpha(dy, dout, alpha, dc);
+        return -1;
+    }
+    if (f->err_codes(codes, dout, alpha, nz, N, O, OHW, zp, sc, qmax)) {
+        /* a NaN y from finite x, zp, s and noise cannot happen; if it did, a
+         * lone rank falling back would leave the others in another exchange */
+        if (sp->ranks > 1) {
+            fprintf(stderr, "binary_conv_backward: NaN error code from finite values on rank %d\n", sp->rank);
+            abort();
+        }
+        mul_alpha(dy, dout, alpha, dc);
+        return -1;
+    }
+    if (dba) f->dgrad(dba, codes, bw8, zp, sc, dc);
+    if (!dbw) return 0;
+    int64_t *isum = sp->ws_i, *ssum = sp->ws_i + (size_t)O * CK; /* O*CK + CK <= 2 ws_n */
+    f->wgrad_sums(isum, ssum, codes, ba8, dc);
+    shard_sum_i64(sp, isum, (size_t)O * CK + CK);
+    #pragma omp parallel for schedule(static)
+    for (long i = 0; i < (long)((size_t)O * CK); i++)
+        dbw[i] = bconv_bwd_int8_out(sc, zp, isum[i], ssum[(size_t)i % CK]);
+    return 0;
+}
+
+/* The fp32 products with a plan: dBa over this rank's rows at once (one
+ * GEMM per sample whatever the batch), dBw per shard from zero into ws_r
+ * (conv2d_backward adds the samples in order), the shard tree, into dbw.
+ * dba and dbw are zeroed here, as the unsharded call gets them. */
+static void bwd_fp32_sharded(real *dba /* or NULL */, real *dbw /* or NULL */, const real *dy, const real *ba,
+                             const real *bw, const ConvDims *dc, size_t nba, real *conv_scratch,
+                             const ShardPlan *sp) {
+    ConvDims dl = *dc;
+    dl.sp = NULL; /* conv2d runs its one-shard code on what it is given */
+    if (dba) {
+        memset(dba, 0, nba * sizeof(real));
+        conv2d_backward(dba, NULL, dy, ba, bw, &dl, conv_scratch);
+    }
+    if (!dbw) return;
+    const int L = sp->local_shards, Ns = dc->N / L;
+    const size_t wn = (size_t)dc->O * ck_of(dc);
+    const size_t in_rows = (size_t)Ns * dc->C * dc->H * dc->W, out_rows = (size_t)Ns * dc->O * dc->OH * dc->OW;
+    ConvDims ds = dl;
+    ds.N = Ns;
+    for (int k = 0; k < L; k++) { /* [L][wn]: shard_sum_r's layout */
+        real *p = sp->ws_r + (size_t)k * wn;
+        memset(p, 0, wn * sizeof(real));
+        conv2d_backward(NULL, p, dy + (size_t)k * out_rows, ba + (size_t)k * in_rows, bw, &ds, conv_scratch);
+    }
+    shard_sum_r(sp, sp->ws_r, wn, sp->ws_r + (size_t)L * sp->ws_n);
+    memcpy(dbw, sp->ws_r, wn * sizeof(real));
 }
 
 /* dBw = conv_wgrad(Ba, dY) into scratch dbw and, when want_dba, dBa =
  * conv_dgrad(dY, Bw) into scratch dba, with dY = Q_g(dout * alpha) (E8): by
  * default on the error's codes with integer kernels, else (error not
- * quantized to 1..8 bits, a non-finite error, or opt->bwd_fp32) as fp32 GEMMs */
+ * quantized to 1..8 bits, a non-finite error, or opt->bwd_fp32) as fp32 GEMMs.
+ * With a plan (sp): the error range over the ranks and the batch sums as the
+ * top of this file says; want_dbw 0 then skips dBw and its exchange. */
 static void bwd_products(const SavedView *s, const CodeTables *tab, const real *dout /* [N,O,OH,OW] */,
-                         const real *alpha /* [O] */, const real *noise, int want_dba, real *scratch,
+                         const real *alpha /* [O] */, const real *noise, int want_dba, int want_dbw, real *scratch,
                          const ScratchLayout *S, const ConvDims *d, double grad_bits, const BinaryConvOptions *opt,
-                         double *tp) {
+                         const ShardPlan *sp, double *tp) {
     const int O = d->O, pm1 = pad_m1(d, opt);
-    const size_t CK = ck_of(d), nout = nout_of(d), OHW = (size_t)d->OH * d->OW;
+    const size_t CK = ck_of(d), nout = nout_of(d);
     const ConvDims dc = pm1 ? padded_dims(d) : *d;
     const size_t nba = pm1 ? nin_padded(d) : nin_of(d);
     const int quant = opt->grad_quant && grad_bits != 0;
@@ -498,34 +721,41 @@ static void bwd_products(const SavedView *s, const CodeTables *tab, const real *
     real *ba = scratch + S->ba, *dba = scratch + S->dba, *dy = scratch + S->dy, *dbw = scratch + S->dbw;
     if (quant && !opt->bwd_fp32 && grad_bits >= 1 && grad_bits <= 8) {
         int8_t *ba8 = (int8_t *)(void *)(scratch + S->ba8);
+        uint8_t *codes = (uint8_t *)(void *)(scratch + S->codes);
         make_ba8(ba8, s->aq, s->codes, tab->sval, d, opt);
         PROF_LAP(bwd_products, *tp);
-        const int done = bconv_bwd_int8_products(want_dba ? dba : NULL, dbw, dy, (uint8_t *)(void *)(scratch + S->codes),
-                                                 dout, alpha, nz, grad_bits, ba8, s->bw8, &dc) == 0;
+        const int done = sp ? bwd_int8_sharded(want_dba ? dba : NULL, want_dbw ? dbw : NULL, dy, codes, dout, alpha,
+                                               nz, grad_bits, ba8, s->bw8, &dc, sp) == 0
+                            : bconv_bwd_int8_products(want_dba ? dba : NULL, dbw, dy, codes, dout, alpha, nz,
+                                                      grad_bits, ba8, s->bw8, &dc) == 0;
         PROF_LAP(bwd_products, *tp);
         if (done) {
             PROF_LAP(bwd_err, *tp);
             return;
         }
         /* on failure dy = dout * alpha already: quantize it, then the fp32 products */
-        grad_quant(dy, dy, nout, grad_bits, nz);
+        if (sp) grad_quant_ex(dy, dy, nout, grad_bits, nz, range_over_ranks, (void *)sp);
+        else grad_quant(dy, dy, nout, grad_bits, nz);
     } else {
-        #pragma omp parallel for schedule(static)
-        for (long no = 0; no < (long)d->N * O; no++) {
-            const real a = alpha[no % O];
-            const real *g = dout + (size_t)no * OHW;
-            real *dst = dy + (size_t)no * OHW;
-            for (size_t i = 0; i < OHW; i++) dst[i] = g[i] * a;
+        mul_alpha(dy, dout, alpha, d);
+        if (quant) {
+            if (sp) grad_quant_ex(dy, dy, nout, grad_bits, nz, range_over_ranks, (void *)sp);
+            else grad_quant(dy, dy, nout, grad_bits, nz);
         }
-        if (quant) grad_quant(dy, dy, nout, grad_bits, nz);
     }
     PROF_LAP(bwd_err, *tp);
     make_ba(ba, s->aq, s->codes, tab->sval, d, opt);
     real *bw = scratch + S->w1; /* Bw as reals (W1 is recomputed later if the clamp needs it) */
     for (size_t i = 0; i < (size_t)O * CK; i++) bw[i] = (real)s->bw8[i];
-    memset(dbw, 0, (size_t)O * CK * sizeof(real));
-    if (want_dba) memset(dba, 0, nba * sizeof(real));
-    conv2d_backward(want_dba ? dba : NULL, dbw, dy, ba, bw, &dc, scratch + S->conv);
+    if (sp) {
+        bwd_fp32_sharded(want_dba ? dba : NULL, want_dbw ? dbw : NULL, dy, ba, bw, &dc, nba, scratch + S->conv, sp);
+    } else {
+        memset(dbw, 0, (size_t)O * CK * sizeof(real));
+        if (want_dba) memset(dba, 0, nba * sizeof(real));
+        ConvDims dl = dc;
+        dl.sp = NULL;
+        conv2d_backward(want_dba ? dba : NULL, dbw, dy, ba, bw, &dl, scratch + S->conv);
+    }
     PROF_LAP(bwd_products, *tp);
 }
 
@@ -597,9 +827,11 @@ void binary_conv_backward(real *dinp /* [N,C,H,W] or NULL */, real *dweight /* [
     double tp = g_prof ? omp_get_wtime() : 0.0;
     if (g_prof) g_prof->calls_bwd++;
 
-    if (dalpha) bwd_dalpha(dalpha, dout, &s, d);
+    const ShardPlan *sp = bwd_plan(d);
+    if (dalpha) bwd_dalpha(dalpha, dout, &s, d, sp);
     if (!dweight && !dinp) return; /* a frozen conv whose input needs no gradient */
-    bwd_products(&s, &tab, dout, alpha, noise, dinp != NULL, scratch, &S, d, grad_bits, opt, &tp);
+    bwd_products(&s, &tab, dout, alpha, noise, dinp != NULL, dweight != NULL, scratch, &S, d, grad_bits, opt, sp,
+                 &tp);
     if (dweight) bwd_weights(dweight, &s, weight, scratch, &S, d, opt);
     PROF_LAP(bwd_jacobians, tp);
     if (dinp == NULL) return;

@@ -184,9 +184,17 @@ static void span_min_max(const real *x, size_t n, real *mn_out, real *mx_out) {
 }
 
 void quant_minmax_params(real *zp, real *range, const real *x /* [n] */, size_t n) {
+    quant_minmax_params_ex(zp, range, x, n, NULL, NULL);
+}
+
+void quant_minmax_params_ex(real *zp, real *range, const real *x /* [n] */, size_t n, QuantRangeHook hook,
+                            void *ctx) {
     if (n == 0) {
-        *zp = 0;
-        *range = 0;
+        /* an empty tensor has the range 0, 0; a hook still runs (the other ranks wait for it) */
+        real a = 0, b = 0;
+        if (hook) hook(&a, &b, ctx);
+        *zp = a;
+        *range = b - a;
         return;
     }
     const size_t len = chunk_len(n);
@@ -202,6 +210,7 @@ void quant_minmax_params(real *zp, real *range, const real *x /* [n] */, size_t 
         if (mn[c] < a) a = mn[c];
         if (mx[c] > b) b = mx[c];
     }
+    if (hook) hook(&a, &b, ctx);
     *zp = a;
     *range = b - a;
 }
@@ -245,9 +254,14 @@ void minmax_uniform_per_channel(real *out /* [rows, n] */, real *zp /* [rows] */
 
 void minmax_per_tensor_params(real *zp_used, real *range_used, real *running /* [2] */, const real *x /* [n] */,
                               size_t n, int train) {
+    minmax_per_tensor_params_ex(zp_used, range_used, running, x, n, train, NULL, NULL);
+}
+
+void minmax_per_tensor_params_ex(real *zp_used, real *range_used, real *running /* [2] */, const real *x /* [n] */,
+                                 size_t n, int train, QuantRangeHook hook, void *ctx) {
     real zp, R;
     if (train) {
-        quant_minmax_params(&zp, &R, x, n);
+        quant_minmax_params_ex(&zp, &R, x, n, hook, ctx);
         /* running.mul_(momentum).add_(value * (1 - momentum)): the Python
          * scalars 0.9 and 1 - 0.9 become reals; two products, one sum */
         const real m = (real)0.9, m1 = (real)(1.0 - 0.9);
@@ -266,6 +280,12 @@ void minmax_per_tensor_params(real *zp_used, real *range_used, real *running /* 
 
 void minmax_uniform_per_tensor(real *out /* [n] */, real *running /* [2] */, real *zp_used, real *range_used,
                                const real *x /* [n] */, size_t n, double bits, int train) {
+    minmax_uniform_per_tensor_ex(out, running, zp_used, range_used, x, n, bits, train, NULL, NULL);
+}
+
+void minmax_uniform_per_tensor_ex(real *out /* [n] */, real *running /* [2] */, real *zp_used, real *range_used,
+                                  const real *x /* [n] */, size_t n, double bits, int train, QuantRangeHook hook,
+                                  void *ctx) {
     if (bits == 0) {
         if (out != x) memmove(out, x, n * sizeof(real));
         if (zp_used) *zp_used = 0;
@@ -273,7 +293,7 @@ void minmax_uniform_per_tensor(real *out /* [n] */, real *running /* [2] */, rea
         return;
     }
     real zp, R;
-    minmax_per_tensor_params(&zp, &R, running, x, n, train);
+    minmax_per_tensor_params_ex(&zp, &R, running, x, n, train, hook, ctx);
     if (zp_used) *zp_used = zp;
     if (range_used) *range_used = R;
     quantize_core(out, x, n, zp, quant_scale(R, bits), quant_qmax(bits), NULL);
@@ -287,12 +307,17 @@ void minmax_uniform_backward(real *dx /* [n] */, const real *dout /* [n] */, siz
 /* ------------------------------------------------------ error quantizer */
 
 void grad_quant(real *out /* [n] */, const real *g /* [n] */, size_t n, double bits, const real *noise) {
+    grad_quant_ex(out, g, n, bits, noise, NULL, NULL);
+}
+
+void grad_quant_ex(real *out /* [n] */, const real *g /* [n] */, size_t n, double bits, const real *noise,
+                   QuantRangeHook hook, void *ctx) {
     if (bits == 0) {
         if (out != g) memmove(out, g, n * sizeof(real));
         return;
     }
     real zp, R;
-    quant_minmax_params(&zp, &R, g, n);
+    quant_minmax_params_ex(&zp, &R, g, n, hook, ctx);
     quantize_core(out, g, n, zp, quant_scale(R, bits), quant_qmax(bits), noise);
 }
 

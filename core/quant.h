@@ -48,6 +48,17 @@ void quant_dequant_lut(real lut[256], real zp, real s, real qmax);
  * n = 0 gives 0, 0 */
 void quant_minmax_params(real *zp, real *range, const real *x /* [n] */, size_t n);
 
+/* A per-tensor range that extends beyond the x a call sees (issue 15: the
+ * other ranks' rows of the batch, core/shard.h): the reduction hands its
+ * min and max of x to hook(mn, mx, ctx), which replaces them by the whole
+ * tensor's; zp and range are then formed from those (zp = mn, range = mx -
+ * mn) exactly as without a hook. The hook must return the same values on
+ * every rank (it is the caller's exchange, e.g. binary_conv.c's). The _ex
+ * functions below with hook = NULL are the plain ones, bitwise. */
+typedef void (*QuantRangeHook)(real *mn, real *mx, void *ctx);
+void quant_minmax_params_ex(real *zp, real *range, const real *x /* [n] */, size_t n, QuantRangeHook hook,
+                            void *ctx);
+
 /* out = Q_k(x; zp, range) with deterministic rounding; bits = 0: out = x.
  * Pseudo-gradient (minmax_uniform_backward): identity, no masking (STE). */
 void minmax_uniform_apply(real *out /* [n] */, const real *x /* [n] */, size_t n, real zp, real range,
@@ -74,6 +85,12 @@ void minmax_uniform_per_tensor(real *out /* [n] */, real *running /* [2] zp, ran
 /* its parameters alone (bits != 0): the zp and R it would use, and the same running update */
 void minmax_per_tensor_params(real *zp_used, real *range_used, real *running /* [2] */, const real *x /* [n] */,
                               size_t n, int train);
+/* the same two with the range through a hook (train only; see QuantRangeHook) */
+void minmax_uniform_per_tensor_ex(real *out /* [n] */, real *running /* [2] */, real *zp_used, real *range_used,
+                                  const real *x /* [n] */, size_t n, double bits, int train, QuantRangeHook hook,
+                                  void *ctx);
+void minmax_per_tensor_params_ex(real *zp_used, real *range_used, real *running /* [2] */, const real *x /* [n] */,
+                                 size_t n, int train, QuantRangeHook hook, void *ctx);
 
 /* pseudo-gradient of every min-max quantizer: dx += dout (straight-through, no clamp mask) */
 void minmax_uniform_backward(real *dx /* [n] */, const real *dout /* [n] */, size_t n);
@@ -85,6 +102,9 @@ void minmax_uniform_backward(real *dx /* [n] */, const real *dout /* [n] */, siz
  * Unbiased for every element (the extremes are grid points and stay put).
  * bits = 0: out = g. Used inside a backward pass; it has no gradient itself. */
 void grad_quant(real *out /* [n] */, const real *g /* [n] */, size_t n, double bits, const real *noise /* [n] */);
+/* the same with the range through a hook (see QuantRangeHook) */
+void grad_quant_ex(real *out /* [n] */, const real *g /* [n] */, size_t n, double bits, const real *noise /* [n] */,
+                   QuantRangeHook hook, void *ctx);
 
 /* noise[i] ~ U(-0.5, 0.5), exactly representable (24-bit draws for float,
  * 53-bit for double), from the stochastic-rounding stream of (seed, key1,
