@@ -9,13 +9,17 @@
  *
  * Float sums never use MPI_Allreduce (its association depends on the rank
  * count and the algorithm, open-mpi/ompi#11721, #12258): dist_tree_sum_* adds
- * in a fixed pairwise tree with MPI_Sendrecv. Max and integer sums are exact
- * in any order; the max is still combined in rank order so that even the sign
- * of a zero does not depend on MPI.
+ * in a fixed pairwise tree, exchanging partials point to point. Max and
+ * integer sums are exact in any order; the max is still combined in rank
+ * order so that even the sign of a zero does not depend on MPI.
  *
  * A collective that does not complete within the communicator's stall timeout
- * (--stall-timeout, default 600 s) makes the rank that notices it name the
- * late ranks and hosts on stderr and abort the job (exit 3). */
+ * (--stall-timeout, default 600 s) makes the rank that notices it print
+ *   <prefix>: <collective> waited more than N s for rank(s) R (host H), ...; aborting
+ * and abort the job (MPI_Abort, exit 3). The small collectives go through
+ * rank 0, which therefore names the late ranks; in the tree sums a rank names
+ * the partner it waits for. Collectives are called from one thread (FUNNELED),
+ * in the same order on every rank of a communicator. */
 #ifndef CBNN_DIST_H
 #define CBNN_DIST_H
 
@@ -49,16 +53,17 @@ const char *dist_host(void);                   /* this process's host name */
 const char *dist_prefix(void);
 
 /* Split parent into groups of consecutive ranks: color = group index,
- * ranks ordered by key. 0, or -1 with a message. */
+ * ranks ordered by key (MPI_Comm_split; collective over parent). The group
+ * inherits parent's stall timeout. 0, or -1 with a message. */
 int dist_split(const DistComm *parent, int color, int key, DistComm *out, char *err, size_t errlen);
-void dist_comm_free(DistComm *c);
+void dist_comm_free(DistComm *c);   /* a group of dist_split (the world is left alone) */
 /* end the whole job (MPI_Abort) with exit code `code`; exit(code) in the one-rank build */
 void dist_abort(const DistComm *c, int code);
 
 /* ---------------------------------------------------------------- exact */
 void dist_barrier(const DistComm *c);
 void dist_bcast(const DistComm *c, void *buf, size_t bytes, int root);
-/* all[size * bytes]: every rank's `bytes` bytes, in rank order */
+/* all[size * bytes]: every rank's `bytes` bytes, in rank order (`mine` may lie in `all`) */
 void dist_allgather(const DistComm *c, const void *mine, size_t bytes, void *all);
 /* v[n] := elementwise max over ranks, combined in rank order with the rule
  * "b replaces a when b > a, or when a is NaN" (a NaN stays only when all are) */
@@ -74,7 +79,8 @@ int dist_any(const DistComm *c, int flag);
  * on every rank:
  *   level 0: v(r) + v(r ^ 1) for the pair, level 1: pairs of pairs, ...
  * (recursive doubling: at level l each rank exchanges its partial with rank
- * ^ 2^l and adds lower + upper). tmp[n] is scratch. With one rank: nothing. */
+ * ^ 2^l and adds lower + upper). tmp[n] is scratch (NULL: the communicator's
+ * own). With one rank: nothing. A size that is not a power of two aborts. */
 void dist_tree_sum_d(const DistComm *c, double *v, size_t n, double *tmp);
 void dist_tree_sum_r(const DistComm *c, real *v, size_t n, real *tmp);
 

@@ -20,7 +20,6 @@
  * buffers go in chunks of CHUNK bytes (MPI counts are int; see wait_reqs). */
 #include "dist.h"
 
-#include <limits.h>
 #include <mpi.h>
 #include <stdio.h>
 #include <stdlib.h>
