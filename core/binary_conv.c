@@ -61,11 +61,19 @@
  *     everywhere. Max/min of the same reals are the same whatever the split,
  *     with two details. (1) NaN: one process's scan (quant_minmax_params)
  *     gives NaN exactly when the tensor's first element is NaN, i.e. rank 0's
- *     first row; so only rank 0 raises the flag, and sends that NaN's bits
- *     (other ranks' NaN extremes lose in dist_max_d's rule), and every rank
- *     then takes that NaN as the min and max, as one process does. The
- *     integer path's error range treats any NaN (or inf) as one process does:
- *     every rank takes the fp32 fallback (the flag is "NaN anywhere" there).
+ *     first row; so only rank 0 raises the flag, and sends that NaN's bits,
+ *     and every rank then takes that NaN as the min and max, as one process
+ *     does. Otherwise the scan skips NaNs, and so do the ranks: a rank whose
+ *     own first element is NaN sends the min and max of its other elements
+ *     (QuantRangeHook), and an all-NaN rank's NaNs lose in dist_max_d's rule.
+ *     One residual case differs: the scan runs in chunks of >= 65536
+ *     elements and drops a chunk whose first element is NaN (its lanes start
+ *     there), so a NaN at such a chunk start of a big tensor hides that
+ *     chunk's numbers from one process but not from the ranks; the step's
+ *     loss is NaN then anyway, and the divergence stops the run on every
+ *     rank. The integer path's error range refuses any NaN (or inf) as one
+ *     process does: every rank takes the fp32 fallback (its flag is "NaN
+ *     anywhere", from every rank), whose grad_quant follows the rule above.
  *     (2) the sign of a zero extreme may differ from one process's (which
  *     zero a scan keeps depends on its chunking, a function of the local
  *     size, and the ranks keep the first rank's): nothing depends on it
@@ -373,13 +381,14 @@ static real real_of_bits(uint64_t v) {
 }
 
 /* QuantRangeHook (core/quant.h) over the ranks of the plan ctx: this rank's
- * min and max in, the batch's out (see the top of this file for NaN and for
- * the sign of zero). One shard_max_d of five doubles: -min, max, the NaN
- * flag and the NaN's bits in two 32-bit halves (exact in a double). */
-static void range_over_ranks(real *mn, real *mx, void *ctx) {
+ * min and max in (of its numbers when its first element is NaN), the
+ * batch's out (see the top of this file for NaN and for the sign of zero).
+ * One shard_max_d of five doubles: -min, max, the NaN flag and the first
+ * element's bits in two 32-bit halves (exact in a double). */
+static void range_over_ranks(real *mn, real *mx, real first, void *ctx) {
     const ShardPlan *sp = ctx;
-    const int nan_first = sp->rank == 0 && *mn != *mn; /* rank 0 holds the batch's first row */
-    const uint64_t b = nan_first ? real_bits(*mn) : 0;
+    const int nan_first = sp->rank == 0 && first != first; /* rank 0 holds the batch's first row */
+    const uint64_t b = nan_first ? real_bits(first) : 0;
     double v[5] = {-(double)*mn, (double)*mx, (double)nan_first, (double)(b >> 32), (double)(b & 0xffffffffu)};
     shard_max_d(sp, v, 5);
     if (v[2] != 0) {

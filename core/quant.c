@@ -183,6 +183,23 @@ static void span_min_max(const real *x, size_t n, real *mn_out, real *mx_out) {
     *mx_out = b;
 }
 
+/* min and max of the non-NaN elements of x[0..n) (x[0] when there are none), serially:
+ * only for a hooked reduction whose first element is NaN */
+static void minmax_skip_nan(const real *x, size_t n, real *mn, real *mx) {
+    real a = x[0], b = x[0];
+    int have = 0;
+    for (size_t i = 0; i < n; i++) {
+        const real v = x[i];
+        if (v != v) continue;
+        if (!have) a = b = v;
+        have = 1;
+        a = v < a ? v : a;
+        b = v > b ? v : b;
+    }
+    *mn = a;
+    *mx = b;
+}
+
 void quant_minmax_params(real *zp, real *range, const real *x /* [n] */, size_t n) {
     quant_minmax_params_ex(zp, range, x, n, NULL, NULL);
 }
@@ -192,7 +209,7 @@ void quant_minmax_params_ex(real *zp, real *range, const real *x /* [n] */, size
     if (n == 0) {
         /* an empty tensor has the range 0, 0; a hook still runs (the other ranks wait for it) */
         real a = 0, b = 0;
-        if (hook) hook(&a, &b, ctx);
+        if (hook) hook(&a, &b, (real)0, ctx);
         *zp = a;
         *range = b - a;
         return;
@@ -210,7 +227,10 @@ void quant_minmax_params_ex(real *zp, real *range, const real *x /* [n] */, size
         if (mn[c] < a) a = mn[c];
         if (mx[c] > b) b = mx[c];
     }
-    if (hook) hook(&a, &b, ctx);
+    if (hook) {
+        if (x[0] != x[0]) minmax_skip_nan(x, n, &a, &b); /* a NaN first element hid this part's numbers */
+        hook(&a, &b, x[0], ctx);
+    }
     *zp = a;
     *range = b - a;
 }

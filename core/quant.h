@@ -50,12 +50,18 @@ void quant_minmax_params(real *zp, real *range, const real *x /* [n] */, size_t 
 
 /* A per-tensor range that extends beyond the x a call sees (issue 15: the
  * other ranks' rows of the batch, core/shard.h): the reduction hands its
- * min and max of x to hook(mn, mx, ctx), which replaces them by the whole
- * tensor's; zp and range are then formed from those (zp = mn, range = mx -
- * mn) exactly as without a hook. The hook must return the same values on
- * every rank (it is the caller's exchange, e.g. binary_conv.c's). The _ex
- * functions below with hook = NULL are the plain ones, bitwise. */
-typedef void (*QuantRangeHook)(real *mn, real *mx, void *ctx);
+ * part's min and max to hook(mn, mx, first, ctx), which replaces them by the
+ * whole tensor's; zp and range are then formed from those (zp = mn, range =
+ * mx - mn) exactly as without a hook. first is x[0] (0 when n = 0): this
+ * reduction, like a serial scan, gives NaN exactly when it is NaN, so the
+ * part holding the tensor's first element decides that case. mn and mx are
+ * the reduction's own values, except when x[0] is NaN: then the min and max
+ * of the part's other (non-NaN) elements, NaN when it has none, so that a
+ * part starting with NaN still contributes its numbers. The hook must
+ * return the same values on every rank (it is the caller's exchange, e.g.
+ * binary_conv.c's). The _ex functions below with hook = NULL are the plain
+ * ones, bitwise. */
+typedef void (*QuantRangeHook)(real *mn, real *mx, real first, void *ctx);
 void quant_minmax_params_ex(real *zp, real *range, const real *x /* [n] */, size_t n, QuantRangeHook hook,
                             void *ctx);
 

@@ -23,7 +23,8 @@
  * Also: S = 1 with a plan equals sp NULL in every output; fp32 dweight at
  * S = 2 is within last-bit rounding of S = 1 (a different tree, not a
  * different gradient); a NaN in the input or the error gives the same bits
- * (NaN payloads included) with a plan as without. */
+ * (NaN payloads included) with a plan as without; QuantRangeHook's contract
+ * (what the ranks' exchange is handed and what the quantizers use). */
 #include <math.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -334,10 +335,62 @@ static void test_nan(Rng *r) {
         }
 }
 
+/* QuantRangeHook's contract (core/quant.h), which the ranks rely on: the
+ * hook sees the reduction's min and max and x[0]; when x[0] is NaN, the min
+ * and max of the other elements instead (NaN when all are NaN); and what it
+ * hands back is what zp and range are formed from. */
+typedef struct {
+    real mn, mx, first;
+    int calls;
+} HookSeen;
+static void record_hook(real *mn, real *mx, real first, void *ctx) {
+    HookSeen *h = ctx;
+    h->mn = *mn, h->mx = *mx, h->first = first, h->calls++;
+    *mn = (real)-2; /* the "batch's" range: the caller must use these */
+    *mx = (real)3;
+}
+static void test_range_hook(void) {
+    real x[70];
+    for (int i = 0; i < 70; i++) x[i] = (real)((i * 37) % 70) / 10 - (real)3; /* -3 .. 3.9 */
+    x[0] = NAN;
+    x[11] = NAN;
+    HookSeen h = {0};
+    real zp, R;
+    quant_minmax_params_ex(&zp, &R, x, 70, record_hook, &h);
+    real lo = INFINITY, hi = -INFINITY;
+    for (int i = 1; i < 70; i++)
+        if (x[i] == x[i]) lo = x[i] < lo ? x[i] : lo, hi = x[i] > hi ? x[i] : hi;
+    CHECK(h.calls == 1 && isnan(h.first), "hook: called once with x[0] (NaN)");
+    CHECK(h.mn == lo && h.mx == hi, "hook: NaN x[0]: the other elements' min %g max %g, got %g %g", lo, hi, h.mn, h.mx);
+    CHECK(zp == (real)-2 && R == (real)5, "hook: zp, range from the hook's values (%g %g)", zp, R);
+    /* no NaN first: the reduction's own values, which are quant_minmax_params' */
+    x[0] = (real)0.25;
+    real zp0, R0;
+    quant_minmax_params(&zp0, &R0, x, 70);
+    h.calls = 0;
+    quant_minmax_params_ex(&zp, &R, x, 70, record_hook, &h);
+    CHECK(h.calls == 1 && h.mn == zp0 && h.mx - h.mn == R0 && h.first == (real)0.25, "hook: plain reduction values");
+    /* all NaN: NaN in, NaN first */
+    for (int i = 0; i < 5; i++) x[i] = NAN;
+    quant_minmax_params_ex(&zp, &R, x, 5, record_hook, &h);
+    CHECK(isnan(h.mn) && isnan(h.mx) && isnan(h.first), "hook: all NaN gives NaN");
+    /* grad_quant_ex and minmax_uniform_per_tensor_ex use the hook's range */
+    real g[4] = {0.1f, 0.2f, 0.3f, 0.4f}, q[4], q_ref[4], run[2] = {0, 0}, run_ref[2] = {0, 0};
+    grad_quant_ex(q, g, 4, 2.0, NULL, record_hook, &h);
+    minmax_uniform_apply(q_ref, g, 4, (real)-2, (real)5, 2.0);
+    CHECK(same(q, q_ref, sizeof q), "grad_quant_ex: quantized on the hook's range");
+    minmax_uniform_per_tensor_ex(q, run, NULL, NULL, g, 4, 2.0, 1, record_hook, &h);
+    const real m = (real)0.9, m1 = (real)(1.0 - 0.9);
+    run_ref[0] = run_ref[0] * m + (real)-2 * m1;
+    run_ref[1] = run_ref[1] * m + (real)5 * m1;
+    CHECK(same(q, q_ref, sizeof q) && same(run, run_ref, sizeof run), "per_tensor_ex: output and running from the hook");
+}
+
 int main(void) {
     Rng r = rng_stream(20240915, RNG_TEST, 15, 2);
     for (size_t i = 0; i < sizeof shapes / sizeof shapes[0]; i++)
         for (int bwd_fp32 = 0; bwd_fp32 <= 1; bwd_fp32++) test_case(&shapes[i], bwd_fp32, &r);
     test_nan(&r);
+    test_range_hook();
     return tu_finish("shard_bconv");
 }
