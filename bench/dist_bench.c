@@ -69,21 +69,23 @@ int main(int argc, char **argv) {
     /* zeros: sums stay zero, so no denormal or overflow slows a repetition */
     void *buf = calloc(1, maxb), *tmp = calloc(1, maxb);
     double med[N_OPS][N_SIZES];
-    double *t = malloc(sizeof(double) * (size_t)(reps_max > 0 ? reps_max : 1));
+    double *t = malloc(sizeof(double) * N_OPS * (size_t)(reps_max > 0 ? reps_max : 1));
     if (!buf || !tmp || !t || reps_max < 1) {
         fprintf(stderr, "dist_bench: out of memory or --reps < 1\n");
         dist_abort(W, 1);
     }
-    for (int op = 0; op < N_OPS; op++)
-        for (int k = 0; k < N_SIZES; k++) {
-            /* about 64 MiB moved per size, between 5 and reps_max repetitions */
-            int reps = (int)(((size_t)64 << 20) / sizes[k]);
-            reps = reps < 5 ? 5 : reps;
-            reps = reps > reps_max ? reps_max : reps;
-            (void)time_op(W, op, buf, tmp, sizes[k]);   /* warm-up: first-touch, connections */
-            for (int r = 0; r < reps; r++) t[r] = time_op(W, op, buf, tmp, sizes[k]);
-            med[op][k] = bench_median(t, reps);
-        }
+    /* the operations take turns within each repetition, so that a busy moment
+     * of the machine (other processes) falls on all of them alike */
+    for (int k = 0; k < N_SIZES; k++) {
+        /* about 64 MiB moved per size, between 5 and reps_max repetitions */
+        int reps = (int)(((size_t)64 << 20) / sizes[k]);
+        reps = reps < 5 ? 5 : reps;
+        reps = reps > reps_max ? reps_max : reps;
+        for (int op = 0; op < N_OPS; op++) (void)time_op(W, op, buf, tmp, sizes[k]);   /* warm-up */
+        for (int r = 0; r < reps; r++)
+            for (int op = 0; op < N_OPS; op++) t[op * reps_max + r] = time_op(W, op, buf, tmp, sizes[k]);
+        for (int op = 0; op < N_OPS; op++) med[op][k] = bench_median(t + op * reps_max, reps);
+    }
     const double alpha = med[OP_TREE][0];
     const double tv = med[OP_TREE][N_SIZES - 1];
     const double beta = tv > alpha ? (double)maxb / (tv - alpha) : 0.0;
