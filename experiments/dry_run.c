@@ -427,7 +427,7 @@ typedef struct {
 
 /* one run's time from the cost model; 0, or -1 with a message */
 static int run_cost(const Machine *mc, const RunConfig *c, int R, double M, RunCost *rc, int *extrap,
-                    const char **borrowed, int *no_sync, char *err, size_t errlen) {
+                    const char **borrowed, int *no_sync, int *no_eval, char *err, size_t errlen) {
     DatasetShape ds;
     long n_train;
     char name[160];
@@ -437,7 +437,9 @@ static int run_cost(const Machine *mc, const RunConfig *c, int R, double M, RunC
     snprintf(name, sizeof name, "%s/%s", c->arch, kind);
     const StepTable *t = machine_table(mc, name);
     if (!t) return snprintf(err, errlen, "%s has no measured step for %s", mc->path, name), -1;
-    if (c->batch_size % R) return snprintf(err, errlen, "batch %d does not split over %d ranks", c->batch_size, R), -1;
+    if (c->shards % R) /* a run trains on R ranks only when R divides its shards (core/shard.h) */
+        return snprintf(err, errlen, "%d ranks do not divide train.shards %d (batch %d)", R, c->shards,
+                        c->batch_size), -1;
     double V, small;
     if (run_sync_counts(c, &ds, &V, &small, err, errlen)) return -1;
     const long I = train_total_iterations(c, n_train);
@@ -457,6 +459,7 @@ static int run_cost(const Machine *mc, const RunConfig *c, int R, double M, RunC
     const double per_img = eval_per_image(mc, t, kind, c->eval_batch_size > 0 ? c->eval_batch_size : c->batch_size,
                                           M, extrap, borrowed);
     rc->eval = n_eval * ceil((double)n_test / R) * (per_img > 0 ? per_img : 0);
+    *no_eval |= !(per_img > 0);
     rc->total = (double)I * (rc->step + rc->sync) + rc->eval;
     return 0;
 }
@@ -497,12 +500,12 @@ static int dry_run_cluster(const ExperimentConfig *e, const int *sel, int nsel, 
     printf("%-4s %-34s %-11s %10s %7s %9s %7s %6s %9s %9s %9s\n", "#", "run", "status", "iterations", "b/rank",
            "step s", "V MB", "syncs", "sync s", "eval", "est. time");
     double total = 0, longest = 0;
-    int rc = 0, extrap = 0, no_sync = 0;
+    int rc = 0, extrap = 0, no_sync = 0, no_eval = 0;
     const char *borrowed = NULL;
     for (int k = 0; k < nsel; k++) {
         const RunSpec *r = &e->runs[sel[k]];
         RunCost c;
-        if (run_cost(mc, &r->c, R, M, &c, &extrap, &borrowed, &no_sync, err, sizeof err)) {
+        if (run_cost(mc, &r->c, R, M, &c, &extrap, &borrowed, &no_sync, &no_eval, err, sizeof err)) {
             printf("%-4d %-34s %s\n", k + 1, r->name, err);
             rc = 1;
             continue;
@@ -529,6 +532,7 @@ static int dry_run_cluster(const ExperimentConfig *e, const int *sel, int nsel, 
            groups == 1 ? "" : "s", b, s);
     machine_describe(mc, M, extrap);
     if (borrowed) printf("evaluation: the step time x the forward share measured for %s\n", borrowed);
+    if (no_eval) printf("%s has no measured forward time for some runs: their evaluation is left out\n", mc->path);
     if (no_sync)
         printf("%s has no measured alpha/beta (bench/dist_bench): t_sync is left out, multi-rank runs are "
                "estimated too short\n", mc->path);
