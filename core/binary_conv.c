@@ -78,8 +78,10 @@
  *     zero a scan keeps depends on its chunking, a function of the local
  *     size, and the ranks keep the first rank's): nothing depends on it
  *     (x - (+-0) and y*s + (+-0) give the same values, the scale is floored
- *     at 1e-8, and the running range starting at +0 stays the same; the
- *     integer path's note in bconv_bwd_int8.c says the same). With one rank
+ *     at 1e-8, and running*0.9 + (+-0)*0.1 is the same unless running is -0,
+ *     which updates from the initial +0 never make; the integer path's note
+ *     in bconv_bwd_int8.c says the same; only hdr's saved zp may keep the
+ *     other zero). With one rank
  *     the hook hands back its own min and max unchanged (-(-x) is x, zeros
  *     included): a plan on one process gives sp NULL's bits.
  *   - the integer backward's weight gradient: bconv_bwd_int8 forms I and S
