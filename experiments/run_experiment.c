@@ -732,22 +732,24 @@ static int grid_prepare(Grid *g, double wait_s, int quiet_busy) {
 }
 
 /* A job-array task (--max-runs) that found the results file held by another
- * session (declaring or merging): the grid is declared already when the file
- * exists; the configurations are checked on what it last published, and the
- * task trains in part files. 0, or the exit status (said). */
+ * session (declaring or merging): that session declares the grid; the
+ * configurations are checked on what the file last published (if anything)
+ * and on the parts, and the task trains in part files. 0, or the exit
+ * status (said). */
 static int grid_prepare_busy(Grid *g) {
     char err[2048] = "";
     if (g->mode->fresh) {
         fprintf(stderr, "%s: --fresh: %s is held by another session; nothing was run\n", P(), g->path);
         return 3;
     }
-    if (!(g->rf = results_open_readonly(g->path, err, sizeof err))) {
-        fprintf(stderr, "%s: %s is held by another session and cannot be read yet (%s); nothing was run\n", P(),
+    /* no file yet: its first session is still declaring the grid */
+    if (!(g->rf = results_open_readonly(g->path, err, sizeof err)) && exists(g->path)) {
+        fprintf(stderr, "%s: %s is held by another session and cannot be read (%s); nothing was run\n", P(),
                 g->path, err);
         return 3;
     }
     const int rc = grid_check_configs(g);
-    results_close(g->rf, 0, err, sizeof err);
+    if (g->rf) results_close(g->rf, 0, err, sizeof err);
     g->rf = NULL;
     if (!rc)
         fprintf(stderr, "%s: %s is held by another session (declaring or merging): this session trains in part "
@@ -1138,9 +1140,20 @@ static int session(int argc, char **argv) {
     return rc;
 }
 
+/* Started by an MPI launcher (mpirun, srun --mpi=...)? Without one, MPI is
+ * not started at all: a one-process session is today's program, with no
+ * singleton MPI runtime (whose helper process, among other things, dies of a
+ * file-size limit that the program itself handles, and forwards signals). */
+static int launched_by_mpi(void) {
+    static const char *vars[] = {"OMPI_COMM_WORLD_SIZE", "PMIX_RANK", "PMI_RANK", "PMI_SIZE"};
+    for (size_t i = 0; i < sizeof vars / sizeof *vars; i++)
+        if (getenv(vars[i])) return 1;
+    return 0;
+}
+
 int main(int argc, char **argv) {
     char err[512] = "";
-    if (dist_init(&argc, &argv, err, sizeof err)) {
+    if (launched_by_mpi() && dist_init(&argc, &argv, err, sizeof err)) {
         fprintf(stderr, "cyclebnn: %s\n", err);
         return 2;
     }
