@@ -90,8 +90,26 @@ static const char *host_of(const DistComm *c, int r) {
 
 /* ------------------------------------------------------------ setup */
 
+/* Started by a launcher (mpirun, srun --mpi=pmix, a PMI-1/2 one)? A plain
+ * `build/cyclebnn X.yaml` is not: it stays one rank without MPI, since a
+ * singleton MPI_Init costs startup time, forks Open MPI's helpers and creates
+ * shared-memory segments, which fails under `ulimit -f` or a full disk before
+ * the suite can say so. CBNN_MPI_SINGLETON=1 starts MPI anyway. */
+static int launched_by_mpi(void) {
+    static const char *const vars[] = {"OMPI_COMM_WORLD_SIZE", "PMIX_RANK", "PMI_RANK", "PMI_SIZE", NULL};
+    for (int i = 0; vars[i]; i++)
+        if (getenv(vars[i]) && *getenv(vars[i])) return 1;
+    const char *s = getenv("CBNN_MPI_SINGLETON");
+    return s && !strcmp(s, "1");
+}
+
 int dist_init(int *argc, char ***argv, char *err, size_t errlen) {
     if (g_inited) return 0;
+    if (!launched_by_mpi()) {
+        (void)dist_host();
+        g_inited = 1;          /* one rank, no communicator: every collective is the identity */
+        return 0;
+    }
     int init = 0, fin = 0;
     MPI_Finalized(&fin);
     if (fin) {
@@ -138,7 +156,10 @@ int dist_init(int *argc, char ***argv, char *err, size_t errlen) {
 }
 
 void dist_finalize(void) {
-    if (!mpi_live()) return;
+    if (!mpi_live()) {
+        g_inited = 0;
+        return;
+    }
     if (g_inited) {
         MPI_Comm_free(&g_world_impl.comm);
         free(g_world_impl.world_rank);

@@ -302,7 +302,11 @@ static void test_identity(const DistComm *W) {
     CHECK(dist_host()[0] != '\0', "empty host name");
     /* the MPI build has a communicator even as a singleton; the one-rank build never */
     const int mpi = dist_built_with_mpi();
-    CHECK(mpi == (W->comm != NULL), "dist_built_with_mpi() = %d but the world's communicator is %p", mpi, W->comm);
+    /* an MPI build has a world communicator when launched by mpirun (a plain
+     * process stays one rank without MPI: core/dist_mpi.c, launched_by_mpi) */
+    const int launched = getenv("OMPI_COMM_WORLD_SIZE") != NULL;
+    CHECK((mpi && launched) == (W->comm != NULL), "dist_built_with_mpi() = %d, launched %d, but the world's "
+          "communicator is %p", mpi, launched, W->comm);
     const char *v = dist_mpi_version();
     if (mpi) CHECK(strstr(v, "MPI") && !strchr(v, '\n'), "MPI version '%s': not one line naming MPI", v);
     else CHECK(v[0] == '\0', "one-rank build: MPI version '%s', want \"\"", v);
