@@ -1089,7 +1089,7 @@ static int session(int argc, char **argv) {
     if (loaded && !(sel = malloc(sizeof *sel * (size_t)(e.n_runs ? e.n_runs : 1)))) early_fail(&x, 1, "out of memory");
     if (sel) select_runs(&e, op.only, sel, &nsel, &x);
     const int K = op.ranks_per_run ? op.ranks_per_run : 1;
-    for (int k = 0; k < nsel && K > 1 && !x.status; k++)
+    for (int k = 0; k < nsel && K > 1 && !op.dry && !x.status; k++)
         if (detect_config(&e.runs[sel[k]].c))
             early_fail(&x, 2, "run %s is a detection run: those train on one rank (--ranks-per-run 1)",
                        e.runs[sel[k]].name);
@@ -1107,7 +1107,8 @@ static int session(int argc, char **argv) {
     } else if (rc) {
         early_print(&x);
     }
-    if (!rc && world->size % K) {
+    /* (with --dry-run, K describes the cluster of the estimate, not this session) */
+    if (!rc && !op.dry && !op.print_path && world->size % K) {
         if (world->rank == 0)
             fprintf(stderr, "%s: --ranks-per-run %d does not divide the %d ranks; nothing was run\n", P(), K,
                     world->size);
