@@ -1141,20 +1141,10 @@ static int session(int argc, char **argv) {
     return rc;
 }
 
-/* Started by an MPI launcher (mpirun, srun --mpi=...)? Without one, MPI is
- * not started at all: a one-process session is today's program, with no
- * singleton MPI runtime (whose helper process, among other things, dies of a
- * file-size limit that the program itself handles, and forwards signals). */
-static int launched_by_mpi(void) {
-    static const char *vars[] = {"OMPI_COMM_WORLD_SIZE", "PMIX_RANK", "PMI_RANK", "PMI_SIZE"};
-    for (size_t i = 0; i < sizeof vars / sizeof *vars; i++)
-        if (getenv(vars[i])) return 1;
-    return 0;
-}
-
 int main(int argc, char **argv) {
     char err[512] = "";
-    if (launched_by_mpi() && dist_init(&argc, &argv, err, sizeof err)) {
+    /* (without a launcher it starts no MPI: a one-process session is today's program) */
+    if (dist_init(&argc, &argv, err, sizeof err)) {
         fprintf(stderr, "cyclebnn: %s\n", err);
         return 2;
     }
