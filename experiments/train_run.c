@@ -358,10 +358,21 @@ static int run_evaluate(Run *r, long i, char *err, size_t errlen) {
     const TrainOptions *o = r->o;
     if ((i + 1) % o->eval_every != 0 && i + 1 != o->total) return 0;
     r->m.bits = prec_eval_bits(&o->prec, &o->prec_eval, i + 1);
-    /* eval batches are whole on one rank: no shard plan (nothing of an eval
-     * forward reduces over the batch, and a rank's batch is not the others') */
+    /* Eval batches are whole on one rank: no exchange (nothing of an eval
+     * forward reduces over the batch, and a rank's batch is not the others').
+     * But a sharded run keeps a non-trivial local plan of one shard: it makes
+     * the linear layer take one GEMM call per row (core/ops/linear.c), so a
+     * row's logits do not depend on how many rows share the call -- a rank
+     * evaluates in pieces of B/R rows where one process takes B, and
+     * OpenBLAS rounds a row differently for different M. */
     const ShardPlan keep = r->m.shard;
-    r->m.shard = shard_plan_single();
+    if (shard_plan_trivial(&keep)) r->m.shard = shard_plan_single();
+    else {
+        r->m.shard.local_shards = 1;
+        r->m.shard.ranks = 1;
+        r->m.shard.rank = 0;
+        r->m.shard.comm = NULL;
+    }
     const int rc = r->R > 1 ? task_evaluate_group(&r->task, &r->m, r->test, 0, o->eval_batch, &o->eval_aug, r->group,
                                                   &r->st.metric, &r->st.loss, err, errlen)
                             : task_evaluate(&r->task, &r->m, r->test, 0, o->eval_batch, &o->eval_aug, &r->st.metric,

@@ -330,6 +330,11 @@ static void test_bits(void) {
     EXPECT_ERROR("base:\n  precision:\n    bits: [2, 4, 6]\n",
                  FILE_NAME ":3:11: key 'precision.bits' expects a list of two bit widths [min, max], got 3 elements");
     EXPECT_ERROR("base:\n  precision:\n    bits: [4]\n", ":3:11:", "two bit widths [min, max], got 1 element");
+    /* train.shards (core/shard.h): a power of two dividing the batch */
+    EXPECT_ERROR("base:\n  train:\n    batch_size: 12\n    shards: 8\n", ":4:5:",
+                 "key 'train.shards' must be a power of two dividing train.batch_size (12), got 8");
+    EXPECT_ERROR("base:\n  train:\n    batch_size: 16\n    shards: 6\n", "got 6");
+    EXPECT_ERROR("base:\n  train:\n    shards: 0\n", "train.shards");
     EXPECT_ERROR("base:\n  precision:\n    bits: []\n", ":3:11:", "got 0 elements");
     EXPECT_ERROR("base:\n  precision:\n    grad_bits:\n      - 8\n", ":4:7:",
                  "'precision.grad_bits' expects a list of two bit widths [min, max], got 1 element");
@@ -1407,7 +1412,7 @@ static void test_detect_defaults(void) {
                          "    max_gt_boxes: 20\n    synth_images: 800\n  optim:\n"),
           "data keys:\n%s", y ? y : "");
     CHECK(y && strstr(y, "\n    cyclic_warmup: 0\n    step_epochs: []\n  precision:\n"), "step_epochs:\n%s", y ? y : "");
-    CHECK(y && strstr(y, "\n    threads: 0\n  detect:\n    rpn_conv: bidet\n    anchor_scales: [8, 16, 32]\n"
+    CHECK(y && strstr(y, "\n    threads: 0\n    shards: 1\n  detect:\n    rpn_conv: bidet\n    anchor_scales: [8, 16, 32]\n"
                          "    anchor_ratios: [0.5, 1, 2]\n    rpn_pos_iou: 0.7\n"),
           "detect group:\n%s", y ? y : "");
     CHECK(y && strstr(y, "\n    box_noise: always\n    rpn_weight: last_image\n") &&
