@@ -13,7 +13,10 @@
 #   - job-array style: --max-runs 1 sessions while the results file is held
 #     by another session leave complete parts; --merge merges them; merging
 #     again is a no-op, a leftover duplicate part is removed, a part with
-#     other content is kept with a warning; the last run makes the file equal.
+#     other content is kept with a warning; the last run makes the file equal;
+#   - one run over 2 ranks (--ranks-per-run 2, train.shards 2) equals one
+#     process at train.shards 2, evaluation included; killed on 2 ranks, it
+#     resumes on one process, equal again.
 #
 #   tests/test_grid_mpi.sh BUILD/cyclebnn MPIRUN
 # (meson's env: OMPI_ALLOW_RUN_AS_ROOT..., OMP_NUM_THREADS=1)
@@ -205,5 +208,29 @@ rm -rf "$(parts arr)"
 "$exe" --max-runs 1 --results "$work/arr" "$yaml" > "$work/arr7.out" 2> "$work/arr7.err"; rc=$?
 check "the last --max-runs task: exit 0" test $rc -eq 0
 check "the last --max-runs task: the file equals one process's" same_as_ref "$arr"
+
+# ---- one run over 2 ranks (issue 15 (b)): --ranks-per-run 2 at train.shards 2
+# equals one process at train.shards 2, evaluation included (a rank evaluates
+# in pieces of 8 rows where one process takes 16); then a run killed on 2
+# ranks after step 5 resumes on one process: equal again.
+sed 's/checkpoint_interval: 2}/checkpoint_interval: 2, shards: 2}/' "$yaml" > "$work/grid_s2.yaml"
+"$exe" --results "$work/ref_s2" "$work/grid_s2.yaml" > "$work/ref_s2.out" 2> "$work/ref_s2.err"; rc=$?
+check "shards 2, one process: exit 0" test $rc -eq 0
+"$mpirun" "${np2[@]}" "$exe" --ranks-per-run 2 --results "$work/dp2" "$work/grid_s2.yaml" > "$work/dp2.out" \
+    2> "$work/dp2.err"; rc=$?
+check "shards 2 on 2 ranks (K = 2): exit 0" test $rc -eq 0
+check "shards 2 on 2 ranks (K = 2): the same results as one process" \
+    "$py" "$work/cmp.py" "$work/ref_s2/mpi_grid.h5" "$work/dp2/mpi_grid.h5"
+check "shards 2 on 2 ranks: S = 2 is not S = 1 (the plan reaches the kernels)" \
+    bash -c "! '$py' '$work/cmp.py' '$(h5 ref)' '$work/ref_s2/mpi_grid.h5' > /dev/null 2>&1"
+"$mpirun" "${np2[@]}" -x CBNN_FAULT_EXIT_AT_STEP=5 "$exe" --ranks-per-run 2 --results "$work/dp2k" \
+    "$work/grid_s2.yaml" > "$work/dp2k.fault.out" 2> "$work/dp2k.fault.err"; rc=$?
+check "shards 2 on 2 ranks, killed after step 5: the session fails" test $rc -ne 0
+"$exe" --results "$work/dp2k" "$work/grid_s2.yaml" > "$work/dp2k.out" 2> "$work/dp2k.err"; rc=$?
+check "... then one process: exit 0" test $rc -eq 0
+check "... then one process: resumed from the 2 ranks' checkpoint" grep -q "resuming from the checkpoint at step 4/8" \
+    "$work/dp2k.err"
+check "... then one process: the same results as one process throughout" \
+    "$py" "$work/cmp.py" "$work/ref_s2/mpi_grid.h5" "$work/dp2k/mpi_grid.h5"
 
 finish test_grid_mpi
