@@ -408,7 +408,7 @@ static const ShardPlan *bwd_plan(const ConvDims *d) {
     const ShardPlan *sp = d->sp;
     if (sp && shard_plan_trivial(sp) && !sp->ws_r) return NULL;
     if (sp && (!sp->ws_r || !sp->ws_d || !sp->ws_i || d->N % sp->local_shards != 0 ||
-               sp->ws_n < (size_t)d->O * ck_of(d))) {
+               sp->ws_n < (size_t)d->O * ck_of(d) || shard_ws_dn(sp) < (size_t)d->O)) {
         /* a caller's error (model_set_shards sizes the workspace, the loop
          * keeps the batch a multiple of the shards): never a silent other sum */
         fprintf(stderr, "binary_conv_backward: shard plan without a workspace for O*CK = %zu, or %d rows not in %d "
@@ -618,7 +618,7 @@ static void bwd_dalpha(real *dalpha /* [O] */, const real *dout /* [N,O,OH,OW] *
         const int k = (int)(ko / O), o = (int)(ko % O);
         part[ko] = dalpha_rows(dout, s, d, o, k * Ns, (k + 1) * Ns);
     }
-    shard_sum_d(sp, part, (size_t)O, sp->ws_d + (size_t)L * sp->ws_n);
+    shard_sum_d(sp, part, (size_t)O, sp->ws_d + (size_t)L * shard_ws_dn(sp));
     for (int o = 0; o < O; o++) dalpha[o] += (real)part[o];
 }
 

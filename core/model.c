@@ -467,16 +467,23 @@ int model_set_shards(Model *m, const ShardPlan *p, char *err, size_t errlen) {
     m->shard.ws_d = NULL;
     m->shard.ws_i = NULL;
     m->shard.ws_n = 0;
+    m->shard.ws_dn = 0;
     if (shard_plan_trivial(p)) return 0; /* the kernels take today's path: no partials */
-    size_t n = 64;
+    /* reals: a weight tensor's partials (the fp32 weight gradients); doubles:
+     * per-channel ones only (BN's 2C, bias sums, the binary conv's alpha) */
+    size_t n = 64, nd = 64;
     for (int i = 0; i < m->n_layers; i++) {
         const Layer *l = &m->layers[i];
         if (l->w_n > n) n = l->w_n;
         if (l->b_n > n) n = l->b_n;
         if (2 * (size_t)l->C > n) n = 2 * (size_t)l->C;
+        if (l->b_n > nd) nd = l->b_n;
+        if (2 * (size_t)l->C > nd) nd = 2 * (size_t)l->C;
     }
     const size_t slots = (size_t)p->local_shards + 1;
-    const size_t bytes_r = slots * n * sizeof(real), bytes_d = slots * n * sizeof(double);
+    /* each block rounded to the arena's alignment: ws_r and ws_i stay aligned */
+    const size_t bytes_r = arena_round(slots * n * sizeof(real));
+    const size_t bytes_d = arena_round(slots * nd * sizeof(double));
     if (arena_alloc(&m->a_shard, bytes_r + bytes_d + 2 * n * sizeof(int64_t))) {
         snprintf(err, errlen, "out of memory for the shard workspace (%zu MiB)",
                  (bytes_r + bytes_d + 2 * n * sizeof(int64_t)) >> 20);
@@ -487,6 +494,7 @@ int model_set_shards(Model *m, const ShardPlan *p, char *err, size_t errlen) {
     m->shard.ws_r = (real *)(base + bytes_d);
     m->shard.ws_i = (int64_t *)(base + bytes_d + bytes_r);
     m->shard.ws_n = n;
+    m->shard.ws_dn = nd;
     return 0;
 }
 

@@ -73,12 +73,12 @@ void shard_sum_i64(const ShardPlan *p, int64_t *v, size_t n) {
 }
 
 /* one block of (local_shards + 1) * n elements of `size` bytes, or the plan's */
-static void *shard_ws(const ShardPlan *p, void *ws, size_t n, size_t size, void **tmp, void **owned) {
+static void *shard_ws(const ShardPlan *p, void *ws, size_t slot, size_t n, size_t size, void **tmp, void **owned) {
     const size_t ls = (size_t)p->local_shards;
     *owned = NULL;
     *tmp = NULL;
-    if (ws && p->ws_n >= n) {
-        *tmp = (char *)ws + ls * p->ws_n * size; /* the last slot */
+    if (ws && slot >= n) {
+        *tmp = (char *)ws + ls * slot * size; /* the last slot */
         return ws;
     }
     char *b = malloc((ls + 1) * (n ? n : 1) * size);
@@ -94,14 +94,14 @@ static void *shard_ws(const ShardPlan *p, void *ws, size_t n, size_t size, void 
 
 double *shard_ws_d(const ShardPlan *p, size_t n, double **tmp, void **owned) {
     void *t;
-    double *w = shard_ws(p, p->ws_d, n, sizeof(double), &t, owned);
+    double *w = shard_ws(p, p->ws_d, shard_ws_dn(p), n, sizeof(double), &t, owned);
     *tmp = t;
     return w;
 }
 
 real *shard_ws_r(const ShardPlan *p, size_t n, real **tmp, void **owned) {
     void *t;
-    real *w = shard_ws(p, p->ws_r, n, sizeof(real), &t, owned);
+    real *w = shard_ws(p, p->ws_r, p->ws_n, n, sizeof(real), &t, owned);
     *tmp = t;
     return w;
 }

@@ -43,7 +43,14 @@ typedef struct ShardPlan {
     double *ws_d;
     int64_t *ws_i;
     size_t ws_n;
+    /* doubles per slot of ws_d when it is smaller than ws_n (0: ws_n). The
+     * double partials are per channel (BN's 2C, biases, alpha), never a
+     * weight tensor: sizing them like ws_r cost ~0.3 GB at S = 16. */
+    size_t ws_dn;
 } ShardPlan;
+
+/* the slot size of ws_d, in doubles */
+static inline size_t shard_ws_dn(const ShardPlan *p) { return p->ws_dn ? p->ws_dn : p->ws_n; }
 
 /* the plan of one process and one shard (what model_init sets) */
 ShardPlan shard_plan_single(void);
