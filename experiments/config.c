@@ -31,6 +31,7 @@
  *   tags are ignored; aliases are rejected; dotted keys (optim.lr: 0.1) are
  *   accepted and mean the same as nesting. */
 #include "config.h"
+#include "stats.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -197,6 +198,12 @@ static const KeyDef KEYS[] = {
      .help = "use only the first N training images (0 = all)"},
     {"data.test_subset", T_LONG, FIELD(test_subset), .def = "0", GE(0),
      .help = "use only the first N test images (0 = all)"},
+    {"data.val_split", T_DOUBLE, FIELD(val_split), .def = "-1", GE(-1), LE(1e9),
+     .help = "training images held out for validation (selection): N, a fraction in (0, 1), 0 = none (evaluate "
+             "on test, the authors' practice), -1 = the dataset's default (5000 fashion_mnist/cifar10, 10000 "
+             "imagenet, 0 voc)"},
+    {"data.split_seed", T_U64, FIELD(split_seed), .def = "0",
+     .help = "draws the validation images; independent of train.seed, so every run of a grid shares them"},
     {"data.normalize", T_BOOL, FIELD(normalize), .def = "true",
      .help = "subtract the dataset mean, divide by its std"},
     {"data.augment.flip", T_BOOL, FIELD(aug_flip), .def = "false",
@@ -291,8 +298,9 @@ static const KeyDef KEYS[] = {
      .help = "cyclic: bits of the first 4W iterations (0 = none)"},
     {"precision.eval", T_ENUM, FIELD(prec_eval), .choices = PREC_EVALS, .values = PREC_EVAL_VALUES, .def = "faithful",
      .help = "evaluation bits: those of the last training step, or eval_bits"},
-    {"precision.eval_bits", T_INT, FIELD(eval_bits), .def = "32", GE(1), LE(32),
-     .help = "evaluation bits when precision.eval is fixed"},
+    {"precision.eval_bits", T_INT, FIELD(eval_bits), .def = "0", GE(0), LE(32),
+     .help = "fixed evaluation bits: those of precision.eval fixed, and of every cyclic run's second test "
+             "evaluation (0 = the top of precision.bits)"},
 
     {"train.iterations", T_LONG, FIELD(iterations), .def = "0", GE(0), LE(CFG_MAX_ITERATIONS),
      .help = "iterations to train (0 = use train.epochs; at most 2^40)"},
@@ -398,8 +406,9 @@ static const KeyDef KEYS[] = {
 };
 #define NKEYS (sizeof KEYS / sizeof KEYS[0])
 
-enum { TOP_NAME, TOP_DESCRIPTION, TOP_BASE, TOP_GRID, TOP_SEEDS, TOP_RUNS, N_TOP };
-static const char *const TOP_KEYS[] = {"name", "description", "base", "grid", "seeds", "runs", NULL};
+enum { TOP_NAME, TOP_DESCRIPTION, TOP_BASE, TOP_GRID, TOP_SEEDS, TOP_RUNS, TOP_COMPARE_TO, TOP_TARGET_TOP1, N_TOP };
+static const char *const TOP_KEYS[] = {"name", "description", "base", "grid", "seeds", "runs", "compare_to",
+                                       "target_top1", NULL};
 
 /* a runs: name is an HDF5 group name: a short word of safe characters */
 #define RUN_NAME_MAX 64
@@ -975,6 +984,17 @@ static int check_length(const RunConfig *c, char *msg, size_t cap, const char *b
         return blame_keys(blame, "schedule.step_size", "schedule.lr");
     }
     if (check_step_epochs(c, msg, cap, blame)) return -1;
+    /* a count of images or a fraction of the training file, or -1 (the default) */
+    if (c->val_split != -1 && !(c->val_split >= 0 && c->val_split < 1) && c->val_split != floor(c->val_split)) {
+        snprintf(msg, cap, "key 'data.val_split' must be a whole number of images, a fraction in (0, 1), 0 or -1, "
+                 "got %g", c->val_split);
+        return blame_keys(blame, "data.val_split", NULL);
+    }
+    if (c->val_split != 0 && c->val_split != -1 && is_detection_dataset(c->dataset)) {
+        snprintf(msg, cap, "key 'data.val_split' must be 0 or -1 for the detection dataset '%s' (the detector is "
+                 "selected as the reference selects it: by its epochs)", c->dataset);
+        return blame_keys(blame, "data.val_split", "data.dataset");
+    }
     /* core/shard.h: the tree needs a power of two, the shards whole samples */
     if ((c->shards & (c->shards - 1)) != 0 || c->batch_size % c->shards != 0) {
         snprintf(msg, cap, "key 'train.shards' must be a power of two dividing train.batch_size (%d), got %d",
@@ -1172,6 +1192,7 @@ typedef struct {
     Pos set_at[NKEYS];   /* where each key of base: was set */
     Pos base_at;
     Pos top_at[N_TOP];   /* each top-level key; line 0 = absent */
+    Pos compare_at;      /* compare_to's value */
     int name_given;
     /* where parse_map stores what it reads: base: or one run's overrides */
     RunConfig *dst;
@@ -2123,7 +2144,7 @@ static int parse_top(Parser *p) {
                     rc = failf(p, at, "unknown key '%s' (did you mean '%s'?)", shown, near);
                 else
                     rc = failf(p, at,
-                               "unknown key '%s' (allowed at the top level: name, description, base, grid, seeds, runs)",
+                               "unknown key '%s' (allowed at the top level: name, description, base, grid, seeds, runs, compare_to, target_top1)",
                                shown);
             }
             yaml_event_delete(&kev);
@@ -2162,6 +2183,27 @@ static int parse_top(Parser *p) {
             snprintf(p->label, sizeof p->label, "base");
             int m = expect_mapping(p, "key 'base'", expects);
             rc = m < 0 ? -1 : m ? parse_map(p, "") : 0;
+            break;
+        }
+        case TOP_COMPARE_TO: {
+            if (expect_scalar(p, "compare_to", "a configuration name", &vev)) return -1;
+            rc = set_text(p, "compare_to", p->e->compare_to, sizeof p->e->compare_to, &vev);
+            p->compare_at = pos_of(&vev);
+            yaml_event_delete(&vev);
+            break;
+        }
+        case TOP_TARGET_TOP1: {
+            if (expect_scalar(p, "target_top1", "a number (percent)", &vev)) return -1;
+            const char *v = (const char *)vev.data.scalar.value;
+            char buf[64], *end;
+            snprintf(buf, sizeof buf, "%.*s", (int)(vev.data.scalar.length < 63 ? vev.data.scalar.length : 63), v);
+            double x = strtod(buf, &end);
+            if (end == buf || *end || !(x > 0 && x <= 100))
+                rc = failf(p, pos_of(&vev), "key 'target_top1' must be a validation top-1 in percent, in (0, 100], "
+                           "got '%s'", buf);
+            else
+                p->e->target_top1 = x;
+            yaml_event_delete(&vev);
             break;
         }
         case TOP_GRID: rc = parse_grid(p); break;
@@ -2209,7 +2251,7 @@ static int parse_stream(Parser *p) {
         }
         /* fall through */
     default:
-        rc = failf(p, at, "the top level must be a mapping (with keys name, description, base, grid, seeds, runs), got %s",
+        rc = failf(p, at, "the top level must be a mapping (with keys name, description, base, grid, seeds, runs, compare_to, target_top1), got %s",
                    node_kind(&ev));
         yaml_event_delete(&ev);
         return rc;
@@ -2491,6 +2533,21 @@ int experiment_parse(ExperimentConfig *e, const char *text, size_t len, const ch
         }
     }
     if (!rc) rc = expand(p, &tmp);
+    if (!rc && tmp.compare_to[0]) {
+        /* compare_to names a configuration: a run name without its seed=N */
+        int found = 0;
+        char g[CFG_RUN_NAME];
+        for (int i = 0; i < tmp.n_runs && !found; i++)
+            found = !strcmp(stats_group_name(tmp.runs[i].name, g, sizeof g), tmp.compare_to) ||
+                    (!g[0] && !strcmp(tmp.name, tmp.compare_to));
+        if (!found) {
+            stats_group_name(tmp.runs[0].name, g, sizeof g);
+            rc = failf(p, p->compare_at, "key 'compare_to' names no configuration of this file: '%s' (the "
+                       "configurations are the run names without seed=N, e.g. '%s')", tmp.compare_to,
+                       g[0] ? g : tmp.name);
+        }
+        if (rc) free(tmp.runs), tmp.runs = NULL;
+    }
     if (!rc && !p->name_given) {
         /* the name comes from the file name, which must give a usable one */
         char full[CFG_PATH];
@@ -2745,4 +2802,20 @@ void config_print_schema(FILE *f) {
             "every seed, at most %d: base, then the run's overrides, its grid values, its seed. They are named\n"
             "like 'fixed,cycles=8,bits=2-6,seed=1'; a file without grid/seeds/runs is one run named after it.\n",
             CFG_MAX_RUNS);
+}
+
+long config_val_split(const RunConfig *c, long n_train) {
+    double v = c->val_split;
+    if (v == -1) {
+        if (!strcmp(c->dataset, "fashion_mnist") || !strcmp(c->dataset, "cifar10")) v = 5000;
+        else if (!strcmp(c->dataset, "imagenet")) v = 10000;
+        else v = 0;
+    }
+    long n = v > 0 && v < 1 ? (long)floor(v * (double)n_train) : (long)v;
+    return n < 0 ? 0 : n;
+}
+
+int config_eval_bits(const RunConfig *c) {
+    if (c->prec_schedule == PREC_FULL) return 32;
+    return c->eval_bits > 0 ? c->eval_bits : c->bits.max;
 }

@@ -96,6 +96,9 @@ typedef struct {
     char data_path[CFG_PATH];    /* data.path: "" = the dataset's default location */
     long train_subset;           /* data.train_subset: first N training images (0 = all) */
     long test_subset;            /* data.test_subset: first N test images (0 = all) */
+    double val_split;            /* data.val_split: images held out for validation: N >= 1, a fraction in (0, 1),
+                                  * 0 = none, -1 = the dataset's default (config_val_split) */
+    uint64_t split_seed;         /* data.split_seed: draws the validation images; independent of train.seed */
     int normalize;               /* data.normalize: subtract the dataset mean, divide by std */
     int aug_flip;                /* data.augment.flip: random horizontal flip */
     int aug_crop_pad;            /* data.augment.crop_pad: random crop with this zero padding (0 = off) */
@@ -143,7 +146,8 @@ typedef struct {
     int prec_cycles;             /* precision.cycles: N_cyc */
     int warmup_bits;             /* precision.warmup_bits: bits of the first 4W iterations (0 = none) */
     PrecEvalKind prec_eval;      /* precision.eval: faithful | fixed */
-    int eval_bits;               /* precision.eval_bits (precision.eval: fixed) */
+    int eval_bits;               /* precision.eval_bits: the fixed evaluation precision (precision.eval: fixed,
+                                  * and the second test evaluation of cyclic runs); 0 = the top of precision.bits */
     /* training loop */
     long iterations;             /* train.iterations (0 = use train.epochs) */
     double epochs;               /* train.epochs (used when iterations = 0) */
@@ -215,10 +219,21 @@ typedef struct {
      * train.seed when seeds: is given (dotted paths) */
     int n_axes;
     char axis_names[CFG_MAX_AXES][CFG_STR];
+    /* the statistics (issue 16; experiments/stats.h) */
+    char compare_to[CFG_RUN_NAME]; /* compare_to: the reference configuration (a run name without seed=N); "" = none */
+    double target_top1;          /* target_top1: validation top-1 (percent) for time-to-accuracy; 0 = none */
 } ExperimentConfig;
 
 /* Fill every field with its default. */
 void config_defaults(RunConfig *c);
+
+/* The validation images of a run whose training file has n_train images:
+ * data.val_split resolved (-1: 5,000 for fashion_mnist and cifar10, 10,000
+ * for imagenet, 0 for the detection datasets; a fraction: rounded down). */
+long config_val_split(const RunConfig *c, long n_train);
+/* the fixed evaluation precision of a run (precision.eval_bits, 0 = the top
+ * of precision.bits; 32 for full precision) */
+int config_eval_bits(const RunConfig *c);
 
 /* Parse, validate and expand a file. On error returns -1 and writes one
  * message "FILE:LINE:COL: what is wrong (hint)" into err; a constraint between

@@ -196,7 +196,10 @@ static int run_evaluate(DetRun *r, long i, VocApResult *per, char *err, size_t e
     }
     r->loop[1] = 100 * m[0];
     if (100 * m[0] > r->loop[0]) r->loop[0] = 100 * m[0];
-    if (r->log) runlog_eval(r->log, i + 1, 100 * m[0], NAN);
+    /* the detector is selected as the reference selects it, on the test set
+     * (data.val_split is 0 for VOC): periodic test rows, the last the final */
+    if (r->log)
+        runlog_test(r->log, i + 1, 100 * m[0], NAN, pb.bits, i + 1 == r->total ? TEST_FINAL : TEST_PERIODIC, 0);
     if (r->progress) {
         fprintf(r->progress, "[%s] eval @ step %ld on %ld images: mAP07 %.2f%% | mAP %.2f%% | mAP07@0.7 %.2f%% | "
                 "proposal recall@0.5 %.3f | %ld detections\n", r->name, i + 1, r->n_test, 100 * m[0], 100 * m[1],

@@ -69,7 +69,7 @@ void prec_from_config(const RunConfig *c, long total_iters, PrecSchedule *s, Pre
     }
     if (e) {
         e->kind = c->prec_eval;
-        e->bits = c->eval_bits;
+        e->bits = config_eval_bits(c); /* 0 = the top of the bit range */
     }
 }
 
@@ -157,6 +157,9 @@ int train_options_from_config(const RunConfig *c, long n_train, TrainOptions *o,
     if (train_check_iterations(c, n_train, err, errlen)) return -1;
     o->total = train_total_iterations(c, n_train);
     prec_from_config(c, o->total, &o->prec, &o->prec_eval);
+    o->fixed_eval.kind = PREC_EVAL_FIXED;
+    o->fixed_eval.bits = config_eval_bits(c);
+    o->fixed_eval_too = c->prec_schedule == PREC_CYCLIC && c->prec_eval != PREC_EVAL_FIXED;
     /* binary convs keep 1-byte activation codes for backward when every
      * forward of this run (training and evaluation) quantizes to 1..8 bits */
     o->bconv.save_act_codes = prec_bits_within(&o->prec, &o->prec_eval, 1, 8);

@@ -31,6 +31,10 @@ typedef struct {
     long per_epoch;                /* whole batches in the training set */
     PrecSchedule prec;
     PrecEval prec_eval;
+    /* the second test evaluation of a cyclic run (issue 16): at the fixed
+     * precision.eval_bits, beside the faithful one (fixed_eval_too 0: none) */
+    PrecEval fixed_eval;
+    int fixed_eval_too;
     LRSchedule lr;
     OptimKind optim;
     AdamWConfig adamw;

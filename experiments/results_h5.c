@@ -41,7 +41,29 @@ void (*results_fault_hook)(const char *where) = NULL;
 #define RH5_BUF 1024
 
 enum { TR_STEP, TR_LOSS, TR_LR, TR_TIME, TR_BITS, TR_GBITS, TR_CR, TR_TOP1, TR_NCOL };
-enum { EV_STEP, EV_TOP1, EV_LOSS, EV_NCOL };
+/* the evaluation tables: val/ has the first EV_NCOL_VAL columns, test/ all */
+enum { EV_STEP, EV_TOP1, EV_LOSS, EV_BITS, EV_ROLE, EV_FIXED, EV_NCOL };
+enum { EV_NCOL_VAL = EV_BITS + 1 };
+enum { EV_VAL, EV_TEST, N_EVTAB };
+static const char *const EV_TABLE[N_EVTAB] = {"val", "test"};
+static const struct { const char *name, *units; int is_int; } EVAL_COLS[EV_NCOL] = {
+    [EV_STEP] = {"step", "optimizer steps", 1},
+    [EV_TOP1] = {"top1", "percent", 0},
+    [EV_LOSS] = {"loss", "nats (mean cross-entropy)", 0},
+    [EV_BITS] = {"bits", "bits (weights and activations) the evaluation ran at; 32 = full precision", 0},
+    [EV_ROLE] = {"role", "0 periodic (val_split 0), 1 selected checkpoint, 2 final weights", 1},
+    [EV_FIXED] = {"fixed", "0 at precision.eval, 1 at the fixed eval_bits_fixed", 1},
+};
+static const int EV_TABLE_NCOL[N_EVTAB] = {EV_NCOL_VAL, EV_NCOL};
+
+/* one evaluation table of an open run: its columns and the rows buffered */
+typedef struct {
+    hid_t ds[EV_NCOL];
+    hsize_t len;                 /* rows already in the file */
+    int n;                       /* rows buffered */
+    int64_t step[RH5_BUF], role[RH5_BUF], fixed[RH5_BUF];
+    double top1[RH5_BUF], loss[RH5_BUF], bits[RH5_BUF];
+} EvalTable;
 
 struct RunLog {
     ResultsFile *f;
@@ -49,14 +71,12 @@ struct RunLog {
     char *name;
     hid_t group;
     hid_t train[TR_NCOL];
-    hid_t eval[EV_NCOL];
-    hsize_t train_len, eval_len; /* rows already in the file */
-    int train_n, eval_n;         /* rows buffered */
+    EvalTable ev[N_EVTAB];       /* val/, test/ */
+    hsize_t train_len;           /* rows already in the file */
+    int train_n;                 /* rows buffered */
     int64_t train_step[RH5_BUF];
     double train_loss[RH5_BUF], train_lr[RH5_BUF], train_time[RH5_BUF];
     double train_bits[RH5_BUF], train_gbits[RH5_BUF], train_cr[RH5_BUF], train_top1[RH5_BUF];
-    int64_t eval_step[RH5_BUF];
-    double eval_top1[RH5_BUF], eval_loss[RH5_BUF];
 };
 
 struct ResultsFile {
@@ -284,12 +304,18 @@ static int run_flush(RunLog *r) {
         r->train_len += (hsize_t)r->train_n;
         r->train_n = 0;
     }
-    if (r->eval_n > 0) {
-        rc |= column_append(f, r->eval[EV_STEP], "eval/step", H5T_NATIVE_INT64, r->eval_len, r->eval_n, r->eval_step);
-        rc |= column_append(f, r->eval[EV_TOP1], "eval/top1", H5T_NATIVE_DOUBLE, r->eval_len, r->eval_n, r->eval_top1);
-        rc |= column_append(f, r->eval[EV_LOSS], "eval/loss", H5T_NATIVE_DOUBLE, r->eval_len, r->eval_n, r->eval_loss);
-        r->eval_len += (hsize_t)r->eval_n;
-        r->eval_n = 0;
+    for (int t = 0; t < N_EVTAB; t++) {
+        EvalTable *e = &r->ev[t];
+        if (e->n == 0) continue;
+        const void *data[EV_NCOL] = {e->step, e->top1, e->loss, e->bits, e->role, e->fixed};
+        for (int c = 0; c < EV_TABLE_NCOL[t]; c++) {
+            char name[32];
+            snprintf(name, sizeof name, "%s/%s", EV_TABLE[t], EVAL_COLS[c].name);
+            rc |= column_append(f, e->ds[c], name, EVAL_COLS[c].is_int ? H5T_NATIVE_INT64 : H5T_NATIVE_DOUBLE,
+                                e->len, e->n, data[c]);
+        }
+        e->len += (hsize_t)e->n;
+        e->n = 0;
     }
     return rc ? -1 : 0;
 }
@@ -298,8 +324,9 @@ static int run_flush(RunLog *r) {
 static void run_release(RunLog *r) {
     for (int i = 0; i < TR_NCOL; i++)
         if (r->train[i] >= 0) H5Dclose(r->train[i]);
-    for (int i = 0; i < EV_NCOL; i++)
-        if (r->eval[i] >= 0) H5Dclose(r->eval[i]);
+    for (int t = 0; t < N_EVTAB; t++)
+        for (int i = 0; i < EV_NCOL; i++)
+            if (r->ev[t].ds[i] >= 0) H5Dclose(r->ev[t].ds[i]);
     if (r->group >= 0) H5Gclose(r->group);
     for (RunLog **p = &r->f->open_runs; *p; p = &(*p)->next) {
         if (*p == r) {
@@ -841,15 +868,16 @@ static const struct { const char *name, *units; int is_int; } TRAIN_COLS[TR_NCOL
     [TR_CR] = {"cost_ratio", "fraction of an fp32 step", 0},
     [TR_TOP1] = {"top1", "percent (the step's training minibatch)", 0},
 };
-static const struct { const char *name, *units; int is_int; } EVAL_COLS[EV_NCOL] = {
-    [EV_STEP] = {"step", "optimizer steps", 1},
-    [EV_TOP1] = {"top1", "percent", 0},
-    [EV_LOSS] = {"loss", "nats (mean cross-entropy)", 0},
-};
 
-/* /runs/<name> with status pending, NaN results and empty train/ eval/ columns */
+/* the run attributes that are NaN until the run ends (results/README.md) */
+static const char *const RUN_NAN_ATTRS[] = {
+    "final_test_top1", "paper_best_top1", "test_top1_at_selected", "val_top1_at_selected", "selected_step",
+    "final_test_top1_fixed", "test_top1_at_selected_fixed", "eval_bits_fixed", "val_split", "wall_time_s",
+    "mean_cost_ratio", "bit_macs", "fp32_macs", "images_per_s", "peak_rss_bytes", NULL};
+
+/* /runs/<name> with status pending, NaN results and empty train/ val/ test/ columns */
 static int create_run_group(ResultsFile *f, const char *run_name, const char *config_yaml) {
-    hid_t g = -1, tg = -1, eg = -1;
+    hid_t g = -1, tg = -1, eg[N_EVTAB] = {-1, -1};
     int rc = -1;
     g = H5Gcreate2(f->runs, run_name, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
     if (g < 0) {
@@ -857,16 +885,13 @@ static int create_run_group(ResultsFile *f, const char *run_name, const char *co
         goto out;
     }
     /* final values are NaN until runlog_end: a run that never finished says so */
-    if (attr_str(f, g, "config", config_yaml) || attr_str(f, g, "status", "pending") ||
-        attr_str(f, g, "message", "") || attr_double(f, g, "final_top1", NAN) ||
-        attr_double(f, g, "best_top1", NAN) || attr_double(f, g, "wall_time_s", NAN) ||
-        attr_double(f, g, "mean_cost_ratio", NAN) || attr_double(f, g, "bit_macs", NAN) ||
-        attr_double(f, g, "fp32_macs", NAN) || attr_double(f, g, "images_per_s", NAN) ||
-        attr_double(f, g, "peak_rss_bytes", NAN))
+    if (attr_str(f, g, "config", config_yaml) || attr_str(f, g, "status", "pending") || attr_str(f, g, "message", ""))
         goto out;
+    for (int i = 0; RUN_NAN_ATTRS[i]; i++)
+        if (attr_double(f, g, RUN_NAN_ATTRS[i], NAN)) goto out;
     tg = H5Gcreate2(g, "train", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
-    eg = H5Gcreate2(g, "eval", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
-    if (tg < 0 || eg < 0) {
+    for (int t = 0; t < N_EVTAB; t++) eg[t] = H5Gcreate2(g, EV_TABLE[t], H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+    if (tg < 0 || eg[EV_VAL] < 0 || eg[EV_TEST] < 0) {
         fail(f, 1, "creating groups under /runs/%s", run_name);
         goto out;
     }
@@ -876,16 +901,18 @@ static int create_run_group(ResultsFile *f, const char *run_name, const char *co
         if (d < 0) goto out;
         H5Dclose(d);
     }
-    for (int i = 0; i < EV_NCOL; i++) {
-        hid_t d = column_create(f, eg, EVAL_COLS[i].name, EVAL_COLS[i].is_int ? H5T_STD_I64LE : H5T_IEEE_F64LE,
-                                EVAL_COLS[i].units);
-        if (d < 0) goto out;
-        H5Dclose(d);
-    }
+    for (int t = 0; t < N_EVTAB; t++)
+        for (int i = 0; i < EV_TABLE_NCOL[t]; i++) {
+            hid_t d = column_create(f, eg[t], EVAL_COLS[i].name,
+                                    EVAL_COLS[i].is_int ? H5T_STD_I64LE : H5T_IEEE_F64LE, EVAL_COLS[i].units);
+            if (d < 0) goto out;
+            H5Dclose(d);
+        }
     rc = 0;
 out:
     if (tg >= 0) H5Gclose(tg);
-    if (eg >= 0) H5Gclose(eg);
+    for (int t = 0; t < N_EVTAB; t++)
+        if (eg[t] >= 0) H5Gclose(eg[t]);
     if (g >= 0) H5Gclose(g);
     return rc;
 }
@@ -934,7 +961,8 @@ RunLog *results_run_begin(ResultsFile *f, const char *run_name, const char *conf
     r->f = f;
     r->group = -1;
     for (int i = 0; i < TR_NCOL; i++) r->train[i] = -1;
-    for (int i = 0; i < EV_NCOL; i++) r->eval[i] = -1;
+    for (int t = 0; t < N_EVTAB; t++)
+        for (int i = 0; i < EV_NCOL; i++) r->ev[t].ds[i] = -1;
     r->next = f->open_runs;
     f->open_runs = r;
 
@@ -970,15 +998,17 @@ RunLog *results_run_begin(ResultsFile *f, const char *run_name, const char *conf
             goto bad;
         }
     }
-    for (int i = 0; i < EV_NCOL; i++) {
-        snprintf(path, sizeof path, "eval/%s", EVAL_COLS[i].name);
-        if ((r->eval[i] = H5Dopen2(r->group, path, H5P_DEFAULT)) < 0) {
-            fail(f, 1, "opening /runs/%s/%s", run_name, path);
-            goto bad;
+    for (int t = 0; t < N_EVTAB; t++) {
+        for (int i = 0; i < EV_TABLE_NCOL[t]; i++) {
+            snprintf(path, sizeof path, "%s/%s", EV_TABLE[t], EVAL_COLS[i].name);
+            if ((r->ev[t].ds[i] = H5Dopen2(r->group, path, H5P_DEFAULT)) < 0) {
+                fail(f, 1, "opening /runs/%s/%s", run_name, path);
+                goto bad;
+            }
         }
+        r->ev[t].len = column_len(r->ev[t].ds[EV_STEP]);
     }
     r->train_len = column_len(r->train[TR_STEP]);
-    r->eval_len = column_len(r->eval[EV_STEP]);
     return r;
 bad:
     run_release(r);
@@ -1009,6 +1039,8 @@ int results_run_info(ResultsFile *f, const char *run_name, RunInfo *out) {
     out->checkpoint_step = -1;
     out->final_top1 = out->best_top1 = out->wall_time_s = out->mean_cost_ratio = NAN;
     out->bit_macs = out->fp32_macs = out->images_per_s = NAN;
+    out->test_top1_at_selected = out->val_top1_at_selected = out->selected_step = NAN;
+    out->final_test_top1_fixed = out->test_top1_at_selected_fixed = out->eval_bits_fixed = out->val_split = NAN;
     if (!f || f->file < 0 || !plain_component(run_name)) return -1;
     if (H5Lexists(f->runs, run_name, H5P_DEFAULT) <= 0) {
         H5Eclear2(H5E_DEFAULT);
@@ -1021,8 +1053,15 @@ int results_run_info(ResultsFile *f, const char *run_name, RunInfo *out) {
     read_attr_str(g, "message", out->message, sizeof out->message);
     if (H5Aexists(g, "git_revision") > 0) read_attr_str(g, "git_revision", out->git_revision, sizeof out->git_revision);
     out->config = h5_attr_strdup(g, "config");
-    out->final_top1 = h5_attr_double(g, "final_top1");
-    out->best_top1 = h5_attr_double(g, "best_top1");
+    out->final_top1 = h5_attr_double(g, "final_test_top1");
+    out->best_top1 = h5_attr_double(g, "paper_best_top1");
+    out->test_top1_at_selected = h5_attr_double(g, "test_top1_at_selected");
+    out->val_top1_at_selected = h5_attr_double(g, "val_top1_at_selected");
+    out->selected_step = h5_attr_double(g, "selected_step");
+    out->final_test_top1_fixed = h5_attr_double(g, "final_test_top1_fixed");
+    out->test_top1_at_selected_fixed = h5_attr_double(g, "test_top1_at_selected_fixed");
+    out->eval_bits_fixed = h5_attr_double(g, "eval_bits_fixed");
+    out->val_split = h5_attr_double(g, "val_split");
     out->wall_time_s = h5_attr_double(g, "wall_time_s");
     out->mean_cost_ratio = h5_attr_double(g, "mean_cost_ratio");
     out->bit_macs = h5_attr_double(g, "bit_macs");
@@ -1154,8 +1193,9 @@ static int write_table(ResultsFile *f, hid_t run_group, const char *run_name, co
     /* caller mistakes leave the file intact: reported, not sticky */
     const char *why = NULL;
     if (!plain_component(group)) why = "invalid table name";
-    else if (!strcmp(group, "train") || !strcmp(group, "eval") || !strcmp(group, "checkpoint"))
-        why = "train, eval and checkpoint are not tables";
+    else if (!strcmp(group, "train") || !strcmp(group, "val") || !strcmp(group, "test") ||
+             !strcmp(group, "checkpoint"))
+        why = "train, val, test and checkpoint are not tables";
     else if (nrows < 0 || ncols < 0 || (ncols > 0 && !cols) || nattrs < 0 || (nattrs > 0 && !attrs))
         why = "invalid size";
     for (int c = 0; !why && c < ncols; c++) {
@@ -1217,14 +1257,36 @@ int results_run_table(ResultsFile *f, const char *run_name, const char *group, l
     return rc;
 }
 
-int runlog_eval(RunLog *r, long step, double top1, double loss) {
+int results_table(ResultsFile *f, const char *group, long nrows, const ResultsColumn *cols, int ncols,
+                  const ResultsAttr *attrs, int nattrs) {
+    if (!f || f->file < 0 || f->readonly || f->failed) return -1;
+    if (!group || !strcmp(group, "runs")) {
+        fprintf(stderr, "results %s: \"%s\" cannot be a root table\n", f->path, group ? group : "(null)");
+        return -1;
+    }
+    return write_table(f, f->file, "/", group, nrows, cols, ncols, attrs, nattrs);
+}
+
+static int eval_row(RunLog *r, int t, long step, double top1, double loss, double bits, int role, int fixed) {
     if (!r) return -1;
-    int i = r->eval_n;
-    r->eval_step[i] = step;
-    r->eval_top1[i] = top1;
-    r->eval_loss[i] = loss;
-    r->eval_n++;
-    return report(r->f, r->eval_n == RH5_BUF ? run_flush(r) : 0);
+    EvalTable *e = &r->ev[t];
+    const int i = e->n;
+    e->step[i] = step;
+    e->top1[i] = top1;
+    e->loss[i] = loss;
+    e->bits[i] = bits;
+    e->role[i] = role;
+    e->fixed[i] = fixed;
+    e->n++;
+    return report(r->f, e->n == RH5_BUF ? run_flush(r) : 0);
+}
+
+int runlog_val(RunLog *r, long step, double top1, double loss, double bits) {
+    return eval_row(r, EV_VAL, step, top1, loss, bits, 0, 0);
+}
+
+int runlog_test(RunLog *r, long step, double top1, double loss, double bits, TestRole role, int fixed) {
+    return eval_row(r, EV_TEST, step, top1, loss, bits, (int)role, fixed);
 }
 
 int runlog_attr(RunLog *r, const char *name, double v) {
@@ -1277,10 +1339,13 @@ int runlog_truncate(RunLog *r, long step) {
         (keep < r->train_len && shrink_columns(f, r->train, TR_NCOL, keep)))
         return report(f, -1);
     r->train_len = keep;
-    if (rows_upto(f, r->eval[EV_STEP], r->eval_len, step, &keep) ||
-        (keep < r->eval_len && shrink_columns(f, r->eval, EV_NCOL, keep)))
-        return report(f, -1);
-    r->eval_len = keep;
+    for (int t = 0; t < N_EVTAB; t++) {
+        EvalTable *e = &r->ev[t];
+        if (rows_upto(f, e->ds[EV_STEP], e->len, step, &keep) ||
+            (keep < e->len && shrink_columns(f, e->ds, EV_TABLE_NCOL[t], keep)))
+            return report(f, -1);
+        e->len = keep;
+    }
     return report(f, 0);
 }
 
@@ -1449,7 +1514,8 @@ int runlog_end(RunLog *r, const char *status, double final_top1, double best_top
     ResultsFile *f = r->f;
     int rc = run_flush(r);
     if (attr_str(f, r->group, "status", status ? status : "complete") ||
-        attr_double(f, r->group, "final_top1", final_top1) || attr_double(f, r->group, "best_top1", best_top1) ||
+        attr_double(f, r->group, "final_test_top1", final_top1) ||
+        attr_double(f, r->group, "paper_best_top1", best_top1) ||
         attr_double(f, r->group, "wall_time_s", wall_time_s))
         rc = -1;
     run_release(r);

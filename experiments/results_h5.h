@@ -4,16 +4,21 @@
  *                                 latest session: experiment_yaml, git_revision, compiler, build,
  *                                 omp_threads, cpu_model, start_time
  *   /runs/<run>/           attrs: config (resolved YAML), status (pending|running|interrupted|
- *                                 complete|failed), message, final_top1, best_top1, wall_time_s,
- *                                 mean_cost_ratio, bit_macs, fp32_macs, images_per_s
+ *                                 complete|failed), message, final_test_top1, paper_best_top1,
+ *                                 test_top1_at_selected, val_top1_at_selected, selected_step,
+ *                                 final_test_top1_fixed, test_top1_at_selected_fixed, eval_bits_fixed,
+ *                                 val_split, wall_time_s, mean_cost_ratio, bit_macs, fp32_macs, images_per_s
  *   /runs/<run>/train/     step (int64), loss, lr, time_s, bits, grad_bits, cost_ratio, top1 (float64),
  *                          chunked and extendible
- *   /runs/<run>/eval/      step (int64), top1 (percent), loss (float64), chunked and extendible
+ *   /runs/<run>/val/       step (int64), top1 (percent), loss, bits (float64): periodic evaluations on validation
+ *   /runs/<run>/test/      step, top1, loss, bits, role (int64: TestRole), fixed (int64 0/1): test evaluations
+ *                          (both chunked and extendible; results/README.md says when each is written)
  *   /runs/<run>/cost/      per-layer training cost (a table: see runlog_table)
  *   /runs/<run>/summary/   the model summary (a table)
  *
  *   /runs/<run>/checkpoint/ params, opt_m, opt_v, buffers (+ the loop's state):
  *                          what a resumed run restarts from (experiments/train_run.c, experiments/run_record.c)
+ *   /stats/                the statistics over seeds (a table: results_table; experiments/stats.h)
  *
  * Crash safety: the open file is a working copy, PATH.tmp. results_commit()
  * flushes it and publishes it: copy to PATH.commit, fsync, rename over PATH.
@@ -29,7 +34,7 @@
 
 #include <stdint.h>
 
-#define RESULTS_SCHEMA_VERSION 3
+#define RESULTS_SCHEMA_VERSION 4
 
 typedef struct ResultsFile ResultsFile;
 typedef struct RunLog RunLog;
@@ -73,7 +78,10 @@ typedef struct {
     int exists;
     char status[16];            /* pending | running | interrupted | complete | failed */
     char *config;               /* the resolved YAML it was declared with */
+    /* final_top1: attribute final_test_top1; best_top1: paper_best_top1 (selected on test) */
     double final_top1, best_top1, wall_time_s, mean_cost_ratio, bit_macs, fp32_macs, images_per_s;
+    double test_top1_at_selected, val_top1_at_selected, selected_step;   /* issue 16: the selection */
+    double final_test_top1_fixed, test_top1_at_selected_fixed, eval_bits_fixed, val_split;
     long checkpoint_step;       /* step of its complete checkpoint, -1 = none */
     char message[512];          /* why it failed, "" otherwise */
     char git_revision[64];      /* the build that started its training, "" if not recorded (older files) */
@@ -114,7 +122,13 @@ int runlog_train_precision(RunLog *r, double bits, double grad_bits, double cost
 /* The top-1 (percent) of the step just logged on its own training minibatch
  * (train/top1; NaN where not given). Same rules as runlog_train_precision. */
 int runlog_train_top1(RunLog *r, double top1);
-int runlog_eval(RunLog *r, long step, double top1, double loss);
+/* A periodic evaluation on the validation split (val/): step, top-1 in
+ * percent, loss, the bits it ran at (32 = full precision). */
+int runlog_val(RunLog *r, long step, double top1, double loss, double bits);
+/* A test evaluation (test/): what it evaluated (role) and whether at the
+ * fixed evaluation precision (fixed = 1) or at precision.eval (0). */
+typedef enum { TEST_PERIODIC = 0, TEST_SELECTED = 1, TEST_FINAL = 2 } TestRole;
+int runlog_test(RunLog *r, long step, double top1, double loss, double bits, TestRole role, int fixed);
 /* The mean per-iteration cost ratio cr of the run (core/precision.h); the
  * attribute is NaN until this is called. */
 int runlog_mean_cost_ratio(RunLog *r, double mean_cost_ratio);
@@ -141,7 +155,7 @@ int runlog_attr(RunLog *r, const char *name, double v);
 /* A string attribute of the run (message: why it failed). */
 int runlog_attr_text(RunLog *r, const char *name, const char *v);
 
-/* Drop the train/ rows with step > step and the eval/ rows with step > step
+/* Drop the train/ rows with step > step and the val/ and test/ rows with step > step
  * (what a killed run logged after its last checkpoint). */
 int runlog_truncate(RunLog *r, long step);
 
@@ -190,7 +204,14 @@ int results_checkpoint_read(ResultsFile *f, const char *run_name, long *step, co
  * as a malloc'd copy, NULL when absent; works on a read-only file too. */
 char *results_root_attr_text(ResultsFile *f, const char *name);
 
-/* Write final attributes and status; frees r. */
+/* A table at the file's root (/stats: the statistics over seeds), with
+ * attributes on its group; replaces the group when it exists. Same rules as
+ * runlog_table. 0 or -1. */
+int results_table(ResultsFile *f, const char *group, long nrows, const ResultsColumn *cols, int ncols,
+                  const ResultsAttr *attrs, int nattrs);
+
+/* Write final attributes and status (final_top1 into final_test_top1,
+ * best_top1 into paper_best_top1); frees r. */
 int runlog_end(RunLog *r, const char *status, double final_top1, double best_top1, double wall_time_s);
 int results_flush(ResultsFile *f);
 /* commit = 1: flush, close and rename PATH.tmp -> PATH; commit = 0: close and

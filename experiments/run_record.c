@@ -23,7 +23,31 @@ int run_state_init(RunState *s, const Model *m) {
 
 void run_state_free(RunState *s) {
     free(s->lc_flat);
+    free(s->sel_params);
+    free(s->sel_buffers);
     s->lc_flat = NULL;
+    s->sel_params = s->sel_buffers = NULL;
+}
+
+int run_state_enable_selection(RunState *s, const Model *m) {
+    s->sel_params = malloc(sizeof *s->sel_params * (m->n_params + 1));
+    s->sel_buffers = malloc(sizeof *s->sel_buffers * (m->n_buffers + 1));
+    if (!s->sel_params || !s->sel_buffers) return -1;
+    /* nothing selected yet: the initial weights, step 0 */
+    memcpy(s->sel_params, m->params, sizeof *m->params * m->n_params);
+    memcpy(s->sel_buffers, m->buffers, sizeof *m->buffers * m->n_buffers);
+    s->sel[SEL_STEP] = 0;
+    s->sel[SEL_TOP1] = s->sel[SEL_LOSS] = s->sel[SEL_BITS] = NAN;
+    return 0;
+}
+
+void run_state_select(RunState *s, const Model *m, long step, double top1, double loss, double bits) {
+    memcpy(s->sel_params, m->params, sizeof *m->params * m->n_params);
+    memcpy(s->sel_buffers, m->buffers, sizeof *m->buffers * m->n_buffers);
+    s->sel[SEL_STEP] = (double)step;
+    s->sel[SEL_TOP1] = top1;
+    s->sel[SEL_LOSS] = loss;
+    s->sel[SEL_BITS] = bits;
 }
 
 static int checkpoint_arrays(CkptArray *a, Model *m, RunState *s) {
@@ -36,11 +60,17 @@ static int checkpoint_arrays(CkptArray *a, Model *m, RunState *s) {
     a[n++] = (CkptArray){"loop_counts", CK_I64, LC_N, s->counts};
     /* the per-layer bit-weighted MAC sums (fwd, err, wgrad) of the run so far */
     a[n++] = (CkptArray){"layer_bitmacs", CK_F64, 3 * (size_t)m->n_layers, s->lc_flat};
+    if (s->sel_params) {
+        /* the selected checkpoint (issue 16) */
+        a[n++] = (CkptArray){"selected_params", CK_REAL, m->n_params, s->sel_params};
+        a[n++] = (CkptArray){"selected_buffers", CK_REAL, m->n_buffers, s->sel_buffers};
+        a[n++] = (CkptArray){"selected_state", CK_F64, 4, s->sel};
+    }
     return n;
 }
 
 int run_checkpoint_load(RunLog *log, Model *m, RunState *s, LayerCost *lc, long *step, char *err, size_t errlen) {
-    CkptArray ck[8];
+    CkptArray ck[12];
     const int nck = checkpoint_arrays(ck, m, s);
     const int got = runlog_checkpoint_load(log, step, ck, nck, err, errlen);
     if (got != 1) return got;
@@ -92,7 +122,7 @@ int run_checkpoint_save(RunLog *log, Model *m, RunState *s, const LayerCost *lc,
         s->lc_flat[3 * l + 1] = lc[l].weighted.err;
         s->lc_flat[3 * l + 2] = lc[l].weighted.wgrad;
     }
-    CkptArray ck[8];
+    CkptArray ck[12];
     const int nck = checkpoint_arrays(ck, m, s);
     return runlog_checkpoint_save(log, s->step, ck, nck);
 }
@@ -191,7 +221,20 @@ int run_record_end(RunLog *log, int rc, const TrainResult *res, const char *mess
         runlog_attr(log, "images_skipped", (double)(imagenet_bad_count(train) + imagenet_bad_count(test)));
         runlog_attr(log, "jpeg_warnings", (double)(imagenet_warning_count(train) + imagenet_warning_count(test)));
     }
-    if (rc == 0) return runlog_end(log, "complete", res->final_top1, res->best_top1, res->wall_time_s);
+    if (rc == 0) {
+        /* the selection: without a validation split, the final weights */
+        const int sel = res->selection && res->selected_step > 0 && res->selected_step != res->iterations;
+        int bad = runlog_attr(log, "selected_step", (double)(sel ? res->selected_step : res->iterations)) |
+                  runlog_attr(log, "val_top1_at_selected", res->selection ? res->val_top1_at_selected : NAN) |
+                  runlog_attr(log, "test_top1_at_selected", sel ? res->test_top1_at_selected : res->final_top1) |
+                  runlog_attr(log, "final_test_top1_fixed", res->has_fixed ? res->final_top1_fixed : NAN) |
+                  runlog_attr(log, "test_top1_at_selected_fixed",
+                              !res->has_fixed ? NAN : sel ? res->selected_top1_fixed : res->final_top1_fixed) |
+                  runlog_attr(log, "eval_bits_fixed", res->has_fixed ? res->eval_bits_fixed : NAN) |
+                  runlog_attr(log, "val_split", (double)res->val_split);
+        const int end = runlog_end(log, "complete", res->final_top1, res->best_top1, res->wall_time_s);
+        return bad ? -1 : end;
+    }
     if (rc == 1) return runlog_end(log, "interrupted", NAN, NAN, res->wall_time_s);
     runlog_attr_text(log, "message", message);
     return runlog_end(log, "failed", NAN, NAN, res->wall_time_s);

@@ -15,8 +15,21 @@
 #include "results_h5.h"
 
 typedef struct {
-    double final_top1, best_top1;  /* percent: the task's metric 0 */
-    double final_loss;             /* test loss at the last evaluation */
+    /* percent, the task's metric 0, on the test set at the evaluation precision:
+     * final_top1 of the final weights (final_test_top1), best_top1 the best
+     * over the run's test evaluations (paper_best_top1: selected on test) */
+    double final_top1, best_top1;
+    double final_loss;             /* test loss of the final weights */
+    /* the selection (issue 16; results/README.md): the checkpoint of the best
+     * validation top-1 and its test top-1. selection 0: no validation split,
+     * the selected checkpoint is the final one. */
+    int selection;
+    long selected_step;            /* 0 = the last iteration */
+    double val_top1_at_selected, test_top1_at_selected;
+    /* the test top-1 at the fixed precision eval_bits_fixed (has_fixed: cyclic runs) */
+    int has_fixed;
+    double eval_bits_fixed, final_top1_fixed, selected_top1_fixed;
+    long val_split;                /* images held out for validation */
     long iterations;
     double wall_time_s;
     double images_per_s;           /* training throughput (train steps only) */
@@ -30,7 +43,7 @@ typedef struct {
 /* The loop's own state beside the model's tensors: what a checkpoint keeps. */
 typedef struct {
     long step;                     /* iterations done */
-    double best, metric, loss;     /* best and last evaluation: metric 0, test loss */
+    double best, metric, loss;     /* best and last periodic evaluation (validation, or test without one) */
     double train_time;             /* seconds in training steps */
     double wall_before;            /* wall seconds of the earlier sessions */
     PrecCostMean cost_mean;
@@ -38,10 +51,22 @@ typedef struct {
     double loop[8];
     int64_t counts[8];
     double *lc_flat;               /* [3 * n_layers]: the per-layer bit-weighted sums */
+    /* the selected checkpoint (run_state_enable_selection; NULL: no validation
+     * split): the weights of the first periodic evaluation with the best
+     * validation top-1, and sel = {step, validation top-1, loss, bits} */
+    real *sel_params, *sel_buffers;
+    double sel[4];
 } RunState;
+enum { SEL_STEP, SEL_TOP1, SEL_LOSS, SEL_BITS };
 
 int run_state_init(RunState *s, const Model *m);  /* best = -1, the rest 0; -1 when out of memory */
 void run_state_free(RunState *s);
+/* keep a selected checkpoint (a copy of m's parameters and buffers, saved in
+ * each checkpoint); -1 when out of memory */
+int run_state_enable_selection(RunState *s, const Model *m);
+/* the model's parameters and buffers become the selected ones (best = the
+ * periodic evaluation's top-1, at step after `step` iterations) */
+void run_state_select(RunState *s, const Model *m, long step, double top1, double loss, double bits);
 
 /* 1 = loaded into m, s and lc (step set), 0 = no checkpoint, -1 = error.
  * run_state_check then says whether it belongs to this run: 0 yes, -1 no. */

@@ -26,6 +26,7 @@ typedef struct {
     const TrainOptions *o;
     const char *name;
     const Dataset *train, *test;
+    const Dataset *val;         /* the validation split (TrainControl.val), or NULL: periodic evaluations on test */
     RunLog *log;
     const TrainControl *ctl;
     FILE *progress;
@@ -97,7 +98,7 @@ static int run_setup(Run *r, char *err, size_t errlen) {
     model_init_params(m, o->seed);
     r->lcost = calloc((size_t)m->n_layers, sizeof *r->lcost);
     r->perm = malloc((size_t)r->train->n * sizeof *r->perm);
-    if (!r->lcost || !r->perm || run_state_init(&r->st, m)) {
+    if (!r->lcost || !r->perm || run_state_init(&r->st, m) || (r->val && run_state_enable_selection(&r->st, m))) {
         snprintf(err, errlen, "out of memory for the loop's state");
         return -1;
     }
@@ -190,6 +191,11 @@ static int run_load_share(Run *r, int got, char *err, size_t errlen) {
         dist_bcast(r->group, st->loop, sizeof st->loop, 0);
         dist_bcast(r->group, st->counts, sizeof st->counts, 0);
         dist_bcast(r->group, st->lc_flat, 3 * (size_t)m->n_layers * sizeof *st->lc_flat, 0);
+        if (st->sel_params) {
+            dist_bcast(r->group, st->sel_params, m->n_params * sizeof *st->sel_params, 0);
+            dist_bcast(r->group, st->sel_buffers, m->n_buffers * sizeof *st->sel_buffers, 0);
+            dist_bcast(r->group, st->sel, sizeof st->sel, 0);
+        }
         if (r->grank != 0) run_state_unpack(st, m, r->lcost);
     }
     return h.got;
@@ -352,12 +358,11 @@ static void run_progress(Run *r, long i) {
     r->window_n = 0;
 }
 
-/* the test evaluation after step i (every eval_every steps and at the end),
- * at the evaluation precision (method.md 5.4) */
-static int run_evaluate(Run *r, long i, char *err, size_t errlen) {
+/* One evaluation of the current weights on ds at `bits`: top-1 and loss,
+ * the same on every rank of the run. */
+static int run_eval_on(Run *r, const Dataset *ds, double bits, double *top1, double *loss, char *err, size_t errlen) {
     const TrainOptions *o = r->o;
-    if ((i + 1) % o->eval_every != 0 && i + 1 != o->total) return 0;
-    r->m.bits = prec_eval_bits(&o->prec, &o->prec_eval, i + 1);
+    r->m.bits = bits;
     /* Eval batches are whole on one rank: no exchange (nothing of an eval
      * forward reduces over the batch, and a rank's batch is not the others').
      * But a sharded run keeps a non-trivial local plan of one shard: it makes
@@ -373,19 +378,107 @@ static int run_evaluate(Run *r, long i, char *err, size_t errlen) {
         r->m.shard.rank = 0;
         r->m.shard.comm = NULL;
     }
-    const int rc = r->R > 1 ? task_evaluate_group(&r->task, &r->m, r->test, 0, o->eval_batch, &o->eval_aug, r->group,
-                                                  &r->st.metric, &r->st.loss, err, errlen)
-                            : task_evaluate(&r->task, &r->m, r->test, 0, o->eval_batch, &o->eval_aug, &r->st.metric,
-                                            &r->st.loss, err, errlen);
+    const int rc = r->R > 1 ? task_evaluate_group(&r->task, &r->m, ds, 0, o->eval_batch, &o->eval_aug, r->group,
+                                                  top1, loss, err, errlen)
+                            : task_evaluate(&r->task, &r->m, ds, 0, o->eval_batch, &o->eval_aug, top1, loss, err,
+                                            errlen);
     r->m.shard = keep;
-    if (rc) return -1;
-    if (r->st.metric > r->st.best) r->st.best = r->st.metric;
-    if (r->log) runlog_eval(r->log, i + 1, r->st.metric, r->st.loss);
+    return rc ? -1 : 0;
+}
+
+/* The periodic evaluation after step i (every eval_every steps and at the
+ * end), at the evaluation precision (method.md 5.4): on the validation split
+ * when there is one -- a new best validation top-1 (strictly: the first of
+ * equals stays) becomes the selected checkpoint -- else on the test set, the
+ * authors' practice, whose best is then selected on test. */
+static int run_evaluate(Run *r, long i, char *err, size_t errlen) {
+    const TrainOptions *o = r->o;
+    if ((i + 1) % o->eval_every != 0 && i + 1 != o->total) return 0;
+    const double bits = prec_eval_bits(&o->prec, &o->prec_eval, i + 1);
+    if (run_eval_on(r, r->val ? r->val : r->test, bits, &r->st.metric, &r->st.loss, err, errlen)) return -1;
+    const int better = r->st.metric > r->st.best;
+    if (better) r->st.best = r->st.metric;
+    if (r->val) {
+        if (better) run_state_select(&r->st, &r->m, i + 1, r->st.metric, r->st.loss, bits);
+        if (r->log) runlog_val(r->log, i + 1, r->st.metric, r->st.loss, bits);
+    } else if (r->log) {
+        runlog_test(r->log, i + 1, r->st.metric, r->st.loss, bits, i + 1 == o->total ? TEST_FINAL : TEST_PERIODIC, 0);
+    }
     if (r->progress) {
-        fprintf(r->progress, "%s[%s] eval @ step %ld (%g bits): top-1 %.2f%% | loss %.4f | best %.2f%%\n", r->pfx,
-                r->name, i + 1, r->m.bits, r->st.metric, r->st.loss, r->st.best);
+        fprintf(r->progress, "%s[%s] eval @ step %ld (%g bits) on %s: top-1 %.2f%% | loss %.4f | best %.2f%%%s\n",
+                r->pfx, r->name, i + 1, bits, r->val ? "validation" : "test", r->st.metric, r->st.loss, r->st.best,
+                r->val ? (better ? " (selected)" : "") : " (selected on test)");
         fflush(r->progress);
     }
+    return 0;
+}
+
+/* one test evaluation at the end: its row and progress line */
+static int run_test_once(Run *r, long step, double bits, TestRole role, int fixed, double *top1, double *loss,
+                         char *err, size_t errlen) {
+    if (run_eval_on(r, r->test, bits, top1, loss, err, errlen)) return -1;
+    if (r->log) runlog_test(r->log, step, *top1, *loss, bits, role, fixed);
+    if (r->progress) {
+        fprintf(r->progress, "%s[%s] test @ step %ld (%g bits%s, %s weights): top-1 %.2f%% | loss %.4f\n", r->pfx,
+                r->name, step, bits, fixed ? ", fixed" : "", role == TEST_SELECTED ? "selected" : "final", *top1,
+                *loss);
+        fflush(r->progress);
+    }
+    return 0;
+}
+
+/* The test set after a completed run (results/README.md): the final weights
+ * and the selected ones (once, when they differ), each at the evaluation
+ * precision and, for cyclic runs, at the fixed one. Without a validation
+ * split the last periodic evaluation was the final test one. The model ends
+ * with the final weights. */
+static int run_final_tests(Run *r, TrainResult *res, char *err, size_t errlen) {
+    const TrainOptions *o = r->o;
+    const long T = o->total;
+    double loss;
+    res->has_fixed = o->fixed_eval_too;
+    res->eval_bits_fixed = o->fixed_eval.bits;
+    res->final_top1 = r->st.metric;
+    res->final_loss = r->st.loss;
+    if (r->val) {
+        res->selection = 1;
+        if (run_test_once(r, T, prec_eval_bits(&o->prec, &o->prec_eval, T), TEST_FINAL, 0, &res->final_top1,
+                          &res->final_loss, err, errlen))
+            return -1;
+    }
+    if (o->fixed_eval_too &&
+        run_test_once(r, T, o->fixed_eval.bits, TEST_FINAL, 1, &res->final_top1_fixed, &loss, err, errlen))
+        return -1;
+    res->selected_step = T;
+    res->test_top1_at_selected = res->final_top1;
+    res->selected_top1_fixed = res->final_top1_fixed;
+    res->best_top1 = r->val ? res->final_top1 : (r->st.best < 0 ? 0 : r->st.best);
+    if (!r->val) return 0;
+    res->val_top1_at_selected = r->st.sel[SEL_TOP1];
+    const long sel = (long)r->st.sel[SEL_STEP];
+    if (sel <= 0 || sel == T) return 0;
+    /* the selected weights in, evaluated, the final ones back */
+    Model *m = &r->m;
+    real *keep = malloc(sizeof *keep * (m->n_params + m->n_buffers + 1));
+    if (!keep) {
+        snprintf(err, errlen, "out of memory for the selected checkpoint's evaluation");
+        return -1;
+    }
+    memcpy(keep, m->params, sizeof *keep * m->n_params);
+    memcpy(keep + m->n_params, m->buffers, sizeof *keep * m->n_buffers);
+    memcpy(m->params, r->st.sel_params, sizeof *keep * m->n_params);
+    memcpy(m->buffers, r->st.sel_buffers, sizeof *keep * m->n_buffers);
+    int rc = run_test_once(r, sel, prec_eval_bits(&o->prec, &o->prec_eval, sel), TEST_SELECTED, 0,
+                           &res->test_top1_at_selected, &loss, err, errlen);
+    if (!rc && o->fixed_eval_too)
+        rc = run_test_once(r, sel, o->fixed_eval.bits, TEST_SELECTED, 1, &res->selected_top1_fixed, &loss, err,
+                           errlen);
+    memcpy(m->params, keep, sizeof *keep * m->n_params);
+    memcpy(m->buffers, keep + m->n_params, sizeof *keep * m->n_buffers);
+    free(keep);
+    if (rc) return -1;
+    res->selected_step = sel;
+    if (res->test_top1_at_selected > res->best_top1) res->best_top1 = res->test_top1_at_selected;
     return 0;
 }
 
@@ -464,9 +557,7 @@ static int run_checkpoint(Run *r, long i, int stop, char *err, size_t errlen) {
 static void run_result(const Run *r, long done, TrainResult *res) {
     const TrainOptions *o = r->o;
     res->iterations = done;
-    res->final_top1 = r->st.metric;
-    res->best_top1 = r->st.best < 0 ? 0 : r->st.best;
-    res->final_loss = r->st.loss;
+    res->val_split = r->val ? r->val->n : 0;
     res->wall_time_s = r->st.wall_before + now_seconds() - r->t_start;
     res->images_per_s = r->st.train_time > 0 ? (double)done * o->batch / r->st.train_time : 0;
     res->mean_cost_ratio = prec_cost_mean(&r->st.cost_mean);
@@ -547,6 +638,7 @@ int train_run_task(const TrainOptions *o, const TaskKind *task, const char *run_
                    char *err, size_t errlen) {
     static const TrainControl lone;
     Run r = {.o = o, .name = run_name, .train = train, .test = test, .log = log, .ctl = ctl ? ctl : &lone,
+             .val = ctl && ctl->val && ctl->val->n > 0 ? ctl->val : NULL,
              .progress = progress, .task = {.kind = task}, .t_start = now_seconds()};
     run_ranks(&r);
     memset(res, 0, sizeof *res);
@@ -563,6 +655,12 @@ int train_run_task(const TrainOptions *o, const TaskKind *task, const char *run_
     run_result(&r, done, res);
     loader_stop(r.ld);
     r.ld = NULL;
+    if (res->status == 0 && run_final_tests(&r, res, err, errlen)) {
+        res->status = -1;
+        run_teardown(&r);
+        return -1;
+    }
+    res->wall_time_s = r.st.wall_before + now_seconds() - r.t_start; /* the test evaluations included */
     if (r.log && run_record_results(r.log, &r.m, r.lcost, res)) {
         snprintf(err, errlen, "writing the cost and summary tables failed");
         res->status = -1;

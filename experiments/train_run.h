@@ -59,6 +59,10 @@ typedef struct {
      * when the run completed or stopped (NULL: none; tests compare replicas) */
     void (*on_end)(const Model *m, void *arg);
     void *on_end_arg;
+    /* the validation split (issue 16; datasets/split.h): periodic evaluations
+     * on it, the checkpoint of its best top-1 selected, the test set only at
+     * the end (results/README.md). NULL or empty: periodic evaluations on test. */
+    const Dataset *val;
 } TrainControl;
 
 /* Train and evaluate. log may be NULL. Progress lines go to `progress` (may be

@@ -217,8 +217,9 @@ static void test_defaults(void) {
           "binary defaults (the authors' code)");
     CHECK(d.prec_schedule == PREC_FULL && d.bits.min == 2 && d.bits.max == 6 && d.grad_bits.min == 8 &&
               d.grad_bits.max == 8 && d.prec_cycles == 8 && d.warmup_bits == 0 && d.prec_eval == PREC_EVAL_FAITHFUL &&
-              d.eval_bits == 32,
+              d.eval_bits == 0,
           "precision defaults");
+    CHECK(d.val_split == -1 && d.split_seed == 0, "validation defaults (the dataset's split, split seed 0)");
     CHECK(d.iterations == 0 && d.epochs == 1 && d.batch_size == 16 && d.eval_batch_size == 256 &&
               d.eval_interval == 0 && d.log_interval == 50 && d.seed == 1 && d.threads == 0,
           "train defaults");
@@ -386,7 +387,45 @@ static void test_bits(void) {
     EXPECT_ERROR("base: {precision: {cycles: 0}}\n", ":1:28:", "'precision.cycles' must be >= 1, got 0");
     EXPECT_ERROR("base: {precision: {warmup_bits: 33}}\n", ":1:33:", "'precision.warmup_bits' must be in [0, 32], got 33");
     EXPECT_ERROR("base: {precision: {eval: last}}\n", ":1:26:", "'precision.eval' must be one of faithful, fixed");
-    EXPECT_ERROR("base: {precision: {eval_bits: 0}}\n", ":1:31:", "'precision.eval_bits' must be in [1, 32], got 0");
+    EXPECT_ERROR("base: {precision: {eval_bits: 33}}\n", ":1:31:", "'precision.eval_bits' must be in [0, 32], got 33");
+    /* issue 16: the validation split and the statistics' keys */
+    EXPECT_ERROR("base: {data: {val_split: 2.5}}\n", ":1:", "'data.val_split' must be a whole number of images, a fraction in (0, 1), 0 or -1, got 2.5");
+    EXPECT_ERROR("base: {data: {val_split: -0.5}}\n", ":1:", "'data.val_split' must be a whole number");
+    EXPECT_ERROR("base: {data: {val_split: -2}}\n", ":1:26:", "'data.val_split' must be in [-1, 1000000000], got -2");
+    EXPECT_ERROR("base: {model: {arch: frcnn_resnet18}, data: {dataset: synth_voc, val_split: 100}}\n", ":1:",
+                 "'data.val_split' must be 0 or -1 for the detection dataset 'synth_voc'");
+    EXPECT_ERROR("base: {}\ngrid: {precision.cycles: [1, 8]}\nseeds: [1, 2]\ncompare_to: cycles=3\n", ":4:13:",
+                 "key 'compare_to' names no configuration of this file: 'cycles=3'", "'cycles=1'");
+    EXPECT_ERROR("base: {}\ngrid: {precision.cycles: [1, 8]}\ncompare_to: cycles=8,seed=1\n", ":3:13:",
+                 "names no configuration");
+    EXPECT_ERROR("base: {}\ntarget_top1: 101\n", ":2:14:", "key 'target_top1' must be a validation top-1 in percent, in (0, 100], got '101'");
+    EXPECT_ERROR("base: {}\ntarget_top1: x\n", ":2:14:", "in (0, 100], got 'x'");
+    EXPECT_ERROR("base: {}\ncompare_to: a\ncompare_to: b\n", ":3:1:", "duplicate key 'compare_to'");
+    {
+        ExperimentConfig e;
+        char err[512];
+        const char *y = "base: {}\ngrid: {precision.cycles: [1, 8]}\nseeds: [1, 2, 3]\ncompare_to: cycles=8\ntarget_top1: 75.5\n";
+        int rc = experiment_parse(&e, y, strlen(y), "t.yaml", err, sizeof err);
+        CHECK(rc == 0 && !strcmp(e.compare_to, "cycles=8") && e.target_top1 == 75.5 && e.n_runs == 6,
+              "compare_to and target_top1 parse (%s)", rc ? err : "");
+        if (!rc) experiment_free(&e);
+        RunConfig c;
+        config_defaults(&c);
+        CHECK(config_val_split(&c, 60000) == 5000, "fashion_mnist holds out 5000 by default");
+        c.val_split = 0.1;
+        CHECK(config_val_split(&c, 50000) == 5000, "a fraction of the training file");
+        c.val_split = 0;
+        CHECK(config_val_split(&c, 50000) == 0, "0: none");
+        snprintf(c.dataset, sizeof c.dataset, "imagenet");
+        c.val_split = -1;
+        CHECK(config_val_split(&c, 1281167) == 10000, "ImageNet's 10,000");
+        c.prec_schedule = PREC_CYCLIC;
+        CHECK(config_eval_bits(&c) == 6, "eval_bits 0 = the top of the range");
+        c.eval_bits = 4;
+        CHECK(config_eval_bits(&c) == 4, "eval_bits given");
+        c.prec_schedule = PREC_FULL;
+        CHECK(config_eval_bits(&c) == 32, "full precision evaluates at 32");
+    }
     EXPECT_ERROR("base: {precision: {bit: 4}}\n", ":1:20:", "unknown key 'precision.bit' (did you mean 'precision.bits'?)");
     EXPECT_ERROR("base: {bits: 4}\n", ":1:8:", "unknown key 'bits'", "'precision.bits'");
     EXPECT_ERROR("base: {precision: {xyzzy: 1}}\n", ":1:20:",

@@ -282,7 +282,7 @@ static void make_results(const char *path) {
             runlog_train_precision(r, tr_bits(i, k), tr_gbits(i, k), tr_cr(i, k));
             if (i < 2) runlog_train_top1(r, tr_top1(i, k));
         }
-        for (int k = 0; k < n_eval(i); k++) runlog_eval(r, ev_step(i, k), ev_top1(i, k), ev_loss(i, k));
+        for (int k = 0; k < n_eval(i); k++) runlog_val(r, ev_step(i, k), ev_top1(i, k), ev_loss(i, k), 6.0);
         if (i < 2) {
             /* the zcyc runs end with a checkpoint at their last step (7, 8); the afull runs have none */
             double w[3] = {0.5, -0.25, 1.0 / 3.0};

@@ -175,7 +175,7 @@ static void log_run(RunLog *r, int run, int ntrain, int neval) {
         if (run != 2) bad |= runlog_train_precision(r, tr_bits(run, i), tr_gbits(run, i), tr_cr(run, i)) != 0;
         /* evals interleaved with training, as in a real run: exactly neval of them */
         for (; k < neval && (long)k * ntrain / neval <= i; k++)
-            bad |= runlog_eval(r, ev_step(run, k), ev_top1(run, k), ev_loss(run, k)) != 0;
+            bad |= runlog_val(r, ev_step(run, k), ev_top1(run, k), ev_loss(run, k), 6.0) != 0;
     }
     CHECK(!bad, "run %d: an append failed", run);
 }
@@ -190,9 +190,9 @@ static void check_run(hid_t file, const char *name, int run, int ntrain, int nev
     CHECK(read_str_attr(g, "config", s, sizeof s) == 0 && !strcmp(s, cfg), "%s config \"%s\"", name, s);
     CHECK(read_str_attr(g, "status", s, sizeof s) == 0 && !strcmp(s, status), "%s status \"%s\"", name, s);
     double v;
-    v = read_num_attr(g, "final_top1", NULL);
+    v = read_num_attr(g, "final_test_top1", NULL);
     CHECK(isnan(final) ? isnan(v) : v == final, "%s final_top1 %g", name, v);
-    v = read_num_attr(g, "best_top1", NULL);
+    v = read_num_attr(g, "paper_best_top1", NULL);
     CHECK(isnan(best) ? isnan(v) : v == best, "%s best_top1 %g", name, v);
     v = read_num_attr(g, "wall_time_s", NULL);
     CHECK(isnan(wall) ? isnan(v) : v == wall, "%s wall_time_s %g", name, v);
@@ -223,7 +223,7 @@ static void check_run(hid_t file, const char *name, int run, int ntrain, int nev
         free(x);
     }
     for (int c = 0; c < 3; c++) {
-        snprintf(p, sizeof p, "/runs/%s/eval/%s", name, ecols[c]);
+        snprintf(p, sizeof p, "/runs/%s/val/%s", name, ecols[c]);
         long n;
         int cu = 0;
         double *x = read_column(file, p, &n, &cu);
@@ -239,7 +239,7 @@ static void check_run(hid_t file, const char *name, int run, int ntrain, int nev
     }
     snprintf(p, sizeof p, "/runs/%s/train/step", name);
     CHECK(dataset_is_int64(file, p), "%s is not int64", p);
-    snprintf(p, sizeof p, "/runs/%s/eval/step", name);
+    snprintf(p, sizeof p, "/runs/%s/val/step", name);
     CHECK(dataset_is_int64(file, p), "%s is not int64", p);
 }
 
@@ -424,7 +424,7 @@ static void write_committed(const char *path, const char *experiment) {
     }
     CHECK(runlog_mean_cost_ratio(a, MEAN_CR) == 0, "runlog_mean_cost_ratio");
     write_tables(a, b);
-    for (int k = NEVAL_A / 2; k < NEVAL_A; k++) bad |= runlog_eval(a, ev_step(0, k), ev_top1(0, k), ev_loss(0, k)) != 0;
+    for (int k = NEVAL_A / 2; k < NEVAL_A; k++) bad |= runlog_val(a, ev_step(0, k), ev_top1(0, k), ev_loss(0, k), 6.0) != 0;
     CHECK(!bad, "appends after flush");
     CHECK(!exists(path) || strstr(path, "replace"), "%s exists before commit", path);
     CHECK(runlog_end(a, "complete", 91.25, 92.5, 123.5) == 0, "runlog_end alpha");
@@ -466,7 +466,7 @@ static void test_commit(const char *root, char *path, size_t len) {
                  "/usr/bin/python3 -c \"import h5py,sys; f=h5py.File('%s','r'); "
                  "assert isinstance(f.attrs['experiment'], str) and f.attrs['experiment']=='unit'; "
                  "assert isinstance(f['runs/alpha'].attrs['status'], str); "
-                 "assert f['runs/alpha/eval/top1'].shape==(%d,); assert f.attrs['schema_version']==%d; "
+                 "assert f['runs/alpha/val/top1'].shape==(%d,); assert f.attrs['schema_version']==%d; "
                  "assert list(f['runs/alpha/cost/name'].asstr()[:3])==['conv1','layer1.0.conv1','layer1.0.bn1']; "
                  "assert f['runs/alpha/train/bits'].shape==(%d,); "
                  "assert abs(f['runs/alpha'].attrs['mean_cost_ratio']-0.026763916015625)<1e-15\"",
