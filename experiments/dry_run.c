@@ -1,5 +1,18 @@
 /* --dry-run (experiments/dry_run.h): the expanded runs, their cost and their
- * estimated time. */
+ * estimated time.
+ *
+ * The time of a run comes from a measured training step, never from a
+ * built-in rate: one run on R ranks of M threads (R = 1 and M = this
+ * machine's threads without --nodes) takes
+ *   I * (t(B/R, M) + t_sync) + evaluation,
+ * t(b, T) and the forward time per image read from bench/scaling.json (the
+ * cost model of bench/README.md). A run whose architecture and input shape
+ * were not measured takes a measured entry of its conv kind scaled by the
+ * ratio of MACs per image (labelled so). A results file's complete runs of
+ * the same architecture, conv kind and dataset give their own measured rate
+ * instead (one-machine estimates only). Detection runs have no entry in the
+ * machine file: bench/det_step's paper-shape rate, as bench/RESULTS.md has
+ * it. Every estimate prints where its rates came from. */
 #include "dry_run.h"
 
 #include <ctype.h>
@@ -15,17 +28,15 @@
 #include "results_h5.h"
 #include "detect_run.h"
 
-/* Training throughput used by --dry-run when the results file has no
- * finished run to measure it from: fp32-equivalent training MACs per second
- * per thread (everything is emulated in fp32). Measured with
- * experiments/fmnist_quick.yaml (binary ResNet-8, batch 64) on the 2-core
- * AMD EPYC (Zen 5) development machine: 1.66e12 MACs in 70 s on 2 threads. */
-#define DRY_RUN_MACS_PER_S_PER_THREAD 1.2e10
-/* The same for the detector at paper shape (600 x 800, width 64, 256 RoIs:
- * larger convs run nearer the machine's peak): bench/det_step's paper-shape
- * step, 148.3 GMAC per training image at 0.378 img/s on 2 threads
- * (bench/RESULTS.md, issue 14) = 2.8e10 per thread. */
+/* Detection runs: bench/det_step's paper-shape step (600 x 800, width 64,
+ * 256 RoIs), 148.3 GMAC per training image at 0.378 img/s on 2 threads
+ * (bench/RESULTS.md, "Detection step", issue 14) = 2.8e10 fp32-equivalent
+ * MACs per second per thread. The machine file has no detection entry
+ * (bench/run_scaling_bench does not measure one); the line printed with the
+ * estimate names this source. */
 #define DRY_RUN_DET_MACS_PER_S_PER_THREAD 2.8e10
+
+enum { SRC_LEN = 2048 }; /* one printed rate source */
 
 /* each selected run's state in the results file at path (all "" when the
  * file does not exist); NULL when out of memory */
@@ -42,79 +53,6 @@ static RunInfo *load_infos(const ExperimentConfig *e, const int *sel, int nsel, 
     if (rf) results_close(rf, 0, err, sizeof err);
     return infos;
 }
-
-static int dry_run_cluster(const ExperimentConfig *e, const int *sel, int nsel, const char *path, int threads,
-                           const DryRunCluster *cl);
-
-/* --dry-run: the expanded runs, their cost and estimated time */
-int dry_run(const ExperimentConfig *e, const int *sel, int nsel, const char *path, int threads,
-            const DryRunCluster *cluster) {
-    if (cluster && cluster->nodes > 0) return dry_run_cluster(e, sel, nsel, path, threads, cluster);
-    /* measured rate from the file's complete runs, when it has some */
-    double rate = 0, sum_macs = 0, sum_time = 0;
-    char err[1024];
-    RunInfo *infos = load_infos(e, sel, nsel, path);
-    if (!infos) return 1;
-    for (int k = 0; k < nsel; k++)
-        if (!strcmp(infos[k].status, "complete") && infos[k].fp32_macs > 0 && infos[k].wall_time_s > 0) {
-            sum_macs += infos[k].fp32_macs;
-            sum_time += infos[k].wall_time_s;
-        }
-    if (sum_time > 0) rate = sum_macs / sum_time;
-    const char *rate_from = "measured from this file's complete runs";
-    if (rate <= 0) {
-        rate = DRY_RUN_MACS_PER_S_PER_THREAD * threads;
-        rate_from = "the built-in rate measured on a 2-core Zen 5, scaled by threads";
-    }
-    printf("%s: %d run%s selected of %d\n\n", e->name, nsel, nsel == 1 ? "" : "s", e->n_runs);
-    printf("%-4s %-34s %-11s %10s %11s %11s %11s %8s %9s\n", "#", "run", "status", "iterations", "MACs/img",
-           "fp32 MACs", "bit-MACs", "cr", "est. time");
-    double total_time = 0, total_macs = 0;
-    int rc = 0, has_detect = 0;
-    for (int k = 0; k < nsel; k++) {
-        const RunSpec *r = &e->runs[sel[k]];
-        DatasetShape ds;
-        TrainEstimate est;
-        long n_train;
-        if (!detect_config(&r->c) && data_shape_from_config(&r->c, &ds, &n_train)) {
-            printf("%-4d %-34s unknown dataset %s\n", k + 1, r->name, r->c.dataset);
-            rc = 1;
-            continue;
-        }
-        if (detect_config(&r->c) ? detect_estimate(&r->c, &est, err, sizeof err)
-                                 : train_estimate(&r->c, ds.channels, ds.height, ds.width, ds.num_classes, n_train,
-                                                  &est, err, sizeof err)) {
-            printf("%-4d %-34s %s\n", k + 1, r->name, err);
-            rc = 1;
-            continue;
-        }
-        const char *status = infos[k].exists ? infos[k].status : "new";
-        double t = est.fp32_macs / rate;
-        if (detect_config(&r->c) && sum_time <= 0) t = est.fp32_macs / (DRY_RUN_DET_MACS_PER_S_PER_THREAD * threads);
-        has_detect |= detect_config(&r->c);
-        if (!strcmp(status, "complete")) t = 0;
-        else if (infos[k].checkpoint_step > 0 && est.iterations > 0)
-            t *= 1.0 - (double)infos[k].checkpoint_step / (double)est.iterations;
-        char when[32];
-        format_duration(when, sizeof when, t);
-        total_time += t;
-        total_macs += est.fp32_macs;
-        printf("%-4d %-34s %-11s %10ld %11.3e %11.3e %11.3e %8.5f %9s\n", k + 1, r->name, status, est.iterations,
-               (double)est.fwd_macs, est.fp32_macs, est.bit_macs, est.mean_cost_ratio, when);
-    }
-    char tt[32];
-    format_duration(tt, sizeof tt, total_time);
-    printf("\ntotal: %.3e training MACs, estimated %s to train what is not complete (%.2e MACs/s, %s; evaluation "
-           "and data loading not included)\nresults: %s\n",
-           total_macs, tt, rate, rate_from, path);
-    if (has_detect && sum_time <= 0)
-        printf("(detection runs: %.2e MACs/s, bench/det_step's paper-shape rate on a 2-core Zen 5, scaled by threads)\n",
-               DRY_RUN_DET_MACS_PER_S_PER_THREAD * threads);
-    for (int k = 0; k < nsel; k++) run_info_free(&infos[k]);
-    free(infos);
-    return rc;
-}
-
 
 /* ---- --nodes N --cores M: the cost model of bench/README.md ----
  *
@@ -312,12 +250,6 @@ static int machine_load(Machine *mc, const DryRunCluster *cl, char *err, size_t 
     return machine_tables(mc, json_get(&mc->root, "steps"), err, errlen);
 }
 
-static const StepTable *machine_table(const Machine *mc, const char *name) {
-    for (int i = 0; i < mc->n_tab; i++)
-        if (!strcmp(mc->tab[i].name, name)) return &mc->tab[i];
-    return NULL;
-}
-
 /* t(b) at exactly T threads: piecewise linear in b between measured batches,
  * linear from the two nearest beyond them (proportional to b with one point,
  * or when the line would reach zero); NAN when T was not measured */
@@ -378,6 +310,95 @@ static const char *run_kind(const RunConfig *c) {
     return full ? "full" : "cyclebnn";
 }
 
+/* the input a run trains on: the dataset's published shape, ImageNet at
+ * data.image_size (dataset_nominal has 224) */
+static int run_shape(const RunConfig *c, DatasetShape *ds, long *n_train) {
+    if (data_shape_from_config(c, ds, n_train)) return -1;
+    if (!strcmp(c->dataset, "imagenet") && c->image_size > 0) ds->height = ds->width = c->image_size;
+    return 0;
+}
+
+/* The input a machine-file entry was measured at (bench/run_scaling_bench:
+ * the CIFAR-10 ResNet-18 on 32-px CIFAR-10 images, the ImageNet one on
+ * 224-px crops): the dataset its architecture's name begins with. */
+static int entry_shape(const char *arch, DatasetShape *ds) {
+    return dataset_nominal(!strncmp(arch, "imagenet_", 9) ? "imagenet" : "cifar10", ds);
+}
+
+/* training (forward + error + weight-gradient) and forward MACs per image
+ * of config c with architecture arch at input ds, by the loop's accounting */
+static int macs_per_image(const RunConfig *c, const char *arch, const DatasetShape *ds, double *train, double *fwd,
+                          char *err, size_t errlen) {
+    RunConfig one = *c;
+    TrainEstimate est;
+    snprintf(one.arch, sizeof one.arch, "%s", arch);
+    one.iterations = 1; /* the count is per image: one step, divided by its batch */
+    if (train_estimate(&one, ds->channels, ds->height, ds->width, ds->num_classes, one.batch_size, &est, err,
+                       errlen))
+        return -1;
+    *train = est.fp32_macs / (double)one.batch_size;
+    *fwd = (double)est.fwd_macs;
+    return 0;
+}
+
+/* Where a run's step and forward times come from: a machine-file entry,
+ * scaled by the MACs ratio when the entry is not the run's architecture at
+ * its input (scale 1 when it is). */
+typedef struct {
+    const StepTable *t;
+    double scale_step, scale_fwd;
+    char what[SRC_LEN]; /* the printed source */
+} StepSource;
+
+static int step_source(const Machine *mc, const RunConfig *c, const DatasetShape *ds, StepSource *src, char *err,
+                       size_t errlen) {
+    const char *kind = run_kind(c);
+    const int imagenet = !strcmp(c->dataset, "imagenet");
+    const StepTable *best = NULL;
+    int best_score = -1;
+    DatasetShape es;
+    /* the run's own arch/kind at its input, else one of its kind: its own
+     * architecture at another input, then one of its dataset's family */
+    for (int i = 0; i < mc->n_tab; i++) {
+        const char *slash = strrchr(mc->tab[i].name, '/');
+        if (!slash || strcmp(slash + 1, kind)) continue;
+        const size_t la = (size_t)(slash - mc->tab[i].name);
+        char arch[CFG_STR];
+        snprintf(arch, sizeof arch, "%.*s", (int)la, mc->tab[i].name);
+        if (entry_shape(arch, &es)) continue;
+        const int same_arch = !strcmp(arch, c->arch);
+        const int same_in = es.channels == ds->channels && es.height == ds->height && es.width == ds->width &&
+                            es.num_classes == ds->num_classes;
+        const int score = 4 * (same_arch && same_in) + 2 * same_arch + ((!strncmp(arch, "imagenet_", 9)) == imagenet);
+        if (score > best_score) best_score = score, best = &mc->tab[i];
+    }
+    if (!best) return snprintf(err, errlen, "%s has no measured step of conv kind %s", mc->path, kind), -1;
+    src->t = best;
+    src->scale_step = src->scale_fwd = 1;
+    if (best_score >= 4) {
+        snprintf(src->what, sizeof src->what, "measured: %s, steps[\"%s\"]", mc->path, best->name);
+        return 0;
+    }
+    char arch[CFG_STR];
+    snprintf(arch, sizeof arch, "%.*s", (int)(strrchr(best->name, '/') - best->name), best->name);
+    double run_tr, run_fw, cal_tr, cal_fw;
+    if (entry_shape(arch, &es) || macs_per_image(c, c->arch, ds, &run_tr, &run_fw, err, errlen) ||
+        macs_per_image(c, arch, &es, &cal_tr, &cal_fw, err, errlen))
+        return -1;
+    if (!(cal_tr > 0 && cal_fw > 0)) return snprintf(err, errlen, "no MACs for %s", best->name), -1;
+    src->scale_step = run_tr / cal_tr;
+    src->scale_fwd = run_fw / cal_fw;
+    snprintf(src->what, sizeof src->what,
+             "MACs-based (no measured step for %s/%s at %dx%dx%d): %s, steps[\"%s\"] (%dx%dx%d) scaled by the "
+             "training MACs per image %.3e / %.3e = %.4f (evaluation: forward MACs %.3e / %.3e)%s",
+             c->arch, kind, ds->channels, ds->height, ds->width, mc->path, best->name, es.channels, es.height,
+             es.width, run_tr, cal_tr, src->scale_step, run_fw, cal_fw,
+             src->scale_step < 1 ? "; a smaller network runs at fewer MACs/s (per-layer overheads do not shrink "
+                                   "with its MACs): likely an underestimate"
+                                 : "");
+    return 0;
+}
+
 /* V (parameters) and the small synchronisations per step of a run's model:
  * BN statistics (2 forward, 1 backward per BN layer), the quantizer ranges of
  * every binary conv (forward and backward), the loss */
@@ -400,16 +421,17 @@ static int run_sync_counts(const RunConfig *c, const DatasetShape *ds, double *p
     return 0;
 }
 
-/* evaluation cost per image at batch b on M threads: the table's own
- * loader + forward time, or (when it has none, as the ImageNet table) its
- * step time times the forward share of a table of the same kind that has it */
-static double eval_per_image(const Machine *mc, const StepTable *t, const char *kind, double b, double M,
-                             int *extrap, const char **borrowed) {
+/* forward time per image at batch b on M threads: the entry's own loader +
+ * forward time, or (when it has none, as the ImageNet entry) its step time
+ * times the forward share of an entry of the same kind that has it */
+static double fwd_per_image(const Machine *mc, const StepTable *t, double b, double M, int *extrap,
+                            const char **borrowed) {
     double f = t_step(t, b, M, 1, extrap);
     if (f > 0) return f / b;
-    for (int i = 0; i < mc->n_tab; i++) {
+    const char *kind = strrchr(t->name, '/');
+    for (int i = 0; kind && i < mc->n_tab; i++) {
         const char *slash = strrchr(mc->tab[i].name, '/');
-        if (!slash || strcmp(slash + 1, kind)) continue;
+        if (!slash || strcmp(slash, kind)) continue;
         const double fw = t_step(&mc->tab[i], b, M, 1, extrap), st = t_step(&mc->tab[i], b, M, 0, extrap);
         if (fw > 0 && st > 0) {
             *borrowed = mc->tab[i].name;
@@ -419,24 +441,45 @@ static double eval_per_image(const Machine *mc, const StepTable *t, const char *
     return NAN;
 }
 
+/* What a run evaluates (results/README.md, "Validation, selection and when
+ * the test set is evaluated"): every eval_interval (0: once per epoch) and at
+ * the end on the validation split (on test with val_split 0); then the test
+ * set at the final and the selected weights (at most 2: once when they are
+ * the same), each again at the fixed precision for cyclic runs. Without a
+ * validation split the last periodic evaluation is the final test one and
+ * only its fixed-precision twin is added. */
+typedef struct {
+    long n_periodic, periodic_imgs; /* evaluations x images of the split they run on */
+    long n_test, test_imgs;         /* the test set's evaluations (an upper bound) x images */
+} EvalPlan;
+
+static void eval_plan(const RunConfig *c, const DatasetShape *ds, long n_train, long iters, EvalPlan *p) {
+    const long every = c->eval_interval > 0 ? c->eval_interval : n_train / (c->batch_size > 0 ? c->batch_size : 1);
+    const long n_val = config_val_split(c, ds->n_train);
+    const long n_test = c->test_subset > 0 && c->test_subset < ds->n_test ? c->test_subset : ds->n_test;
+    const int fixed_too = c->prec_schedule == PREC_CYCLIC && c->prec_eval != PREC_EVAL_FIXED;
+    p->n_periodic = every > 0 ? iters / every + (iters % every != 0) : 1;
+    p->periodic_imgs = n_val > 0 ? n_val : n_test;
+    p->n_test = n_val > 0 ? 2 * (1 + fixed_too) : fixed_too;
+    p->test_imgs = n_test;
+}
+
 typedef struct {
     double step, sync, eval, total; /* s: per step, per step, the whole run's evaluations, the run */
     double bytes, small;            /* V = parameters x 4, small synchronisations per step */
     long b, iters;                  /* batch per rank, iterations */
+    EvalPlan ev;
 } RunCost;
 
-/* one run's time from the cost model; 0, or -1 with a message */
-static int run_cost(const Machine *mc, const RunConfig *c, int R, double M, RunCost *rc, int *extrap,
-                    const char **borrowed, int *no_sync, int *no_eval, char *err, size_t errlen) {
+/* one run's time from the cost model on R ranks of M threads; 0, or -1 with
+ * a message */
+static int run_cost(const Machine *mc, const RunConfig *c, int R, double M, RunCost *rc, StepSource *src,
+                    int *extrap, const char **borrowed, int *no_sync, int *no_eval, char *err, size_t errlen) {
     DatasetShape ds;
     long n_train;
-    char name[160];
-    const char *kind = run_kind(c);
-    if (detect_config(c) || data_shape_from_config(c, &ds, &n_train))
+    if (detect_config(c) || run_shape(c, &ds, &n_train))
         return snprintf(err, errlen, "no cost model for this run (dataset %s)", c->dataset), -1;
-    snprintf(name, sizeof name, "%s/%s", c->arch, kind);
-    const StepTable *t = machine_table(mc, name);
-    if (!t) return snprintf(err, errlen, "%s has no measured step for %s", mc->path, name), -1;
+    if (step_source(mc, c, &ds, src, err, errlen)) return -1;
     if (c->shards % R) /* a run trains on R ranks only when R divides its shards (core/shard.h) */
         return snprintf(err, errlen, "%d ranks do not divide train.shards %d (batch %d)", R, c->shards,
                         c->batch_size), -1;
@@ -447,31 +490,173 @@ static int run_cost(const Machine *mc, const RunConfig *c, int R, double M, RunC
     rc->iters = I;
     rc->bytes = 4.0 * V;
     rc->small = small;
-    rc->step = t_step(t, (double)rc->b, M, 0, extrap);
+    rc->step = src->scale_step * t_step(src->t, (double)rc->b, M, 0, extrap);
     rc->sync = 0;
     if (R > 1 && mc->alpha >= 0 && mc->beta > 0)
         rc->sync = 2.0 * (R - 1) / R * 4.0 * V / mc->beta + small * ceil(log2((double)R)) * mc->alpha;
     else if (R > 1) *no_sync = 1;
-    /* evaluations: every eval_interval (0: once per epoch) and at the end, the test set split over the ranks */
-    const long every = c->eval_interval > 0 ? c->eval_interval : n_train / c->batch_size;
-    const double n_eval = every > 0 ? (double)(I / every + (I % every != 0)) : 1;
-    const long n_test = c->test_subset > 0 && c->test_subset < ds.n_test ? c->test_subset : ds.n_test;
-    const double per_img = eval_per_image(mc, t, kind, c->eval_batch_size > 0 ? c->eval_batch_size : c->batch_size,
-                                          M, extrap, borrowed);
-    rc->eval = n_eval * ceil((double)n_test / R) * (per_img > 0 ? per_img : 0);
+    /* the evaluations' images split over the ranks */
+    eval_plan(c, &ds, n_train, I, &rc->ev);
+    const double per_img = src->scale_fwd * fwd_per_image(mc, src->t, c->eval_batch_size > 0 ? c->eval_batch_size
+                                                                                         : c->batch_size,
+                                                          M, extrap, borrowed);
+    const double imgs = (double)rc->ev.n_periodic * ceil((double)rc->ev.periodic_imgs / R) +
+                        (double)rc->ev.n_test * ceil((double)rc->ev.test_imgs / R);
+    rc->eval = imgs * (per_img > 0 ? per_img : 0);
     *no_eval |= !(per_img > 0);
     rc->total = (double)I * (rc->step + rc->sync) + rc->eval;
     return 0;
 }
 
+/* the index of text in the list of distinct sources (added when new), 1-based */
+static int source_index(char (*list)[SRC_LEN], int *n, int cap, const char *text) {
+    for (int i = 0; i < *n; i++)
+        if (!strcmp(list[i], text)) return i + 1;
+    if (*n >= cap) return 0;
+    snprintf(list[*n], SRC_LEN, "%s", text);
+    return ++*n;
+}
+
 static void machine_describe(const Machine *mc, double M, int extrap) {
     const Json *mach = json_get(&mc->root, "machine"), *cpu = json_get(mach, "cpu");
     const Json *date = json_get(&mc->root, "date"), *rev = json_get(&mc->root, "revision");
-    printf("machine figures: %s (%s, %g cores, %s, git %s)\n", mc->path, cpu && cpu->str ? cpu->str : "?",
+    const Json *load = json_get(&mc->root, "load_average");
+    printf("machine figures: %s (%s, %g cores, %s, git %s", mc->path, cpu && cpu->str ? cpu->str : "?",
            json_num(mach, "cores"), date && date->str ? date->str : "?", rev && rev->str ? rev->str : "?");
+    if (load && load->type == J_ARR && load->n > 0) {
+        printf(", load average");
+        for (int i = 0; i < load->n; i++) printf("%s%.2f", i ? "-" : " ", load->kid[i].num);
+    }
+    printf(")\n");
     if (extrap)
         printf("t(b, %g) is extrapolated beyond the measured %g threads: Amdahl's law fitted per batch to the "
                "measured parallel efficiency\n", M, mc->max_threads);
+}
+
+static void print_sources(char (*list)[SRC_LEN], int n) {
+    for (int i = 0; i < n; i++) printf("  [%d] %s\n", i + 1, list[i]);
+}
+
+static void eval_text(char *buf, size_t len, const EvalPlan *p) {
+    snprintf(buf, len, "%ldx%ld+%ldx%ld", p->n_periodic, p->periodic_imgs, p->n_test, p->test_imgs);
+}
+
+static int dry_run_cluster(const ExperimentConfig *e, const int *sel, int nsel, const char *path, int threads,
+                           const DryRunCluster *cl);
+
+/* a complete run of the results file with the same architecture, conv kind
+ * and dataset as c: its measured fp32 MACs per second (evaluation included);
+ * 0 when there is none */
+static double file_rate(const ExperimentConfig *e, const int *sel, int nsel, const RunInfo *infos,
+                        const RunConfig *c, char *names, size_t len) {
+    double macs = 0, secs = 0;
+    names[0] = 0;
+    for (int k = 0; k < nsel; k++) {
+        const RunConfig *o = &e->runs[sel[k]].c;
+        if (strcmp(infos[k].status, "complete") || !(infos[k].fp32_macs > 0) || !(infos[k].wall_time_s > 0) ||
+            strcmp(o->arch, c->arch) || strcmp(run_kind(o), run_kind(c)) || strcmp(o->dataset, c->dataset))
+            continue;
+        macs += infos[k].fp32_macs;
+        secs += infos[k].wall_time_s;
+        const size_t l = strlen(names);
+        snprintf(names + l, len - l, "%s%s", l ? ", " : "", e->runs[sel[k]].name);
+    }
+    return secs > 0 ? macs / secs : 0;
+}
+
+/* --dry-run: the expanded runs, their cost and estimated time */
+int dry_run(const ExperimentConfig *e, const int *sel, int nsel, const char *path, int threads,
+            const DryRunCluster *cluster) {
+    if (cluster && cluster->nodes > 0) return dry_run_cluster(e, sel, nsel, path, threads, cluster);
+    const DryRunCluster here = {.machine = cluster ? cluster->machine : NULL};
+    char err[1024], merr[1024];
+    Machine *mc = calloc(1, sizeof *mc);
+    RunInfo *infos = mc ? load_infos(e, sel, nsel, path) : NULL;
+    if (!infos) return free(mc), 1;
+    const int have_mc = machine_load(mc, &here, merr, sizeof merr) == 0;
+    char(*srcs)[SRC_LEN] = calloc(64, sizeof *srcs);
+    int nsrc = 0;
+    printf("%s: %d run%s selected of %d\n\n", e->name, nsel, nsel == 1 ? "" : "s", e->n_runs);
+    printf("%-4s %-34s %-11s %10s %11s %11s %11s %8s %9s %21s %9s %9s %4s\n", "#", "run", "status", "iterations",
+           "MACs/img", "fp32 MACs", "bit-MACs", "cr", "step s", "evaluations", "eval", "est. time", "src");
+    double total_time = 0, total_macs = 0;
+    int rc = 0, extrap = 0, no_eval = 0, unknown = 0;
+    const char *borrowed = NULL;
+    for (int k = 0; k < nsel; k++) {
+        const RunSpec *r = &e->runs[sel[k]];
+        const int det = detect_config(&r->c);
+        DatasetShape ds;
+        TrainEstimate est;
+        long n_train;
+        if (!det && run_shape(&r->c, &ds, &n_train)) {
+            printf("%-4d %-34s unknown dataset %s\n", k + 1, r->name, r->c.dataset);
+            rc = 1;
+            continue;
+        }
+        if (det ? detect_estimate(&r->c, &est, err, sizeof err)
+                : train_estimate(&r->c, ds.channels, ds.height, ds.width, ds.num_classes, n_train, &est, err,
+                                 sizeof err)) {
+            printf("%-4d %-34s %s\n", k + 1, r->name, err);
+            rc = 1;
+            continue;
+        }
+        /* the time: a complete run of the same kind in this file, else the
+         * machine file's measured step (detection: bench/det_step's rate) */
+        char names[512], what[SRC_LEN], evs[48] = "-", steps[16] = "-", evt[32] = "-";
+        double t = NAN;
+        const double frate = file_rate(e, sel, nsel, infos, &r->c, names, sizeof names);
+        if (frate > 0) {
+            t = est.fp32_macs / frate;
+            snprintf(what, sizeof what, "measured: this results file's complete runs %s, %.3e fp32 MACs/s "
+                     "(evaluation included)", names, frate);
+        } else if (det) {
+            t = est.fp32_macs / (DRY_RUN_DET_MACS_PER_S_PER_THREAD * threads);
+            snprintf(what, sizeof what, "bench/RESULTS.md (\"The detector's training step by phase\": bench/det_step "
+                     "at paper shape, 0.378 img/s x 148.3 GMAC on 2 threads, measured under load) = %.2e MACs/s "
+                     "per thread x %d; evaluation not included", DRY_RUN_DET_MACS_PER_S_PER_THREAD, threads);
+        } else if (have_mc) {
+            RunCost c;
+            StepSource src;
+            if (run_cost(mc, &r->c, 1, threads, &c, &src, &extrap, &borrowed, &(int){0}, &no_eval, err,
+                         sizeof err) == 0) {
+                t = c.total;
+                snprintf(what, sizeof what, "%s", src.what);
+                snprintf(steps, sizeof steps, "%.4f", c.step);
+                eval_text(evs, sizeof evs, &c.ev);
+                format_duration(evt, sizeof evt, c.eval);
+            } else snprintf(what, sizeof what, "no estimate: %s", err);
+        } else snprintf(what, sizeof what, "no estimate: %s", merr);
+        const char *status = infos[k].exists ? infos[k].status : "new";
+        if (!strcmp(status, "complete")) t = 0;
+        else if (infos[k].checkpoint_step > 0 && est.iterations > 0)
+            t *= 1.0 - (double)infos[k].checkpoint_step / (double)est.iterations;
+        char when[32] = "?";
+        if (!isnan(t)) format_duration(when, sizeof when, t), total_time += t;
+        else unknown++;
+        total_macs += est.fp32_macs;
+        printf("%-4d %-34s %-11s %10ld %11.3e %11.3e %11.3e %8.5f %9s %21s %9s %9s %4d\n", k + 1, r->name, status,
+               est.iterations, (double)est.fwd_macs, est.fp32_macs, est.bit_macs, est.mean_cost_ratio, steps, evs, evt,
+               when, source_index(srcs, &nsrc, 64, what));
+    }
+    char tt[32];
+    format_duration(tt, sizeof tt, total_time);
+    printf("\ntotal: %.3e training MACs, estimated %s to train what is not complete on %d thread%s, evaluations "
+           "included%s\n", total_macs, tt, threads, threads == 1 ? "" : "s",
+           unknown ? " (runs marked ? have no estimate)" : "");
+    printf("evaluations: periodic x images (validation split; test without one) + test evaluations at the end "
+           "(final and selected weights, each also at fixed bits for cyclic runs: an upper bound) x test images\n");
+    printf("src (step and evaluation times):\n");
+    print_sources(srcs, nsrc);
+    if (have_mc) machine_describe(mc, threads, extrap);
+    if (borrowed) printf("evaluation: the step time x the forward share measured for %s\n", borrowed);
+    if (no_eval) printf("%s has no measured forward time for some runs: their evaluation is left out\n", mc->path);
+    printf("results: %s\n", path);
+    for (int k = 0; k < nsel; k++) run_info_free(&infos[k]);
+    free(infos);
+    free(srcs);
+    json_free(&mc->root);
+    free(mc);
+    return rc;
 }
 
 static int dry_run_cluster(const ExperimentConfig *e, const int *sel, int nsel, const char *path, int threads,
@@ -488,8 +673,12 @@ static int dry_run_cluster(const ExperimentConfig *e, const int *sel, int nsel, 
     const int R = cl->ranks_per_run > 0 ? cl->ranks_per_run : 1, groups = cl->nodes / R;
     const double M = cl->cores > 0 ? cl->cores : threads;
     RunInfo *infos = groups > 0 ? load_infos(e, sel, nsel, path) : NULL;
-    if (!infos) {
+    char(*srcs)[SRC_LEN] = calloc(64, sizeof *srcs);
+    int nsrc = 0;
+    if (!infos || !srcs) {
         if (groups <= 0) fprintf(stderr, "cyclebnn: %d ranks per run need at least %d nodes\n", R, R);
+        free(infos);
+        free(srcs);
         json_free(&mc->root);
         free(mc);
         return groups <= 0 ? 2 : 1;
@@ -497,15 +686,16 @@ static int dry_run_cluster(const ExperimentConfig *e, const int *sel, int nsel, 
     printf("%s: %d run%s selected of %d, on %d node%s x %g cores: %d rank%s (node%s) per run, %d group%s\n\n", e->name,
            nsel, nsel == 1 ? "" : "s", e->n_runs, cl->nodes, cl->nodes == 1 ? "" : "s", M, R, R == 1 ? "" : "s",
            R == 1 ? "" : "s", groups, groups == 1 ? "" : "s");
-    printf("%-4s %-34s %-11s %10s %7s %9s %7s %6s %9s %9s %9s\n", "#", "run", "status", "iterations", "b/rank",
-           "step s", "V MB", "syncs", "sync s", "eval", "est. time");
+    printf("%-4s %-34s %-11s %10s %7s %9s %7s %6s %9s %21s %9s %9s %4s\n", "#", "run", "status", "iterations",
+           "b/rank", "step s", "V MB", "syncs", "sync s", "evaluations", "eval", "est. time", "src");
     double total = 0, longest = 0;
     int rc = 0, extrap = 0, no_sync = 0, no_eval = 0;
     const char *borrowed = NULL;
     for (int k = 0; k < nsel; k++) {
         const RunSpec *r = &e->runs[sel[k]];
         RunCost c;
-        if (run_cost(mc, &r->c, R, M, &c, &extrap, &borrowed, &no_sync, &no_eval, err, sizeof err)) {
+        StepSource src;
+        if (run_cost(mc, &r->c, R, M, &c, &src, &extrap, &borrowed, &no_sync, &no_eval, err, sizeof err)) {
             printf("%-4d %-34s %s\n", k + 1, r->name, err);
             rc = 1;
             continue;
@@ -515,11 +705,13 @@ static int dry_run_cluster(const ExperimentConfig *e, const int *sel, int nsel, 
         if (!strcmp(status, "complete")) t = 0;
         else if (infos[k].checkpoint_step > 0 && c.iters > 0)
             t *= 1.0 - (double)infos[k].checkpoint_step / (double)c.iters;
-        char when[32], ev[32];
+        char when[32], ev[32], evs[48];
         format_duration(when, sizeof when, t);
         format_duration(ev, sizeof ev, c.eval);
-        printf("%-4d %-34s %-11s %10ld %7ld %9.4f %7.1f %6.0f %9.5f %9s %9s\n", k + 1, r->name, status, c.iters,
-               c.b, c.step, c.bytes / 1e6, c.small, c.sync, ev, when);
+        eval_text(evs, sizeof evs, &c.ev);
+        printf("%-4d %-34s %-11s %10ld %7ld %9.4f %7.1f %6.0f %9.5f %21s %9s %9s %4d\n", k + 1, r->name, status,
+               c.iters, c.b, c.step, c.bytes / 1e6, c.small, c.sync, evs, ev, when,
+               source_index(srcs, &nsrc, 64, src.what));
         total += t;
         longest = t > longest ? t : longest;
     }
@@ -530,6 +722,10 @@ static int dry_run_cluster(const ExperimentConfig *e, const int *sel, int nsel, 
     format_duration(s, sizeof s, span);
     printf("\nmakespan ~ max(longest run %s, total / %d group%s %s) = %s (cost model: bench/README.md)\n", a, groups,
            groups == 1 ? "" : "s", b, s);
+    printf("evaluations: periodic x images (validation split; test without one) + test evaluations at the end "
+           "(an upper bound) x test images, split over the ranks\n");
+    printf("src (step and evaluation times):\n");
+    print_sources(srcs, nsrc);
     machine_describe(mc, M, extrap);
     if (borrowed) printf("evaluation: the step time x the forward share measured for %s\n", borrowed);
     if (no_eval) printf("%s has no measured forward time for some runs: their evaluation is left out\n", mc->path);
@@ -540,6 +736,7 @@ static int dry_run_cluster(const ExperimentConfig *e, const int *sel, int nsel, 
            "results: %s\n", path);
     for (int k = 0; k < nsel; k++) run_info_free(&infos[k]);
     free(infos);
+    free(srcs);
     json_free(&mc->root);
     free(mc);
     return rc;
