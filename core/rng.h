@@ -12,6 +12,7 @@
 
 enum { RNG_INIT = 1, RNG_SHUFFLE = 2, RNG_AUGMENT = 3, RNG_STOCHASTIC = 4,
        RNG_LANDSCAPE = 5, /* loss-landscape directions (analysis/landscape.c) */
+       RNG_SPLIT = 6,     /* the validation hold-out (datasets/split.c), keyed by data.split_seed */
        RNG_TEST = 99 };
 
 typedef struct { uint64_t s[4]; } Rng;

@@ -1,5 +1,6 @@
 /* RunConfig -> engine option structs (experiments/engine_options.h). */
 #include "engine_options.h"
+#include "split.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -107,8 +108,10 @@ void train_augment_from_config(const RunConfig *c, Augment *train, Augment *eval
     eval->eval_resize = c->eval_resize;
 }
 
-int data_from_config(const RunConfig *c, Dataset *train, Dataset *test, char *err, size_t errlen) {
+int data_from_config_split(const RunConfig *c, Dataset *train, Dataset *val, Dataset *test, char *err,
+                          size_t errlen) {
     memset(train, 0, sizeof *train);
+    memset(val, 0, sizeof *val);
     memset(test, 0, sizeof *test);
     int rc;
     if (!strcmp(c->dataset, "fashion_mnist")) {
@@ -125,14 +128,34 @@ int data_from_config(const RunConfig *c, Dataset *train, Dataset *test, char *er
         return -1;
     }
     if (rc) return -1;
+    /* the hold-out first (drawn from the whole file by data.split_seed), then
+     * data.train_subset: the first N of what is left */
+    const long n_val = config_val_split(c, train->n);
+    if (n_val > 0) {
+        Dataset full = *train;
+        if (dataset_holdout(&full, n_val, c->split_seed, train, val, err, errlen)) {
+            dataset_free(&full);
+            dataset_free(test);
+            memset(train, 0, sizeof *train);
+            return -1;
+        }
+    }
     dataset_truncate(train, c->train_subset);
     dataset_truncate(test, c->test_subset);
     return 0;
 }
 
+int data_from_config(const RunConfig *c, Dataset *train, Dataset *test, char *err, size_t errlen) {
+    Dataset val;
+    if (data_from_config_split(c, train, &val, test, err, errlen)) return -1;
+    dataset_free(&val);
+    return 0;
+}
+
 int data_shape_from_config(const RunConfig *c, DatasetShape *shape, long *n_train) {
     if (dataset_nominal(c->dataset, shape)) return -1;
-    *n_train = c->train_subset > 0 && c->train_subset < shape->n_train ? c->train_subset : shape->n_train;
+    const long left = shape->n_train - config_val_split(c, shape->n_train); /* the validation hold-out */
+    *n_train = c->train_subset > 0 && c->train_subset < left ? c->train_subset : left;
     return 0;
 }
 

@@ -70,6 +70,11 @@ void train_augment_from_config(const RunConfig *c, Augment *train, Augment *eval
  * data.image_size and data.skip_bad), cut to data.train_subset and
  * data.test_subset. 0, or -1 with the loader's message. */
 int data_from_config(const RunConfig *c, Dataset *train, Dataset *test, char *err, size_t errlen);
+/* The same with the validation hold-out of data.val_split (datasets/split.h):
+ * *val holds it (n = 0 when there is none), *train the rest, then
+ * data.train_subset. data_from_config is this with val freed. */
+int data_from_config_split(const RunConfig *c, Dataset *train, Dataset *val, Dataset *test, char *err,
+                           size_t errlen);
 /* The published shape of data.dataset and the training-set size a run will
  * see (data.train_subset applied), without loading: for estimates. -1 for a
  * dataset without a published size. */

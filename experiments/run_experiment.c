@@ -54,6 +54,7 @@
 #include "parts.h"
 #include "progress.h"
 #include "results_h5.h"
+#include "seed_table.h"
 #include "run_record.h"
 #include "detect_run.h"
 #include "dry_run.h"
@@ -131,20 +132,26 @@ typedef struct {
     char dataset[CFG_STR], path[CFG_PATH];
     long train_subset, test_subset;
     int image_size, skip_bad;
-    Dataset train, test;
+    double val_split;
+    uint64_t split_seed;
+    Dataset train, val, test;    /* val: the validation hold-out (n = 0: none) */
 } DataCache;
 
 static int load_dataset(DataCache *dc, const RunConfig *c, char *err, size_t errlen) {
     if (dc->loaded && !strcmp(dc->dataset, c->dataset) && !strcmp(dc->path, c->data_path) &&
         dc->train_subset == c->train_subset && dc->test_subset == c->test_subset &&
-        dc->image_size == c->image_size && dc->skip_bad == c->skip_bad)
+        dc->image_size == c->image_size && dc->skip_bad == c->skip_bad && dc->val_split == c->val_split &&
+        dc->split_seed == c->split_seed)
         return 0;
     if (dc->loaded) {
         dataset_free(&dc->train);
+        dataset_free(&dc->val);
         dataset_free(&dc->test);
         dc->loaded = 0;
     }
-    if (data_from_config(c, &dc->train, &dc->test, err, errlen)) return -1;
+    if (data_from_config_split(c, &dc->train, &dc->val, &dc->test, err, errlen)) return -1;
+    dc->val_split = c->val_split;
+    dc->split_seed = c->split_seed;
     snprintf(dc->dataset, sizeof dc->dataset, "%s", c->dataset);
     snprintf(dc->path, sizeof dc->path, "%s", c->data_path);
     dc->train_subset = c->train_subset;
@@ -205,8 +212,15 @@ static int config_changed(const char *stored, const RunConfig *now, char *diff, 
 }
 
 static void print_table_header(void) {
-    printf("\n%-30s %-11s %10s %10s %10s %11s %11s %9s\n", "run", "status", "final top1", "best top1", "cost ratio",
-           "bit-MACs", "fp32 MACs", "wall");
+    printf("\n%-26s %-9s %8s %8s %8s %10s %9s %10s %10s %10s %7s\n", "run", "status", "val@sel", "sel step",
+           "test@sel", "final test", "fixed", "best test*", "cost ratio", "bit-MACs", "wall");
+}
+
+static void print_table_legend(void) {
+    printf("val@sel: the best validation top-1, at step 'sel step' (the selected checkpoint); test@sel: its test top-1,"
+           " the number to report;\nfinal test: the final weights' test top-1; fixed: the same at the fixed "
+           "precision.eval_bits (cyclic runs);\nbest test*: the paper's metric, the best test evaluation: SELECTED ON "
+           "TEST (with data.val_split 0 over every periodic evaluation)\n");
 }
 
 /* a number for the table, "-" where the run has none (NaN: not finished) */
@@ -217,12 +231,14 @@ static const char *cell(char *buf, size_t cap, const char *fmt, double v) {
 }
 
 static void print_table_row(const char *name, const RunInfo *ri) {
-    char wall[32] = "-", a[32], b[32], c[32], d[32], e[32];
+    char wall[32] = "-", v[32], st[32], ts[32], ft[32], fx[32], b[32], c[32], d[32];
     if (isfinite(ri->wall_time_s)) format_duration(wall, sizeof wall, ri->wall_time_s);
-    printf("%-30s %-11s %10s %10s %10s %11s %11s %9s\n", name, ri->status, cell(a, sizeof a, "%.2f%%", ri->final_top1),
-           cell(b, sizeof b, "%.2f%%", ri->best_top1), cell(c, sizeof c, "%.5f", ri->mean_cost_ratio),
-           cell(d, sizeof d, "%.3e", ri->bit_macs), cell(e, sizeof e, "%.3e", ri->fp32_macs), wall);
-    if (!strcmp(ri->status, "failed") && ri->message[0]) printf("%-30s   %s\n", "", ri->message);
+    printf("%-26s %-9s %8s %8s %8s %10s %9s %10s %10s %10s %7s\n", name, ri->status,
+           cell(v, sizeof v, "%.2f%%", ri->val_top1_at_selected), cell(st, sizeof st, "%.0f", ri->selected_step),
+           cell(ts, sizeof ts, "%.2f%%", ri->test_top1_at_selected), cell(ft, sizeof ft, "%.2f%%", ri->final_top1),
+           cell(fx, sizeof fx, "%.2f%%", ri->final_test_top1_fixed), cell(b, sizeof b, "%.2f%%", ri->best_top1),
+           cell(c, sizeof c, "%.5f", ri->mean_cost_ratio), cell(d, sizeof d, "%.3e", ri->bit_macs), wall);
+    if (!strcmp(ri->status, "failed") && ri->message[0]) printf("%-26s   %s\n", "", ri->message);
 }
 
 /* How run_grid treats what the results file already has. */
@@ -495,7 +511,7 @@ static int grid_train_into(Grid *g, int k, ResultsFile **rfp, const char *where,
         return -1;
     }
     TrainControl ctl = {.checkpoint_every = c.checkpoint_interval, .resume = 1, .run_index = k + 1,
-                        .n_runs = g->nsel, .group = group};
+                        .n_runs = g->nsel, .group = group, .val = &g->dc.val};
     for (int j = k + 1; j < g->nsel && g->iters; j++) ctl.grid_iters_after += (double)g->iters[j];
     TrainResult res;
     const int rc = detect_config(&c) ? detect_run(&c, run->name, log, &ctl, stderr, &res, err, sizeof err)
@@ -642,6 +658,12 @@ static void grid_report(Grid *g, double t_grid) {
         print_table_row(g->e->runs[g->sel[k]].name, &ri);
         run_info_free(&ri);
     }
+    print_table_legend();
+    /* the statistics over seeds, per configuration: printed and into /stats */
+    if (seed_table_write(g->rf, g->e, stdout, err, sizeof err)) {
+        fprintf(stderr, "%s: writing the statistics: %s\n", P(), err);
+        g->exit_code = 1;
+    }
     char wall[32];
     format_duration(wall, sizeof wall, now_seconds() - t_grid);
     printf("%d trained, %d skipped as complete, %d failed; %s this session\n", g->n_done, g->n_skipped, g->n_failed,
@@ -676,6 +698,7 @@ static void grid_free(Grid *g) {
     if (g->dc.loaded) {
         dataset_free(&g->dc.train);
         dataset_free(&g->dc.test);
+        dataset_free(&g->dc.val);
     }
     for (int k = 0; g->yaml && k < g->e->n_runs; k++) free(g->yaml[k]);
     free(g->yaml);
