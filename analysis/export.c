@@ -1,4 +1,4 @@
-/* cbnn_export: results/<experiment>.h5 (schema v3, results/README.md) -> plain
+/* cbnn_export: results/<experiment>.h5 (schema v4, results/README.md) -> plain
  * text for gnuplot and Markdown tables.
  *
  *   cbnn_export [--out DIR] [--md-dir DIR] RESULTS.h5 [RESULTS.h5 ...]
@@ -9,13 +9,17 @@
  * outputs), it writes into DIR/K/ (DIR defaults to plots/out/data):
  *   runs.csv                one row per run, in the order of the experiment's grid
  *   <file>.train.dat        # step loss lr bits grad_bits cost_ratio top1
- *   <file>.eval.dat         # step top1 loss
+ *   <file>.val.dat          # step top1 loss bits: the periodic evaluations, from val/ (from test/
+ *                           when the run has no validation split: runs.csv says which, curve_split)
+ *   <file>.test.dat         # step top1 loss bits role fixed: every test/ row
  *   <file>.landscape.dat    # alpha beta loss top1 flips  (N x N, blank line after every N rows)
  *   <file>.landscape1d.dat  # alpha loss top1 flips
  *                           (only a landscape of the run's checkpoint now: one of other
  *                           weights, e.g. computed before the run was resumed, is stale
  *                           and left out with a warning naming the run and both steps)
- *   groups.csv              the seeds of each group aggregated (complete runs only)
+ *   groups.csv              per configuration (complete runs): mean, sd, 95 % t-interval and
+ *                           olympic mean of the test top-1s, the paired difference against the
+ *                           YAML's compare_to, time to the YAML's target_top1 (experiments/stats.h)
  *   efficiency.csv/.md      bit-MACs per phase vs fp32, a memory estimate, measured time and RSS
  * and MDDIR/K.md (MDDIR defaults to results/): the comparison table, which is
  * also printed on stdout. --paper writes DIR/paper_arithmetic.md: the
@@ -39,6 +43,7 @@
 #include "datasets/dataset.h"
 #include "experiments/config.h"
 #include "experiments/detect_run.h"
+#include "experiments/stats.h"
 #include "h5_attr.h"
 #include "model.h"
 #include "precision.h"
@@ -51,14 +56,21 @@
 typedef struct {
     size_t n;
     int64_t *step;
-    double *loss, *lr, *bits, *grad_bits, *cost_ratio, *top1;
+    double *loss, *lr, *time_s, *bits, *grad_bits, *cost_ratio, *top1;
 } TrainRows;
 
+/* val/ rows, or the periodic test/ rows of a run without a validation split */
 typedef struct {
     size_t n;
     int64_t *step;
-    double *top1, *loss;
+    double *top1, *loss, *bits;
 } EvalRows;
+
+typedef struct {
+    size_t n;
+    int64_t *step, *role, *fixed;
+    double *top1, *loss, *bits;
+} TestRows;
 
 typedef struct {
     size_t n;
@@ -86,22 +98,41 @@ typedef struct {
     double params, mem_state, mem_act_fp32, mem_act_est, mem_err_fp32, mem_err_est, mem_fp32, mem_est, mem_ratio;
 } Efficiency;
 
+/* The run attributes summarised over seeds (results/README.md, "Statistics
+ * over seeds"); M_SEL is the number to report. */
+enum { M_SEL, M_FINAL, M_PAPER, M_SEL_FIXED, M_FINAL_FIXED, M_N };
+static const char *const METRIC[M_N] = {"test_top1_at_selected", "final_test_top1", "paper_best_top1",
+                                        "test_top1_at_selected_fixed", "final_test_top1_fixed"};
+#define LEVEL 0.95 /* of every interval */
+
+/* How a time-to-accuracy's seconds were found (tta_rule, below). */
+typedef enum { TTA_NONE = 0, TTA_LOGGED, TTA_INTERPOLATED, TTA_EARLIER } TtaRule;
+static const char *const TTA_RULE[] = {"", "logged", "interpolated", "earlier row"};
+
 typedef struct {
     char *name;
     char file[CFG_RUN_NAME];
     char *group;
     int group_index;
+    int group_row;                /* its group's row in groups.csv (0-based), -1 = not listed */
     char status[32];
     long checkpoint_step;         /* of its complete checkpoint now, -1 = none */
     char *config;
     RunConfig c;
-    double final_top1, best_top1, mean_cost_ratio, bit_macs, fp32_macs, wall_time_s, images_per_s, peak_rss_bytes;
+    double metric[M_N];           /* the run attributes of METRIC */
+    double val_top1_at_selected, selected_step, eval_bits_fixed, val_split;
+    double mean_cost_ratio, bit_macs, fp32_macs, wall_time_s, images_per_s, peak_rss_bytes;
     TrainRows tr;
-    EvalRows ev;
+    EvalRows ev;                  /* the periodic evaluations (the training curve) */
+    int ev_on_test;               /* 1: they are test/ rows (val_split 0), 0: val/ rows */
+    TestRows te;
     int has_cost;
     CostTable cost;
     Landscape ls2, ls1;
     Efficiency eff;
+    int tta;                      /* time to accuracy: 1 reached, 0 not, -1 not computed (no target, not complete) */
+    double tta_steps, tta_s;
+    TtaRule tta_rule;
 } Run;
 
 typedef struct {
@@ -109,7 +140,14 @@ typedef struct {
     int first_run;                /* index of its first run (for the config columns) */
     int n;                        /* complete runs */
     int n_all;
-    double top1_mean, top1_std, best_mean, best_std, cr, bit_macs, fp32_macs, wall, rss, mem_est;
+    SeedStats st[M_N];            /* over its complete runs' metric[] */
+    int is_ref;                   /* it is the experiment's compare_to */
+    PairedStats diff;             /* test_top1_at_selected minus compare_to's, seed by seed (n = 0: none) */
+    int tta_reached;              /* complete runs that reached target_top1 */
+    SeedStats tta_steps, tta_s;   /* over those */
+    double eval_bits_fixed;       /* of its first complete run (NaN: not cyclic) */
+    int curve_on_test;            /* some run's periodic evaluations are on the test set (val_split 0) */
+    double cr, bit_macs, fp32_macs, wall, rss, mem_est;
     double eff_bit;               /* mean cost/ sum (efficiency), the reference for ratios */
 } Group;
 
@@ -119,6 +157,10 @@ typedef struct {
     int schema;
     char *experiment, *start_time, *first_start_time, *cpu_model, *git_revision, *yaml, *build, *compiler;
     int omp_threads;
+    char compare_to[CFG_RUN_NAME]; /* the YAML's compare_to: ("" none) */
+    double target_top1;           /* the YAML's target_top1 (0 none) */
+    int cmp_group;                /* compare_to's group, -1 = none in the file */
+    int stats_ok;                 /* experiments/stats.c answered (it returns -1 before it is built) */
     Run *runs;
     int n_runs;
     Group *groups;
@@ -211,33 +253,6 @@ static void file_stem(const char *name, char *out, size_t cap) {
         out[i] = ok ? ch : '_';
     }
     out[i] = 0;
-}
-
-/* run name without its `seed=N` component ("" if nothing else is left) */
-static char *group_of(const char *name) {
-    char *copy = xstrdup(name), *out = xcalloc(strlen(name) + 1, 1);
-    char *save = NULL;
-    for (char *tok = strtok_r(copy, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
-        if (!strncmp(tok, "seed=", 5) && tok[5] && strspn(tok + 5, "0123456789") == strlen(tok + 5)) continue;
-        if (*out) strcat(out, ",");
-        strcat(out, tok);
-    }
-    free(copy);
-    return out;
-}
-
-static double mean_of(const double *v, int n) {
-    double s = 0;
-    for (int i = 0; i < n; i++) s += v[i];
-    return n ? s / n : NAN;
-}
-
-/* sample standard deviation (n - 1); 0 for one value */
-static double std_of(const double *v, int n) {
-    if (n < 2) return n == 1 ? 0.0 : NAN;
-    double m = mean_of(v, n), s = 0;
-    for (int i = 0; i < n; i++) s += (v[i] - m) * (v[i] - m);
-    return sqrt(s / (n - 1));
 }
 
 /* ---------------------------------------------------------- output files */
@@ -388,6 +403,7 @@ static int read_train(hid_t run, TrainRows *t, char *err, const char *where) {
         rc = col_i64(g, "train", "step", t->n, &t->step, err, where);
         if (!rc) rc = col_double(g, "train", "loss", t->n, 0, &t->loss, err, where);
         if (!rc) rc = col_double(g, "train", "lr", t->n, 0, &t->lr, err, where);
+        if (!rc) rc = col_double(g, "train", "time_s", t->n, 1, &t->time_s, err, where);
         if (!rc) rc = col_double(g, "train", "bits", t->n, 1, &t->bits, err, where);
         if (!rc) rc = col_double(g, "train", "grad_bits", t->n, 1, &t->grad_bits, err, where);
         if (!rc) rc = col_double(g, "train", "cost_ratio", t->n, 1, &t->cost_ratio, err, where);
@@ -397,22 +413,68 @@ static int read_train(hid_t run, TrainRows *t, char *err, const char *where) {
     return rc;
 }
 
-static int read_eval(hid_t run, EvalRows *e, char *err, const char *where) {
+static int read_val(hid_t run, EvalRows *e, char *err, const char *where) {
     memset(e, 0, sizeof *e);
-    if (H5Lexists(run, "eval", H5P_DEFAULT) <= 0) return 0;
-    hid_t g = H5Gopen2(run, "eval", H5P_DEFAULT);
-    if (g < 0) return errf(err, "%s: cannot open eval/", where);
+    if (H5Lexists(run, "val", H5P_DEFAULT) <= 0) return 0;
+    hid_t g = H5Gopen2(run, "val", H5P_DEFAULT);
+    if (g < 0) return errf(err, "%s: cannot open val/", where);
     long n = col_len(g, "step");
     int rc = 0;
-    if (n < 0) rc = errf(err, "%s: eval/step is missing or unreadable", where);
+    if (n < 0) rc = errf(err, "%s: val/step is missing or unreadable", where);
     if (!rc) {
         e->n = (size_t)n;
-        rc = col_i64(g, "eval", "step", e->n, &e->step, err, where);
-        if (!rc) rc = col_double(g, "eval", "top1", e->n, 0, &e->top1, err, where);
-        if (!rc) rc = col_double(g, "eval", "loss", e->n, 0, &e->loss, err, where);
+        rc = col_i64(g, "val", "step", e->n, &e->step, err, where);
+        if (!rc) rc = col_double(g, "val", "top1", e->n, 0, &e->top1, err, where);
+        if (!rc) rc = col_double(g, "val", "loss", e->n, 0, &e->loss, err, where);
+        if (!rc) rc = col_double(g, "val", "bits", e->n, 1, &e->bits, err, where);
     }
     H5Gclose(g);
     return rc;
+}
+
+static int read_test(hid_t run, TestRows *t, char *err, const char *where) {
+    memset(t, 0, sizeof *t);
+    if (H5Lexists(run, "test", H5P_DEFAULT) <= 0) return 0;
+    hid_t g = H5Gopen2(run, "test", H5P_DEFAULT);
+    if (g < 0) return errf(err, "%s: cannot open test/", where);
+    long n = col_len(g, "step");
+    int rc = 0;
+    if (n < 0) rc = errf(err, "%s: test/step is missing or unreadable", where);
+    if (!rc && (col_len(g, "role") != n || col_len(g, "fixed") != n))
+        rc = errf(err, "%s: test/role and test/fixed must have the %ld rows of test/step", where, n);
+    if (!rc) {
+        t->n = (size_t)n;
+        rc = col_i64(g, "test", "step", t->n, &t->step, err, where);
+        if (!rc) rc = col_i64(g, "test", "role", t->n, &t->role, err, where);
+        if (!rc) rc = col_i64(g, "test", "fixed", t->n, &t->fixed, err, where);
+        if (!rc) rc = col_double(g, "test", "top1", t->n, 0, &t->top1, err, where);
+        if (!rc) rc = col_double(g, "test", "loss", t->n, 0, &t->loss, err, where);
+        if (!rc) rc = col_double(g, "test", "bits", t->n, 1, &t->bits, err, where);
+    }
+    H5Gclose(g);
+    return rc;
+}
+
+/* The training curve of a run without a validation split: its periodic test
+ * evaluations (results/README.md: role 0, the last one role 2), at the
+ * evaluation precision (fixed 0), in step order as written. */
+static void curve_from_test(Run *r) {
+    const TestRows *t = &r->te;
+    EvalRows *e = &r->ev;
+    e->step = xcalloc(t->n, sizeof *e->step);
+    e->top1 = xcalloc(t->n, sizeof *e->top1);
+    e->loss = xcalloc(t->n, sizeof *e->loss);
+    e->bits = xcalloc(t->n, sizeof *e->bits);
+    e->n = 0;
+    for (size_t k = 0; k < t->n; k++) {
+        if (t->fixed[k] != 0 || t->role[k] == TEST_SELECTED) continue;
+        e->step[e->n] = t->step[k];
+        e->top1[e->n] = t->top1[k];
+        e->loss[e->n] = t->loss[k];
+        e->bits[e->n] = t->bits[k];
+        e->n++;
+    }
+    r->ev_on_test = 1;
 }
 
 static int read_cost(hid_t run, Run *r, char *err, const char *where) {
@@ -655,8 +717,11 @@ static int load_run(ExpFile *f, hid_t runs, const char *name, Run *r, char *err)
     if (!rc && !r->config) rc = errf(err, "%s: no config attribute", where);
     if (!rc) {
         snprintf(r->status, sizeof r->status, "%s", status);
-        r->final_top1 = h5_attr_double(g, "final_top1");
-        r->best_top1 = h5_attr_double(g, "best_top1");
+        for (int m = 0; m < M_N; m++) r->metric[m] = h5_attr_double(g, METRIC[m]);
+        r->val_top1_at_selected = h5_attr_double(g, "val_top1_at_selected");
+        r->selected_step = h5_attr_double(g, "selected_step");
+        r->eval_bits_fixed = h5_attr_double(g, "eval_bits_fixed");
+        r->val_split = h5_attr_double(g, "val_split");
         r->mean_cost_ratio = h5_attr_double(g, "mean_cost_ratio");
         r->bit_macs = h5_attr_double(g, "bit_macs");
         r->fp32_macs = h5_attr_double(g, "fp32_macs");
@@ -675,7 +740,14 @@ static int load_run(ExpFile *f, hid_t runs, const char *name, Run *r, char *err)
     }
     free(status);
     if (!rc) rc = read_train(g, &r->tr, err, where);
-    if (!rc) rc = read_eval(g, &r->ev, err, where);
+    if (!rc) rc = read_val(g, &r->ev, err, where);
+    if (!rc) rc = read_test(g, &r->te, err, where);
+    /* the curve: val/, or the periodic test/ rows of a run evaluated on test (val_split 0, or no
+     * val/ rows at all: e.g. a detection run) */
+    if (!rc && r->ev.n == 0 && !(r->val_split > 0)) {
+        free(r->ev.step), free(r->ev.top1), free(r->ev.loss), free(r->ev.bits);
+        curve_from_test(r);
+    }
     if (!rc) rc = read_cost(g, r, err, where);
     r->checkpoint_step = -1;
     if (!rc && H5Lexists(g, "checkpoint", H5P_DEFAULT) > 0) {
@@ -691,20 +763,123 @@ static int load_run(ExpFile *f, hid_t runs, const char *name, Run *r, char *err)
     if (!rc) rc = read_landscape(g, "landscape1d", 0, &r->ls1, err, where);
     if (!rc) drop_stale(where, r, "landscape", &r->ls2);
     if (!rc) drop_stale(where, r, "landscape1d", &r->ls1);
-    if (!rc && !strcmp(r->status, "complete") && r->ev.n == 0)
-        rc = errf(err, "%s: the run is complete but has no eval/ rows", where);
+    if (!rc && !strcmp(r->status, "complete") && r->te.n == 0)
+        rc = errf(err, "%s: the run is complete but has no test/ rows", where);
     if (!rc && !strcmp(r->status, "complete") && !r->has_cost)
         warnf("%s: complete run without a cost/ table: no efficiency row", where);
     H5Gclose(g);
     return rc;
 }
 
+/* The seconds of training at a step, from the train/time_s of the row logged
+ * at that step (TTA_LOGGED). The rows are logged every train.log_interval
+ * steps, so a step between two rows gets the linear interpolation between
+ * them (TTA_INTERPOLATED; the later row's time may include part of an
+ * evaluation's time), and a step after the last row that row's time
+ * (TTA_EARLIER, a lower bound). NaN and TTA_NONE without an earlier row. */
+static double seconds_at(const TrainRows *t, long step, TtaRule *rule) {
+    long before = -1, after = -1; /* rows: the last at or before step, the first after it */
+    for (size_t k = 0; k < t->n; k++) {
+        if (isnan(t->time_s[k])) continue;
+        if (t->step[k] <= step && (before < 0 || t->step[k] >= t->step[before])) before = (long)k;
+        if (t->step[k] > step && (after < 0 || t->step[k] < t->step[after])) after = (long)k;
+    }
+    if (before < 0) {
+        *rule = TTA_NONE;
+        return NAN;
+    }
+    if (t->step[before] == step) {
+        *rule = TTA_LOGGED;
+        return t->time_s[before];
+    }
+    if (after < 0) {
+        *rule = TTA_EARLIER;
+        return t->time_s[before];
+    }
+    *rule = TTA_INTERPOLATED;
+    const double s0 = (double)t->step[before], s1 = (double)t->step[after];
+    return t->time_s[before] + (t->time_s[after] - t->time_s[before]) * ((double)step - s0) / (s1 - s0);
+}
+
+/* Time to accuracy of a complete run (MLPerf's metric): the first periodic
+ * evaluation (validation; test for a run without a validation split) with
+ * top-1 >= the YAML's target_top1 (experiments/stats.h). */
+static void compute_tta(ExpFile *f, Run *r) {
+    r->tta = -1;
+    r->tta_steps = r->tta_s = NAN;
+    r->tta_rule = TTA_NONE;
+    if (!(f->target_top1 > 0) || strcmp(r->status, "complete")) return;
+    const EvalRows *e = &r->ev;
+    long *steps = xcalloc(e->n, sizeof *steps);
+    double *secs = xcalloc(e->n, sizeof *secs);
+    TtaRule *rules = xcalloc(e->n, sizeof *rules);
+    for (size_t k = 0; k < e->n; k++) {
+        steps[k] = (long)e->step[k];
+        secs[k] = seconds_at(&r->tr, steps[k], &rules[k]);
+    }
+    long st = -1;
+    double sec = NAN;
+    const int rc = stats_time_to_accuracy(steps, e->top1, secs, (int)e->n, f->target_top1, &st, &sec);
+    if (rc < 0) {
+        f->stats_ok = 0;
+    } else if (rc == 0) {
+        r->tta = 1;
+        r->tta_steps = (double)st;
+        r->tta_s = sec;
+        for (size_t k = 0; k < e->n; k++)
+            if (steps[k] == st) {
+                r->tta_rule = rules[k];
+                break;
+            }
+    } else {
+        r->tta = 0;
+    }
+    free(steps), free(secs), free(rules);
+}
+
+/* stats_summary of v[0..n); all NaN (and stats_ok cleared) when the
+ * statistics are not there (experiments/stats.c returns -1 then) */
+static void summarise(ExpFile *f, const double *v, int n, SeedStats *out) {
+    if (stats_summary(v, n, LEVEL, out) != 0) {
+        f->stats_ok = 0;
+        *out = (SeedStats){0, NAN, NAN, NAN, NAN, NAN, NAN};
+    }
+}
+
+static int run_counts(const Run *r, int gi) { return r->group_index == gi && !strcmp(r->status, "complete"); }
+
+/* test_top1_at_selected of group gi minus the reference's, seed by seed
+ * (train.seed of the runs' configs) */
+static void paired_diff(ExpFile *f, int gi, int ref, double *a, double *b) {
+    Group *g = &f->groups[gi];
+    int n = 0;
+    for (int i = 0; i < f->n_runs; i++) {
+        const Run *r = &f->runs[i];
+        if (!run_counts(r, gi)) continue;
+        for (int k = 0; k < f->n_runs; k++) {
+            const Run *q = &f->runs[k];
+            if (run_counts(q, ref) && q->c.seed == r->c.seed) {
+                a[n] = r->metric[M_SEL];
+                b[n] = q->metric[M_SEL];
+                n++;
+                break;
+            }
+        }
+    }
+    if (stats_paired(a, b, n, LEVEL, &g->diff) != 0) {
+        f->stats_ok = 0;
+        g->diff = (PairedStats){0, NAN, NAN, NAN, NAN, NAN, 0, NAN};
+    }
+}
+
 static void build_groups(ExpFile *f) {
     f->groups = xcalloc((size_t)f->n_runs, sizeof *f->groups);
     f->n_groups = 0;
+    f->stats_ok = 1;
     for (int i = 0; i < f->n_runs; i++) {
         Run *r = &f->runs[i];
-        char *gname = group_of(r->name);
+        char *gname = xcalloc(strlen(r->name) + 1, 1);
+        stats_group_name(r->name, gname, strlen(r->name) + 1);
         if (!*gname) {
             free(gname);
             gname = xstrdup(f->experiment);
@@ -721,19 +896,25 @@ static void build_groups(ExpFile *f) {
         r->group = f->groups[gi].name;
         r->group_index = gi;
         f->groups[gi].n_all++;
+        compute_tta(f, r);
     }
     double *a = xcalloc((size_t)f->n_runs, sizeof *a), *b = xcalloc((size_t)f->n_runs, sizeof *b);
     f->ref_group = -1;
+    f->cmp_group = -1;
+    for (int gi = 0; gi < f->n_groups; gi++)
+        if (*f->compare_to && !strcmp(f->groups[gi].name, f->compare_to)) f->cmp_group = gi;
+    if (*f->compare_to && f->cmp_group < 0)
+        warnf("%s: compare_to '%s' names no configuration of the file: no paired comparison", f->path, f->compare_to);
+    int listed = 0;
     for (int gi = 0; gi < f->n_groups; gi++) {
         Group *g = &f->groups[gi];
         int n = 0;
         double cr = 0, bm = 0, fm = 0, wall = 0, rss = 0, mem = 0, eb = 0;
         int n_rss = 0, n_mem = 0, n_eb = 0;
+        g->eval_bits_fixed = NAN;
         for (int i = 0; i < f->n_runs; i++) {
             Run *r = &f->runs[i];
-            if (r->group_index != gi || strcmp(r->status, "complete")) continue;
-            a[n] = r->final_top1;
-            b[n] = r->best_top1;
+            if (!run_counts(r, gi)) continue;
             cr += r->mean_cost_ratio;
             bm += r->bit_macs;
             fm += r->fp32_macs;
@@ -741,13 +922,27 @@ static void build_groups(ExpFile *f) {
             if (!isnan(r->peak_rss_bytes)) rss += r->peak_rss_bytes, n_rss++;
             if (r->eff.ok && !isnan(r->eff.mem_est)) mem += r->eff.mem_est, n_mem++;
             if (r->eff.ok) eb += r->eff.bit_total, n_eb++;
+            if (isnan(g->eval_bits_fixed)) g->eval_bits_fixed = r->eval_bits_fixed;
+            g->curve_on_test |= r->ev_on_test;
             n++;
         }
         g->n = n;
-        g->top1_mean = mean_of(a, n);
-        g->top1_std = std_of(a, n);
-        g->best_mean = mean_of(b, n);
-        g->best_std = std_of(b, n);
+        for (int m = 0; m < M_N; m++) {
+            int k = 0;
+            for (int i = 0; i < f->n_runs; i++)
+                if (run_counts(&f->runs[i], gi)) a[k++] = f->runs[i].metric[m];
+            summarise(f, a, k, &g->st[m]);
+        }
+        /* time to accuracy: over the runs that reached the target */
+        int k = 0;
+        for (int i = 0; i < f->n_runs; i++)
+            if (run_counts(&f->runs[i], gi) && f->runs[i].tta == 1) a[k] = f->runs[i].tta_steps, b[k++] = f->runs[i].tta_s;
+        g->tta_reached = k;
+        summarise(f, a, k, &g->tta_steps);
+        summarise(f, b, k, &g->tta_s);
+        g->is_ref = gi == f->cmp_group;
+        g->diff = (PairedStats){0, NAN, NAN, NAN, NAN, NAN, 0, NAN};
+        if (f->cmp_group >= 0 && !g->is_ref && n > 0) paired_diff(f, gi, f->cmp_group, a, b);
         g->cr = n ? cr / n : NAN;
         g->bit_macs = n ? bm / n : NAN;
         g->fp32_macs = n ? fm / n : NAN;
@@ -758,7 +953,14 @@ static void build_groups(ExpFile *f) {
         const RunConfig *c = &f->runs[g->first_run].c;
         if (f->ref_group < 0 && n > 0 && (c->prec_schedule == PREC_FULL || c->conv == CONV_FP32))
             f->ref_group = gi;
+        /* groups.csv lists the groups with a complete run; runs.csv points at their rows */
+        for (int i = 0; i < f->n_runs; i++)
+            if (f->runs[i].group_index == gi) f->runs[i].group_row = n > 0 ? listed : -1;
+        if (n > 0) listed++;
     }
+    if (!f->stats_ok)
+        warnf("%s: the statistics over seeds are not available (experiments/stats.c answered -1): means, "
+              "intervals, paired differences and times to accuracy are written as nan", f->path);
     free(a);
     free(b);
 }
@@ -798,8 +1000,8 @@ static int load_file(const char *path, ExpFile *f, char *err) {
     }
     f->schema = (int)sv;
     if (f->schema != RESULTS_SCHEMA_VERSION) {
-        rc = errf(err, "%s: schema version %d, cbnn_export reads version %d (results/README.md); rerun the "
-                  "experiment with --fresh to rewrite it", path, f->schema, RESULTS_SCHEMA_VERSION);
+        rc = errf(err, "%s: schema version %d, cbnn_export reads version %d (results/README.md); train it again "
+                  "with --fresh or into another --results directory", path, f->schema, RESULTS_SCHEMA_VERSION);
         goto out;
     }
     f->experiment = h5_attr_strdup(file, "experiment");
@@ -834,6 +1036,8 @@ static int load_file(const char *path, ExpFile *f, char *err) {
     char perr[ERRLEN];
     if (f->yaml && experiment_parse(&e, f->yaml, strlen(f->yaml), path, perr, sizeof perr) == 0) {
         f->grid_order = 1;
+        snprintf(f->compare_to, sizeof f->compare_to, "%s", e.compare_to);
+        f->target_top1 = e.target_top1;
         for (int k = 0; k < e.n_runs; k++)
             for (int i = 0; i < names.n; i++)
                 if (!used[i] && !strcmp(names.names[i], e.runs[k].name)) {
@@ -877,8 +1081,9 @@ static void free_file(ExpFile *f) {
         free(r->name);
         free(r->config);
         free(r->tr.step), free(r->tr.loss), free(r->tr.lr), free(r->tr.bits), free(r->tr.grad_bits);
-        free(r->tr.cost_ratio), free(r->tr.top1);
-        free(r->ev.step), free(r->ev.top1), free(r->ev.loss);
+        free(r->tr.cost_ratio), free(r->tr.top1), free(r->tr.time_s);
+        free(r->ev.step), free(r->ev.top1), free(r->ev.loss), free(r->ev.bits);
+        free(r->te.step), free(r->te.role), free(r->te.fixed), free(r->te.top1), free(r->te.loss), free(r->te.bits);
         for (size_t k = 0; k < r->cost.n; k++) {
             if (r->cost.name) free(r->cost.name[k]);
             if (r->cost.kind) free(r->cost.kind[k]);
@@ -906,9 +1111,11 @@ static int write_runs_csv(const ExpFile *f, const char *dir, char *err) {
     char path[4096];
     Out o;
     if (path_fmt(path, sizeof path, err, "%s/runs.csv", dir) || out_open(&o, path, err)) return -1;
-    fprintf(o.f, "run,file,status,group,arch,conv,schedule,bits_min,bits_max,grad_bits,cycles,seed,final_top1,"
-                 "best_top1,mean_cost_ratio,bit_macs,fp32_macs,wall_time_s,images_per_s,peak_rss_bytes,"
-                 "checkpoint_step,landscape_step,landscape1d_step\n");
+    fprintf(o.f, "run,file,status,group,group_row,arch,conv,schedule,bits_min,bits_max,grad_bits,cycles,seed,"
+                 "val_split,test_top1_at_selected,final_test_top1,paper_best_top1,test_top1_at_selected_fixed,"
+                 "final_test_top1_fixed,eval_bits_fixed,val_top1_at_selected,selected_step,curve_split,"
+                 "tta_reached,tta_steps,tta_seconds,tta_seconds_from,mean_cost_ratio,bit_macs,fp32_macs,"
+                 "wall_time_s,images_per_s,peak_rss_bytes,checkpoint_step,landscape_step,landscape1d_step\n");
     for (int i = 0; i < f->n_runs; i++) {
         const Run *r = &f->runs[i];
         const RunConfig *c = &r->c;
@@ -919,10 +1126,19 @@ static int write_runs_csv(const ExpFile *f, const char *dir, char *err) {
         csv_field(o.f, r->status);
         fputc(',', o.f);
         csv_field(o.f, r->group);
-        fprintf(o.f, ",%s,%s,%s,%d,%d,%d,%d,%llu,%s,%s,%s,%s,%s,%s,%s,%s", c->arch,
-                config_enum_name("model.conv", c->conv), config_enum_name("precision.schedule", c->prec_schedule),
-                c->bits.min, c->bits.max, c->grad_bits.max, c->prec_cycles, (unsigned long long)c->seed,
-                NUM(r->final_top1), NUM(r->best_top1), NUM(r->mean_cost_ratio), NUM(r->bit_macs), NUM(r->fp32_macs),
+        fputc(',', o.f);
+        if (r->group_row >= 0) fprintf(o.f, "%d", r->group_row);
+        fprintf(o.f, ",%s,%s,%s,%d,%d,%d,%d,%llu,%s", c->arch, config_enum_name("model.conv", c->conv),
+                config_enum_name("precision.schedule", c->prec_schedule), c->bits.min, c->bits.max,
+                c->grad_bits.max, c->prec_cycles, (unsigned long long)c->seed, NUM(r->val_split));
+        for (int m = 0; m < M_N; m++) fprintf(o.f, ",%s", NUM(r->metric[m]));
+        fprintf(o.f, ",%s,%s,%s,%s", NUM(r->eval_bits_fixed), NUM(r->val_top1_at_selected), NUM(r->selected_step),
+                r->ev.n == 0 ? "" : r->ev_on_test ? "test" : "val");
+        if (r->tta < 0)
+            fprintf(o.f, ",,nan,nan,");
+        else
+            fprintf(o.f, ",%d,%s,%s,%s", r->tta, NUM(r->tta_steps), NUM(r->tta_s), TTA_RULE[r->tta_rule]);
+        fprintf(o.f, ",%s,%s,%s,%s,%s,%s", NUM(r->mean_cost_ratio), NUM(r->bit_macs), NUM(r->fp32_macs),
                 NUM(r->wall_time_s), NUM(r->images_per_s), NUM(r->peak_rss_bytes));
         /* steps: empty when there is none (no checkpoint; no landscape exported) */
         fputc(',', o.f);
@@ -943,18 +1159,29 @@ static int write_dats(const ExpFile *f, const char *dir, char *err) {
         Out o;
         if (r->tr.n > 0) {
             if (path_fmt(path, sizeof path, err, "%s/%s.train.dat", dir, r->file) || out_open(&o, path, err)) return -1;
-            fprintf(o.f, "# step loss lr bits grad_bits cost_ratio top1\n");
+            fprintf(o.f, "# step loss lr bits grad_bits cost_ratio top1 time_s\n");
             for (size_t k = 0; k < r->tr.n; k++)
-                fprintf(o.f, "%lld %s %s %s %s %s %s\n", (long long)r->tr.step[k], NUM(r->tr.loss[k]),
+                fprintf(o.f, "%lld %s %s %s %s %s %s %s\n", (long long)r->tr.step[k], NUM(r->tr.loss[k]),
                         NUM(r->tr.lr[k]), NUM(r->tr.bits[k]), NUM(r->tr.grad_bits[k]), NUM(r->tr.cost_ratio[k]),
-                        NUM(r->tr.top1[k]));
+                        NUM(r->tr.top1[k]), NUM(r->tr.time_s[k]));
             if (out_close(&o, err)) return -1;
         }
         if (r->ev.n > 0) {
-            if (path_fmt(path, sizeof path, err, "%s/%s.eval.dat", dir, r->file) || out_open(&o, path, err)) return -1;
-            fprintf(o.f, "# step top1 loss\n");
+            if (path_fmt(path, sizeof path, err, "%s/%s.val.dat", dir, r->file) || out_open(&o, path, err)) return -1;
+            fprintf(o.f, "# step top1 loss bits (%s)\n",
+                    r->ev_on_test ? "test set: the run has no validation split" : "validation split");
             for (size_t k = 0; k < r->ev.n; k++)
-                fprintf(o.f, "%lld %s %s\n", (long long)r->ev.step[k], NUM(r->ev.top1[k]), NUM(r->ev.loss[k]));
+                fprintf(o.f, "%lld %s %s %s\n", (long long)r->ev.step[k], NUM(r->ev.top1[k]), NUM(r->ev.loss[k]),
+                        NUM(r->ev.bits[k]));
+            if (out_close(&o, err)) return -1;
+        }
+        if (r->te.n > 0) {
+            if (path_fmt(path, sizeof path, err, "%s/%s.test.dat", dir, r->file) || out_open(&o, path, err)) return -1;
+            fprintf(o.f, "# step top1 loss bits role fixed (role 0 periodic, 1 selected, 2 final; fixed 1: at "
+                         "eval_bits_fixed)\n");
+            for (size_t k = 0; k < r->te.n; k++)
+                fprintf(o.f, "%lld %s %s %s %lld %lld\n", (long long)r->te.step[k], NUM(r->te.top1[k]),
+                        NUM(r->te.loss[k]), NUM(r->te.bits[k]), (long long)r->te.role[k], (long long)r->te.fixed[k]);
             if (out_close(&o, err)) return -1;
         }
         if (r->ls2.present) {
@@ -984,15 +1211,35 @@ static int write_groups_csv(const ExpFile *f, const char *dir, char *err) {
     char path[4096];
     Out o;
     if (path_fmt(path, sizeof path, err, "%s/groups.csv", dir) || out_open(&o, path, err)) return -1;
-    fprintf(o.f, "group,n,top1_mean,top1_std,best_top1_mean,best_top1_std,mean_cost_ratio,bit_macs,fp32_macs,"
-                 "schedule,bits_min,bits_max,cycles\n");
+    fprintf(o.f, "group,n,n_runs");
+    for (int m = 0; m < M_N; m++)
+        fprintf(o.f, ",%s_mean,%s_sd,%s_ci_lo,%s_ci_hi,%s_olympic", METRIC[m], METRIC[m], METRIC[m], METRIC[m],
+                METRIC[m]);
+    fprintf(o.f, ",reference,pairs,diff_mean,diff_ci_lo,diff_ci_hi,diff_t,diff_p,eval_bits_fixed,tta_target,"
+                 "tta_reached,tta_steps_mean,tta_steps_olympic,tta_seconds_mean,tta_seconds_olympic,"
+                 "mean_cost_ratio,bit_macs,fp32_macs,wall_time_s,schedule,bits_min,bits_max,cycles\n");
     for (int gi = 0; gi < f->n_groups; gi++) {
         const Group *g = &f->groups[gi];
         if (g->n == 0) continue;
         const RunConfig *c = &f->runs[g->first_run].c;
         csv_field(o.f, g->name);
-        fprintf(o.f, ",%d,%s,%s,%s,%s,%s,%s,%s,%s,%d,%d,%d\n", g->n, NUM(g->top1_mean), NUM(g->top1_std),
-                NUM(g->best_mean), NUM(g->best_std), NUM(g->cr), NUM(g->bit_macs), NUM(g->fp32_macs),
+        fprintf(o.f, ",%d,%d", g->n, g->n_all);
+        for (int m = 0; m < M_N; m++) {
+            const SeedStats *st = &g->st[m];
+            fprintf(o.f, ",%s,%s,%s,%s,%s", NUM(st->mean), NUM(st->sd), NUM(st->ci_lo), NUM(st->ci_hi),
+                    NUM(st->olympic_mean));
+        }
+        fputc(',', o.f);
+        if (f->cmp_group >= 0 && !g->is_ref) csv_field(o.f, f->compare_to);
+        const PairedStats *d = &g->diff;
+        fprintf(o.f, ",%d,%s,%s,%s,%s,%s,%s", d->n, NUM(d->mean_diff), NUM(d->ci_lo), NUM(d->ci_hi), NUM(d->t),
+                NUM(d->p_two_sided), NUM(g->eval_bits_fixed));
+        if (f->target_top1 > 0)
+            fprintf(o.f, ",%s,%d,%s,%s,%s,%s", NUM(f->target_top1), g->tta_reached, NUM(g->tta_steps.mean),
+                    NUM(g->tta_steps.olympic_mean), NUM(g->tta_s.mean), NUM(g->tta_s.olympic_mean));
+        else
+            fprintf(o.f, ",nan,0,nan,nan,nan,nan");
+        fprintf(o.f, ",%s,%s,%s,%s,%s,%d,%d,%d\n", NUM(g->cr), NUM(g->bit_macs), NUM(g->fp32_macs), NUM(g->wall),
                 config_enum_name("precision.schedule", c->prec_schedule), c->bits.min, c->bits.max, c->prec_cycles);
     }
     return out_close(&o, err);
@@ -1019,7 +1266,7 @@ static int write_efficiency(const ExpFile *f, const char *dir, char *err) {
                  "fwd_bitmacs,err_bitmacs,wgrad_bitmacs,bit_macs,fwd_fp32_macs,err_fp32_macs,wgrad_fp32_macs,"
                  "fp32_macs,fwd_ratio,err_ratio,wgrad_ratio,bitmacs_ratio,reduction_pct,peak_bits,peak_grad_bits,"
                  "params,mem_state_bytes,mem_act_fp32_bytes,mem_act_est_bytes,mem_err_fp32_bytes,mem_err_est_bytes,"
-                 "mem_fp32_bytes,mem_est_bytes,mem_ratio,wall_time_s,images_per_s,peak_rss_bytes,final_top1,"
+                 "mem_fp32_bytes,mem_est_bytes,mem_ratio,wall_time_s,images_per_s,peak_rss_bytes,test_top1_at_selected,"
                  "ref_group,bitmacs_vs_ref,reduction_vs_ref_pct,wall_vs_ref,rss_vs_ref,mem_vs_ref,top1_minus_ref\n");
     for (int i = 0; i < f->n_runs; i++) {
         const Run *r = &f->runs[i];
@@ -1042,14 +1289,14 @@ static int write_efficiency(const ExpFile *f, const char *dir, char *err) {
                 e->peak_bits, e->peak_grad_bits, NUM(e->params), NUM(e->mem_state), NUM(e->mem_act_fp32),
                 NUM(e->mem_act_est), NUM(e->mem_err_fp32), NUM(e->mem_err_est), NUM(e->mem_fp32), NUM(e->mem_est),
                 NUM(e->mem_ratio), NUM(r->wall_time_s), NUM(r->images_per_s), NUM(r->peak_rss_bytes),
-                NUM(r->final_top1));
+                NUM(r->metric[M_SEL]));
         if (ref) {
             double bv = ratio_or_nan(e->bit_total, ref->eff_bit);
             fputc(',', o.f);
             csv_field(o.f, ref->name);
             fprintf(o.f, ",%s,%s,%s,%s,%s,%s\n", NUM(bv), NUM(100.0 * (1.0 - bv)),
                     NUM(ratio_or_nan(r->wall_time_s, ref->wall)), NUM(ratio_or_nan(r->peak_rss_bytes, ref->rss)),
-                    NUM(ratio_or_nan(e->mem_est, ref->mem_est)), NUM(r->final_top1 - ref->top1_mean));
+                    NUM(ratio_or_nan(e->mem_est, ref->mem_est)), NUM(r->metric[M_SEL] - ref->st[M_SEL].mean));
         } else {
             fprintf(o.f, ",,nan,nan,nan,nan,nan,nan\n");
         }
@@ -1084,11 +1331,11 @@ static int write_efficiency(const ExpFile *f, const char *dir, char *err) {
     }
     if (ref) {
         fprintf(o.f, "\nAgainst the full-precision group `%s` (mean of its %d complete run%s): bit-MACs %s, wall "
-                     "%s s, estimated memory %s MiB, top-1 %s %%.\n\n",
+                     "%s s, estimated memory %s MiB, test top-1 at the selected checkpoint %s %%.\n\n",
                 ref->name, ref->n, ref->n == 1 ? "" : "s", MD("%.4E", ref->eff_bit), MD("%.1f", ref->wall),
-                MD("%.2f", ref->mem_est / 1048576.0), MD("%.2f", ref->top1_mean));
+                MD("%.2f", ref->mem_est / 1048576.0), MD("%.2f", ref->st[M_SEL].mean));
         fprintf(o.f, "| run | bit-MACs / ref | reduction vs ref | wall / ref | peak RSS / ref | memory est. / ref | "
-                     "top-1 − ref (pp) |\n|---|---|---|---|---|---|---|\n");
+                     "test top-1 at selected − ref (pp) |\n|---|---|---|---|---|---|---|\n");
         for (int i = 0; i < f->n_runs; i++) {
             const Run *r = &f->runs[i];
             const Efficiency *e = &r->eff;
@@ -1097,7 +1344,7 @@ static int write_efficiency(const ExpFile *f, const char *dir, char *err) {
             fprintf(o.f, "| %s | %s | %s | %s | %s | %s | %s |\n", r->name, MD("%.4f", bv),
                     MD("%.2f %%", 100.0 * (1 - bv)), MD("%.3f", ratio_or_nan(r->wall_time_s, ref->wall)),
                     MD("%.3f", ratio_or_nan(r->peak_rss_bytes, ref->rss)),
-                    MD("%.3f", ratio_or_nan(e->mem_est, ref->mem_est)), MD("%+.2f", r->final_top1 - ref->top1_mean));
+                    MD("%.3f", ratio_or_nan(e->mem_est, ref->mem_est)), MD("%+.2f", r->metric[M_SEL] - ref->st[M_SEL].mean));
         }
     } else {
         fprintf(o.f, "\nThis experiment has no full-precision run (precision.schedule: full or model.conv: fp32), "
@@ -1118,45 +1365,159 @@ static int write_efficiency(const ExpFile *f, const char *dir, char *err) {
     return out_close(&o, err);
 }
 
-/* the comparison table (Markdown) */
+/* "mean ± sd" of a seed summary ("mean" for one seed, "–" for none) */
+static const char *mean_sd(char *buf, size_t cap, const SeedStats *st) {
+    if (st->n >= 2 && !isnan(st->sd))
+        snprintf(buf, cap, "%.2f ± %.2f", st->mean, st->sd);
+    else if (st->n >= 1 && !isnan(st->mean))
+        snprintf(buf, cap, "%.2f", st->mean);
+    else
+        snprintf(buf, cap, "–");
+    return buf;
+}
+
+#define MEAN_SD(st) mean_sd((char[64]){0}, 64, (st))
+
+/* the 95 % interval of a summary: none for one seed */
+static const char *interval(char *buf, size_t cap, const SeedStats *st) {
+    if (st->n >= 2 && !isnan(st->ci_lo))
+        snprintf(buf, cap, "[%.2f, %.2f]", st->ci_lo, st->ci_hi);
+    else if (st->n == 1)
+        snprintf(buf, cap, "– (n = 1)");
+    else
+        snprintf(buf, cap, "–");
+    return buf;
+}
+
+/* a p-value: three decimals, or the exponent below 0.001 */
+static const char *pvalue(char *buf, size_t cap, double p) {
+    if (isnan(p))
+        snprintf(buf, cap, "–");
+    else if (p < 0.001)
+        snprintf(buf, cap, "%.1e", p);
+    else
+        snprintf(buf, cap, "%.3f", p);
+    return buf;
+}
+
+/* the time-to-accuracy cell of a group */
+static const char *tta_cell(char *buf, size_t cap, const Group *g) {
+    if (g->tta_reached == 0) {
+        snprintf(buf, cap, "not reached (0 of %d)", g->n);
+        return buf;
+    }
+    int k = snprintf(buf, cap, "%.0f steps", g->tta_steps.mean);
+    if (!isnan(g->tta_s.mean)) k += snprintf(buf + k, cap - (size_t)k, ", %.1f s", g->tta_s.mean);
+    if (g->tta_reached < g->n) k += snprintf(buf + k, cap - (size_t)k, " (%d of %d reached)", g->tta_reached, g->n);
+    if (!isnan(g->tta_steps.olympic_mean)) {
+        k += snprintf(buf + k, cap - (size_t)k, "; olympic %.0f steps", g->tta_steps.olympic_mean);
+        if (!isnan(g->tta_s.olympic_mean)) snprintf(buf + k, cap - (size_t)k, ", %.1f s", g->tta_s.olympic_mean);
+    }
+    return buf;
+}
+
+/* the comparison table (Markdown): one row per configuration, the columns
+ * that apply (the paired difference with a compare_to, the fixed-bits test
+ * top-1 with a cyclic configuration, the time to accuracy with a
+ * target_top1), and the legend of every column */
 static void comparison_table(const ExpFile *f, FILE *o) {
+    const int has_cmp = f->cmp_group >= 0, has_tta = f->target_top1 > 0;
+    int has_fixed = 0, on_test = 0;
+    for (int gi = 0; gi < f->n_groups; gi++) {
+        has_fixed |= !isnan(f->groups[gi].eval_bits_fixed);
+        on_test |= f->groups[gi].curve_on_test;
+    }
     fprintf(o, "## %s\n\n", f->experiment);
     fprintf(o, "Results file `%s`: experiment `%s`, results of %s (file created %s), machine %s (%d OpenMP threads), "
                "git %s, build %s, %s.\n\n",
             f->path, f->experiment, S(f->start_time), S(f->first_start_time), S(f->cpu_model), f->omp_threads,
             S(f->git_revision), S(f->build), S(f->compiler));
-    fprintf(o, "| group | bits W-A/err | n seeds | top-1 final (%%) | top-1 best (%%) | cost ratio cr | bit-MACs | "
-               "fp32 MACs | bit/fp32 | wall time (s) |\n");
-    fprintf(o, "|---|---|---|---|---|---|---|---|---|---|\n");
+    if (!f->stats_ok)
+        fprintf(o, "**The statistics over seeds were not available to this build (experiments/stats.c): the "
+                   "means and intervals below are missing.**\n\n");
+    int ncol = 5;
+    fprintf(o, "| configuration | bits W-A/err | n seeds | test top-1 at selected (%%), mean ± sd | 95 %% CI |");
+    if (has_cmp) fprintf(o, " Δ vs %s (pp), 95 %% CI | p |", f->compare_to), ncol += 2;
+    fprintf(o, " final test top-1 (%%) |"), ncol++;
+    if (has_fixed) fprintf(o, " test top-1 at fixed bits (%%) |"), ncol++;
+    fprintf(o, " best test top-1 (selected on test) (%%) |"), ncol++;
+    if (has_tta) fprintf(o, " time to %g %% %s top-1 |", f->target_top1, on_test ? "val (or test)" : "val"), ncol++;
+    fprintf(o, " cost ratio cr | bit-MACs | wall time (s) |\n|");
+    ncol += 3;
+    for (int c = 0; c < ncol; c++) fprintf(o, "---|");
+    fputc('\n', o);
     for (int gi = 0; gi < f->n_groups; gi++) {
         const Group *g = &f->groups[gi];
         char bl[64];
         bits_label(&f->runs[g->first_run].c, bl, sizeof bl);
         if (g->n == 0) {
-            fprintf(o, "| %s | %s | 0 of %d complete | – | – | – | – | – | – | – |\n", g->name, bl, g->n_all);
+            fprintf(o, "| %s | %s | 0 of %d complete |", g->name, bl, g->n_all);
+            for (int c = 3; c < ncol; c++) fprintf(o, " – |");
+            fputc('\n', o);
             continue;
-        }
-        char t1[64], t2[64];
-        if (g->n > 1) {
-            snprintf(t1, sizeof t1, "%.2f ± %.2f", g->top1_mean, g->top1_std);
-            snprintf(t2, sizeof t2, "%.2f ± %.2f", g->best_mean, g->best_std);
-        } else {
-            snprintf(t1, sizeof t1, "%.2f", g->top1_mean);
-            snprintf(t2, sizeof t2, "%.2f", g->best_mean);
         }
         char nl[32];
         if (g->n == g->n_all)
             snprintf(nl, sizeof nl, "%d", g->n);
         else
             snprintf(nl, sizeof nl, "%d of %d", g->n, g->n_all);
-        fprintf(o, "| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", g->name, bl, nl, t1, t2, MD("%.5f", g->cr),
-                MD("%.3E", g->bit_macs), MD("%.3E", g->fp32_macs), MD("%.4f", g->bit_macs / g->fp32_macs),
-                MD("%.1f", g->wall));
+        fprintf(o, "| %s | %s | %s | %s | %s |", g->name, bl, nl, MEAN_SD(&g->st[M_SEL]),
+                interval((char[64]){0}, 64, &g->st[M_SEL]));
+        if (has_cmp) {
+            const PairedStats *d = &g->diff;
+            char dc[96];
+            if (g->is_ref)
+                snprintf(dc, sizeof dc, "reference");
+            else if (d->n >= 2 && !isnan(d->ci_lo))
+                snprintf(dc, sizeof dc, "%+.2f [%+.2f, %+.2f]", d->mean_diff, d->ci_lo, d->ci_hi);
+            else if (d->n == 1)
+                snprintf(dc, sizeof dc, "%+.2f (1 seed in common, no interval)", d->mean_diff);
+            else
+                snprintf(dc, sizeof dc, "– (no seed in common)");
+            fprintf(o, " %s | %s |", dc, g->is_ref ? "–" : pvalue((char[32]){0}, 32, d->p_two_sided));
+        }
+        fprintf(o, " %s |", MEAN_SD(&g->st[M_FINAL]));
+        if (has_fixed) {
+            if (isnan(g->eval_bits_fixed))
+                fprintf(o, " – |");
+            else
+                fprintf(o, " %s (%g bits) |", MEAN_SD(&g->st[M_SEL_FIXED]), g->eval_bits_fixed);
+        }
+        fprintf(o, " %s |", MEAN_SD(&g->st[M_PAPER]));
+        if (has_tta) fprintf(o, " %s |", tta_cell((char[160]){0}, 160, g));
+        fprintf(o, " %s | %s | %s |\n", MD("%.5f", g->cr), MD("%.3E", g->bit_macs), MD("%.1f", g->wall));
     }
-    fprintf(o, "\nn seeds: complete runs (of the group's runs). top-1: mean ± sample std over the seeds (final = "
-               "after the last step, best = best evaluation). cr: CPT's mean per-iteration cost ratio (binary convs "
-               "only, method.md 6.1). bit-MACs: bit-weighted training MACs of the whole network, fp32 layers "
-               "included (6.3). Wall time: mean per run.\n\n");
+    fprintf(o, "\n**Columns.** *configuration*: the run name without `seed=N`. *bits W-A/err*: the weight and "
+               "activation bits of the schedule / the error bits. *n seeds*: complete runs (\"k of n\" when some "
+               "are not complete); every number is over them. *test top-1 at selected*: the test top-1 of the "
+               "checkpoint with the best validation top-1 (`test_top1_at_selected`; the final weights for runs "
+               "without a validation split): the number to report; mean ± sample standard deviation. *95 %% CI*: "
+               "the t-interval of the mean, mean ± t(0.975, n − 1) · sd / √n (GSL's `gsl_cdf_tdist_Pinv`); none "
+               "for n = 1.");
+    if (has_cmp)
+        fprintf(o, " *Δ vs %s*: the paired difference in percentage points, seed by seed (same `train.seed`): "
+                   "the mean of this configuration's test top-1 at selected minus %s's over the seeds both "
+                   "have, with its 95 %% t-interval; *p*: the two-sided paired t-test (`gsl_cdf_tdist_Q`; – when "
+                   "undefined: one pair, or equal differences).",
+                f->compare_to, f->compare_to);
+    fprintf(o, " *final test top-1*: the final weights' (`final_test_top1`).");
+    if (has_fixed)
+        fprintf(o, " *test top-1 at fixed bits*: cyclic configurations only, the selected checkpoint evaluated at "
+                   "the fixed precision `eval_bits_fixed` (`test_top1_at_selected_fixed`), since the faithful rule "
+                   "evaluates at the bits where the schedule ends.");
+    fprintf(o, " *best test top-1 (selected on test)*: the paper's metric (`paper_best_top1`), the best of the test "
+               "evaluations: chosen by looking at the test set, so it is optimistic and not an estimate of "
+               "accuracy.");
+    if (has_tta)
+        fprintf(o, " *time to %g %%*: MLPerf's time to accuracy, per run the first validation evaluation with "
+                   "top-1 ≥ %g %% (`target_top1`)%s: its step and seconds of training (train/time_s at that step; "
+                   "analysis/README.md), averaged over the runs that reached it; the olympic mean drops the fastest "
+                   "and the slowest run (≥ 5 runs reached).",
+                f->target_top1, f->target_top1,
+                on_test ? " (the test evaluations for runs without a validation split)" : "");
+    fprintf(o, " *cost ratio cr*: CPT's mean per-iteration cost ratio (binary convs only, method.md 6.1). "
+               "*bit-MACs*: bit-weighted training MACs of the whole network, fp32 layers included (6.3). *wall "
+               "time*: mean per run.\n\n");
 }
 
 static int write_md(const ExpFile *f, const char *md_dir, char *err) {
@@ -1351,8 +1712,8 @@ static int paper_mode(const char *out_dir, char *err) {
 static void usage(FILE *o) {
     fprintf(o, "usage: cbnn_export [--out DIR] [--md-dir DIR] RESULTS.h5 [RESULTS.h5 ...]\n"
                "       cbnn_export [--out DIR] --paper\n"
-               "Exports results files (schema v3) to DIR/K/ (default DIR plots/out/data), K the file's name\n"
-               "without .h5: runs.csv, <run>.train.dat, <run>.eval.dat, <run>.landscape*.dat (only those of\n"
+               "Exports results files (schema v4) to DIR/K/ (default DIR plots/out/data), K the file's name\n"
+               "without .h5: runs.csv, <run>.train.dat, <run>.val.dat, <run>.test.dat, <run>.landscape*.dat (only those of\n"
                "the run's checkpoint now), groups.csv, efficiency.csv and .md; and the comparison table to\n"
                "MDDIR/K.md (default results/) and stdout.\n"
                "--paper prints the arithmetic of the paper's reductions and writes DIR/paper_arithmetic.md.\n"

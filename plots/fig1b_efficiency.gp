@@ -1,8 +1,9 @@
 # Fig. 1(b) of the paper: top-1 accuracy against training MACs (log scale). Two panels:
 #   left:  the paper's Table 2 (ImageNet, ResNet-18), the "paper" points, from plots/paper_table2.dat
 #          (method.md §7), with the paper's headline saving of CycleBNN against AdaBin;
-#   right: ours, one point per group of every experiment given (best top-1, mean ± std over its seeds,
-#          against its bit-weighted training MACs), coloured by experiment and labelled by group.
+#   right: ours, one point per configuration of every experiment given (the test top-1 at the selected
+#          checkpoint, results/README.md: its mean over the seeds with the 95 % t-interval as error bar,
+#          against its bit-weighted training MACs), coloured by experiment and labelled by configuration.
 #          Groups of different experiments with the same MACs and top-1 (the same run in two files,
 #          e.g. cycles=8 = bits=2-6 = cyclic2-6) share one point and one label.
 # The panels are not on one axis on purpose: our runs are Fashion-MNIST-scale, the paper's are ImageNet.
@@ -11,8 +12,9 @@
 #               out='plots/out/fig1b_efficiency'" plots/fig1b_efficiency.gp
 #
 # groups: space-separated groups.csv files written by cbnn_export (DIR/<results file>/groups.csv; the
-#         legend names each by its directory). Columns used: group, n, best_top1_mean,
-#         best_top1_std, bit_macs (fp32-MAC equivalents, results/README.md).
+#         legend names each by its directory). Columns used: group, test_top1_at_selected_mean,
+#         test_top1_at_selected_ci_lo and _ci_hi (nan for one seed: no bar), bit_macs (fp32-MAC
+#         equivalents, results/README.md).
 #         Or, for paths with spaces (what plots/regenerate passes): ngroups=N and groups1..groupsN.
 # paper:  default plots/paper_table2.dat next to this script.
 # out:    output path without extension; writes OUT.png and OUT.pdf.
@@ -34,7 +36,7 @@ do for [i=1:nexp] { gfiles = gfiles." ".shq(gfile(i)) }
 
 # Our points and their label layout, by awk: CSV parsed as RFC 4180 (a group name with a comma is
 # quoted; gnuplot's own comma separator would cut it); one row per distinct point:
-#   x y sd experiment_index label_y ymin ymax label_chars "label"
+#   x y half-interval experiment_index label_y ymin ymax label_chars "label"
 # Labels sit in a column right of the points, in the points' order of y, at least ROWS apart in a
 # display range [ymin, ymax] that holds every point and error bar, with a leader line to their point.
 layout = 'function parse(L, a,   n, f, q, i, c) { n = 0; f = ""; q = 0; \
@@ -44,8 +46,10 @@ layout = 'function parse(L, a,   n, f, q, i, c) { n = 0; f = ""; q = 0; \
   a[++n] = f; return n } \
 BEGIN { Q = sprintf("%c", 34); ROWS = 24 } \
 FNR == 1 { ne++; m = parse($0, h); for (j = 1; j <= m; j++) col[h[j]] = j; next } \
-{ parse($0, a); xs = a[col["bit_macs"]]; ys = a[col["best_top1_mean"]]; sd = a[col["best_top1_std"]]; \
-  if (xs == "nan" || ys == "nan" || xs == "" || ys == "" || xs + 0 <= 0) next; if (sd == "nan" || sd == "") sd = 0; \
+{ parse($0, a); xs = a[col["bit_macs"]]; ys = a[col["test_top1_at_selected_mean"]]; \
+  lo = a[col["test_top1_at_selected_ci_lo"]]; hi = a[col["test_top1_at_selected_ci_hi"]]; \
+  if (xs == "nan" || ys == "nan" || xs == "" || ys == "" || xs + 0 <= 0) next; \
+  sd = (lo == "nan" || hi == "nan" || lo == "" || hi == "") ? 0 : (hi - lo) / 2; \
   g = a[col["group"]]; if (g == "") g = "(one run)"; \
   k = sprintf("%.6g %.4f", xs + 0, ys + 0); \
   if (k in pid) { i = pid[k]; lab[i] = lab[i] " = " g; if (sd + 0 > s[i]) s[i] = sd + 0 } \
@@ -125,7 +129,7 @@ do for [fmt in "png pdf"] {
     # ---- right: ours
     set origin 0.44, 0.1
     set size 0.56, 0.83
-    set title "ours: best top-1 of every group (results/*.h5; not ImageNet)" font ",12"
+    set title "ours: test top-1 at the selected checkpoint, mean and 95 % CI (not ImageNet)" font ",12"
     set xrange [xlo : xhi]
     set yrange [ymin : ymax]
     # tics at 1, 2, (3,) 5 x 10^k when the axis spans few decades, else at 10^k

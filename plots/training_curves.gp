@@ -1,13 +1,16 @@
-# Training curves of the runs of one experiment, in four panels: training loss, test top-1,
-# bit widths (weights/activations and errors) and learning rate, each against the optimizer step.
+# Training curves of the runs of one experiment, in four panels: training loss, validation top-1
+# (with the test evaluations of the selected and final weights marked), bit widths (weights/activations
+# and errors) and learning rate, each against the optimizer step.
 # Not a figure of the paper: it shows what the precision schedule does to training.
 #
 #   gnuplot -e "datadir='plots/out/data/quick_ablation_cycles'; out='plots/out/quick_ablation_cycles_training_curves'" \
 #           plots/training_curves.gp
 #
 # datadir: one experiment's directory written by `cbnn_export --out DIR results/E.h5` (DIR/E):
-#          runs.csv, FILE.train.dat (# step loss lr bits grad_bits cost_ratio top1),
-#          FILE.eval.dat (# step top1 loss).
+#          runs.csv, FILE.train.dat (# step loss lr bits grad_bits cost_ratio top1 time_s),
+#          FILE.val.dat (# step top1 loss bits: the periodic evaluations, on the validation split; on the
+#          test set for a run without one, runs.csv curve_split = test), FILE.test.dat (# step top1 loss
+#          bits role fixed: role 1 selected, 2 final weights; fixed 1 at eval_bits_fixed).
 # out:     output path without extension; writes OUT.png and OUT.pdf.
 # Optional:
 #   runs='a b'   the runs to draw, by their `file` column of runs.csv (default: every run that is
@@ -22,10 +25,11 @@ load (lastsl(ARG0) ? ARG0[1:lastsl(ARG0) - 1] : ".").'/lib.gp'
 if (!exists("out")) out = datadir.'_training_curves'
 if (!exists("title")) title = basename(datadir).": training curves"
 
-# file, group number, seed number within the group, whether it has an eval file, and the run name,
-# one run a line, from runs.csv (RFC 4180 CSV: a run name may hold commas, spaces, quotes). The run
-# name comes last on its line, as the rest of the line, so that it may hold anything but a newline;
-# the file column is a stem of [A-Za-z0-9_.-] (cbnn_export).
+# file, group number, seed number within the group, whether it has a val file, whether its curve is
+# on the test set (1) or validation (0), whether it has a test file, and the run name, one run a line, from runs.csv (RFC 4180 CSV:
+# a run name may hold commas, spaces, quotes). The run name comes last on its line, as the rest of the
+# line, so that it may hold anything but a newline; the file column is a stem of [A-Za-z0-9_.-]
+# (cbnn_export).
 pickruns = csvparse.'function has(p,   l, r) { r = (getline l < p) > 0; close(p); return r } \
 BEGIN { Q = sprintf("%c", 34) } \
 NR == 1 { m = parse($0, h); for (i = 1; i <= m; i++) col[h[i]] = i; n = split(pick, p, " "); for (i = 1; i <= n; i++) want[p[i]] = 1; next } \
@@ -33,20 +37,23 @@ NR == 1 { m = parse($0, h); for (i = 1; i <= m; i++) col[h[i]] = i; n = split(pi
   if (!has(dir "/" f ".train.dat")) next; \
   g = a[col["group"]]; if (!(g in gi)) { gi[g] = ++ng; ns[g] = 0 }; ns[g]++; \
   name = a[col["run"]]; gsub(/[\r\n]/, " ", name); \
-  print f, gi[g], ns[g], has(dir "/" f ".eval.dat"), name }'
+  print f, gi[g], ns[g], has(dir "/" f ".val.dat"), (a[col["curve_split"]] == "test" ? 1 : 0), has(dir "/" f ".test.dat"), name }'
 runs_table = system("awk -v pick=".awkv(exists("runs") ? runs : "")." -v dir=".awkv(datadir)." ".shq(pickruns)." ".shq(datadir.'/runs.csv'))
 nruns = nlines(runs_table)
 if (nruns < 1) { print "training_curves.gp: no run with logged steps (FILE.train.dat) in ".datadir."/runs.csv"; exit status 1 }
 row(i) = nthline(runs_table, i)
-# the run name: the line after its first four words and their spaces
-nameof(l) = l[strlen(word(l, 1)) + strlen(word(l, 2)) + strlen(word(l, 3)) + strlen(word(l, 4)) + 5:]
+# the run name: the line after its first six words and their spaces
+nameof(l) = l[strlen(word(l, 1)) + strlen(word(l, 2)) + strlen(word(l, 3)) + strlen(word(l, 4)) + strlen(word(l, 5)) + strlen(word(l, 6)) + 7:]
 file(i) = datadir.'/'.word(row(i), 1)
 name(i) = nameof(row(i))
 colour(i) = int(word(row(i), 2))
 dash(i) = int(word(row(i), 3))
-evalfile(i) = (word(row(i), 4) eq "1" ? file(i).'.eval.dat' : '/dev/null')
+evalfile(i) = (word(row(i), 4) eq "1" ? file(i).'.val.dat' : '/dev/null')
+# the test evaluations of the selected and final weights (test.dat roles 1, 2 at fixed 0)
+testsrc(i) = (word(row(i), 6) eq "1" ? file(i).'.test.dat' : '/dev/null')
 neval = 0
-do for [i=1:nruns] { neval = neval + (word(row(i), 4) eq "1") }
+on_test = 0
+do for [i=1:nruns] { neval = neval + (word(row(i), 4) eq "1"); on_test = on_test + (word(row(i), 5) eq "1") }
 
 if (!exists("ema")) {
     stats file(1).'.train.dat' using 1 nooutput
@@ -95,11 +102,17 @@ do for [fmt in "png pdf"] {
     plot for [i=1:nruns] file(i).'.train.dat' using 1:(smooth_y(column(0), $2)) with lines lc colour(i) dt dash(i) lw 1.5 title name(i)
     unset key
 
-    # (b) test top-1
-    set title "(b) test top-1 at each evaluation"
+    # (b) validation top-1 (the test set for runs without a validation split), and the test top-1 of
+    # the selected (diamonds) and final (squares) weights at the evaluation precision
+    set title (on_test == nruns ? "(b) test top-1 at each evaluation (no validation split: selected on test)" : \
+               on_test > 0 ? "(b) top-1 at each evaluation: validation (test for runs without a validation split)" : \
+               "(b) validation top-1 at each evaluation")
     set ylabel "top-1 accuracy (%)"
+    set label 4 "test top-1: ◇ selected, □ final weights" at graph 0.02, 0.05 left font ",10"
     if (neval > 0) {
-        plot for [i=1:nruns] evalfile(i) using 1:2 with linespoints lc colour(i) dt dash(i) pt 7 ps 0.8 lw 1.5 notitle
+        plot for [i=1:nruns] evalfile(i) using 1:2 with linespoints lc colour(i) dt dash(i) pt 7 ps 0.8 lw 1.5 notitle, \
+             for [i=1:nruns] testsrc(i) using 1:(($5 == 1 && $6 == 0) ? $2 : NaN) with points lc colour(i) pt 12 ps 1.6 lw 1.5 notitle, \
+             for [i=1:nruns] testsrc(i) using 1:(($5 == 2 && $6 == 0) ? $2 : NaN) with points lc colour(i) pt 4 ps 1.6 lw 1.5 notitle
     } else {
         set yrange [0:100]
         set label 3 "no evaluation logged yet" at graph 0.5, 0.5 center
@@ -107,6 +120,7 @@ do for [fmt in "png pdf"] {
         unset label 3
         set yrange [*:*]
     }
+    unset label 4
 
     # (c) bit widths
     set title (boff > 0 ? sprintf("(c) bits: b solid, g dashed (runs offset by %.2g bit)", boff) : "(c) bits: b solid, g dashed") 

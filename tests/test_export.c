@@ -1,27 +1,41 @@
-/* cbnn_export (analysis/export.c) end to end: a small results file is written
- * with the experiments/results_h5 API (no training: 2 runs x 2 seeds with known
- * rows, cost/ tables, attributes, a loss-landscape table and a pending run
- * outside the grid), exported by the cbnn_export binary given as argv[1],
- * and every output is read back:
- *   - <file>.train.dat / .eval.dat: the HDF5 values, row for row, exactly
- *     (values chosen not to be short decimals, so the printing must round-trip);
- *   - runs.csv: header, column values, the grid's order (not HDF5's name order),
- *     the run outside the grid last, NaN as nan, quoted run names;
- *   - groups.csv: mean and sample std over the seeds against hand-computed values;
+/* cbnn_export (analysis/export.c) end to end: a small results file of schema 4
+ * is written with the experiments/results_h5 API (no training: 2 configurations
+ * x 3 seeds in the grid, a one-seed configuration without a validation split
+ * and a five-seed one outside the grid, known train/, val/ and test/ rows, the
+ * selection attributes, cost/ tables, a loss-landscape table and a pending
+ * run), exported by the cbnn_export binary given as argv[1], and every output
+ * is read back:
+ *   - <file>.train.dat / .val.dat / .test.dat: the HDF5 values, row for row,
+ *     exactly (values chosen not to be short decimals, so the printing must
+ *     round-trip); a run without a validation split gets its periodic test/
+ *     rows as its curve, said in the header;
+ *   - runs.csv: header, the schema-4 attributes, the grid's order (not HDF5's
+ *     name order), the runs outside the grid last, NaN as nan, quoted names,
+ *     each run's time to accuracy (reached by the row logged at that step, by
+ *     interpolation between logged rows, by the last earlier row; not reached);
+ *   - groups.csv against hand-computed statistics (computed here, not by
+ *     experiments/stats.c): means, sample sds, 95 % t-intervals with the t
+ *     quantiles typed in (4.302652729749464 for n = 3, 2.7764451051977987 for
+ *     n = 5), equal values (sd 0, the interval the mean), n = 1 (no sd, no
+ *     interval), the olympic mean of 5 seeds, the paired difference against
+ *     compare_to seed by seed with its interval, t and p (df = 2: the t CDF in
+ *     closed form, p = 1 - |t| / sqrt(t^2 + 2)), time to accuracy per group;
  *   - efficiency.csv: the per-phase fp32 MACs and bit-MACs ratios of a run with a
  *     hand-made cost/ table, the fp32 MACs of a run with the real model's table
  *     against train_estimate(), the ratios against the full-precision group;
  *   - <file>.landscape.dat: a blank line after every grid_n rows; landscape1d;
  *     a landscape of an older checkpoint than the run's (stale) is left out with
  *     a warning naming the run and both steps; runs.csv gives the steps;
- *   - MDDIR/<file>.md and the same table on stdout;
+ *   - MDDIR/<file>.md and the same table on stdout: the rows as the statistics
+ *     print them (n = 1 with no interval), the column "best test top-1
+ *     (selected on test)", "not reached", the legend;
  *   - outputs are keyed by file: a copy exptest_old.h5 of the same experiment
  *     exported beside it gets its own DIR/exptest_old/ and exptest_old.md (and
  *     leaves exptest's alone); two files of the same name are refused;
  *   - --paper: 88.88 %;
- *   - errors (missing file, schema version 2, a complete run without eval rows,
- *     a good file next to a bad one): a message naming the file (and run), a
- *     non-zero exit and no output at all. */
+ *   - errors (missing file, schema version 3, a complete run without test/
+ *     rows, a good file next to a bad one): a message naming the file (and
+ *     run), a non-zero exit and no output at all. */
 #include <errno.h>
 #include <ftw.h>
 #include <hdf5.h>
@@ -44,9 +58,15 @@
 #define ITERS 10
 #define BATCH 4
 #define NSAMP ((double)ITERS * BATCH)
-#define NRUNS 4 /* the grid */
+#define NGRID 6  /* the grid: zcyc and afull x seeds 1, 2, 3 */
+#define NRUNS 12 /* complete: the grid, lone, many,seed=1..5 (then the pending orphan) */
+#define T2 4.302652729749464  /* t(0.975, 2) */
+#define T4 2.7764451051977987 /* t(0.975, 4) */
+#define TARGET 75.0
 
 static const char *EXP_YAML = "name: exptest\n"
+                              "compare_to: afull\n"
+                              "target_top1: 75\n"
                               "base:\n"
                               "  model: {arch: cifar_resnet8, conv: cyclebnn}\n"
                               "  precision: {schedule: cyclic, bits: [2, 6], grad_bits: 8, cycles: 2}\n"
@@ -57,30 +77,80 @@ static const char *EXP_YAML = "name: exptest\n"
                               "runs:\n"
                               "  zcyc: {precision.cycles: 2}\n"
                               "  afull: {precision.schedule: full}\n"
-                              "seeds: [1, 2]\n";
+                              "seeds: [1, 2, 3]\n";
 
-/* the grid's order; HDF5 lists them by name (afull first) */
-static const char *RUN[NRUNS] = {"zcyc,seed=1", "zcyc,seed=2", "afull,seed=1", "afull,seed=2"};
-static const char *STEM[NRUNS] = {"zcyc_seed_1", "zcyc_seed_2", "afull_seed_1", "afull_seed_2"};
-static const double FINAL[NRUNS] = {70.25, 71.75, 80.0, 81.0};
-static const double BEST[NRUNS] = {72.0, 73.5, 80.5, 81.5};
-static const double WALL[NRUNS] = {10.5, 11.5, 20.0, 22.0};
-static const double RSS[NRUNS] = {1e8, 1.1e8, 2e8, 2e8};
+/* the grid's order, then the runs outside it by name; HDF5 lists them by name (afull first) */
+static const char *RUN[NRUNS] = {"zcyc,seed=1",  "zcyc,seed=2",  "zcyc,seed=3", "afull,seed=1",
+                                 "afull,seed=2", "afull,seed=3", "lone",        "many,seed=1",
+                                 "many,seed=2",  "many,seed=3",  "many,seed=4", "many,seed=5"};
+static const char *STEM[NRUNS] = {"zcyc_seed_1",  "zcyc_seed_2",  "zcyc_seed_3", "afull_seed_1",
+                                  "afull_seed_2", "afull_seed_3", "lone",        "many_seed_1",
+                                  "many_seed_2",  "many_seed_3",  "many_seed_4", "many_seed_5"};
+static const int SEED[NRUNS] = {1, 2, 3, 1, 2, 3, 1, 1, 2, 3, 4, 5};
+static int is_zcyc(int i) { return i < 3; }
+static int is_afull(int i) { return i >= 3 && i < 6; }
+#define LONE 6 /* one seed, no validation split: its curve is its periodic test rows */
+static int is_many(int i) { return i > LONE; }
+static int is_cyclic(int i) { return is_zcyc(i) || is_many(i); }
+static const char *group_of(int i) { return is_zcyc(i) ? "zcyc" : is_afull(i) ? "afull" : i == LONE ? "lone" : "many"; }
 
-/* rows of run i: values that are not short decimals */
-static int n_train(int i) { return 7 + i; }
-static long tr_step(int i, int k) { return k + 1; }
+/* run attributes: test top-1 at the selected checkpoint, final, paper's best (selected on test) */
+static const double SEL[NRUNS] = {70, 71, 75, 81, 81.5, 84.5, 76, 60, 62, 64, 66, 98};
+static const double FINAL[NRUNS] = {69.5, 70.25, 71.75, 80, 81, 82, 76, 59, 61, 63, 65, 97};
+static const double PAPER[NRUNS] = {72, 73.5, 75, 85, 85, 85, 76, 60.5, 62.5, 64.5, 66.5, 98.5};
+static const double SEL_FIXED[3] = {71, 72, 73}, FINAL_FIXED[3] = {70, 71, 72};
+static const double WALL[NRUNS] = {10.5, 11.5, 12.5, 20, 22, 24, 5, 1, 2, 3, 4, 5};
+static const double RSS[NRUNS] = {1e8, 1.1e8, 1.2e8, 2e8, 2e8, 2e8, 1e8, 1e8, 1e8, 1e8, 1e8, 1e8};
+/* validation top-1 at steps 5 and 10 (lone: its periodic test evaluations) */
+static const double VAL[NRUNS][2] = {{60, 74.5},   {60.5, 74}, {61, 74.75}, {75, 80},   {76, 81},   {74.9, 77},
+                                     {70, 76},     {75.5, 80}, {75.5, 80},  {70, 80},   {70, 80},   {70, 80}};
+
+/* train/ rows of run i: every step, but afull,seed=2 every 3rd (1, 4, 7, 10) and afull,seed=3 only up to
+ * step 8; time_s = step^2/8 + i/4, not linear in the step, so an interpolation shows */
+static int stride(int i) { return i == 4 ? 3 : 1; }
+static int n_train(int i) { return is_zcyc(i) ? 7 + i : i == 4 ? 4 : i == 5 ? 8 : 10; }
+static long tr_step(int i, int k) { return 1 + (long)k * stride(i); }
+static double tr_time(int i, long step) { return (double)(step * step) / 8.0 + i / 4.0; }
 static double tr_loss(int i, int k) { return 2.5 / (1.0 + k) + i / 3.0; }
 static double tr_lr(int i, int k) { return 0.1 * pow(0.999, k) / (i + 1); }
-static double tr_bits(int i, int k) { return i < 2 ? 2 + k % 5 : 32; }
-static double tr_gbits(int i, int k) { return i < 2 ? 8 : 32; }
+static double tr_bits(int i, int k) { return is_cyclic(i) ? 2 + k % 5 : 32; }
+static double tr_gbits(int i, int k) { return is_cyclic(i) ? 8 : 32; }
 static double tr_cr(int i, int k) { return prec_cost_ratio(tr_bits(i, k), tr_gbits(i, k)); }
-static double tr_top1(int i, int k) { return i < 2 ? 100.0 * (k + 1) / 7.0 : NAN; } /* afull: not logged */
-static int n_eval(int i) { return 2; }
+static double tr_top1(int i, int k) { return is_cyclic(i) ? 100.0 * (k + 1) / 7.0 : NAN; } /* full: not logged */
 static long ck_step(int i) { return tr_step(i, n_train(i) - 1); } /* zcyc runs: a checkpoint at the last row */
-static long ev_step(int i, int k) { return 5L * (k + 1); }
-static double ev_top1(int i, int k) { return k ? FINAL[i] : FINAL[i] - 1.0 / 3.0; }
+static long ev_step(int k) { return 5L * (k + 1); }
 static double ev_loss(int i, int k) { return 1.0 / (3.0 + k + i); }
+static double ev_bits(int i) { return is_cyclic(i) ? 6 : 32; }
+/* test/ rows: (step, top1, role, fixed); lone: periodic (role 0) at 5, final (2) at 10 */
+typedef struct {
+    long step;
+    double top1;
+    int role, fixed;
+} TestRow;
+static int test_rows(int i, TestRow *t) {
+    if (i == LONE) {
+        t[0] = (TestRow){5, VAL[i][0], 0, 0};
+        t[1] = (TestRow){10, VAL[i][1], 2, 0};
+        return 2;
+    }
+    int n = 0;
+    t[n++] = (TestRow){5, SEL[i], 1, 0};
+    if (is_zcyc(i)) t[n++] = (TestRow){5, SEL_FIXED[i], 1, 1};
+    t[n++] = (TestRow){10, FINAL[i], 2, 0};
+    if (is_zcyc(i)) t[n++] = (TestRow){10, FINAL_FIXED[i], 2, 1};
+    return n;
+}
+static double te_loss(int i, int k) { return 1.0 / (7.0 + k + i); }
+
+/* time to 75 %: the first evaluation at or above it, and the seconds the rule gives */
+static int tta_reached(int i) { return VAL[i][0] >= TARGET || VAL[i][1] >= TARGET; }
+static long tta_step(int i) { return VAL[i][0] >= TARGET ? 5 : 10; }
+static double tta_secs(int i) {
+    if (i == 4) return tr_time(4, 4) + (tr_time(4, 7) - tr_time(4, 4)) / 3.0; /* step 5 between rows 4 and 7 */
+    if (i == 5) return tr_time(5, 8);                                         /* step 10 after the last row, 8 */
+    return tr_time(i, tta_step(i));                                           /* logged at that step */
+}
+static const char *tta_rule(int i) { return i == 4 ? "interpolated" : i == 5 ? "earlier row" : "logged"; }
 
 /* ---- helpers ---- */
 
@@ -261,51 +331,70 @@ static void make_results(const char *path) {
     ExperimentConfig e;
     char err[2048] = "";
     CHECK(experiment_parse(&e, EXP_YAML, strlen(EXP_YAML), "exptest.yaml", err, sizeof err) == 0, "parse: %s", err);
-    CHECK(e.n_runs == NRUNS, "%d runs", e.n_runs);
-    for (int i = 0; i < NRUNS && i < e.n_runs; i++)
+    CHECK(e.n_runs == NGRID, "%d runs", e.n_runs);
+    for (int i = 0; i < NGRID && i < e.n_runs; i++)
         CHECK(!strcmp(e.runs[i].name, RUN[i]), "run %d is %s, want %s", i, e.runs[i].name, RUN[i]);
+    CHECK(!strcmp(e.compare_to, "afull") && e.target_top1 == TARGET, "compare_to '%s', target_top1 %g", e.compare_to,
+          e.target_top1);
     ResultsFile *f = results_create(path, "exptest", EXP_YAML, 2, err, sizeof err);
     CHECK(f != NULL, "results_create: %s", err);
     if (!f) exit(1);
     /* write them in another order than the grid's */
-    static const int write_order[NRUNS] = {2, 0, 3, 1};
+    static const int write_order[NRUNS] = {3, 0, 11, 4, 1, 6, 5, 2, 7, 8, 10, 9};
     for (int w = 0; w < NRUNS; w++) {
         int i = write_order[w];
-        const RunConfig *c = &e.runs[i].c;
-        char *cfg = config_to_yaml(c);
+        /* outside the grid: lone is a full-precision run, the many runs cyclic ones, each of its seed */
+        RunConfig c = e.runs[i < NGRID ? i : i == LONE ? 3 : 0].c;
+        c.seed = (uint64_t)SEED[i];
+        char *cfg = config_to_yaml(&c);
         RunLog *r = results_run_begin(f, RUN[i], cfg);
         CHECK(r != NULL, "begin %s", RUN[i]);
         free(cfg);
         if (!r) continue;
         for (int k = 0; k < n_train(i); k++) {
-            runlog_train(r, tr_step(i, k), tr_loss(i, k), tr_lr(i, k), 0.01 * k);
+            runlog_train(r, tr_step(i, k), tr_loss(i, k), tr_lr(i, k), tr_time(i, tr_step(i, k)));
             runlog_train_precision(r, tr_bits(i, k), tr_gbits(i, k), tr_cr(i, k));
-            if (i < 2) runlog_train_top1(r, tr_top1(i, k));
+            if (is_cyclic(i)) runlog_train_top1(r, tr_top1(i, k));
         }
-        for (int k = 0; k < n_eval(i); k++) runlog_val(r, ev_step(i, k), ev_top1(i, k), ev_loss(i, k), 6.0);
-        if (i < 2) {
-            /* the zcyc runs end with a checkpoint at their last step (7, 8); the afull runs have none */
-            double w[3] = {0.5, -0.25, 1.0 / 3.0};
-            CkptArray ck = {"params", CK_F64, 3, w};
+        if (i != LONE)
+            for (int k = 0; k < 2; k++) runlog_val(r, ev_step(k), VAL[i][k], ev_loss(i, k), ev_bits(i));
+        TestRow t[4];
+        int nt = test_rows(i, t);
+        for (int k = 0; k < nt; k++)
+            runlog_test(r, t[k].step, t[k].top1, te_loss(i, k), t[k].fixed ? 6 : ev_bits(i), (TestRole)t[k].role,
+                        t[k].fixed);
+        if (is_zcyc(i)) {
+            /* the zcyc runs end with a checkpoint at their last step (7, 8, 9); the others have none */
+            double wt[3] = {0.5, -0.25, 1.0 / 3.0};
+            CkptArray ck = {"params", CK_F64, 3, wt};
             CHECK(runlog_checkpoint_save(r, ck_step(i), &ck, 1) == 0, "checkpoint %s", RUN[i]);
             CHECK(write_cost_fake(r) == 0, "cost %s", RUN[i]);
             runlog_mean_cost_ratio(r, 0.02676);
             runlog_attr(r, "bit_macs", FK_BIT_FWD + FK_BIT_ERR + FK_BIT_WG);
             runlog_attr(r, "fp32_macs", FK_FP_FWD + FK_FP_ERR + FK_FP_WG);
-        } else {
-            CHECK(write_cost_model(r, c) == 0, "cost %s", RUN[i]);
+        } else if (is_afull(i)) {
+            CHECK(write_cost_model(r, &c) == 0, "cost %s", RUN[i]);
             DatasetShape ds;
-            dataset_nominal(c->dataset, &ds);
-            CHECK(train_estimate(c, ds.channels, ds.height, ds.width, ds.num_classes, ds.n_train, &g_full_est, err,
+            dataset_nominal(c.dataset, &ds);
+            CHECK(train_estimate(&c, ds.channels, ds.height, ds.width, ds.num_classes, ds.n_train, &g_full_est, err,
                                  sizeof err) == 0, "train_estimate: %s", err);
             runlog_mean_cost_ratio(r, 1.0);
             /* bit_macs = the sum of the columns written above: fwd + (fwd - stem) + fwd/2 */
             runlog_attr(r, "bit_macs", NAN);
             runlog_attr(r, "fp32_macs", g_full_est.fp32_macs);
+        } else {
+            runlog_mean_cost_ratio(r, is_cyclic(i) ? 0.02676 : 1.0); /* no cost/ table: no efficiency row */
         }
         runlog_attr(r, "images_per_s", 123.25 + i);
         runlog_attr(r, "peak_rss_bytes", RSS[i]);
-        CHECK(runlog_end(r, "complete", FINAL[i], BEST[i], WALL[i]) == 0, "end %s", RUN[i]);
+        runlog_attr(r, "test_top1_at_selected", SEL[i]);
+        runlog_attr(r, "val_top1_at_selected", i == LONE ? NAN : VAL[i][0]);
+        runlog_attr(r, "selected_step", i == LONE ? 10 : 5);
+        runlog_attr(r, "test_top1_at_selected_fixed", is_zcyc(i) ? SEL_FIXED[i] : NAN);
+        runlog_attr(r, "final_test_top1_fixed", is_zcyc(i) ? FINAL_FIXED[i] : NAN);
+        runlog_attr(r, "eval_bits_fixed", is_zcyc(i) ? 6 : NAN);
+        runlog_attr(r, "val_split", i == LONE ? 0 : 5000);
+        CHECK(runlog_end(r, "complete", FINAL[i], PAPER[i], WALL[i]) == 0, "end %s", RUN[i]);
     }
     /* a landscape under zcyc,seed=1 */
     double a[LS_N * LS_N], b[LS_N * LS_N], lo[LS_N * LS_N], t1[LS_N * LS_N];
@@ -336,11 +425,11 @@ static void make_results(const char *path) {
     experiment_free(&e);
 }
 
-/* a results file whose complete run has no eval rows */
-static void make_noeval(const char *path) {
+/* a results file whose complete run has no test/ rows */
+static void make_notest(const char *path) {
     char err[1024] = "";
-    ResultsFile *f = results_create(path, "noeval", "name: noeval\n", 1, err, sizeof err);
-    CHECK(f != NULL, "create noeval: %s", err);
+    ResultsFile *f = results_create(path, "notest", "name: notest\n", 1, err, sizeof err);
+    CHECK(f != NULL, "create notest: %s", err);
     if (!f) return;
     RunConfig c;
     config_defaults(&c);
@@ -348,8 +437,9 @@ static void make_noeval(const char *path) {
     RunLog *r = results_run_begin(f, "lonely", cfg);
     free(cfg);
     runlog_train(r, 1, 2.0, 0.1, 0.0);
+    runlog_val(r, 1, 50, 1.0, 32);
     runlog_end(r, "complete", 50, 50, 1);
-    CHECK(results_close(f, 1, err, sizeof err) == 0, "close noeval: %s", err);
+    CHECK(results_close(f, 1, err, sizeof err) == 0, "close notest: %s", err);
 }
 
 static void set_schema(const char *path, int v) {
@@ -372,6 +462,32 @@ static void copy_file(const char *src, const char *dst) {
     if (o) fclose(o);
 }
 
+/* ---- the statistics by hand ---- */
+
+/* mean, sample sd and the t-interval (t given) of v[0..n), two passes, nothing shared with stats.c */
+typedef struct {
+    double mean, sd, lo, hi;
+} Hand;
+static Hand hand(const double *v, int n, double t) {
+    Hand h = {0, NAN, NAN, NAN};
+    for (int k = 0; k < n; k++) h.mean += v[k];
+    h.mean /= n;
+    if (n < 2) return h;
+    double ss = 0;
+    for (int k = 0; k < n; k++) ss += (v[k] - h.mean) * (v[k] - h.mean);
+    h.sd = sqrt(ss / (n - 1));
+    h.lo = h.mean - t * h.sd / sqrt(n);
+    h.hi = h.mean + t * h.sd / sqrt(n);
+    return h;
+}
+/* the values of a group's runs */
+static int group_values(const char *g, const double *of, double *v) {
+    int n = 0;
+    for (int i = 0; i < NRUNS; i++)
+        if (!strcmp(group_of(i), g)) v[n++] = of[i];
+    return n;
+}
+
 /* ---- checks ---- */
 
 static char g_dir[256]; /* out/exptest */
@@ -384,37 +500,66 @@ static void check_dat_train(int i) {
     if (!s) return;
     int n = split_lines(s, &l);
     CHECK(n == 1 + n_train(i), "%s: %d lines, want %d", p, n, 1 + n_train(i));
-    CHECK(n > 0 && !strcmp(l[0], "# step loss lr bits grad_bits cost_ratio top1"), "%s header '%s'", p, n ? l[0] : "");
+    CHECK(n > 0 && !strcmp(l[0], "# step loss lr bits grad_bits cost_ratio top1 time_s"), "%s header '%s'", p,
+          n ? l[0] : "");
     for (int k = 0; k + 1 < n && k < n_train(i); k++) {
         long step;
-        char v[6][64];
-        int got = sscanf(l[k + 1], "%ld %63s %63s %63s %63s %63s %63s", &step, v[0], v[1], v[2], v[3], v[4], v[5]);
-        double d[6];
-        for (int j = 0; j < 6; j++) d[j] = strtod(v[j], NULL);
-        CHECK(got == 7 && step == tr_step(i, k) && same(d[0], tr_loss(i, k)) && same(d[1], tr_lr(i, k)) &&
+        char v[7][64];
+        int got = sscanf(l[k + 1], "%ld %63s %63s %63s %63s %63s %63s %63s", &step, v[0], v[1], v[2], v[3], v[4], v[5],
+                         v[6]);
+        double d[7];
+        for (int j = 0; j < 7; j++) d[j] = strtod(v[j], NULL);
+        CHECK(got == 8 && step == tr_step(i, k) && same(d[0], tr_loss(i, k)) && same(d[1], tr_lr(i, k)) &&
                   same(d[2], tr_bits(i, k)) && same(d[3], tr_gbits(i, k)) && same(d[4], tr_cr(i, k)) &&
-                  same(d[5], tr_top1(i, k)),
+                  same(d[5], tr_top1(i, k)) && same(d[6], tr_time(i, step)),
               "%s row %d: '%s'", p, k, l[k + 1]);
     }
     free(l);
     free(s);
 }
 
-static void check_dat_eval(int i) {
+/* the curve: val/ rows, or lone's periodic test rows (role 0 and the final 2, at fixed 0) */
+static void check_dat_val(int i) {
     char p[1024];
-    snprintf(p, sizeof p, "%s/%s.eval.dat", g_dir, STEM[i]);
+    snprintf(p, sizeof p, "%s/%s.val.dat", g_dir, STEM[i]);
     char *s = slurp(p), **l;
     CHECK(s != NULL, "%s missing", p);
     if (!s) return;
     int n = split_lines(s, &l);
-    CHECK(n == 1 + n_eval(i), "%s: %d lines", p, n);
-    CHECK(n > 0 && !strcmp(l[0], "# step top1 loss"), "%s header", p);
-    for (int k = 0; k + 1 < n && k < n_eval(i); k++) {
+    CHECK(n == 3, "%s: %d lines", p, n);
+    const char *want = i == LONE ? "# step top1 loss bits (test set: the run has no validation split)"
+                                 : "# step top1 loss bits (validation split)";
+    CHECK(n > 0 && !strcmp(l[0], want), "%s header '%s'", p, n ? l[0] : "");
+    for (int k = 0; k + 1 < n && k < 2; k++) {
         long step;
-        double t, lo;
-        int got = sscanf(l[k + 1], "%ld %lf %lf", &step, &t, &lo);
-        CHECK(got == 3 && step == ev_step(i, k) && t == ev_top1(i, k) && lo == ev_loss(i, k), "%s row %d: '%s'", p, k,
-              l[k + 1]);
+        double t, lo, b;
+        int got = sscanf(l[k + 1], "%ld %lf %lf %lf", &step, &t, &lo, &b);
+        double want_loss = i == LONE ? te_loss(i, k) : ev_loss(i, k);
+        CHECK(got == 4 && step == ev_step(k) && t == VAL[i][k] && lo == want_loss && b == ev_bits(i),
+              "%s row %d: '%s'", p, k, l[k + 1]);
+    }
+    free(l);
+    free(s);
+}
+
+static void check_dat_test(int i) {
+    char p[1024];
+    snprintf(p, sizeof p, "%s/%s.test.dat", g_dir, STEM[i]);
+    char *s = slurp(p), **l;
+    CHECK(s != NULL, "%s missing", p);
+    if (!s) return;
+    int n = split_lines(s, &l);
+    TestRow t[4];
+    int nt = test_rows(i, t);
+    CHECK(n == 1 + nt, "%s: %d lines, want %d", p, n, 1 + nt);
+    CHECK(n > 0 && !strncmp(l[0], "# step top1 loss bits role fixed", 32), "%s header '%s'", p, n ? l[0] : "");
+    for (int k = 0; k + 1 < n && k < nt; k++) {
+        long step, role, fixed;
+        double top1, lo, b;
+        int got = sscanf(l[k + 1], "%ld %lf %lf %lf %ld %ld", &step, &top1, &lo, &b, &role, &fixed);
+        CHECK(got == 6 && step == t[k].step && top1 == t[k].top1 && lo == te_loss(i, k) &&
+                  b == (t[k].fixed ? 6 : ev_bits(i)) && role == t[k].role && fixed == t[k].fixed,
+              "%s row %d: '%s'", p, k, l[k + 1]);
     }
     free(l);
     free(s);
@@ -473,53 +618,75 @@ static void check_runs_csv(void) {
     if (!s) return;
     int n = split_lines(s, &l);
     CHECK(n == 1 + NRUNS + 1, "runs.csv: %d lines", n);
-    CHECK(!strcmp(l[0], "run,file,status,group,arch,conv,schedule,bits_min,bits_max,grad_bits,cycles,seed,final_top1,"
-                        "best_top1,mean_cost_ratio,bit_macs,fp32_macs,wall_time_s,images_per_s,peak_rss_bytes,"
-                        "checkpoint_step,landscape_step,landscape1d_step"),
+    CHECK(!strcmp(l[0], "run,file,status,group,group_row,arch,conv,schedule,bits_min,bits_max,grad_bits,cycles,seed,"
+                        "val_split,test_top1_at_selected,final_test_top1,paper_best_top1,test_top1_at_selected_fixed,"
+                        "final_test_top1_fixed,eval_bits_fixed,val_top1_at_selected,selected_step,curve_split,"
+                        "tta_reached,tta_steps,tta_seconds,tta_seconds_from,mean_cost_ratio,bit_macs,fp32_macs,"
+                        "wall_time_s,images_per_s,peak_rss_bytes,checkpoint_step,landscape_step,landscape1d_step"),
           "runs.csv header '%s'", l[0]);
-    char hb[1024], *h[32];
-    int nh = csv_split(l[0], hb, h, 32);
-    CHECK(nh == 23, "runs.csv: %d columns", nh);
+    char hb[2048], *h[64];
+    int nh = csv_split(l[0], hb, h, 64);
+    CHECK(nh == 36, "runs.csv: %d columns", nh);
+#define F(name) v[col(h, nh, name)]
+#define D(name) strtod(F(name), NULL)
     for (int i = 0; i < NRUNS + 1 && i + 1 < n; i++) {
-        char b[2048], *v[32];
-        int nv = csv_split(l[i + 1], b, v, 32);
+        char b[4096], *v[64];
+        int nv = csv_split(l[i + 1], b, v, 64);
         CHECK(nv == nh, "runs.csv row %d: %d fields", i, nv);
         if (nv != nh) continue;
         if (i == NRUNS) { /* the pending run outside the grid: last */
-            CHECK(!strcmp(v[col(h, nh, "run")], "orphan") && !strcmp(v[col(h, nh, "status")], "pending") &&
-                      !strcmp(v[col(h, nh, "group")], "orphan") && !strcmp(v[col(h, nh, "final_top1")], "nan") &&
-                      !strcmp(v[col(h, nh, "peak_rss_bytes")], "nan"),
+            CHECK(!strcmp(F("run"), "orphan") && !strcmp(F("status"), "pending") && !strcmp(F("group"), "orphan") &&
+                      !strcmp(F("group_row"), "") && !strcmp(F("test_top1_at_selected"), "nan") &&
+                      !strcmp(F("curve_split"), "") && !strcmp(F("tta_reached"), "") &&
+                      !strcmp(F("peak_rss_bytes"), "nan"),
                   "orphan row '%s'", l[i + 1]);
             continue;
         }
-        CHECK(!strcmp(v[col(h, nh, "run")], RUN[i]), "row %d run '%s', want '%s' (grid order)", i, v[0], RUN[i]);
-        CHECK(!strncmp(l[i + 1], "\"", 1), "a run name with a comma is quoted: '%s'", l[i + 1]);
-        CHECK(!strcmp(v[col(h, nh, "file")], STEM[i]), "row %d file '%s'", i, v[1]);
-        CHECK(!strcmp(v[col(h, nh, "status")], "complete"), "row %d status", i);
-        CHECK(!strcmp(v[col(h, nh, "group")], i < 2 ? "zcyc" : "afull"), "row %d group '%s'", i, v[3]);
-        CHECK(!strcmp(v[col(h, nh, "arch")], "cifar_resnet8") && !strcmp(v[col(h, nh, "conv")], "cyclebnn"),
-              "row %d arch/conv", i);
-        CHECK(!strcmp(v[col(h, nh, "schedule")], i < 2 ? "cyclic" : "full"), "row %d schedule", i);
-        CHECK(!strcmp(v[col(h, nh, "bits_min")], "2") && !strcmp(v[col(h, nh, "bits_max")], "6") &&
-                  !strcmp(v[col(h, nh, "grad_bits")], "8") && !strcmp(v[col(h, nh, "cycles")], "2"),
+        CHECK(!strcmp(F("run"), RUN[i]), "row %d run '%s', want '%s' (grid order, then by name)", i, v[0], RUN[i]);
+        if (strchr(RUN[i], ',')) CHECK(l[i + 1][0] == '"', "a run name with a comma is quoted: '%s'", l[i + 1]);
+        CHECK(!strcmp(F("file"), STEM[i]), "row %d file '%s'", i, v[1]);
+        CHECK(!strcmp(F("status"), "complete"), "row %d status", i);
+        static const char *rows[] = {"0", "1", "2", "3"};
+        CHECK(!strcmp(F("group"), group_of(i)) &&
+                  !strcmp(F("group_row"), rows[is_zcyc(i) ? 0 : is_afull(i) ? 1 : i == LONE ? 2 : 3]),
+              "row %d group '%s' row '%s'", i, F("group"), F("group_row"));
+        CHECK(!strcmp(F("arch"), "cifar_resnet8") && !strcmp(F("conv"), "cyclebnn"), "row %d arch/conv", i);
+        CHECK(!strcmp(F("schedule"), is_cyclic(i) ? "cyclic" : "full"), "row %d schedule", i);
+        CHECK(!strcmp(F("bits_min"), "2") && !strcmp(F("bits_max"), "6") && !strcmp(F("grad_bits"), "8") &&
+                  !strcmp(F("cycles"), "2"),
               "row %d bits", i);
-        CHECK(atoi(v[col(h, nh, "seed")]) == 1 + i % 2, "row %d seed", i);
-        CHECK(strtod(v[col(h, nh, "final_top1")], NULL) == FINAL[i] &&
-                  strtod(v[col(h, nh, "best_top1")], NULL) == BEST[i] &&
-                  strtod(v[col(h, nh, "wall_time_s")], NULL) == WALL[i] &&
-                  strtod(v[col(h, nh, "images_per_s")], NULL) == 123.25 + i &&
-                  strtod(v[col(h, nh, "peak_rss_bytes")], NULL) == RSS[i],
+        CHECK(atoi(F("seed")) == SEED[i], "row %d seed %s", i, F("seed"));
+        CHECK(D("val_split") == (i == LONE ? 0 : 5000) && D("test_top1_at_selected") == SEL[i] &&
+                  D("final_test_top1") == FINAL[i] && D("paper_best_top1") == PAPER[i] &&
+                  same(D("test_top1_at_selected_fixed"), is_zcyc(i) ? SEL_FIXED[i] : NAN) &&
+                  same(D("final_test_top1_fixed"), is_zcyc(i) ? FINAL_FIXED[i] : NAN) &&
+                  same(D("eval_bits_fixed"), is_zcyc(i) ? 6 : NAN) &&
+                  same(D("val_top1_at_selected"), i == LONE ? NAN : VAL[i][0]) &&
+                  D("selected_step") == (i == LONE ? 10 : 5),
+              "row %d selection attributes '%s'", i, l[i + 1]);
+        CHECK(!strcmp(F("curve_split"), i == LONE ? "test" : "val"), "row %d curve_split '%s'", i, F("curve_split"));
+        /* time to 75 %: zcyc never; afull,seed=2 between logged rows, afull,seed=3 after the last one */
+        if (tta_reached(i))
+            CHECK(!strcmp(F("tta_reached"), "1") && D("tta_steps") == tta_step(i) &&
+                      close_rel(D("tta_seconds"), tta_secs(i), 1e-15) && !strcmp(F("tta_seconds_from"), tta_rule(i)),
+                  "row %d time to accuracy '%s %s %s %s', want step %ld, %.17g s, %s", i, F("tta_reached"),
+                  F("tta_steps"), F("tta_seconds"), F("tta_seconds_from"), tta_step(i), tta_secs(i), tta_rule(i));
+        else
+            CHECK(!strcmp(F("tta_reached"), "0") && !strcmp(F("tta_steps"), "nan") &&
+                      !strcmp(F("tta_seconds"), "nan") && !strcmp(F("tta_seconds_from"), ""),
+                  "row %d: target not reached '%s'", i, l[i + 1]);
+        CHECK(D("wall_time_s") == WALL[i] && D("images_per_s") == 123.25 + i && D("peak_rss_bytes") == RSS[i],
               "row %d numbers '%s'", i, l[i + 1]);
-        CHECK(strtod(v[col(h, nh, "mean_cost_ratio")], NULL) == (i < 2 ? 0.02676 : 1.0), "row %d cr", i);
-        if (i >= 2) CHECK(!strcmp(v[col(h, nh, "bit_macs")], "nan"), "row %d bit_macs NaN -> nan", i);
+        CHECK(D("mean_cost_ratio") == (is_cyclic(i) ? 0.02676 : 1.0), "row %d cr", i);
+        if (is_afull(i)) CHECK(!strcmp(F("bit_macs"), "nan"), "row %d bit_macs NaN -> nan", i);
         /* steps: the checkpoint's, and the exported landscapes' (none for the stale one of row 1) */
         char want_ck[16] = "";
-        if (i < 2) snprintf(want_ck, sizeof want_ck, "%ld", ck_step(i));
+        if (is_zcyc(i)) snprintf(want_ck, sizeof want_ck, "%ld", ck_step(i));
         const char *ls = i == 0 ? want_ck : "";
-        CHECK(!strcmp(v[col(h, nh, "checkpoint_step")], want_ck) && !strcmp(v[col(h, nh, "landscape_step")], ls) &&
-                  !strcmp(v[col(h, nh, "landscape1d_step")], ls),
-              "row %d steps '%s' '%s' '%s', want '%s' '%s' '%s'", i, v[col(h, nh, "checkpoint_step")],
-              v[col(h, nh, "landscape_step")], v[col(h, nh, "landscape1d_step")], want_ck, ls, ls);
+        CHECK(!strcmp(F("checkpoint_step"), want_ck) && !strcmp(F("landscape_step"), ls) &&
+                  !strcmp(F("landscape1d_step"), ls),
+              "row %d steps '%s' '%s' '%s', want '%s' '%s' '%s'", i, F("checkpoint_step"), F("landscape_step"),
+              F("landscape1d_step"), want_ck, ls, ls);
     }
     free(l);
     free(s);
@@ -532,35 +699,101 @@ static void check_groups_csv(void) {
     CHECK(s != NULL, "%s missing", p);
     if (!s) return;
     int n = split_lines(s, &l);
-    CHECK(n == 3, "groups.csv: %d lines (the pending group has no complete run)", n);
-    CHECK(!strcmp(l[0], "group,n,top1_mean,top1_std,best_top1_mean,best_top1_std,mean_cost_ratio,bit_macs,fp32_macs,"
-                        "schedule,bits_min,bits_max,cycles"),
-          "groups.csv header '%s'", l[0]);
-    char hb[1024], *h[32];
-    int nh = csv_split(l[0], hb, h, 32);
-    /* by hand: zcyc finals 70.25, 71.75 -> mean 71, std 0.75*sqrt(2); bests 72, 73.5 -> 72.75, 0.75*sqrt(2);
-     * afull finals 80, 81 -> 80.5, sqrt(0.5); bests 80.5, 81.5 -> 81, sqrt(0.5) */
-    static const struct {
-        const char *g;
-        double m, sd, bm, bsd, fp;
-    } want[2] = {{"zcyc", 71.0, 1.0606601717798212, 72.75, 1.0606601717798212, 129400.0},
-                 {"afull", 80.5, 0.70710678118654757, 81.0, 0.70710678118654757, -1}};
-    for (int g = 0; g < 2 && g + 1 < n; g++) {
-        char b[2048], *v[32];
-        int nv = csv_split(l[g + 1], b, v, 32);
-        CHECK(nv == nh, "groups.csv row %d", g);
+    CHECK(n == 5, "groups.csv: %d lines (the pending group has no complete run)", n);
+    char hb[4096], *h[64];
+    int nh = csv_split(l[0], hb, h, 64);
+    CHECK(nh == 3 + 5 * 5 + 7 + 1 + 6 + 8, "groups.csv: %d columns", nh);
+    static const char *G[4] = {"zcyc", "afull", "lone", "many"};
+    static const int N[4] = {3, 3, 1, 5};
+    static const double T[4] = {T2, T2, NAN, T4};
+    for (int g = 0; g < 4 && g + 1 < n; g++) {
+        char b[8192], *v[64];
+        int nv = csv_split(l[g + 1], b, v, 64);
+        CHECK(nv == nh, "groups.csv row %d: %d fields", g, nv);
         if (nv != nh) continue;
-        double fp = want[g].fp < 0 ? g_full_est.fp32_macs : want[g].fp;
-        CHECK(!strcmp(v[col(h, nh, "group")], want[g].g) && atoi(v[col(h, nh, "n")]) == 2, "group row '%s'", l[g + 1]);
-        CHECK(close_rel(strtod(v[col(h, nh, "top1_mean")], NULL), want[g].m, 1e-14) &&
-                  close_rel(strtod(v[col(h, nh, "top1_std")], NULL), want[g].sd, 1e-14) &&
-                  close_rel(strtod(v[col(h, nh, "best_top1_mean")], NULL), want[g].bm, 1e-14) &&
-                  close_rel(strtod(v[col(h, nh, "best_top1_std")], NULL), want[g].bsd, 1e-14),
-              "group %s mean/std: '%s'", want[g].g, l[g + 1]);
-        CHECK(strtod(v[col(h, nh, "fp32_macs")], NULL) == fp, "group %s fp32_macs", want[g].g);
-        CHECK(!strcmp(v[col(h, nh, "schedule")], g == 0 ? "cyclic" : "full") &&
-                  !strcmp(v[col(h, nh, "cycles")], "2"),
-              "group %s config columns", want[g].g);
+        CHECK(!strcmp(F("group"), G[g]) && atoi(F("n")) == N[g] && atoi(F("n_runs")) == N[g], "group row '%s'",
+              l[g + 1]);
+        /* each metric against its hand statistics */
+        static const char *M[3] = {"test_top1_at_selected", "final_test_top1", "paper_best_top1"};
+        const double *of[3] = {SEL, FINAL, PAPER};
+        for (int m = 0; m < 3; m++) {
+            double x[NRUNS];
+            int k = group_values(G[g], of[m], x);
+            Hand w = hand(x, k, T[g]);
+            char c[5][96];
+            const char *sfx[5] = {"_mean", "_sd", "_ci_lo", "_ci_hi", "_olympic"};
+            for (int j = 0; j < 5; j++) snprintf(c[j], sizeof c[j], "%s%s", M[m], sfx[j]);
+            int ok = close_rel(D(c[0]), w.mean, 1e-14);
+            ok &= isnan(w.sd) ? !strcmp(F(c[1]), "nan") && !strcmp(F(c[2]), "nan") && !strcmp(F(c[3]), "nan")
+                              : close_rel(D(c[1]), w.sd, 1e-13) && close_rel(D(c[2]), w.lo, 1e-13) &&
+                                    close_rel(D(c[3]), w.hi, 1e-13);
+            CHECK(ok, "group %s %s: %s %s [%s, %s], want %.17g %.17g [%.17g, %.17g]", G[g], M[m], F(c[0]), F(c[1]),
+                  F(c[2]), F(c[3]), w.mean, w.sd, w.lo, w.hi);
+            if (N[g] < 5) CHECK(!strcmp(F(c[4]), "nan"), "group %s %s: no olympic mean under 5 seeds", G[g], M[m]);
+        }
+    }
+    /* typed by hand: zcyc 70, 71, 75 -> mean 72, sd sqrt(7), 72 -+ 4.302652729749464 sqrt(7/3) */
+    char b[8192], *v[64];
+    if (n > 1 && csv_split(l[1], b, v, 64) == nh) {
+        CHECK(D("test_top1_at_selected_mean") == 72 && close_rel(D("test_top1_at_selected_sd"), sqrt(7.0), 1e-15) &&
+                  close_rel(D("test_top1_at_selected_ci_lo"), 72 - T2 * sqrt(7.0 / 3.0), 1e-14) &&
+                  close_rel(D("test_top1_at_selected_ci_hi"), 72 + T2 * sqrt(7.0 / 3.0), 1e-14),
+              "zcyc: 72 +- sqrt(7), [%s, %s]", F("test_top1_at_selected_ci_lo"), F("test_top1_at_selected_ci_hi"));
+        CHECK(D("test_top1_at_selected_fixed_mean") == 72 && D("test_top1_at_selected_fixed_sd") == 1 &&
+                  D("final_test_top1_fixed_mean") == 71 && D("eval_bits_fixed") == 6,
+              "zcyc fixed bits: %s %s", F("test_top1_at_selected_fixed_mean"), F("test_top1_at_selected_fixed_sd"));
+        /* paired against afull (81, 81.5, 84.5): -11, -10.5, -9.5 -> mean -31/3, sd sqrt(7/12); df 2:
+         * p = 1 - |t| / sqrt(t^2 + 2) */
+        const double dm = -31.0 / 3.0, dsd = sqrt(7.0 / 12.0), t = dm / (dsd / sqrt(3.0));
+        const double pw = 1.0 - fabs(t) / sqrt(t * t + 2.0);
+        CHECK(!strcmp(F("reference"), "afull") && atoi(F("pairs")) == 3 && close_rel(D("diff_mean"), dm, 1e-14) &&
+                  close_rel(D("diff_ci_lo"), dm - T2 * dsd / sqrt(3.0), 1e-13) &&
+                  close_rel(D("diff_ci_hi"), dm + T2 * dsd / sqrt(3.0), 1e-13) && close_rel(D("diff_t"), t, 1e-12) &&
+                  fabs(D("diff_p") - pw) <= 1e-9 * pw,
+              "zcyc - afull: %s [%s, %s] t %s p %s, want %.17g [%.17g, %.17g] t %.17g p %.17g", F("diff_mean"),
+              F("diff_ci_lo"), F("diff_ci_hi"), F("diff_t"), F("diff_p"), dm, dm - T2 * dsd / sqrt(3.0),
+              dm + T2 * dsd / sqrt(3.0), t, pw);
+        CHECK(D("tta_target") == TARGET && atoi(F("tta_reached")) == 0 && !strcmp(F("tta_steps_mean"), "nan"),
+              "zcyc: target not reached");
+        CHECK(!strcmp(F("schedule"), "cyclic") && !strcmp(F("cycles"), "2") && D("fp32_macs") == 129400.0,
+              "zcyc config columns");
+    }
+    /* afull: the reference (no comparison with itself); equal values 85, 85, 85: sd 0, the interval [85, 85] */
+    if (n > 2 && csv_split(l[2], b, v, 64) == nh) {
+        CHECK(!strcmp(F("reference"), "") && atoi(F("pairs")) == 0 && !strcmp(F("diff_mean"), "nan"),
+              "afull is the reference: '%s' %s", F("reference"), F("pairs"));
+        CHECK(D("paper_best_top1_mean") == 85 && D("paper_best_top1_sd") == 0 && D("paper_best_top1_ci_lo") == 85 &&
+                  D("paper_best_top1_ci_hi") == 85,
+              "equal values: %s %s [%s, %s]", F("paper_best_top1_mean"), F("paper_best_top1_sd"),
+              F("paper_best_top1_ci_lo"), F("paper_best_top1_ci_hi"));
+        CHECK(atoi(F("tta_reached")) == 3 && close_rel(D("tta_steps_mean"), 20.0 / 3.0, 1e-15) &&
+                  close_rel(D("tta_seconds_mean"), (tta_secs(3) + tta_secs(4) + tta_secs(5)) / 3, 1e-14) &&
+                  !strcmp(F("tta_steps_olympic"), "nan"),
+              "afull time to accuracy %s %s %s", F("tta_reached"), F("tta_steps_mean"), F("tta_seconds_mean"));
+        CHECK(!strcmp(F("eval_bits_fixed"), "nan") && !strcmp(F("test_top1_at_selected_fixed_mean"), "nan"),
+              "afull: no fixed-bits numbers");
+        CHECK(D("fp32_macs") == g_full_est.fp32_macs && !strcmp(F("schedule"), "full"), "afull config columns");
+    }
+    /* lone: one seed, one pair with afull (seed 1): 76 - 81 */
+    if (n > 3 && csv_split(l[3], b, v, 64) == nh)
+        CHECK(atoi(F("pairs")) == 1 && D("diff_mean") == -5 && !strcmp(F("diff_ci_lo"), "nan") &&
+                  !strcmp(F("diff_p"), "nan") && atoi(F("tta_reached")) == 1 && D("tta_steps_mean") == 10 &&
+                  D("tta_seconds_mean") == tta_secs(LONE),
+              "lone: '%s'", l[3]);
+    /* many: 5 seeds, olympic means: 60 62 64 66 98 -> 64; steps 5 5 10 10 10 -> 25/3 */
+    if (n > 4 && csv_split(l[4], b, v, 64) == nh) {
+        CHECK(D("test_top1_at_selected_olympic") == 64 && D("test_top1_at_selected_mean") == 70 &&
+                  close_rel(D("test_top1_at_selected_sd"), sqrt(250.0), 1e-15) &&
+                  close_rel(D("test_top1_at_selected_ci_hi"), 70 + T4 * sqrt(50.0), 1e-14),
+              "many: olympic %s, mean %s, sd %s", F("test_top1_at_selected_olympic"), F("test_top1_at_selected_mean"),
+              F("test_top1_at_selected_sd"));
+        double secs[5], sm = 0;
+        for (int k = 0; k < 5; k++) secs[k] = tta_secs(7 + k), sm += secs[k];
+        CHECK(atoi(F("tta_reached")) == 5 && D("tta_steps_mean") == 8 &&
+                  close_rel(D("tta_steps_olympic"), 25.0 / 3.0, 1e-15) && close_rel(D("tta_seconds_mean"), sm / 5, 1e-15) &&
+                  close_rel(D("tta_seconds_olympic"), (secs[1] + secs[2] + secs[3]) / 3, 1e-15),
+              "many time to accuracy: %s %s %s %s %s", F("tta_reached"), F("tta_steps_mean"), F("tta_steps_olympic"),
+              F("tta_seconds_mean"), F("tta_seconds_olympic"));
     }
     free(l);
     free(s);
@@ -573,19 +806,19 @@ static void check_efficiency(void) {
     CHECK(s != NULL, "%s missing", p);
     if (!s) return;
     int n = split_lines(s, &l);
-    CHECK(n == 1 + NRUNS, "efficiency.csv: %d lines", n);
+    CHECK(n == 1 + NGRID, "efficiency.csv: %d lines (the runs with a cost/ table)", n);
     char hb[4096], *h[64];
     int nh = csv_split(l[0], hb, h, 64);
 #define V(name) strtod(v[col(h, nh, name)], NULL)
-    double ref_bit = 0, ref_top1 = (FINAL[2] + FINAL[3]) / 2;
-    for (int i = 0; i < NRUNS && i + 1 < n; i++) {
+    double ref_bit = 0, ref_top1 = (SEL[3] + SEL[4] + SEL[5]) / 3, ref_wall = (WALL[3] + WALL[4] + WALL[5]) / 3;
+    for (int i = 0; i < NGRID && i + 1 < n; i++) {
         char b[8192], *v[64];
         int nv = csv_split(l[i + 1], b, v, 64);
         CHECK(nv == nh, "efficiency row %d: %d of %d fields", i, nv, nh);
         if (nv != nh) continue;
         CHECK(!strcmp(v[col(h, nh, "run")], RUN[i]), "efficiency row %d is %s", i, v[0]);
         CHECK(V("iterations") == ITERS && V("batch") == BATCH, "row %d iterations/batch", i);
-        if (i < 2) {
+        if (is_zcyc(i)) {
             CHECK(V("fwd_fp32_macs") == FK_FP_FWD && V("err_fp32_macs") == FK_FP_ERR &&
                       V("wgrad_fp32_macs") == FK_FP_WG && V("fp32_macs") == FK_FP_FWD + FK_FP_ERR + FK_FP_WG,
                   "row %d fp32 phases %s %s %s", i, v[col(h, nh, "fwd_fp32_macs")], v[col(h, nh, "err_fp32_macs")],
@@ -611,18 +844,18 @@ static void check_efficiency(void) {
             CHECK(V("fwd_ratio") == 1.0 && V("err_ratio") == 1.0 && V("wgrad_bitmacs") == NSAMP * g_full_fwd_sum / 2,
                   "row %d phase ratios", i);
             CHECK(V("peak_bits") == 32 && V("peak_grad_bits") == 32 && V("mem_ratio") == 1.0, "row %d full memory", i);
-            ref_bit += V("bit_macs") / 2;
+            ref_bit += V("bit_macs") / 3;
         }
         CHECK(!strcmp(v[col(h, nh, "ref_group")], "afull"), "row %d ref group", i);
-        CHECK(close_rel(V("top1_minus_ref"), FINAL[i] - ref_top1, 1e-14), "row %d top1 - ref", i);
-        CHECK(close_rel(V("wall_vs_ref"), WALL[i] / ((WALL[2] + WALL[3]) / 2), 1e-14) &&
-                  close_rel(V("rss_vs_ref"), RSS[i] / 2e8, 1e-14),
+        CHECK(V("test_top1_at_selected") == SEL[i] && close_rel(V("top1_minus_ref"), SEL[i] - ref_top1, 1e-14),
+              "row %d top1 - ref", i);
+        CHECK(close_rel(V("wall_vs_ref"), WALL[i] / ref_wall, 1e-14) && close_rel(V("rss_vs_ref"), RSS[i] / 2e8, 1e-14),
               "row %d wall/rss vs ref", i);
         CHECK(V("mem_state_bytes") > 0 && V("params") > 70000 && V("params") < 80000, "row %d params %s", i,
               v[col(h, nh, "params")]);
     }
     /* the zcyc rows against the full group's bit-MACs */
-    for (int i = 0; i < 2 && i + 1 < n; i++) {
+    for (int i = 0; i < 3 && i + 1 < n; i++) {
         char b[8192], *v[64];
         if (csv_split(l[i + 1], b, v, 64) != nh) continue;
         CHECK(close_rel(V("bitmacs_vs_ref"), 20025.0 / ref_bit, 1e-14), "row %d bit-MACs vs ref %s", i,
@@ -639,6 +872,7 @@ static void check_efficiency(void) {
     free(s);
 }
 
+/* the start of a group's row of the comparison table, as the statistics print it */
 static void check_md(const char *md_path, const char *stdout_path, const char *h5) {
     char *s = slurp(md_path), *o = slurp(stdout_path);
     CHECK(s != NULL, "%s missing", md_path);
@@ -646,17 +880,45 @@ static void check_md(const char *md_path, const char *stdout_path, const char *h
     if (s && o) {
         CHECK(strstr(s, h5) != NULL, "E.md names the file");
         CHECK(strstr(s, "results of ") && strstr(s, "machine ") && strstr(s, "git "), "E.md header line");
-        /* zcyc: 71.00 ± 1.06 final, 72.75 ± 1.06 best; afull 80.50 ± 0.71 */
-        CHECK(strstr(s, "| zcyc | 2-6/8 | 2 | 71.00 ± 1.06 | 72.75 ± 1.06 |") != NULL, "E.md zcyc row:\n%s", s);
-        CHECK(strstr(s, "| afull | 32/32 | 2 | 80.50 ± 0.71 | 81.00 ± 0.71 |") != NULL, "E.md afull row");
+        CHECK(strstr(s, "| configuration | bits W-A/err | n seeds | test top-1 at selected (%), mean ± sd | 95 % CI | "
+                        "Δ vs afull (pp), 95 % CI | p | final test top-1 (%) | test top-1 at fixed bits (%) | "
+                        "best test top-1 (selected on test) (%) | time to 75 % val (or test) top-1 | cost ratio cr | "
+                        "bit-MACs | wall time (s) |"),
+              "E.md header:\n%s", s);
+        /* zcyc: 72 +- sqrt(7) = 2.65, [72 -+ 6.57]; -31/3 [..]; p (df 2) */
+        const double dm = -31.0 / 3.0, dh = T2 * sqrt(7.0 / 12.0) / sqrt(3.0), t = dm / (sqrt(7.0 / 12.0) / sqrt(3.0));
+        char want[512];
+        snprintf(want, sizeof want, "| zcyc | 2-6/8 | 3 | 72.00 ± 2.65 | [%.2f, %.2f] | %+.2f [%+.2f, %+.2f] | %.3f | "
+                 "70.50 ± 1.15 | 72.00 ± 1.00 (6 bits) | 73.50 ± 1.50 | not reached (0 of 3) |",
+                 72 - T2 * sqrt(7.0 / 3.0), 72 + T2 * sqrt(7.0 / 3.0), dm, dm - dh, dm + dh,
+                 1.0 - fabs(t) / sqrt(t * t + 2.0));
+        CHECK(strstr(s, want) != NULL, "E.md zcyc row, want\n%s\nin\n%s", want, s);
+        double x[NRUNS];
+        int k = group_values("afull", SEL, x);
+        Hand w = hand(x, k, T2);
+        snprintf(want, sizeof want, "| afull | 32/32 | 3 | %.2f ± %.2f | [%.2f, %.2f] | reference | – | 81.00 ± 1.00 | "
+                 "– | 85.00 ± 0.00 | 7 steps, %.1f s |", w.mean, w.sd, w.lo, w.hi,
+                 (tta_secs(3) + tta_secs(4) + tta_secs(5)) / 3);
+        CHECK(strstr(s, want) != NULL, "E.md afull row, want\n%s", want);
+        /* n = 1: no sd, no interval */
+        CHECK(strstr(s, "| lone | 32/32 | 1 | 76.00 | – (n = 1) | -5.00 (1 seed in common, no interval) | – | 76.00 | "
+                        "– | 76.00 | 10 steps, 14.0 s |"),
+              "E.md lone row (n = 1)");
+        CHECK(strstr(s, "| many | 2-6/8 | 5 | 70.00 ± 15.81 |") && strstr(s, "8 steps, 11.0 s; olympic 8 steps,"),
+              "E.md many row");
         CHECK(strstr(s, "| orphan |") && strstr(s, "0 of 1 complete"), "E.md pending group");
+        CHECK(strstr(s, "**Columns.**") && strstr(s, "*best test top-1 (selected on test)*") &&
+                  strstr(s, "*95 % CI*") && strstr(s, "*p*") && strstr(s, "*time to 75 %*"),
+              "E.md legend");
         /* stdout has the same table */
-        const char *t = strstr(s, "## exptest");
-        CHECK(t && strstr(o, t), "stdout holds the table of E.md");
+        const char *tt = strstr(s, "## exptest");
+        CHECK(tt && strstr(o, tt), "stdout holds the table of E.md");
     }
     free(s);
     free(o);
 }
+#undef F
+#undef D
 
 static int no_tmp_cb(const char *p, const struct stat *sb, int type, struct FTW *ftw) {
     (void)sb, (void)type, (void)ftw;
@@ -705,10 +967,12 @@ int main(int argc, char **argv) {
                   strstr(line, "at step 4") && strstr(line, "now at step 8"),
               "stale landscape warning: '%s' (stderr %s)", line, e ? e : "");
         free(e);
-        for (int i = 0; i < NRUNS; i++) check_dat_train(i), check_dat_eval(i);
+        for (int i = 0; i < NRUNS; i++) check_dat_train(i), check_dat_val(i), check_dat_test(i);
         char p[1024];
         snprintf(p, sizeof p, "%s/orphan.train.dat", g_dir);
         CHECK(!exists(p), "a pending run has no .dat files");
+        snprintf(p, sizeof p, "%s/orphan.val.dat", g_dir);
+        CHECK(!exists(p), "a pending run has no .val.dat");
         check_landscape();
         check_runs_csv();
         check_groups_csv();
@@ -783,20 +1047,20 @@ int main(int argc, char **argv) {
 
     /* 3. errors: a message naming the file (and run), no output at all */
     {
-        char eout[128], emd[128], missing[128], bad[128], noev[128];
+        char eout[128], emd[128], missing[128], bad[128], notest[128];
         snprintf(eout, sizeof eout, "%s/eout", g_tmp);
         snprintf(emd, sizeof emd, "%s/emd", g_tmp);
         snprintf(missing, sizeof missing, "%s/nope.h5", g_tmp);
-        snprintf(bad, sizeof bad, "%s/v2.h5", g_tmp);
-        snprintf(noev, sizeof noev, "%s/noeval.h5", g_tmp);
+        snprintf(bad, sizeof bad, "%s/v3.h5", g_tmp);
+        snprintf(notest, sizeof notest, "%s/notest.h5", g_tmp);
         copy_file(h5, bad);
-        set_schema(bad, 2);
-        make_noeval(noev);
+        set_schema(bad, 3);
+        make_notest(notest);
         struct {
             const char *file, *want1, *want2;
         } cases[] = {{missing, "nope.h5", "cannot read"},
-                     {bad, "v2.h5", "schema version 2"},
-                     {noev, "noeval.h5", "run 'lonely'"}};
+                     {bad, "v3.h5", "schema version 3, cbnn_export reads version 4"},
+                     {notest, "notest.h5", "run 'lonely'"}};
         for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
             /* the good file first: nothing of it may be written either */
             char *av[] = {exe, "--out", eout, "--md-dir", emd, h5, (char *)cases[c].file, NULL};
@@ -805,7 +1069,16 @@ int main(int argc, char **argv) {
             CHECK(rc != 0, "%s: exit %d", cases[c].file, rc);
             CHECK(e && strstr(e, cases[c].want1) && strstr(e, cases[c].want2), "%s: message '%s'", cases[c].file,
                   e ? e : "");
-            if (c == 2) CHECK(e && strstr(e, "no eval/ rows"), "no-eval message '%s'", e ? e : "");
+            if (c == 2) CHECK(e && strstr(e, "no test/ rows"), "no-test message '%s'", e ? e : "");
+            /* one line: the message and nothing else */
+            if (c == 1) {
+                /* one line naming the file and its version, the last of stderr (the good file's warnings before it) */
+                char head[200];
+                snprintf(head, sizeof head, "cbnn_export: %s: schema version 3", bad);
+                const char *at = e ? strstr(e, head) : NULL;
+                CHECK(at && (at == e || at[-1] == '\n') && strchr(at, '\n') == e + strlen(e) - 1,
+                      "old schema: one line '%s'", e ? e : "");
+            }
             CHECK(!exists(eout) && !exists(emd), "%s: output left behind", cases[c].file);
             free(e);
         }

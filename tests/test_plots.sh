@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # plots/regenerate end to end: two tiny experiments trained with build/cyclebnn (binary ResNet-8,
-# 16 iterations on 256 Fashion-MNIST images, 2 configurations x 2 seeds each), optionally with small
+# 16 iterations on 256 Fashion-MNIST images, a 64-image validation split (the default 5,000 would make
+# the evaluations most of the test's time), 2 configurations x 2 seeds each), optionally with small
 # loss landscapes (cbnn_landscape), exported by cbnn_export and drawn by the gnuplot scripts. Checks
 # that every expected figure exists as a real PNG and PDF (magic bytes, size), that no figure that
 # does not apply is drawn, that the exported data the figures read has the rows the runs logged,
@@ -27,7 +28,7 @@ png_width() { od -An -tu1 -j16 -N4 "$1" | awk '{ print $1 * 16777216 + $2 * 6553
 for t in gnuplot awk od; do command -v $t >/dev/null || { echo "test_plots.sh: $t is missing (scripts/bootstrap.sh installs gnuplot-nox)" >&2; exit 1; }; done
 
 common='  model: {arch: cifar_resnet8, conv: cyclebnn}
-  data: {dataset: fashion_mnist, train_subset: 256, test_subset: 64, augment: {flip: true}}
+  data: {dataset: fashion_mnist, train_subset: 256, test_subset: 64, val_split: 64, augment: {flip: true}}
   optim: {name: adamw, lr: 0.002}
   train: {iterations: 16, batch_size: 32, eval_interval: 8, eval_batch_size: 32, log_interval: 1}'
 cat > "$work/plots_cycles.yaml" <<EOF
@@ -120,10 +121,12 @@ for e in plots_cycles plots_bits; do
     check "$e/groups.csv: header + 2 groups" test "$(wc -l < "$d/$e/groups.csv")" -eq 3
     check "$e/groups.csv: 2 seeds per group" test "$(awk -F, 'NR > 1 && $2 != 2' "$d/$e/groups.csv" | wc -l)" -eq 0
 done
+check "the comparison table labels the paper's metric as selected on test" grep -q "best test top-1 (selected on test)" "$d/plots_cycles/comparison.md"
+check "groups.csv gives the 95 % interval of the test top-1 at the selected checkpoint" test "$(head -n 1 "$d/plots_cycles/groups.csv" | tr ',' '\n' | grep -c '^test_top1_at_selected_ci_')" -eq 2
 check "runs.csv quotes a run name with a comma" grep -q '^"cycles=1,seed=1",cycles_1_seed_1,complete,cycles=1,' "$d/plots_cycles/runs.csv"
 for f in cycles_1_seed_1 cycles_1_seed_2 cycles_2_seed_1 cycles_2_seed_2; do
     check "$f.train.dat: 16 logged steps" test "$(rows "$d/plots_cycles/$f.train.dat")" -eq 16
-    check "$f.eval.dat: 2 evaluations (steps 8, 16)" test "$(awk '!/^#/ && NF { printf "%s ", $1 }' "$d/plots_cycles/$f.eval.dat")" = "8 16 "
+    check "$f.val.dat: 2 evaluations (steps 8, 16)" test "$(awk '!/^#/ && NF { printf "%s ", $1 }' "$d/plots_cycles/$f.val.dat")" = "8 16 "
     check "$f.train.dat: error bits 8" test "$(awk '!/^#/ && NF && $5 != 8' "$d/plots_cycles/$f.train.dat" | wc -l)" -eq 0
 done
 # cbnn_schedule gives the bits the engine trained with: 16 iterations as one epoch, N cycles

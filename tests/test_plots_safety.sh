@@ -57,7 +57,7 @@ cat > "$work/safe.yaml" <<EOF
 name: safe
 base:
   model: {arch: cifar_resnet8, conv: cyclebnn}
-  data: {dataset: fashion_mnist, train_subset: 256, test_subset: 64}
+  data: {dataset: fashion_mnist, train_subset: 256, test_subset: 64, val_split: 64}
   optim: {name: adamw, lr: 0.002}
   train: {iterations: 16, batch_size: 32, eval_interval: 8, eval_batch_size: 32, log_interval: 1}
   precision: {schedule: cyclic, bits: [2, 6], grad_bits: 8, cycles: 2}
