@@ -36,6 +36,16 @@ static void usage(FILE *f) {
             "  --threads N   OpenMP threads over grid points (default: OMP_NUM_THREADS / all cores)\n"
             "  --allow-unfinished  accept an interrupted, running or failed run: its last checkpoint is\n"
             "                evaluated and the table is marked unfinished = 1 (the figure says so)\n"
+            "  --export-surface FILE  compute nothing: write RUN's stored landscape (2-D; with --1d the 1-D\n"
+            "                one) as a surface file of tomgoldstein/loss-landscape, which its plot_2D.py,\n"
+            "                plot_1D.py and h52vtp.py read: xcoordinates, ycoordinates, P_loss, P_acc\n"
+            "                (float64, accuracy in percent, -1 = not computed), 2-D arrays (ny, nx) with x\n"
+            "                fastest, P the split it was evaluated on (train or test: --surf_name test_loss\n"
+            "                for a test-split landscape), plus attributes run, split, subset,\n"
+            "                directions_seed, results_file, git_revision. Written as FILE.tmp, then renamed.\n"
+            "  --surface-prefix P  with --export-surface: name the datasets P_loss / P_acc instead of by\n"
+            "                the split (e.g. train, for plot_1D.py, which reads only train_loss; the\n"
+            "                `split` attribute still says what was evaluated)\n"
             "  --help        this text\n"
             "\n"
             "Cost: grid^2 x subset image evaluations (+ subset for the origin); binary ResNet-8 on\n"
@@ -77,11 +87,23 @@ int main(int argc, char **argv) {
     landscape_defaults(&o);
     o.progress = stderr;
     const char *pos[2] = {NULL, NULL};
+    const char *surface = NULL, *prefix = NULL, *compute_opt = NULL;
     int npos = 0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         const char *v = i + 1 < argc ? argv[i + 1] : NULL;
         long lv;
+        if (!strcmp(a, "--export-surface") || !strcmp(a, "--surface-prefix")) {
+            if (!v || !*v) {
+                fprintf(stderr, "cbnn_landscape: %s needs a value\n", a);
+                return 2;
+            }
+            if (a[2] == 'e') surface = v;
+            else prefix = v;
+            i++;
+            continue;
+        }
+        if (strcmp(a, "--1d") && strcmp(a, "--allow-unfinished") && a[0] == '-' && a[1] == '-') compute_opt = a;
         if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
             usage(stdout);
             return 0;
@@ -144,6 +166,30 @@ int main(int argc, char **argv) {
     }
     const char *path = pos[0], *run = pos[1];
     char err[2048] = "";
+    if (prefix && !surface) {
+        fprintf(stderr, "cbnn_landscape: --surface-prefix goes with --export-surface FILE\n");
+        return 2;
+    }
+    if (surface) {
+        if (compute_opt) {
+            fprintf(stderr, "cbnn_landscape: %s computes a landscape, --export-surface only exports the one stored "
+                    "in %s: run them as two commands\n", compute_opt, path);
+            return 2;
+        }
+        LandscapeSurfaceInfo si;
+        if (landscape_export_surface(path, run, o.one_d, prefix, surface, &si, err, sizeof err)) {
+            fprintf(stderr, "cbnn_landscape: %s\n", err);
+            return 1;
+        }
+        if (o.one_d)
+            printf("written: %s (%s, %s: %ld points, %ld computed; split %s) from %s /runs/%s/landscape1d\n", surface,
+                   si.names[0], si.names[1], si.nx, si.filled, si.split, path, run);
+        else
+            printf("written: %s (%s, %s: %ld x %ld, ycoordinates x xcoordinates, x fastest; %ld computed; split %s) "
+                   "from %s /runs/%s/landscape\n", surface, si.names[0], si.names[1], si.ny, si.nx, si.filled,
+                   si.split, path, run);
+        return 0;
+    }
     LandscapeRun r;
     if (landscape_read_run(path, run, &r, err, sizeof err)) {
         fprintf(stderr, "cbnn_landscape: %s\n", err);

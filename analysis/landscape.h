@@ -18,8 +18,10 @@
  *
  * Every grid point (alpha, beta) evaluates params = theta + alpha*d1 + beta*d2
  * in eval mode (BN running statistics and activation-quantizer running ranges
- * of the checkpoint) at one bit width, with classify_evaluate() of tasks/classify.h on the
- * first `subset` images of a split, in the config's eval batches. Points run
+ * of the checkpoint) at one bit width, on the first `subset` images of a split
+ * in the config's eval batches, with the arithmetic of classify_evaluate()
+ * (tasks/classify.h) and bit for bit its numbers; the images are read once for
+ * the whole grid. Points run
  * in parallel, one model per thread with nested parallelism off; every point
  * is computed the same way whatever the thread count, so the table is
  * bitwise the same for any number of threads. */
@@ -82,10 +84,11 @@ int landscape_check_status(const char *path, const char *run, const char *status
 int landscape_load_data(const RunConfig *c, Dataset *train, Dataset *test, char *err, size_t errlen);
 
 /* The config's model at batch = train.batch_size, with the binary conv options
- * training sets (binary_options_from_config) and the given params/buffers
- * (NULL: the initialisation). 0 or -1 with a message. */
+ * training sets (binary_options_from_config; save_act_codes when the
+ * evaluation `bits` are within 1..8, as the training loop sets it) and the
+ * given params/buffers (NULL: the initialisation). 0 or -1 with a message. */
 int landscape_model(Model *m, const RunConfig *c, const Dataset *ds, const real *params, const real *buffers,
-                    char *err, size_t errlen);
+                    double bits, char *err, size_t errlen);
 
 /* Direction `which` (0: d1, 1: d2) into d [m->n_params], filter-normalised to theta. */
 void landscape_direction(const Model *m, const real *theta, uint64_t seed, int which, real *d);
@@ -127,5 +130,37 @@ void landscape_table_free(LandscapeTable *t);
  * (`run_status`) and `unfinished` (1 when it was not complete). */
 int landscape_write(const char *path, const LandscapeRun *r, const LandscapeOptions *o, const LandscapeTable *t,
                     char *err, size_t errlen);
+
+/* The surface-file layout of tomgoldstein/loss-landscape (the reference
+ * implementation of filter-normalised landscapes), which its plot_2D.py,
+ * plot_1D.py and h52vtp.py read: analysis/README.md, "Surface files".
+ *
+ *   xcoordinates [nx], ycoordinates [ny] (2-D only)     float64, the grid's axes
+ *   P_loss, P_acc                                       float64, accuracy in percent,
+ *                                                       -1 where no value was computed
+ *   flips                                               float64, same layout (ours)
+ *
+ * P is the split the landscape was evaluated on (train or test, their names),
+ * or `prefix` when given. 2-D arrays are declared (ny, nx) and hold point
+ * (x_ix, y_iy) at flat index iy*nx + ix (x fastest): the order their crunch()
+ * fills (losses.ravel()[k] with k from meshgrid(x, y).ravel()) and the shape
+ * their plot_2D.py's meshgrid(x, y) needs. Our grids are square, where this
+ * is also their declared (nx, ny). x is alpha (d1), y is beta (d2).
+ *
+ * Reads /runs/RUN/landscape (or landscape1d when one_d) of the committed
+ * results file read-only and writes OUT atomically (OUT.tmp, then rename).
+ * Refuses, with a message naming the files: no such run, no such landscape,
+ * a landscape of an older checkpoint than the run's now (stale), a table
+ * whose rows are not on its grid, OUT being the results file or a directory,
+ * OUT's directory missing or unwritable. 0 or -1. */
+typedef struct {
+    long nx, ny;         /* ny = 1 in 1-D */
+    long filled;         /* grid points with a value (the rest are -1) */
+    char split[16];      /* train, test (the first word of the table's split attribute) */
+    char names[2][32];   /* the datasets written: P_loss, P_acc */
+} LandscapeSurfaceInfo;
+
+int landscape_export_surface(const char *results_path, const char *run, int one_d, const char *prefix,
+                             const char *out_path, LandscapeSurfaceInfo *info, char *err, size_t errlen);
 
 #endif
