@@ -70,7 +70,7 @@ def want(cond, what):
     if not cond: errors.append(what)
 with h5py.File(path, "r") as f:
     a = f.attrs
-    want(int(a["schema_version"]) == 3, "schema_version")
+    want(int(a["schema_version"]) == 4, "schema_version")
     want(a["experiment"] == "cli_grid", "experiment")
     want(a["experiment_yaml"] == open(yaml_path).read(), "experiment_yaml is the file verbatim")
     for k in ("git_revision", "compiler", "build", "cpu_model", "start_time", "first_start_time"):
@@ -84,7 +84,7 @@ with h5py.File(path, "r") as f:
         want(r.attrs["status"] == "complete", name + " status")
         cfg = r.attrs["config"]
         want(("cycles: " + cyc.split("=")[1]) in cfg and ("seed: " + seed.split("=")[1]) in cfg, name + " config")
-        t, e = r["train"], r["eval"]
+        t, vg, e = r["train"], r["val"], r["test"]
         want(list(t["step"][:]) == list(range(1, 17)), name + " train/step")
         for col in ("loss", "lr", "time_s", "bits", "grad_bits", "cost_ratio", "top1"):
             v = t[col][:]
@@ -92,9 +92,32 @@ with h5py.File(path, "r") as f:
             want(t[col].maxshape == (None,) and t[col].chunks is not None, name + " train/" + col + " is chunked and extendible")
         want(set(t["bits"][:]) <= {2.0, 3.0, 4.0, 5.0, 6.0} and np.all(t["grad_bits"][:] == 8), name + " bits")
         want(np.all((t["top1"][:] >= 0) & (t["top1"][:] <= 100)), name + " train/top1 in [0, 100]")
-        want(list(e["step"][:]) == [8, 16], name + " eval/step")
-        top1 = e["top1"][:]
-        want(r.attrs["final_top1"] == top1[-1] and r.attrs["best_top1"] == top1.max(), name + " final/best top1")
+        # the default hold-out (data.val_split -1: 5,000 Fashion-MNIST training images) and the
+        # selection on it (results/README.md, "Validation, selection and when the test set is evaluated")
+        want(r.attrs["val_split"] == 5000, name + " val_split is the default 5000")
+        want(list(vg["step"][:]) == [8, 16], name + " val/step")
+        vt, vb = vg["top1"][:], vg["bits"][:]
+        want(np.all((vt >= 0) & (vt <= 100)) and set(vb) <= {2.0, 3.0, 4.0, 5.0, 6.0}, name + " val/top1, val/bits")
+        sel = int(r.attrs["selected_step"])
+        want(sel == int(vg["step"][int(np.argmax(vt))]), name + " selected_step is the first best validation top-1")
+        want(r.attrs["val_top1_at_selected"] == vt.max(), name + " val_top1_at_selected")
+        # the test set: once at the final weights and once at the selected ones (when they differ),
+        # each at the evaluation precision (fixed 0) and at eval_bits_fixed (fixed 1), nothing else
+        want(r.attrs["eval_bits_fixed"] == 6, name + " eval_bits_fixed is the top of bits [2, 6]")
+        rows = list(zip(e["step"][:].tolist(), e["role"][:].tolist(), e["fixed"][:].tolist()))
+        want_rows = [(16, 2, 0), (16, 2, 1)] + ([(sel, 1, 0), (sel, 1, 1)] if sel != 16 else [])
+        want(sorted(rows) == sorted(want_rows), name + " test/ rows %s, expected %s" % (rows, want_rows))
+        tt, tb = dict(zip(rows, e["top1"][:])), dict(zip(rows, e["bits"][:]))
+        if sorted(rows) == sorted(want_rows):
+            srole = 1 if sel != 16 else 2
+            want(r.attrs["final_test_top1"] == tt[(16, 2, 0)], name + " final_test_top1 is the final test row")
+            want(r.attrs["final_test_top1_fixed"] == tt[(16, 2, 1)], name + " final_test_top1_fixed")
+            want(r.attrs["test_top1_at_selected"] == tt[(sel, srole, 0)], name + " test_top1_at_selected")
+            want(r.attrs["test_top1_at_selected_fixed"] == tt[(sel, srole, 1)], name + " test_top1_at_selected_fixed")
+            want(r.attrs["paper_best_top1"] == max(tt[k] for k in rows if k[2] == 0), name + " paper_best_top1")
+            want(all(tb[k] == 6 for k in rows if k[2] == 1), name + " test/bits of the fixed rows")
+            # the evaluation precision of a step is the same on validation and on test
+            want(tb[(sel, srole, 0)] == vb[list(vg["step"][:]).index(sel)], name + " test/bits at the selected step")
         want(0 < r.attrs["mean_cost_ratio"] < 0.05, name + " mean_cost_ratio")
         want(r.attrs["bit_macs"] < r.attrs["fp32_macs"], name + " bit_macs < fp32_macs")
         want(r.attrs["wall_time_s"] > 0, name + " wall_time_s")
@@ -103,12 +126,44 @@ with h5py.File(path, "r") as f:
         ck = r["checkpoint"]
         want(ck.attrs["complete"] == 1 and ck.attrs["step"] == 16, name + " checkpoint flag and step")
         want(len(ck["params"]) == len(ck["opt_m"]) == len(ck["opt_v"]) and np.all(np.isfinite(ck["params"][:])), name + " checkpoint arrays")
+        # the selected weights are kept; when the selection is the last evaluation they are the final ones
+        want(len(ck["selected_params"]) == len(ck["params"]) and int(ck["selected_state"][0]) == sel, name + " checkpoint/selected_*")
+        if sel == 16:
+            want(np.array_equal(ck["selected_params"][:], ck["params"][:]), name + " selected (step 16) = final weights")
+    # /stats: per configuration (the run name without seed=N), each metric over the 2 seeds
+    s = f["stats"]
+    cfgs, mets = s["config"].asstr()[:], s["metric"].asstr()[:]
+    want(sorted(set(cfgs)) == ["cycles=1", "cycles=2"], "stats configurations %s" % sorted(set(cfgs)))
+    for i, (c, m) in enumerate(zip(cfgs, mets)):
+        vals = [f["runs"][c + ",seed=%d" % k].attrs[m] for k in (1, 2)]
+        want(s["n"][i] == 2 and abs(s["mean"][i] - np.mean(vals)) < 1e-9, "stats %s %s: n %d mean %r, runs %s" % (c, m, s["n"][i], s["mean"][i], vals))
+    want({"test_top1_at_selected", "final_test_top1", "paper_best_top1"} <= set(mets), "stats metrics %s" % sorted(set(mets)))
 print("\n".join(errors) if errors else "h5 ok")
 sys.exit(1 if errors else 0)
 EOF
 rc=$?
 check "the results file reads back field by field: $(cat "$work/h5check" | tr '\n' ';')" test $rc -eq 0
 check "h5dump reads the file" bash -c "h5dump -A '$h5' | grep -q 'schema_version'"
+# the printed table is the file's numbers: val@sel, sel step, test@sel, final test, fixed, best test*
+"$py" - "$h5" "$work/run1.out" > "$work/table.check" 2>&1 <<'PYEOF'
+import sys, h5py
+f, out = h5py.File(sys.argv[1], "r"), open(sys.argv[2]).read().splitlines()
+bad = []
+head = [l for l in out if l.startswith("run ")]
+if not head or head[0].split()[1:10] != ["status", "val@sel", "sel", "step", "test@sel", "final", "test", "fixed", "best"]:
+    bad.append("header %r" % head)
+cols = ("val_top1_at_selected", "selected_step", "test_top1_at_selected", "final_test_top1", "final_test_top1_fixed", "paper_best_top1")
+for name, r in f["runs"].items():
+    row = [l.split() for l in out if l.split()[:1] == [name]]
+    a = r.attrs
+    want = ["%.2f%%" % a[cols[0]], "%.0f" % a[cols[1]]] + ["%.2f%%" % a[c] for c in cols[2:]]
+    if len(row) != 1 or row[0][2:8] != want: bad.append("%s: %s, file %s" % (name, row, want))
+if not any("SELECTED ON TEST" in l for l in out): bad.append("no legend saying best test* is selected on test")
+print("; ".join(bad) or "ok")
+sys.exit(1 if bad else 0)
+PYEOF
+rc=$?
+check "the printed table shows the file's selection numbers ($(cat "$work/table.check"))" test $rc -eq 0
 
 # rerun: everything is skipped
 "$exe" --results "$res" "$work/grid.yaml" > "$work/run2.out" 2> "$work/run2.err"; rc=$?
@@ -144,7 +199,8 @@ if b.attrs["first_start_time"] != a.attrs["first_start_time"]: bad.append("first
 for n in a["runs"]:
     ra, rb = a["runs"][n], b["runs"][n]
     if rb.attrs["status"] != "complete": bad.append(n + " is " + rb.attrs["status"])
-    for d in ("train/loss", "train/step", "eval/top1", "checkpoint/params", "checkpoint/opt_v"):
+    for d in ("train/loss", "train/step", "val/top1", "test/top1", "test/role", "checkpoint/params", "checkpoint/opt_v",
+              "checkpoint/selected_params"):
         if not np.array_equal(ra[d][:], rb[d][:]): bad.append(n + " " + d + " differs")
     # the kept runs are copied whole; the retrained ones were trained again (deterministic: equal numbers)
     kept = n.startswith("cycles=1")
@@ -195,7 +251,7 @@ check "--retry-failed skips complete runs" has "$work/div3.out" "0 trained, 1 sk
 import sys, h5py
 with h5py.File(sys.argv[1], "r+") as f:
     r = f["runs/fine"]
-    print(repr(r.attrs["final_top1"]))
+    print(repr(r.attrs["final_test_top1"]))
     r.attrs["status"] = "failed"; r.attrs["message"] = "out of memory"' "$res/cli_diverge.h5" > "$work/fine_top1"
 "$exe" --retry-failed --only fine --results "$res" "$work/diverge.yaml" > "$work/div4.out" 2> "$work/div4.err"; rc=$?
 check "--retry-failed completes a run that failed for a passing reason" test $rc -eq 0
@@ -203,7 +259,7 @@ check "... from its last checkpoint" has "$work/div4.err" "fine: failed earlier 
 check "... with its numbers" "$py" -c '
 import sys, h5py
 r = h5py.File(sys.argv[1], "r")["runs/fine"]
-sys.exit(0 if r.attrs["status"] == "complete" and repr(r.attrs["final_top1"]) == open(sys.argv[2]).read().strip() else 1)' "$res/cli_diverge.h5" "$work/fine_top1"
+sys.exit(0 if r.attrs["status"] == "complete" and repr(r.attrs["final_test_top1"]) == open(sys.argv[2]).read().strip() else 1)' "$res/cli_diverge.h5" "$work/fine_top1"
 
 # a full disk (simulated with a file-size limit; EFBIG instead of ENOSPC):
 # a clear error, and the previous file is intact
