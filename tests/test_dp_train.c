@@ -12,10 +12,17 @@
  * the ranks). Equal bit for bit: the per-step losses and train top-1 rows,
  * the evaluations, and on every rank the final parameters, both optimizer
  * moments and the buffers -- for binary.backward int8 and fp32, and
- * model.conv fp32. The background loader (data.loader_workers 2) must give
+ * model.conv fp32. These runs have no validation split, so their periodic
+ * evaluations are test/ rows (role 0, the last role 2) and the cyclic
+ * schedule adds the final weights at the fixed bits (results/README.md).
+ * The background loader (data.loader_workers 2) must give
  * each rank the same slice. Then resume: 10 steps on 2 ranks then 10 on 1,
- * and 10 on 1 then 10 on 2, each equal to 20 on one. R = 2 with
- * train.shards 1 must be refused, naming both.
+ * and 10 on 1 then 10 on 2, each equal to 20 on one. With a validation split
+ * (TrainControl.val, issue 16: evaluations on it split over the ranks, the
+ * selected weights kept on every rank and broadcast on resume, the test set
+ * at the final and selected weights) the 2-rank run and the resumes from 2
+ * ranks to 1 and from 1 to 2 equal one process too. R = 2 with train.shards 1 must be
+ * refused, naming both.
  *
  * Run as one process the "2-rank" runs are runs of one rank, so it checks the
  * S = 2 one-process path, the loader, the evaluation and the resume path
@@ -37,11 +44,12 @@
 #define HALF 10
 #define N_TRAIN 64
 #define N_TEST 38
+#define N_VAL 30
 #define SIDE 16
 #define CLASSES 4
 
 static char g_dir[128];
-static Dataset g_train, g_test;
+static Dataset g_train, g_test, g_val;
 
 /* ------------------------------------------------------------------ data */
 
@@ -125,9 +133,10 @@ static void state_free(State *s) {
 }
 
 /* One session of run "run" in path over group: its rank 0 opens the file
- * (fresh or to resume) and logs, the others pass no log. Returns the rc. */
-static int session(const RunConfig *c, const char *path, int fresh, const DistComm *group, long stop_after,
-                   State *st) {
+ * (fresh or to resume) and logs, the others pass no log. val: the validation
+ * split (NULL: none). Returns the rc; the result in *out when out is given. */
+static int session_val(const RunConfig *c, const char *path, int fresh, const DistComm *group, long stop_after,
+                       State *st, const Dataset *val, TrainResult *out) {
     char err[1024] = "";
     ResultsFile *rf = NULL;
     RunLog *log = NULL;
@@ -139,13 +148,19 @@ static int session(const RunConfig *c, const char *path, int fresh, const DistCo
         if (!log) exit(2);
     }
     TrainControl ctl = {.checkpoint_every = 5, .resume = !fresh, .group = group, .stop_after = stop_after,
-                        .on_end = grab, .on_end_arg = st};
+                        .on_end = grab, .on_end_arg = st, .val = val};
     TrainResult res;
     const int rc = train_run_ctl(c, "run", &g_train, &g_test, log, &ctl, NULL, &res, err, sizeof err);
     CHECK(rc >= 0, "%s: train_run_ctl over %d rank(s): %s", path, group->size, err);
     if (log) runlog_end(log, rc == 0 ? "complete" : "interrupted", res.final_top1, res.best_top1, res.wall_time_s);
     if (rf) CHECK(results_close(rf, 1, err, sizeof err) == 0, "results_close: %s", err);
+    if (out) *out = res;
     return rc;
+}
+
+static int session(const RunConfig *c, const char *path, int fresh, const DistComm *group, long stop_after,
+                   State *st) {
+    return session_val(c, path, fresh, group, stop_after, st, NULL, NULL);
 }
 
 /* ------------------------------------------------------------ comparisons */
@@ -203,17 +218,52 @@ static void same_state(const State *ref, const State *got, const char *what) {
     same_reals(ref->b, got->b, ref->nb, what, "buffers");
 }
 
-/* the one-process run's file against another's: rows, evaluations, checkpoint */
-static void same_files(const char *ref, const char *got, const char *what) {
+/* Without a validation split the test/ rows are the periodic evaluations
+ * (steps 10 and 20) and the final weights at the fixed bits (the schedule is
+ * cyclic): 3 rows. */
+#define TEST_ROWS_NO_VAL (STEPS / HALF + 1)
+
+static const char *const TEST_COLS[] = {"/runs/run/test/step", "/runs/run/test/top1", "/runs/run/test/loss",
+                                        "/runs/run/test/bits", "/runs/run/test/role", "/runs/run/test/fixed"};
+static const char *const VAL_COLS[] = {"/runs/run/val/step", "/runs/run/val/top1", "/runs/run/val/loss",
+                                       "/runs/run/val/bits"};
+
+/* the one-process run's file against another's: rows, evaluations (val/ rows
+ * val_rows, test/ rows test_rows), checkpoint (with the selected weights when
+ * there is a validation split) */
+static void same_files_rows(const char *ref, const char *got, size_t val_rows, size_t test_rows, const char *what) {
     same_series(ref, got, "/runs/run/train/loss", STEPS, what);
     same_series(ref, got, "/runs/run/train/top1", STEPS, what);
-    same_series(ref, got, "/runs/run/eval/loss", STEPS / HALF, what);
-    same_series(ref, got, "/runs/run/eval/top1", STEPS / HALF, what);
+    for (int k = 0; k < 6; k++) same_series(ref, got, TEST_COLS[k], test_rows, what);
+    if (val_rows)
+        for (int k = 0; k < 4; k++) same_series(ref, got, VAL_COLS[k], val_rows, what);
     size_t n;
     double *p = read_all(ref, "/runs/run/checkpoint/params", &n);
     free(p);
     same_series(ref, got, "/runs/run/checkpoint/params", n, what);
     same_series(ref, got, "/runs/run/checkpoint/opt_v", n, what);
+    if (val_rows) {
+        same_series(ref, got, "/runs/run/checkpoint/selected_params", n, what);
+        same_series(ref, got, "/runs/run/checkpoint/selected_state", 4, what);
+    }
+}
+
+static void same_files(const char *ref, const char *got, const char *what) {
+    same_files_rows(ref, got, 0, TEST_ROWS_NO_VAL, what);
+}
+
+/* the reference file's test/ rows are the ones described above TEST_ROWS_NO_VAL:
+ * (step, role, fixed) = (10, 0, 0), (20, 2, 0), (20, 2, 1) */
+static void check_test_layout(const char *path) {
+    static const double want[3][3] = {{HALF, 0, 0}, {STEPS, 2, 0}, {STEPS, 2, 1}};
+    size_t n[3];
+    double *col[3] = {read_all(path, TEST_COLS[0], &n[0]), read_all(path, TEST_COLS[4], &n[1]),
+                      read_all(path, TEST_COLS[5], &n[2])};
+    int ok = n[0] == 3 && n[1] == 3 && n[2] == 3;
+    for (int i = 0; ok && i < 3; i++)
+        for (int k = 0; k < 3; k++) ok &= col[k][i] == want[i][k];
+    CHECK(ok, "%s: test/ (step, role, fixed) rows are not (10,0,0), (20,2,0), (20,2,1)", path);
+    for (int k = 0; k < 3; k++) free(col[k]);
 }
 
 /* ------------------------------------------------------------------ main */
@@ -240,6 +290,7 @@ static void check_variant(Variant v, State *ref_out, char *ref_path, size_t cap)
     CHECK(session(&c, dp, 1, g_world, 0, &got) == 0, "%s: the %d-rank run did not complete", VNAME[v], g_world->size);
     dist_barrier(g_world); /* rank 0 has closed the file */
     snprintf(what, sizeof what, "%s, %d ranks vs 1 (rank %d)", VNAME[v], g_world->size, g_world->rank);
+    check_test_layout(ref_path);
     same_files(ref_path, dp, what);
     same_state(ref_out, &got, what);
     state_free(&got);
@@ -308,6 +359,60 @@ static void check_resume(const DistComm *first, const DistComm *second, const ch
     dist_barrier(g_world);
 }
 
+/* With a validation split: the one-process run, the run over the world, and
+ * 10 steps on the world then 10 on one process and the other way round, all
+ * equal. The test/ rows are the final weights and, when the selection is not
+ * the last evaluation, the selected ones, each at the evaluation and the
+ * fixed precision. A selection at step 10 makes the resume on 2 ranks depend
+ * on the selected weights reaching rank 1 (read by rank 0, broadcast). */
+static void check_val(void) {
+    RunConfig c;
+    config(&c, V_INT8, 2, 0);
+    char ref[256], dp[256], rs[256], what[128];
+    path_of(ref, sizeof ref, "val_ref", 1);
+    path_of(dp, sizeof dp, "val_dp", 0);
+    path_of(rs, sizeof rs, "val_resume", 0);
+    State sr = {0}, sd = {0}, sa = {0}, sb = {0};
+    TrainResult rr, rd;
+    CHECK(session_val(&c, ref, 1, &g_self, 0, &sr, &g_val, &rr) == 0, "val: the one-process run did not complete");
+    CHECK(rr.selection == 1 && (rr.selected_step == HALF || rr.selected_step == STEPS),
+          "val: selection %d at step %ld, expected a periodic evaluation's step", rr.selection, rr.selected_step);
+    const size_t test_rows = rr.selected_step == STEPS ? 2 : 4;
+    CHECK(session_val(&c, dp, 1, g_world, 0, &sd, &g_val, &rd) == 0, "val: the %d-rank run did not complete",
+          g_world->size);
+    CHECK(!memcmp(&rd.test_top1_at_selected, &rr.test_top1_at_selected, sizeof(double)) &&
+              rd.selected_step == rr.selected_step,
+          "val: %d ranks selected step %ld (test top-1 %.4f), one process %ld (%.4f)", g_world->size,
+          rd.selected_step, rd.test_top1_at_selected, rr.selected_step, rr.test_top1_at_selected);
+    dist_barrier(g_world);
+    snprintf(what, sizeof what, "val split, %d ranks vs 1 (rank %d)", g_world->size, g_world->rank);
+    same_files_rows(ref, dp, STEPS / HALF, test_rows, what);
+    same_state(&sr, &sd, what);
+    if (g_world->rank == 0) printf("val: selected step %ld of %d\n", rr.selected_step, STEPS);
+    for (int dir = 0; dir < 2; dir++) {
+        const DistComm *first = dir ? &g_self : g_world, *second = dir ? g_world : &g_self;
+        path_of(rs, sizeof rs, dir ? "val_resume_1_then_w" : "val_resume_w_then_1", 0);
+        snprintf(what, sizeof what, "val split, %d rank(s) then %d (rank %d)", first->size, second->size,
+                 g_world->rank);
+        if (first->size > 1 || g_world->rank == 0)
+            CHECK(session_val(&c, rs, 1, first, HALF, &sa, &g_val, NULL) == 1, "%s: the first half did not stop at %d",
+                  what, HALF);
+        dist_barrier(g_world);
+        if (second->size > 1 || g_world->rank == 0) {
+            CHECK(session_val(&c, rs, 0, second, 0, &sb, &g_val, NULL) == 0, "%s: the resumed half did not complete",
+                  what);
+            same_state(&sr, &sb, what);
+        }
+        dist_barrier(g_world);
+        same_files_rows(ref, rs, STEPS / HALF, test_rows, what);
+        state_free(&sa);
+        state_free(&sb);
+        dist_barrier(g_world);
+    }
+    state_free(&sr);
+    state_free(&sd);
+}
+
 /* R ranks that do not divide S: refused before anything runs, naming both */
 static void check_refusal(void) {
     if (g_world->size < 2) return;
@@ -342,6 +447,7 @@ int main(int argc, char **argv) {
     if (!g_dir[0]) return 1;
     synth_set(&g_train, N_TRAIN, 21, "synth_train");
     synth_set(&g_test, N_TEST, 22, "synth_test");
+    synth_set(&g_val, N_VAL, 23, "synth_val");
 
     State ref = {0}, other = {0};
     char ref_path[256], other_path[256];
@@ -354,6 +460,7 @@ int main(int argc, char **argv) {
     check_shards_matter(ref_path);
     check_resume(g_world, &g_self, "resume_w_then_1", ref_path, &ref);
     check_resume(&g_self, g_world, "resume_1_then_w", ref_path, &ref);
+    check_val();
     check_refusal();
     state_free(&ref);
 
@@ -363,6 +470,7 @@ int main(int argc, char **argv) {
     if (g_world->rank == 0 && tu_failures == 0 && system(cmd) != 0) fprintf(stderr, "could not remove %s\n", g_dir);
     dataset_free(&g_train);
     dataset_free(&g_test);
+    dataset_free(&g_val);
     char name[64];
     snprintf(name, sizeof name, "dp_train (rank %d of %d)", g_world->rank, g_world->size);
     const int rc = tu_finish(name);
