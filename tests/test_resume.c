@@ -14,7 +14,12 @@
  *      step 16, and the resumed run continues from there;
  *   3. kill -9 in the middle of writing the arrays of the second checkpoint
  *      (step 16) into the working copy: the file keeps the checkpoint of step 8.
- * The kills happen in a forked child, through results_fault_hook. */
+ * The kills happen in a forked child, through results_fault_hook.
+ * The runs have no validation split (train_run_ctl without TrainControl.val),
+ * so the periodic evaluations (every 12 steps) are test/ rows, role 0 and the
+ * last role 2, followed by the final weights at the fixed bits (cyclic
+ * schedule); the selection on a validation split across a stop and resume is
+ * tests/test_val_selection.c's and tests/test_dp_train.c's. */
 #include <hdf5.h>
 #include <signal.h>
 #include <stdio.h>
@@ -32,6 +37,8 @@
 
 #define STEPS 48
 #define EVERY 8
+#define EVAL_EVERY 12
+#define TEST_ROWS (STEPS / EVAL_EVERY + 1) /* the periodic evaluations + the final one at the fixed bits */
 
 static Dataset g_train, g_test;
 
@@ -41,7 +48,7 @@ static void config(RunConfig *c, int threads) {
     snprintf(c->arch, sizeof c->arch, "cifar_resnet8");
     c->iterations = STEPS;
     c->batch_size = 32;
-    c->eval_interval = 12;
+    c->eval_interval = EVAL_EVERY;
     c->eval_batch_size = 32;
     c->aug_flip = 1;
     c->aug_crop_pad = 2;
@@ -193,6 +200,8 @@ int main(int argc, char **argv) {
               !memcmp(&r2.best_top1, &ref.best_top1, sizeof ref.best_top1),
           "stop/resume: top-1 %.4f / best %.4f, straight %.4f / %.4f", r2.final_top1, r2.best_top1, ref.final_top1,
           ref.best_top1);
+    CHECK(r2.has_fixed && ref.has_fixed && !memcmp(&r2.final_top1_fixed, &ref.final_top1_fixed, sizeof(double)),
+          "stop/resume: top-1 at the fixed bits %.4f, straight %.4f", r2.final_top1_fixed, ref.final_top1_fixed);
     CHECK(!memcmp(&r2.mean_cost_ratio, &ref.mean_cost_ratio, sizeof(double)) &&
               !memcmp(&r2.bit_macs, &ref.bit_macs, sizeof(double)),
           "stop/resume: cost accounting %.9g %.9g vs %.9g %.9g", r2.mean_cost_ratio, r2.bit_macs,
@@ -216,14 +225,31 @@ int main(int argc, char **argv) {
     CHECK(rc == 0 && r4.resumed_from == EVERY, "after kill in checkpoint: rc %d, resumed from %ld", rc,
           r4.resumed_from);
 
+    /* the straight run's test/ rows: (step, role, fixed) = (12, 0, 0), (24, 0, 0), (36, 0, 0), (48, 2, 0), (48, 2, 1) */
+    size_t ns, nr, nf;
+    double *st = read_all(straight, "/runs/run/test/step", &ns), *ro = read_all(straight, "/runs/run/test/role", &nr),
+           *fx = read_all(straight, "/runs/run/test/fixed", &nf);
+    int layout = st && ro && fx && ns == TEST_ROWS && nr == TEST_ROWS && nf == TEST_ROWS;
+    for (size_t i = 0; layout && i < TEST_ROWS; i++) {
+        const int last = i + 1 == TEST_ROWS;
+        layout &= st[i] == (last ? STEPS : (double)(i + 1) * EVAL_EVERY) && ro[i] == (i + 2 >= TEST_ROWS ? 2 : 0) &&
+                  fx[i] == last;
+    }
+    CHECK(layout, "the straight run's test/ rows are not the periodic evaluations then the fixed-bits one (%zu rows)",
+          ns);
+    free(st);
+    free(ro);
+    free(fx);
+
+    static const char *const test_cols[] = {"/runs/run/test/step", "/runs/run/test/top1", "/runs/run/test/loss",
+                                            "/runs/run/test/bits", "/runs/run/test/role", "/runs/run/test/fixed"};
     const char *resumed[3] = {stopped, killed_commit, killed_ckpt};
     const char *what[3] = {"stop at 9 + resume on 1 thread", "kill in commit + resume", "kill in checkpoint + resume"};
     for (int k = 0; k < 3; k++) {
         same_series(straight, resumed[k], "/runs/run/train/loss", STEPS, what[k]);
         same_series(straight, resumed[k], "/runs/run/train/bits", STEPS, what[k]);
         same_series(straight, resumed[k], "/runs/run/train/step", STEPS, what[k]);
-        same_series(straight, resumed[k], "/runs/run/eval/top1", STEPS / 12, what[k]);
-        same_series(straight, resumed[k], "/runs/run/eval/loss", STEPS / 12, what[k]);
+        for (int c = 0; c < 6; c++) same_series(straight, resumed[k], test_cols[c], TEST_ROWS, what[k]);
         same_series(straight, resumed[k], "/runs/run/checkpoint/params", 0, what[k]);
     }
     unlink(straight);
