@@ -25,13 +25,19 @@ start=$(date +%s)
 traced() { ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0" strace "$@"; }
 
 # One run, a commit every 2 steps (checkpoints), evaluations, 2 cycles of precision.
+# A 64-image validation hold-out (not the default 5,000, which would make each of
+# the ~40 sessions below evaluate 10,000 images): the periodic evaluations, the
+# selected checkpoint's arrays and the final test rows go through every fault.
+# Evaluations at steps 3, 6 and 8, checkpoints every 2: this run selects step 3
+# (checked below), weights that are in no checkpoint's params, so every
+# session resumed from step 4 or later must restore them from checkpoint/selected_*.
 cat > "$work/f.yaml" <<'EOF'
 name: faults
 base:
   model: {arch: cifar_resnet8, conv: cyclebnn}
   precision: {schedule: cyclic, bits: [2, 6], grad_bits: 8, cycles: 2}
-  data: {dataset: fashion_mnist, train_subset: 128, test_subset: 64}
-  train: {iterations: 8, batch_size: 32, eval_interval: 4, eval_batch_size: 32, log_interval: 2, checkpoint_interval: 2, threads: 2}
+  data: {dataset: fashion_mnist, train_subset: 128, test_subset: 64, val_split: 64}
+  train: {iterations: 8, batch_size: 32, eval_interval: 3, eval_batch_size: 32, log_interval: 2, checkpoint_interval: 2, threads: 2}
 EOF
 
 # Every number a run has (not times, which differ by nature), as text.
@@ -41,10 +47,13 @@ import sys, hashlib, h5py, numpy as np
 with h5py.File(sys.argv[1], "r") as f:
     for name in sorted(f["runs"]):
         r = f["runs"][name]
-        print(name, r.attrs["status"], repr(r.attrs["final_top1"]), repr(r.attrs["best_top1"]),
-              repr(r.attrs["mean_cost_ratio"]), repr(r.attrs["bit_macs"]), repr(r.attrs["fp32_macs"]))
+        print(name, r.attrs["status"], *(repr(r.attrs[a]) for a in (
+            "final_test_top1", "paper_best_top1", "test_top1_at_selected", "val_top1_at_selected", "selected_step",
+            "final_test_top1_fixed", "test_top1_at_selected_fixed", "eval_bits_fixed", "val_split",
+            "mean_cost_ratio", "bit_macs", "fp32_macs")))
         for g, cols in (("train", ("step", "loss", "lr", "bits", "grad_bits", "cost_ratio", "top1")),
-                        ("eval", ("step", "top1", "loss"))):
+                        ("val", ("step", "top1", "loss", "bits")),
+                        ("test", ("step", "top1", "loss", "bits", "role", "fixed"))):
             for c in cols:
                 print(g, c, r[g][c][:].tolist())
         ck = r["checkpoint"]
@@ -62,6 +71,8 @@ res="$work/base"
 check "the uninterrupted session exits 0" test $rc -eq 0
 digest "$res/faults.h5" > "$work/base.digest" 2>&1
 check "the uninterrupted session's file reads back" grep -q "^faults complete" "$work/base.digest"
+check "the uninterrupted session evaluated on validation at steps 3, 6 and 8" grep -q "^val step \[3, 6, 8\]$" "$work/base.digest"
+check "... selected step 3: test at the final and the selected weights" grep -q "^test step \[8, 8, 3, 3\]$" "$work/base.digest"
 
 # The system calls of a session that touch the results paths, by kind.
 # strace -P for the results paths under DIR (absolute: strace matches descriptors by their /proc path)
