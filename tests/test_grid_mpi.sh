@@ -2,8 +2,9 @@
 # A grid over MPI ranks (issue 15 (a), (e)): build/cyclebnn under mpirun
 # against one process, run by run and array by array.
 #   - 2 ranks (K = 1) give the results file of one process (every run's
-#     train/eval tables, cost and summary tables, checkpoint arrays and
-#     attributes; timings aside); the parts are merged and removed;
+#     train/val/test tables, cost and summary tables, checkpoint arrays
+#     (the selected weights included) and attributes, timings aside, and the
+#     /stats table over seeds); the parts are merged and removed;
 #   - a rank killed mid-run (CBNN_FAULT_EXIT_AT_STEP on rank 1), then the same
 #     command again: resumed from the checkpoint, complete and equal; both
 #     ranks killed, then one process: it goes on in the parts, equal again;
@@ -30,14 +31,17 @@ export OMP_NUM_THREADS=1
 np2=(--oversubscribe --bind-to none -np 2)
 
 # 4 tiny runs: a binary ResNet-8 on 128 Fashion-MNIST images, 8 steps with
-# checkpoints every 2 (the fault lands between two)
+# checkpoints every 2 (the fault lands between two). A 64-image validation
+# hold-out (the default 5,000 would make the ~15 sessions below evaluate
+# 10,000 images per run): the periodic evaluations, the selection and the
+# final test rows go through the ranks, the parts and the merges.
 cat > "$work/grid.yaml" <<'EOF'
 name: mpi_grid
 description: grid over ranks test
 base:
   model: {arch: cifar_resnet8, conv: cyclebnn}
   precision: {schedule: cyclic, bits: [2, 6], grad_bits: 8}
-  data: {dataset: fashion_mnist, train_subset: 128, test_subset: 32, augment: {flip: true}}
+  data: {dataset: fashion_mnist, train_subset: 128, test_subset: 32, val_split: 64, augment: {flip: true}}
   optim: {name: adamw, lr: 0.002}
   train: {iterations: 8, batch_size: 16, eval_interval: 4, eval_batch_size: 16, log_interval: 4, checkpoint_interval: 2}
 grid:
@@ -51,7 +55,7 @@ parts() { echo "$work/$1/mpi_grid.parts"; }
 # Every run of two results files equal, timings aside (train/time_s, the
 # wall/throughput attributes, and loop_state's two clocks: LS_TRAIN_TIME and
 # LS_WALL, indices 3 and 4 in experiments/run_record.c). Extra arguments:
-# only those runs.
+# only those runs; without them the root /stats tables are compared too.
 cat > "$work/cmp.py" <<'EOF'
 import sys, h5py, numpy as np
 TIMING_ATTRS = {"wall_time_s", "images_per_s", "peak_rss_bytes"}
@@ -77,10 +81,18 @@ with h5py.File(sys.argv[1], "r") as a, h5py.File(sys.argv[2], "r") as b:
             x, y = ga[name][()], gb[name][()]
             if name == "checkpoint/loop_state": x, y = np.delete(x, [3, 4]), np.delete(y, [3, 4])
             if not same(x, y): errs.append("%s: %s differs" % (run, name))
-        for must in ("train/loss", "eval/loss", "checkpoint/params", "checkpoint/opt_v", "checkpoint/buffers"):
+        for must in ("train/loss", "val/loss", "test/loss", "test/role", "checkpoint/params", "checkpoint/opt_v",
+                     "checkpoint/buffers", "checkpoint/selected_params"):
             if must not in na: errs.append("%s: no %s" % (run, must))
         if ga.attrs.get("status") != "complete": errs.append("%s: status %s" % (run, ga.attrs.get("status")))
         if len(ga["train/loss"]) != 8: errs.append("%s: %d train rows" % (run, len(ga["train/loss"])))
+        if len(ga["val/loss"]) != 2: errs.append("%s: %d val rows" % (run, len(ga["val/loss"])))
+    if not sys.argv[3:]:
+        if "stats" not in a or "stats" not in b: errs.append("no /stats")
+        else:
+            for col in sorted(set(a["stats"]) | set(b["stats"])):
+                if col not in a["stats"] or col not in b["stats"] or not same(a["stats"][col][()], b["stats"][col][()]):
+                    errs.append("/stats/%s differs" % col)
 for e in errs: print("DIFF", e)
 sys.exit(1 if errs else 0)
 EOF
@@ -183,7 +195,7 @@ cp "$(parts arr)/cycles=1,seed=1.h5" "$work/dup.h5"
 "$exe" --merge --results "$work/arr" "$yaml" > "$work/arr3.out" 2> "$work/arr3.err"; rc=$?
 check "--merge: exit 0" test $rc -eq 0
 check "--merge: 3 runs merged" test "$(grep -c 'merged into' "$work/arr3.err")" -eq 3
-check "--merge: the table shows 3 complete" test "$(grep -c ' complete ' "$work/arr3.out")" -eq 3
+check "--merge: the table shows 3 complete" test "$(grep -c '^cycles=.* complete ' "$work/arr3.out")" -eq 3
 check "--merge: the parts are gone" test ! -e "$(parts arr)"
 check "--merge: the merged runs equal one process's" same_as_ref "$arr" 'cycles=1,seed=1' 'cycles=1,seed=2' 'cycles=2,seed=1'
 cp "$arr" "$work/arr_before.h5"
