@@ -50,7 +50,15 @@ with h5py.File(sys.argv[1], "r") as f:
     assert t["rpn_reg"][0] == 0 and t["rpn_reg"][7] > 0, (t["rpn_reg"][:])
     e = r["detect_eval"]
     assert list(e["step"][:]) == [4.0, 8.0], e["step"][:]
-    assert len(r["eval/top1"]) == 2
+    # a detection dataset has no validation hold-out (data.val_split -1 is 0 for it): the periodic
+    # evaluations are test/ rows, role 0 and the last role 2, their top1 the mAP07 in percent
+    assert r.attrs["val_split"] == 0 and len(r["val/step"]) == 0, (r.attrs["val_split"], r["val/step"][:])
+    tt = r["test"]
+    assert list(tt["step"][:]) == [4, 8] and list(tt["role"][:]) == [0, 2] and list(tt["fixed"][:]) == [0, 0], \
+        (tt["step"][:], tt["role"][:], tt["fixed"][:])
+    assert np.allclose(tt["top1"][:], 100 * e["map07"][:], rtol=1e-12, atol=0), (tt["top1"][:], e["map07"][:])
+    assert r.attrs["final_test_top1"] == tt["top1"][1] and r.attrs["paper_best_top1"] == tt["top1"][:].max()
+    assert r.attrs["selected_step"] == 8 and r.attrs["test_top1_at_selected"] == r.attrs["final_test_top1"]
     ap = r["ap"]
     assert len(ap["class"]) == 20 and len(ap["ap07"]) == 20
     d = r["detections"]
@@ -77,7 +85,7 @@ same_numbers() {
     "$py" -c '
 import sys, h5py, numpy as np
 a, b = (h5py.File(p, "r")["runs"][n] for p, n in ((sys.argv[1], sys.argv[2]), (sys.argv[3], sys.argv[4])))
-for k in ("train/loss", "eval/top1", "detect_train/rcnn_box", "detect_train/rpn_cls", "detect_eval/map07",
+for k in ("train/loss", "test/top1", "test/role", "detect_train/rcnn_box", "detect_train/rpn_cls", "detect_eval/map07",
           "detections/score", "detections/x1"):
     x, y = a[k][:], b[k][:]
     assert x.shape == y.shape and np.array_equal(x, y, equal_nan=True), (k, x, y)
