@@ -1507,6 +1507,8 @@ int runlog_commit(RunLog *r) {
     return results_commit(r->f, NULL, 0);
 }
 
+int results_is_readonly(const ResultsFile *f) { return f && f->readonly; }
+
 const char *results_error(const ResultsFile *f) { return f && f->failed ? f->err : ""; }
 
 int runlog_end(RunLog *r, const char *status, double final_top1, double best_top1, double wall_time_s) {

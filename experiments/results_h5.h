@@ -178,6 +178,8 @@ int runlog_checkpoint_load(RunLog *r, long *step, const CkptArray *a, int n, cha
  * nothing written before the call. Errors are sticky. */
 int runlog_commit(RunLog *r);
 int results_commit(ResultsFile *f, char *err, size_t errlen);
+/* 1 when f was opened by results_open_readonly (nothing can be written) */
+int results_is_readonly(const ResultsFile *f);
 /* The sticky error of the file, "" if none. */
 const char *results_error(const ResultsFile *f);
 

@@ -174,7 +174,12 @@ static int write_stats(ResultsFile *f, const ExperimentConfig *e, const Group *g
         };
         const ResultsAttr attrs[] = {{"level", LEVEL, NULL}, {"compare_to", 0, e->compare_to},
                                      {"n_complete", n_complete, NULL}};
-        rc = results_table(f, "stats", nrows, cols, (int)(sizeof cols / sizeof cols[0]), attrs, 3);
+        /* a file another session holds (a --max-runs job's view of it) is
+         * only read: the table is printed, the session that writes it
+         * writes /stats */
+        rc = results_is_readonly(f) ? 0
+                                    : results_table(f, "stats", nrows, cols, (int)(sizeof cols / sizeof cols[0]),
+                                                    attrs, 3);
     }
     free(config), free(metric), free(reference), free(cnt), free(pairs);
     for (int c = 0; c < 10; c++) free(col[c]);
