@@ -31,7 +31,8 @@ static void usage(FILE *f) {
             "  --bits B      evaluation bit width (default: the run's own eval rule, prec_eval_bits\n"
             "                at the checkpoint's step)\n"
             "  --subset N    the first N images of the split (default 1000)\n"
-            "  --split S     test (default) or train (method.md 8 asks for the training loss)\n"
+            "  --split S     test (default), train (the images the run trained on; method.md 8 asks for\n"
+            "                the training loss) or val (its data.val_split hold-out)\n"
             "  --seed S      the directions' seed (default 1)\n"
             "  --threads N   OpenMP threads over grid points (default: OMP_NUM_THREADS / all cores)\n"
             "  --allow-unfinished  accept an interrupted, running or failed run: its last checkpoint is\n"
@@ -129,11 +130,11 @@ int main(int argc, char **argv) {
             if (parse_long(a, v, 1, 100000000, &o.subset)) return 2;
             i++;
         } else if (!strcmp(a, "--split")) {
-            if (!v || (strcmp(v, "test") && strcmp(v, "train"))) {
-                fprintf(stderr, "cbnn_landscape: --split is test or train, got '%s'\n", v ? v : "");
+            if (!v || (strcmp(v, "test") && strcmp(v, "train") && strcmp(v, "val"))) {
+                fprintf(stderr, "cbnn_landscape: --split is test, train or val, got '%s'\n", v ? v : "");
                 return 2;
             }
-            o.split_train = !strcmp(v, "train");
+            o.split = !strcmp(v, "train") ? LANDSCAPE_TRAIN : !strcmp(v, "val") ? LANDSCAPE_VAL : LANDSCAPE_TEST;
             i++;
         } else if (!strcmp(a, "--seed")) {
             char *end;
@@ -204,13 +205,23 @@ int main(int argc, char **argv) {
     if (strcmp(r.status, "complete"))
         fprintf(stderr, "cbnn_landscape: warning: run '%s' in %s is %s, not complete (--allow-unfinished): the table "
                 "is marked unfinished = 1, of the checkpoint at step %ld\n", run, path, r.status, r.step);
-    Dataset train, test;
-    if (landscape_load_data(&r.c, &train, &test, err, sizeof err)) {
+    Dataset train, val, test;
+    if (landscape_load_data(&r.c, &train, &val, &test, err, sizeof err)) {
         fprintf(stderr, "cbnn_landscape: run '%s' in %s: %s\n", run, path, err);
         landscape_run_free(&r);
         return 1;
     }
-    const Dataset *ds = o.split_train ? &train : &test;
+    const Dataset *ds = o.split == LANDSCAPE_TRAIN ? &train : o.split == LANDSCAPE_VAL ? &val : &test;
+    if (ds->n < 1) {
+        fprintf(stderr, "cbnn_landscape: run '%s' in %s: its %s split is empty%s\n", run, path,
+                landscape_split_name(o.split),
+                o.split == LANDSCAPE_VAL ? " (it holds out no validation images: data.val_split 0)" : "");
+        dataset_free(&train);
+        dataset_free(&val);
+        dataset_free(&test);
+        landscape_run_free(&r);
+        return 1;
+    }
     const long subset = o.subset > ds->n ? ds->n : o.subset;
     const long npts = o.one_d ? o.grid_n : (long)o.grid_n * o.grid_n;
     char est[32];
@@ -222,11 +233,11 @@ int main(int argc, char **argv) {
             "  %s %ld points over [-%g, %g]%s x %ld %s images%s = %.3g image evaluations (~%s at %.0f img/s)\n"
             "  bits %g (%s), directions seed %llu (%s)\n",
             run, path, r.c.arch, config_enum_name("model.conv", r.c.conv), r.step, o.one_d ? "1-D" : "2-D", npts, o.range, o.range,
-            o.one_d ? "" : "^2", subset, o.split_train ? "training" : "test",
+            o.one_d ? "" : "^2", subset, o.split == LANDSCAPE_TRAIN ? "training" : o.split == LANDSCAPE_VAL ? "validation" : "test",
             subset < o.subset ? " (all there are)" : "", (double)(npts + 1) * subset, est, NOMINAL_IMG_PER_S, bits,
             rule, (unsigned long long)o.seed, LANDSCAPE_DIRECTIONS);
     LandscapeTable t;
-    int rc = landscape_compute(&r, &train, &test, &o, &t, err, sizeof err);
+    int rc = landscape_compute(&r, &train, &val, &test, &o, &t, err, sizeof err);
     if (rc) {
         fprintf(stderr, "cbnn_landscape: run '%s' in %s: %s\n", run, path, err);
     } else {
@@ -258,6 +269,7 @@ int main(int argc, char **argv) {
         landscape_table_free(&t);
     }
     dataset_free(&train);
+    dataset_free(&val);
     dataset_free(&test);
     landscape_run_free(&r);
     return rc ? 1 : 0;

@@ -2,8 +2,8 @@
  * normalization"), the core of cbnn_landscape, callable from tests.
  *
  *   LandscapeRun r;   landscape_read_run(path, run, &r, err, n);      config + complete checkpoint
- *   Dataset tr, te;   landscape_load_data(&r.c, &tr, &te, err, n);    as the driver loads it
- *   LandscapeTable t; landscape_compute(&r, &tr, &te, &opt, &t, err, n);
+ *   Dataset tr, va, te; landscape_load_data(&r.c, &tr, &va, &te, err, n); as the driver loads it
+ *   LandscapeTable t; landscape_compute(&r, &tr, &va, &te, &opt, &t, err, n);
  *   landscape_write(path, run, &r, &opt, &t, err, n);                 /runs/<run>/landscape(1d)
  *
  * Directions: d1, d2 over the latent parameters (binary convs: the real-valued
@@ -36,6 +36,10 @@
 #include "experiments/config.h"
 #include "model.h"
 
+enum { LANDSCAPE_TEST = 0, LANDSCAPE_TRAIN = 1, LANDSCAPE_VAL = 2 };
+/* "test", "train", "val" */
+const char *landscape_split_name(int split);
+
 #define LANDSCAPE_DIRECTIONS "gaussian, filter-normalised, bn/bias/alpha zeroed"
 
 typedef struct {
@@ -44,7 +48,8 @@ typedef struct {
     int one_d;        /* 1: a 1-D sweep along d1 (group landscape1d) */
     double bits;      /* evaluation bit width; < 0 (default): the run's own eval rule at the checkpoint's step */
     long subset;      /* the first N images of the split (default 1000) */
-    int split_train;  /* 0: test split (default), 1: training split (method.md 8 says training loss) */
+    int split;        /* LANDSCAPE_TEST (default), LANDSCAPE_TRAIN (method.md 8 says training loss: the
+                       * images the run trained on) or LANDSCAPE_VAL (its data.val_split hold-out) */
     uint64_t seed;    /* the directions' seed (default 1) */
     int threads;      /* 0: OpenMP's default */
     int allow_unfinished; /* 1: accept a run that is not complete (the table then says so: unfinished = 1) */
@@ -79,9 +84,10 @@ void landscape_run_free(LandscapeRun *r);
 int landscape_check_status(const char *path, const char *run, const char *status, long step, int allow_unfinished,
                            char *err, size_t errlen);
 
-/* The config's dataset as run_experiment loads it (loader, then the
- * data.train_subset / data.test_subset truncation). 0 or -1 with a message. */
-int landscape_load_data(const RunConfig *c, Dataset *train, Dataset *test, char *err, size_t errlen);
+/* The config's dataset as run_experiment loads it (data_from_config_split:
+ * the loader, the data.val_split hold-out into val (n = 0 when none), then
+ * the data.train_subset / data.test_subset truncation). 0 or -1 with a message. */
+int landscape_load_data(const RunConfig *c, Dataset *train, Dataset *val, Dataset *test, char *err, size_t errlen);
 
 /* The config's model at batch = train.batch_size, with the binary conv options
  * training sets (binary_options_from_config; save_act_codes when the
@@ -117,8 +123,10 @@ typedef struct {
     double seconds;
 } LandscapeTable;
 
-int landscape_compute(const LandscapeRun *r, const Dataset *train, const Dataset *test, const LandscapeOptions *o,
-                      LandscapeTable *t, char *err, size_t errlen);
+/* val may be NULL unless o->split is LANDSCAPE_VAL; train sets the run's
+ * training-set size (its eval rule's step count) whatever the split. */
+int landscape_compute(const LandscapeRun *r, const Dataset *train, const Dataset *val, const Dataset *test,
+                      const LandscapeOptions *o, LandscapeTable *t, char *err, size_t errlen);
 void landscape_table_free(LandscapeTable *t);
 
 /* Write the table into the run: results_open (the file's experiment and
@@ -156,7 +164,7 @@ int landscape_write(const char *path, const LandscapeRun *r, const LandscapeOpti
 typedef struct {
     long nx, ny;         /* ny = 1 in 1-D */
     long filled;         /* grid points with a value (the rest are -1) */
-    char split[16];      /* train, test (the first word of the table's split attribute) */
+    char split[16];      /* train, test, val (the first word of the table's split attribute) */
     char names[2][32];   /* the datasets written: P_loss, P_acc */
 } LandscapeSurfaceInfo;
 

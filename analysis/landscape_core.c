@@ -193,9 +193,13 @@ out:
     return rc;
 }
 
-int landscape_load_data(const RunConfig *c, Dataset *train, Dataset *test, char *err, size_t errlen) {
+const char *landscape_split_name(int split) {
+    return split == LANDSCAPE_TRAIN ? "train" : split == LANDSCAPE_VAL ? "val" : "test";
+}
+
+int landscape_load_data(const RunConfig *c, Dataset *train, Dataset *val, Dataset *test, char *err, size_t errlen) {
     char e2[1024];
-    if (data_from_config(c, train, test, e2, sizeof e2)) {
+    if (data_from_config_split(c, train, val, test, e2, sizeof e2)) {
         snprintf(err, errlen, "dataset %s (data.path '%s') is not loadable: %s", c->dataset, c->data_path, e2);
         return -1;
     }
@@ -391,11 +395,16 @@ static double axis_point(int i, int n, double R) {
     return R * (double)(2 * i - (n - 1)) / (double)(n - 1);
 }
 
-int landscape_compute(const LandscapeRun *r, const Dataset *train, const Dataset *test, const LandscapeOptions *o,
-                      LandscapeTable *t, char *err, size_t errlen) {
+int landscape_compute(const LandscapeRun *r, const Dataset *train, const Dataset *val, const Dataset *test,
+                      const LandscapeOptions *o, LandscapeTable *t, char *err, size_t errlen) {
     memset(t, 0, sizeof *t);
     const RunConfig *c = &r->c;
-    const Dataset *ds = o->split_train ? train : test;
+    const Dataset *ds = o->split == LANDSCAPE_TRAIN ? train : o->split == LANDSCAPE_VAL ? val : test;
+    if (!ds || ds->n < 1) {
+        snprintf(err, errlen, "the %s split of run '%s' is empty%s", landscape_split_name(o->split), r->name,
+                 o->split == LANDSCAPE_VAL ? " (the run holds out no validation images: data.val_split 0)" : "");
+        return -1;
+    }
     const int N = o->grid_n;
     if (N < 1 || N > 10000) {
         snprintf(err, errlen, "--grid %d: need 1 to 10000 points per axis", N);
@@ -403,10 +412,6 @@ int landscape_compute(const LandscapeRun *r, const Dataset *train, const Dataset
     }
     if (!(o->range > 0) || !isfinite(o->range)) {
         snprintf(err, errlen, "--range %g: need a positive range", o->range);
-        return -1;
-    }
-    if (ds->n < 1) {
-        snprintf(err, errlen, "the %s split of %s is empty", o->split_train ? "training" : "test", ds->name);
         return -1;
     }
     const long subset = o->subset <= 0 || o->subset > ds->n ? ds->n : o->subset;
@@ -628,7 +633,7 @@ int landscape_write(const char *path, const LandscapeRun *r, const LandscapeOpti
     cols[nc++] = (ResultsColumn){"flips", RCOL_INT64, "binary weights differing from those at the origin", t->flips};
     char split[256];
     snprintf(split, sizeof split, "%s, first %ld images, eval mode, no augmentation",
-             o->split_train ? "train" : "test", t->subset);
+             landscape_split_name(o->split), t->subset);
     ResultsAttr attrs[] = {
         {"seed", (double)o->seed, NULL},
         {"bits", t->bits, NULL},

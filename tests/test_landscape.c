@@ -310,11 +310,11 @@ int main(void) {
     o.seed = 3;
     LandscapeTable t1, t2;
     o.threads = 1;
-    rc = landscape_compute(&r, &g_train, &g_test, &o, &t1, err, sizeof err);
+    rc = landscape_compute(&r, &g_train, NULL, &g_test, &o, &t1, err, sizeof err);
     CHECK(rc == 0, "landscape_compute (1 thread): %s", err);
     if (rc) return tu_finish("landscape");
     o.threads = 2;
-    rc = landscape_compute(&r, &g_train, &g_test, &o, &t2, err, sizeof err);
+    rc = landscape_compute(&r, &g_train, NULL, &g_test, &o, &t2, err, sizeof err);
     CHECK(rc == 0, "landscape_compute (2 threads): %s", err);
     if (rc) return tu_finish("landscape");
     CHECK(t1.threads == 1 && t2.threads == 2, "threads used: %d and %d", t1.threads, t2.threads);
@@ -337,7 +337,7 @@ int main(void) {
         o1.grid_n = 1;
         o1.subset = 0; /* the whole (96-image) test split, as the training loop's final evaluation */
         LandscapeTable tw;
-        rc = landscape_compute(&r, &g_train, &g_test, &o1, &tw, err, sizeof err);
+        rc = landscape_compute(&r, &g_train, NULL, &g_test, &o1, &tw, err, sizeof err);
         CHECK(rc == 0, "landscape_compute (whole split): %s", err);
         if (!rc) {
             CHECK(tw.subset == g_test.n, "subset %ld", tw.subset);
@@ -468,7 +468,7 @@ int main(void) {
     o1.one_d = 1;
     o1.grid_n = 7;
     LandscapeTable t3;
-    rc = landscape_compute(&r, &g_train, &g_test, &o1, &t3, err, sizeof err);
+    rc = landscape_compute(&r, &g_train, NULL, &g_test, &o1, &t3, err, sizeof err);
     CHECK(rc == 0, "landscape_compute (1-D): %s", err);
     if (!rc) {
         CHECK(t3.n_rows == 7 && t3.beta == NULL && t3.alpha[3] == 0, "1-D table shape");
@@ -502,8 +502,8 @@ int main(void) {
     {
         RunConfig c2 = r.c;
         snprintf(c2.data_path, sizeof c2.data_path, "%s/no_such_dir", dir);
-        Dataset a, b;
-        rc = landscape_load_data(&c2, &a, &b, err, sizeof err);
+        Dataset a, v, b;
+        rc = landscape_load_data(&c2, &a, &v, &b, err, sizeof err);
         CHECK(rc == -1 && contains(err, "not loadable") && contains(err, "no_such_dir"), "unloadable dataset: '%s'",
               err);
     }

@@ -9,7 +9,7 @@
 # (X.ravel()[k], Y.ravel()[k])) and plot_1D.py does (x = xcoordinates, train_loss, train_acc),
 # and check every point against the results file's own table, looked up by its (alpha, beta):
 # loss equal, accuracy equal (ours is already percent), dtypes float64, shapes, the names by
-# split, the attributes. The 2-D landscape must not be symmetric (loss(a, b) != loss(b, a)
+# split (a 1-D landscape on the validation hold-out too: val_loss, val_acc), the attributes. The 2-D landscape must not be symmetric (loss(a, b) != loss(b, a)
 # somewhere), so a transposed file fails. A copy of the results file with rows removed from its
 # table gives -1 at exactly those points. Errors: no landscape, no run, a stale landscape, a
 # missing directory, a directory as FILE, the results file as FILE (left unchanged), compute
@@ -190,6 +190,25 @@ print('checked: %d problems' % len(bad))
 EOF
 check "the surface files read back under their conventions ($(tail -n 1 "$work/check.out"))" grep -q "^checked: 0 problems" "$work/check.out"
 grep "FAIL\|Error\|Traceback\|line" "$work/check.out" | head -n 20 >&2
+
+# a landscape on the validation hold-out (data.val_split: 64 images; --subset 100 takes them all)
+cp "$h5" "$work/val.h5"
+"$land" --1d --grid 5 --subset 100 --split val --threads 2 "$work/val.h5" net > "$work/lv.out" 2>&1
+check "1-D landscape on val: $(tail -n 1 "$work/lv.out")" test $? -eq 0
+"$land" --export-surface "$work/sv.h5" --1d "$work/val.h5" net > "$work/ev.out" 2>&1
+check "export of the val landscape exits 0: $(cat "$work/ev.out")" test $? -eq 0
+$py - "$work/val.h5" "$work/sv.h5" <<'EOF2' > "$work/checkv.out" 2>&1
+import sys, h5py, numpy as np
+t = h5py.File(sys.argv[1], 'r')['runs/net/landscape1d']
+f = h5py.File(sys.argv[2], 'r')
+s = lambda v: v.decode() if isinstance(v, bytes) else v
+ok = (sorted(f.keys()) == ['flips', 'val_acc', 'val_loss', 'xcoordinates'] and s(f.attrs['split']) == 'val'
+      and int(f.attrs['subset']) == 64 and s(t.attrs['split']).startswith('val, first 64 images')
+      and np.array_equal(f['xcoordinates'][:], t['alpha'][:]) and np.array_equal(f['val_loss'][:], t['loss'][:])
+      and np.array_equal(f['val_acc'][:], t['top1'][:]) and f['val_loss'].dtype == np.float64)
+print('ok' if ok else 'bad: %s %r %r' % (sorted(f.keys()), dict(f.attrs).get('split'), s(t.attrs['split'])))
+EOF2
+check "the val surface: val_loss / val_acc, split val, 64 images, the table's values ($(tail -n 1 "$work/checkv.out"))" has "$work/checkv.out" "^ok"
 
 # errors: each names the file, and a failed export leaves FILE as it was
 cp "$work/s2.h5" "$work/keep.h5"
