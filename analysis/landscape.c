@@ -12,8 +12,9 @@
 #include "progress.h"
 
 /* binary ResNet-8 on Fashion-MNIST in eval mode, grid points over 2 threads, on this
- * project's 2-core machine (measured: 21x21 x 500 images in 51 s) */
-#define NOMINAL_IMG_PER_S 4300.0
+ * project's 2-core machine: 51x51 x 1000 (+1000) images took 823 CPU-s (2026-12-05,
+ * analysis/README.md), 3,160 images per CPU-second, so about 6,300/s on two free cores */
+#define NOMINAL_IMG_PER_S 6300.0
 
 static void usage(FILE *f) {
     fprintf(f,
@@ -50,8 +51,8 @@ static void usage(FILE *f) {
             "  --help        this text\n"
             "\n"
             "Cost: grid^2 x subset image evaluations (+ subset for the origin); binary ResNet-8 on\n"
-            "Fashion-MNIST runs about %.0f img/s on 2 cores, so 51x51 x 1000 takes ~10 min and\n"
-            "21x21 x 500 ~51 s.\n",
+            "Fashion-MNIST runs about %.0f img/s on 2 free cores (from its CPU time), so 51x51 x 1000\n"
+            "takes ~7 min there and 21x21 x 500 ~35 s; more on a loaded machine.\n",
             NOMINAL_IMG_PER_S);
 }
 
