@@ -116,9 +116,11 @@ static int run_setup(Run *r, char *err, size_t errlen) {
     if (task_setup(&r->task, r->task.kind, m, r->train, task_rows, err, errlen)) return -1;
     r->cur_epoch = -1;
     if (r->progress) {
-        fprintf(r->progress, "%s== run %s: %s (%s convs) on %s (%ld train / %ld test images), %ld iterations = %.2f "
-                "epochs of %ld, batch %d, %s lr %.3g (%s), precision %s, %d threads%s\n",
-                r->pfx, r->name, o->arch, o->conv_name, r->train->name, r->train->n, r->test->n, o->total,
+        fprintf(r->progress,
+                "%s== run %s: %s (%s convs) on %s (%ld train / %ld validation / %ld test images), %ld iterations = "
+                "%.2f epochs of %ld, batch %d, %s lr %.3g (%s), precision %s, %d threads%s\n",
+                r->pfx, r->name, o->arch, o->conv_name, r->train->name, r->train->n, r->val ? r->val->n : 0L,
+                r->test->n, o->total,
                 (double)o->total / o->per_epoch, o->per_epoch, o->batch, o->optim_name, o->lr.lr0, o->lr_name,
                 o->prec_name, engine_threads(), r->R > 1 ? " per rank" : "");
         if (S > 1 || r->R > 1)
@@ -427,6 +429,20 @@ static int run_test_once(Run *r, long step, double bits, TestRole role, int fixe
     return 0;
 }
 
+/* The fixed-precision twin of a test row: evaluated at fixed_eval.bits, or,
+ * when those are the bits the evaluation precision already used (a cyclic
+ * run ending at the top of its range), the same numbers recorded again
+ * without reading the test set twice. */
+static int run_test_fixed(Run *r, long step, TestRole role, double bits_done, double top1_done, double loss_done,
+                          double *top1, char *err, size_t errlen) {
+    const double bits = r->o->fixed_eval.bits;
+    double loss;
+    if (bits != bits_done) return run_test_once(r, step, bits, role, 1, top1, &loss, err, errlen);
+    *top1 = top1_done;
+    if (r->log) runlog_test(r->log, step, top1_done, loss_done, bits, role, 1);
+    return 0;
+}
+
 /* The test set after a completed run (results/README.md): the final weights
  * and the selected ones (once, when they differ), each at the evaluation
  * precision and, for cyclic runs, at the fixed one. Without a validation
@@ -435,6 +451,7 @@ static int run_test_once(Run *r, long step, double bits, TestRole role, int fixe
 static int run_final_tests(Run *r, TrainResult *res, char *err, size_t errlen) {
     const TrainOptions *o = r->o;
     const long T = o->total;
+    const double bits_T = prec_eval_bits(&o->prec, &o->prec_eval, T);
     double loss;
     res->has_fixed = o->fixed_eval_too;
     res->eval_bits_fixed = o->fixed_eval.bits;
@@ -442,12 +459,10 @@ static int run_final_tests(Run *r, TrainResult *res, char *err, size_t errlen) {
     res->final_loss = r->st.loss;
     if (r->val) {
         res->selection = 1;
-        if (run_test_once(r, T, prec_eval_bits(&o->prec, &o->prec_eval, T), TEST_FINAL, 0, &res->final_top1,
-                          &res->final_loss, err, errlen))
-            return -1;
+        if (run_test_once(r, T, bits_T, TEST_FINAL, 0, &res->final_top1, &res->final_loss, err, errlen)) return -1;
     }
-    if (o->fixed_eval_too &&
-        run_test_once(r, T, o->fixed_eval.bits, TEST_FINAL, 1, &res->final_top1_fixed, &loss, err, errlen))
+    if (o->fixed_eval_too && run_test_fixed(r, T, TEST_FINAL, bits_T, res->final_top1, res->final_loss,
+                                            &res->final_top1_fixed, err, errlen))
         return -1;
     res->selected_step = T;
     res->test_top1_at_selected = res->final_top1;
@@ -468,11 +483,11 @@ static int run_final_tests(Run *r, TrainResult *res, char *err, size_t errlen) {
     memcpy(keep + m->n_params, m->buffers, sizeof *keep * m->n_buffers);
     memcpy(m->params, r->st.sel_params, sizeof *keep * m->n_params);
     memcpy(m->buffers, r->st.sel_buffers, sizeof *keep * m->n_buffers);
-    int rc = run_test_once(r, sel, prec_eval_bits(&o->prec, &o->prec_eval, sel), TEST_SELECTED, 0,
-                           &res->test_top1_at_selected, &loss, err, errlen);
+    const double bits_sel = prec_eval_bits(&o->prec, &o->prec_eval, sel);
+    int rc = run_test_once(r, sel, bits_sel, TEST_SELECTED, 0, &res->test_top1_at_selected, &loss, err, errlen);
     if (!rc && o->fixed_eval_too)
-        rc = run_test_once(r, sel, o->fixed_eval.bits, TEST_SELECTED, 1, &res->selected_top1_fixed, &loss, err,
-                           errlen);
+        rc = run_test_fixed(r, sel, TEST_SELECTED, bits_sel, res->test_top1_at_selected, loss,
+                            &res->selected_top1_fixed, err, errlen);
     memcpy(m->params, keep, sizeof *keep * m->n_params);
     memcpy(m->buffers, keep + m->n_params, sizeof *keep * m->n_buffers);
     free(keep);

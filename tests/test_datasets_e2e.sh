@@ -41,7 +41,7 @@ base:
 EOF
 "$exe" --results "$work/r" "$work/c.yaml" > "$work/c.out" 2> "$work/c.err"; rc=$?
 check "the CIFAR-10 run completes (rc $rc)" test $rc -eq 0
-check "the CIFAR-10 run saw 512 / 128 images" grep -q "(512 train / 128 test images)" "$work/c.err"
+check "the CIFAR-10 run saw 512 / 128 images" grep -q "(512 train / 0 validation / 128 test images)" "$work/c.err"
 "$py" -c "
 import sys, h5py
 r = h5py.File(sys.argv[1], 'r')['runs/e2e_cifar']
@@ -69,7 +69,7 @@ base:
 EOF
 "$exe" --results "$work/r" "$work/i.yaml" > "$work/i.out" 2> "$work/i.err"; rc=$?
 check "the ImageNet run completes (rc $rc)" test $rc -eq 0
-check "the ImageNet run saw 16 / 8 images (24 less the 8 held out)" grep -q "(16 train / 8 test images)" "$work/i.err"
+check "the ImageNet run saw 16 / 8 images (24 less the 8 held out)" grep -q "(16 train / 8 validation / 8 test images)" "$work/i.err"
 "$py" -c "
 import sys, h5py
 r = h5py.File(sys.argv[1], 'r')['runs/e2e_imagenet']
