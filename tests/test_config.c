@@ -1173,12 +1173,13 @@ static void test_grid_cap(void) {
  * interrupted at step 0", --dry-run printed negative MACs), and 4 x
  * schedule.cyclic_warmup overflowed in the schedules. The bound is
  * CFG_MAX_ITERATIONS = 2^40; the steps per epoch come from the dataset's
- * published size (dataset_nominal), after data.train_subset. */
+ * published size (dataset_nominal), less the validation hold-out
+ * (data.val_split: 5,000 / 5,000 / 10,000 by default), after data.train_subset. */
 static void test_derived_ranges(void) {
     CHECK(CFG_MAX_ITERATIONS == 1099511627776L, "CFG_MAX_ITERATIONS = %ld", (long)CFG_MAX_ITERATIONS);
     EXPECT_ERROR("base:\n  train:\n    epochs: 1e300\n",
                  FILE_NAME ":3:5: key 'train.epochs' asks for more than 1099511627776 iterations (2^40, the most a "
-                           "run may train for): 1e+300 epochs of 3750 steps (60000 fashion_mnist training images at "
+                           "run may train for): 1e+300 epochs of 3437 steps (55000 fashion_mnist training images at "
                            "batch 16)");
     /* exactly at the bound, and one iteration over: 16 images at batch 16 are one step per epoch */
     ExperimentConfig e;
@@ -1195,12 +1196,14 @@ static void test_derived_ranges(void) {
                  "asks for more than 1099511627776 iterations", ": 549755813888.25 epochs of 2 steps");
     /* the published sizes of the other datasets */
     EXPECT_ERROR("base: {data: {dataset: imagenet}, train: {epochs: 1e8}}\n", ":1:43:",
-                 "1e+08 epochs of 80072 steps (1281167 imagenet training images at batch 16)");
+                 "1e+08 epochs of 79447 steps (1271167 imagenet training images at batch 16)");
     if (!PARSE_OK(&e, "base: {data: {dataset: cifar10}, train: {epochs: 3e8}}\n")) experiment_free(&e); /* 9.4e11 */
-    EXPECT_ERROR("base: {data: {dataset: cifar10}, train: {epochs: 4e8}}\n", ":1:42:", "(50000 cifar10 training");
+    EXPECT_ERROR("base: {data: {dataset: cifar10}, train: {epochs: 4e8}}\n", ":1:42:", "(45000 cifar10 training");
+    /* without the hold-out, the whole file */
+    EXPECT_ERROR("base: {data: {dataset: cifar10, val_split: 0}, train: {epochs: 4e8}}\n", ":1:56:", "(50000 cifar10 training");
     /* a subset larger than the set counts as the whole set */
     EXPECT_ERROR("base: {data: {train_subset: 1000000}, train: {epochs: 1e300}}\n", ":1:47:",
-                 "of 3750 steps (60000 fashion_mnist");
+                 "of 3437 steps (55000 fashion_mnist");
     /* train.epochs does not count when train.iterations is set */
     if (!PARSE_OK(&e, "base: {train: {iterations: 10, epochs: 1e300}}\n")) experiment_free(&e);
     /* train.iterations and W themselves */

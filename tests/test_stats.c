@@ -503,12 +503,12 @@ static void test_seed_table(const char *root) {
         check_printed(text);
         if (getenv("STATS_SHOW")) fputs(text, stdout);
     }
-    /* a file it cannot write: -1 and a message */
+    /* a file another session holds (opened read-only, a --max-runs job's
+     * view): the table is printed from it, /stats left to the writer */
     ResultsFile *ro = results_open_readonly(path, err, sizeof err);
     CHECK(ro != NULL, "open read-only: %s", err);
     if (ro) {
-        CHECK(seed_table_write(ro, &e, NULL, err, sizeof err) == -1 && strstr(err, "/stats"),
-              "writing /stats into a read-only file: '%s'", err);
+        CHECK(seed_table_write(ro, &e, NULL, err, sizeof err) == 0, "a read-only file: '%s'", err);
         results_close(ro, 0, err, sizeof err);
     }
     experiment_free(&e);
