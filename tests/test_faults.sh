@@ -83,6 +83,14 @@ traced -f -qq -o "$work/probe.strace" -e trace=rename,renameat,renameat2,fsync,w
 count() { grep -cE "^[0-9]+ +$1\(" "$work/probe.strace"; }
 n_rename=$(count rename) n_fsync=$(count fsync) n_write=$(count write) n_pwrite=$(count pwrite64) n_open=$(count openat)
 echo "system calls on the results paths: rename $n_rename, fsync $n_fsync, write $n_write, pwrite64 $n_pwrite, openat $n_open"
+# The number of writes is not quite the same from one session to the next:
+# HDF5 deflates the train/ and val/ columns, and time_s (wall-clock seconds)
+# compresses to a few bytes more or less, which can add or save a pwrite64
+# into the working copy (measured: 189 or 190 in three identical sessions) or
+# move the commit copy across a buffer boundary. The kill and ENOSPC points
+# of those two stop short of the probe's last calls, so that each one is
+# reached in every session; the renames, fsyncs and opens are structural.
+n_pwrite=$((n_pwrite - 2)) n_write=$((n_write - 1))
 check "the probe saw the commits (renames)" test "$n_rename" -ge 4
 check "the probe saw the commit copies (write, fsync)" test "$n_write" -ge 4 -a "$n_fsync" -ge 4
 
