@@ -57,15 +57,15 @@ fi
 
 # a pending block whose source exists fails; the rewrite fills it and the check passes
 copy
-grep -q 'from paper_repro/quick_ablation_cycles.md as table pending' "$work/t/paper_repro.md" ||
-    fail "no pending block for quick_ablation_cycles"
-printf '| group | n seeds | top-1 |\n|---|---|---|\n| cycles=1 | 3 | 12.34 ± 0.56 |\n' > "$work/t/paper_repro/quick_ablation_cycles.md"
+grep -q 'from paper_repro/quick_ablation_bits.md as table pending' "$work/t/paper_repro.md" ||
+    fail "no pending block for quick_ablation_bits"
+printf '| group | n seeds | top-1 |\n|---|---|---|\n| bits=2-6 | 3 | 12.34 ± 0.56 |\n' > "$work/t/paper_repro/quick_ablation_bits.md"
 if check; then fail "a pending block whose source exists passes the check"; fi
 grep -q 'still says pending' "$work/out" || fail "the check does not say the block is still pending: $(cat "$work/out")"
 CBNN_SOURCE_ROOT="$work/t" "$tool" > /dev/null 2>&1
 check || fail "after filling the pending block the check fails: $(cat "$work/out")"
-grep -q '| cycles=1 | 3 | 12.34 ± 0.56 |' "$work/t/paper_repro.md" || fail "the pending block was not filled with its source"
-grep -q 'quick_ablation_cycles.md as table pending' "$work/t/paper_repro.md" && fail "the filled block is still marked pending"
+grep -q '| bits=2-6 | 3 | 12.34 ± 0.56 |' "$work/t/paper_repro.md" || fail "the pending block was not filled with its source"
+grep -q 'quick_ablation_bits.md as table pending' "$work/t/paper_repro.md" && fail "the filled block is still marked pending"
 
 # a source missing for a block that names it
 copy
