@@ -77,6 +77,7 @@ static const ShardPlan *layer_plan(const Model *m) { return shard_plan_trivial(&
 static ConvDims layer_conv_dims_m(const Layer *l, const Model *m, int N) {
     ConvDims d = conv_dims(N, l->inC, l->inH, l->inW, l->C, l->K, l->stride, l->pad);
     d.sp = layer_plan(m);
+    d.backend = m->fp32_conv;
     return d;
 }
 static ConvDims layer_conv_dims(const Layer *l, int N) {

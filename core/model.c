@@ -414,7 +414,7 @@ static size_t layout_saved(Model *m, int max_batch) {
     return bytes;
 }
 
-int model_alloc(Model *m, int max_batch) {
+int model_layout(Model *m, int max_batch) {
     if (m->err[0] || m->n_layers < 1 || max_batch < 1) return -1; /* a half-built graph has no layout */
     if (m->n_outputs == 0) m->outputs[m->n_outputs++] = m->n_layers - 1; /* the logits */
     m->max_batch = max_batch;
@@ -432,6 +432,18 @@ int model_alloc(Model *m, int max_batch) {
     m->n_scratch = m->n_noise = 0;
     const size_t saved_bytes = layout_saved(m, max_batch);
     m->n_saved = saved_bytes / sizeof(real);
+    return 0;
+}
+
+size_t model_train_bytes(const Model *m) {
+    const size_t R = sizeof(real);
+    return arena_round(m->n_acts * R) + arena_round(m->n_dacts * R) + arena_round(m->n_saved * R) +
+           arena_round(m->n_scratch * R) + arena_round(m->n_noise * R);
+}
+
+int model_alloc(Model *m, int max_batch) {
+    if (model_layout(m, max_batch)) return -1;
+    const size_t np = m->n_params, nb = m->n_buffers, saved_bytes = m->n_saved * sizeof(real);
     size_t R = sizeof(real);
     if (arena_alloc(&m->a_params, np * R) || arena_alloc(&m->a_grads, np * R) ||
         arena_alloc(&m->a_opt, 2 * np * R) || arena_alloc(&m->a_buffers, nb * R) ||

@@ -150,6 +150,15 @@ struct Model {
     int in_C, in_H, in_W, num_classes;
     ConvKind binary_kind;      /* what CONV_BINARY layers run (model.conv) */
     BinaryConvOptions bconv;   /* options of every binary conv (config binary.*) */
+    /* train.memory (set before model_alloc: it changes the plan): 0 = fast
+     * (every output backward reads is kept in acts), 1 = lean (outputs a layer
+     * can recompute exactly from what it saved are not kept; backward
+     * recomputes them). Bitwise the same results either way. */
+    int memory_lean;
+    /* model.fp32_conv: the fp32 conv's backend, FP32_CONV_NATIVE (ours,
+     * bitwise independent of the thread count) or FP32_CONV_ONEDNN (a
+     * library's, recorded in the run) */
+    int fp32_conv;
     /* precision of the current forward/backward: set by the training loop
      * before each step and before evaluation (precision is data, not state) */
     double bits, grad_bits;
@@ -236,6 +245,15 @@ int model_set_shards(Model *m, const ShardPlan *p, char *err, size_t errlen);
 /* Size and allocate the arenas for batches up to max_batch. 0 on success;
  * -1 when out of memory or the graph has a building error (m->err). */
 int model_alloc(Model *m, int max_batch);
+/* model_alloc's planning alone (every layer's offsets and the arena sizes
+ * n_acts ... n_noise), allocating nothing: for a twin model whose memory is
+ * compared (model_train_bytes) without being resident. 0, or -1 as model_alloc. */
+int model_layout(Model *m, int max_batch);
+/* bytes of the training arenas after model_layout/model_alloc: everything but
+ * params, grads, optimizer state and buffers (acts, dacts, saved, scratch,
+ * noise, and any arena train.memory adds). This is what the issue-17 memory
+ * target compares between the CycleBNN net and its fp32 twin. */
+size_t model_train_bytes(const Model *m);
 /* model_alloc planned for inputs up to maxH x maxW (every layer's tensors at
  * that size) instead of the build size, which stays the current one. 0, or -1
  * with a message in err. */

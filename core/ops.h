@@ -34,7 +34,11 @@ typedef struct {
     /* shards of the batch's float reductions (core/shard.h): NULL (what
      * conv_dims sets) = one shard, one process, the arithmetic of always */
     const struct ShardPlan *sp;
+    /* which fp32 conv runs (model.fp32_conv): FP32_CONV_NATIVE (what
+     * conv_dims sets) or FP32_CONV_ONEDNN */
+    int backend;
 } ConvDims;
+enum { FP32_CONV_NATIVE = 0, FP32_CONV_ONEDNN = 1 };
 
 ConvDims conv_dims(int N, int C, int H, int W, int O, int K, int stride, int pad);
 long conv_macs(const ConvDims *d); /* forward multiply-accumulates for the whole batch */

@@ -98,6 +98,10 @@ static const char *const ACT_GRADS[] = {"approx_sign", "ste", NULL};
 static const int ACT_GRAD_VALUES[] = {ACT_GRAD_APPROX_SIGN, ACT_GRAD_STE};
 static const char *const BACKWARDS[] = {"int8", "fp32", NULL};
 static const int BACKWARD_VALUES[] = {BIN_BACKWARD_INT8, BIN_BACKWARD_FP32};
+static const char *const FP32_CONVS[] = {"native", "onednn", NULL};
+static const int FP32_CONV_VALUES[] = {FP32_CONV_NATIVE, FP32_CONV_ONEDNN};
+static const char *const MEMORIES[] = {"fast", "lean", NULL};
+static const int MEMORY_VALUES[] = {0, 1};
 static const char *const RPN_CONVS[] = {"bidet", "cyclebnn", "fp32", NULL};
 static const int RPN_CONV_VALUES[] = {RPN_CONV_BIDET, RPN_CONV_CYCLEBNN, RPN_CONV_FP32};
 static const char *const BOX_NOISES[] = {"always", "train", "off", NULL};
@@ -119,6 +123,8 @@ SAME_LENGTH(SIGN_ZEROS, SIGN_ZERO_VALUES);
 SAME_LENGTH(PADS, PAD_VALUES);
 SAME_LENGTH(ACT_GRADS, ACT_GRAD_VALUES);
 SAME_LENGTH(BACKWARDS, BACKWARD_VALUES);
+SAME_LENGTH(FP32_CONVS, FP32_CONV_VALUES);
+SAME_LENGTH(MEMORIES, MEMORY_VALUES);
 SAME_LENGTH(RPN_CONVS, RPN_CONV_VALUES);
 SAME_LENGTH(BOX_NOISES, BOX_NOISE_VALUES);
 SAME_LENGTH(RPN_WEIGHTS, RPN_WEIGHT_VALUES);
@@ -131,6 +137,8 @@ INT_SIZED(sign_zero);
 INT_SIZED(bin_pad);
 INT_SIZED(act_grad);
 INT_SIZED(bin_backward);
+INT_SIZED(fp32_conv);
+INT_SIZED(train_memory);
 INT_SIZED(optimizer);
 INT_SIZED(lr_schedule);
 INT_SIZED(prec_schedule);
@@ -164,6 +172,8 @@ static const KeyDef KEYS[] = {
      .help = "network architecture"},
     {"model.conv", T_ENUM, FIELD(conv), .choices = CONVS, .values = CONV_VALUES, .def = "fp32",
      .help = "convolution of the binary layers (cyclebnn = method.md 3)"},
+    {"model.fp32_conv", T_ENUM, FIELD(fp32_conv), .choices = FP32_CONVS, .values = FP32_CONV_VALUES, .def = "native",
+     .help = "backend of the fp32 convs: ours (bitwise independent of the thread count) or oneDNN"},
     {"model.width", T_INT, FIELD(width), .def = "64", GE(4), LE(512),
      .help = "detector: base channel width of its ResNet-18 (64 = the paper)"},
 
@@ -323,6 +333,9 @@ static const KeyDef KEYS[] = {
     {"train.shards", T_INT, FIELD(shards), .def = "1", GE(1), LE(65536),
      .help = "float batch reductions per shard of batch/shards samples, added in a fixed tree: any ranks "
              "dividing it give the same bits (a power of two dividing the batch; 1 = one shard)"},
+    {"train.memory", T_ENUM, FIELD(train_memory), .choices = MEMORIES, .values = MEMORY_VALUES, .def = "fast",
+     .help = "what backward keeps: every output it reads (fast), or only what it cannot recompute exactly (lean); "
+             "the same bits either way"},
 
     /* the detector (model.arch frcnn_resnet18); every default is the reference's */
     {"detect.rpn_conv", T_ENUM, FIELD(rpn_conv), .choices = RPN_CONVS, .values = RPN_CONV_VALUES, .def = "bidet",

@@ -79,6 +79,7 @@ typedef struct {
     char arch[CFG_STR];          /* model.arch: cifar_resnet18 | cifar_resnet20 | cifar_resnet8 | imagenet_resnet18 | vgg_small
                                   * | frcnn_resnet18 (the detector of issue 14) */
     ConvKind conv;               /* model.conv: fp32 (CONV_FP32) | cyclebnn (CONV_BINARY, the binary conv of method.md 3) */
+    int fp32_conv;               /* model.fp32_conv: native (FP32_CONV_NATIVE) | onednn (FP32_CONV_ONEDNN) */
     int width;                   /* model.width: base channel width of the detector's ResNet-18 (64 = paper) */
     /* binary conv options (model.conv: cyclebnn); defaults are the authors' code */
     SignZero sign_zero;          /* binary.sign_zero: zero | plus_one (sign(0)) */
@@ -159,6 +160,7 @@ typedef struct {
     uint64_t seed;               /* train.seed */
     int threads;                 /* train.threads (0 = OMP_NUM_THREADS / all cores) */
     int shards;                  /* train.shards: shards of the batch's float reductions (core/shard.h) */
+    int train_memory;            /* train.memory: fast (0) | lean (1): Model.memory_lean */
     /* the detector (model.arch frcnn_resnet18; defaults = the reference) */
     RpnConvKind rpn_conv;        /* detect.rpn_conv: bidet | cyclebnn | fp32 */
     double anchor_scales[CFG_LIST_MAX]; /* detect.anchor_scales: [8, 16, 32] */

@@ -163,6 +163,8 @@ int model_from_config(Model *m, const RunConfig *c, int C, int H, int W, int num
     if (model_build(m, c->arch, conv_kind_from_config(c), C, H, W, num_classes, err, errlen)) return -1;
     binary_options_from_config(&m->bconv, c);
     m->seed = c->seed;
+    m->memory_lean = c->train_memory;
+    m->fp32_conv = c->fp32_conv;
     return 0;
 }
 
@@ -198,6 +200,8 @@ int train_options_from_config(const RunConfig *c, long n_train, TrainOptions *o,
     o->seed = c->seed;
     o->threads = c->threads;
     o->shards = c->shards;
+    o->memory_lean = c->train_memory;
+    o->fp32_conv = c->fp32_conv;
     o->conv_name = config_enum_name("model.conv", c->conv);
     o->optim_name = config_enum_name("optim.name", c->optimizer);
     o->lr_name = config_enum_name("schedule.lr", c->lr_schedule);

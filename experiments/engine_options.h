@@ -48,6 +48,8 @@ typedef struct {
     uint64_t seed;
     int threads;                   /* 0 = OMP_NUM_THREADS / all cores */
     int shards;                    /* train.shards (core/shard.h) */
+    int memory_lean;               /* train.memory: Model.memory_lean */
+    int fp32_conv;                 /* model.fp32_conv: Model.fp32_conv */
     /* names for the progress lines (the YAML names: config_enum_name, static strings) */
     const char *conv_name, *optim_name, *lr_name, *prec_name;
 } TrainOptions;

@@ -873,7 +873,8 @@ static const struct { const char *name, *units; int is_int; } TRAIN_COLS[TR_NCOL
 static const char *const RUN_NAN_ATTRS[] = {
     "final_test_top1", "paper_best_top1", "test_top1_at_selected", "val_top1_at_selected", "selected_step",
     "final_test_top1_fixed", "test_top1_at_selected_fixed", "eval_bits_fixed", "val_split", "wall_time_s",
-    "mean_cost_ratio", "bit_macs", "fp32_macs", "images_per_s", "peak_rss_bytes", NULL};
+    "mean_cost_ratio", "bit_macs", "fp32_macs", "images_per_s", "peak_rss_bytes", "train_memory_bytes",
+    "train_memory_fp32_bytes", "train_memory_ratio", NULL};
 
 /* /runs/<name> with status pending, NaN results and empty train/ val/ test/ columns */
 static int create_run_group(ResultsFile *f, const char *run_name, const char *config_yaml) {

@@ -36,6 +36,12 @@ typedef struct {
     double mean_cost_ratio;        /* CPT's cr averaged over the iterations (method.md 6.1) */
     double bit_macs;               /* bit-weighted training MACs of the run, fp32-MAC equivalents (6.3) */
     double fp32_macs;              /* the same run counted at full precision */
+    /* the training arenas (model_train_bytes) of this run's model and of its
+     * fp32 twin (the same architecture with model.conv fp32, train.memory
+     * fast, planned at the same batch, never allocated); memory_lean, fp32_conv
+     * as configured */
+    double train_memory_bytes, train_memory_fp32_bytes;
+    int memory_lean, fp32_conv;
     int status;                    /* 0 complete, 1 interrupted (SIGINT), -1 failed */
     long resumed_from;             /* step the run continued from (0 = it started fresh) */
 } TrainResult;

@@ -38,6 +38,7 @@ typedef struct {
     Loader *ld;                 /* background batches (data.loader_workers > 0) */
     RunState st;                /* what a checkpoint keeps (experiments/run_record.h) */
     double t_start;
+    double train_bytes, train_bytes_fp32; /* the training arenas of m and of its fp32 twin */
     /* the progress window since the last line */
     long window_n;
     double window_loss, window_correct;
@@ -73,6 +74,22 @@ static void group_fail_message(const Run *r, const char *mine, char *err, size_t
     free(all);
 }
 
+/* the training arenas of the run's fp32 twin: the same architecture and
+ * input with every conv fp32 and train.memory fast, planned for the same rows
+ * and never allocated (the issue-17 memory ratio's denominator); NaN if it
+ * cannot be planned */
+static double fp32_twin_train_bytes(const Run *r, const TrainOptions *o) {
+    Model twin;
+    char err[200];
+    double bytes = NAN;
+    if (model_build(&twin, o->arch, CONV_FP32, r->train->channels, r->train->height, r->train->width,
+                    r->train->num_classes, err, sizeof err) == 0 &&
+        model_layout(&twin, r->rows) == 0)
+        bytes = (double)model_train_bytes(&twin);
+    model_free(&twin);
+    return bytes;
+}
+
 /* the model, the task and the buffers; prints the run's header */
 static int run_setup(Run *r, char *err, size_t errlen) {
     const TrainOptions *o = r->o;
@@ -82,6 +99,8 @@ static int run_setup(Run *r, char *err, size_t errlen) {
         return -1;
     m->bconv = o->bconv;
     m->seed = o->seed;
+    m->memory_lean = o->memory_lean;
+    m->fp32_conv = o->fp32_conv;
     /* the shard plan: train.shards over the run's ranks (R must divide S) */
     const int S = o->shards > 0 ? o->shards : 1;
     ShardPlan plan = shard_plan_single();
@@ -96,6 +115,8 @@ static int run_setup(Run *r, char *err, size_t errlen) {
     }
     if (model_set_shards(m, &plan, err, errlen)) return -1;
     model_init_params(m, o->seed);
+    r->train_bytes = (double)model_train_bytes(m);
+    r->train_bytes_fp32 = fp32_twin_train_bytes(r, o);
     r->lcost = calloc((size_t)m->n_layers, sizeof *r->lcost);
     r->perm = malloc((size_t)r->train->n * sizeof *r->perm);
     if (!r->lcost || !r->perm || run_state_init(&r->st, m) || (r->val && run_state_enable_selection(&r->st, m))) {
@@ -576,6 +597,10 @@ static void run_result(const Run *r, long done, TrainResult *res) {
     res->wall_time_s = r->st.wall_before + now_seconds() - r->t_start;
     res->images_per_s = r->st.train_time > 0 ? (double)done * o->batch / r->st.train_time : 0;
     res->mean_cost_ratio = prec_cost_mean(&r->st.cost_mean);
+    res->train_memory_bytes = r->train_bytes;
+    res->train_memory_fp32_bytes = r->train_bytes_fp32;
+    res->memory_lean = o->memory_lean;
+    res->fp32_conv = o->fp32_conv;
     for (int l = 0; l < r->m.n_layers; l++) {
         const LayerCost *c = &r->lcost[l];
         res->bit_macs += c->weighted.fwd + c->weighted.err + c->weighted.wgrad;

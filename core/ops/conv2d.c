@@ -51,6 +51,7 @@ ConvDims conv_dims(int N, int C, int H, int W, int O, int K, int stride, int pad
     d.O = O; d.KH = K; d.KW = K;
     d.stride = stride; d.pad = pad;
     d.sp = NULL;
+    d.backend = FP32_CONV_NATIVE;
     /* a kernel wider than the padded input has no output (C division would
      * truncate a negative numerator to 0 and claim one) */
     d.OH = H + 2 * pad < K ? 0 : (H + 2 * pad - K) / stride + 1;
