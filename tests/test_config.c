@@ -1448,13 +1448,13 @@ static void test_detect_defaults(void) {
           "detection enum values");
     /* the YAML of the defaults: the new keys in their groups, lists in flow style */
     char *y = config_to_yaml(&d);
-    CHECK(y && strstr(y, "\n  model:\n    arch: cifar_resnet20\n    conv: fp32\n    width: 64\n  binary:\n"),
-          "model.width after model.conv:\n%s", y ? y : "");
+    CHECK(y && strstr(y, "\n  model:\n    arch: cifar_resnet20\n    conv: fp32\n    fp32_conv: native\n    width: 64\n  binary:\n"),
+          "model.fp32_conv and model.width after model.conv:\n%s", y ? y : "");
     CHECK(y && strstr(y, "\n    loader_workers: 0\n    min_size: 600\n    flip: true\n    train_difficult: true\n"
                          "    max_gt_boxes: 20\n    synth_images: 800\n  optim:\n"),
           "data keys:\n%s", y ? y : "");
     CHECK(y && strstr(y, "\n    cyclic_warmup: 0\n    step_epochs: []\n  precision:\n"), "step_epochs:\n%s", y ? y : "");
-    CHECK(y && strstr(y, "\n    threads: 0\n    shards: 1\n  detect:\n    rpn_conv: bidet\n    anchor_scales: [8, 16, 32]\n"
+    CHECK(y && strstr(y, "\n    threads: 0\n    shards: 1\n    memory: fast\n  detect:\n    rpn_conv: bidet\n    anchor_scales: [8, 16, 32]\n"
                          "    anchor_ratios: [0.5, 1, 2]\n    rpn_pos_iou: 0.7\n"),
           "detect group:\n%s", y ? y : "");
     CHECK(y && strstr(y, "\n    box_noise: always\n    rpn_weight: last_image\n") &&
