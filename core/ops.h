@@ -120,6 +120,12 @@ void batchnorm_backward_eval(real *dinp /* [N,C,HW] or NULL */, real *dgamma /* 
 void batchnorm_backward_eval_store(real *dinp, real *dgamma, real *dbeta, const real *dout, const real *inp,
                                    const real *gamma, const real *running_mean, const real *running_var,
                                    const BNDims *d);
+/* the name of the row-kernel table the batchnorm calls use now ("c", "avx2",
+ * "avx512": cpu_features(), core/cpu.h); every table gives the same bits */
+const char *batchnorm_table_name(void);
+/* tests: one row's double sums by the table in use: out = {sum x, sum (x -
+ * mu)^2, sum dy, sum dy * (x - mu) * rs}, each ROWSUM8's order */
+void batchnorm_row_sums(double out[4], const real *x, const real *dy, int n, double mu, double rs);
 
 /* ----------------------------------------------------------- activations */
 /* hardtanh to [-1, 1]; gradient 1 strictly inside (-1, 1), 0 elsewhere (PyTorch) */

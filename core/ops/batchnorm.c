@@ -1,7 +1,9 @@
 /* Batch normalisation over [N, C, HW] with PyTorch semantics.
  *
  * One channel is reduced by one thread, over n then hw in a fixed order, with
- * double accumulators (eight interleaved per sample's row, core/rowsum.h): the result is the same bitwise for any thread count,
+ * double accumulators (eight interleaved per sample's row, core/rowsum.h, in
+ * the C table; the SIMD tables below hold the same eight as vector lanes): the
+ * result is the same bitwise for any thread count and any table,
  * and float inputs with a large mean do not lose the variance to cancellation
  * (the variance is taken in a second pass around the mean, not as E[x^2]-E[x]^2).
  *
@@ -21,9 +23,293 @@
 #include <math.h>
 #include <stdlib.h>
 
+#include "cpu.h"
 #include "ops.h"
 #include "rowsum.h"
 #include "shard.h"
+
+/* ------------------------------------------------------------ row kernels
+ *
+ * Everything BN does to the values is one of these over a row of HW values of
+ * one sample and one channel (contiguous); the callers add the rows in sample
+ * order. Tables: the C one (ROWSUM8 and the plain loops, the definition), and
+ * AVX2 / AVX-512 ones whose eight double lanes ARE ROWSUM8's eight
+ * accumulators (element i of the body goes to lane i % 8, the tail to lanes
+ * 0.. in scalar code, the lanes combined by ROWSUM8's tree), each expression
+ * with the C one's operations in its order (mul and add apart, never an FMA:
+ * the build has -ffp-contract=off under -std=c11). So every table gives the
+ * same bits; tests/checkasm_elementwise.c checks it at every level. */
+typedef struct {
+    const char *name;
+    /* ROWSUM8 of (double)x[i] */
+    double (*sum)(const real *x, int n);
+    /* ROWSUM8 of ((double)x[i] - mu)^2 */
+    double (*ssd)(const real *x, int n, double mu);
+    /* out[i] = (real)(((double)x[i] - mu) * scale + b) */
+    void (*norm)(real *out, const real *x, int n, double mu, double scale, double b);
+    /* ROWSUM8 of dy[i] and of dy[i] * (x[i] - mu) * rs, in one pass */
+    void (*sums2)(double *s_dy, double *s_dyxhat, const real *dy, const real *x, int n, double mu, double rs);
+    /* v = (real)(k * ((dy - mdy) - ((x - mu) * rs) * mdx)); dx = 0 + v (store) or dx + v */
+    void (*dx)(real *dx, const real *x, const real *dy, int n, double mu, double rs, double k, double mdy,
+               double mdx, int store);
+    /* v = (real)(k * dy); dx = 0 + v (store) or dx + v */
+    void (*dx_eval)(real *dx, const real *dy, int n, double k, int store);
+} BnRowFns;
+
+static double row_sum_c(const real *x, int n) {
+    double r;
+    ROWSUM8(r, n, (double)x[i]);
+    return r;
+}
+static double row_ssd_c(const real *x, int n, double mu) {
+    double r;
+    ROWSUM8(r, n, ((double)x[i] - mu) * ((double)x[i] - mu));
+    return r;
+}
+static void row_norm_c(real *out, const real *x, int n, double mu, double scale, double b) {
+    for (int i = 0; i < n; i++) out[i] = (real)(((double)x[i] - mu) * scale + b);
+}
+static void row_sums2_c(double *s_dy, double *s_dyxhat, const real *dy, const real *x, int n, double mu,
+                        double rs) {
+    ROWSUM8(*s_dy, n, (double)dy[i]);
+    ROWSUM8(*s_dyxhat, n, (double)dy[i] * ((double)x[i] - mu) * rs);
+}
+static void row_dx_c(real *dx, const real *x, const real *dy, int n, double mu, double rs, double k, double mdy,
+                     double mdx, int store) {
+    for (int i = 0; i < n; i++) {
+        const double xhat = ((double)x[i] - mu) * rs;
+        const real v = (real)(k * ((double)dy[i] - mdy - xhat * mdx));
+        dx[i] = store ? (real)0 + v : dx[i] + v; /* 0 + v: what += gives on zeros, -0 included */
+    }
+}
+static void row_dx_eval_c(real *dx, const real *dy, int n, double k, int store) {
+    for (int i = 0; i < n; i++) {
+        const real v = (real)(k * (double)dy[i]);
+        dx[i] = store ? (real)0 + v : dx[i] + v;
+    }
+}
+static const BnRowFns BN_ROWS_C = {"c", row_sum_c, row_ssd_c, row_norm_c, row_sums2_c, row_dx_c, row_dx_eval_c};
+
+#if defined(__x86_64__) && defined(__GNUC__) && !REAL_IS_DOUBLE
+#include <immintrin.h>
+#define BN_HAVE_SIMD 1
+
+/* ROWSUM8's tree over the eight lanes a[0..8) */
+static inline double rowsum8_tree(const double *a) {
+    return ((a[0] + a[1]) + (a[2] + a[3])) + ((a[4] + a[5]) + (a[6] + a[7]));
+}
+
+/* --- AVX2: the eight lanes in two registers, lo = lanes 0-3, hi = 4-7 */
+#define BN_T2 __attribute__((target("avx2")))
+BN_T2 static inline void cvt8_avx2(__m256d *lo, __m256d *hi, const real *p) {
+    const __m256 v = _mm256_loadu_ps(p);
+    *lo = _mm256_cvtps_pd(_mm256_castps256_ps128(v));
+    *hi = _mm256_cvtps_pd(_mm256_extractf128_ps(v, 1));
+}
+BN_T2 static inline void store8_avx2(double *a, __m256d lo, __m256d hi) {
+    _mm256_storeu_pd(a, lo);
+    _mm256_storeu_pd(a + 4, hi);
+}
+BN_T2 static double row_sum_avx2(const real *x, int n) {
+    __m256d s0 = _mm256_setzero_pd(), s1 = _mm256_setzero_pd(), lo, hi;
+    int b = 0;
+    for (; b + 8 <= n; b += 8) {
+        cvt8_avx2(&lo, &hi, x + b);
+        s0 = _mm256_add_pd(s0, lo);
+        s1 = _mm256_add_pd(s1, hi);
+    }
+    double a[8];
+    store8_avx2(a, s0, s1);
+    for (int k = 0; b < n; b++, k++) a[k] += (double)x[b];
+    return rowsum8_tree(a);
+}
+BN_T2 static double row_ssd_avx2(const real *x, int n, double mu) {
+    const __m256d m = _mm256_set1_pd(mu);
+    __m256d s0 = _mm256_setzero_pd(), s1 = _mm256_setzero_pd(), lo, hi;
+    int b = 0;
+    for (; b + 8 <= n; b += 8) {
+        cvt8_avx2(&lo, &hi, x + b);
+        lo = _mm256_sub_pd(lo, m);
+        hi = _mm256_sub_pd(hi, m);
+        s0 = _mm256_add_pd(s0, _mm256_mul_pd(lo, lo));
+        s1 = _mm256_add_pd(s1, _mm256_mul_pd(hi, hi));
+    }
+    double a[8];
+    store8_avx2(a, s0, s1);
+    for (int k = 0; b < n; b++, k++) a[k] += ((double)x[b] - mu) * ((double)x[b] - mu);
+    return rowsum8_tree(a);
+}
+BN_T2 static void row_norm_avx2(real *out, const real *x, int n, double mu, double scale, double b) {
+    const __m256d m = _mm256_set1_pd(mu), s = _mm256_set1_pd(scale), bb = _mm256_set1_pd(b);
+    int i = 0;
+    for (; i + 8 <= n; i += 8) {
+        __m256d lo, hi;
+        cvt8_avx2(&lo, &hi, x + i);
+        lo = _mm256_add_pd(_mm256_mul_pd(_mm256_sub_pd(lo, m), s), bb);
+        hi = _mm256_add_pd(_mm256_mul_pd(_mm256_sub_pd(hi, m), s), bb);
+        _mm256_storeu_ps(out + i, _mm256_set_m128(_mm256_cvtpd_ps(hi), _mm256_cvtpd_ps(lo)));
+    }
+    row_norm_c(out + i, x + i, n - i, mu, scale, b);
+}
+BN_T2 static void row_sums2_avx2(double *s_dy, double *s_dyxhat, const real *dy, const real *x, int n, double mu,
+                                 double rs) {
+    const __m256d m = _mm256_set1_pd(mu), r = _mm256_set1_pd(rs);
+    __m256d a0 = _mm256_setzero_pd(), a1 = _mm256_setzero_pd(), b0 = _mm256_setzero_pd(), b1 = _mm256_setzero_pd();
+    int b = 0;
+    for (; b + 8 <= n; b += 8) {
+        __m256d dlo, dhi, xlo, xhi;
+        cvt8_avx2(&dlo, &dhi, dy + b);
+        cvt8_avx2(&xlo, &xhi, x + b);
+        a0 = _mm256_add_pd(a0, dlo);
+        a1 = _mm256_add_pd(a1, dhi);
+        b0 = _mm256_add_pd(b0, _mm256_mul_pd(_mm256_mul_pd(dlo, _mm256_sub_pd(xlo, m)), r));
+        b1 = _mm256_add_pd(b1, _mm256_mul_pd(_mm256_mul_pd(dhi, _mm256_sub_pd(xhi, m)), r));
+    }
+    double a[8], c[8];
+    store8_avx2(a, a0, a1);
+    store8_avx2(c, b0, b1);
+    for (int k = 0; b < n; b++, k++) {
+        a[k] += (double)dy[b];
+        c[k] += (double)dy[b] * ((double)x[b] - mu) * rs;
+    }
+    *s_dy = rowsum8_tree(a);
+    *s_dyxhat = rowsum8_tree(c);
+}
+/* four values: (real)(k * ((dy - mdy) - ((x - mu) * rs) * mdx)) */
+BN_T2 static inline __m128 dx4_avx2(__m256d x, __m256d dy, __m256d m, __m256d r, __m256d k, __m256d mdy,
+                                    __m256d mdx) {
+    const __m256d xhat = _mm256_mul_pd(_mm256_sub_pd(x, m), r);
+    return _mm256_cvtpd_ps(_mm256_mul_pd(k, _mm256_sub_pd(_mm256_sub_pd(dy, mdy), _mm256_mul_pd(xhat, mdx))));
+}
+BN_T2 static void row_dx_avx2(real *dx, const real *x, const real *dy, int n, double mu, double rs, double k,
+                              double mdy, double mdx, int store) {
+    const __m256d vm = _mm256_set1_pd(mu), vr = _mm256_set1_pd(rs), vk = _mm256_set1_pd(k);
+    const __m256d vmdy = _mm256_set1_pd(mdy), vmdx = _mm256_set1_pd(mdx);
+    int i = 0;
+    for (; i + 8 <= n; i += 8) {
+        __m256d xlo, xhi, dlo, dhi;
+        cvt8_avx2(&xlo, &xhi, x + i);
+        cvt8_avx2(&dlo, &dhi, dy + i);
+        const __m256 v = _mm256_set_m128(dx4_avx2(xhi, dhi, vm, vr, vk, vmdy, vmdx),
+                                         dx4_avx2(xlo, dlo, vm, vr, vk, vmdy, vmdx));
+        const __m256 base = store ? _mm256_setzero_ps() : _mm256_loadu_ps(dx + i);
+        _mm256_storeu_ps(dx + i, _mm256_add_ps(base, v));
+    }
+    row_dx_c(dx + i, x + i, dy + i, n - i, mu, rs, k, mdy, mdx, store);
+}
+BN_T2 static void row_dx_eval_avx2(real *dx, const real *dy, int n, double k, int store) {
+    const __m256d vk = _mm256_set1_pd(k);
+    int i = 0;
+    for (; i + 8 <= n; i += 8) {
+        __m256d lo, hi;
+        cvt8_avx2(&lo, &hi, dy + i);
+        const __m256 v = _mm256_set_m128(_mm256_cvtpd_ps(_mm256_mul_pd(vk, hi)), _mm256_cvtpd_ps(_mm256_mul_pd(vk, lo)));
+        const __m256 base = store ? _mm256_setzero_ps() : _mm256_loadu_ps(dx + i);
+        _mm256_storeu_ps(dx + i, _mm256_add_ps(base, v));
+    }
+    row_dx_eval_c(dx + i, dy + i, n - i, k, store);
+}
+static const BnRowFns BN_ROWS_AVX2 = {"avx2",         row_sum_avx2,   row_ssd_avx2,    row_norm_avx2,
+                                      row_sums2_avx2, row_dx_avx2,    row_dx_eval_avx2};
+
+/* --- AVX-512: the eight lanes in one register */
+#define BN_T5 __attribute__((target("avx512f")))
+BN_T5 static inline __m512d cvt8_avx512(const real *p) { return _mm512_cvtps_pd(_mm256_loadu_ps(p)); }
+BN_T5 static double row_sum_avx512(const real *x, int n) {
+    __m512d s = _mm512_setzero_pd();
+    int b = 0;
+    for (; b + 8 <= n; b += 8) s = _mm512_add_pd(s, cvt8_avx512(x + b));
+    double a[8];
+    _mm512_storeu_pd(a, s);
+    for (int k = 0; b < n; b++, k++) a[k] += (double)x[b];
+    return rowsum8_tree(a);
+}
+BN_T5 static double row_ssd_avx512(const real *x, int n, double mu) {
+    const __m512d m = _mm512_set1_pd(mu);
+    __m512d s = _mm512_setzero_pd();
+    int b = 0;
+    for (; b + 8 <= n; b += 8) {
+        const __m512d d = _mm512_sub_pd(cvt8_avx512(x + b), m);
+        s = _mm512_add_pd(s, _mm512_mul_pd(d, d));
+    }
+    double a[8];
+    _mm512_storeu_pd(a, s);
+    for (int k = 0; b < n; b++, k++) a[k] += ((double)x[b] - mu) * ((double)x[b] - mu);
+    return rowsum8_tree(a);
+}
+BN_T5 static void row_norm_avx512(real *out, const real *x, int n, double mu, double scale, double b) {
+    const __m512d m = _mm512_set1_pd(mu), s = _mm512_set1_pd(scale), bb = _mm512_set1_pd(b);
+    int i = 0;
+    for (; i + 8 <= n; i += 8)
+        _mm256_storeu_ps(out + i, _mm512_cvtpd_ps(_mm512_add_pd(_mm512_mul_pd(_mm512_sub_pd(cvt8_avx512(x + i), m), s), bb)));
+    row_norm_c(out + i, x + i, n - i, mu, scale, b);
+}
+BN_T5 static void row_sums2_avx512(double *s_dy, double *s_dyxhat, const real *dy, const real *x, int n, double mu,
+                                   double rs) {
+    const __m512d m = _mm512_set1_pd(mu), r = _mm512_set1_pd(rs);
+    __m512d sa = _mm512_setzero_pd(), sb = _mm512_setzero_pd();
+    int b = 0;
+    for (; b + 8 <= n; b += 8) {
+        const __m512d d = cvt8_avx512(dy + b);
+        sa = _mm512_add_pd(sa, d);
+        sb = _mm512_add_pd(sb, _mm512_mul_pd(_mm512_mul_pd(d, _mm512_sub_pd(cvt8_avx512(x + b), m)), r));
+    }
+    double a[8], c[8];
+    _mm512_storeu_pd(a, sa);
+    _mm512_storeu_pd(c, sb);
+    for (int k = 0; b < n; b++, k++) {
+        a[k] += (double)dy[b];
+        c[k] += (double)dy[b] * ((double)x[b] - mu) * rs;
+    }
+    *s_dy = rowsum8_tree(a);
+    *s_dyxhat = rowsum8_tree(c);
+}
+BN_T5 static void row_dx_avx512(real *dx, const real *x, const real *dy, int n, double mu, double rs, double k,
+                                double mdy, double mdx, int store) {
+    const __m512d vm = _mm512_set1_pd(mu), vr = _mm512_set1_pd(rs), vk = _mm512_set1_pd(k);
+    const __m512d vmdy = _mm512_set1_pd(mdy), vmdx = _mm512_set1_pd(mdx);
+    int i = 0;
+    for (; i + 8 <= n; i += 8) {
+        const __m512d xhat = _mm512_mul_pd(_mm512_sub_pd(cvt8_avx512(x + i), vm), vr);
+        const __m512d t = _mm512_sub_pd(_mm512_sub_pd(cvt8_avx512(dy + i), vmdy), _mm512_mul_pd(xhat, vmdx));
+        const __m256 v = _mm512_cvtpd_ps(_mm512_mul_pd(vk, t));
+        const __m256 base = store ? _mm256_setzero_ps() : _mm256_loadu_ps(dx + i);
+        _mm256_storeu_ps(dx + i, _mm256_add_ps(base, v));
+    }
+    row_dx_c(dx + i, x + i, dy + i, n - i, mu, rs, k, mdy, mdx, store);
+}
+BN_T5 static void row_dx_eval_avx512(real *dx, const real *dy, int n, double k, int store) {
+    const __m512d vk = _mm512_set1_pd(k);
+    int i = 0;
+    for (; i + 8 <= n; i += 8) {
+        const __m256 v = _mm512_cvtpd_ps(_mm512_mul_pd(vk, cvt8_avx512(dy + i)));
+        const __m256 base = store ? _mm256_setzero_ps() : _mm256_loadu_ps(dx + i);
+        _mm256_storeu_ps(dx + i, _mm256_add_ps(base, v));
+    }
+    row_dx_eval_c(dx + i, dy + i, n - i, k, store);
+}
+static const BnRowFns BN_ROWS_AVX512 = {"avx512",         row_sum_avx512, row_ssd_avx512,    row_norm_avx512,
+                                        row_sums2_avx512, row_dx_avx512,  row_dx_eval_avx512};
+#endif
+
+/* the table for cpu_features() (CBNN_SIMD, a test's mask) */
+static const BnRowFns *bn_rows(void) {
+#ifdef BN_HAVE_SIMD
+    const unsigned f = cpu_features();
+    if (f & CPU_AVX512F) return &BN_ROWS_AVX512;
+    if (f & CPU_AVX2) return &BN_ROWS_AVX2;
+#endif
+    return &BN_ROWS_C;
+}
+
+const char *batchnorm_table_name(void) { return bn_rows()->name; }
+
+void batchnorm_row_sums(double out[4], const real *x, const real *dy, int n, double mu, double rs) {
+    const BnRowFns *f = bn_rows();
+    out[0] = f->sum(x, n);
+    out[1] = f->ssd(x, n, mu);
+    f->sums2(&out[2], &out[3], dy, x, n, mu, rs);
+}
 
 /* ---------------------------------------------------------------- shards */
 
@@ -31,27 +317,23 @@ static int bn_sharded(const BNDims *d) { return !shard_plan_trivial(d->sp); }
 
 /* sum over rows [0, rows) of one channel (x at the channel's first value of
  * the shard's first sample): the one-shard pass 1 */
-static inline double bn_rows_sum(const real *x, int rows, int HW, long cstride) {
+static inline double bn_rows_sum(const BnRowFns *f, const real *x, int rows, int HW, long cstride) {
     double sum = 0.0;
-    for (int n = 0; n < rows; n++) {
-        const real *xn = x + n * cstride;
-        double r;
-        ROWSUM8(r, HW, (double)xn[i]);
-        sum += r;
-    }
+    for (int n = 0; n < rows; n++) sum += f->sum(x + n * cstride, HW);
     return sum;
 }
 
 /* sum of (x - mu)^2 over rows [0, rows): the one-shard pass 2 */
-static inline double bn_rows_ssd(const real *x, int rows, int HW, long cstride, double mu) {
+static inline double bn_rows_ssd(const BnRowFns *f, const real *x, int rows, int HW, long cstride, double mu) {
     double ss = 0.0;
-    for (int n = 0; n < rows; n++) {
-        const real *xn = x + n * cstride;
-        double r;
-        ROWSUM8(r, HW, ((double)xn[i] - mu) * ((double)xn[i] - mu));
-        ss += r;
-    }
+    for (int n = 0; n < rows; n++) ss += f->ssd(x + n * cstride, HW, mu);
     return ss;
+}
+
+/* out = (x - mu) * scale + b over the channel's N rows */
+static inline void bn_rows_norm(const BnRowFns *f, real *out, const real *x, int N, int HW, long cstride, double mu,
+                                double scale, double b) {
+    for (int n = 0; n < N; n++) f->norm(out + n * cstride, x + n * cstride, HW, mu, scale, b);
 }
 
 /* Train forward over shards. Workspace: 2C doubles a slot; pass 1's partials
@@ -69,17 +351,18 @@ static void bn_forward_train_sharded(real *out, real *mean, real *rstd, real *ru
     void *owned;
     double *parts = shard_ws_d(sp, 2 * (size_t)C, &tmp, &owned);
     double *mus = parts + (size_t)ls * C;
+    const BnRowFns *f = bn_rows();
 
     #pragma omp parallel for schedule(static)
     for (int c = 0; c < C; c++)
-        for (int s = 0; s < ls; s++) parts[(size_t)s * C + c] = bn_rows_sum(inp + (long)c * HW + s * sstride, rows, HW, cstride);
+        for (int s = 0; s < ls; s++) parts[(size_t)s * C + c] = bn_rows_sum(f, inp + (long)c * HW + s * sstride, rows, HW, cstride);
     shard_sum_d(sp, parts, (size_t)C, tmp);
     for (int c = 0; c < C; c++) mus[c] = parts[c] / (double)M;
 
     #pragma omp parallel for schedule(static)
     for (int c = 0; c < C; c++)
         for (int s = 0; s < ls; s++)
-            parts[(size_t)s * C + c] = bn_rows_ssd(inp + (long)c * HW + s * sstride, rows, HW, cstride, mus[c]);
+            parts[(size_t)s * C + c] = bn_rows_ssd(f, inp + (long)c * HW + s * sstride, rows, HW, cstride, mus[c]);
     shard_sum_d(sp, parts, (size_t)C, tmp);
 
     #pragma omp parallel for schedule(static)
@@ -90,11 +373,7 @@ static void bn_forward_train_sharded(real *out, real *mean, real *rstd, real *ru
         const double g = gamma ? (double)gamma[c] : 1.0;
         const double b = beta ? (double)beta[c] : 0.0;
         const double scale = g * rs;
-        for (int n = 0; n < N; n++) {
-            const real *xn = inp + (long)c * HW + n * cstride;
-            real *on = out + (long)c * HW + n * cstride;
-            for (int i = 0; i < HW; i++) on[i] = (real)(((double)xn[i] - mu) * scale + b);
-        }
+        bn_rows_norm(f, out + (long)c * HW, inp + (long)c * HW, N, HW, cstride, mu, scale, b);
         mean[c] = (real)mu;
         rstd[c] = (real)rs;
         const double var_unbiased = M > 1 ? ss / (double)(M - 1) : var; /* as the one-shard path */
@@ -117,35 +396,19 @@ void batchnorm_forward_train(real *out /* [N,C,HW] */, real *mean /* [C] saved *
         return;
     }
 
+    const BnRowFns *f = bn_rows();
     #pragma omp parallel for schedule(static)
     for (int c = 0; c < C; c++) {
         const real *x = inp + (long)c * HW;
-        double sum = 0.0;
-        for (int n = 0; n < N; n++) {
-            const real *xn = x + n * cstride;
-            double r;
-            ROWSUM8(r, HW, (double)xn[i]);
-            sum += r;
-        }
-        double mu = sum / (double)M;
-        double ss = 0.0;
-        for (int n = 0; n < N; n++) {
-            const real *xn = x + n * cstride;
-            double r;
-            ROWSUM8(r, HW, ((double)xn[i] - mu) * ((double)xn[i] - mu));
-            ss += r;
-        }
+        double mu = bn_rows_sum(f, x, N, HW, cstride) / (double)M;
+        double ss = bn_rows_ssd(f, x, N, HW, cstride, mu);
         double var = ss / (double)M; /* biased: what normalises */
         double rs = 1.0 / sqrt(var + (double)d->eps);
 
         double g = gamma ? (double)gamma[c] : 1.0;
         double b = beta ? (double)beta[c] : 0.0;
         double scale = g * rs;
-        for (int n = 0; n < N; n++) {
-            const real *xn = x + n * cstride;
-            real *on = out + (long)c * HW + n * cstride;
-            for (int i = 0; i < HW; i++) on[i] = (real)(((double)xn[i] - mu) * scale + b);
-        }
+        bn_rows_norm(f, out + (long)c * HW, x, N, HW, cstride, mu, scale, b);
 
         mean[c] = (real)mu;
         rstd[c] = (real)rs;
@@ -164,6 +427,7 @@ void batchnorm_forward_eval(real *out /* [N,C,HW] */, const real *inp /* [N,C,HW
                             const BNDims *d) {
     const int N = d->N, C = d->C, HW = d->HW;
     const long cstride = (long)C * HW;
+    const BnRowFns *f = bn_rows();
 
     #pragma omp parallel for schedule(static)
     for (int c = 0; c < C; c++) {
@@ -172,11 +436,7 @@ void batchnorm_forward_eval(real *out /* [N,C,HW] */, const real *inp /* [N,C,HW
         double g = gamma ? (double)gamma[c] : 1.0;
         double b = beta ? (double)beta[c] : 0.0;
         double scale = g * rs;
-        for (int n = 0; n < N; n++) {
-            const real *xn = inp + (long)c * HW + n * cstride;
-            real *on = out + (long)c * HW + n * cstride;
-            for (int i = 0; i < HW; i++) on[i] = (real)(((double)xn[i] - mu) * scale + b);
-        }
+        bn_rows_norm(f, out + (long)c * HW, inp + (long)c * HW, N, HW, cstride, mu, scale, b);
     }
 }
 
@@ -188,15 +448,12 @@ void batchnorm_forward_eval(real *out /* [N,C,HW] */, const real *inp /* [N,C,HW
 /* Of channel c: sum dy and sum dy * xhat, xhat = (x - mu) * rs, each row
  * summed with ROWSUM8 and the rows added in sample order (the training and the
  * eval-mode backward share it, so their parameter gradients round alike). */
-static inline void bn_channel_sums(double *sum_dy, double *sum_dy_xhat, const real *dout, const real *inp, int c,
-                                   int N, int HW, long cstride, double mu, double rs) {
+static inline void bn_channel_sums(const BnRowFns *f, double *sum_dy, double *sum_dy_xhat, const real *dout,
+                                   const real *inp, int c, int N, int HW, long cstride, double mu, double rs) {
     double a = 0.0, b = 0.0;
     for (int n = 0; n < N; n++) {
-        const real *xn = inp + (long)c * HW + n * cstride;
-        const real *dyn = dout + (long)c * HW + n * cstride;
         double r1, r2;
-        ROWSUM8(r1, HW, (double)dyn[i]);
-        ROWSUM8(r2, HW, (double)dyn[i] * ((double)xn[i] - mu) * rs);
+        f->sums2(&r1, &r2, dout + (long)c * HW + n * cstride, inp + (long)c * HW + n * cstride, HW, mu, rs);
         a += r1;
         b += r2;
     }
@@ -220,12 +477,13 @@ static void bn_sums_sharded(double *parts, double *tmp, const real *dout, const 
     const ShardPlan *sp = d->sp;
     const int C = d->C, HW = d->HW, ls = sp->local_shards, rows = shard_rows(sp, d->N);
     const long cstride = (long)C * HW, sstride = (long)rows * cstride;
+    const BnRowFns *f = bn_rows();
     #pragma omp parallel for schedule(static)
     for (int c = 0; c < C; c++) {
         double mu, rs;
         bn_stats(&mu, &rs, a, b, eval, d, c);
         for (int s = 0; s < ls; s++)
-            bn_channel_sums(&parts[(size_t)s * 2 * C + c], &parts[(size_t)s * 2 * C + C + c], dout + s * sstride,
+            bn_channel_sums(f, &parts[(size_t)s * 2 * C + c], &parts[(size_t)s * 2 * C + C + c], dout + s * sstride,
                             inp + s * sstride, c, rows, HW, cstride, mu, rs);
     }
     shard_sum_d(sp, parts, 2 * (size_t)C, tmp);
@@ -242,6 +500,7 @@ static void bn_backward_sharded(real *dinp, real *dgamma, real *dbeta, const rea
     void *owned;
     double *parts = shard_ws_d(d->sp, 2 * (size_t)C, &tmp, &owned);
     bn_sums_sharded(parts, tmp, dout, inp, mean, rstd, 0, d);
+    const BnRowFns *f = bn_rows();
 
     #pragma omp parallel for schedule(static)
     for (int c = 0; c < C; c++) {
@@ -253,14 +512,8 @@ static void bn_backward_sharded(real *dinp, real *dgamma, real *dbeta, const rea
         const double k = (gamma ? (double)gamma[c] : 1.0) * rs;
         const double mean_dy = sum_dy / (double)M, mean_dy_xhat = sum_dy_xhat / (double)M;
         for (int n = 0; n < N; n++) {
-            const real *xn = inp + (long)c * HW + n * cstride;
-            const real *dyn = dout + (long)c * HW + n * cstride;
-            real *dxn = dinp + (long)c * HW + n * cstride;
-            for (int i = 0; i < HW; i++) {
-                const double xhat = ((double)xn[i] - mu) * rs;
-                const real v = (real)(k * ((double)dyn[i] - mean_dy - xhat * mean_dy_xhat));
-                dxn[i] = store ? (real)0 + v : dxn[i] + v;
-            }
+            const long o = (long)c * HW + n * cstride;
+            f->dx(dinp + o, inp + o, dout + o, HW, mu, rs, k, mean_dy, mean_dy_xhat, store);
         }
     }
     free(owned);
@@ -294,12 +547,13 @@ static void bn_backward(real *dinp /* [N,C,HW] or NULL */, real *dgamma /* [C] o
         bn_backward_sharded(dinp, dgamma, dbeta, dout, inp, mean, rstd, gamma, d, store);
         return;
     }
+    const BnRowFns *f = bn_rows();
 
     #pragma omp parallel for schedule(static)
     for (int c = 0; c < C; c++) {
         const double mu = (double)mean[c], rs = (double)rstd[c];
         double sum_dy, sum_dy_xhat;
-        bn_channel_sums(&sum_dy, &sum_dy_xhat, dout, inp, c, N, HW, cstride, mu, rs);
+        bn_channel_sums(f, &sum_dy, &sum_dy_xhat, dout, inp, c, N, HW, cstride, mu, rs);
         if (dbeta) dbeta[c] += (real)sum_dy;
         if (dgamma) dgamma[c] += (real)sum_dy_xhat;
         if (!dinp) continue;
@@ -308,14 +562,8 @@ static void bn_backward(real *dinp /* [N,C,HW] or NULL */, real *dgamma /* [C] o
         double k = g * rs;
         double mean_dy = sum_dy / (double)M, mean_dy_xhat = sum_dy_xhat / (double)M;
         for (int n = 0; n < N; n++) {
-            const real *xn = inp + (long)c * HW + n * cstride;
-            const real *dyn = dout + (long)c * HW + n * cstride;
-            real *dxn = dinp + (long)c * HW + n * cstride;
-            for (int i = 0; i < HW; i++) {
-                double xhat = ((double)xn[i] - mu) * rs;
-                const real v = (real)(k * ((double)dyn[i] - mean_dy - xhat * mean_dy_xhat));
-                dxn[i] = store ? (real)0 + v : dxn[i] + v; /* 0 + v: what += gives on zeros, -0 included */
-            }
+            const long o = (long)c * HW + n * cstride;
+            f->dx(dinp + o, inp + o, dout + o, HW, mu, rs, k, mean_dy, mean_dy_xhat, store);
         }
     }
 }
@@ -346,6 +594,7 @@ static void bn_backward_eval(real *dinp /* [N,C,HW] or NULL */, real *dgamma /* 
     /* sharded: the parameter sums through the tree first, then dx alone below */
     const int sharded = bn_sharded(d) && (dgamma || dbeta);
     if (sharded) bn_backward_eval_sums_sharded(dgamma, dbeta, dout, inp, running_mean, running_var, d);
+    const BnRowFns *f = bn_rows();
 
     #pragma omp parallel for schedule(static)
     for (int c = 0; c < C; c++) {
@@ -353,19 +602,15 @@ static void bn_backward_eval(real *dinp /* [N,C,HW] or NULL */, real *dgamma /* 
         const double rs = 1.0 / sqrt((double)running_var[c] + (double)d->eps);
         if (!sharded && (dgamma || dbeta)) {
             double sum_dy, sum_dy_xhat;
-            bn_channel_sums(&sum_dy, &sum_dy_xhat, dout, inp, c, N, HW, cstride, mu, rs);
+            bn_channel_sums(f, &sum_dy, &sum_dy_xhat, dout, inp, c, N, HW, cstride, mu, rs);
             if (dbeta) dbeta[c] += (real)sum_dy;
             if (dgamma) dgamma[c] += (real)sum_dy_xhat;
         }
         if (!dinp) continue;
         const double k = (gamma ? (double)gamma[c] : 1.0) * rs;
         for (int n = 0; n < N; n++) {
-            const real *dyn = dout + (long)c * HW + n * cstride;
-            real *dxn = dinp + (long)c * HW + n * cstride;
-            for (int i = 0; i < HW; i++) {
-                const real v = (real)(k * (double)dyn[i]);
-                dxn[i] = store ? (real)0 + v : dxn[i] + v;
-            }
+            const long o = (long)c * HW + n * cstride;
+            f->dx_eval(dinp + o, dout + o, HW, k, store);
         }
     }
 }
