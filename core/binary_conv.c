@@ -581,6 +581,23 @@ int binary_conv_forward(real *out /* [N,O,OH,OW] */, void *saved, real *running 
     return 0;
 }
 
+void binary_conv_output_from_saved(real *out /* [N,O,OH,OW] */, const void *saved, const real *alpha /* [O] */,
+                                   const ConvDims *d, const BinaryConvOptions *opt) {
+    const SavedView s = saved_view((void *)saved, d, codes_of(opt)); /* read only */
+    const int O = d->O;
+    const size_t OHW = (size_t)d->OH * d->OW;
+    #pragma omp parallel for schedule(static)
+    for (long no = 0; no < (long)d->N * O; no++) {
+        const real a = alpha[no % O];
+        real *dst = out + (size_t)no * OHW;
+        /* the forward's dst[i] * a with dst[i] = Y: int16 -> real is exact */
+        if (s.y16)
+            for (size_t i = 0; i < OHW; i++) dst[i] = (real)s.y16[(size_t)no * OHW + i] * a;
+        else
+            for (size_t i = 0; i < OHW; i++) dst[i] = s.yr[(size_t)no * OHW + i] * a;
+    }
+}
+
 /* --------------------------------------------------------------- backward */
 
 /* sum_{n in [n0, n1), h, w} dout * Y for channel o, in double, samples in order */

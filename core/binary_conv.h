@@ -82,6 +82,13 @@ int binary_conv_forward(real *out, void *saved, real *running, const real *inp, 
                         const real *alpha, const ConvDims *d, double bits, int train, const BinaryConvOptions *opt,
                         real *scratch);
 
+/* out [N,O,OH,OW] = Y * alpha again, bitwise what the last binary_conv_forward
+ * into saved (sized for d and opt) wrote into its out, from the Y it saved:
+ * train.memory lean keeps the saved block, not the output (Y is an exact
+ * integer, held exactly as int16 or as a real). */
+void binary_conv_output_from_saved(real *out, const void *saved, const real *alpha, const ConvDims *d,
+                                   const BinaryConvOptions *opt);
+
 /* noise [N*O*OH*OW] holds U(-0.5, 0.5) draws for stochastic rounding of the
  * error (NULL: deterministic rounding); the caller draws them from the run's
  * stochastic-rounding stream, so tests can feed the same draws to PyTorch.

@@ -7,10 +7,13 @@
 
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "bidet_conv.h"
 #include "quant.h"
+#include "rowsum.h"
+#include "shard.h"
 
 static const real *in_act(const Model *m, const Layer *l, int which) {
     return layer_out(m, &m->layers[which ? l->in1 : l->in0]);
@@ -26,6 +29,10 @@ static real *in_dact(const Model *m, const Layer *l, int which) {
 static real *pgrad(const Model *m, const Layer *l, size_t off) { return l->frozen ? NULL : m->grads + off; }
 /* a frozen layer with running statistics runs them in eval mode */
 static int train_mode(const Layer *l, int train) { return train && !l->frozen; }
+/* train.memory lean: kinds whose forward is a pure function of their inputs
+ * (and writes its saved block, if any, with the same values again) rebuild
+ * their output by running it again */
+static void forward_again(Layer *l, Model *m) { (void)l->kind->forward(l, m, m->run_train); }
 
 /* the output side of a k-window with stride and pad over n, or -1 with the reason */
 static int window_side(int n, int k, int stride, int pad, char *why, size_t whylen) {
@@ -189,10 +196,16 @@ static size_t bconv_scratch(const Layer *l, int max_batch) {
 }
 /* the error quantizer's noise covers the output gradient */
 static size_t bconv_noise(const Layer *l, int max_batch) { return (size_t)max_batch * layer_numel(l); }
+/* lean: out = Y * alpha from the saved Y, the forward's product */
+static void bconv_recompute(Layer *l, Model *m) {
+    ConvDims d = layer_conv_dims(l, m->batch);
+    binary_conv_output_from_saved(layer_out(m, l), layer_saved_bytes(m, l), m->params + l->b_off, &d, &m->bconv);
+}
 const LayerKind LAYER_BCONV = {.name = "binary_conv", .forward = bconv_forward, .backward = bconv_backward,
                                .macs = conv_layer_macs, .bwd_reads_inputs = 1, .has_weights = 1, .binary = 1,
                                .out_shape = window_shape, .params = bconv_params, .init = bconv_init,
-                               .saved_bytes = bconv_saved, .scratch_n = bconv_scratch, .noise_n = bconv_noise};
+                               .saved_bytes = bconv_saved, .scratch_n = bconv_scratch, .noise_n = bconv_noise,
+                               .recompute = bconv_recompute};
 
 /* ------------------------------------------------------ BiDet binary conv */
 /* core/detect/bidet_conv.h: the RPN conv of the BiDet detector. Not marked
@@ -274,6 +287,107 @@ static void bn_backward(Layer *l, Model *m) {
         in_dact(m, l, 0), m->grads + l->w_off, m->grads + l->b_off, layer_dout(m, l), in_act(m, l, 0), mean, rstd,
         m->params + l->w_off, &d);
 }
+/* lean: BN's output again. Eval mode (frozen, or after an eval run): the
+ * same call as the forward's. Training: the forward normalised with its
+ * statistics in double (mu, 1/sqrt(var + eps)) and saved them rounded to
+ * real, so the apply cannot start from the saved ones: the statistics are
+ * summed again, in batchnorm_forward_train's order (core/ops/batchnorm.c,
+ * ROWSUM8 per row, rows in sample order; with a shard plan per shard and the
+ * shard tree), and checked against the saved ones bit for bit. */
+static double bn_rows_sum_rc(const real *x, int rows, int HW, long cstride) {
+    double sum = 0.0;
+    for (int n = 0; n < rows; n++) {
+        const real *xn = x + n * cstride;
+        double r;
+        ROWSUM8(r, HW, (double)xn[i]);
+        sum += r;
+    }
+    return sum;
+}
+static double bn_rows_ssd_rc(const real *x, int rows, int HW, long cstride, double mu) {
+    double ss = 0.0;
+    for (int n = 0; n < rows; n++) {
+        const real *xn = x + n * cstride;
+        double r;
+        ROWSUM8(r, HW, ((double)xn[i] - mu) * ((double)xn[i] - mu));
+        ss += r;
+    }
+    return ss;
+}
+/* mus[c], vars[c] (biased) of the batch, as batchnorm_forward_train forms them */
+static void bn_stats_rc(double *mus, double *vars, const real *inp, const BNDims *d) {
+    const int N = d->N, C = d->C, HW = d->HW;
+    const long cstride = (long)C * HW;
+    if (shard_plan_trivial(d->sp)) {
+        const long M = (long)N * HW;
+        #pragma omp parallel for schedule(static)
+        for (int c = 0; c < C; c++) {
+            const real *x = inp + (long)c * HW;
+            const double mu = bn_rows_sum_rc(x, N, HW, cstride) / (double)M;
+            mus[c] = mu;
+            vars[c] = bn_rows_ssd_rc(x, N, HW, cstride, mu) / (double)M;
+        }
+        return;
+    }
+    const ShardPlan *sp = d->sp;
+    const int ls = sp->local_shards, rows = shard_rows(sp, N);
+    const long M = shard_global_rows(sp, N) * HW, sstride = (long)rows * cstride;
+    double *tmp;
+    void *owned;
+    double *parts = shard_ws_d(sp, 2 * (size_t)C, &tmp, &owned);
+    #pragma omp parallel for schedule(static)
+    for (int c = 0; c < C; c++)
+        for (int s = 0; s < ls; s++)
+            parts[(size_t)s * C + c] = bn_rows_sum_rc(inp + (long)c * HW + s * sstride, rows, HW, cstride);
+    shard_sum_d(sp, parts, (size_t)C, tmp);
+    for (int c = 0; c < C; c++) mus[c] = parts[c] / (double)M;
+    #pragma omp parallel for schedule(static)
+    for (int c = 0; c < C; c++)
+        for (int s = 0; s < ls; s++)
+            parts[(size_t)s * C + c] = bn_rows_ssd_rc(inp + (long)c * HW + s * sstride, rows, HW, cstride, mus[c]);
+    shard_sum_d(sp, parts, (size_t)C, tmp);
+    for (int c = 0; c < C; c++) vars[c] = parts[c] / (double)M;
+    free(owned);
+}
+static void bn_recompute(Layer *l, Model *m) {
+    BNDims d = layer_bn_dims(l, m, m->batch);
+    const real *gamma = m->params + l->w_off, *beta = m->params + l->b_off, *inp = in_act(m, l, 0);
+    real *out = layer_out(m, l);
+    if (!train_mode(l, m->run_train)) {
+        const real *running_mean = m->buffers + l->buf_off, *running_var = running_mean + l->C;
+        batchnorm_forward_eval(out, inp, gamma, beta, running_mean, running_var, &d);
+        return;
+    }
+    const int N = d.N, C = d.C, HW = d.HW;
+    const long cstride = (long)C * HW;
+    double *mus = malloc(2 * (size_t)C * sizeof *mus), *vars = mus ? mus + C : NULL;
+    if (!mus) {
+        fprintf(stderr, "%s: out of memory rebuilding its output (train.memory lean)\n", l->name);
+        abort();
+    }
+    bn_stats_rc(mus, vars, inp, &d);
+    const real *mean = layer_saved(m, l), *rstd = mean + C;
+    int bad = 0;
+    #pragma omp parallel for schedule(static) reduction(| : bad)
+    for (int c = 0; c < C; c++) {
+        const double mu = mus[c], rs = 1.0 / sqrt(vars[c] + (double)d.eps);
+        const real mu_r = (real)mu, rs_r = (real)rs;
+        /* the statistics the forward saved, bit for bit, or this is not its output */
+        bad |= memcmp(&mu_r, &mean[c], sizeof mu_r) != 0 || memcmp(&rs_r, &rstd[c], sizeof rs_r) != 0;
+        const double scale = (double)gamma[c] * rs, b = (double)beta[c];
+        for (int n = 0; n < N; n++) {
+            const real *xn = inp + (long)c * HW + n * cstride;
+            real *on = out + (long)c * HW + n * cstride;
+            for (int i = 0; i < HW; i++) on[i] = (real)(((double)xn[i] - mu) * scale + b);
+        }
+    }
+    free(mus);
+    if (bad) {
+        fprintf(stderr, "%s: its rebuilt batch statistics differ from the forward's (train.memory lean)\n",
+                l->name);
+        abort();
+    }
+}
 static long bn_macs(const Layer *l) { return (long)l->C * l->H * l->W; }
 static void bn_params(Layer *l) {
     l->w_n = l->b_n = (size_t)l->inC; /* gamma, beta */
@@ -294,7 +408,8 @@ static size_t bn_saved(const Layer *l, const Model *m, int max_batch) { return 2
 static const char *bn_label(const Layer *l) { return l->is_bn1d ? "batchnorm1d" : "batchnorm2d"; }
 const LayerKind LAYER_BN = {.name = "bn", .forward = bn_forward, .backward = bn_backward, .macs = bn_macs,
                             .bwd_reads_inputs = 1, .bwd_can_store = 1, .params = bn_params, .init = bn_init,
-                            .saved_n = bn_saved, .label = bn_label};
+                            .saved_n = bn_saved, .label = bn_label, .recompute = bn_recompute,
+                            .recompute_reads_inputs = 1};
 
 /* ---------------------------------------------------------- activations */
 static int hardtanh_fwd(Layer *l, Model *m, int train) {
@@ -311,7 +426,8 @@ static void hardtanh_bwd(Layer *l, Model *m) {
                                                                           (size_t)m->batch * layer_numel(l));
 }
 const LayerKind LAYER_HARDTANH = {.name = "hardtanh", .forward = hardtanh_fwd, .backward = hardtanh_bwd,
-                                  .macs = no_macs, .bwd_reads_output = 1, .bwd_can_store = 1};
+                                  .macs = no_macs, .bwd_reads_output = 1, .bwd_can_store = 1,
+                                  .recompute = forward_again, .recompute_reads_inputs = 1};
 
 static int relu_fwd(Layer *l, Model *m, int train) {
     relu_forward(layer_out(m, l), in_act(m, l, 0), (size_t)m->batch * layer_numel(l));
@@ -323,7 +439,7 @@ static void relu_bwd(Layer *l, Model *m) {
     if (dinp) relu_backward(dinp, layer_dout(m, l), layer_out(m, l), (size_t)m->batch * layer_numel(l));
 }
 const LayerKind LAYER_RELU = {.name = "relu", .forward = relu_fwd, .backward = relu_bwd, .macs = no_macs,
-                              .bwd_reads_output = 1};
+                              .bwd_reads_output = 1, .recompute = forward_again, .recompute_reads_inputs = 1};
 
 /* ---------------------------------------------------------------- pools */
 static PoolDims layer_pool_dims(const Layer *l, int N) {
@@ -345,7 +461,8 @@ static size_t maxpool_saved(const Layer *l, const Model *m, int max_batch) {
     return (size_t)max_batch * layer_numel(l) * sizeof(int32_t);
 }
 const LayerKind LAYER_MAXPOOL = {.name = "maxpool", .forward = maxpool_fwd, .backward = maxpool_bwd,
-                                 .macs = no_macs, .out_shape = window_shape, .saved_bytes = maxpool_saved};
+                                 .macs = no_macs, .out_shape = window_shape, .saved_bytes = maxpool_saved,
+                                 .recompute = forward_again, .recompute_reads_inputs = 1};
 
 static int avgpool_fwd(Layer *l, Model *m, int train) {
     PoolDims d = layer_pool_dims(l, m->batch);
@@ -358,7 +475,8 @@ static void avgpool_bwd(Layer *l, Model *m) {
     if (dinp) avgpool_backward(dinp, layer_dout(m, l), &d);
 }
 const LayerKind LAYER_AVGPOOL = {.name = "avgpool", .forward = avgpool_fwd, .backward = avgpool_bwd,
-                                 .macs = pool_macs, .out_shape = window_shape};
+                                 .macs = pool_macs, .out_shape = window_shape, .recompute = forward_again,
+                                 .recompute_reads_inputs = 1};
 
 static int gap_fwd(Layer *l, Model *m, int train) {
     global_avgpool_forward(layer_out(m, l), in_act(m, l, 0), m->batch, l->inC, l->inH * l->inW);
@@ -370,7 +488,7 @@ static void gap_bwd(Layer *l, Model *m) {
 }
 static long gap_macs(const Layer *l) { return (long)l->inC * l->inH * l->inW; }
 const LayerKind LAYER_GAP = {.name = "avgpool_global", .forward = gap_fwd, .backward = gap_bwd, .macs = gap_macs,
-                             .out_shape = vector_shape};
+                             .out_shape = vector_shape, .recompute = forward_again, .recompute_reads_inputs = 1};
 
 /* --------------------------------------------------------------- linear */
 static int linear_fwd(Layer *l, Model *m, int train) {
@@ -426,7 +544,7 @@ static void add_bwd(Layer *l, Model *m) {
     add_backward(in_dact(m, l, 0), in_dact(m, l, 1), layer_dout(m, l), (size_t)m->batch * layer_numel(l));
 }
 const LayerKind LAYER_ADD = {.name = "add", .forward = add_fwd, .backward = add_bwd, .macs = no_macs,
-                             .out_shape = add_shape};
+                             .out_shape = add_shape, .recompute = forward_again, .recompute_reads_inputs = 1};
 
 /* AvgPool2d(stride) with floor sizes, the channels padded to l->C */
 static int shortcut_shape(Layer *l, const Model *m, char *why, size_t whylen) {
@@ -455,7 +573,8 @@ static void shortcut_bwd(Layer *l, Model *m) {
                                   l->pad_before);
 }
 const LayerKind LAYER_SHORTCUT_A = {.name = "shortcut_a", .forward = shortcut_fwd, .backward = shortcut_bwd,
-                                    .macs = no_macs, .out_shape = shortcut_shape};
+                                    .macs = no_macs, .out_shape = shortcut_shape, .recompute = forward_again,
+                                    .recompute_reads_inputs = 1};
 
 /* ---------------------------------------------------------------- table */
 static const LayerKind *const ALL_KINDS[] = {&LAYER_INPUT,   &LAYER_CONV, &LAYER_BCONV,  &LAYER_BN,

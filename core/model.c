@@ -270,18 +270,26 @@ static int is_output(const Model *m, int j) {
 }
 
 /* A tensor placed in an arena: offset and length in reals, and the range of
- * layer indices [lo, hi] over which it is alive. */
-typedef struct { size_t off, len; int lo, hi; } Block;
+ * times [lo, hi] over which it is alive, plus a second range [lo2, hi2]
+ * (empty when lo2 > hi2: only train.memory lean's rebuilt outputs have one). */
+typedef struct { size_t off, len; int lo, hi, lo2, hi2; } Block;
 
-/* the lowest offset >= base where `len` reals alive over [lo, hi] overlap none
- * of the n placed blocks alive at the same time (first fit) */
-static size_t first_fit(const Block *placed, int n, size_t base, size_t len, int lo, int hi) {
+static int ranges_meet(int lo, int hi, int qlo, int qhi) { return lo <= hi && qlo <= qhi && lo <= qhi && qlo <= hi; }
+static int lives_meet(const Block *q, int lo, int hi, int lo2, int hi2) {
+    return ranges_meet(lo, hi, q->lo, q->hi) || ranges_meet(lo, hi, q->lo2, q->hi2) ||
+           ranges_meet(lo2, hi2, q->lo, q->hi) || ranges_meet(lo2, hi2, q->lo2, q->hi2);
+}
+
+/* the lowest offset >= base where `len` reals alive over [lo, hi] and
+ * [lo2, hi2] overlap none of the n placed blocks alive at the same time
+ * (first fit) */
+static size_t first_fit2(const Block *placed, int n, size_t base, size_t len, int lo, int hi, int lo2, int hi2) {
     size_t off = base;
     for (int moved = 1; moved;) {
         moved = 0;
         for (int k = 0; k < n; k++) {
             const Block *q = &placed[k];
-            if (lo <= q->hi && q->lo <= hi && off < q->off + q->len && q->off < off + len) {
+            if (lives_meet(q, lo, hi, lo2, hi2) && off < q->off + q->len && q->off < off + len) {
                 off = q->off + q->len;
                 moved = 1;
             }
@@ -289,18 +297,89 @@ static size_t first_fit(const Block *placed, int n, size_t base, size_t len, int
     }
     return off;
 }
+static size_t first_fit(const Block *placed, int n, size_t base, size_t len, int lo, int hi) {
+    return first_fit2(placed, n, base, len, lo, hi, 1, 0);
+}
+
+/* the longest chain of rebuilds from kept tensors a lean plan allows: a
+ * ResNet block's BN -> hardtanh after its binary conv (3), not the residual
+ * stream (whose rebuild would reach back through every block) */
+enum { LEAN_MAX_DEPTH = 3 };
+
+/* train.memory lean: which outputs are rebuilt instead of kept. need[j]: a
+ * backward reads output j (the fast plan keeps it). depth[j]: rebuilds in
+ * the chain that makes j from kept tensors and saved blocks (0: kept; above
+ * LEAN_MAX_DEPTH: not rebuildable). Clears need[j] of the rebuilt ones;
+ * sets every layer's rc_step, the step before whose backward it is rebuilt,
+ * and returns each one's backward lifetime in [blo, bhi] (layer indices). */
+static void lean_plan(Model *m, int *need, int *blo, int *bhi) {
+    const int n = m->n_layers, inf = LEAN_MAX_DEPTH + 1;
+    int *depth = malloc((size_t)n * sizeof *depth), *kept = malloc((size_t)n * sizeof *kept);
+    for (int j = 0; j < n; j++) {
+        const Layer *l = &m->layers[j];
+        int d = inf;
+        if (j > 0 && !is_output(m, j) && l->kind->recompute) {
+            d = 1;
+            if (l->kind->recompute_reads_inputs) {
+                const int ins[2] = {l->in0, l->in1};
+                for (int k = 0; k < 2; k++)
+                    if (ins[k] >= 0 && depth[ins[k]] + 1 > d) d = depth[ins[k]] + 1;
+            }
+        }
+        kept[j] = j == 0 || is_output(m, j) || (need[j] && d > LEAN_MAX_DEPTH);
+        depth[j] = kept[j] ? 0 : d;
+    }
+    for (int j = 0; j < n; j++) {
+        blo[j] = n;
+        bhi[j] = -1;
+        m->layers[j].rc_step = -1;
+    }
+    /* the backward reads of what is not kept */
+    for (int i = 1; i < n; i++) {
+        const Layer *l = &m->layers[i];
+        const int ins[3] = {l->in0, l->in1, i};
+        for (int k = 0; k < 3; k++) {
+            const int u = ins[k];
+            if (u < 0 || kept[u] || !(k < 2 ? l->kind->bwd_reads_inputs : l->kind->bwd_reads_output)) continue;
+            if (i > bhi[u]) bhi[u] = i;
+            if (i < blo[u]) blo[u] = i;
+        }
+    }
+    /* rebuilding t at step bhi[t] needs its inputs alive then: from the top
+     * down, so that an input's range is final before its own turn */
+    for (int t = n - 1; t >= 1; t--) {
+        Layer *l = &m->layers[t];
+        if (kept[t] || bhi[t] < 0) continue;
+        l->rc_step = bhi[t];
+        if (!l->kind->recompute_reads_inputs) continue;
+        const int ins[2] = {l->in0, l->in1};
+        for (int k = 0; k < 2; k++) {
+            const int u = ins[k];
+            if (u < 0 || kept[u]) continue;
+            if (bhi[t] > bhi[u]) bhi[u] = bhi[t];
+            if (bhi[t] < blo[u]) blo[u] = bhi[t];
+        }
+    }
+    for (int j = 0; j < n; j++) need[j] = kept[j];
+    free(depth);
+    free(kept);
+}
 
 /* Offsets of the outputs in acts. An output is kept (its own space) when a
  * backward reads it: a consumer's that reads its inputs, or its own; the
  * input images and the model's outputs always. The others are transient,
  * alive from their layer's forward to their last consumer's, and share space
  * first fit (in a ResNet block: the BN outputs feeding hardtanh or the
- * residual add, the add itself, the shortcut). Returns the arena size in reals. */
+ * residual add, the add itself, the shortcut). In a lean plan, outputs that
+ * lean_plan rebuilds are transient too, with a second life in backward: time
+ * runs 0 .. n-1 through the forward, then n + (n - i) at layer i's backward.
+ * Returns the arena size in reals. */
 static size_t layout_acts(Model *m, int max_batch) {
     const int n = m->n_layers;
     if (n < 1) return 0;
-    for (int j = 0; j < n; j++) m->layers[j].out_last_use = j;
+    for (int j = 0; j < n; j++) m->layers[j].out_last_use = j, m->layers[j].rc_step = -1;
     int *kept = calloc((size_t)n, sizeof *kept), np = 0;
+    int *blo = malloc((size_t)n * sizeof *blo), *bhi = malloc((size_t)n * sizeof *bhi);
     Block *placed = malloc((size_t)n * sizeof *placed);
     kept[0] = 1;
     for (int k = 0; k < m->n_outputs; k++) kept[m->outputs[k]] = 1;
@@ -314,6 +393,7 @@ static size_t layout_acts(Model *m, int max_batch) {
             if (m->layers[ins[k]].out_last_use < i) m->layers[ins[k]].out_last_use = i;
         }
     }
+    if (m->memory_lean) lean_plan(m, kept, blo, bhi);
     size_t total = 0;
     for (int j = 0; j < n; j++) { /* kept outputs, in order */
         Layer *l = &m->layers[j];
@@ -327,12 +407,16 @@ static size_t layout_acts(Model *m, int max_batch) {
         Layer *l = &m->layers[j];
         if (kept[j]) continue;
         const size_t len = round_reals((size_t)max_batch * layer_numel(l));
-        const size_t off = first_fit(placed, np, base, len, j, l->out_last_use);
+        /* a rebuilt output's backward life (else an empty range) */
+        const int lo2 = l->rc_step >= 0 ? 2 * n - bhi[j] : 1, hi2 = l->rc_step >= 0 ? 2 * n - blo[j] : 0;
+        const size_t off = first_fit2(placed, np, base, len, j, l->out_last_use, lo2, hi2);
         l->out_off = off;
-        placed[np++] = (Block){off, len, j, l->out_last_use};
+        placed[np++] = (Block){off, len, j, l->out_last_use, lo2, hi2};
         if (off + len > total) total = off + len;
     }
     free(kept);
+    free(blo);
+    free(bhi);
     free(placed);
     return total;
 }
@@ -366,7 +450,7 @@ static size_t layout_dacts(Model *m, int max_batch) {
             /* lowest offset clear of every placed gradient alive at the same time */
             const size_t off = first_fit(placed, np, 0, len, j, l->dout_birth);
             l->dout_off = off;
-            placed[np++] = (Block){off, len, j, l->dout_birth};
+            placed[np++] = (Block){off, len, j, l->dout_birth, 1, 0};
             if (off + len > total) total = off + len;
         }
     free(placed);
@@ -712,6 +796,10 @@ void model_backward_outputs(Model *m) {
         if (m->layers[i].dout_birth == i) /* nothing consumes layer i: its gradient is zero */
             memset(layer_dout(m, &m->layers[i]), 0, (size_t)m->batch * layer_numel(&m->layers[i]) * sizeof(real));
         const double t0 = m->prof_bwd ? omp_get_wtime() : 0.0;
+        /* lean: the outputs this backward needs that were not kept, rebuilt
+         * in forward order (inputs before what is made of them) */
+        for (int j = 1; j <= i; j++)
+            if (m->layers[j].rc_step == i) m->layers[j].kind->recompute(&m->layers[j], m);
         m->layers[i].kind->backward(&m->layers[i], m);
         if (m->prof_bwd) m->prof_bwd[i] += omp_get_wtime() - t0;
     }

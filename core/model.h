@@ -44,7 +44,16 @@
  * as BN's mean/rstd, then typed bytes such as max-pool's int32 argmax and the
  * binary conv's block), scratch (the largest per-layer kernel scratch; not
  * zeroed: every kernel writes its scratch before reading it, and pages no layer
- * touches never become resident). */
+ * touches never become resident).
+ *
+ * train.memory lean (memory_lean = 1): an output a backward reads but whose
+ * kind can rebuild it exactly (LayerKind.recompute: the binary conv's Y *
+ * alpha from its saved int16 Y; BN, hardtanh, relu, add, the shortcut from
+ * their inputs) is not kept: it lives in acts' shared part twice, over its
+ * forward lifetime and, rebuilt by model_backward_outputs before the first
+ * backward that reads it, until the last one (a chain of at most
+ * LEAN_MAX_DEPTH rebuilds from kept tensors, so the residual stream stays
+ * kept). Same arenas otherwise, bitwise the same results. */
 #ifndef CBNN_MODEL_H
 #define CBNN_MODEL_H
 
@@ -112,6 +121,13 @@ typedef struct {
     size_t (*noise_n)(const Layer *l, int max_batch);
     /* the summary's kind column (NULL: name) */
     const char *(*label)(const Layer *l);
+    /* train.memory lean: rebuild the layer's output in place (layer_out),
+     * bitwise what its forward of the last run wrote, from its saved block
+     * and, when recompute_reads_inputs, its inputs' outputs (kept, or rebuilt
+     * first by the engine). NULL: the kind cannot; its output is then kept
+     * whenever a backward reads it. */
+    void (*recompute)(Layer *l, Model *m);
+    int recompute_reads_inputs;
 } LayerKind;
 
 struct Layer {
@@ -126,6 +142,8 @@ struct Layer {
     size_t buf_off, buf_n;     /* BN running_mean then running_var; binary conv running_zp, running_range */
     size_t out_off;            /* output in acts, max_batch * C*H*W reals */
     int out_last_use;          /* forward index of its last consumer if the output is transient, else -1 */
+    int rc_step;               /* lean: the backward step (a layer index) before which the output is rebuilt
+                                * (LayerKind.recompute), else -1 */
     size_t dout_off;           /* its gradient in dacts (buffers of disjoint lifetimes share space) */
     int dout_birth;            /* backward step before which dout is zeroed: the last consumer's index
                                 * (n_layers for the top layer, the layer itself if nothing consumes it) */
