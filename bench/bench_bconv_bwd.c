@@ -51,7 +51,8 @@ static void run_int8(const BconvBwdInt8Fns *f, real *dx, real *dw, uint8_t *code
     const size_t nw = (size_t)d->O * d->C * d->KH * d->KW;
     real zp, s;
     double t0 = bench_now();
-    if (bconv_bwd_quant_codes(codes, &zp, &s, g, dout, alpha, d->N, d->O, OHW, 8.0, noise) != 0) {
+    const QuantNoise arr = {.draws = noise};
+    if (bconv_bwd_quant_codes(codes, &zp, &s, g, dout, alpha, d->N, d->O, OHW, 8.0, &arr) != 0) {
         fprintf(stderr, "quant_codes refused\n");
         exit(1);
     }

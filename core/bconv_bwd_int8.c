@@ -1080,7 +1080,7 @@ void bconv_bwd_int8_wgrad_ref(real *dw, const uint8_t *codes, const int8_t *ba, 
 }
 
 /* ------------------------------------------------------------ quantizer, sign */
-/* the codes of x = dout[i] * a for i in [lo, hi): quantize_core's steps, one rounding each:
+/* the codes of x = dout[i] * a for i < n: quantize_core's steps, one rounding each:
  *   x = dout * a,  y = (x - zp) / s [+ noise],  clamp to [0, qmax],  round half even
  * returns 1 when some y is NaN (its code is 0). The C version rounds by
  * adding and subtracting 2^(mantissa bits), as core/quant.c's round_he does
@@ -1088,14 +1088,14 @@ void bconv_bwd_int8_wgrad_ref(real *dw, const uint8_t *codes, const int8_t *ba, 
  * instruction: the same integer for every y in [0, 255]. The SIMD clamp
  * (max with 0, then min with qmax) differs from the C one only for y = -0
  * (gives +0) and NaN: both code 0. */
-typedef int (*CodesFn)(uint8_t *codes, const real *dout, real a, const real *noise, size_t lo, size_t hi, real zp,
-                       real s, real qmax);
+typedef int (*CodesFn)(uint8_t *codes, const real *dout, real a, const real *noise, size_t n, real zp, real s,
+                       real qmax);
 
-static int codes_c(uint8_t *codes, const real *dout, real a, const real *noise, size_t lo, size_t hi, real zp, real s,
+static int codes_c(uint8_t *codes, const real *dout, real a, const real *noise, size_t n, real zp, real s,
                    real qmax) {
     const real big = REAL_IS_DOUBLE ? (real)0x1p52 : (real)0x1p23;
     int bad = 0;
-    for (size_t i = lo; i < hi; i++) {
+    for (size_t i = 0; i < n; i++) {
         const real x = dout[i] * a;
         real y = (x - zp) / s;
         if (noise) y = y + noise[i];
@@ -1110,13 +1110,13 @@ static int codes_c(uint8_t *codes, const real *dout, real a, const real *noise, 
 }
 
 #if defined(BWD8_X86) && !REAL_IS_DOUBLE
-static T_AVX2 int codes_avx2(uint8_t *codes, const real *dout, real a, const real *noise, size_t lo, size_t hi,
-                             real zp, real s, real qmax) {
+static T_AVX2 int codes_avx2(uint8_t *codes, const real *dout, real a, const real *noise, size_t n, real zp,
+                             real s, real qmax) {
     const __m256 va = _mm256_set1_ps(a), vz = _mm256_set1_ps(zp), vs = _mm256_set1_ps(s), vq = _mm256_set1_ps(qmax);
     const __m256 z = _mm256_setzero_ps();
     __m256 nanacc = z;
-    size_t i = lo;
-    for (; i + 8 <= hi; i += 8) {
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) {
         const __m256 x = _mm256_mul_ps(_mm256_loadu_ps(dout + i), va);
         __m256 y = _mm256_div_ps(_mm256_sub_ps(x, vz), vs);
         if (noise) y = _mm256_add_ps(y, _mm256_loadu_ps(noise + i));
@@ -1131,16 +1131,16 @@ static T_AVX2 int codes_avx2(uint8_t *codes, const real *dout, real a, const rea
         memcpy(codes + i + 4, &w1, 4);
     }
     const int bad = _mm256_movemask_ps(nanacc) != 0;
-    return bad | codes_c(codes, dout, a, noise, i, hi, zp, s, qmax);
+    return bad | codes_c(codes + i, dout + i, a, noise ? noise + i : NULL, n - i, zp, s, qmax);
 }
 
-static T_AVX512 int codes_avx512(uint8_t *codes, const real *dout, real a, const real *noise, size_t lo, size_t hi,
-                                 real zp, real s, real qmax) {
+static T_AVX512 int codes_avx512(uint8_t *codes, const real *dout, real a, const real *noise, size_t n, real zp,
+                                 real s, real qmax) {
     const __m512 va = _mm512_set1_ps(a), vz = _mm512_set1_ps(zp), vs = _mm512_set1_ps(s), vq = _mm512_set1_ps(qmax);
     const __m512 z = _mm512_setzero_ps();
     __mmask16 nanm = 0;
-    size_t i = lo;
-    for (; i + 16 <= hi; i += 16) {
+    size_t i = 0;
+    for (; i + 16 <= n; i += 16) {
         const __m512 x = _mm512_mul_ps(_mm512_loadu_ps(dout + i), va);
         __m512 y = _mm512_div_ps(_mm512_sub_ps(x, vz), vs);
         if (noise) y = _mm512_add_ps(y, _mm512_loadu_ps(noise + i));
@@ -1149,7 +1149,7 @@ static T_AVX512 int codes_avx512(uint8_t *codes, const real *dout, real a, const
         y = _mm512_roundscale_ps(y, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
         _mm_storeu_si128((__m128i *)(void *)(codes + i), _mm512_cvtepi32_epi8(_mm512_cvtps_epi32(y)));
     }
-    return (nanm != 0) | codes_c(codes, dout, a, noise, i, hi, zp, s, qmax);
+    return (nanm != 0) | codes_c(codes + i, dout + i, a, noise ? noise + i : NULL, n - i, zp, s, qmax);
 }
 #endif
 
@@ -1272,19 +1272,30 @@ static int err_minmax_drv(MinmaxFn mmfn, real *mn_out, real *mx_out, const real 
     return bad;
 }
 
-/* pass (2): the codes with zp, s; returns 1 when some y is NaN */
-static int err_codes_drv(CodesFn fn, uint8_t *codes, const real *dout, const real *alpha, const real *noise, int N,
-                         int O, size_t OHW, real zp, real s, real qmax) {
+/* pass (2): the codes with zp, s; returns 1 when some y is NaN. The noise
+ * is drawn per block (quant_noise_get) into the thread's buffer, where it is
+ * used: no whole-tensor noise (the blocks are 16384 elements, on the
+ * stream's 4096-element chunk grid whenever OHW divides 16384 and the
+ * rank's first element is on it, as in every power-of-two shape). */
+static int err_codes_drv(CodesFn fn, uint8_t *codes, const real *dout, const real *alpha, const QuantNoise *noise,
+                         int N, int O, size_t OHW, real zp, real s, real qmax) {
     const size_t n = (size_t)N * O * OHW;
     const long rows = (long)N * O;
     long ru, nb;
     codes_blocks(&ru, &nb, N, O, OHW);
     int bad = 0;
-    #pragma omp parallel for schedule(static) reduction(| : bad) if (n > 32768)
-    for (long b = 0; b < nb; b++) {
-        const long r0 = b * ru, r1 = r0 + ru < rows ? r0 + ru : rows;
-        for (long r = r0; r < r1; r++)
-            bad |= fn(codes, dout, alpha[r % O], noise, (size_t)r * OHW, (size_t)(r + 1) * OHW, zp, s, qmax);
+    #pragma omp parallel reduction(| : bad) if (n > 32768)
+    {
+        real *buf = noise ? xalloc(sizeof(real) * (size_t)ru * OHW) : NULL;
+        #pragma omp for schedule(static)
+        for (long b = 0; b < nb; b++) {
+            const long r0 = b * ru, r1 = r0 + ru < rows ? r0 + ru : rows;
+            if (buf) quant_noise_get(buf, noise, (size_t)r0 * OHW, (size_t)(r1 - r0) * OHW);
+            for (long r = r0; r < r1; r++)
+                bad |= fn(codes + (size_t)r * OHW, dout + (size_t)r * OHW, alpha[r % O],
+                          buf ? buf + (size_t)(r - r0) * OHW : NULL, OHW, zp, s, qmax);
+        }
+        free(buf);
     }
     return bad;
 }
@@ -1299,7 +1310,7 @@ static int err_codes_drv(CodesFn fn, uint8_t *codes, const real *dout, const rea
  * function refuse (the fallback runs grad_quant itself). */
 static int quant_codes_drv(MinmaxFn mmfn, CodesFn fn, uint8_t *codes, real *zp_out, real *s_out, real *g,
                            const real *dout, const real *alpha, int N, int O, size_t OHW, double bits,
-                           const real *noise) {
+                           const QuantNoise *noise) {
     real zp = 0, R = 0;
     int bad = 0;
     if ((size_t)N * O * OHW > 0) {
@@ -1322,41 +1333,41 @@ static int quant_codes_drv(MinmaxFn mmfn, CodesFn fn, uint8_t *codes, real *zp_o
 }
 
 int bconv_bwd_quant_codes(uint8_t *codes, real *zp, real *s, real *g, const real *dout, const real *alpha, int N,
-                          int O, size_t OHW, double bits, const real *noise) {
+                          int O, size_t OHW, double bits, const QuantNoise *noise) {
     return bconv_bwd_int8_fns()->quant_codes(codes, zp, s, g, dout, alpha, N, O, OHW, bits, noise);
 }
 
 static int quant_codes_c(uint8_t *codes, real *zp, real *s, real *g, const real *dout, const real *alpha, int N, int O,
-                         size_t OHW, double bits, const real *noise) {
+                         size_t OHW, double bits, const QuantNoise *noise) {
     return quant_codes_drv(minmax_c, codes_c, codes, zp, s, g, dout, alpha, N, O, OHW, bits, noise);
 }
 static int err_minmax_c(real *mn, real *mx, const real *dout, const real *alpha, int N, int O, size_t OHW) {
     return err_minmax_drv(minmax_c, mn, mx, dout, alpha, N, O, OHW);
 }
-static int err_codes_c(uint8_t *codes, const real *dout, const real *alpha, const real *noise, int N, int O,
+static int err_codes_c(uint8_t *codes, const real *dout, const real *alpha, const QuantNoise *noise, int N, int O,
                        size_t OHW, real zp, real s, real qmax) {
     return err_codes_drv(codes_c, codes, dout, alpha, noise, N, O, OHW, zp, s, qmax);
 }
 #if defined(BWD8_X86) && !REAL_IS_DOUBLE
 static int quant_codes_avx2(uint8_t *codes, real *zp, real *s, real *g, const real *dout, const real *alpha, int N,
-                            int O, size_t OHW, double bits, const real *noise) {
+                            int O, size_t OHW, double bits, const QuantNoise *noise) {
     return quant_codes_drv(minmax_avx2, codes_avx2, codes, zp, s, g, dout, alpha, N, O, OHW, bits, noise);
 }
 static int quant_codes_avx512(uint8_t *codes, real *zp, real *s, real *g, const real *dout, const real *alpha, int N,
-                              int O, size_t OHW, double bits, const real *noise) {
+                              int O, size_t OHW, double bits, const QuantNoise *noise) {
     return quant_codes_drv(minmax_avx512, codes_avx512, codes, zp, s, g, dout, alpha, N, O, OHW, bits, noise);
 }
 static int err_minmax_avx2(real *mn, real *mx, const real *dout, const real *alpha, int N, int O, size_t OHW) {
     return err_minmax_drv(minmax_avx2, mn, mx, dout, alpha, N, O, OHW);
 }
-static int err_codes_avx2(uint8_t *codes, const real *dout, const real *alpha, const real *noise, int N, int O,
+static int err_codes_avx2(uint8_t *codes, const real *dout, const real *alpha, const QuantNoise *noise, int N, int O,
                           size_t OHW, real zp, real s, real qmax) {
     return err_codes_drv(codes_avx2, codes, dout, alpha, noise, N, O, OHW, zp, s, qmax);
 }
 static int err_minmax_avx512(real *mn, real *mx, const real *dout, const real *alpha, int N, int O, size_t OHW) {
     return err_minmax_drv(minmax_avx512, mn, mx, dout, alpha, N, O, OHW);
 }
-static int err_codes_avx512(uint8_t *codes, const real *dout, const real *alpha, const real *noise, int N, int O,
+static int err_codes_avx512(uint8_t *codes, const real *dout, const real *alpha, const QuantNoise *noise, int N, int O,
                             size_t OHW, real zp, real s, real qmax) {
     return err_codes_drv(codes_avx512, codes, dout, alpha, noise, N, O, OHW, zp, s, qmax);
 }
@@ -1394,9 +1405,9 @@ static void check_fits(const ConvDims *d) {
     }
 }
 
-int bconv_bwd_int8_products(real *dba, real *dbw, real *g, uint8_t *codes, const real *dout, const real *alpha,
-                            const real *noise, double grad_bits, const int8_t *ba, const int8_t *bw,
-                            const ConvDims *d) {
+int bconv_bwd_int8_products_nz(real *dba, real *dbw, real *g, uint8_t *codes, const real *dout, const real *alpha,
+                               const QuantNoise *noise, double grad_bits, const int8_t *ba, const int8_t *bw,
+                               const ConvDims *d) {
     if (!bconv_bwd_int8_fits(d)) {
         mul_alpha(g, dout, alpha, d->N, d->O, (size_t)d->OH * d->OW);
         return -1;
@@ -1408,6 +1419,13 @@ int bconv_bwd_int8_products(real *dba, real *dbw, real *g, uint8_t *codes, const
     if (dba) f->dgrad(dba, codes, bw, zp, s, d);
     f->wgrad(dbw, codes, ba, zp, s, d);
     return 0;
+}
+
+int bconv_bwd_int8_products(real *dba, real *dbw, real *g, uint8_t *codes, const real *dout, const real *alpha,
+                            const real *noise, double grad_bits, const int8_t *ba, const int8_t *bw,
+                            const ConvDims *d) {
+    const QuantNoise q = {.draws = noise};
+    return bconv_bwd_int8_products_nz(dba, dbw, g, codes, dout, alpha, noise ? &q : NULL, grad_bits, ba, bw, d);
 }
 
 /* ------------------------------------------------------------ dispatch */

@@ -70,7 +70,8 @@
  * bytes + 4*C*H*W*(1 + threads) + a 256 KB int32 block per thread for dgrad.
  *
  * Use in binary_conv_backward (see bconv_bwd_int8_products):
- *   codes, zp, s = bconv_bwd_quant_codes(dout, alpha, noise)   (instead of dy = dout*alpha; grad_quant)
+ *   codes, zp, s = bconv_bwd_quant_codes(dout, alpha, noise)   (instead of dy = dout*alpha; grad_quant;
+ *                  the noise drawn per block where it is used: QuantNoise)
  *   ba8 = sign of Aq as int8 (bconv_bwd_sign_i8, or bconv_bwd_i8_from_codes from the saved activation codes)
  *   bw8 = Bw as int8 (bconv_bwd_sign_i8 of the saved Bw; or saved as int8 by the forward)
  *   dBa = dgrad(codes, bw8), dBw = wgrad(codes, ba8)            (instead of conv2d_backward)
@@ -83,6 +84,7 @@
 
 #include "cpu.h"
 #include "ops.h"
+#include "quant.h"
 #include "real.h"
 
 typedef struct {
@@ -92,7 +94,7 @@ typedef struct {
     void (*wgrad)(real *dw, const uint8_t *codes, const int8_t *ba, real zp, real s, const ConvDims *d);
     /* bconv_bwd_quant_codes (below) with this table's codes loop (C, AVX2 or AVX-512; same codes) */
     int (*quant_codes)(uint8_t *codes, real *zp, real *s, real *g, const real *dout, const real *alpha, int N, int O,
-                       size_t OHW, double bits, const real *noise);
+                       size_t OHW, double bits, const QuantNoise *noise);
     /* The pieces of quant_codes and wgrad a sharded backward needs (issue 15,
      * binary_conv.c: the range is the whole batch's, over the ranks, and the
      * integer sums are added over the ranks before the float is formed):
@@ -106,8 +108,8 @@ typedef struct {
      *   ssum [C,KH,KW] = S (S does not depend on o); then
      *   dw = bconv_bwd_int8_out(s, zp, I, S) is wgrad's output, bitwise. */
     int (*err_minmax)(real *mn, real *mx, const real *dout, const real *alpha, int N, int O, size_t OHW);
-    int (*err_codes)(uint8_t *codes, const real *dout, const real *alpha, const real *noise, int N, int O, size_t OHW,
-                     real zp, real s, real qmax);
+    int (*err_codes)(uint8_t *codes, const real *dout, const real *alpha, const QuantNoise *noise, int N, int O,
+                     size_t OHW, real zp, real s, real qmax);
     void (*wgrad_sums)(int64_t *isum, int64_t *ssum, const uint8_t *codes, const int8_t *ba, const ConvDims *d);
     const char *name;
 } BconvBwdInt8Fns;
@@ -137,17 +139,19 @@ int bconv_bwd_int8_simd(void);
  *                                             reduction; a zero zp may have the other sign, which
  *                                             changes no code and no output)
  *   s = quant_scale(R, bits), qmax = quant_qmax(bits)
- *   y = (x - zp) / s [+ noise[i]], clamp to [0, qmax], round half even -> code
+ *   y = (x - zp) / s [+ draw i], clamp to [0, qmax], round half even -> code
  * exactly grad_quant's steps, so fl(fl(code * s) + zp) == grad_quant(x) bitwise. Two
  * passes over dout (min/max, then codes); no dY tensor is written.
- * dout [N*O*OHW], codes [N*O*OHW], noise [N*O*OHW] U(-0.5, 0.5) draws or NULL
- * (deterministic rounding), g [N*O*OHW] scratch for the fallback (may be dout).
+ * dout [N*O*OHW], codes [N*O*OHW], noise: element i's U(-0.5, 0.5) draw (an array, or
+ * drawn from the stream per block of rows into a small per-thread buffer, see
+ * QuantNoise in core/quant.h; bitwise the same codes) or NULL (deterministic
+ * rounding), g [N*O*OHW] scratch for the fallback (may be dout).
  * Returns 0 on success (g untouched); -1 when the codes cannot represent the
  * quantizer: bits == 0 or 2^bits - 1 > 255, or a NaN / inf in x or the range.
  * Then g = dout * alpha (the engine's dY before grad_quant) and the caller runs
  * the fp32 path (grad_quant(g) + conv2d_backward); codes are undefined. */
 int bconv_bwd_quant_codes(uint8_t *codes, real *zp, real *s, real *g, const real *dout, const real *alpha, int N,
-                          int O, size_t OHW, double bits, const real *noise);
+                          int O, size_t OHW, double bits, const QuantNoise *noise);
 
 /* dst = sign(src) as int8: +1, -1, and for 0: 0 (zero_is_plus_one = 0, torch.sign) or +1
  * (a NaN gets the zero case, as sign_value) */
@@ -163,6 +167,10 @@ void bconv_bwd_i8_from_codes(int8_t *dst, const uint8_t *codes, size_t n, const 
  * non-finite value: see bconv_bwd_quant_codes) or the dims do not fit int32
  * sums (bconv_bwd_int8_fits), with dba/dbw untouched and g =
  * dout * alpha: the caller then runs grad_quant(g) and conv2d_backward. */
+int bconv_bwd_int8_products_nz(real *dba, real *dbw, real *g, uint8_t *codes, const real *dout, const real *alpha,
+                               const QuantNoise *noise, double grad_bits, const int8_t *ba, const int8_t *bw,
+                               const ConvDims *d);
+/* the same with the draws as an array noise [N*O*OH*OW] (or NULL) */
 int bconv_bwd_int8_products(real *dba, real *dbw, real *g, uint8_t *codes, const real *dout, const real *alpha,
                             const real *noise, double grad_bits, const int8_t *ba, const int8_t *bw,
                             const ConvDims *d);

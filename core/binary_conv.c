@@ -105,9 +105,10 @@
  *   Everything else is per sample (E3 and its Jacobian, the 1-bit conv, dBa)
  *   or per weight (E2, the weight quantizer), so needs nothing. The error
  *   quantizer's noise is indexed by this rank's local element: the caller
- *   fills this rank's slice of the whole batch's draws (layers.c,
- *   quant_fill_noise_range at row0 * O*OH*OW), so noise[i] is the draw of
- *   global element row0*O*OH*OW + i, as one process uses it. */
+ *   keys this rank's slice of the whole batch's draws (layers.c: a
+ *   QuantNoise at off = row0 * O*OH*OW, drawn per block where the codes
+ *   are made), so local element i gets the draw of global element
+ *   row0*O*OH*OW + i, as one process uses it. */
 #include "binary_conv.h"
 
 #include <math.h>
@@ -658,7 +659,7 @@ static void mul_alpha(real *dy, const real *dout, const real *alpha, const ConvD
  * integer sums added over the ranks (blocking), then its floats. Returns 0,
  * or -1 with dy = dout * alpha unquantized (the caller's fallback). */
 static int bwd_int8_sharded(real *dba /* or NULL */, real *dbw /* or NULL */, real *dy, uint8_t *codes,
-                            const real *dout, const real *alpha, const real *nz, double grad_bits, const int8_t *ba8,
+                            const real *dout, const real *alpha, const QuantNoise *nz, double grad_bits, const int8_t *ba8,
                             const int8_t *bw8, const ConvDims *dc, const ShardPlan *sp) {
     const BconvBwdInt8Fns *f = bconv_bwd_int8_fns();
     const int N = dc->N, O = dc->O;
@@ -737,7 +738,7 @@ static void bwd_fp32_sharded(real *dba /* or NULL */, real *dbw /* or NULL */, c
  * With a plan (sp): the error range over the ranks and the batch sums as the
  * top of this file says; want_dbw 0 then skips dBw and its exchange. */
 static void bwd_products(const SavedView *s, const CodeTables *tab, const real *dout /* [N,O,OH,OW] */,
-                         const real *alpha /* [O] */, const real *noise, int want_dba, int want_dbw, real *scratch,
+                         const real *alpha /* [O] */, const QuantNoise *noise, int want_dba, int want_dbw, real *scratch,
                          const ScratchLayout *S, const ConvDims *d, double grad_bits, const BinaryConvOptions *opt,
                          const ShardPlan *sp, double *tp) {
     const int O = d->O, pm1 = pad_m1(d, opt);
@@ -745,7 +746,7 @@ static void bwd_products(const SavedView *s, const CodeTables *tab, const real *
     const ConvDims dc = pm1 ? padded_dims(d) : *d;
     const size_t nba = pm1 ? nin_padded(d) : nin_of(d);
     const int quant = opt->grad_quant && grad_bits != 0;
-    const real *nz = opt->grad_stochastic ? noise : NULL;
+    const QuantNoise *nz = opt->grad_stochastic ? noise : NULL;
     real *ba = scratch + S->ba, *dba = scratch + S->dba, *dy = scratch + S->dy, *dbw = scratch + S->dbw;
     if (quant && !opt->bwd_fp32 && grad_bits >= 1 && grad_bits <= 8) {
         int8_t *ba8 = (int8_t *)(void *)(scratch + S->ba8);
@@ -754,21 +755,19 @@ static void bwd_products(const SavedView *s, const CodeTables *tab, const real *
         PROF_LAP(bwd_products, *tp);
         const int done = sp ? bwd_int8_sharded(want_dba ? dba : NULL, want_dbw ? dbw : NULL, dy, codes, dout, alpha,
                                                nz, grad_bits, ba8, s->bw8, &dc, sp) == 0
-                            : bconv_bwd_int8_products(want_dba ? dba : NULL, dbw, dy, codes, dout, alpha, nz,
-                                                      grad_bits, ba8, s->bw8, &dc) == 0;
+                            : bconv_bwd_int8_products_nz(want_dba ? dba : NULL, dbw, dy, codes, dout, alpha, nz,
+                                                         grad_bits, ba8, s->bw8, &dc) == 0;
         PROF_LAP(bwd_products, *tp);
         if (done) {
             PROF_LAP(bwd_err, *tp);
             return;
         }
         /* on failure dy = dout * alpha already: quantize it, then the fp32 products */
-        if (sp) grad_quant_ex(dy, dy, nout, grad_bits, nz, range_over_ranks, (void *)sp);
-        else grad_quant(dy, dy, nout, grad_bits, nz);
+        grad_quant_nz(dy, dy, nout, grad_bits, nz, sp ? range_over_ranks : NULL, (void *)sp);
     } else {
         mul_alpha(dy, dout, alpha, d);
         if (quant) {
-            if (sp) grad_quant_ex(dy, dy, nout, grad_bits, nz, range_over_ranks, (void *)sp);
-            else grad_quant(dy, dy, nout, grad_bits, nz);
+            grad_quant_nz(dy, dy, nout, grad_bits, nz, sp ? range_over_ranks : NULL, (void *)sp);
         }
     }
     PROF_LAP(bwd_err, *tp);
@@ -839,12 +838,12 @@ static void bwd_acts(real *dinp /* [N,C,H,W] */, const SavedView *s, const CodeT
     }
 }
 
-void binary_conv_backward(real *dinp /* [N,C,H,W] or NULL */, real *dweight /* [O,C,K,K] or NULL */,
-                          real *dalpha /* [O] or NULL */, const real *dout /* [N,O,OH,OW] */,
-                          const real *inp /* [N,C,H,W] */, const real *weight /* [O,C,K,K] */,
-                          const real *alpha /* [O] */, const void *saved, const ConvDims *d, double bits,
-                          double grad_bits, const BinaryConvOptions *opt, const real *noise /* [N,O,OH,OW] */,
-                          real *scratch) {
+void binary_conv_backward_nz(real *dinp /* [N,C,H,W] or NULL */, real *dweight /* [O,C,K,K] or NULL */,
+                           real *dalpha /* [O] or NULL */, const real *dout /* [N,O,OH,OW] */,
+                           const real *inp /* [N,C,H,W] */, const real *weight /* [O,C,K,K] */,
+                           const real *alpha /* [O] */, const void *saved, const ConvDims *d, double bits,
+                           double grad_bits, const BinaryConvOptions *opt, const QuantNoise *noise,
+                           real *scratch) {
     (void)bits; /* the k-bit quantizers are straight-through: k does not enter backward */
     const SavedView s = saved_view((void *)saved, d, codes_of(opt)); /* read only */
     const ScratchLayout S = scratch_layout(d);
@@ -865,4 +864,12 @@ void binary_conv_backward(real *dinp /* [N,C,H,W] or NULL */, real *dweight /* [
     if (dinp == NULL) return;
     bwd_acts(dinp, &s, &tab, inp, scratch, &S, d, opt);
     PROF_LAP(bwd_jacobians, tp);
+
+void binary_conv_backward(real *dinp, real *dweight, real *dalpha, const real *dout, const real *inp,
+                          const real *weight, const real *alpha, const void *saved, const ConvDims *d, double bits,
+                          double grad_bits, const BinaryConvOptions *opt, const real *noise, real *scratch) {
+    const QuantNoise q = {.draws = noise};
+    binary_conv_backward_nz(dinp, dweight, dalpha, dout, inp, weight, alpha, saved, d, bits, grad_bits, opt,
+                            noise ? &q : NULL, scratch);
+}
 }

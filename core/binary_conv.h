@@ -26,6 +26,7 @@
 #include <stddef.h>
 
 #include "ops.h"
+#include "quant.h"
 #include "real.h"
 
 typedef enum { SIGN_ZERO_IS_ZERO = 0, SIGN_ZERO_IS_PLUS_ONE = 1 } SignZero;
@@ -89,11 +90,18 @@ int binary_conv_forward(real *out, void *saved, real *running, const real *inp, 
 void binary_conv_output_from_saved(real *out, const void *saved, const real *alpha, const ConvDims *d,
                                    const BinaryConvOptions *opt);
 
-/* noise [N*O*OH*OW] holds U(-0.5, 0.5) draws for stochastic rounding of the
- * error (NULL: deterministic rounding); the caller draws them from the run's
- * stochastic-rounding stream, so tests can feed the same draws to PyTorch.
- * dinp, dweight and dalpha may each be NULL (not needed: a frozen conv gets
- * no parameter gradients), skipping what only they need. */
+/* noise: the U(-0.5, 0.5) draw of each element of the error [N,O,OH,OW] for
+ * stochastic rounding (NULL: deterministic rounding), an array or a key of
+ * the run's stochastic-rounding stream (QuantNoise, core/quant.h): the
+ * engine passes the key and the quantizer draws a block at a time where it
+ * uses them, so no whole-tensor noise is stored; tests pass the array they
+ * feed PyTorch. dinp, dweight and dalpha may each be NULL (not needed: a
+ * frozen conv gets no parameter gradients), skipping what only they need. */
+void binary_conv_backward_nz(real *dinp, real *dweight, real *dalpha, const real *dout, const real *inp,
+                             const real *weight, const real *alpha, const void *saved, const ConvDims *d,
+                             double bits, double grad_bits, const BinaryConvOptions *opt, const QuantNoise *noise,
+                             real *scratch);
+/* the same with the draws as an array noise [N*O*OH*OW] (or NULL) */
 void binary_conv_backward(real *dinp, real *dweight, real *dalpha, const real *dout, const real *inp,
                           const real *weight, const real *alpha, const void *saved, const ConvDims *d,
                           double bits, double grad_bits, const BinaryConvOptions *opt, const real *noise,

@@ -147,7 +147,8 @@ const LayerKind LAYER_CONV = {.name = "conv", .forward = conv_forward, .backward
 /* ---------------------------------------------------------- binary conv */
 /* core/binary_conv.h at the model's precision of this step (m->bits,
  * m->grad_bits). The error quantizer's noise comes from the run's
- * stochastic-rounding stream keyed by (step, layer index). Its saved block is
+ * stochastic-rounding stream keyed by (step, layer index), drawn where it
+ * is used (no noise arena: noise_n is unset). Its saved block is
  * all typed bytes (reals, int8 Bw, codes, int16 Y). */
 static int bconv_forward(Layer *l, Model *m, int train) {
     ConvDims d = layer_conv_dims_m(l, m, m->batch);
@@ -160,17 +161,14 @@ static int bconv_forward(Layer *l, Model *m, int train) {
 }
 static void bconv_backward(Layer *l, Model *m) {
     ConvDims d = layer_conv_dims_m(l, m, m->batch);
-    const real *noise = NULL;
-    if (m->bconv.grad_quant && m->bconv.grad_stochastic) {
-        /* this rank's rows of the whole batch's fill (core/shard.h) */
-        const size_t per = layer_numel(l), n = (size_t)m->batch * per;
-        quant_fill_noise_range(m->noise, (size_t)shard_row0(&m->shard, m->batch) * per, n, m->seed,
-                               (uint64_t)m->step, (uint64_t)(l - m->layers));
-        noise = m->noise;
-    }
-    binary_conv_backward(in_dact(m, l, 0), pgrad(m, l, l->w_off), pgrad(m, l, l->b_off), layer_dout(m, l),
-                         in_act(m, l, 0), m->params + l->w_off, m->params + l->b_off, layer_saved_bytes(m, l), &d,
-                         m->bits, m->grad_bits, &m->bconv, noise, m->scratch);
+    /* the key of this rank's rows of the whole batch's draws (core/shard.h);
+     * the quantizer draws them a block at a time where it uses them */
+    const QuantNoise key = {.seed = m->seed, .key1 = (uint64_t)m->step, .key2 = (uint64_t)(l - m->layers),
+                            .off = (size_t)shard_row0(&m->shard, m->batch) * layer_numel(l)};
+    const int noisy = m->bconv.grad_quant && m->bconv.grad_stochastic;
+    binary_conv_backward_nz(in_dact(m, l, 0), pgrad(m, l, l->w_off), pgrad(m, l, l->b_off), layer_dout(m, l),
+                            in_act(m, l, 0), m->params + l->w_off, m->params + l->b_off, layer_saved_bytes(m, l), &d,
+                            m->bits, m->grad_bits, &m->bconv, noisy ? &key : NULL, m->scratch);
 }
 static void bconv_params(Layer *l) {
     conv_params(l);
@@ -194,8 +192,6 @@ static size_t bconv_scratch(const Layer *l, int max_batch) {
     ConvDims d = layer_conv_dims(l, max_batch);
     return binary_conv_scratch_size(&d);
 }
-/* the error quantizer's noise covers the output gradient */
-static size_t bconv_noise(const Layer *l, int max_batch) { return (size_t)max_batch * layer_numel(l); }
 /* lean: out = Y * alpha from the saved Y, the forward's product */
 static void bconv_recompute(Layer *l, Model *m) {
     ConvDims d = layer_conv_dims(l, m->batch);
@@ -204,7 +200,7 @@ static void bconv_recompute(Layer *l, Model *m) {
 const LayerKind LAYER_BCONV = {.name = "binary_conv", .forward = bconv_forward, .backward = bconv_backward,
                                .macs = conv_layer_macs, .bwd_reads_inputs = 1, .has_weights = 1, .binary = 1,
                                .out_shape = window_shape, .params = bconv_params, .init = bconv_init,
-                               .saved_bytes = bconv_saved, .scratch_n = bconv_scratch, .noise_n = bconv_noise,
+                               .saved_bytes = bconv_saved, .scratch_n = bconv_scratch,
                                .recompute = bconv_recompute};
 
 /* ------------------------------------------------------ BiDet binary conv */

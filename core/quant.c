@@ -345,29 +345,78 @@ void quant_fill_noise(real *noise /* [n] */, size_t n, uint64_t seed, uint64_t k
     quant_fill_noise_range(noise, 0, n, seed, key1, key2);
 }
 
-void quant_fill_noise_range(real *noise /* [n] */, size_t off, size_t n, uint64_t seed, uint64_t key1, uint64_t key2) {
-    /* one stream for (seed, key1, key2); its first draw seeds the per-chunk
-     * streams, so chunk keys never collide with the caller's keys */
+/* elements [lo, hi) of chunk c's draws into dst[0 .. hi - lo) (the chunk's
+ * draws before lo are made and dropped); sub is the base stream's first draw */
+static void noise_chunk(real *dst, uint64_t sub, long c, size_t lo, size_t hi) {
+    Rng r = rng_stream(sub, RNG_STOCHASTIC, (uint64_t)c, 0);
+    for (size_t i = (size_t)c * NOISE_CHUNK; i < lo; i++) (void)rng_u64(&r);
+    for (size_t i = lo; i < hi; i++) {
+        /* an integer in [-2^(p-1), 2^(p-1)) times 2^-p, p = the mantissa
+         * width: exact in `real`, so the draw is in [-0.5, 0.5) */
+#if REAL_IS_DOUBLE
+        int64_t v = (int64_t)(rng_u64(&r) >> 11) - ((int64_t)1 << 52);
+        dst[i - lo] = (real)v * 0x1p-53;
+#else
+        int32_t v = (int32_t)(rng_u64(&r) >> 40) - (1 << 23);
+        dst[i - lo] = (real)v * 0x1p-24f;
+#endif
+    }
+}
+
+/* one stream for (seed, key1, key2); its first draw seeds the per-chunk
+ * streams, so chunk keys never collide with the caller's keys */
+static uint64_t noise_sub(uint64_t seed, uint64_t key1, uint64_t key2) {
     Rng base = rng_stream(seed, RNG_STOCHASTIC, key1, key2);
-    const uint64_t sub = rng_u64(&base);
+    return rng_u64(&base);
+}
+
+void quant_fill_noise_range(real *noise /* [n] */, size_t off, size_t n, uint64_t seed, uint64_t key1, uint64_t key2) {
+    const uint64_t sub = noise_sub(seed, key1, key2);
     const long c0 = (long)(off / NOISE_CHUNK), c1 = (long)((off + n + NOISE_CHUNK - 1) / NOISE_CHUNK);
     #pragma omp parallel for schedule(static) if (c1 - c0 > 1)
     for (long c = c0; c < c1; c++) {
-        Rng r = rng_stream(sub, RNG_STOCHASTIC, (uint64_t)c, 0);
         const size_t clo = (size_t)c * NOISE_CHUNK, chi = clo + NOISE_CHUNK;
-        /* the chunk's draws before the slice are made and dropped */
-        for (size_t i = clo; i < off; i++) (void)rng_u64(&r);
         const size_t lo = clo > off ? clo : off, hi = chi < off + n ? chi : off + n;
-        for (size_t i = lo; i < hi; i++) {
-            /* an integer in [-2^(p-1), 2^(p-1)) times 2^-p, p = the mantissa
-             * width: exact in `real`, so the draw is in [-0.5, 0.5) */
-#if REAL_IS_DOUBLE
-            int64_t v = (int64_t)(rng_u64(&r) >> 11) - ((int64_t)1 << 52);
-            noise[i - off] = (real)v * 0x1p-53;
-#else
-            int32_t v = (int32_t)(rng_u64(&r) >> 40) - (1 << 23);
-            noise[i - off] = (real)v * 0x1p-24f;
-#endif
+        noise_chunk(noise + (lo - off), sub, c, lo, hi);
+    }
+}
+
+void quant_noise_get(real *buf /* [n] */, const QuantNoise *q, size_t lo, size_t n) {
+    if (q->draws) {
+        memcpy(buf, q->draws + lo, n * sizeof(real));
+        return;
+    }
+    /* serial: the callers run it per block inside their own parallel loops */
+    const uint64_t sub = noise_sub(q->seed, q->key1, q->key2);
+    const size_t g0 = q->off + lo, g1 = g0 + n;
+    for (size_t clo = g0 / NOISE_CHUNK * NOISE_CHUNK; clo < g1; clo += NOISE_CHUNK) {
+        const size_t a = clo > g0 ? clo : g0, b = clo + NOISE_CHUNK < g1 ? clo + NOISE_CHUNK : g1;
+        noise_chunk(buf + (a - g0), sub, (long)(clo / NOISE_CHUNK), a, b);
+    }
+}
+
+void grad_quant_nz(real *out /* [n] */, const real *g /* [n] */, size_t n, double bits, const QuantNoise *q,
+                   QuantRangeHook hook, void *ctx) {
+    if (q == NULL || q->draws || bits == 0) {
+        grad_quant_ex(out, g, n, bits, q ? q->draws : NULL, hook, ctx);
+        return;
+    }
+    real zp, R;
+    quant_minmax_params_ex(&zp, &R, g, n, hook, ctx);
+    const real s = quant_scale(R, bits), qmax = quant_qmax(bits);
+    /* blocks on the stream's chunk grid (no draw made twice), each drawn
+     * into the thread's buffer; quantize_core on a block is serial */
+    const size_t off = q->off;
+    const long c0 = (long)(off / NOISE_CHUNK), c1 = (long)((off + n + NOISE_CHUNK - 1) / NOISE_CHUNK);
+    #pragma omp parallel if (n > PAR_MIN)
+    {
+        real buf[NOISE_CHUNK];
+        #pragma omp for schedule(static)
+        for (long c = c0; c < c1; c++) {
+            const size_t clo = (size_t)c * NOISE_CHUNK, chi = clo + NOISE_CHUNK;
+            const size_t lo = (clo > off ? clo : off) - off, hi = (chi < off + n ? chi : off + n) - off;
+            quant_noise_get(buf, q, lo, hi - lo);
+            quantize_core(out + lo, g + lo, hi - lo, zp, s, qmax, buf);
         }
     }
 }

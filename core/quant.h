@@ -126,6 +126,26 @@ void quant_fill_noise_range(real *noise /* [n] */, size_t off, size_t n, uint64_
  *   theta = zp + (j* + 1/2) * s,   j* = floor((0 - zp) / s),   s = quant_scale(R, k)
  * so that sign(Q_k(x)) == sign(x - theta) for every x in [zp, zp + R], except
  * measure-zero cases: x exactly at theta (a rounding tie), or 0 itself a grid
+/* Where an error quantizer's draws come from, so that no whole-tensor noise
+ * buffer need exist: draws != NULL: element i's draw is draws[i] (tests feed
+ * the draws they give PyTorch); draws == NULL: element off + i of
+ * quant_fill_noise(seed, key1, key2), drawn by the consumer a block at a time
+ * where it uses them (the chunked stream can start anywhere). Bitwise the
+ * same draws either way. A NULL QuantNoise pointer means no noise
+ * (deterministic rounding). */
+typedef struct {
+    const real *draws;
+    uint64_t seed, key1, key2;
+    size_t off; /* the first element's index in the stream (a rank's first global element) */
+} QuantNoise;
+/* buf[j] = the draw of element lo + j, for j < n. Serial (call it per block
+ * inside a parallel loop); the stream's chunks are drawn from their start, so
+ * blocks on the NOISE_CHUNK grid of off + lo make no draw twice. */
+void quant_noise_get(real *buf /* [n] */, const QuantNoise *q, size_t lo, size_t n);
+/* grad_quant_ex with the draws from q (NULL: deterministic), bitwise */
+void grad_quant_nz(real *out /* [n] */, const real *g /* [n] */, size_t n, double bits, const QuantNoise *q,
+                   QuantRangeHook hook, void *ctx);
+
  * point (then the grid point 0 has sign 0). When zp <= 0 <= zp + R,
  * theta lies in (-s/2, s/2]. */
 real quant_threshold(real zp, real range, double bits);

@@ -14,7 +14,11 @@
  * 8, 4, 2 and 7.5 bits x noise or not x in place or not on three sizes (scalar
  * tails, odd chunks, more than PAR_MIN); a zero minimum (-0 first / +0 first in
  * different blocks); the refusals (bits 0 and 9, a NaN first and inside a SIMD
- * block: rc -1 and g = dout * alpha); then 30 random sizes and bit widths. */
+ * block: rc -1 and g = dout * alpha); then 30 random sizes and bit widths.
+ * The noise goes in as an array of draws or as the stream's key (QuantNoise:
+ * the codes loop draws them per block), at a random first element off (off
+ * the stream's chunk grid too); the reference gets the same draws as an
+ * array (quant_fill_noise_range at off). */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -142,7 +146,8 @@ static void wgrad_run(unsigned mask, const void *cv, CkOut *o) {
 typedef struct {
     int N, O, OHW;
     double bits;
-    int noise_on, inplace;
+    int noise_on, inplace; /* noise_on: 0 none, 1 an array of draws, 2 the stream's key */
+    size_t off;            /* the first element's index in the noise stream */
     real *dout, *alpha, *noise;
 } QCase;
 
@@ -157,7 +162,7 @@ static void *q_gen(int i, Rng *r, char *shape, size_t len) {
         const int sz = i % 3;
         c->N = sizes[sz][0], c->O = sizes[sz][1], c->OHW = sizes[sz][2];
         c->bits = bitss[i / 12];
-        c->noise_on = (i / 6) % 2;
+        c->noise_on = (i / 6) % 2 ? 1 + i % 2 : 0;
         c->inplace = (i / 3) % 2;
     } else if (i < Q_GRID + Q_ZERO_MIN) {
         zero_min = i - Q_GRID; /* rows of 3000: blocks of 5 rows */
@@ -170,9 +175,10 @@ static void *q_gen(int i, Rng *r, char *shape, size_t len) {
         static const double rbits[] = {1, 2, 3, 4, 5, 6, 7, 8, 7.5, 3.3};
         c->N = 1 + (int)rng_below(r, 4), c->O = 1 + (int)rng_below(r, 40), c->OHW = 1 + (int)rng_below(r, 600);
         c->bits = rbits[rng_below(r, 10)];
-        c->noise_on = (int)rng_below(r, 2);
+        c->noise_on = (int)rng_below(r, 3);
         c->inplace = (int)rng_below(r, 2);
     }
+    c->off = rng_below(r, 2) ? 0 : (size_t)rng_below(r, 3 * NOISE_CHUNK);
     const size_t n = (size_t)c->N * c->O * c->OHW;
     c->dout = xalloc((n + 1) * sizeof(real));
     c->alpha = xalloc(((size_t)c->O + 1) * sizeof(real));
@@ -192,9 +198,10 @@ static void *q_gen(int i, Rng *r, char *shape, size_t len) {
             if (k == 3) c->dout[37] = (real)NAN; /* inside a SIMD block: only the codes pass sees it */
         }
     }
-    quant_fill_noise(c->noise, n, 99, 3, (uint64_t)n);
-    snprintf(shape, len, "N%d O%d OHW%d bits %g noise %d inplace %d%s", c->N, c->O, c->OHW, c->bits, c->noise_on,
-             c->inplace, zero_min >= 0 ? (zero_min ? " zero min, -0 first" : " zero min, +0 first") : "");
+    quant_fill_noise_range(c->noise, c->off, n, 99, 3, (uint64_t)n);
+    snprintf(shape, len, "N%d O%d OHW%d bits %g noise %d off %zu inplace %d%s", c->N, c->O, c->OHW, c->bits,
+             c->noise_on, c->off, c->inplace,
+             zero_min >= 0 ? (zero_min ? " zero min, -0 first" : " zero min, +0 first") : "");
     return c;
 }
 
@@ -239,8 +246,9 @@ static void q_run(unsigned mask, const void *cv, CkOut *o) {
     uint8_t *codes = xalloc(n + 1);
     real *g = xalloc((n + 1) * sizeof(real)), zp, s;
     if (c->inplace) memcpy(g, c->dout, n * sizeof(real));
+    const QuantNoise arr = {.draws = c->noise}, key = {.seed = 99, .key1 = 3, .key2 = (uint64_t)n, .off = c->off};
     *rc = f.quant_codes(codes, &zp, &s, g, c->inplace ? g : c->dout, c->alpha, c->N, c->O, (size_t)c->OHW, c->bits,
-                        c->noise_on ? c->noise : NULL);
+                        c->noise_on == 1 ? &arr : c->noise_on == 2 ? &key : NULL);
     if (*rc) {
         memcpy(ck_out(o, "g", CK_REAL, n), g, n * sizeof(real));
     } else {

@@ -10,7 +10,12 @@
  *     (|dY| + |code*s| + |zp|) * |B| (a bound on every rounding involved).
  *  2. bconv_bwd_int8_products = quant_codes + dgrad + wgrad of the engine's table,
  *     at every CPU level (the mask lowered: bconv_bwd_int8_fns follows); the sign
- *     helpers; bconv_bwd_int8_simd; the int32 limits. */
+ *     helpers; bconv_bwd_int8_simd; the int32 limits.
+ *  3. The noise drawn where it is used (QuantNoise, core/quant.h): quant_noise_get
+ *     of a key at random first elements and blocks = the slice of one whole
+ *     fill (quant_fill_noise_range), bitwise; grad_quant_nz with the key =
+ *     grad_quant with that fill, 1 and 2 threads; the products with the key
+ *     = the products with the array. */
 #include <math.h>
 #include <omp.h>
 #include <stdio.h>
@@ -129,7 +134,8 @@ static void check_products(Rng *r) {
     fill_tern(bw, nw, 1, r);
     const BconvBwdInt8Fns *f = bconv_bwd_int8_fns();
     real zp, s;
-    CHECK(f->quant_codes(codes2, &zp, &s, g, dout, alpha, d.N, d.O, (size_t)d.OH * d.OW, 8.0, noise) == 0, "codes");
+    const QuantNoise arr = {.draws = noise};
+    CHECK(f->quant_codes(codes2, &zp, &s, g, dout, alpha, d.N, d.O, (size_t)d.OH * d.OW, 8.0, &arr) == 0, "codes");
     f->dgrad(ex, codes2, bw, zp, s, &d);
     f->wgrad(ew, codes2, ba, zp, s, &d);
     CHECK(bconv_bwd_int8_products(dx, dw, g, codes, dout, alpha, noise, 8.0, ba, bw, &d) == 0, "products refused");
@@ -169,6 +175,58 @@ static void check_products(Rng *r) {
     free(codes); free(codes2); free(ba); free(bw); free(b8);
 }
 
+/* 3. the key gives the array's draws, wherever the blocks start */
+static void check_noise(Rng *r) {
+    const size_t total = 5 * NOISE_CHUNK + 123;
+    real *all = ralloc(total), *buf = ralloc(total), *g = ralloc(total), *a = ralloc(total), *b = ralloc(total);
+    quant_fill_noise(all, total, 7, 8, 9);
+    const QuantNoise key0 = {.seed = 7, .key1 = 8, .key2 = 9, .off = 0};
+    int ok = 1;
+    for (int t = 0; t < 40; t++) {
+        const size_t lo = (size_t)rng_below(r, total), n = (size_t)rng_below(r, total - lo + 1);
+        QuantNoise key = key0;
+        key.off = (size_t)rng_below(r, lo + 1); /* element lo of a stream read from off */
+        quant_noise_get(buf, &key, lo - key.off, n);
+        ok &= same_bits(buf, all + lo, n);
+    }
+    CHECK(ok, "quant_noise_get != the slice of quant_fill_noise");
+    for (int t = 0; t < 12; t++) {
+        const size_t off = t < 2 ? 0 : (size_t)rng_below(r, 2 * NOISE_CHUNK);
+        const size_t n = t % 3 == 0 ? total - off : 1 + (size_t)rng_below(r, total - off);
+        const double bits = t % 2 ? 8.0 : 3.0;
+        tu_fill_uniform(g, n, -1, 2, r);
+        QuantNoise key = key0;
+        key.off = off;
+        for (int th = 1; th <= 2; th++) {
+            omp_set_num_threads(th);
+            grad_quant(a, g, n, bits, all + off);
+            grad_quant_nz(b, g, n, bits, &key, NULL, NULL);
+            CHECK(same_bits(a, b, n), "grad_quant_nz (key, off %zu, n %zu, %d threads) != grad_quant (array)", off, n,
+                  th);
+        }
+    }
+    omp_set_num_threads(2);
+    /* the products with the key: the same bits as with the array */
+    ConvDims d = conv_dims(5, 7, 12, 12, 9, 3, 1, 1);
+    const size_t nin = (size_t)d.N * d.C * d.H * d.W, nw = (size_t)d.O * d.C * 9, nout = (size_t)d.N * d.O * d.OH * d.OW;
+    real *dout = ralloc(nout), *alpha = ralloc(d.O), *noise = ralloc(nout), *gg = ralloc(nout);
+    real *dx = ralloc(nin), *dw = ralloc(nw), *ex = ralloc(nin), *ew = ralloc(nw);
+    uint8_t *codes = malloc(nout);
+    int8_t *ba = malloc(nin), *bw = malloc(nw);
+    tu_fill_uniform(dout, nout, -1e-3, 2e-3, r);
+    tu_fill_uniform(alpha, d.O, 0, 1, r);
+    fill_tern(ba, nin, 1, r);
+    fill_tern(bw, nw, 1, r);
+    const QuantNoise key = {.seed = 3, .key1 = 4, .key2 = 5, .off = 3 * nout}; /* the 4th rank of 4+ */
+    quant_fill_noise_range(noise, key.off, nout, 3, 4, 5);
+    CHECK(bconv_bwd_int8_products(ex, ew, gg, codes, dout, alpha, noise, 4.0, ba, bw, &d) == 0, "products refused");
+    CHECK(bconv_bwd_int8_products_nz(dx, dw, gg, codes, dout, alpha, &key, 4.0, ba, bw, &d) == 0, "products refused");
+    CHECK(same_bits(dx, ex, nin) && same_bits(dw, ew, nw), "products with the key != with the array");
+    free(all); free(buf); free(g); free(a); free(b);
+    free(dout); free(alpha); free(noise); free(gg); free(dx); free(dw); free(ex); free(ew);
+    free(codes); free(ba); free(bw);
+}
+
 int main(void) {
     Rng r = rng_stream(4321, RNG_TEST, 0, 0);
     omp_set_num_threads(2);
@@ -200,5 +258,10 @@ int main(void) {
                tu_failures == before ? "ok" : "FAILED");
     }
     cpu_set_mask_for_tests(CPU_LEVEL_NATIVE);
+
+    /* 3 */
+    before = tu_failures;
+    check_noise(&r);
+    printf("noise drawn where it is used (key = array): %s\n", tu_failures == before ? "ok" : "FAILED");
     return tu_finish("bconv_bwd_int8");
 }
