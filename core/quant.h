@@ -122,10 +122,6 @@ void quant_fill_noise(real *noise /* [n] */, size_t n, uint64_t seed, uint64_t k
  * tensor: the slice of one rank's rows (core/shard.h) */
 void quant_fill_noise_range(real *noise /* [n] */, size_t off, size_t n, uint64_t seed, uint64_t key1, uint64_t key2);
 
-/* The threshold identity (method.md 3.3): for a per-tensor grid (zp, R, k),
- *   theta = zp + (j* + 1/2) * s,   j* = floor((0 - zp) / s),   s = quant_scale(R, k)
- * so that sign(Q_k(x)) == sign(x - theta) for every x in [zp, zp + R], except
- * measure-zero cases: x exactly at theta (a rounding tie), or 0 itself a grid
 /* Where an error quantizer's draws come from, so that no whole-tensor noise
  * buffer need exist: draws != NULL: element i's draw is draws[i] (tests feed
  * the draws they give PyTorch); draws == NULL: element off + i of
@@ -146,6 +142,10 @@ void quant_noise_get(real *buf /* [n] */, const QuantNoise *q, size_t lo, size_t
 void grad_quant_nz(real *out /* [n] */, const real *g /* [n] */, size_t n, double bits, const QuantNoise *q,
                    QuantRangeHook hook, void *ctx);
 
+/* The threshold identity (method.md 3.3): for a per-tensor grid (zp, R, k),
+ *   theta = zp + (j* + 1/2) * s,   j* = floor((0 - zp) / s),   s = quant_scale(R, k)
+ * so that sign(Q_k(x)) == sign(x - theta) for every x in [zp, zp + R], except
+ * measure-zero cases: x exactly at theta (a rounding tie), or 0 itself a grid
  * point (then the grid point 0 has sign 0). When zp <= 0 <= zp + R,
  * theta lies in (-s/2, s/2]. */
 real quant_threshold(real zp, real range, double bits);
