@@ -864,6 +864,7 @@ void binary_conv_backward_nz(real *dinp /* [N,C,H,W] or NULL */, real *dweight /
     if (dinp == NULL) return;
     bwd_acts(dinp, &s, &tab, inp, scratch, &S, d, opt);
     PROF_LAP(bwd_jacobians, tp);
+}
 
 void binary_conv_backward(real *dinp, real *dweight, real *dalpha, const real *dout, const real *inp,
                           const real *weight, const real *alpha, const void *saved, const ConvDims *d, double bits,
@@ -871,5 +872,4 @@ void binary_conv_backward(real *dinp, real *dweight, real *dalpha, const real *d
     const QuantNoise q = {.draws = noise};
     binary_conv_backward_nz(dinp, dweight, dalpha, dout, inp, weight, alpha, saved, d, bits, grad_bits, opt,
                             noise ? &q : NULL, scratch);
-}
 }
