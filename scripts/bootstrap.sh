@@ -4,7 +4,7 @@
 
 CBNN_PACKAGES=(meson ninja-build pkg-config gcc g++ libhdf5-dev hdf5-tools python3-h5py libyaml-dev
                libopenblas-openmp-dev zlib1g-dev libbenchmark-dev dataset-fashion-mnist gnuplot-nox
-               libjpeg62-turbo-dev libxml2-dev strace libopenmpi-dev openmpi-bin libgsl-dev)
+               libjpeg62-turbo-dev libxml2-dev strace libopenmpi-dev openmpi-bin libgsl-dev libdnnl-dev)
 
 cbnn_missing_packages() {
     local p missing=()

@@ -35,12 +35,18 @@
  * gets the same root, and one process with S shards adds the very tree that R
  * ranks add together, so the bits depend on S, never on R or the thread
  * count. The forward and dinp are per sample and never sharded. With sp NULL
- * (or trivial) the code is the one of always. */
+ * (or trivial) the code is the one of always.
+ *
+ * Backends (model.fp32_conv, ConvDims.backend). FP32_CONV_ONEDNN hands the
+ * three products to oneDNN (core/ops/conv2d_onednn.c; its sharded weight
+ * gradient still goes through the shard tree here, one oneDNN wgrad per
+ * shard). Everything above is the native backend, the default. */
 #include <stdlib.h>
 #include <string.h>
 
 #include "blas.h"
 #include "ops.h"
+#include "ops/conv2d_onednn.h"
 #include "shard.h"
 
 #include <omp.h>
@@ -170,6 +176,10 @@ static void col2im_add(real *dinp /* [C,H,W] */, const real *colgrad /* [C*KH*KW
 void conv2d_forward(real *out /* [N,O,OH,OW] */, const real *inp /* [N,C,H,W] */,
                     const real *weight /* [O,C,KH,KW] */, const ConvDims *d, real *scratch) {
     if (d->OH <= 0 || d->OW <= 0) return; /* no outputs, nothing to do (and no valid BLAS strides) */
+    if (d->backend == FP32_CONV_ONEDNN) {
+        conv2d_onednn_forward(out, inp, weight, d);
+        return;
+    }
     const int CK = d->C * d->KH * d->KW;
     const int OHW = d->OH * d->OW;
     const long in_stride = (long)d->C * d->H * d->W;
@@ -241,7 +251,10 @@ static void conv2d_dweight_sharded(real *dweight /* [O,C,KH,KW] */, const real *
     for (int s = 0; s < ls; s++) {
         real *p = parts + (size_t)s * wn;
         memset(p, 0, wn * sizeof(real));
-        conv2d_dweight(p, dout + s * out_shard, inp + s * in_shard, &ds, scratch);
+        if (d->backend == FP32_CONV_ONEDNN)
+            conv2d_onednn_backward(NULL, p, dout + s * out_shard, inp + s * in_shard, NULL, &ds);
+        else
+            conv2d_dweight(p, dout + s * out_shard, inp + s * in_shard, &ds, scratch);
     }
     shard_sum_r(sp, parts, wn, tmp);
     #pragma omp parallel for schedule(static)
@@ -258,6 +271,12 @@ void conv2d_backward(real *dinp /* [N,C,H,W] or NULL */, real *dweight /* [O,C,K
     const long in_stride = (long)d->C * d->H * d->W;
     const long out_stride = (long)d->O * OHW;
     const int pointwise = conv_is_pointwise(d);
+    if (d->backend == FP32_CONV_ONEDNN) {
+        const int sharded = dweight != NULL && !shard_plan_trivial(d->sp);
+        if (sharded) conv2d_dweight_sharded(dweight, dout, inp, d, scratch);
+        conv2d_onednn_backward(dinp, sharded ? NULL : dweight, dout, inp, weight, d);
+        return;
+    }
     if (dweight != NULL && !shard_plan_trivial(d->sp)) conv2d_dweight_sharded(dweight, dout, inp, d, scratch);
     else if (dweight != NULL) conv2d_dweight(dweight, dout, inp, d, scratch); /* NULL: a frozen conv */
     if (dinp == NULL) return;
