@@ -37,6 +37,9 @@ typedef struct {
     void (*pack_act)(uint64_t *dst, const real *src, const ConvDims *d, int pad_minus_one);
     /* dst [bitpack_weight_words(d)] from w [O,C,KH,KW] */
     void (*pack_weight)(uint64_t *dst, const real *w, const ConvDims *d);
+    /* one filter's [2][LW] words from its int8 weights [C,KH,KW] in {-1, 0, +1} (the
+     * forward's fused weight path, per output channel inside its own parallel loop) */
+    void (*pack_weight_i8)(uint64_t *dst, const int8_t *wo, const ConvDims *d);
     /* out [N,O,OH,OW]; alpha [O] or NULL; OpenMP over output rows, results
      * independent of the thread count (integer sums) */
     void (*conv_fwd)(real *out, const uint64_t *act, const uint64_t *wt, const real *alpha, const ConvDims *d);

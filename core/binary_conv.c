@@ -37,7 +37,7 @@
  *   ba[N*C*Hp*Wp]   Ba (padded when pad -1); in backward then the cropped dA0
  *   dba[N*C*Hp*Wp]  dBa; in a codes forward, A0 (E3's output)
  *   dy[N*O*OH*OW]   quantized error
- *   dbw[O*CK], dw1[O*CK]  (in forward, dw1 holds Bw as reals for packing / the fp32 conv)
+ *   dbw[O*CK], dw1[O*CK]  (in forward, dw1 holds Bw as reals for the fp32 conv and the unfused weight path)
  *   w1[O*CK], wsig[O], wmean[O]   W1 and its statistics (forward; clamp backward)
  *   conv            conv2d scratch (the padded and unpadded shapes need the same)
  *   pa, pw          packed forward operands, uint64 words (bitpack_act_words,
@@ -433,20 +433,19 @@ static real fwd_weights(SavedView *s, real *w1 /* [O*CK] */, real *bw /* [O*CK] 
     if (packed && !opt->recu_clamp) {
         /* every step is per output channel: one pass, channel by channel, the
          * row staying in cache (the same row functions as the unfused path,
-         * so the same values), ending in the int8 Bw and its packed bits */
+         * so the same values), ending in the int8 Bw and its packed bits;
+         * Bw as reals is not written (the packed conv does not read it) */
+        (void)bw;
         const real qmax = bits == 0 ? 0 : quant_qmax(bits);
         const size_t LW = (size_t)bitpack_lw(d);
+        const BconvPackedFns *f = bconv_packed_fns();
         #pragma omp parallel for schedule(static)
         for (int o = 0; o < O; o++) {
-            real *w1o = w1 + (size_t)o * CK, *bwo = bw + (size_t)o * CK;
-            weight_standardize_row(w1o, s->sig_w + o, s->mean_w + o, weight + (size_t)o * CK, CK, opt->weight_center);
-            minmax_uniform_row(bwo, NULL, NULL, w1o, CK, bits, qmax); /* Wq */
+            real *w1o = w1 + (size_t)o * CK;
             int8_t *b8 = s->bw8 + (size_t)o * CK;
-            for (size_t i = 0; i < CK; i++) {
-                bwo[i] = sign_value(bwo[i], zplus); /* Bw */
-                b8[i] = (int8_t)bwo[i];
-            }
-            bitpack_weight_row_c(pw + (size_t)o * 2 * LW, bwo, d);
+            weight_standardize_row(w1o, s->sig_w + o, s->mean_w + o, weight + (size_t)o * CK, CK, opt->weight_center);
+            quant_sign_row_i8(b8, w1o, CK, bits, qmax, zplus); /* Bw = sign(Wq) */
+            f->pack_weight_i8(pw + (size_t)o * 2 * LW, b8, d);
         }
         return (real)INFINITY;
     }

@@ -1,6 +1,7 @@
 /* Bit-packing of ternary tensors; the layouts are documented in bitpack.h. */
 #include "bitpack.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 #if !REAL_IS_DOUBLE && (defined(__x86_64__) || defined(__i386__))
@@ -86,6 +87,25 @@ void bitpack_weight_row_c(uint64_t *s, const real *wo, const ConvDims *d) {
     for (int i = KK * CW; i < LW; i++) s[i] = m[i] = 0;
 }
 
+/* bitpack_weight_row_c from int8 weights in {-1, 0, +1} (binary_conv's saved Bw) */
+void bitpack_weight_row_i8_c(uint64_t *s, const int8_t *wo, const ConvDims *d) {
+    const int C = d->C, KK = d->KH * d->KW, CW = bitpack_cw(C), LW = bitpack_lw(d);
+    uint64_t *m = s + LW;
+    for (int t = 0; t < KK; t++)
+        for (int j = 0; j < CW; j++) {
+            const int c0 = 64 * j, nc = C - c0 < 64 ? C - c0 : 64;
+            uint64_t sw = 0, mw = 0;
+            for (int b = 0; b < nc; b++) {
+                const int8_t v = wo[(size_t)(c0 + b) * KK + t];
+                sw |= (uint64_t)(v > 0) << b;
+                mw |= (uint64_t)(v != 0) << b;
+            }
+            s[t * CW + j] = sw;
+            m[t * CW + j] = mw;
+        }
+    for (int i = KK * CW; i < LW; i++) s[i] = m[i] = 0;
+}
+
 void bitpack_weight_c(uint64_t *dst, const real *w, const ConvDims *d) {
     const size_t CK = (size_t)d->C * d->KH * d->KW, LW = (size_t)bitpack_lw(d);
     #pragma omp parallel for schedule(static)
@@ -162,5 +182,37 @@ void bitpack_act_avx2(uint64_t *dst, const real *src, const ConvDims *d, int pad
     #pragma omp parallel for schedule(static) collapse(2)
     for (int n = 0; n < d->N; n++)
         for (int y = 0; y < d->H; y++) pack_row_avx2(dst, src, d, pad_minus_one, n, y);
+}
+
+/* bitpack_weight_row_i8_c: the row transposed to taps-major bytes [KK][CW*64]
+ * (channels >= C zero, so their bits are 0 in both planes), then 32 channels
+ * per compare and movemask */
+__attribute__((target("avx2"))) void bitpack_weight_row_i8_avx2(uint64_t *s, const int8_t *wo, const ConvDims *d) {
+    const int C = d->C, KK = d->KH * d->KW, CW = bitpack_cw(C), LW = bitpack_lw(d), CP = 64 * CW;
+    int8_t stack_buf[4096]; /* the 3x3 filters up to C = 448; wider ones (and the tests' 512) take malloc */
+    int8_t *tb = (size_t)KK * CP <= sizeof stack_buf ? stack_buf : malloc((size_t)KK * CP);
+    if (!tb) {
+        bitpack_weight_row_i8_c(s, wo, d);
+        return;
+    }
+    for (int t = 0; t < KK; t++) memset(tb + (size_t)t * CP + C, 0, (size_t)(CP - C));
+    for (int c = 0; c < C; c++)
+        for (int t = 0; t < KK; t++) tb[(size_t)t * CP + c] = wo[(size_t)c * KK + t];
+    uint64_t *m = s + LW;
+    const __m256i zero = _mm256_setzero_si256();
+    for (int t = 0; t < KK; t++)
+        for (int j = 0; j < CW; j++) {
+            const int8_t *p = tb + (size_t)t * CP + 64 * j;
+            const __m256i lo = _mm256_loadu_si256((const __m256i *)(const void *)p);
+            const __m256i hi = _mm256_loadu_si256((const __m256i *)(const void *)(p + 32));
+            const uint32_t sl = (uint32_t)_mm256_movemask_epi8(_mm256_cmpgt_epi8(lo, zero));
+            const uint32_t sh = (uint32_t)_mm256_movemask_epi8(_mm256_cmpgt_epi8(hi, zero));
+            const uint32_t zl = (uint32_t)_mm256_movemask_epi8(_mm256_cmpeq_epi8(lo, zero));
+            const uint32_t zh = (uint32_t)_mm256_movemask_epi8(_mm256_cmpeq_epi8(hi, zero));
+            s[t * CW + j] = (uint64_t)sl | (uint64_t)sh << 32;
+            m[t * CW + j] = ~((uint64_t)zl | (uint64_t)zh << 32);
+        }
+    for (int i = KK * CW; i < LW; i++) s[i] = m[i] = 0;
+    if (tb != stack_buf) free(tb);
 }
 #endif

@@ -46,9 +46,12 @@ void bitpack_act_codes_c(uint64_t *dst /* [bitpack_act_words] */, const uint8_t 
 void bitpack_weight_row_c(uint64_t *dst /* [2*LW] */, const real *wo /* [C,KH,KW] */, const ConvDims *d);
 void bitpack_weight_c(uint64_t *dst /* [bitpack_weight_words] */, const real *w /* [O,C,KH,KW] */,
                       const ConvDims *d);
+/* one filter from int8 weights in {-1, 0, +1} (the same words as bitpack_weight_row_c of their reals) */
+void bitpack_weight_row_i8_c(uint64_t *dst /* [2*LW] */, const int8_t *wo /* [C,KH,KW] */, const ConvDims *d);
 #if !REAL_IS_DOUBLE
 /* AVX2 activation packer (float engine only); call only when the CPU has AVX2 */
 void bitpack_act_avx2(uint64_t *dst, const real *src, const ConvDims *d, int pad_minus_one);
+void bitpack_weight_row_i8_avx2(uint64_t *dst, const int8_t *wo, const ConvDims *d);
 #endif
 
 #endif

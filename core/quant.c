@@ -272,6 +272,110 @@ void minmax_uniform_per_channel(real *out /* [rows, n] */, real *zp /* [rows] */
                            bits, qmax);
 }
 
+/* ------------------------------------------- the weight path's sign row (E4, E5, sign) */
+
+/* b8[i] = sign(Q_k(x[i])) of one weight row: the values minmax_uniform_row
+ * then sign_value give, as int8 (Wq itself is not needed by the packed path) */
+static void sign_row_c(int8_t *b8, const real *x, size_t n, real z, real s, real qmax, int quant, int zplus) {
+    for (size_t i = 0; i < n; i++) {
+        real v = x[i];
+        if (quant) {
+            const real y = quant_level(x[i], z, s, qmax, NULL);
+            const real t = y * s;
+            v = t + z;
+        }
+        b8[i] = (int8_t)sign_value(v, zplus);
+    }
+}
+
+#ifdef QUANT_HAVE_AVX2
+/* span_min_max with one 8-lane vector: v < m ? v : m is exactly minps(v, m)
+ * (the second operand on NaN and on equal zeros), so the same lanes, the same
+ * tail on lane 0 and the same combination give the same bits */
+__attribute__((target("avx2"))) static void span_min_max_avx2(const float *x, size_t n, float *mn_out,
+                                                              float *mx_out) {
+    if (n < 8) {
+        span_min_max(x, n, mn_out, mx_out);
+        return;
+    }
+    __m256 mn = _mm256_set1_ps(x[0]), mx = mn;
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        const __m256 v = _mm256_loadu_ps(x + i);
+        mn = _mm256_min_ps(v, mn);
+        mx = _mm256_max_ps(v, mx);
+    }
+    float a8[8], b8[8];
+    _mm256_storeu_ps(a8, mn);
+    _mm256_storeu_ps(b8, mx);
+    for (; i < n; i++) {
+        a8[0] = x[i] < a8[0] ? x[i] : a8[0];
+        b8[0] = x[i] > b8[0] ? x[i] : b8[0];
+    }
+    float a = a8[0], b = b8[0];
+    for (int k = 1; k < 8; k++) {
+        a = a8[k] < a ? a8[k] : a;
+        b = b8[k] > b ? b8[k] : b;
+    }
+    *mn_out = a;
+    *mx_out = b;
+}
+
+/* sign_row_c, 8 at a time: quant_level's operations as in codes_span_avx2,
+ * then t = y*s, v = t + z, and sign(v) (NaN and zeros: zplus) */
+__attribute__((target("avx2"))) static void sign_row_avx2(int8_t *b8, const float *x, size_t n, float z, float s,
+                                                          float qmax, int quant, int zplus) {
+    const __m256 vz = _mm256_set1_ps(z), vs = _mm256_set1_ps(s), vq = _mm256_set1_ps(qmax);
+    const __m256 zero = _mm256_setzero_ps(), big = _mm256_set1_ps(0x1p23f), sign = _mm256_set1_ps(-0.0f);
+    const __m256i one = _mm256_set1_epi32(1), none = _mm256_set1_epi32(zplus ? 1 : 0);
+    const __m256i gather = _mm256_setr_epi32(0, 4, 0, 0, 0, 0, 0, 0);
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        __m256 v = _mm256_loadu_ps(x + i);
+        if (quant) {
+            __m256 y = _mm256_div_ps(_mm256_sub_ps(v, vz), vs);
+            y = _mm256_blendv_ps(y, vq, _mm256_cmp_ps(y, vq, _CMP_GT_OQ));
+            y = _mm256_blendv_ps(y, zero, _mm256_cmp_ps(y, zero, _CMP_LT_OQ));
+            const __m256 a = _mm256_andnot_ps(sign, y);
+            __m256 r = _mm256_sub_ps(_mm256_add_ps(a, big), big);
+            r = _mm256_or_ps(_mm256_andnot_ps(sign, r), _mm256_and_ps(sign, y));
+            y = _mm256_blendv_ps(y, r, _mm256_cmp_ps(a, big, _CMP_LT_OQ));
+            v = _mm256_add_ps(_mm256_mul_ps(y, vs), vz);
+        }
+        const __m256i gt = _mm256_castps_si256(_mm256_cmp_ps(v, zero, _CMP_GT_OQ));
+        const __m256i lt = _mm256_castps_si256(_mm256_cmp_ps(v, zero, _CMP_LT_OQ));
+        /* +1 where v > 0, -1 where v < 0, else zplus */
+        __m256i r = _mm256_blendv_epi8(none, one, gt);
+        r = _mm256_blendv_epi8(r, lt, lt);
+        r = _mm256_packs_epi32(r, r);
+        r = _mm256_packs_epi16(r, r);
+        r = _mm256_permutevar8x32_epi32(r, gather);
+        _mm_storel_epi64((__m128i *)(void *)(b8 + i), _mm256_castsi256_si128(r));
+    }
+    sign_row_c(b8 + i, x + i, n - i, z, s, qmax, quant, zplus);
+}
+#endif
+
+void quant_sign_row_i8(int8_t *b8 /* [n] */, const real *x /* [n] */, size_t n, double bits, real qmax, int zplus) {
+    void (*mm)(const real *, size_t, real *, real *) = span_min_max;
+    void (*row)(int8_t *, const real *, size_t, real, real, real, int, int) = sign_row_c;
+#ifdef QUANT_HAVE_AVX2
+    if (cpu_features() & CPU_AVX2) {
+        mm = span_min_max_avx2;
+        row = sign_row_avx2;
+    }
+#endif
+    if (n == 0) return;
+    real z = 0, s = 1;
+    if (bits != 0) {
+        real a, b;
+        mm(x, n, &a, &b);
+        z = a;
+        s = quant_scale(b - a, bits);
+    }
+    row(b8, x, n, z, s, qmax, bits != 0, zplus);
+}
+
 void minmax_per_tensor_params(real *zp_used, real *range_used, real *running /* [2] */, const real *x /* [n] */,
                               size_t n, int train) {
     minmax_per_tensor_params_ex(zp_used, range_used, running, x, n, train, NULL, NULL);

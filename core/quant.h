@@ -78,6 +78,10 @@ void minmax_uniform_per_channel(real *out /* [rows, n] */, real *zp /* [rows] */
  * binary_conv_forward calls it per output channel */
 void minmax_uniform_row(real *out /* [n] */, real *zp, real *range, const real *x /* [n] */, size_t n, double bits,
                         real qmax);
+/* sign(Q_k(x)) of one weight row as int8 {-1, 0, +1}: bitwise sign_value(.., zplus) of what
+ * minmax_uniform_row writes (bits = 0: of x), without storing Q_k(x); the packed forward's
+ * weight path (binary_conv_forward). An AVX2 clone is chosen inside the call. */
+void quant_sign_row_i8(int8_t *b8 /* [n] */, const real *x /* [n] */, size_t n, double bits, real qmax, int zplus);
 
 /* per tensor (activations, CPT QuantMeasure, momentum 0.9):
  *   train: zp = min(x), R = max(x) - min(x) of the whole batch, then

@@ -1,7 +1,8 @@
 /* checkasm family: the packed binary conv forward (core/bconv_packed.h).
  *
- * Kernels: pack_act (zero and -1 padding), pack_weight, conv_fwd (with alpha
- * and with alpha = NULL, the raw Y), each table against the C table's kernel.
+ * Kernels: pack_act (zero and -1 padding), pack_weight, pack_weight_i8 (per
+ * filter from int8, against the C pack_weight of the same reals), conv_fwd (with
+ * alpha and with alpha = NULL, the raw Y), each table against the C table's kernel.
  * Fixed cases: the grid test_bconv_packed.c ran every table on until the
  * harness took over (C 3, 63, 64, 65, 130 x K 1, 3 x stride 1, 2 x pad 0, 1 x
  * 7x5, 9x11, 1x3 x with and without exact zeros, O 5, 8, 13; each padded shape
@@ -130,6 +131,7 @@ static void pk_free(void *cv) {
     }
 PK_TABLE_FN(pack_act)
 PK_TABLE_FN(pack_weight)
+PK_TABLE_FN(pack_weight_i8)
 PK_TABLE_FN(conv_fwd)
 
 static void pack_act_ref(const void *cv, CkOut *o) {
@@ -154,6 +156,20 @@ static void pack_weight_run(unsigned mask, const void *cv, CkOut *o) {
     f.pack_weight(ck_out(o, "weight words", CK_U64, bitpack_weight_words(&c->d)), c->w, &c->d);
 }
 
+/* pack_weight_i8 (per filter, from int8 weights) against the C packer of the same weights as reals */
+static void pack_weight_i8_ref(const void *cv, CkOut *o) { pack_weight_ref(cv, o); }
+static void pack_weight_i8_run(unsigned mask, const void *cv, CkOut *o) {
+    const PkCase *c = cv;
+    BconvPackedFns f;
+    bconv_packed_init_fns(&f, mask);
+    const size_t per_o = (size_t)c->d.C * c->d.KH * c->d.KW, LW = (size_t)bitpack_lw(&c->d);
+    uint64_t *dst = ck_out(o, "weight words", CK_U64, bitpack_weight_words(&c->d));
+    int8_t *w8 = malloc(per_o * (size_t)c->d.O + 1);
+    for (size_t k = 0; k < per_o * (size_t)c->d.O; k++) w8[k] = (int8_t)c->w[k];
+    for (int oc = 0; oc < c->d.O; oc++) f.pack_weight_i8(dst + (size_t)oc * 2 * LW, w8 + (size_t)oc * per_o, &c->d);
+    free(w8);
+}
+
 static size_t nout(const PkCase *c) { return (size_t)c->d.N * c->d.O * (c->d.OH > 0 ? c->d.OH : 0) * (c->d.OW > 0 ? c->d.OW : 0); }
 
 static void conv_ref(const void *cv, CkOut *o) {
@@ -173,6 +189,8 @@ const CkKernel ck_bconv_packed[] = {
     {"bconv_packed.pack_act", PK_FIXED, 100, pk_gen, pack_act_ref, pk_table_pack_act, pack_act_run, pk_free},
     {"bconv_packed.pack_weight", PK_FIXED, 100, pk_gen, pack_weight_ref, pk_table_pack_weight, pack_weight_run,
      pk_free},
+    {"bconv_packed.pack_weight_i8", PK_FIXED, 100, pk_gen, pack_weight_i8_ref, pk_table_pack_weight_i8,
+     pack_weight_i8_run, pk_free},
     {"bconv_packed.conv_fwd", PK_FIXED, 100, pk_gen, conv_ref, pk_table_conv_fwd, conv_run, pk_free},
 };
 const int ck_bconv_packed_n = sizeof ck_bconv_packed / sizeof ck_bconv_packed[0];
