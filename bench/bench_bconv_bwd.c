@@ -3,7 +3,8 @@
  * binary conv layers of CIFAR-10 ResNet-18 at batch 16 (3x3, pad 1).
  *
  *   bench_bconv_bwd [reps [--c]]   (default 5: median of reps after 1 warm-up; --c adds the C table)
- *   BENCH_LAYER=i runs layer i (0-6) only; CBNN_BWD8_NO_DIRECT=1 forces dgrad's col2im path.
+ *   BENCH_LAYER=i runs layer i (0-6) only; CBNN_BWD8_NO_DIRECT=1 forces dgrad's col2im path;
+ *   CBNN_BWD8_WGRAD_COMPACT=0/1 forces wgrad's phase planes / compact rows (default: by the dims).
  *
  * Inputs: dout ~ U(-0.01, 0.01), alpha ~ U(0, 1), stochastic-rounding noise,
  * Aq with ~6% exact zeros (Ba = sign(Aq) in {-1, 0, +1}), Bw in {-1, +1}.

@@ -764,17 +764,39 @@ static void dgrad_drv(const Kern *kn, real *dx, const uint8_t *codes, const int8
  * and runs over k = oh*Wq + x, x < Wq; the columns x >= OW read the next
  * pixels, which meet zero codes (the codes are packed with Wq per output row).
  * So the GEMM reads Ba straight from P (one segment per sample), and
- * S[c,kh,kw] = sum over n and the window of the phase planes summed over n. */
+ * S[c,kh,kw] = sum over n and the window of the phase planes summed over n.
+ * Compact mode (small images, where the Wq - OW dead columns cost 25 % or
+ * more of the MACs: 50 % at 4x4, 25 % at 8x8): each work unit copies its
+ * rows' OW live bytes per output row out of P into a small buffer (a row of
+ * ns*Knp bytes per tap for a chunk of ns samples, Knp = OH*OW padded to 4),
+ * and the codes are packed with OW per output row: the same integer sums
+ * from fewer MACs, in one segment per chunk. */
 /* wgrad's layout (from the dims only): the phase planes P and the packed codes B */
 typedef struct {
     int Hq, Wq, S2;  /* phase plane rows, columns; st*st phases */
     size_t PQ;       /* Hq*Wq */
     size_t nstride;  /* P's bytes per sample: C*S2*PQ */
-    int Knp;         /* reduction per sample: OH*Wq padded to 4 */
+    int pitch;       /* codes per output row in B: Wq, or OW in compact mode */
+    int compact;     /* 1: the A rows are copied out of P without the dead columns */
+    int Knp;         /* reduction per sample: OH*pitch padded to 4 */
     size_t Op;       /* O padded to NPAD (the GEMM columns) */
     int CKp;         /* C*KH*KW padded to MPAD (the GEMM rows) */
     size_t bsz;      /* B's bytes per sample: Knp*Op */
 } WgradGeom;
+
+/* CBNN_BWD8_WGRAD_COMPACT=0/1 in the environment or bconv_bwd_int8_set_wgrad_compact:
+ * -1 by the dims (the default), 0 never, 1 always */
+static int wgrad_compact_override = -2; /* -2: read the environment once */
+static int wgrad_compact_mode(void) {
+    int v = wgrad_compact_override;
+    if (v == -2) {
+        const char *e = getenv("CBNN_BWD8_WGRAD_COMPACT");
+        v = e && e[0] == '0' ? 0 : e && e[0] == '1' ? 1 : -1;
+        wgrad_compact_override = v;
+    }
+    return v;
+}
+void bconv_bwd_int8_set_wgrad_compact(int mode) { wgrad_compact_override = mode < 0 ? -1 : mode > 0; }
 
 static void wgrad_geom(WgradGeom *g, const ConvDims *d) {
     const int st = d->stride, p = d->pad;
@@ -783,7 +805,12 @@ static void wgrad_geom(WgradGeom *g, const ConvDims *d) {
     g->S2 = st * st;
     g->PQ = (size_t)g->Hq * g->Wq;
     g->nstride = (size_t)d->C * g->S2 * g->PQ;
-    g->Knp = (int)rup((size_t)d->OH * g->Wq, 4);
+    const int mode = wgrad_compact_mode();
+    /* the copy costs OH runs per row and sample; it pays where the dead columns are >= 1/4
+     * of the live ones (measured: a loss at 16x16, where they are 1/8) */
+    g->compact = mode >= 0 ? mode : 4 * (g->Wq - d->OW) >= d->OW;
+    g->pitch = g->compact ? d->OW : g->Wq;
+    g->Knp = (int)rup((size_t)d->OH * g->pitch, 4);
     g->Op = rup((size_t)d->O, NPAD);
     g->CKp = (int)rup((size_t)d->C * d->KH * d->KW, MPAD);
     g->bsz = (size_t)g->Knp * g->Op;
@@ -822,9 +849,9 @@ static void wgrad_phase_planes(int8_t *P, const int8_t *ba, const ConvDims *d, c
     }
 }
 
-/* codes packed per sample: B[n][Knp/4][Op][4], k = oh*Wq + ow (0 for ow >= OW, o >= O, k >= Kn) */
+/* codes packed per sample: B[n][Knp/4][Op][4], k = oh*pitch + ow (0 for ow >= OW, o >= O, k >= Kn) */
 static void wgrad_pack_codes(uint8_t *B, const uint8_t *codes, const ConvDims *d, const WgradGeom *g) {
-    const int N = d->N, O = d->O, OH = d->OH, OW = d->OW, Wq = g->Wq, Knp = g->Knp;
+    const int N = d->N, O = d->O, OH = d->OH, OW = d->OW, Wq = g->pitch, Knp = g->Knp;
     const size_t Op = g->Op, bsz = g->bsz;
     #pragma omp parallel
     {
@@ -891,6 +918,26 @@ static inline void wgrad_unit_rows(const int8_t **arow, const int8_t *P, int r0,
     }
 }
 
+/* compact mode: A[r][n*Knp + oh*OW + ow] = the tap row arow[r]'s live bytes of
+ * sample n0 + n (P at row pitch Wq), n < ns; zeros to Knp */
+static inline void wgrad_compact_rows(int8_t *A, size_t lda, const int8_t *const *arow, int rows, int n0, int ns,
+                                      const ConvDims *d, const WgradGeom *g) {
+    const int OH = d->OH, OW = d->OW, Wq = g->Wq, Knp = g->Knp;
+    const size_t nstride = g->nstride;
+    for (int r = 0; r < rows; r++)
+        for (int n = 0; n < ns; n++) {
+            const int8_t *src = arow[r] + (size_t)(n0 + n) * nstride;
+            int8_t *dst = A + (size_t)r * lda + (size_t)n * Knp;
+            if (OW == 4)
+                for (int oh = 0; oh < OH; oh++) memcpy(dst + 4 * oh, src + (size_t)oh * Wq, 4);
+            else if (OW == 8)
+                for (int oh = 0; oh < OH; oh++) memcpy(dst + 8 * oh, src + (size_t)oh * Wq, 8);
+            else
+                for (int oh = 0; oh < OH; oh++) memcpy(dst + (size_t)oh * OW, src + (size_t)oh * Wq, (size_t)OW);
+            for (int k = OH * OW; k < Knp; k++) dst[k] = 0;
+        }
+}
+
 /* the GEMM P-rows x codes: unit = WG_ROWS rows of (c, kh, kw), one reduction
  * segment per sample, nsc samples per GEMM call so that a 64-column panel of
  * B stays near 256 KB (L2); then the unit's outputs dw[o][r0 .. r0+rows) */
@@ -906,17 +953,27 @@ static void wgrad_gemm(const Kern *kn, real *dw, int64_t *isum, const int8_t *P,
     int nsc = (int)((256 * 1024) / ((size_t)Knp * 64));
     if (nsc < 1) nsc = 1;
     const int units = (CKp + WG_ROWS - 1) / WG_ROWS;
+    const size_t lda = (size_t)nsc * Knp; /* compact: one A row of a chunk */
     #pragma omp parallel
     {
         int32_t *Cb = xalloc(sizeof(int32_t) * WG_ROWS * Op);
-        const int8_t *arow[WG_ROWS];
+        const int8_t *arow[WG_ROWS], *crow[WG_ROWS];
+        int8_t *Ab = g->compact ? xalloc((size_t)WG_ROWS * lda) : NULL;
+        if (Ab)
+            for (int r = 0; r < WG_ROWS; r++) crow[r] = Ab + (size_t)r * lda;
         #pragma omp for schedule(static)
         for (int u = 0; u < units; u++) {
             const int r0 = u * WG_ROWS, rows = CKp - r0 < WG_ROWS ? CKp - r0 : WG_ROWS;
             wgrad_unit_rows(arow, P, r0, rows, d, g);
             for (int n0 = 0; n0 < N; n0 += nsc) {
                 const int ns = N - n0 < nsc ? N - n0 : nsc;
-                kn->gemm(Cb, Op, arow, ns, aoff + n0, boff + n0, Knp, B, Op, rows, (int)Op, n0 > 0);
+                if (!Ab) {
+                    kn->gemm(Cb, Op, arow, ns, aoff + n0, boff + n0, Knp, B, Op, rows, (int)Op, n0 > 0);
+                    continue;
+                }
+                wgrad_compact_rows(Ab, lda, arow, rows, n0, ns, d, g);
+                const ptrdiff_t a0 = 0, b0 = boff[n0];
+                kn->gemm(Cb, Op, crow, 1, &a0, &b0, ns * Knp, B, Op, rows, (int)Op, n0 > 0);
             }
             /* dw[o][r0 .. r0+rows): runs of `rows` contiguous outputs per o (the
              * other order strides by C*KH*KW floats: a cache line and a TLB entry per store) */
@@ -934,6 +991,7 @@ static void wgrad_gemm(const Kern *kn, real *dw, int64_t *isum, const int8_t *P,
             }
         }
         free(Cb);
+        free(Ab);
     }
     free(aoff);
     free(boff);

@@ -61,7 +61,10 @@
  *          contiguous (rows of Wq = ceil((W + 2 pad)/stride) pixels; the codes
  *          get zeros in the Wq - OW extra columns): C[rows, O] = rows x codes^T
  *          with one segment per sample, no im2col; S = window sums of the
- *          planes summed over samples.
+ *          planes summed over samples. Where the Wq - OW dead columns are
+ *          1/4 of OW or more (4x4, 8x8 maps), each unit copies its rows'
+ *          live bytes out of the planes per chunk of samples instead (codes
+ *          packed with OW per row): up to 1/3 fewer MACs.
  * Each output is owned by one work unit whose shape depends on the dims only,
  * and the sums are integers: the results do not depend on OMP_NUM_THREADS.
  *
@@ -183,6 +186,13 @@ int bconv_bwd_int8_fits(const ConvDims *d);
  * CBNN_BWD8_NO_DIRECT=1 in the environment sets off). Both give the same bits.
  * Not thread-safe: call before the kernels run. */
 void bconv_bwd_int8_set_dgrad_direct(int enable);
+
+/* wgrad's compact mode (see bconv_bwd_int8.c: the A rows copied out of the
+ * phase planes without their dead columns, for small images): -1 by the dims
+ * (the default), 0 never, 1 always (tests and benchmarks of both; the
+ * environment's CBNN_BWD8_WGRAD_COMPACT=0/1 sets 0/1). Every mode gives the
+ * same bits. Not thread-safe: call before the kernels run. */
+void bconv_bwd_int8_set_wgrad_compact(int mode);
 
 /* the direct-loop definitions (int64 sums, the float formed as above); the tables are tested against them */
 void bconv_bwd_int8_dgrad_ref(real *dx, const uint8_t *codes, const int8_t *bw, real zp, real s, const ConvDims *d);

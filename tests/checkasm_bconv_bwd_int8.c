@@ -1,8 +1,9 @@
 /* checkasm family: the integer backward of the binary conv (core/bconv_bwd_int8.h).
  *
  * dgrad (on its direct path where it applies, and forced onto the GEMM +
- * col2im path), wgrad: every table against the int64 direct-loop references,
- * on the 261 shapes of checkasm_bwd8_shapes.h (odd C and O, K 1, 3, 5, strides
+ * col2im path), wgrad (its mode by the dims, and forced onto the phase
+ * planes read in place and onto the compact rows): every table against the int64 direct-loop references,
+ * on the 265 shapes of checkasm_bwd8_shapes.h (odd C and O, K 1, 3, 5, strides
  * 1-3, wide pads, tiny and empty outputs, all-255 codes with all-(+1)/(-1)
  * operands, reductions past one AVX2 chunk and one wgrad K chunk), then 40
  * random shapes.
@@ -135,12 +136,17 @@ static void wgrad_ref(const void *cv, CkOut *o) {
     const B8Case *c = cv;
     bconv_bwd_int8_wgrad_ref(ck_out(o, "dw", CK_REAL, nwt(&c->d)), c->codes, c->ba, c->zp, c->s, &c->d);
 }
-static void wgrad_run(unsigned mask, const void *cv, CkOut *o) {
-    const B8Case *c = cv;
+/* compact: -1 by the dims, 0 the phase planes read in place, 1 the rows copied without dead columns */
+static void wgrad_run_mode(unsigned mask, const B8Case *c, CkOut *o, int compact) {
     BconvBwdInt8Fns f;
     bconv_bwd_int8_init_fns(&f, mask);
+    bconv_bwd_int8_set_wgrad_compact(compact);
     f.wgrad(ck_out(o, "dw", CK_REAL, nwt(&c->d)), c->codes, c->ba, c->zp, c->s, &c->d);
+    bconv_bwd_int8_set_wgrad_compact(-1);
 }
+static void wgrad_run(unsigned mask, const void *c, CkOut *o) { wgrad_run_mode(mask, c, o, -1); }
+static void wgrad_planes_run(unsigned mask, const void *c, CkOut *o) { wgrad_run_mode(mask, c, o, 0); }
+static void wgrad_compact_run(unsigned mask, const void *c, CkOut *o) { wgrad_run_mode(mask, c, o, 1); }
 
 /* ------------------------------------------------------------ quant_codes */
 typedef struct {
@@ -275,6 +281,9 @@ const CkKernel ck_bconv_bwd_int8[] = {
     {"bconv_bwd_int8.dgrad (col2im path)", BWD8_N_SHAPES, 40, b8_gen, dgrad_ref, b8_table_dgrad, dgrad_col2im_run,
      b8_free},
     {"bconv_bwd_int8.wgrad", BWD8_N_SHAPES, 40, b8_gen, wgrad_ref, b8_table_wgrad, wgrad_run, b8_free},
+    {"bconv_bwd_int8.wgrad (planes)", BWD8_N_SHAPES, 40, b8_gen, wgrad_ref, b8_table_wgrad, wgrad_planes_run, b8_free},
+    {"bconv_bwd_int8.wgrad (compact)", BWD8_N_SHAPES, 40, b8_gen, wgrad_ref, b8_table_wgrad, wgrad_compact_run,
+     b8_free},
     {"bconv_bwd_int8.quant_codes", Q_FIXED, 30, q_gen, q_ref, b8_table_quant_codes, q_run, q_free},
 };
 const int ck_bconv_bwd_int8_n = sizeof ck_bconv_bwd_int8 / sizeof ck_bconv_bwd_int8[0];

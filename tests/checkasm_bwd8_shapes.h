@@ -10,7 +10,7 @@ typedef struct {
     int vs_fp32; /* also compared with the fp32 path (not the widest shape: its fp32 reference is slow) */
 } Bwd8Shape;
 
-#define BWD8_N_SHAPES 261
+#define BWD8_N_SHAPES 265
 
 /* fills s[BWD8_N_SHAPES]; returns the count */
 static inline int bwd8_shapes(Bwd8Shape *s) {
@@ -52,6 +52,12 @@ static inline int bwd8_shapes(Bwd8Shape *s) {
     s[n++] = (Bwd8Shape){2, 64, 16, 16, 64, 3, 1, 1, 0, 1};
     s[n++] = (Bwd8Shape){2, 64, 16, 16, 128, 3, 2, 1, 0, 1};
     s[n++] = (Bwd8Shape){1, 256, 4, 4, 256, 3, 1, 1, 0, 0};
+    /* wgrad's compact mode by the dims (dead columns >= 1/4): 4x4 and 8x8 maps, odd OW, a
+     * one-pixel maps (OH*OW = 1 padded to 4 per sample) over 70 samples */
+    s[n++] = (Bwd8Shape){5, 33, 4, 4, 37, 3, 1, 1, 0, 1};
+    s[n++] = (Bwd8Shape){3, 20, 8, 8, 40, 3, 2, 1, 0, 1};
+    s[n++] = (Bwd8Shape){2, 9, 6, 7, 11, 3, 1, 1, 0, 1};
+    s[n++] = (Bwd8Shape){70, 3, 1, 1, 5, 3, 1, 1, 0, 1};
     /* no output pixels (kernel wider than the padded input): everything 0 */
     s[n++] = (Bwd8Shape){2, 3, 1, 2, 4, 3, 1, 0, 0, 1};
     return n;
