@@ -122,6 +122,9 @@ typedef struct {
     double metric[M_N];           /* the run attributes of METRIC */
     double val_top1_at_selected, selected_step, eval_bits_fixed, val_split;
     double mean_cost_ratio, bit_macs, fp32_macs, wall_time_s, images_per_s, peak_rss_bytes;
+    /* measured training arenas (issue 17): the run's, its fp32 twin's, the ratio; mode lean/fast ("" = before) */
+    double train_mem, train_mem_fp32, train_mem_ratio;
+    char train_memory[8];
     TrainRows tr;
     EvalRows ev;                  /* the periodic evaluations (the training curve) */
     int ev_on_test;               /* 1: they are test/ rows (val_split 0), 0: val/ rows */
@@ -728,6 +731,12 @@ static int load_run(ExpFile *f, hid_t runs, const char *name, Run *r, char *err)
         r->wall_time_s = h5_attr_double(g, "wall_time_s");
         r->images_per_s = h5_attr_double(g, "images_per_s");
         r->peak_rss_bytes = h5_attr_double(g, "peak_rss_bytes");
+        r->train_mem = h5_attr_double(g, "train_memory_bytes");
+        r->train_mem_fp32 = h5_attr_double(g, "train_memory_fp32_bytes");
+        r->train_mem_ratio = h5_attr_double(g, "train_memory_ratio");
+        char *tm = h5_attr_strdup(g, "train_memory"); /* NULL before issue 17 */
+        snprintf(r->train_memory, sizeof r->train_memory, "%s", tm ? tm : "");
+        free(tm);
         ExperimentConfig ce;
         char cerr[ERRLEN], label[4200];
         snprintf(label, sizeof label, "%s:/runs/%s/config", f->path, name);
@@ -1267,7 +1276,8 @@ static int write_efficiency(const ExpFile *f, const char *dir, char *err) {
                  "fp32_macs,fwd_ratio,err_ratio,wgrad_ratio,bitmacs_ratio,reduction_pct,peak_bits,peak_grad_bits,"
                  "params,mem_state_bytes,mem_act_fp32_bytes,mem_act_est_bytes,mem_err_fp32_bytes,mem_err_est_bytes,"
                  "mem_fp32_bytes,mem_est_bytes,mem_ratio,wall_time_s,images_per_s,peak_rss_bytes,test_top1_at_selected,"
-                 "ref_group,bitmacs_vs_ref,reduction_vs_ref_pct,wall_vs_ref,rss_vs_ref,mem_vs_ref,top1_minus_ref\n");
+                 "ref_group,bitmacs_vs_ref,reduction_vs_ref_pct,wall_vs_ref,rss_vs_ref,mem_vs_ref,top1_minus_ref,"
+                 "train_memory,train_memory_bytes,train_memory_fp32_bytes,train_memory_ratio\n");
     for (int i = 0; i < f->n_runs; i++) {
         const Run *r = &f->runs[i];
         const Efficiency *e = &r->eff;
@@ -1294,12 +1304,14 @@ static int write_efficiency(const ExpFile *f, const char *dir, char *err) {
             double bv = ratio_or_nan(e->bit_total, ref->eff_bit);
             fputc(',', o.f);
             csv_field(o.f, ref->name);
-            fprintf(o.f, ",%s,%s,%s,%s,%s,%s\n", NUM(bv), NUM(100.0 * (1.0 - bv)),
+            fprintf(o.f, ",%s,%s,%s,%s,%s,%s", NUM(bv), NUM(100.0 * (1.0 - bv)),
                     NUM(ratio_or_nan(r->wall_time_s, ref->wall)), NUM(ratio_or_nan(r->peak_rss_bytes, ref->rss)),
                     NUM(ratio_or_nan(e->mem_est, ref->mem_est)), NUM(r->metric[M_SEL] - ref->st[M_SEL].mean));
         } else {
-            fprintf(o.f, ",,nan,nan,nan,nan,nan,nan\n");
+            fprintf(o.f, ",,nan,nan,nan,nan,nan,nan");
         }
+        fprintf(o.f, ",%s,%s,%s,%s\n", r->train_memory, NUM(r->train_mem), NUM(r->train_mem_fp32),
+                NUM(r->train_mem_ratio));
     }
     if (out_close(&o, err)) return -1;
 
@@ -1312,22 +1324,25 @@ static int write_efficiency(const ExpFile *f, const char *dir, char *err) {
                  "batch; no error MACs for the layer that reads the image, weight-gradient MACs only for conv, "
                  "binary conv and linear layers, as `core/train.c` counts them).\n\n");
     fprintf(o.f, "| run | bits W-A/err | cr | fwd bit/fp32 | err bit/fp32 | wgrad bit/fp32 | bit-MACs | fp32 MACs | "
-                 "bit/fp32 | reduction | memory est. (MiB) | fp32 est. (MiB) | est. ratio | wall (s) | "
-                 "peak RSS (MiB) |\n");
-    fprintf(o.f, "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n");
+                 "bit/fp32 | reduction | memory est. (MiB) | fp32 est. (MiB) | est. ratio | measured arenas (MiB) | "
+                 "measured ratio | wall (s) | peak RSS (MiB) |\n");
+    fprintf(o.f, "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n");
     for (int i = 0; i < f->n_runs; i++) {
         const Run *r = &f->runs[i];
         const Efficiency *e = &r->eff;
         if (!e->ok) continue;
         char bl[64];
         bits_label(&r->c, bl, sizeof bl);
-        fprintf(o.f, "| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", r->name, bl,
+        char mr[48];
+        snprintf(mr, sizeof mr, "%s%s%s", MD("%.3f", r->train_mem_ratio), r->train_memory[0] ? " " : "",
+                 r->train_memory);
+        fprintf(o.f, "| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", r->name, bl,
                 MD("%.5f", r->mean_cost_ratio), MD("%.4f", ratio_or_nan(e->bit[0], e->fp[0])),
                 MD("%.4f", ratio_or_nan(e->bit[1], e->fp[1])), MD("%.4f", ratio_or_nan(e->bit[2], e->fp[2])),
                 MD("%.3E", e->bit_total), MD("%.3E", e->fp_total), MD("%.4f", e->ratio),
                 MD("%.2f %%", e->reduction_pct), MD("%.2f", e->mem_est / 1048576.0),
-                MD("%.2f", e->mem_fp32 / 1048576.0), MD("%.3f", e->mem_ratio), MD("%.1f", r->wall_time_s),
-                MD("%.1f", r->peak_rss_bytes / 1048576.0));
+                MD("%.2f", e->mem_fp32 / 1048576.0), MD("%.3f", e->mem_ratio), MD("%.2f", r->train_mem / 1048576.0),
+                mr, MD("%.1f", r->wall_time_s), MD("%.1f", r->peak_rss_bytes / 1048576.0));
     }
     if (ref) {
         fprintf(o.f, "\nAgainst the full-precision group `%s` (mean of its %d complete run%s): bit-MACs %s, wall "
@@ -1361,7 +1376,13 @@ static int write_efficiency(const ExpFile *f, const char *dir, char *err) {
             "Q_k(A0)) and the error at each binary conv output at the peak error bits, the rest at 4 bytes. "
             "Peak bits: the maximum over the schedule's iterations (0 bits = none counted as 32). The measured "
             "peak RSS is the process's (getrusage), which includes the dataset in memory and, in a grid, the "
-            "largest of the runs before it.\n");
+            "largest of the runs before it.\n\n"
+            "**The measured columns** are the run's own training arenas (`train_memory_bytes`: activations, their "
+            "gradients, what backward saves, scratch and noise; not parameters, gradients or optimizer state) as "
+            "allocated at this rank's rows, and their ratio to the run's fp32 twin (the same architecture with "
+            "fp32 convs, planned at the same rows: `train_memory_fp32_bytes`), with the run's `train.memory` "
+            "setting. They differ from the estimate where the engine keeps more than the paper's count: its exact "
+            "backward also needs the fp32 input of each binary conv for the E3 Jacobian (results/README.md).\n");
     return out_close(&o, err);
 }
 

@@ -195,6 +195,49 @@ static double *column(const char *path, const char *grp, const char *col, size_t
     return out;
 }
 
+/* run attribute `name` of /runs/run (NaN when absent) */
+static double run_attr(const char *path, const char *name) {
+    double v = NAN;
+    hid_t f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
+    if (f < 0) return v;
+    hid_t g = H5Gopen2(f, "/runs/run", H5P_DEFAULT);
+    if (g >= 0 && H5Aexists(g, name) > 0) {
+        hid_t a = H5Aopen(g, name, H5P_DEFAULT);
+        if (H5Aread(a, H5T_NATIVE_DOUBLE, &v) < 0) v = NAN;
+        H5Aclose(a);
+    }
+    if (g >= 0) H5Gclose(g);
+    H5Fclose(f);
+    return v;
+}
+
+/* the training arenas of c's arch built as `kind` on the loop's images with the
+ * loop's binary-conv and memory options (fp32 twin: fast), planned for its batch */
+static double planned_train_bytes(const RunConfig *c, ConvKind kind) {
+    Model m;
+    TrainOptions o;
+    char err[200];
+    double b = NAN;
+    if (train_options_from_config(c, g_train.n, &o, err, sizeof err)) return b;
+    if (model_build(&m, c->arch, kind, g_train.channels, g_train.height, g_train.width, g_train.num_classes, err,
+                    sizeof err) == 0) {
+        m.bconv = o.bconv;
+        m.memory_lean = kind == CONV_BINARY ? o.memory_lean : 0;
+        if (model_layout(&m, c->batch_size) == 0) b = (double)model_train_bytes(&m);
+    }
+    model_free(&m);
+    return b;
+}
+
+/* issue 17: the run records its training arenas, its fp32 twin's and their ratio */
+static void check_memory_attrs(const char *path, const RunConfig *c) {
+    const double bytes = run_attr(path, "train_memory_bytes"), fp32 = run_attr(path, "train_memory_fp32_bytes"),
+                 ratio = run_attr(path, "train_memory_ratio");
+    const double want = planned_train_bytes(c, CONV_BINARY), want_fp32 = planned_train_bytes(c, CONV_FP32);
+    CHECK(bytes == want && fp32 == want_fp32 && ratio == bytes / fp32 && bytes > 0 && fp32 > 0,
+          "train_memory_bytes %g (model %g), fp32 twin %g (model %g), ratio %g", bytes, want, fp32, want_fp32, ratio);
+}
+
 /* the test/ row with this role and fixed flag: its index, or -1 (and how many) */
 static int test_row(const double *role, const double *fixed, size_t n, int r, int fx, int *count) {
     int at = -1;
@@ -334,6 +377,7 @@ static void check_no_split(const char *dir) {
     g_test_gets = 0;
     session(p, 1, &c, NULL, 0, &s);
     if (s.rc != 0) return;
+    check_memory_attrs(p, &c);
     size_t nv, nt, nr, nf, ntop;
     double *vstep = column(p, "val", "step", &nv);
     double *trole = column(p, "test", "role", &nr), *tfix = column(p, "test", "fixed", &nf),
