@@ -415,12 +415,14 @@ static void fill_level(BconvPackedFns *f, int level) {
     f->pack_act = bitpack_act_c;
     f->pack_weight = bitpack_weight_c;
     f->pack_weight_i8 = bitpack_weight_row_i8_c;
+    f->pack_act_codes = bitpack_act_codes_c;
     f->conv_fwd = bconv_packed_fwd_c;
     f->name = levels[level].name;
 #ifdef BCONV_HAVE_AVX2
     if (level >= 1) {
         f->pack_act = bitpack_act_avx2;
         f->pack_weight_i8 = bitpack_weight_row_i8_avx2;
+        f->pack_act_codes = bitpack_act_codes_avx2;
         f->conv_fwd = bconv_packed_fwd_avx2;
     }
     if (level >= 2) f->conv_fwd = bconv_packed_fwd_avx512;

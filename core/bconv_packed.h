@@ -40,6 +40,10 @@ typedef struct {
     /* one filter's [2][LW] words from its int8 weights [C,KH,KW] in {-1, 0, +1} (the
      * forward's fused weight path, per output channel inside its own parallel loop) */
     void (*pack_weight_i8)(uint64_t *dst, const int8_t *wo, const ConvDims *d);
+    /* dst [bitpack_act_words(d)] from k-bit codes [N,C,H,W] and their classes
+     * (bitpack_act_codes_c: cls[code] 1 = sign, 2 = mask) */
+    void (*pack_act_codes)(uint64_t *dst, const uint8_t *codes, const uint8_t cls[256], const ConvDims *d,
+                           int pad_minus_one);
     /* out [N,O,OH,OW]; alpha [O] or NULL; OpenMP over output rows, results
      * independent of the thread count (integer sums) */
     void (*conv_fwd)(real *out, const uint64_t *act, const uint64_t *wt, const real *alpha, const ConvDims *d);

@@ -516,7 +516,7 @@ static void fwd_conv(real *out /* [N,O,OH,OW] */, const SavedView *s, const Code
     const BconvPackedFns *f = bconv_packed_fns();
     uint64_t *pa = (uint64_t *)(void *)(scratch + S->pa);
     if (s->codes) {
-        bitpack_act_codes_c(pa, s->codes, tab->cls, d, pad_m1(d, opt));
+        f->pack_act_codes(pa, s->codes, tab->cls, d, pad_m1(d, opt));
     } else {
         const real *asrc = s->aq;
         if (opt->sign_zero == SIGN_ZERO_IS_PLUS_ONE) {

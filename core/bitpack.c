@@ -87,6 +87,16 @@ void bitpack_weight_row_c(uint64_t *s, const real *wo, const ConvDims *d) {
     for (int i = KK * CW; i < LW; i++) s[i] = m[i] = 0;
 }
 
+int bitpack_cls_bands(const uint8_t cls[256], int *lo, int *hi) {
+    int c = 0;
+    while (c < 256 && cls[c] == 2) c++;
+    *lo = c;
+    while (c < 256 && cls[c] == 0) c++;
+    *hi = c;
+    while (c < 256 && cls[c] == 3) c++;
+    return c == 256;
+}
+
 /* bitpack_weight_row_c from int8 weights in {-1, 0, +1} (binary_conv's saved Bw) */
 void bitpack_weight_row_i8_c(uint64_t *s, const int8_t *wo, const ConvDims *d) {
     const int C = d->C, KK = d->KH * d->KW, CW = bitpack_cw(C), LW = bitpack_lw(d);
@@ -214,5 +224,90 @@ __attribute__((target("avx2"))) void bitpack_weight_row_i8_avx2(uint64_t *s, con
         }
     for (int i = KK * CW; i < LW; i++) s[i] = m[i] = 0;
     if (tb != stack_buf) free(tb);
+}
+
+/* bitpack_act_codes_c, 32 pixels of one sample at a time: the classes from two
+ * byte thresholds (bitpack_cls_bands), 32 pixels' bits per channel from one
+ * compare and movemask, then 8 pixels x 64 channels per transpose_store. The
+ * pixels run over the flattened HxW plane, so rows narrower than 8 (4x4
+ * layers) fill whole vectors too. */
+#define CODES_BLOCK 32
+__attribute__((target("avx2"))) static void pack_codes_block_avx2(uint64_t *a /* sample n's [Hp][Wp][2][CW] */,
+                                                                  const uint8_t *cn /* sample n's [C][H*W] */,
+                                                                  const ConvDims *d, int lo, int hi, int i0) {
+    const int C = d->C, W = d->W, CW = bitpack_cw(C), p = d->pad, Wp = W + 2 * p;
+    const size_t HW = (size_t)d->H * W;
+    const int npx = HW - (size_t)i0 < CODES_BLOCK ? (int)(HW - (size_t)i0) : CODES_BLOCK;
+    uint64_t *px[CODES_BLOCK];
+    for (int k = 0; k < npx; k++) {
+        const int i = i0 + k, y = i / W, x = i % W;
+        px[k] = a + ((size_t)(y + p) * Wp + x + p) * 2 * CW;
+    }
+    const __m256i vhi = _mm256_set1_epi8((char)hi), vlo = _mm256_set1_epi8((char)lo);
+    const __m256i vband = _mm256_set1_epi8((char)(hi - lo - 1));
+    uint8_t sb[4][64], mb[4][64];
+    uint8_t tail[CODES_BLOCK];
+    for (int cw = 0; cw < CW; cw++) {
+        const int c0 = cw * 64, nc = C - c0 < 64 ? C - c0 : 64;
+        for (int c = 0; c < nc; c++) {
+            const uint8_t *src = cn + (size_t)(c0 + c) * HW + i0;
+            __m256i v;
+            if (npx == CODES_BLOCK) {
+                v = _mm256_loadu_si256((const __m256i *)(const void *)src);
+            } else {
+                memset(tail, 0, sizeof tail);
+                memcpy(tail, src, (size_t)npx);
+                v = _mm256_loadu_si256((const __m256i *)(const void *)tail);
+            }
+            /* sign: code >= hi; zero: lo <= code < hi, i.e. code - lo <= hi - lo - 1 unsigned */
+            const uint32_t sm = hi > 255 ? 0u : (uint32_t)_mm256_movemask_epi8(_mm256_cmpeq_epi8(_mm256_max_epu8(v, vhi), v));
+            const __m256i dl = _mm256_sub_epi8(v, vlo);
+            const uint32_t zm = hi == lo ? 0u : (uint32_t)_mm256_movemask_epi8(_mm256_cmpeq_epi8(_mm256_min_epu8(dl, vband), dl));
+            for (int g = 0; g < 4; g++) {
+                sb[g][c] = (uint8_t)(sm >> (8 * g));
+                mb[g][c] = (uint8_t)(~zm >> (8 * g));
+            }
+        }
+        for (int g = 0; g < 4; g++)
+            for (int c = nc; c < 64; c++) sb[g][c] = mb[g][c] = 0;
+        for (int g = 0; g * 8 < npx; g++) {
+            const __m256i sl = _mm256_loadu_si256((const __m256i *)(const void *)sb[g]);
+            const __m256i sh = _mm256_loadu_si256((const __m256i *)(const void *)(sb[g] + 32));
+            const __m256i ml = _mm256_loadu_si256((const __m256i *)(const void *)mb[g]);
+            const __m256i mh = _mm256_loadu_si256((const __m256i *)(const void *)(mb[g] + 32));
+            const int nx = npx - 8 * g < 8 ? npx - 8 * g : 8;
+            for (int x = 0; x < nx; x++) {
+                const __m128i k = _mm_cvtsi32_si128(7 - x); /* bit x of each byte to bit 7 (as transpose_store) */
+                uint64_t *w = px[8 * g + x];
+                w[cw] = (uint64_t)(uint32_t)_mm256_movemask_epi8(_mm256_sll_epi64(sl, k)) |
+                        (uint64_t)(uint32_t)_mm256_movemask_epi8(_mm256_sll_epi64(sh, k)) << 32;
+                w[CW + cw] = (uint64_t)(uint32_t)_mm256_movemask_epi8(_mm256_sll_epi64(ml, k)) |
+                             (uint64_t)(uint32_t)_mm256_movemask_epi8(_mm256_sll_epi64(mh, k)) << 32;
+            }
+        }
+    }
+}
+
+static void pack_codes_block_entry(uint64_t *dst, const uint8_t *codes, const ConvDims *d, int pad_minus_one, int lo,
+                                   int hi, int n, int b) {
+    const int p = d->pad, CW = bitpack_cw(d->C);
+    const size_t HW = (size_t)d->H * d->W;
+    const size_t per_n = (size_t)(d->H + 2 * p) * (d->W + 2 * p) * 2 * CW;
+    uint64_t *a = dst + (size_t)n * per_n;
+    if (b == 0) pack_border(a, d, pad_minus_one);
+    pack_codes_block_avx2(a, codes + (size_t)n * d->C * HW, d, lo, hi, b * CODES_BLOCK);
+}
+
+void bitpack_act_codes_avx2(uint64_t *dst, const uint8_t *codes, const uint8_t cls[256], const ConvDims *d,
+                            int pad_minus_one) {
+    int lo, hi;
+    if (!bitpack_cls_bands(cls, &lo, &hi)) { /* not a sign of monotone levels: the general loop */
+        bitpack_act_codes_c(dst, codes, cls, d, pad_minus_one);
+        return;
+    }
+    const int nb = (int)(((size_t)d->H * d->W + CODES_BLOCK - 1) / CODES_BLOCK);
+    #pragma omp parallel for schedule(static) collapse(2)
+    for (int n = 0; n < d->N; n++)
+        for (int b = 0; b < nb; b++) pack_codes_block_entry(dst, codes, d, pad_minus_one, lo, hi, n, b);
 }
 #endif

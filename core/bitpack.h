@@ -42,6 +42,9 @@ void bitpack_act_c(uint64_t *dst /* [bitpack_act_words] */, const real *src /* [
  * 2 = mask (v != 0); one table per tensor maps each code to its sign */
 void bitpack_act_codes_c(uint64_t *dst /* [bitpack_act_words] */, const uint8_t *codes /* [N,C,H,W] */,
                          const uint8_t cls[256], const ConvDims *d, int pad_minus_one);
+/* cls as two thresholds: cls[c] = 2 (-1) for c < lo, 0 for lo <= c < hi, 3 (+1) for c >= hi
+ * (the table of monotone levels c*s + zp); returns 0 when cls has another form */
+int bitpack_cls_bands(const uint8_t cls[256], int *lo, int *hi);
 /* one filter: dst = the [2][LW] words of output channel o, wo its [C,KH,KW] weights */
 void bitpack_weight_row_c(uint64_t *dst /* [2*LW] */, const real *wo /* [C,KH,KW] */, const ConvDims *d);
 void bitpack_weight_c(uint64_t *dst /* [bitpack_weight_words] */, const real *w /* [O,C,KH,KW] */,
@@ -52,6 +55,9 @@ void bitpack_weight_row_i8_c(uint64_t *dst /* [2*LW] */, const int8_t *wo /* [C,
 /* AVX2 activation packer (float engine only); call only when the CPU has AVX2 */
 void bitpack_act_avx2(uint64_t *dst, const real *src, const ConvDims *d, int pad_minus_one);
 void bitpack_weight_row_i8_avx2(uint64_t *dst, const int8_t *wo, const ConvDims *d);
+/* bitpack_act_codes_c with AVX2 (any cls: one not of bitpack_cls_bands' form takes the C loop) */
+void bitpack_act_codes_avx2(uint64_t *dst, const uint8_t *codes, const uint8_t cls[256], const ConvDims *d,
+                            int pad_minus_one);
 #endif
 
 #endif

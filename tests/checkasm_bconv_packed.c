@@ -1,7 +1,8 @@
 /* checkasm family: the packed binary conv forward (core/bconv_packed.h).
  *
  * Kernels: pack_act (zero and -1 padding), pack_weight, pack_weight_i8 (per
- * filter from int8, against the C pack_weight of the same reals), conv_fwd (with
+ * filter from int8, against the C pack_weight of the same reals), pack_act_codes
+ * (k-bit codes and their class table: bands, all-zero and arbitrary tables), conv_fwd (with
  * alpha and with alpha = NULL, the raw Y), each table against the C table's kernel.
  * Fixed cases: the grid test_bconv_packed.c ran every table on until the
  * harness took over (C 3, 63, 64, 65, 130 x K 1, 3 x stride 1, 2 x pad 0, 1 x
@@ -22,6 +23,8 @@ typedef struct {
     int pad_m1;
     real *a, *w, *alpha;
     uint64_t *pa, *pw; /* the C packers' words (the conv's inputs) */
+    uint8_t *codes;    /* pack_act_codes: k-bit codes [N,C,H,W] and their classes */
+    uint8_t cls[256];
 } PkCase;
 
 
@@ -63,6 +66,24 @@ static void *xalloc(size_t bytes) {
     return p;
 }
 
+/* codes of 1-8 bits with their classes: bands -1 | 0 | +1 as monotone levels
+ * give (zero band of width 0, 1 or 2, at the ends too, or all zero: a NaN
+ * grid), and 1 case in 8 a table of another form (the SIMD packers' C
+ * fallback). Their own stream, so the shapes drawn for the other kernels stay. */
+static void gen_codes(PkCase *c, size_t nin, int i) {
+    Rng r = rng_stream(17, RNG_TEST, (uint64_t)i, 0);
+    const int bits = 1 + (int)rng_below(&r, 8), qmax = (1 << bits) - 1;
+    const uint64_t kind = rng_below(&r, 8);
+    int lo = (int)rng_below(&r, (uint64_t)qmax + 2), hi = lo + (int)rng_below(&r, 3);
+    if (kind == 1) lo = 0, hi = 256;
+    if (hi > 256) hi = 256;
+    for (int k = 0; k < 256; k++) c->cls[k] = k < lo ? 2 : k < hi ? 0 : 3;
+    if (kind == 0)
+        for (int k = 0; k < 256; k++) c->cls[k] = (uint8_t)rng_below(&r, 4);
+    c->codes = xalloc(nin + 1);
+    for (size_t k = 0; k < nin; k++) c->codes[k] = (uint8_t)rng_below(&r, kind == 0 ? 256 : (uint64_t)qmax + 1);
+}
+
 static void *pk_gen(int i, Rng *r, char *shape, size_t len) {
     PkShape sh;
     if (build_fixed() != PK_FIXED) {
@@ -102,6 +123,7 @@ static void *pk_gen(int i, Rng *r, char *shape, size_t len) {
             for (size_t k = 0; k < per_o; k++)
                 if (c->w[o * per_o + k] == 0) c->w[o * per_o + k] = (k & 1) ? 1 : -1;
     for (int o = 0; o < sh.O; o++) c->alpha[o] = (real)(0.01 + 1.99 * rng_uniform(r));
+    gen_codes(c, nin, i);
     c->pa = xalloc(bitpack_act_words(&c->d) * 8);
     c->pw = xalloc(bitpack_weight_words(&c->d) * 8);
     bitpack_act_c(c->pa, c->a, &c->d, c->pad_m1);
@@ -113,7 +135,7 @@ static void *pk_gen(int i, Rng *r, char *shape, size_t len) {
 
 static void pk_free(void *cv) {
     PkCase *c = cv;
-    free(c->a), free(c->w), free(c->alpha), free(c->pa), free(c->pw), free(c);
+    free(c->a), free(c->w), free(c->alpha), free(c->pa), free(c->pw), free(c->codes), free(c);
 }
 
 /* a kernel's table: the lowest table with the same function as mask's (so one
@@ -132,6 +154,7 @@ static void pk_free(void *cv) {
 PK_TABLE_FN(pack_act)
 PK_TABLE_FN(pack_weight)
 PK_TABLE_FN(pack_weight_i8)
+PK_TABLE_FN(pack_act_codes)
 PK_TABLE_FN(conv_fwd)
 
 static void pack_act_ref(const void *cv, CkOut *o) {
@@ -170,6 +193,17 @@ static void pack_weight_i8_run(unsigned mask, const void *cv, CkOut *o) {
     free(w8);
 }
 
+static void pack_act_codes_ref(const void *cv, CkOut *o) {
+    const PkCase *c = cv;
+    bitpack_act_codes_c(ck_out(o, "act words", CK_U64, bitpack_act_words(&c->d)), c->codes, c->cls, &c->d, c->pad_m1);
+}
+static void pack_act_codes_run(unsigned mask, const void *cv, CkOut *o) {
+    const PkCase *c = cv;
+    BconvPackedFns f;
+    bconv_packed_init_fns(&f, mask);
+    f.pack_act_codes(ck_out(o, "act words", CK_U64, bitpack_act_words(&c->d)), c->codes, c->cls, &c->d, c->pad_m1);
+}
+
 static size_t nout(const PkCase *c) { return (size_t)c->d.N * c->d.O * (c->d.OH > 0 ? c->d.OH : 0) * (c->d.OW > 0 ? c->d.OW : 0); }
 
 static void conv_ref(const void *cv, CkOut *o) {
@@ -191,6 +225,8 @@ const CkKernel ck_bconv_packed[] = {
      pk_free},
     {"bconv_packed.pack_weight_i8", PK_FIXED, 100, pk_gen, pack_weight_i8_ref, pk_table_pack_weight_i8,
      pack_weight_i8_run, pk_free},
+    {"bconv_packed.pack_act_codes", PK_FIXED, 100, pk_gen, pack_act_codes_ref, pk_table_pack_act_codes,
+     pack_act_codes_run, pk_free},
     {"bconv_packed.conv_fwd", PK_FIXED, 100, pk_gen, conv_ref, pk_table_conv_fwd, conv_run, pk_free},
 };
 const int ck_bconv_packed_n = sizeof ck_bconv_packed / sizeof ck_bconv_packed[0];
