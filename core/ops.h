@@ -123,6 +123,23 @@ void batchnorm_backward_eval_store(real *dinp, real *dgamma, real *dbeta, const 
 /* the name of the row-kernel table the batchnorm calls use now ("c", "avx2",
  * "avx512": cpu_features(), core/cpu.h); every table gives the same bits */
 const char *batchnorm_table_name(void);
+/* BN then hardtanh fused (the graph's BN -> hardtanh where nothing else reads
+ * the BN output): out = hardtanh(BN(inp)), bitwise the two layers' result, the
+ * BN output never stored. The backward takes the hardtanh's output gradient
+ * dout and its output out, and gives bitwise what hardtanh_backward_store
+ * followed by batchnorm_backward(_store) (store = 1) or batchnorm_backward
+ * (store = 0) give; inp and the statistics as there. Returns -1 when it cannot
+ * allocate its per-thread row scratch (HW values a thread), writing nothing. */
+void batchnorm_hardtanh_forward_train(real *out, real *mean, real *rstd, real *running_mean, real *running_var,
+                                      const real *inp, const real *gamma, const real *beta, const BNDims *d);
+void batchnorm_hardtanh_forward_eval(real *out, const real *inp, const real *gamma, const real *beta,
+                                     const real *running_mean, const real *running_var, const BNDims *d);
+int batchnorm_hardtanh_backward(real *dinp, real *dgamma, real *dbeta, const real *dout, const real *out,
+                                const real *inp, const real *mean, const real *rstd, const real *gamma,
+                                const BNDims *d, int store);
+int batchnorm_hardtanh_backward_eval(real *dinp, real *dgamma, real *dbeta, const real *dout, const real *out,
+                                     const real *inp, const real *gamma, const real *running_mean,
+                                     const real *running_var, const BNDims *d, int store);
 /* tests: one row's double sums by the table in use: out = {sum x, sum (x -
  * mu)^2, sum dy, sum dy * (x - mu) * rs}, each ROWSUM8's order */
 void batchnorm_row_sums(double out[4], const real *x, const real *dy, int n, double mu, double rs);
@@ -133,6 +150,9 @@ void hardtanh_forward(real *out, const real *inp, size_t n);
 void hardtanh_backward(real *dinp, const real *dout, const real *inp, size_t n);
 /* the same written into a fresh buffer (0 + v, as batchnorm_backward_store) */
 void hardtanh_backward_store(real *dinp, const real *dout, const real *inp, size_t n);
+/* the two on the calling thread only (rows inside another op's parallel loop) */
+void hardtanh_forward_serial(real *out, const real *inp, size_t n);
+void hardtanh_backward_store_serial(real *dinp, const real *dout, const real *inp, size_t n);
 /* relu; gradient 1 where inp > 0 */
 void relu_forward(real *out, const real *inp, size_t n);
 void relu_backward(real *dinp, const real *dout, const real *inp, size_t n);

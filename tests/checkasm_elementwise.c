@@ -10,7 +10,8 @@
  * ten lengths 69992-70001 (every tail mod 8), with exact ties, values outside
  * the range, -0, NaN (code 0) and +-inf; then 40 random lengths.
  *
- * batchnorm.forward / .backward (core/ops/batchnorm.c's row tables) and
+ * batchnorm.forward / .backward / .row_sums (core/ops/batchnorm.c's row
+ * tables), batchnorm.hardtanh_fused (BN -> hardtanh in one call) and
  * activation.backward (hardtanh's and relu's bit-test masks): see their
  * sections below.
  *
@@ -350,6 +351,65 @@ static void bns_run(unsigned mask, const void *cv, CkOut *o) {
     }
 }
 
+/* BN -> hardtanh fused (batchnorm_hardtanh_*) against the two layers' calls:
+ * forward train and eval; backward train (odd HW: eval) with store 1 and 0,
+ * dy being hardtanh_backward_store's output as core/model.c makes it */
+static void bnh_outs(const BnCase *c, CkOut *o, real **out, real **ev, real **dx, real **dp) {
+    const size_t n = (size_t)c->N * c->C * c->HW;
+    *out = ck_out(o, "out", CK_REAL, n);
+    *ev = ck_out(o, "eval_out", CK_REAL, n);
+    *dx = ck_out(o, "dx_store_then_acc", CK_REAL, n);
+    *dp = ck_out(o, "stats_dgamma_dbeta", CK_REAL, 8 * (size_t)c->C);
+    memcpy(*dp + 2 * c->C, c->rm, 2 * (size_t)c->C * sizeof(real));
+    memcpy(*dp + 4 * c->C, c->gamma, 2 * (size_t)c->C * sizeof(real));
+    memcpy(*dp + 6 * c->C, c->gamma, 2 * (size_t)c->C * sizeof(real));
+}
+
+static void bnh_ref(const void *cv, CkOut *o) {
+    const BnCase *c = cv;
+    real *out, *ev, *dx, *dp;
+    bnh_outs(c, o, &out, &ev, &dx, &dp);
+    const size_t n = (size_t)c->N * c->C * c->HW;
+    const BNDims d = bn_d(c);
+    const int C = c->C;
+    real *st = dp, *dy = malloc(n * sizeof(real));
+    batchnorm_forward_train(out, st, st + C, st + 2 * C, st + 3 * C, c->x, c->gamma, c->beta, &d);
+    hardtanh_forward(out, out, n);
+    batchnorm_forward_eval(ev, c->x, c->gamma, c->beta, c->rm, c->rv, &d);
+    hardtanh_forward(ev, ev, n);
+    hardtanh_backward_store(dy, c->dy, out, n);
+    if (c->HW % 2) {
+        batchnorm_backward_eval_store(dx, dp + 4 * C, dp + 5 * C, dy, c->x, c->gamma, c->rm, c->rv, &d);
+        batchnorm_backward_eval(dx, dp + 6 * C, dp + 7 * C, dy, c->x, c->gamma, c->rm, c->rv, &d);
+    } else {
+        batchnorm_backward_store(dx, dp + 4 * C, dp + 5 * C, dy, c->x, st, st + C, c->gamma, &d);
+        batchnorm_backward(dx, dp + 6 * C, dp + 7 * C, dy, c->x, st, st + C, c->gamma, &d);
+    }
+    free(dy);
+}
+
+static void bnh_run(unsigned mask, const void *cv, CkOut *o) {
+    const BnCase *c = cv;
+    real *out, *ev, *dx, *dp;
+    bnh_outs(c, o, &out, &ev, &dx, &dp);
+    const BNDims d = bn_d(c);
+    const int C = c->C;
+    real *st = dp;
+    batchnorm_hardtanh_forward_train(out, st, st + C, st + 2 * C, st + 3 * C, c->x, c->gamma, c->beta, &d);
+    batchnorm_hardtanh_forward_eval(ev, c->x, c->gamma, c->beta, c->rm, c->rv, &d);
+    int rc = 0;
+    if (c->HW % 2) {
+        rc |= batchnorm_hardtanh_backward_eval(dx, dp + 4 * C, dp + 5 * C, c->dy, out, c->x, c->gamma, c->rm, c->rv,
+                                               &d, 1);
+        rc |= batchnorm_hardtanh_backward_eval(dx, dp + 6 * C, dp + 7 * C, c->dy, out, c->x, c->gamma, c->rm, c->rv,
+                                               &d, 0);
+    } else {
+        rc |= batchnorm_hardtanh_backward(dx, dp + 4 * C, dp + 5 * C, c->dy, out, c->x, st, st + C, c->gamma, &d, 1);
+        rc |= batchnorm_hardtanh_backward(dx, dp + 6 * C, dp + 7 * C, c->dy, out, c->x, st, st + C, c->gamma, &d, 0);
+    }
+    if (rc) memset(dx, 0xff, (size_t)c->N * C * c->HW * sizeof(real)); /* an allocation failure: a mismatch */
+}
+
 /* ------------------------------------------------------------ activation masks
  *
  * hardtanh's and relu's backward (core/ops/activation.c: the masks as bit
@@ -416,67 +476,13 @@ static void act_run(unsigned mask, const void *cv, CkOut *o) {
     relu_backward(rl, c->dy, c->x, c->n);
 }
 
-/* ------------------------------------------------------------ weight sign row */
-typedef struct {
-    size_t n;
-    double bits;
-    int zplus;
-    real *x;
-} SrCase;
-
-#define SR_FIXED 54
-static void *sr_gen(int i, Rng *r, char *shape, size_t len) {
-    static const size_t lens[] = {1, 2, 7, 8, 9, 17, 576, 1152, 4608};
-    static const double bitsv[] = {0, 1, 2, 4, 8, 32};
-    SrCase *c = calloc(1, sizeof *c);
-    c->n = i < SR_FIXED ? lens[i % 9] : 1 + rng_below(r, 5000);
-    c->bits = i < SR_FIXED ? bitsv[i / 9] : bitsv[rng_below(r, 6)];
-    c->zplus = (int)rng_below(r, 2);
-    c->x = malloc(c->n * sizeof(real));
-    for (size_t k = 0; k < c->n; k++) c->x[k] = (real)(4 * rng_uniform(r) - 2);
-    /* exact zeros, quantized values landing on 0, a constant row, and (rarely) NaN and -0 */
-    const uint64_t kind = rng_below(r, 6);
-    for (size_t k = 0; k < c->n; k += 5) c->x[k] = kind == 0 ? (real)0 : kind == 1 ? (real)-0.0 : c->x[k];
-    if (kind == 2)
-        for (size_t k = 0; k < c->n; k++) c->x[k] = (real)0.25;
-    if (kind == 3 && c->n > 3) c->x[c->n / 2] = (real)NAN;
-    if (kind == 4) { /* a symmetric range: the middle level is 0 exactly at odd qmax + 1 */
-        c->x[0] = (real)-1;
-        if (c->n > 1) c->x[1] = (real)1;
-    }
-    snprintf(shape, len, "n %zu bits %g zplus %d kind %d", c->n, c->bits, c->zplus, (int)kind);
-    return c;
-}
-
-static void sr_free(void *cv) {
-    SrCase *c = cv;
-    free(c->x), free(c);
-}
-
-/* minmax_uniform_row then sign_value: the unfused weight path */
-static void sr_ref(const void *cv, CkOut *o) {
-    const SrCase *c = cv;
-    int8_t *b8 = ck_out(o, "Bw", CK_U8, c->n);
-    real *wq = malloc(c->n * sizeof(real));
-    minmax_uniform_row(wq, NULL, NULL, c->x, c->n, c->bits, c->bits == 0 ? 0 : quant_qmax(c->bits));
-    for (size_t i = 0; i < c->n; i++) b8[i] = (int8_t)sign_value(wq[i], c->zplus);
-    free(wq);
-}
-
-static void sr_run(unsigned mask, const void *cv, CkOut *o) {
-    const SrCase *c = cv;
-    (void)mask;
-    quant_sign_row_i8(ck_out(o, "Bw", CK_U8, c->n), c->x, c->n, c->bits, c->bits == 0 ? 0 : quant_qmax(c->bits),
-                      c->zplus);
-}
-
 const CkKernel ck_elementwise[] = {
     {"optim.adamw_step", 8, 30, ad_gen, ad_ref, NULL, ad_run, ad_free},
     {"quant.quant_codes_u8", QC_FIXED, 40, qc_gen, qc_ref, NULL, qc_run, qc_free},
-    {"quant.quant_sign_row_i8", SR_FIXED, 60, sr_gen, sr_ref, NULL, sr_run, sr_free},
     {"batchnorm.forward", 10, 40, bn_gen, bnf_ref, NULL, bnf_run, bn_free},
     {"batchnorm.backward", 10, 40, bn_gen, bnb_ref, NULL, bnb_run, bn_free},
     {"batchnorm.row_sums", 10, 40, bn_gen, bns_ref, NULL, bns_run, bn_free},
+    {"batchnorm.hardtanh_fused", 10, 40, bn_gen, bnh_ref, NULL, bnh_run, bn_free},
     {"activation.backward", 5, 30, act_gen, act_ref, NULL, act_run, act_free},
 };
 const int ck_elementwise_n = sizeof ck_elementwise / sizeof ck_elementwise[0];

@@ -8,13 +8,18 @@
 /* below this many elements a parallel region costs more than it saves */
 #define ACT_PAR_MIN 32768
 
+static inline real hardtanh1(real x) { return x < (real)-1 ? (real)-1 : (x > (real)1 ? (real)1 : x); }
+
 void hardtanh_forward(real *out /* [n] */, const real *inp /* [n] */, size_t n) {
     const long len = (long)n;
     #pragma omp parallel for schedule(static) if (len >= ACT_PAR_MIN)
-    for (long i = 0; i < len; i++) {
-        real x = inp[i];
-        out[i] = x < (real)-1 ? (real)-1 : (x > (real)1 ? (real)1 : x);
-    }
+    for (long i = 0; i < len; i++) out[i] = hardtanh1(inp[i]);
+}
+
+/* the same on the calling thread alone: for rows inside another op's parallel
+ * loop (a nested region per row costs more than the row) */
+void hardtanh_forward_serial(real *out, const real *inp, size_t n) {
+    for (size_t i = 0; i < n; i++) out[i] = hardtanh1(inp[i]);
 }
 
 /* The gradient masks as bit operations on the float's bits, so that the
@@ -68,6 +73,10 @@ static void hardtanh_grad(real *dinp, const real *dout, const real *inp, size_t 
         #pragma omp parallel for schedule(static) if (len >= ACT_PAR_MIN)
         for (long i = 0; i < len; i++) dinp[i] = dinp[i] + r_from(r_bits(dout[i]) & hardtanh_pass(inp[i]));
     }
+}
+
+void hardtanh_backward_store_serial(real *dinp, const real *dout, const real *inp, size_t n) {
+    for (size_t i = 0; i < n; i++) dinp[i] = (real)0 + r_from(r_bits(dout[i]) & hardtanh_pass(inp[i]));
 }
 
 void hardtanh_backward(real *dinp /* [n] or NULL */, const real *dout /* [n] */, const real *inp /* [n] */,

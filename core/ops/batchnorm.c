@@ -21,6 +21,7 @@
  * parallel loop, then the channels again. With sp NULL (or trivial) the code
  * below the sharded functions is the one of always. */
 #include <math.h>
+#include <omp.h>
 #include <stdlib.h>
 
 #include "cpu.h"
@@ -330,17 +331,23 @@ static inline double bn_rows_ssd(const BnRowFns *f, const real *x, int rows, int
     return ss;
 }
 
-/* out = (x - mu) * scale + b over the channel's N rows */
+/* out = (x - mu) * scale + b over the channel's N rows; clamp: then
+ * hardtanh on each row while it is in L1 (the fused BN -> hardtanh, bitwise
+ * hardtanh_forward on the BN output; serial: we are in the channel loop) */
 static inline void bn_rows_norm(const BnRowFns *f, real *out, const real *x, int N, int HW, long cstride, double mu,
-                                double scale, double b) {
-    for (int n = 0; n < N; n++) f->norm(out + n * cstride, x + n * cstride, HW, mu, scale, b);
+                                double scale, double b, int clamp) {
+    for (int n = 0; n < N; n++) {
+        f->norm(out + n * cstride, x + n * cstride, HW, mu, scale, b);
+        if (clamp) hardtanh_forward_serial(out + n * cstride, out + n * cstride, (size_t)HW);
+    }
 }
 
 /* Train forward over shards. Workspace: 2C doubles a slot; pass 1's partials
  * at stride C, the means kept at parts + ls*C (inside the ls slots, past what
  * pass 2's partials use), pass 2's partials at stride C again. */
 static void bn_forward_train_sharded(real *out, real *mean, real *rstd, real *running_mean, real *running_var,
-                                     const real *inp, const real *gamma, const real *beta, const BNDims *d) {
+                                     const real *inp, const real *gamma, const real *beta, const BNDims *d,
+                                     int clamp) {
     const ShardPlan *sp = d->sp;
     const int N = d->N, C = d->C, HW = d->HW, ls = sp->local_shards, rows = shard_rows(sp, N);
     const long M = shard_global_rows(sp, N) * HW; /* values per channel over the global batch */
@@ -373,7 +380,7 @@ static void bn_forward_train_sharded(real *out, real *mean, real *rstd, real *ru
         const double g = gamma ? (double)gamma[c] : 1.0;
         const double b = beta ? (double)beta[c] : 0.0;
         const double scale = g * rs;
-        bn_rows_norm(f, out + (long)c * HW, inp + (long)c * HW, N, HW, cstride, mu, scale, b);
+        bn_rows_norm(f, out + (long)c * HW, inp + (long)c * HW, N, HW, cstride, mu, scale, b, clamp);
         mean[c] = (real)mu;
         rstd[c] = (real)rs;
         const double var_unbiased = M > 1 ? ss / (double)(M - 1) : var; /* as the one-shard path */
@@ -383,16 +390,16 @@ static void bn_forward_train_sharded(real *out, real *mean, real *rstd, real *ru
     free(owned);
 }
 
-void batchnorm_forward_train(real *out /* [N,C,HW] */, real *mean /* [C] saved */, real *rstd /* [C] saved */,
+static void bn_forward_train(real *out /* [N,C,HW] */, real *mean /* [C] saved */, real *rstd /* [C] saved */,
                              real *running_mean /* [C] */, real *running_var /* [C] */,
                              const real *inp /* [N,C,HW] */, const real *gamma /* [C] */,
-                             const real *beta /* [C] */, const BNDims *d) {
+                             const real *beta /* [C] */, const BNDims *d, int clamp) {
     const int N = d->N, C = d->C, HW = d->HW;
     const long M = (long)N * HW; /* values per channel */
     const long cstride = (long)C * HW; /* distance between samples */
     const double m = (double)d->momentum;
     if (bn_sharded(d)) {
-        bn_forward_train_sharded(out, mean, rstd, running_mean, running_var, inp, gamma, beta, d);
+        bn_forward_train_sharded(out, mean, rstd, running_mean, running_var, inp, gamma, beta, d, clamp);
         return;
     }
 
@@ -408,7 +415,7 @@ void batchnorm_forward_train(real *out /* [N,C,HW] */, real *mean /* [C] saved *
         double g = gamma ? (double)gamma[c] : 1.0;
         double b = beta ? (double)beta[c] : 0.0;
         double scale = g * rs;
-        bn_rows_norm(f, out + (long)c * HW, x, N, HW, cstride, mu, scale, b);
+        bn_rows_norm(f, out + (long)c * HW, x, N, HW, cstride, mu, scale, b, clamp);
 
         mean[c] = (real)mu;
         rstd[c] = (real)rs;
@@ -421,10 +428,20 @@ void batchnorm_forward_train(real *out /* [N,C,HW] */, real *mean /* [C] saved *
     }
 }
 
-void batchnorm_forward_eval(real *out /* [N,C,HW] */, const real *inp /* [N,C,HW] */,
+void batchnorm_forward_train(real *out, real *mean, real *rstd, real *running_mean, real *running_var,
+                             const real *inp, const real *gamma, const real *beta, const BNDims *d) {
+    bn_forward_train(out, mean, rstd, running_mean, running_var, inp, gamma, beta, d, 0);
+}
+
+void batchnorm_hardtanh_forward_train(real *out, real *mean, real *rstd, real *running_mean, real *running_var,
+                                      const real *inp, const real *gamma, const real *beta, const BNDims *d) {
+    bn_forward_train(out, mean, rstd, running_mean, running_var, inp, gamma, beta, d, 1);
+}
+
+static void bn_forward_eval(real *out /* [N,C,HW] */, const real *inp /* [N,C,HW] */,
                             const real *gamma /* [C] */, const real *beta /* [C] */,
                             const real *running_mean /* [C] */, const real *running_var /* [C] */,
-                            const BNDims *d) {
+                            const BNDims *d, int clamp) {
     const int N = d->N, C = d->C, HW = d->HW;
     const long cstride = (long)C * HW;
     const BnRowFns *f = bn_rows();
@@ -436,8 +453,49 @@ void batchnorm_forward_eval(real *out /* [N,C,HW] */, const real *inp /* [N,C,HW
         double g = gamma ? (double)gamma[c] : 1.0;
         double b = beta ? (double)beta[c] : 0.0;
         double scale = g * rs;
-        bn_rows_norm(f, out + (long)c * HW, inp + (long)c * HW, N, HW, cstride, mu, scale, b);
+        bn_rows_norm(f, out + (long)c * HW, inp + (long)c * HW, N, HW, cstride, mu, scale, b, clamp);
     }
+}
+
+void batchnorm_forward_eval(real *out, const real *inp, const real *gamma, const real *beta, const real *running_mean,
+                            const real *running_var, const BNDims *d) {
+    bn_forward_eval(out, inp, gamma, beta, running_mean, running_var, d, 0);
+}
+
+void batchnorm_hardtanh_forward_eval(real *out, const real *inp, const real *gamma, const real *beta,
+                                     const real *running_mean, const real *running_var, const BNDims *d) {
+    bn_forward_eval(out, inp, gamma, beta, running_mean, running_var, d, 1);
+}
+
+/* ------------------------------------------------------------- backward */
+
+/* Where backward's dy comes from: dout itself (plain BN), or, fused behind a
+ * hardtanh (ht: its output), dy = 0 + (dout masked by -1 < ht < 1), bitwise
+ * what hardtanh_backward_store writes into the BN output's gradient. A row of
+ * it is made in tmp (HW values, the thread's) when needed. */
+typedef struct {
+    const real *dout, *ht;
+} BnDy;
+
+static inline BnDy bn_dy_at(BnDy s, long off) {
+    BnDy r = {s.dout + off, s.ht ? s.ht + off : NULL};
+    return r;
+}
+static inline const real *bn_dy_row(BnDy s, long o, int HW, real *tmp) {
+    if (!s.ht) return s.dout + o;
+    hardtanh_backward_store_serial(tmp, s.dout + o, s.ht + o, (size_t)HW);
+    return tmp;
+}
+/* the rows' scratch of every thread (NULL when not fused); *oom set on failure */
+static real *bn_dy_scratch(BnDy s, int HW, int *oom) {
+    *oom = 0;
+    if (!s.ht) return NULL;
+    real *t = malloc((size_t)omp_get_max_threads() * (size_t)HW * sizeof(real));
+    *oom = t == NULL;
+    return t;
+}
+static inline real *bn_dy_tmp(real *scratch, int HW) {
+    return scratch ? scratch + (size_t)omp_get_thread_num() * (size_t)HW : NULL;
 }
 
 /* Train-mode backward. With xhat = (x - mean) * rstd and y = gamma * xhat + beta,
@@ -448,12 +506,14 @@ void batchnorm_forward_eval(real *out /* [N,C,HW] */, const real *inp /* [N,C,HW
 /* Of channel c: sum dy and sum dy * xhat, xhat = (x - mu) * rs, each row
  * summed with ROWSUM8 and the rows added in sample order (the training and the
  * eval-mode backward share it, so their parameter gradients round alike). */
-static inline void bn_channel_sums(const BnRowFns *f, double *sum_dy, double *sum_dy_xhat, const real *dout,
-                                   const real *inp, int c, int N, int HW, long cstride, double mu, double rs) {
+static inline void bn_channel_sums(const BnRowFns *f, double *sum_dy, double *sum_dy_xhat, BnDy dy,
+                                   const real *inp, int c, int N, int HW, long cstride, double mu, double rs,
+                                   real *tmp) {
     double a = 0.0, b = 0.0;
     for (int n = 0; n < N; n++) {
         double r1, r2;
-        f->sums2(&r1, &r2, dout + (long)c * HW + n * cstride, inp + (long)c * HW + n * cstride, HW, mu, rs);
+        const long o = (long)c * HW + n * cstride;
+        f->sums2(&r1, &r2, bn_dy_row(dy, o, HW, tmp), inp + o, HW, mu, rs);
         a += r1;
         b += r2;
     }
@@ -472,7 +532,7 @@ static inline void bn_stats(double *mu, double *rs, const real *a, const real *b
  * parts[s*2C + C + c] its sum dy * xhat, each by bn_channel_sums on the
  * shard's rows; one tree over the 2C values leaves the batch's sums in
  * parts[0..2C). a, b, eval: the statistics, as bn_stats reads them. */
-static void bn_sums_sharded(double *parts, double *tmp, const real *dout, const real *inp, const real *a,
+static void bn_sums_sharded(double *parts, double *tmp, BnDy dout, real *scratch, const real *inp, const real *a,
                             const real *b, int eval, const BNDims *d) {
     const ShardPlan *sp = d->sp;
     const int C = d->C, HW = d->HW, ls = sp->local_shards, rows = shard_rows(sp, d->N);
@@ -483,15 +543,16 @@ static void bn_sums_sharded(double *parts, double *tmp, const real *dout, const 
         double mu, rs;
         bn_stats(&mu, &rs, a, b, eval, d, c);
         for (int s = 0; s < ls; s++)
-            bn_channel_sums(f, &parts[(size_t)s * 2 * C + c], &parts[(size_t)s * 2 * C + C + c], dout + s * sstride,
-                            inp + s * sstride, c, rows, HW, cstride, mu, rs);
+            bn_channel_sums(f, &parts[(size_t)s * 2 * C + c], &parts[(size_t)s * 2 * C + C + c],
+                            bn_dy_at(dout, s * sstride), inp + s * sstride, c, rows, HW, cstride, mu, rs,
+                            bn_dy_tmp(scratch, HW));
     }
     shard_sum_d(sp, parts, 2 * (size_t)C, tmp);
 }
 
 /* Train backward over shards: the sums through the tree, then dgamma, dbeta
  * and dx per channel as in bn_backward, with the global count */
-static void bn_backward_sharded(real *dinp, real *dgamma, real *dbeta, const real *dout, const real *inp,
+static void bn_backward_sharded(real *dinp, real *dgamma, real *dbeta, BnDy dout, real *scratch, const real *inp,
                                 const real *mean, const real *rstd, const real *gamma, const BNDims *d, int store) {
     const int N = d->N, C = d->C, HW = d->HW;
     const long M = shard_global_rows(d->sp, N) * HW;
@@ -499,7 +560,7 @@ static void bn_backward_sharded(real *dinp, real *dgamma, real *dbeta, const rea
     double *tmp;
     void *owned;
     double *parts = shard_ws_d(d->sp, 2 * (size_t)C, &tmp, &owned);
-    bn_sums_sharded(parts, tmp, dout, inp, mean, rstd, 0, d);
+    bn_sums_sharded(parts, tmp, dout, scratch, inp, mean, rstd, 0, d);
     const BnRowFns *f = bn_rows();
 
     #pragma omp parallel for schedule(static)
@@ -513,7 +574,8 @@ static void bn_backward_sharded(real *dinp, real *dgamma, real *dbeta, const rea
         const double mean_dy = sum_dy / (double)M, mean_dy_xhat = sum_dy_xhat / (double)M;
         for (int n = 0; n < N; n++) {
             const long o = (long)c * HW + n * cstride;
-            f->dx(dinp + o, inp + o, dout + o, HW, mu, rs, k, mean_dy, mean_dy_xhat, store);
+            f->dx(dinp + o, inp + o, bn_dy_row(dout, o, HW, bn_dy_tmp(scratch, HW)), HW, mu, rs, k, mean_dy,
+                  mean_dy_xhat, store);
         }
     }
     free(owned);
@@ -521,13 +583,13 @@ static void bn_backward_sharded(real *dinp, real *dgamma, real *dbeta, const rea
 
 /* Eval-mode backward's parameter sums over shards (dx is per sample: the
  * one-shard code does it) */
-static void bn_backward_eval_sums_sharded(real *dgamma, real *dbeta, const real *dout, const real *inp,
+static void bn_backward_eval_sums_sharded(real *dgamma, real *dbeta, BnDy dout, real *scratch, const real *inp,
                                           const real *running_mean, const real *running_var, const BNDims *d) {
     const int C = d->C;
     double *tmp;
     void *owned;
     double *parts = shard_ws_d(d->sp, 2 * (size_t)C, &tmp, &owned);
-    bn_sums_sharded(parts, tmp, dout, inp, running_mean, running_var, 1, d);
+    bn_sums_sharded(parts, tmp, dout, scratch, inp, running_mean, running_var, 1, d);
     for (int c = 0; c < C; c++) {
         if (dbeta) dbeta[c] += (real)parts[c];
         if (dgamma) dgamma[c] += (real)parts[C + c];
@@ -536,16 +598,20 @@ static void bn_backward_eval_sums_sharded(real *dgamma, real *dbeta, const real 
 }
 
 /* store = 1: dinp is written as 0 + v instead of read and accumulated (a fresh buffer) */
-static void bn_backward(real *dinp /* [N,C,HW] or NULL */, real *dgamma /* [C] or NULL */,
-                        real *dbeta /* [C] or NULL */, const real *dout /* [N,C,HW] */,
-                        const real *inp /* [N,C,HW] */, const real *mean /* [C] */,
-                        const real *rstd /* [C] */, const real *gamma /* [C] */, const BNDims *d, int store) {
+static int bn_backward(real *dinp /* [N,C,HW] or NULL */, real *dgamma /* [C] or NULL */,
+                       real *dbeta /* [C] or NULL */, BnDy dout /* [N,C,HW] */,
+                       const real *inp /* [N,C,HW] */, const real *mean /* [C] */,
+                       const real *rstd /* [C] */, const real *gamma /* [C] */, const BNDims *d, int store) {
     const int N = d->N, C = d->C, HW = d->HW;
     const long M = (long)N * HW;
     const long cstride = (long)C * HW;
+    int oom;
+    real *scratch = bn_dy_scratch(dout, HW, &oom);
+    if (oom) return -1;
     if (bn_sharded(d)) {
-        bn_backward_sharded(dinp, dgamma, dbeta, dout, inp, mean, rstd, gamma, d, store);
-        return;
+        bn_backward_sharded(dinp, dgamma, dbeta, dout, scratch, inp, mean, rstd, gamma, d, store);
+        free(scratch);
+        return 0;
     }
     const BnRowFns *f = bn_rows();
 
@@ -553,7 +619,7 @@ static void bn_backward(real *dinp /* [N,C,HW] or NULL */, real *dgamma /* [C] o
     for (int c = 0; c < C; c++) {
         const double mu = (double)mean[c], rs = (double)rstd[c];
         double sum_dy, sum_dy_xhat;
-        bn_channel_sums(f, &sum_dy, &sum_dy_xhat, dout, inp, c, N, HW, cstride, mu, rs);
+        bn_channel_sums(f, &sum_dy, &sum_dy_xhat, dout, inp, c, N, HW, cstride, mu, rs, bn_dy_tmp(scratch, HW));
         if (dbeta) dbeta[c] += (real)sum_dy;
         if (dgamma) dgamma[c] += (real)sum_dy_xhat;
         if (!dinp) continue;
@@ -563,19 +629,31 @@ static void bn_backward(real *dinp /* [N,C,HW] or NULL */, real *dgamma /* [C] o
         double mean_dy = sum_dy / (double)M, mean_dy_xhat = sum_dy_xhat / (double)M;
         for (int n = 0; n < N; n++) {
             const long o = (long)c * HW + n * cstride;
-            f->dx(dinp + o, inp + o, dout + o, HW, mu, rs, k, mean_dy, mean_dy_xhat, store);
+            f->dx(dinp + o, inp + o, bn_dy_row(dout, o, HW, bn_dy_tmp(scratch, HW)), HW, mu, rs, k, mean_dy,
+                  mean_dy_xhat, store);
         }
     }
+    free(scratch);
+    return 0;
 }
 
 void batchnorm_backward(real *dinp, real *dgamma, real *dbeta, const real *dout, const real *inp, const real *mean,
                         const real *rstd, const real *gamma, const BNDims *d) {
-    bn_backward(dinp, dgamma, dbeta, dout, inp, mean, rstd, gamma, d, 0);
+    const BnDy dy = {dout, NULL};
+    bn_backward(dinp, dgamma, dbeta, dy, inp, mean, rstd, gamma, d, 0);
 }
 
 void batchnorm_backward_store(real *dinp, real *dgamma, real *dbeta, const real *dout, const real *inp,
                               const real *mean, const real *rstd, const real *gamma, const BNDims *d) {
-    bn_backward(dinp, dgamma, dbeta, dout, inp, mean, rstd, gamma, d, 1);
+    const BnDy dy = {dout, NULL};
+    bn_backward(dinp, dgamma, dbeta, dy, inp, mean, rstd, gamma, d, 1);
+}
+
+int batchnorm_hardtanh_backward(real *dinp, real *dgamma, real *dbeta, const real *dout, const real *out,
+                                const real *inp, const real *mean, const real *rstd, const real *gamma,
+                                const BNDims *d, int store) {
+    const BnDy dy = {dout, out};
+    return bn_backward(dinp, dgamma, dbeta, dy, inp, mean, rstd, gamma, d, store);
 }
 
 /* Eval-mode backward: the running statistics are constants, so y = x * k + b'
@@ -584,16 +662,19 @@ void batchnorm_backward_store(real *dinp, real *dgamma, real *dbeta, const real 
  *   dx = dy * k,  dgamma = sum dy * xhat (xhat = (x - running_mean) * rstd_running),  dbeta = sum dy
  * For a frozen BN (no parameter gradients: dgamma, dbeta NULL) and for a
  * backward after an eval-mode forward. store as in bn_backward. */
-static void bn_backward_eval(real *dinp /* [N,C,HW] or NULL */, real *dgamma /* [C] or NULL */,
-                             real *dbeta /* [C] or NULL */, const real *dout /* [N,C,HW] */,
-                             const real *inp /* [N,C,HW] */, const real *gamma /* [C] */,
-                             const real *running_mean /* [C] */, const real *running_var /* [C] */,
-                             const BNDims *d, int store) {
+static int bn_backward_eval(real *dinp /* [N,C,HW] or NULL */, real *dgamma /* [C] or NULL */,
+                            real *dbeta /* [C] or NULL */, BnDy dout /* [N,C,HW] */,
+                            const real *inp /* [N,C,HW] */, const real *gamma /* [C] */,
+                            const real *running_mean /* [C] */, const real *running_var /* [C] */,
+                            const BNDims *d, int store) {
     const int N = d->N, C = d->C, HW = d->HW;
     const long cstride = (long)C * HW;
+    int oom;
+    real *scratch = bn_dy_scratch(dout, HW, &oom);
+    if (oom) return -1;
     /* sharded: the parameter sums through the tree first, then dx alone below */
     const int sharded = bn_sharded(d) && (dgamma || dbeta);
-    if (sharded) bn_backward_eval_sums_sharded(dgamma, dbeta, dout, inp, running_mean, running_var, d);
+    if (sharded) bn_backward_eval_sums_sharded(dgamma, dbeta, dout, scratch, inp, running_mean, running_var, d);
     const BnRowFns *f = bn_rows();
 
     #pragma omp parallel for schedule(static)
@@ -602,7 +683,7 @@ static void bn_backward_eval(real *dinp /* [N,C,HW] or NULL */, real *dgamma /* 
         const double rs = 1.0 / sqrt((double)running_var[c] + (double)d->eps);
         if (!sharded && (dgamma || dbeta)) {
             double sum_dy, sum_dy_xhat;
-            bn_channel_sums(f, &sum_dy, &sum_dy_xhat, dout, inp, c, N, HW, cstride, mu, rs);
+            bn_channel_sums(f, &sum_dy, &sum_dy_xhat, dout, inp, c, N, HW, cstride, mu, rs, bn_dy_tmp(scratch, HW));
             if (dbeta) dbeta[c] += (real)sum_dy;
             if (dgamma) dgamma[c] += (real)sum_dy_xhat;
         }
@@ -610,18 +691,29 @@ static void bn_backward_eval(real *dinp /* [N,C,HW] or NULL */, real *dgamma /* 
         const double k = (gamma ? (double)gamma[c] : 1.0) * rs;
         for (int n = 0; n < N; n++) {
             const long o = (long)c * HW + n * cstride;
-            f->dx_eval(dinp + o, dout + o, HW, k, store);
+            f->dx_eval(dinp + o, bn_dy_row(dout, o, HW, bn_dy_tmp(scratch, HW)), HW, k, store);
         }
     }
+    free(scratch);
+    return 0;
 }
 
 void batchnorm_backward_eval(real *dinp, real *dgamma, real *dbeta, const real *dout, const real *inp,
                              const real *gamma, const real *running_mean, const real *running_var, const BNDims *d) {
-    bn_backward_eval(dinp, dgamma, dbeta, dout, inp, gamma, running_mean, running_var, d, 0);
+    const BnDy dy = {dout, NULL};
+    bn_backward_eval(dinp, dgamma, dbeta, dy, inp, gamma, running_mean, running_var, d, 0);
 }
 
 void batchnorm_backward_eval_store(real *dinp, real *dgamma, real *dbeta, const real *dout, const real *inp,
                                    const real *gamma, const real *running_mean, const real *running_var,
                                    const BNDims *d) {
-    bn_backward_eval(dinp, dgamma, dbeta, dout, inp, gamma, running_mean, running_var, d, 1);
+    const BnDy dy = {dout, NULL};
+    bn_backward_eval(dinp, dgamma, dbeta, dy, inp, gamma, running_mean, running_var, d, 1);
+}
+
+int batchnorm_hardtanh_backward_eval(real *dinp, real *dgamma, real *dbeta, const real *dout, const real *out,
+                                     const real *inp, const real *gamma, const real *running_mean,
+                                     const real *running_var, const BNDims *d, int store) {
+    const BnDy dy = {dout, out};
+    return bn_backward_eval(dinp, dgamma, dbeta, dy, inp, gamma, running_mean, running_var, d, store);
 }
