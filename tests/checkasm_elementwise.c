@@ -476,9 +476,64 @@ static void act_run(unsigned mask, const void *cv, CkOut *o) {
     relu_backward(rl, c->dy, c->x, c->n);
 }
 
+/* ------------------------------------------------------------ weight sign row */
+typedef struct {
+    size_t n;
+    double bits;
+    int zplus;
+    real *x;
+} SrCase;
+
+#define SR_FIXED 54
+static void *sr_gen(int i, Rng *r, char *shape, size_t len) {
+    static const size_t lens[] = {1, 2, 7, 8, 9, 17, 576, 1152, 4608};
+    static const double bitsv[] = {0, 1, 2, 4, 8, 32};
+    SrCase *c = calloc(1, sizeof *c);
+    c->n = i < SR_FIXED ? lens[i % 9] : 1 + rng_below(r, 5000);
+    c->bits = i < SR_FIXED ? bitsv[i / 9] : bitsv[rng_below(r, 6)];
+    c->zplus = (int)rng_below(r, 2);
+    c->x = malloc(c->n * sizeof(real));
+    for (size_t k = 0; k < c->n; k++) c->x[k] = (real)(4 * rng_uniform(r) - 2);
+    /* exact zeros, quantized values landing on 0, a constant row, and (rarely) NaN and -0 */
+    const uint64_t kind = rng_below(r, 6);
+    for (size_t k = 0; k < c->n; k += 5) c->x[k] = kind == 0 ? (real)0 : kind == 1 ? (real)-0.0 : c->x[k];
+    if (kind == 2)
+        for (size_t k = 0; k < c->n; k++) c->x[k] = (real)0.25;
+    if (kind == 3 && c->n > 3) c->x[c->n / 2] = (real)NAN;
+    if (kind == 4) { /* a symmetric range: the middle level is 0 exactly at odd qmax + 1 */
+        c->x[0] = (real)-1;
+        if (c->n > 1) c->x[1] = (real)1;
+    }
+    snprintf(shape, len, "n %zu bits %g zplus %d kind %d", c->n, c->bits, c->zplus, (int)kind);
+    return c;
+}
+
+static void sr_free(void *cv) {
+    SrCase *c = cv;
+    free(c->x), free(c);
+}
+
+/* minmax_uniform_row then sign_value: the unfused weight path */
+static void sr_ref(const void *cv, CkOut *o) {
+    const SrCase *c = cv;
+    int8_t *b8 = ck_out(o, "Bw", CK_U8, c->n);
+    real *wq = malloc(c->n * sizeof(real));
+    minmax_uniform_row(wq, NULL, NULL, c->x, c->n, c->bits, c->bits == 0 ? 0 : quant_qmax(c->bits));
+    for (size_t i = 0; i < c->n; i++) b8[i] = (int8_t)sign_value(wq[i], c->zplus);
+    free(wq);
+}
+
+static void sr_run(unsigned mask, const void *cv, CkOut *o) {
+    const SrCase *c = cv;
+    (void)mask;
+    quant_sign_row_i8(ck_out(o, "Bw", CK_U8, c->n), c->x, c->n, c->bits, c->bits == 0 ? 0 : quant_qmax(c->bits),
+                      c->zplus);
+}
+
 const CkKernel ck_elementwise[] = {
     {"optim.adamw_step", 8, 30, ad_gen, ad_ref, NULL, ad_run, ad_free},
     {"quant.quant_codes_u8", QC_FIXED, 40, qc_gen, qc_ref, NULL, qc_run, qc_free},
+    {"quant.quant_sign_row_i8", SR_FIXED, 60, sr_gen, sr_ref, NULL, sr_run, sr_free},
     {"batchnorm.forward", 10, 40, bn_gen, bnf_ref, NULL, bnf_run, bn_free},
     {"batchnorm.backward", 10, 40, bn_gen, bnb_ref, NULL, bnb_run, bn_free},
     {"batchnorm.row_sums", 10, 40, bn_gen, bns_ref, NULL, bns_run, bn_free},
