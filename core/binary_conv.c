@@ -477,11 +477,15 @@ static int fwd_acts(SavedView *s, CodeTables *tab, real *zp, real *range, real *
     const QuantRangeHook hook = d->sp ? range_over_ranks : NULL;
     if (s->codes) {
         const real *a0 = inp;
-        if (normed) {
-            act_normalize_forward(a0buf, s->sig_a, s->mean_a, inp, N, CHW);
+        real mn, mx;
+        if (normed && act_normalize_forward_minmax(a0buf, s->sig_a, s->mean_a, &mn, &mx, inp, N, CHW)) {
+            /* E3's pass gave A0's range: no second read of A0 for it (normed implies train) */
             a0 = a0buf;
+            minmax_per_tensor_params_known(zp, range, running, mn, mx, a0[0], hook, (void *)d->sp);
+        } else {
+            if (normed) a0 = a0buf; /* written by the call above (NaN or a zero extreme: scanned) */
+            minmax_per_tensor_params_ex(zp, range, running, a0, nin, train, hook, (void *)d->sp);
         }
-        minmax_per_tensor_params_ex(zp, range, running, a0, nin, train, hook, (void *)d->sp);
         quant_codes_u8(s->codes, a0, nin, *zp, quant_scale(*range, bits), quant_qmax(bits));
         code_tables(tab, *zp, *range, bits, opt->sign_zero == SIGN_ZERO_IS_PLUS_ONE);
     } else {

@@ -381,19 +381,31 @@ void minmax_per_tensor_params(real *zp_used, real *range_used, real *running /* 
     minmax_per_tensor_params_ex(zp_used, range_used, running, x, n, train, NULL, NULL);
 }
 
+/* running.mul_(momentum).add_(value * (1 - momentum)): the Python scalars
+ * 0.9 and 1 - 0.9 become reals; two products, one sum */
+static void running_update(real *running /* [2] */, real zp, real R) {
+    const real m = (real)0.9, m1 = (real)(1.0 - 0.9);
+    real a = running[0] * m, b = zp * m1;
+    running[0] = a + b;
+    a = running[1] * m;
+    b = R * m1;
+    running[1] = a + b;
+}
+
+void minmax_per_tensor_params_known(real *zp_used, real *range_used, real *running /* [2] */, real mn, real mx,
+                                    real first, QuantRangeHook hook, void *ctx) {
+    if (hook) hook(&mn, &mx, first, ctx);
+    *zp_used = mn;
+    *range_used = mx - mn;
+    running_update(running, mn, mx - mn);
+}
+
 void minmax_per_tensor_params_ex(real *zp_used, real *range_used, real *running /* [2] */, const real *x /* [n] */,
                                  size_t n, int train, QuantRangeHook hook, void *ctx) {
     real zp, R;
     if (train) {
         quant_minmax_params_ex(&zp, &R, x, n, hook, ctx);
-        /* running.mul_(momentum).add_(value * (1 - momentum)): the Python
-         * scalars 0.9 and 1 - 0.9 become reals; two products, one sum */
-        const real m = (real)0.9, m1 = (real)(1.0 - 0.9);
-        real a = running[0] * m, b = zp * m1;
-        running[0] = a + b;
-        a = running[1] * m;
-        b = R * m1;
-        running[1] = a + b;
+        running_update(running, zp, R);
     } else {
         zp = running[0];
         R = running[1];
@@ -656,6 +668,59 @@ void recu_clamp_backward(real *dw1 /* [n] */, const real *dw2 /* [n] */, const r
     #pragma omp parallel for schedule(static) if (n > PAR_MIN)
     for (size_t i = 0; i < n; i++)
         if (w1[i] >= -q && w1[i] <= q) dw1[i] += dw2[i];
+}
+
+/* act_normalize_forward's rows, each also giving the min and max of the a0
+ * it writes over 8 lanes (exact values: the order does not matter for them) */
+static void act_norm_row_mm(real *y, real *sigma, real *mean, real *mn, real *mx, const real *x, size_t m) {
+    double mu, var;
+    row_mean_var(x, m, &mu, &var);
+    *mean = (real)mu;
+    const real s = R_SQRT((real)var + STD_EPS);
+    *sigma = s;
+    real ln[8], lx[8];
+    for (int k = 0; k < 8; k++) ln[k] = (real)INFINITY, lx[k] = (real)-INFINITY;
+    size_t i = 0;
+    for (; i + 8 <= m; i += 8)
+        for (int k = 0; k < 8; k++) {
+            const real v = x[i + (size_t)k] / s;
+            y[i + (size_t)k] = v;
+            ln[k] = v < ln[k] ? v : ln[k];
+            lx[k] = v > lx[k] ? v : lx[k];
+        }
+    for (; i < m; i++) {
+        const real v = x[i] / s;
+        y[i] = v;
+        ln[0] = v < ln[0] ? v : ln[0];
+        lx[0] = v > lx[0] ? v : lx[0];
+    }
+    for (int k = 1; k < 8; k++) {
+        ln[0] = ln[k] < ln[0] ? ln[k] : ln[0];
+        lx[0] = lx[k] > lx[0] ? lx[k] : lx[0];
+    }
+    *mn = ln[0];
+    *mx = lx[0];
+}
+
+int act_normalize_forward_minmax(real *a0 /* [N,m] */, real *sigma /* [N] */, real *mean /* [N] */, real *mn_out,
+                                 real *mx_out, const real *a /* [N,m] */, int N, size_t m) {
+    real rmn[N > 0 ? N : 1], rmx[N > 0 ? N : 1];
+    #pragma omp parallel for schedule(static) if ((size_t)N * m > PAR_MIN)
+    for (int n = 0; n < N; n++)
+        act_norm_row_mm(a0 + (size_t)n * m, &sigma[n], &mean[n], &rmn[n], &rmx[n], a + (size_t)n * m, m);
+    if (N <= 0) return 0;
+    real mn = rmn[0], mx = rmx[0];
+    int ok = 1;
+    for (int n = 0; n < N; n++) {
+        /* sigma finite (and > 0: sqrt(var + 1e-5)) <=> every x of the row finite: then no a0 is NaN */
+        if (!isfinite(sigma[n])) ok = 0;
+        mn = rmn[n] < mn ? rmn[n] : mn;
+        mx = rmx[n] > mx ? rmx[n] : mx;
+    }
+    *mn_out = mn;
+    *mx_out = mx;
+    /* a zero extreme's sign depends on the scan's order: the caller scans */
+    return ok && mn != 0 && mx != 0;
 }
 
 void act_normalize_forward(real *a0 /* [N,m] */, real *sigma /* [N] */, real *mean /* [N] */,

@@ -101,6 +101,11 @@ void minmax_uniform_per_tensor_ex(real *out /* [n] */, real *running /* [2] */, 
                                   void *ctx);
 void minmax_per_tensor_params_ex(real *zp_used, real *range_used, real *running /* [2] */, const real *x /* [n] */,
                                  size_t n, int train, QuantRangeHook hook, void *ctx);
+/* its train branch with the min and max already known (first = x[0], not NaN):
+ * bitwise minmax_per_tensor_params_ex(.., train = 1, ..) of an x without NaN whose
+ * min and max are mn and mx and are not zeros (act_normalize_forward_minmax) */
+void minmax_per_tensor_params_known(real *zp_used, real *range_used, real *running /* [2] */, real mn, real mx,
+                                    real first, QuantRangeHook hook, void *ctx);
 
 /* pseudo-gradient of every min-max quantizer: dx += dout (straight-through, no clamp mask) */
 void minmax_uniform_backward(real *dx /* [n] */, const real *dout /* [n] */, size_t n);
@@ -210,6 +215,13 @@ void recu_clamp_backward(real *dw1 /* [n] */, const real *dw2 /* [n] */, const r
  *   dA_i += dA0_i/sigma - (A_i - mean)/((m-1) sigma^3) * sum_j dA0_j A_j. */
 void act_normalize_forward(real *a0 /* [N,m] */, real *sigma /* [N] */, real *mean /* [N] */,
                            const real *a /* [N,m] */, int N, size_t m);
+/* the same a0, sigma and mean, and the min and max of a0 from the same pass (the
+ * per-tensor quantizer's range without another read of a0). Returns 1 when they
+ * are bitwise what quant_minmax_params(a0) gives: no NaN in a0 (every sigma
+ * finite) and neither extreme a zero (whose sign depends on a scan's order);
+ * else 0, and the caller scans a0. */
+int act_normalize_forward_minmax(real *a0 /* [N,m] */, real *sigma /* [N] */, real *mean /* [N] */, real *mn,
+                                 real *mx, const real *a /* [N,m] */, int N, size_t m);
 void act_normalize_backward(real *da /* [N,m] */, const real *da0 /* [N,m] */, const real *a /* [N,m] */,
                             const real *sigma /* [N] */, const real *mean /* [N] */, int N, size_t m);
 

@@ -18,6 +18,9 @@
  *    whichever comes first, EXCEPT where the division overshoots, y = qmax + ulp:
  *    a hand-found case checks that the maximum then stays the maximum.
  *  - the noise helper: range, exactness, thread-count and length invariance.
+ *  - E3 with the range from its own pass (act_normalize_forward_minmax and
+ *    minmax_per_tensor_params_known) bitwise against E3 then the scan, with and
+ *    without a range hook; NaN, inf and zero extremes must ask for the scan.
  *  - ApproxSign factor values at grid points; sign(0); STE accumulation;
  *    the ReCU clamp on a hand example. */
 #include <math.h>
@@ -452,6 +455,56 @@ static void test_sign_and_friends(void) {
     }
 }
 
+/* act_normalize_forward_minmax against act_normalize_forward then the scan
+ * (minmax_per_tensor_params_ex), bitwise: a0, sigma, mean, and through
+ * minmax_per_tensor_params_known the zp, range and running range, with and
+ * without a range hook; NaN rows and zero extremes must send the caller to the scan. */
+static void widen_hook(real *mn, real *mx, real first, void *ctx) {
+    (void)first, (void)ctx;
+    *mn = *mn - (real)0.5;
+    *mx = *mx * (real)2;
+}
+static int same_bits(real a, real b) { return memcmp(&a, &b, sizeof a) == 0; }
+static void test_e3_minmax(void) {
+    Rng r = rng_stream(5, RNG_TEST, 3, 0);
+    int known = 0, scanned = 0;
+    for (int it = 0; it < 120; it++) {
+        const int N = 1 + (int)rng_below(&r, 6), kind = it % 6;
+        const size_t m = 2 + rng_below(&r, 3000), n = (size_t)N * m;
+        real *x = malloc(n * sizeof(real)), *y1 = malloc(n * sizeof(real)), *y2 = malloc(n * sizeof(real));
+        real s1[8], m1[8], s2[8], m2[8], mn = 0, mx = 0;
+        for (size_t i = 0; i < n; i++) x[i] = (real)(3 * rng_uniform(&r) - 1);
+        if (kind == 1) /* all >= 0 with exact zeros: a zero minimum */
+            for (size_t i = 0; i < n; i++) x[i] = i % 7 == 0 ? (real)0 : (real)fabs((double)x[i]);
+        if (kind == 2) x[rng_below(&r, n)] = (real)NAN;
+        if (kind == 3) x[rng_below(&r, n)] = (real)INFINITY;
+        if (kind == 4) /* all <= 0 with -0: a zero maximum */
+            for (size_t i = 0; i < n; i++) x[i] = i % 5 == 0 ? (real)-0.0 : -(real)fabs((double)x[i]);
+        act_normalize_forward(y1, s1, m1, x, N, m);
+        const int ok = act_normalize_forward_minmax(y2, s2, m2, &mn, &mx, x, N, m);
+        CHECK(memcmp(y1, y2, n * sizeof(real)) == 0 && memcmp(s1, s2, (size_t)N * sizeof(real)) == 0 &&
+                  memcmp(m1, m2, (size_t)N * sizeof(real)) == 0,
+              "E3 minmax: a0/sigma/mean differ from act_normalize_forward (N %d m %zu kind %d)", N, m, kind);
+        if (kind >= 1 && kind <= 4) CHECK(!ok, "E3 minmax: kind %d (NaN, inf or a zero extreme) must ask for the scan", kind);
+        if (kind == 0 || kind == 5) CHECK(ok, "E3 minmax: plain data must give the range (N %d m %zu)", N, m);
+        if (ok) {
+            for (int h = 0; h < 2; h++) {
+                real za, ra, zb, rb, runa[2] = {(real)0.3, (real)1.7}, runb[2] = {(real)0.3, (real)1.7};
+                minmax_per_tensor_params_ex(&za, &ra, runa, y1, n, 1, h ? widen_hook : NULL, NULL);
+                minmax_per_tensor_params_known(&zb, &rb, runb, mn, mx, y2[0], h ? widen_hook : NULL, NULL);
+                CHECK(same_bits(za, zb) && same_bits(ra, rb) && same_bits(runa[0], runb[0]) &&
+                          same_bits(runa[1], runb[1]),
+                      "E3 minmax: zp/range/running differ from the scan (N %d m %zu hook %d)", N, m, h);
+            }
+            known++;
+        } else {
+            scanned++;
+        }
+        free(x), free(y1), free(y2);
+    }
+    CHECK(known > 0 && scanned > 0, "E3 minmax: both outcomes exercised (%d, %d)", known, scanned);
+}
+
 int main(void) {
     test_fd();
     test_threshold();
@@ -460,5 +513,6 @@ int main(void) {
     test_grad_quant();
     test_noise();
     test_sign_and_friends();
+    test_e3_minmax();
     return tu_finish("quant");
 }
