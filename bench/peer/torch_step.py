@@ -1,10 +1,12 @@
 #!/usr/bin/python3
 """PyTorch CPU training-step benchmark: the "peer" of the C engine.
 
-Trains the CIFAR-10 ResNet-18 of method.md 4.1 on random in-memory data
-(inputs U[0,1) [N,3,32,32] as ToTensor gives, labels 0..9, drawn once from a
-seeded generator before timing; data loading is deliberately not measured)
-and times the training step:
+Trains the CIFAR-10 ResNet-18 of method.md 4.1 (--arch cifar_resnet18, the
+default) or the ImageNet ResNet-18 of method.md 4.2 (--arch imagenet_resnet18,
+224 px, 1000 classes) on random in-memory data (inputs U[0,1) [N,3,S,S] as
+ToTensor gives, labels below the class count, drawn once from a seeded
+generator before timing; data loading is deliberately not measured) and times
+the training step:
 
   --mode fakequant  the authors' semantics, all emulated in fp32 the way their
                     PyTorch code does it (method.md 3): every block conv is a
@@ -22,10 +24,15 @@ and times the training step:
   --mode fp32       the same network with plain nn.Conv2d (bias=False) in place
                     of every binary conv: ordinary full-precision training.
 
-Both: fp32 stem conv3x3 -> BN (no activation), BasicBlocks with BN, Hardtanh
-and the option-A shortcut (AvgPool2d(2) + zero channel padding, planes//4 on
-each side), avg_pool2d(4), BatchNorm1d(512), Linear(512 -> 10), mean
-cross-entropy, AdamW as in the recipe of method.md 5.1/5.2 (lr 1e-3, betas
+CIFAR, both modes: fp32 stem conv3x3 -> BN (no activation), BasicBlocks with
+BN, Hardtanh and the option-A shortcut (AvgPool2d(2) + zero channel padding,
+planes//4 on each side), avg_pool2d(4), BatchNorm1d(512), Linear(512 -> 10).
+ImageNet (core/models/imagenet_resnet.c): fp32 stem conv7x7 s2 -> BN ->
+Hardtanh -> MaxPool(3, s2, p1); stages of [64, 128, 256, 512] x 2 blocks with
+the Bi-Real shortcut around each conv (out = HT(BN1(conv1(x)) + res),
+out2 = HT(BN2(conv2(out)) + out); res = fp32 conv1x1 s2 -> BN where the shape
+changes); global average pool, BatchNorm1d(512), Linear(512 -> 1000); every
+BatchNorm2d gamma = 1e-8. Both nets: mean cross-entropy, AdamW as in the recipe of method.md 5.1/5.2 (lr 1e-3, betas
 (0.9, 0.999), eps 1e-8, weight_decay 1e-5 decoupled, on every parameter) with
 CosineAnnealingLR stepped once per iteration. model.train() throughout.
 
@@ -40,6 +47,7 @@ Use Debian's /usr/bin/python3 (python3-torch 1.13, numpy):
     nice /usr/bin/python3 bench/peer/torch_step.py --mode fakequant --batch 16
     nice /usr/bin/python3 bench/peer/torch_step.py --mode fp32 --batch 64 --json
     nice /usr/bin/python3 bench/peer/torch_step.py --mode fakequant --check-learns
+    nice /usr/bin/python3 bench/peer/torch_step.py --arch imagenet_resnet18 --mode fp32 --batch 16 --json
 """
 
 import argparse
@@ -60,13 +68,18 @@ sys.path.insert(0, os.path.join(HERE, "..", "..", "tests", "golden"))
 sys.dont_write_bytecode = True  # no __pycache__ in tests/golden
 import make_bconv_golden as G  # noqa: E402  (its import sets 1 thread; main() sets ours afterwards)
 
-# Parameter counts of the C engine's cifar_resnet18 (model_summary() of
-# core/model.c, "parameters:" line, for model.conv = cyclebnn and fp32; the
-# difference, 3840, is the alphas of the 16 binary convs: 2*(64+128+256+512)*2).
-# Obtained by building the model with model_build("cifar_resnet18", ...) from
-# build/libcbnn_f32.a and calling model_summary() (Model.n_params itself is
-# larger: it includes alignment padding of the parameter arena).
-EXPECTED_PARAMS = {"fakequant": 11005002, "fp32": 11001162}
+# Parameter counts of the C engine's nets (model_summary() of core/model.c,
+# "parameters:" line, for model.conv = cyclebnn and fp32; the difference, 3840,
+# is the alphas of the 16 binary convs: 2*(64+128+256+512)*2), by (arch,
+# classes, mode). CIFAR: from model_build("cifar_resnet18", ...) and
+# model_summary(); ImageNet at 1000 classes: the "params_model" field of
+# `build/bench/train_step --arch imagenet_resnet18 --size 224 [--mode fp32]
+# --json`, the same sum (Model.n_params itself is larger: it includes alignment
+# padding of the parameter arena). Other class counts are printed, not checked.
+EXPECTED_PARAMS = {
+    ("cifar_resnet18", 10, "fakequant"): 11005002, ("cifar_resnet18", 10, "fp32"): 11001162,
+    ("imagenet_resnet18", 1000, "fakequant"): 11694376, ("imagenet_resnet18", 1000, "fp32"): 11690536,
+}
 
 BITS = 4.0        # weight/activation bits (float, as CPT's args.num_bits)
 GRAD_BITS = 8.0   # error bits
@@ -198,6 +211,65 @@ class CifarResNet18(nn.Module):
         return self.fc(self.bn_head(out))
 
 
+class BiRealBlock(nn.Module):
+    """The ImageNet ResNet-18 block of method.md 4.2: a shortcut around each conv."""
+
+    def __init__(self, in_planes, planes, stride, make_conv):
+        super().__init__()
+        self.conv1 = make_conv(in_planes, planes, stride)
+        self.bn1 = nn.BatchNorm2d(planes)
+        self.conv2 = make_conv(planes, planes, 1)
+        self.bn2 = nn.BatchNorm2d(planes)
+        self.ht = nn.Hardtanh()
+        self.downsample = None
+        if stride != 1 or in_planes != planes:
+            self.downsample = nn.Sequential(nn.Conv2d(in_planes, planes, 1, stride=stride, bias=False),
+                                            nn.BatchNorm2d(planes))
+
+    def forward(self, x):
+        res = x if self.downsample is None else self.downsample(x)
+        out = self.ht(self.bn1(self.conv1(x)) + res)
+        return self.ht(self.bn2(self.conv2(out)) + out)
+
+
+class ImagenetResNet18(nn.Module):
+    """method.md 4.2 (ReCU ImageNet resnet18_1w1a; the engine's core/models/imagenet_resnet.c)."""
+
+    def __init__(self, mode, num_classes=1000, inert_clamp=False):
+        super().__init__()
+        if mode == "fakequant":
+            def make_conv(i, o, s):
+                return BinarizeConv2d(i, o, 3, stride=s, padding=1, inert_clamp=inert_clamp)
+        else:
+            def make_conv(i, o, s):
+                return nn.Conv2d(i, o, 3, stride=s, padding=1, bias=False)
+        self.conv1 = nn.Conv2d(3, 64, 7, stride=2, padding=3, bias=False)
+        self.bn1 = nn.BatchNorm2d(64)
+        self.ht = nn.Hardtanh()
+        self.maxpool = nn.MaxPool2d(3, stride=2, padding=1)
+        layers, in_planes = [], 64
+        for planes, stride in zip((64, 128, 256, 512), (1, 2, 2, 2)):
+            for s in (stride, 1):
+                layers.append(BiRealBlock(in_planes, planes, s, make_conv))
+                in_planes = planes
+        self.layers = nn.Sequential(*layers)
+        self.bn_head = nn.BatchNorm1d(512)
+        self.fc = nn.Linear(512, num_classes)
+        for m in self.modules():
+            if isinstance(m, nn.Conv2d):          # BinarizeConv2d and the downsample convs included
+                nn.init.kaiming_normal_(m.weight)
+            elif isinstance(m, nn.BatchNorm2d):   # every BatchNorm2d, stem and downsample included
+                nn.init.constant_(m.weight, 1e-8)
+        # BatchNorm1d and Linear: defaults; alpha ~ U[0,1)
+
+    def forward(self, x):
+        out = self.maxpool(self.ht(self.bn1(self.conv1(x))))
+        out = self.layers(out)
+        out = F.avg_pool2d(out, out.size(3))     # AvgPool2d(7) at 224 px: the global average
+        out = out.view(out.size(0), -1)
+        return self.fc(self.bn_head(out))
+
+
 def blas_libraries():
     libs = set()
     try:
@@ -214,7 +286,8 @@ def blas_libraries():
 
 def build(args):
     torch.manual_seed(args.seed)
-    model = CifarResNet18(args.mode, inert_clamp=args.inert_clamp)
+    net = ImagenetResNet18 if args.arch == "imagenet_resnet18" else CifarResNet18
+    model = net(args.mode, num_classes=args.classes, inert_clamp=args.inert_clamp)
     model.train()
     # Recipe of method.md 5.1/5.2 (README CIFAR command = the ImageNet flags):
     # AdamW (torch.optim.AdamW), lr 1e-3, betas (0.9, 0.999), eps 1e-8,
@@ -225,10 +298,10 @@ def build(args):
     return model, opt, sched
 
 
-def make_data(batch, n_batches, seed):
+def make_data(batch, n_batches, seed, size=32, classes=10):
     gen = torch.Generator().manual_seed(seed + 12345)
-    xs = [torch.rand(batch, 3, 32, 32, generator=gen) for _ in range(n_batches)]
-    ys = [torch.randint(0, 10, (batch,), generator=gen) for _ in range(n_batches)]
+    xs = [torch.rand(batch, 3, size, size, generator=gen) for _ in range(n_batches)]
+    ys = [torch.randint(0, classes, (batch,), generator=gen) for _ in range(n_batches)]
     return xs, ys
 
 
@@ -247,7 +320,7 @@ def step(model, opt, sched, crit, x, y):
 
 
 def check_learns(args, model, opt, sched, crit):
-    x, y = make_data(args.batch, 1, args.seed)
+    x, y = make_data(args.batch, 1, args.seed, args.size, args.classes)
     x, y = x[0], y[0]
     losses = []
     for i in range(args.check_steps):
@@ -266,6 +339,9 @@ def check_learns(args, model, opt, sched, crit):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--arch", choices=("cifar_resnet18", "imagenet_resnet18"), default="cifar_resnet18")
+    ap.add_argument("--size", type=int, default=0, help="input side in pixels (default: 32 CIFAR, 224 ImageNet)")
+    ap.add_argument("--classes", type=int, default=0, help="default: 10 CIFAR, 1000 ImageNet")
     ap.add_argument("--mode", choices=("fakequant", "fp32"), default="fakequant")
     ap.add_argument("--batch", type=int, default=16)
     ap.add_argument("--threads", type=int, default=2)
@@ -280,6 +356,11 @@ def main():
                     help="instead of timing, train --check-steps steps on one fixed batch and check the loss falls")
     ap.add_argument("--check-steps", type=int, default=30)
     args = ap.parse_args()
+    inet = args.arch == "imagenet_resnet18"
+    args.size = args.size or (224 if inet else 32)
+    args.classes = args.classes or (1000 if inet else 10)
+    if args.size < (64 if inet else 8):
+        ap.error("--size %d is too small for %s" % (args.size, args.arch))
 
     torch.set_num_threads(args.threads)
     torch.set_num_interop_threads(1)
@@ -289,19 +370,23 @@ def main():
     model, opt, sched = build(args)
     n_params = sum(p.numel() for p in model.parameters())
     n_buffers = sum(b.numel() for b in model.buffers())
-    expected = EXPECTED_PARAMS[args.mode]
-    print("torch %s, threads %d (interop %d), mkldnn available %s (enabled %s), mode %s, batch %d"
+    expected = EXPECTED_PARAMS.get((args.arch, args.classes, args.mode))
+    print("torch %s, threads %d (interop %d), mkldnn available %s (enabled %s), %s %dx%d, %d classes, mode %s, batch %d"
           % (torch.__version__, torch.get_num_threads(), torch.get_num_interop_threads(),
-             torch.backends.mkldnn.is_available(), torch.backends.mkldnn.enabled, args.mode, args.batch))
-    print("parameters: %d (C engine: %d) %s; buffers %d"
-          % (n_params, expected, "OK" if n_params == expected else "MISMATCH", n_buffers))
-    assert n_params == expected, "parameter count differs from the C engine's"
+             torch.backends.mkldnn.is_available(), torch.backends.mkldnn.enabled, args.arch, args.size, args.size,
+             args.classes, args.mode, args.batch))
+    if expected is None:
+        print("parameters: %d (no C engine count recorded for %d classes); buffers %d" % (n_params, args.classes, n_buffers))
+    else:
+        print("parameters: %d (C engine: %d) %s; buffers %d"
+              % (n_params, expected, "OK" if n_params == expected else "MISMATCH", n_buffers))
+        assert n_params == expected, "parameter count differs from the C engine's"
     crit = nn.CrossEntropyLoss()
 
     if args.check_learns:
         return check_learns(args, model, opt, sched, crit)
 
-    xs, ys = make_data(args.batch, 4, args.seed)
+    xs, ys = make_data(args.batch, 4, args.seed, args.size, args.classes)
     nb = len(xs)
     setup_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0  # torch + model + data (AdamW state comes lazily)
     it = 0
@@ -341,12 +426,13 @@ def main():
     print("native libraries: %s" % (", ".join(libs) or "?"))
     if args.json:
         print(json.dumps({
-            "engine": "pytorch", "mode": args.mode, "batch": args.batch, "threads": args.threads,
+            "engine": "pytorch", "arch": args.arch, "size": args.size, "classes": args.classes,
+            "mode": args.mode, "batch": args.batch, "threads": args.threads,
             "torch": torch.__version__, "mkldnn": torch.backends.mkldnn.is_available(),
             "mkldnn_enabled": torch.backends.mkldnn.enabled, "inert_clamp": args.inert_clamp,
             "bits": BITS if args.mode == "fakequant" else 32, "grad_bits": GRAD_BITS if args.mode == "fakequant" else 32,
             "params": n_params, "steps": steps, "reps": args.reps, "warmup": len(warm_times),
-            "img_per_s": rates, "img_per_s_median": med,
+            "img_per_s": rates, "img_per_s_median": med, "img_per_s_min": min(rates), "img_per_s_max": max(rates),
             "forward_ms": ms["forward"], "backward_ms": ms["backward"], "optimizer_ms": ms["optimizer"],
             "step_ms": ms["step"], "peak_rss_mib": peak_mib, "setup_rss_mib": base_mib, "model_data_rss_mib": setup_mib, "libraries": libs,
         }))
