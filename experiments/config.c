@@ -30,6 +30,7 @@
  *   an empty value, ~ or null means "" for strings and {} for mappings
  *   tags are ignored; aliases are rejected; dotted keys (optim.lr: 0.1) are
  *   accepted and mean the same as nesting. */
+#include "ops/conv2d_onednn.h"
 #include "config.h"
 #include "stats.h"
 
@@ -1126,6 +1127,13 @@ static int cross_check(const RunConfig *c, char *msg, size_t cap, const char *bl
     if (check_task(c, msg, cap, blame) || check_data(c, msg, cap, blame) || check_length(c, msg, cap, blame) ||
         check_precision(c, msg, cap, blame) || check_detect(c, msg, cap, blame))
         return -1;
+    /* a backend this build cannot run (core/ops/conv2d_onednn.h): refused
+     * before anything trains */
+    const char *be = conv2d_backend_error(c->fp32_conv);
+    if (be) {
+        snprintf(msg, cap, "key %s", be);
+        return blame_keys(blame, "model.fp32_conv", NULL);
+    }
     /* PyTorch's SGD refuses the same combination */
     if (c->optimizer == OPTIM_SGD && c->nesterov && (c->momentum <= 0 || c->dampening != 0)) {
         snprintf(msg, cap, "key 'optim.nesterov' needs optim.momentum > 0 and optim.dampening = 0, got %g and %g",
