@@ -306,6 +306,49 @@ DEFINE_HELPERS(c, )
 #ifdef BWD8_X86
 DEFINE_HELPERS(avx2, T_AVX2)
 DEFINE_HELPERS(avx512, T_AVX512)
+
+/* col2im for maps of at most 16 pixels (CIFAR's 4x4 stage; an input plane
+ * and an output plane of one sample each fit one zmm): per channel, every
+ * tap's 16 int32 of the GEMM block are moved to the input pixels they reach
+ * by one masked permute (vpermd, zero where the tap reaches no output) and
+ * added. The generic loop spends most of its time on runs of 3-4 pixels
+ * there (as long as the GEMM itself at 512->512 4x4). The same integer adds. */
+static T_AVX512 void col2im_avx512_small(int32_t *I, const int32_t *src, size_t ld, const ConvDims *d, int c0,
+                                         int c1) {
+    const int H = d->H, W = d->W, KH = d->KH, KW = d->KW, OH = d->OH, OW = d->OW, st = d->stride, p = d->pad;
+    const int T = KH * KW, HW = H * W;
+    int32_t idx[T][16];
+    __mmask16 msk[T];
+    for (int t = 0; t < T; t++) {
+        const int kh = t / KW, kw = t % KW;
+        unsigned m = 0;
+        for (int i = 0; i < 16; i++) {
+            idx[t][i] = 0;
+            if (i >= HW) continue;
+            const int th = i / W + p - kh, tw = i % W + p - kw; /* = oh*st, ow*st when the tap reaches (h, w) */
+            if (th < 0 || tw < 0 || th % st || tw % st || th / st >= OH || tw / st >= OW) continue;
+            idx[t][i] = th / st * OW + tw / st;
+            m |= 1u << i;
+        }
+        msk[t] = (__mmask16)m;
+    }
+    const __mmask16 pin = (__mmask16)((1u << HW) - 1), pout = (__mmask16)((1u << (OH * OW)) - 1);
+    for (int c = c0; c < c1; c++) {
+        int32_t *plane = I + (size_t)c * HW;
+        __m512i acc = _mm512_maskz_loadu_epi32(pin, plane);
+        const int32_t *sc = src + (size_t)(c - c0) * T * ld;
+        for (int t = 0; t < T; t++) {
+            const __m512i v = _mm512_maskz_loadu_epi32(pout, sc + (size_t)t * ld);
+            const __m512i ix = _mm512_loadu_si512(idx[t]);
+            acc = _mm512_add_epi32(acc, _mm512_maskz_permutexvar_epi32(msk[t], ix, v));
+        }
+        _mm512_mask_storeu_epi32(plane, pin, acc);
+    }
+}
+static T_AVX512 void col2im_avx512x(int32_t *I, const int32_t *src, size_t ld, const ConvDims *d, int c0, int c1) {
+    if (d->H * d->W <= 16 && d->OH * d->OW <= 16) col2im_avx512_small(I, src, ld, d, c0, c1);
+    else col2im_avx512(I, src, ld, d, c0, c1);
+}
 #endif
 
 /* S[c][h][w] = sum of colsum[c][kh][kw] over the taps that reach (h, w) from
@@ -1078,16 +1121,16 @@ static void wgrad_sums_avxvnni(int64_t *isum, int64_t *ssum, const uint8_t *code
     wgrad_drv_any(&k, NULL, isum, ssum, codes, ba, 0, 0, d);
 }
 static void dgrad_avx512(real *dx, const uint8_t *codes, const int8_t *bw, real zp, real s, const ConvDims *d) {
-    static const Kern k = {gemm_avx512vnni, col2im_avx512, epi_avx512};
+    static const Kern k = {gemm_avx512vnni, col2im_avx512x, epi_avx512};
     dgrad_drv(&k, dx, codes, bw, zp, s, d);
 }
 static void wgrad_avx512(real *dw, const uint8_t *codes, const int8_t *ba, real zp, real s, const ConvDims *d) {
-    static const Kern k = {gemm_avx512vnni, col2im_avx512, epi_avx512};
+    static const Kern k = {gemm_avx512vnni, col2im_avx512x, epi_avx512};
     wgrad_drv(&k, dw, codes, ba, zp, s, d);
 }
 static void wgrad_sums_avx512(int64_t *isum, int64_t *ssum, const uint8_t *codes, const int8_t *ba,
                               const ConvDims *d) {
-    static const Kern k = {gemm_avx512vnni, col2im_avx512, epi_avx512};
+    static const Kern k = {gemm_avx512vnni, col2im_avx512x, epi_avx512};
     wgrad_drv_any(&k, NULL, isum, ssum, codes, ba, 0, 0, d);
 }
 #endif

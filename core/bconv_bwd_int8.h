@@ -53,7 +53,8 @@
  *          no im2col, no col2im;
  *   dgrad, otherwise, groups of samples side by side in the columns (64 columns
  *          at least), C[CK, cols] = Bw^T x codes in row chunks of whole channels,
- *          each scattered by an int32 col2im into I[C, H, W];
+ *          each scattered by an int32 col2im into I[C, H, W] (AVX-512, maps
+ *          of at most 16 pixels: one masked vpermd + add per tap and channel);
  *          S in both: the column sums of Bw summed over the taps that reach each
  *          input pixel (separable in rows and columns), once per call;
  *   wgrad, units of 24 rows (c,kh,kw): Ba is rewritten once per call into

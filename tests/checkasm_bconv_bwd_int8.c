@@ -3,7 +3,7 @@
  * dgrad (on its direct path where it applies, and forced onto the GEMM +
  * col2im path), wgrad (its mode by the dims, and forced onto the phase
  * planes read in place and onto the compact rows): every table against the int64 direct-loop references,
- * on the 265 shapes of checkasm_bwd8_shapes.h (odd C and O, K 1, 3, 5, strides
+ * on the 267 shapes of checkasm_bwd8_shapes.h (odd C and O, K 1, 3, 5, strides
  * 1-3, wide pads, tiny and empty outputs, all-255 codes with all-(+1)/(-1)
  * operands, reductions past one AVX2 chunk and one wgrad K chunk), then 40
  * random shapes.

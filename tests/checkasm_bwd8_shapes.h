@@ -10,7 +10,7 @@ typedef struct {
     int vs_fp32; /* also compared with the fp32 path (not the widest shape: its fp32 reference is slow) */
 } Bwd8Shape;
 
-#define BWD8_N_SHAPES 265
+#define BWD8_N_SHAPES 267
 
 /* fills s[BWD8_N_SHAPES]; returns the count */
 static inline int bwd8_shapes(Bwd8Shape *s) {
@@ -58,6 +58,9 @@ static inline int bwd8_shapes(Bwd8Shape *s) {
     s[n++] = (Bwd8Shape){3, 20, 8, 8, 40, 3, 2, 1, 0, 1};
     s[n++] = (Bwd8Shape){2, 9, 6, 7, 11, 3, 1, 1, 0, 1};
     s[n++] = (Bwd8Shape){70, 3, 1, 1, 5, 3, 1, 1, 0, 1};
+    /* the AVX-512 col2im of maps up to 16 pixels (one zmm): K 5 stride 3 on 4x4, 3x5 stride 2 */
+    s[n++] = (Bwd8Shape){2, 6, 4, 4, 9, 5, 3, 2, 0, 1};
+    s[n++] = (Bwd8Shape){1, 5, 3, 5, 7, 3, 2, 1, 0, 1};
     /* no output pixels (kernel wider than the padded input): everything 0 */
     s[n++] = (Bwd8Shape){2, 3, 1, 2, 4, 3, 1, 0, 0, 1};
     return n;

@@ -1,6 +1,6 @@
 /* The integer backward of the binary conv on 8-bit error codes (core/bconv_bwd_int8.h),
  * beyond table-vs-reference. (Every table's dgrad, wgrad and error codes against the
- * references and grad_quant, bitwise, with 1 and 2 threads, on 265 fixed and random
+ * references and grad_quant, bitwise, with 1 and 2 threads, on 267 fixed and random
  * shapes, is checkasm's bconv_bwd_int8 family: tests/checkasm_bconv_bwd_int8.c.)
  *
  *  1. The reference against the fp32 path the engine runs (conv2d_backward and
