@@ -476,17 +476,22 @@ static int fwd_acts(SavedView *s, CodeTables *tab, real *zp, real *range, real *
     /* the batch's range over the ranks (the hook runs in training only) */
     const QuantRangeHook hook = d->sp ? range_over_ranks : NULL;
     if (s->codes) {
-        const real *a0 = inp;
         real mn, mx;
-        if (normed && act_normalize_forward_minmax(a0buf, s->sig_a, s->mean_a, &mn, &mx, inp, N, CHW)) {
-            /* E3's pass gave A0's range: no second read of A0 for it (normed implies train) */
-            a0 = a0buf;
-            minmax_per_tensor_params_known(zp, range, running, mn, mx, a0[0], hook, (void *)d->sp);
+        if (normed && act_normalize_forward_minmax(NULL, s->sig_a, s->mean_a, &mn, &mx, inp, N, CHW)) {
+            /* E3's statistics gave A0's range, and the codes divide by sigma
+             * themselves: A0 is never stored (normed implies train) */
+            const real first = inp[0] / s->sig_a[0];
+            minmax_per_tensor_params_known(zp, range, running, mn, mx, first, hook, (void *)d->sp);
+            quant_codes_u8_rows(s->codes, inp, N, CHW, s->sig_a, *zp, quant_scale(*range, bits), quant_qmax(bits));
         } else {
-            if (normed) a0 = a0buf; /* written by the call above (NaN or a zero extreme: scanned) */
+            const real *a0 = inp;
+            if (normed) { /* NaN, inf or a zero extreme: A0 stored and scanned */
+                act_normalize_forward(a0buf, s->sig_a, s->mean_a, inp, N, CHW);
+                a0 = a0buf;
+            }
             minmax_per_tensor_params_ex(zp, range, running, a0, nin, train, hook, (void *)d->sp);
+            quant_codes_u8(s->codes, a0, nin, *zp, quant_scale(*range, bits), quant_qmax(bits));
         }
-        quant_codes_u8(s->codes, a0, nin, *zp, quant_scale(*range, bits), quant_qmax(bits));
         code_tables(tab, *zp, *range, bits, opt->sign_zero == SIGN_ZERO_IS_PLUS_ONE);
     } else {
         if (normed) act_normalize_forward(s->aq, s->sig_a, s->mean_a, inp, N, CHW);

@@ -140,6 +140,56 @@ void quant_codes_u8(uint8_t *codes /* [n] */, const real *x /* [n] */, size_t n,
     }
 }
 
+/* codes_span of x / dv (one more IEEE division first: the a0 = x / sigma of E3) */
+static void codes_span_div(uint8_t *codes, const real *x, size_t n, real dv, real zp, real s, real qmax) {
+    for (size_t i = 0; i < n; i++) {
+        const real y = quant_level(x[i] / dv, zp, s, qmax, NULL);
+        codes[i] = y == y ? (uint8_t)y : 0;
+    }
+}
+
+#ifdef QUANT_HAVE_AVX2
+__attribute__((target("avx2"))) static void codes_span_div_avx2(uint8_t *codes, const float *x, size_t n, float dv,
+                                                                float zp, float s, float qmax) {
+    const __m256 vd = _mm256_set1_ps(dv), vzp = _mm256_set1_ps(zp), vs = _mm256_set1_ps(s), vq = _mm256_set1_ps(qmax);
+    const __m256 zero = _mm256_setzero_ps(), big = _mm256_set1_ps(0x1p23f), sign = _mm256_set1_ps(-0.0f);
+    const __m256i gather = _mm256_setr_epi32(0, 4, 0, 0, 0, 0, 0, 0);
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        const __m256 a0 = _mm256_div_ps(_mm256_loadu_ps(x + i), vd);
+        __m256 y = _mm256_div_ps(_mm256_sub_ps(a0, vzp), vs);
+        y = _mm256_blendv_ps(y, vq, _mm256_cmp_ps(y, vq, _CMP_GT_OQ));
+        y = _mm256_blendv_ps(y, zero, _mm256_cmp_ps(y, zero, _CMP_LT_OQ));
+        const __m256 a = _mm256_andnot_ps(sign, y);
+        __m256 r = _mm256_sub_ps(_mm256_add_ps(a, big), big);
+        r = _mm256_or_ps(_mm256_andnot_ps(sign, r), _mm256_and_ps(sign, y));
+        y = _mm256_blendv_ps(y, r, _mm256_cmp_ps(a, big, _CMP_LT_OQ));
+        const __m256 ok = _mm256_cmp_ps(y, y, _CMP_ORD_Q);
+        __m256i v = _mm256_and_si256(_mm256_cvttps_epi32(y), _mm256_castps_si256(ok));
+        v = _mm256_packus_epi32(v, v);
+        v = _mm256_packus_epi16(v, v);
+        v = _mm256_permutevar8x32_epi32(v, gather);
+        _mm_storel_epi64((__m128i *)(void *)(codes + i), _mm256_castsi256_si128(v));
+    }
+    codes_span_div(codes + i, x + i, n - i, dv, zp, s, qmax);
+}
+#endif
+
+void quant_codes_u8_rows(uint8_t *codes /* [rows, m] */, const real *x /* [rows, m] */, int rows, size_t m,
+                         const real *div /* [rows] */, real zp, real s, real qmax) {
+    void (*span)(uint8_t *, const real *, size_t, real, real, real, real) = codes_span_div;
+#ifdef QUANT_HAVE_AVX2
+    if (cpu_features() & CPU_AVX2) span = codes_span_div_avx2;
+#endif
+    const size_t len = 16384, per = (m + len - 1) / len;
+    const long nch = (long)((size_t)rows * per);
+    #pragma omp parallel for schedule(static) if ((size_t)rows * m > PAR_MIN)
+    for (long c = 0; c < nch; c++) {
+        const size_t r = (size_t)c / per, lo = (size_t)c % per * len, hi = lo + len < m ? lo + len : m;
+        span(codes + r * m + lo, x + r * m + lo, hi - lo, div[r], zp, s, qmax);
+    }
+}
+
 void quant_dequant_lut(real lut[256], real zp, real s, real qmax) {
     for (int c = 0; c < 256; c++) {
         const real y = (real)c > qmax ? qmax : (real)c;
@@ -706,8 +756,24 @@ int act_normalize_forward_minmax(real *a0 /* [N,m] */, real *sigma /* [N] */, re
                                  real *mx_out, const real *a /* [N,m] */, int N, size_t m) {
     real rmn[N > 0 ? N : 1], rmx[N > 0 ? N : 1];
     #pragma omp parallel for schedule(static) if ((size_t)N * m > PAR_MIN)
-    for (int n = 0; n < N; n++)
-        act_norm_row_mm(a0 + (size_t)n * m, &sigma[n], &mean[n], &rmn[n], &rmx[n], a + (size_t)n * m, m);
+    for (int n = 0; n < N; n++) {
+        const real *x = a + (size_t)n * m;
+        if (a0) {
+            act_norm_row_mm(a0 + (size_t)n * m, &sigma[n], &mean[n], &rmn[n], &rmx[n], x, m);
+            continue;
+        }
+        /* no a0: x's extremes divided by sigma, which are a0's (division by
+         * sigma > 0 is monotone, x <= y gives x/s <= y/s after rounding) */
+        double mu, var;
+        row_mean_var(x, m, &mu, &var);
+        mean[n] = (real)mu;
+        const real sg = R_SQRT((real)var + STD_EPS);
+        sigma[n] = sg;
+        real xmn, xmx;
+        span_min_max(x, m, &xmn, &xmx);
+        rmn[n] = xmn / sg;
+        rmx[n] = xmx / sg;
+    }
     if (N <= 0) return 0;
     real mn = rmn[0], mx = rmx[0];
     int ok = 1;

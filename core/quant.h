@@ -43,6 +43,10 @@ real quant_round_half_even(real y);
  * its activations (1 byte) instead of Q_k(A) (4 bytes). */
 void quant_codes_u8(uint8_t *codes /* [n] */, const real *x /* [n] */, size_t n, real zp, real s, real qmax);
 void quant_dequant_lut(real lut[256], real zp, real s, real qmax);
+/* the codes of x[r][i] / div[r] (E3's a0 recomputed, one IEEE division as
+ * act_normalize_forward does), without storing a0; an AVX2 clone inside */
+void quant_codes_u8_rows(uint8_t *codes /* [rows, m] */, const real *x /* [rows, m] */, int rows, size_t m,
+                         const real *div /* [rows] */, real zp, real s, real qmax);
 
 /* zp = min(x), range = max(x) - min(x) over n elements ("extreme" reduction);
  * n = 0 gives 0, 0 */
@@ -216,7 +220,9 @@ void recu_clamp_backward(real *dw1 /* [n] */, const real *dw2 /* [n] */, const r
 void act_normalize_forward(real *a0 /* [N,m] */, real *sigma /* [N] */, real *mean /* [N] */,
                            const real *a /* [N,m] */, int N, size_t m);
 /* the same a0, sigma and mean, and the min and max of a0 from the same pass (the
- * per-tensor quantizer's range without another read of a0). Returns 1 when they
+ * per-tensor quantizer's range without another read of a0); a0 NULL: a0 is not
+ * written, its extremes are x's divided by sigma (the same values: division by
+ * sigma > 0 is monotone after rounding). Returns 1 when they
  * are bitwise what quant_minmax_params(a0) gives: no NaN in a0 (every sigma
  * finite) and neither extreme a zero (whose sign depends on a scan's order);
  * else 0, and the caller scans a0. */

@@ -530,10 +530,66 @@ static void sr_run(unsigned mask, const void *cv, CkOut *o) {
                       c->zplus);
 }
 
+/* ------------------------------------------------------------ codes of x / sigma[row] */
+typedef struct {
+    int rows;
+    size_t m;
+    real zp, s, qmax;
+    real *x, *div;
+} QrCase;
+
+static void *qr_gen(int i, Rng *r, char *shape, size_t len) {
+    QrCase *c = calloc(1, sizeof *c);
+    const int bits = 1 + (int)rng_below(r, 8);
+    c->rows = 1 + (int)rng_below(r, 4);
+    c->m = i < 8 ? 16384 * (size_t)(1 + i / 4) + (size_t)(i % 4) * 3 : 2 + rng_below(r, 5000);
+    c->zp = (real)-0.75 * (real)(1 + rng_below(r, 3));
+    c->s = quant_scale((real)1.9, bits);
+    c->qmax = quant_qmax(bits);
+    const size_t n = (size_t)c->rows * c->m;
+    c->x = malloc(n * sizeof(real));
+    c->div = malloc((size_t)c->rows * sizeof(real));
+    for (int k = 0; k < c->rows; k++) c->div[k] = (real)(0.25 + 3 * rng_uniform(r));
+    for (size_t k = 0; k < n; k++) c->x[k] = (real)((-1.2 + 2.6 * rng_uniform(r)) * 2);
+    /* ties after the division: x = (zp + (j + 1/2) s) * div where that is exact enough to land on one sometimes */
+    for (size_t k = 0; k < n; k += 11) c->x[k] = (c->zp + ((real)(long)(k % 600) * (real)0.5) * c->s) * c->div[k / c->m];
+    const real special[] = {(real)-0.0, (real)NAN, (real)INFINITY, (real)-INFINITY};
+    for (size_t k = 0; k < 4 && 3 + k < n; k++) c->x[3 + k] = special[k];
+    snprintf(shape, len, "rows %d m %zu bits %d", c->rows, c->m, bits);
+    return c;
+}
+
+static void qr_free(void *cv) {
+    QrCase *c = cv;
+    free(c->x), free(c->div), free(c);
+}
+
+/* a0 = x / div as act_normalize_forward writes it, then the scalar codes */
+static void qr_ref(const void *cv, CkOut *o) {
+    const QrCase *c = cv;
+    const size_t n = (size_t)c->rows * c->m;
+    uint8_t *codes = ck_out(o, "codes", CK_U8, n);
+    for (size_t i = 0; i < n; i++) {
+        const real a0 = c->x[i] / c->div[i / c->m];
+        real y = (a0 - c->zp) / c->s;
+        y = y < 0 ? (real)0 : y > c->qmax ? c->qmax : y;
+        y = quant_round_half_even(y);
+        codes[i] = y == y ? (uint8_t)y : 0;
+    }
+}
+
+static void qr_run(unsigned mask, const void *cv, CkOut *o) {
+    const QrCase *c = cv;
+    (void)mask;
+    quant_codes_u8_rows(ck_out(o, "codes", CK_U8, (size_t)c->rows * c->m), c->x, c->rows, c->m, c->div, c->zp, c->s,
+                        c->qmax);
+}
+
 const CkKernel ck_elementwise[] = {
     {"optim.adamw_step", 8, 30, ad_gen, ad_ref, NULL, ad_run, ad_free},
     {"quant.quant_codes_u8", QC_FIXED, 40, qc_gen, qc_ref, NULL, qc_run, qc_free},
     {"quant.quant_sign_row_i8", SR_FIXED, 60, sr_gen, sr_ref, NULL, sr_run, sr_free},
+    {"quant.quant_codes_u8_rows", 8, 40, qr_gen, qr_ref, NULL, qr_run, qr_free},
     {"batchnorm.forward", 10, 40, bn_gen, bnf_ref, NULL, bnf_run, bn_free},
     {"batchnorm.backward", 10, 40, bn_gen, bnb_ref, NULL, bnb_run, bn_free},
     {"batchnorm.row_sums", 10, 40, bn_gen, bns_ref, NULL, bns_run, bn_free},

@@ -18,9 +18,10 @@
  *    whichever comes first, EXCEPT where the division overshoots, y = qmax + ulp:
  *    a hand-found case checks that the maximum then stays the maximum.
  *  - the noise helper: range, exactness, thread-count and length invariance.
- *  - E3 with the range from its own pass (act_normalize_forward_minmax and
- *    minmax_per_tensor_params_known) bitwise against E3 then the scan, with and
- *    without a range hook; NaN, inf and zero extremes must ask for the scan.
+ *  - E3 with the range from its own pass (act_normalize_forward_minmax, with
+ *    and without writing a0, and minmax_per_tensor_params_known) bitwise against
+ *    E3 then the scan, with and without a range hook; NaN, inf and zero extremes
+ *    must ask for the scan; quant_codes_u8_rows(x, sigma) against the codes of a0.
  *  - ApproxSign factor values at grid points; sign(0); STE accumulation;
  *    the ReCU clamp on a hand example. */
 #include <math.h>
@@ -485,6 +486,20 @@ static void test_e3_minmax(void) {
         CHECK(memcmp(y1, y2, n * sizeof(real)) == 0 && memcmp(s1, s2, (size_t)N * sizeof(real)) == 0 &&
                   memcmp(m1, m2, (size_t)N * sizeof(real)) == 0,
               "E3 minmax: a0/sigma/mean differ from act_normalize_forward (N %d m %zu kind %d)", N, m, kind);
+        /* without a0: the same statistics, verdict and extremes (x's divided by sigma) */
+        real s3[8], m3[8], mn3 = 0, mx3 = 0;
+        const int ok3 = act_normalize_forward_minmax(NULL, s3, m3, &mn3, &mx3, x, N, m);
+        CHECK(ok3 == ok && memcmp(s1, s3, (size_t)N * sizeof(real)) == 0 &&
+                  memcmp(m1, m3, (size_t)N * sizeof(real)) == 0 && (!ok || (same_bits(mn, mn3) && same_bits(mx, mx3))),
+              "E3 minmax without a0: differs from the a0 pass (N %d m %zu kind %d)", N, m, kind);
+        if (ok) { /* the codes from x / sigma equal the codes of a0 */
+            const real zs = mn, sc = quant_scale(mx - mn, 4), qm = quant_qmax(4);
+            uint8_t *c1 = malloc(n), *c2 = malloc(n);
+            quant_codes_u8(c1, y1, n, zs, sc, qm);
+            quant_codes_u8_rows(c2, x, N, m, s1, zs, sc, qm);
+            CHECK(memcmp(c1, c2, n) == 0, "quant_codes_u8_rows differs from the codes of a0 (N %d m %zu)", N, m);
+            free(c1), free(c2);
+        }
         if (kind >= 1 && kind <= 4) CHECK(!ok, "E3 minmax: kind %d (NaN, inf or a zero extreme) must ask for the scan", kind);
         if (kind == 0 || kind == 5) CHECK(ok, "E3 minmax: plain data must give the range (N %d m %zu)", N, m);
         if (ok) {
