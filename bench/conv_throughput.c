@@ -1,14 +1,18 @@
 /* conv2d throughput on the conv layers of CIFAR-10 ResNet-18 (or, with
  * --imagenet, ImageNet ResNet-18) at batch 16, next to the BLAS's own sgemm on
  * exactly the GEMMs conv2d issues, and (in a build with oneDNN) the oneDNN
- * backend (model.fp32_conv: onednn) on the same tensors.
+ * backend (model.fp32_conv: onednn) on the same tensors; its backward also
+ * with round one's multi-threaded dW ("bwd MT-dW": faster, but its bits
+ * follow the thread count).
  *
  *   conv_throughput [reps] [--engine] [--imagenet] [--batch N]
  *       reps: default 7; median of reps after 1 warm-up, conv, oneDNN and
  *       sgemm runs interleaved. --engine: first call engine_set_threads() as
  *       training does (experiments/train_run.c), so the BLAS gets whatever
  *       thread count the engine gives it; without it the BLAS follows
- *       OMP_NUM_THREADS. --batch: default 16.
+ *       OMP_NUM_THREADS. --batch: default 16. --dw-chunks K: oneDNN's dW
+ *       chunk target (conv2d_onednn_set_wgrad_chunks; default the backend's).
+ *       --dnn-only: time the oneDNN runs alone (the other columns read 1 s).
  *       The last line, "per step", weights each shape by how many convs of
  *       it the net has (the 1x1 shortcuts are not in the table).
  *
@@ -84,7 +88,14 @@ typedef struct {
     float *col, *colgrad; /* [CK, OHW] each, for the sgemm-only runs */
 } Bufs;
 
-enum { RUN_CONV_FWD, RUN_CONV_BWD, RUN_GEMM_FWD, RUN_GEMM_BWD, RUN_DNN_FWD, RUN_DNN_BWD, N_RUNS };
+/* RUN_DNN_BWD: the backend as runs use it (dW in fixed sample chunks,
+ * independent of the thread count); RUN_DNN_BWD_MT: its dW as one oneDNN
+ * primitive at the thread count (conv2d_onednn_set_wgrad_chunks(0)), the
+ * speed the chunks give up */
+enum { RUN_CONV_FWD, RUN_CONV_BWD, RUN_GEMM_FWD, RUN_GEMM_BWD, RUN_DNN_FWD, RUN_DNN_BWD, RUN_DNN_BWD_MT, N_RUNS };
+
+static int dw_chunks = CONV2D_ONEDNN_WGRAD_CHUNKS; /* --dw-chunks */
+static int dnn_only;                               /* --dnn-only */
 
 static void run_once(Bufs *b, int what) {
     const ConvDims *d = &b->d;
@@ -104,6 +115,11 @@ static void run_once(Bufs *b, int what) {
     case RUN_DNN_BWD:
         conv2d_backward(b->dinp, b->dw, b->dout, b->inp, b->w, &dd, b->scratch);
         break;
+    case RUN_DNN_BWD_MT:
+        conv2d_onednn_set_wgrad_chunks(0);
+        conv2d_backward(b->dinp, b->dw, b->dout, b->inp, b->w, &dd, b->scratch);
+        conv2d_onednn_set_wgrad_chunks(dw_chunks);
+        break;
     case RUN_GEMM_FWD: /* out[n] = W x col, per sample */
         for (int n = 0; n < d->N; n++)
             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, d->O, OHW, CK, 1.0f, b->w, CK, b->col, OHW,
@@ -122,19 +138,21 @@ static void run_once(Bufs *b, int what) {
 }
 
 
-/* median times of the runs (nw: 4 without oneDNN, 6 with); the runs are
+/* median times of the runs (nw: 4 without oneDNN, 7 with); the runs are
  * interleaved rep by rep so a burst of load from elsewhere on the machine
  * hits conv, oneDNN and sgemm alike and the ratios stay meaningful */
 static void time_layer(Bufs *b, int reps, int nw, double med[N_RUNS]) {
     double *t = (double *)malloc(sizeof(double) * N_RUNS * reps);
-    for (int w = 0; w < nw; w++) run_once(b, w); /* warm-up: page faults, BLAS buffers, primitives, thread pool */
+    const int w0 = dnn_only ? RUN_DNN_FWD : 0;
+    for (int w = 0; w < w0; w++) t[w * reps] = 1, med[w] = 1;
+    for (int w = w0; w < nw; w++) run_once(b, w); /* warm-up: page faults, BLAS buffers, primitives, thread pool */
     for (int r = 0; r < reps; r++)
-        for (int w = 0; w < nw; w++) {
+        for (int w = w0; w < nw; w++) {
             double t0 = bench_now();
             run_once(b, w);
             t[w * reps + r] = bench_now() - t0;
         }
-    for (int w = 0; w < N_RUNS; w++) med[w] = w < nw ? bench_median(t + w * reps, reps) : 0;
+    for (int w = w0; w < N_RUNS; w++) med[w] = w < nw ? bench_median(t + w * reps, reps) : 0;
     free(t);
 }
 
@@ -148,9 +166,12 @@ int main(int argc, char **argv) {
         if (strcmp(argv[i], "--engine") == 0) engine = 1;
         else if (strcmp(argv[i], "--imagenet") == 0) imagenet = 1;
         else if (strcmp(argv[i], "--batch") == 0 && i + 1 < argc) BATCH = atoi(argv[++i]);
+        else if (strcmp(argv[i], "--dw-chunks") == 0 && i + 1 < argc) dw_chunks = atoi(argv[++i]);
+        else if (strcmp(argv[i], "--dnn-only") == 0) dnn_only = 1;
         else reps = atoi(argv[i]);
     }
     if (BATCH < 1) BATCH = 1;
+    conv2d_onednn_set_wgrad_chunks(dw_chunks);
     const int dnn = conv2d_onednn_available(), n_runs = dnn ? N_RUNS : 4;
     const Layer *set = imagenet ? imagenet_layers : layers;
     const size_t n_set = imagenet ? sizeof imagenet_layers / sizeof imagenet_layers[0] : sizeof layers / sizeof layers[0];
@@ -162,8 +183,8 @@ int main(int argc, char **argv) {
     printf("conv_throughput: %s ResNet-18 convs, batch %d, %d OpenMP threads, BLAS threads %d%s, OpenBLAS core %s, median of %d reps\n",
            imagenet ? "ImageNet" : "CIFAR-10", BATCH, omp_get_max_threads(), openblas_get_num_threads(), engine ? " (engine_set_threads)" : "",
            openblas_get_corename(), reps);
-    printf("%-19s %9s | %9s %9s %6s | %9s %9s %6s | %9s %9s\n", "layer", "fwd GMAC", "fwd GF/s", "sgemm", "ratio",
-           "bwd GF/s", "sgemm", "ratio", "dnn fwd", "dnn bwd");
+    printf("%-19s %9s | %9s %9s %6s | %9s %9s %6s | %9s %9s %9s\n", "layer", "fwd GMAC", "fwd GF/s", "sgemm", "ratio",
+           "bwd GF/s", "sgemm", "ratio", "dnn fwd", "dnn bwd", "bwd MT-dW");
     double tot[N_RUNS] = {0}, step[N_RUNS] = {0}, tot_macs = 0;
     for (size_t i = 0; i < n_set; i++) {
         const Layer *L = &set[i];
@@ -188,26 +209,31 @@ int main(int argc, char **argv) {
         double t[N_RUNS];
         time_layer(&b, reps, n_runs, t);
         double gf = 1e-9 * 2.0 * macs;
-        printf("%-19s %9.3f | %9.1f %9.1f %6.2f | %9.1f %9.1f %6.2f | %9.1f %9.1f\n", L->name, 1e-9 * macs,
+        printf("%-19s %9.3f | %9.1f %9.1f %6.2f | %9.1f %9.1f %6.2f | %9.1f %9.1f %9.1f\n", L->name, 1e-9 * macs,
                gf / t[RUN_CONV_FWD], gf / t[RUN_GEMM_FWD], t[RUN_GEMM_FWD] / t[RUN_CONV_FWD],
                2 * gf / t[RUN_CONV_BWD], 2 * gf / t[RUN_GEMM_BWD], t[RUN_GEMM_BWD] / t[RUN_CONV_BWD],
-               dnn ? gf / t[RUN_DNN_FWD] : 0, dnn ? 2 * gf / t[RUN_DNN_BWD] : 0);
+               dnn ? gf / t[RUN_DNN_FWD] : 0, dnn ? 2 * gf / t[RUN_DNN_BWD] : 0,
+               dnn ? 2 * gf / t[RUN_DNN_BWD_MT] : 0);
         for (int w = 0; w < N_RUNS; w++) tot[w] += t[w], step[w] += L->count * t[w];
         tot_macs += macs;
         free(b.inp); free(b.w); free(b.dout); free(b.out); free(b.dinp); free(b.dw);
         free(b.scratch); free(b.col); free(b.colgrad);
     }
     double gf = 1e-9 * 2.0 * tot_macs;
-    printf("%-19s %9.3f | %9.1f %9.1f %6.2f | %9.1f %9.1f %6.2f | %9.1f %9.1f\n", "all layers", 1e-9 * tot_macs,
+    printf("%-19s %9.3f | %9.1f %9.1f %6.2f | %9.1f %9.1f %6.2f | %9.1f %9.1f %9.1f\n", "all layers", 1e-9 * tot_macs,
            gf / tot[RUN_CONV_FWD], gf / tot[RUN_GEMM_FWD], tot[RUN_GEMM_FWD] / tot[RUN_CONV_FWD],
            2 * gf / tot[RUN_CONV_BWD], 2 * gf / tot[RUN_GEMM_BWD], tot[RUN_GEMM_BWD] / tot[RUN_CONV_BWD],
-           dnn ? gf / tot[RUN_DNN_FWD] : 0, dnn ? 2 * gf / tot[RUN_DNN_BWD] : 0);
+           dnn ? gf / tot[RUN_DNN_FWD] : 0, dnn ? 2 * gf / tot[RUN_DNN_BWD] : 0, dnn ? 2 * gf / tot[RUN_DNN_BWD_MT] : 0);
     printf("time per pass over these layers: fwd %.1f ms (sgemm %.1f), bwd %.1f ms (sgemm %.1f)", 1e3 * tot[RUN_CONV_FWD],
            1e3 * tot[RUN_GEMM_FWD], 1e3 * tot[RUN_CONV_BWD], 1e3 * tot[RUN_GEMM_BWD]);
-    if (dnn) printf("; oneDNN fwd %.1f ms, bwd %.1f ms", 1e3 * tot[RUN_DNN_FWD], 1e3 * tot[RUN_DNN_BWD]);
+    if (dnn)
+        printf("; oneDNN fwd %.1f ms, bwd %.1f ms (multi-threaded dW %.1f ms)", 1e3 * tot[RUN_DNN_FWD],
+               1e3 * tot[RUN_DNN_BWD], 1e3 * tot[RUN_DNN_BWD_MT]);
     printf("\nper step (each shape times its count): native fwd %.1f ms, bwd %.1f ms", 1e3 * step[RUN_CONV_FWD],
            1e3 * step[RUN_CONV_BWD]);
-    if (dnn) printf("; oneDNN fwd %.1f ms, bwd %.1f ms", 1e3 * step[RUN_DNN_FWD], 1e3 * step[RUN_DNN_BWD]);
+    if (dnn)
+        printf("; oneDNN fwd %.1f ms, bwd %.1f ms (multi-threaded dW %.1f ms)", 1e3 * step[RUN_DNN_FWD],
+               1e3 * step[RUN_DNN_BWD], 1e3 * step[RUN_DNN_BWD_MT]);
     printf("\n");
     conv2d_onednn_release();
     return 0;
