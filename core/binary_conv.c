@@ -147,13 +147,14 @@ BinaryConvOptions binary_conv_faithful(void) {
     o.grad_stochastic = 1;
     o.conv_fp32 = 0;
     o.save_act_codes = 0;
+    o.lean_saved = 0;
     o.bwd_fp32 = 0;
     return o;
 }
 
 /* byte offsets of the saved block's fields */
 typedef struct { size_t hdr, sig_w, mean_w, sig_a, mean_a, bw8, act, y, total; int y16; } SavedLayout;
-typedef struct { size_t ba, dba, dy, dbw, dw1, w1, wsig, wmean, conv, pa, pw, ba8, codes, total; } ScratchLayout;
+typedef struct { size_t ba, dba, dy, dbw, dw1, w1, wsig, wmean, conv, pa, pw, ba8, codes, acodes, bw8, total; } ScratchLayout;
 
 static size_t ck_of(const ConvDims *d) { return (size_t)d->C * d->KH * d->KW; }
 static size_t nin_of(const ConvDims *d) { return (size_t)d->N * d->C * d->H * d->W; }
@@ -184,7 +185,9 @@ static size_t bytes_in_reals(size_t n) { return (n + sizeof(real) - 1) / sizeof(
 /* n bytes rounded up to whole reals: every field of saved starts aligned for a real */
 static size_t real_aligned(size_t n) { return bytes_in_reals(n) * sizeof(real); }
 
-static SavedLayout saved_layout(const ConvDims *d, int codes) {
+/* lean (opt->lean_saved): no bw8, and no codes (they live in scratch); Aq,
+ * when it is what act holds, stays */
+static SavedLayout saved_layout(const ConvDims *d, int codes, int lean) {
     const size_t R = sizeof(real);
     SavedLayout L;
     size_t o = 0;
@@ -194,8 +197,8 @@ static SavedLayout saved_layout(const ConvDims *d, int codes) {
     L.mean_w = o; o += (size_t)d->O * R;
     L.sig_a = o; o += (size_t)d->N * R;
     L.mean_a = o; o += (size_t)d->N * R;
-    L.bw8 = o; o += real_aligned((size_t)d->O * ck_of(d));
-    L.act = o; o += codes ? real_aligned(nin_of(d)) : nin_of(d) * R;
+    L.bw8 = o; o += lean ? 0 : real_aligned((size_t)d->O * ck_of(d));
+    L.act = o; o += codes ? (lean ? 0 : real_aligned(nin_of(d))) : nin_of(d) * R;
     L.y = o; o += L.y16 ? real_aligned(nout_of(d) * sizeof(int16_t)) : nout_of(d) * R;
     L.total = o;
     return L;
@@ -212,8 +215,10 @@ typedef struct {
     real *yr;        /* or as reals */
 } SavedView;
 
-static SavedView saved_view(void *saved, const ConvDims *d, int codes) {
-    const SavedLayout L = saved_layout(d, codes);
+/* lean: bw8 and codes are pointed at their scratch (S) by the caller's
+ * lean_view */
+static SavedView saved_view(void *saved, const ConvDims *d, int codes, int lean) {
+    const SavedLayout L = saved_layout(d, codes, lean);
     unsigned char *b = saved;
     SavedView v;
     v.hdr = (real *)(void *)(b + L.hdr);
@@ -229,7 +234,7 @@ static SavedView saved_view(void *saved, const ConvDims *d, int codes) {
     return v;
 }
 
-static ScratchLayout scratch_layout(const ConvDims *d) {
+static ScratchLayout scratch_layout(const ConvDims *d, int lean) {
     ScratchLayout S;
     ConvDims p = padded_dims(d);
     size_t cs = conv2d_scratch_size(d), cp = conv2d_scratch_size(&p);
@@ -251,23 +256,40 @@ static ScratchLayout scratch_layout(const ConvDims *d) {
     /* the integer backward's operands (bytes): Ba as int8, the error codes */
     S.ba8 = o; o += round_up_reals(bytes_in_reals(nin_padded(d)));
     S.codes = o; o += round_up_reals(bytes_in_reals(nout_of(d)));
+    /* lean: the activation codes [N*C*H*W] and Bw [O*CK] (bytes) saved would
+     * hold, written by forward and rebuilt by backward */
+    S.acodes = S.bw8 = o;
+    if (lean) {
+        S.acodes = o; o += round_up_reals(bytes_in_reals(nin_of(d)));
+        S.bw8 = o; o += round_up_reals(bytes_in_reals((size_t)d->O * ck_of(d)));
+    }
     S.total = o;
     return S;
 }
 
 static int codes_of(const BinaryConvOptions *opt) { return opt && opt->save_act_codes; }
+static int lean_of(const BinaryConvOptions *opt) { return opt && opt->lean_saved; }
 size_t binary_conv_saved_bytes(const ConvDims *d, const BinaryConvOptions *opt) {
-    return saved_layout(d, codes_of(opt)).total;
+    return saved_layout(d, codes_of(opt), lean_of(opt)).total;
 }
 /* every field is real-aligned, so the block is a whole number of reals */
 size_t binary_conv_saved_size(const ConvDims *d, const BinaryConvOptions *opt) {
     return binary_conv_saved_bytes(d, opt) / sizeof(real);
 }
 void binary_conv_saved_bw(real *out, const void *saved, const ConvDims *d, const BinaryConvOptions *opt) {
-    const int8_t *b = (const int8_t *)saved + saved_layout(d, codes_of(opt)).bw8;
+    const int8_t *b = (const int8_t *)saved + saved_layout(d, codes_of(opt), 0).bw8;
     for (size_t i = 0; i < (size_t)d->O * ck_of(d); i++) out[i] = (real)b[i];
 }
-size_t binary_conv_scratch_size(const ConvDims *d) { return scratch_layout(d).total; }
+size_t binary_conv_scratch_size(const ConvDims *d) { return scratch_layout(d, 0).total; }
+size_t binary_conv_scratch_size_opt(const ConvDims *d, const BinaryConvOptions *opt) {
+    return scratch_layout(d, lean_of(opt)).total;
+}
+
+/* lean: the view's Bw and codes in their scratch */
+static void lean_view(SavedView *s, real *scratch, const ScratchLayout *S) {
+    s->bw8 = (int8_t *)(void *)(scratch + S->bw8);
+    if (s->codes) s->codes = (uint8_t *)(void *)(scratch + S->acodes);
+}
 
 /* Ba = sign(Aq): [N,C,H,W], or [N,C,H+2p,W+2p] with a -1 border. Aq is given
  * as reals (aq) or as codes with sval[code] = sign(lut[code]). */
@@ -563,8 +585,9 @@ int binary_conv_forward(real *out /* [N,O,OH,OW] */, void *saved, real *running 
     const int codes_mode = codes_of(opt);
     /* the saved space was sized for 8-bit codes (the caller decides it from the schedule) */
     if (codes_mode && !(bits >= 1 && bits <= 8)) return -1;
-    SavedView s = saved_view(saved, d, codes_mode);
-    const ScratchLayout S = scratch_layout(d);
+    SavedView s = saved_view(saved, d, codes_mode, lean_of(opt));
+    const ScratchLayout S = scratch_layout(d, lean_of(opt));
+    if (lean_of(opt)) lean_view(&s, scratch, &S);
     double tp = g_prof ? omp_get_wtime() : 0.0;
     if (g_prof) g_prof->calls_fwd++;
     const int packed = !(opt->conv_fp32 || env_forces_fp32());
@@ -592,7 +615,7 @@ int binary_conv_forward(real *out /* [N,O,OH,OW] */, void *saved, real *running 
 
 void binary_conv_output_from_saved(real *out /* [N,O,OH,OW] */, const void *saved, const real *alpha /* [O] */,
                                    const ConvDims *d, const BinaryConvOptions *opt) {
-    const SavedView s = saved_view((void *)saved, d, codes_of(opt)); /* read only */
+    const SavedView s = saved_view((void *)saved, d, codes_of(opt), lean_of(opt)); /* read only */
     const int O = d->O;
     const size_t OHW = (size_t)d->OH * d->OW;
     #pragma omp parallel for schedule(static)
@@ -846,15 +869,43 @@ static void bwd_acts(real *dinp /* [N,C,H,W] */, const SavedView *s, const CodeT
     }
 }
 
+/* lean: Bw (int8) and the activation codes rebuilt into their scratch (s
+ * points there) by the forward's own functions on the same W, input, bits,
+ * statistics and range, so the same bytes: E2 .. sign with the statistics
+ * into scratch (saved keeps the forward's), and E3 (recomputed: the same
+ * function of the same input) into dba, then the codes. dba, dy, w1, dw1 and
+ * pw are free until bwd_products. */
+static void bwd_lean_rebuild(SavedView *s, const real *inp, const real *weight, real *scratch, const ScratchLayout *S,
+                             const ConvDims *d, double bits, const BinaryConvOptions *opt) {
+    SavedView w = *s;
+    w.sig_w = scratch + S->wsig;
+    w.mean_w = scratch + S->wmean;
+    const int packed = !(opt->conv_fp32 || env_forces_fp32());
+    fwd_weights(&w, scratch + S->w1, scratch + S->dw1, (uint64_t *)(void *)(scratch + S->pw), weight, d, bits, packed,
+                opt);
+    if (!s->codes) return;
+    const int N = d->N;
+    const size_t nin = nin_of(d), CHW = (size_t)d->C * d->H * d->W;
+    const real *a0 = inp;
+    if (s->hdr[H_ACT_NORMED] != 0) {
+        real *a0buf = scratch + S->dba, *sig = scratch + S->dy, *mean = sig + N; /* dy holds >= 2N reals */
+        act_normalize_forward(a0buf, sig, mean, inp, N, CHW);
+        a0 = a0buf;
+    }
+    quant_codes_u8(s->codes, a0, nin, s->hdr[H_ACT_ZP], quant_scale(s->hdr[H_ACT_RANGE], bits), quant_qmax(bits));
+}
+
 void binary_conv_backward_nz(real *dinp /* [N,C,H,W] or NULL */, real *dweight /* [O,C,K,K] or NULL */,
                            real *dalpha /* [O] or NULL */, const real *dout /* [N,O,OH,OW] */,
                            const real *inp /* [N,C,H,W] */, const real *weight /* [O,C,K,K] */,
                            const real *alpha /* [O] */, const void *saved, const ConvDims *d, double bits,
                            double grad_bits, const BinaryConvOptions *opt, const QuantNoise *noise,
                            real *scratch) {
-    (void)bits; /* the k-bit quantizers are straight-through: k does not enter backward */
-    const SavedView s = saved_view((void *)saved, d, codes_of(opt)); /* read only */
-    const ScratchLayout S = scratch_layout(d);
+    /* the k-bit quantizers are straight-through: k enters backward only
+     * where lean rebuilds the forward's codes and Bw (the forward's k) */
+    SavedView s = saved_view((void *)saved, d, codes_of(opt), lean_of(opt)); /* read only */
+    const ScratchLayout S = scratch_layout(d, lean_of(opt));
+    if (lean_of(opt)) lean_view(&s, scratch, &S); /* filled by bwd_lean_rebuild */
     CodeTables tab;
     if (s.hdr[H_CODES] != 0)
         code_tables(&tab, s.hdr[H_ACT_ZP], s.hdr[H_ACT_RANGE], (double)s.hdr[H_BITS],
@@ -865,6 +916,7 @@ void binary_conv_backward_nz(real *dinp /* [N,C,H,W] or NULL */, real *dweight /
     const ShardPlan *sp = bwd_plan(d);
     if (dalpha) bwd_dalpha(dalpha, dout, &s, d, sp);
     if (!dweight && !dinp) return; /* a frozen conv whose input needs no gradient */
+    if (lean_of(opt)) bwd_lean_rebuild(&s, inp, weight, scratch, &S, d, bits, opt);
     bwd_products(&s, &tab, dout, alpha, noise, dinp != NULL, dweight != NULL, scratch, &S, d, grad_bits, opt, sp,
                  &tp);
     if (dweight) bwd_weights(dweight, &s, weight, scratch, &S, d, opt);

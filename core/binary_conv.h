@@ -54,6 +54,11 @@ typedef struct {
                              * Aq (4 bytes); every call must then have 1 <= bits <= 8 (forward refuses
                              * otherwise), and saved must be sized with this option. Bitwise the same results. Default 0; the
                              * training loop turns it on when the precision schedule allows (prec_bits_within). */
+    int lean_saved;         /* memory (train.memory lean, set by model_layout): the int8 Bw and the activation
+                             * codes are not saved but live in scratch; backward rebuilds them from W and the
+                             * input with the saved E2/E3 statistics and quantizer range (the forward's own
+                             * functions, so the same bytes). Saved and scratch must be sized with it.
+                             * Bitwise the same results. Default 0. */
 } BinaryConvOptions;
 
 /* the faithful defaults */
@@ -62,15 +67,18 @@ BinaryConvOptions binary_conv_faithful(void);
 /* Sizes. `saved` is what backward needs: one block of bytes holding reals
  * (statistics, Aq), int8 (Bw), uint8 (activation codes) and int16 (Y), each
  * field aligned for a real; binary_conv_saved_bytes is its size for a batch of
- * d->N under opt (only opt->save_act_codes matters; NULL = 0), and
+ * d->N under opt (opt->save_act_codes and opt->lean_saved matter; NULL = 0), and
  * binary_conv_saved_size the same block counted in reals (it is a whole
  * number of them), for callers that allocate reals. scratch is in reals. */
 size_t binary_conv_saved_bytes(const ConvDims *d, const BinaryConvOptions *opt);
 size_t binary_conv_saved_size(const ConvDims *d, const BinaryConvOptions *opt);
 size_t binary_conv_scratch_size(const ConvDims *d);
+/* the scratch under opt (opt->lean_saved adds the rebuilt codes and Bw; NULL: as above) */
+size_t binary_conv_scratch_size_opt(const ConvDims *d, const BinaryConvOptions *opt);
 
 /* out [O,C,K,K] = Bw of the last forward, read from saved (sized for d and
- * opt): the binary weights it used, for tools that count sign flips */
+ * opt, not lean_saved: a lean block holds no Bw): the binary weights it used,
+ * for tools that count sign flips */
 void binary_conv_saved_bw(real *out, const void *saved, const ConvDims *d, const BinaryConvOptions *opt);
 
 /* out [N,O,OH,OW]; saved [binary_conv_saved_bytes], aligned for a real;

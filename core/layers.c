@@ -133,16 +133,22 @@ static void conv_init(Layer *l, Model *m, Rng *r) {
     real *b = m->params + l->b_off;
     for (size_t j = 0; j < l->b_n; j++) b[j] = (real)(bound * (2.0 * rng_uniform(r) - 1.0));
 }
-static size_t conv_scratch(const Layer *l, int max_batch) {
+static size_t conv_scratch(const Layer *l, const Model *m, int max_batch) {
+    (void)m;
     ConvDims d = layer_conv_dims(l, max_batch);
     return conv2d_scratch_size(&d);
 }
+/* lean: only the stem (a conv of the input images, layer 0) is rebuilt: a
+ * few MACs per output value (3 input channels), where holding it costs a
+ * whole activation; any other fp32 conv would cost a forward conv again */
+static int conv_recompute_if(const Layer *l) { return l->in0 == 0; }
 /* a conv the paper binarizes that runs in fp32 here (model.conv = fp32) says so */
 static const char *conv_label(const Layer *l) { return l->conv_kind == CONV_BINARY ? "conv(fp32 run)" : "conv"; }
 const LayerKind LAYER_CONV = {.name = "conv", .forward = conv_forward, .backward = conv_backward,
                               .macs = conv_layer_macs, .bwd_reads_inputs = 1, .has_weights = 1,
                               .out_shape = window_shape, .params = conv_params, .init = conv_init,
-                              .scratch_n = conv_scratch, .label = conv_label};
+                              .scratch_n = conv_scratch, .label = conv_label, .recompute = forward_again,
+                              .recompute_reads_inputs = 1, .recompute_if = conv_recompute_if};
 
 /* ---------------------------------------------------------- binary conv */
 /* core/binary_conv.h at the model's precision of this step (m->bits,
@@ -188,9 +194,9 @@ static size_t bconv_saved(const Layer *l, const Model *m, int max_batch) {
     ConvDims d = layer_conv_dims(l, max_batch);
     return binary_conv_saved_bytes(&d, &m->bconv);
 }
-static size_t bconv_scratch(const Layer *l, int max_batch) {
+static size_t bconv_scratch(const Layer *l, const Model *m, int max_batch) {
     ConvDims d = layer_conv_dims(l, max_batch);
-    return binary_conv_scratch_size(&d);
+    return binary_conv_scratch_size_opt(&d, &m->bconv);
 }
 /* lean: out = Y * alpha from the saved Y, the forward's product */
 static void bconv_recompute(Layer *l, Model *m) {
@@ -240,7 +246,8 @@ static void bidet_init(Layer *l, Model *m, Rng *r) {
     for (size_t j = 0; j < l->w_n; j++) w[j] = (real)(bound * (2.0 * rng_uniform(r) - 1.0));
     for (size_t j = 0; j < l->b_n; j++) b[j] = (real)(bound * (2.0 * rng_uniform(r) - 1.0));
 }
-static size_t bidet_scratch(const Layer *l, int max_batch) {
+static size_t bidet_scratch(const Layer *l, const Model *m, int max_batch) {
+    (void)m;
     ConvDims d = layer_conv_dims(l, max_batch);
     return bidet_conv_scratch_size(&d);
 }

@@ -318,7 +318,7 @@ static void lean_plan(Model *m, int *need, int *blo, int *bhi) {
     for (int j = 0; j < n; j++) {
         const Layer *l = &m->layers[j];
         int d = inf;
-        if (j > 0 && !is_output(m, j) && l->kind->recompute) {
+        if (j > 0 && !is_output(m, j) && l->kind->recompute && (!l->kind->recompute_if || l->kind->recompute_if(l))) {
             d = 1;
             if (l->kind->recompute_reads_inputs) {
                 const int ins[2] = {l->in0, l->in1};
@@ -490,7 +490,7 @@ static size_t layout_saved(Model *m, int max_batch) {
         l->save_i_off = bytes;
         bytes += arena_round(l->save_i_n);
         if (!l->save_n && !l->save_i_n) l->save_off = l->save_i_off = 0;
-        l->scratch_n = k->scratch_n ? k->scratch_n(l, max_batch) : 0;
+        l->scratch_n = k->scratch_n ? k->scratch_n(l, m, max_batch) : 0;
         if (l->scratch_n > m->n_scratch) m->n_scratch = l->scratch_n;
         size_t noise_n = k->noise_n ? k->noise_n(l, max_batch) : 0;
         if (noise_n > m->n_noise) m->n_noise = noise_n;
@@ -502,6 +502,8 @@ int model_layout(Model *m, int max_batch) {
     if (m->err[0] || m->n_layers < 1 || max_batch < 1) return -1; /* a half-built graph has no layout */
     if (m->n_outputs == 0) m->outputs[m->n_outputs++] = m->n_layers - 1; /* the logits */
     m->max_batch = max_batch;
+    /* lean: the binary convs' codes and int8 Bw live in scratch, rebuilt in backward */
+    m->bconv.lean_saved = m->memory_lean;
     for (int i = 0; i < m->n_layers; i++) m->layers[i].out_cap = layer_numel(&m->layers[i]);
     size_t nb = 0;
     for (int i = 0; i < m->n_layers; i++) {
@@ -670,7 +672,7 @@ static int within_plan(const Model *m, char *err, size_t errlen) {
             {"output (values per sample)", layer_numel(l), l->out_cap},
             {"saved reals", k->saved_n ? k->saved_n(l, m, B) : 0, l->save_n},
             {"saved bytes", k->saved_bytes ? k->saved_bytes(l, m, B) : 0, l->save_i_n},
-            {"scratch (reals)", k->scratch_n ? k->scratch_n(l, B) : 0, m->n_scratch},
+            {"scratch (reals)", k->scratch_n ? k->scratch_n(l, m, B) : 0, m->n_scratch},
             {"noise (reals)", k->noise_n ? k->noise_n(l, B) : 0, m->n_noise},
         };
         for (int j = 0; j < 5; j++)

@@ -48,12 +48,14 @@
  *
  * train.memory lean (memory_lean = 1): an output a backward reads but whose
  * kind can rebuild it exactly (LayerKind.recompute: the binary conv's Y *
- * alpha from its saved int16 Y; BN, hardtanh, relu, add, the shortcut from
- * their inputs) is not kept: it lives in acts' shared part twice, over its
- * forward lifetime and, rebuilt by model_backward_outputs before the first
- * backward that reads it, until the last one (a chain of at most
- * LEAN_MAX_DEPTH rebuilds from kept tensors, so the residual stream stays
- * kept). Same arenas otherwise, bitwise the same results. */
+ * alpha from its saved int16 Y; BN, hardtanh, relu, add, the shortcut, the
+ * fp32 stem conv from their inputs) is not kept: it lives in acts' shared
+ * part twice, over its forward lifetime and, rebuilt by model_backward_outputs
+ * before the first backward that reads it, until the last one (a chain of at
+ * most LEAN_MAX_DEPTH rebuilds from kept tensors, so the residual stream
+ * stays kept). The binary convs also save no codes and no int8 Bw: they live
+ * in scratch and backward rebuilds them (BinaryConvOptions.lean_saved).
+ * Dacts and noise as in fast; bitwise the same results. */
 #ifndef CBNN_MODEL_H
 #define CBNN_MODEL_H
 
@@ -117,7 +119,7 @@ typedef struct {
      * after the layer's saved reals */
     size_t (*saved_n)(const Layer *l, const Model *m, int max_batch);
     size_t (*saved_bytes)(const Layer *l, const Model *m, int max_batch);
-    size_t (*scratch_n)(const Layer *l, int max_batch);
+    size_t (*scratch_n)(const Layer *l, const Model *m, int max_batch);
     size_t (*noise_n)(const Layer *l, int max_batch);
     /* the summary's kind column (NULL: name) */
     const char *(*label)(const Layer *l);
@@ -128,6 +130,9 @@ typedef struct {
      * whenever a backward reads it. */
     void (*recompute)(Layer *l, Model *m);
     int recompute_reads_inputs;
+    /* NULL: recompute serves every layer of the kind; else only those it
+     * returns 1 for (a rebuild worth its time: the fp32 conv's stem) */
+    int (*recompute_if)(const Layer *l);
 } LayerKind;
 
 struct Layer {

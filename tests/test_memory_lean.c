@@ -1,7 +1,9 @@
 /* train.memory lean (Model.memory_lean, core/model.c lean_plan): outputs a
  * backward reads but whose kind rebuilds them exactly (the binary conv's
- * Y * alpha from its saved int16 Y; BN, hardtanh, relu, add, the shortcut
- * from their inputs) are not kept, and model_backward_outputs rebuilds them.
+ * Y * alpha from its saved int16 Y; BN, hardtanh, relu, add, the shortcut,
+ * the fp32 stem conv from their inputs) are not kept, and
+ * model_backward_outputs rebuilds them; the binary convs' codes and int8 Bw
+ * are not saved but rebuilt in backward (BinaryConvOptions.lean_saved).
  * The option's whole contract is that nothing else changes:
  *
  *  - for every architecture model_build knows (small inputs), the detector's
@@ -16,11 +18,13 @@
  *    called on the fast model right after a run, gives back each kept
  *    output bitwise (a direct check of the hooks, train and eval mode);
  *  - the plan: what lean keeps is what fast keeps less the rebuilt outputs
- *    (layer fields, byte for byte), the other arenas are the same, and the
- *    CIFAR ResNet-18 keeps, of its activations, only the input, the stem
- *    conv's output, the blocks' outputs (the residual stream, which the E3
- *    Jacobian of the next binary conv reads in fp32) and the logits: the
- *    expected sizes are computed here from the layers' shapes. */
+ *    (layer fields, byte for byte); each binary conv's saved block is
+ *    fast's less its Bw and codes, its scratch fast's plus them; dacts and
+ *    noise are the same, every other layer's saved and scratch too, and the
+ *    CIFAR ResNet-18 keeps, of its activations, only the input, the blocks'
+ *    outputs (the residual stream, which the E3 Jacobian of the next binary
+ *    conv reads in fp32) and the logits: the expected sizes are computed
+ *    here from the layers' shapes. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -250,26 +254,46 @@ static void check_plan(const char *arch, int side, int B, int codes) {
             CHECK((f.layers[j].out_last_use == -1) == (lj->out_last_use == -1),
                   "%s: %s is neither rebuilt nor planned as in fast", arch, lj->name);
         }
-        /* the residual stream, the stem conv, input and logits */
+        /* the residual stream, input and logits (the stem conv is rebuilt) */
         const char *n = lj->name;
         const size_t len = strlen(n);
-        if (j == 0 || j == l.n_layers - 1 || !strcmp(n, "conv1") || (len > 4 && !strcmp(n + len - 4, ".ht2")))
+        if (j == 0 || j == l.n_layers - 1 || (len > 4 && !strcmp(n + len - 4, ".ht2")))
             resnet18_kept += act_bytes(lj, B);
     }
     const size_t kf = kept_bytes(&f), kl = kept_bytes(&l);
     CHECK(kl + rebuilt == kf, "%s b%d: lean keeps %zu bytes, fast %zu, the rebuilt ones it keeps %zu", arch, B, kl, kf, rebuilt);
-    CHECK(f.n_dacts == l.n_dacts && f.n_saved == l.n_saved && f.n_scratch == l.n_scratch && f.n_noise == l.n_noise,
-          "%s: lean changed an arena other than acts", arch);
-    CHECK(arena_round(f.n_acts * sizeof(real)) - arena_round(l.n_acts * sizeof(real)) == total[0] - total[1],
-          "%s: the saving is not acts'", arch);
+    CHECK(f.n_dacts == l.n_dacts && f.n_noise == l.n_noise, "%s: lean changed dacts or noise", arch);
+    /* the binary convs: saved less the int8 Bw and (codes) the codes, which
+     * scratch holds instead, each a whole number of reals, 64-byte blocks */
+    for (int j = 0; j < l.n_layers; j++) {
+        const Layer *fj = &f.layers[j], *lj = &l.layers[j];
+        if (lj->kind != &LAYER_BCONV) {
+            CHECK(fj->save_i_n == lj->save_i_n && fj->scratch_n == lj->scratch_n, "%s: %s: lean changed its saved "
+                  "or scratch", arch, lj->name);
+            continue;
+        }
+        const size_t R = sizeof(real), bw = (size_t)lj->C * lj->inC * lj->K * lj->K;
+        const size_t nin = (size_t)B * layer_numel(&l.layers[lj->in0]);
+        const size_t bw_r = (bw + R - 1) / R, nin_r = (nin + R - 1) / R, blk = 64 / R;
+        CHECK(fj->save_i_n - lj->save_i_n == bw_r * R + (codes ? nin_r * R : 0), "%s: %s: lean saves %zu bytes, "
+              "fast %zu", arch, lj->name, lj->save_i_n, fj->save_i_n);
+        CHECK(lj->scratch_n - fj->scratch_n == (bw_r + blk - 1) / blk * blk + (nin_r + blk - 1) / blk * blk,
+              "%s: %s: lean scratch %zu reals, fast %zu", arch, lj->name, lj->scratch_n, fj->scratch_n);
+    }
+    const size_t R = sizeof(real);
+    CHECK(arena_round(f.n_acts * R) - arena_round(l.n_acts * R) + arena_round(f.n_saved * R) -
+                  arena_round(l.n_saved * R) ==
+              total[0] - total[1] + arena_round(l.n_scratch * R) - arena_round(f.n_scratch * R),
+          "%s: the saving is not acts' and saved's less scratch's", arch);
     if (!strcmp(arch, "cifar_resnet18"))
-        CHECK(kl == resnet18_kept, "%s b%d: lean keeps %zu bytes, expected %zu (input, stem conv, blocks' outputs, "
-              "logits)", arch, B, kl, resnet18_kept);
+        CHECK(kl == resnet18_kept, "%s b%d: lean keeps %zu bytes, expected %zu (input, blocks' outputs, logits)",
+              arch, B, kl, resnet18_kept);
     const double MiB = 1048576.0;
-    printf("%s b%d codes %d: acts fast %.1f MiB (kept %.1f), lean %.1f MiB (kept %.1f, rebuilt %.1f); training "
-           "bytes fast %.1f MiB, lean %.1f MiB\n",
+    printf("%s b%d codes %d: acts fast %.1f MiB (kept %.1f), lean %.1f MiB (kept %.1f, rebuilt %.1f); saved "
+           "fast %.1f lean %.1f, scratch fast %.1f lean %.1f; training bytes fast %.1f MiB, lean %.1f MiB\n",
            arch, B, codes, f.n_acts * sizeof(real) / MiB, kf / MiB, l.n_acts * sizeof(real) / MiB, kl / MiB,
-           rebuilt / MiB, total[0] / MiB, total[1] / MiB);
+           rebuilt / MiB, f.n_saved * R / MiB, l.n_saved * R / MiB, f.n_scratch * R / MiB, l.n_scratch * R / MiB,
+           total[0] / MiB, total[1] / MiB);
     CHECK(total[1] < total[0], "%s: lean %zu >= fast %zu", arch, total[1], total[0]);
     model_free(&f);
     model_free(&l);
