@@ -185,8 +185,9 @@ static size_t bytes_in_reals(size_t n) { return (n + sizeof(real) - 1) / sizeof(
 /* n bytes rounded up to whole reals: every field of saved starts aligned for a real */
 static size_t real_aligned(size_t n) { return bytes_in_reals(n) * sizeof(real); }
 
-/* lean (opt->lean_saved): no bw8, and no codes (they live in scratch); Aq,
- * when it is what act holds, stays */
+/* lean (opt->lean_saved 1): no bw8 and no codes (they live in scratch);
+ * lean 2 also no Y (rebuilt by the 1-bit conv again); Aq, when it is what
+ * act holds, stays */
 static SavedLayout saved_layout(const ConvDims *d, int codes, int lean) {
     const size_t R = sizeof(real);
     SavedLayout L;
@@ -199,7 +200,7 @@ static SavedLayout saved_layout(const ConvDims *d, int codes, int lean) {
     L.mean_a = o; o += (size_t)d->N * R;
     L.bw8 = o; o += lean ? 0 : real_aligned((size_t)d->O * ck_of(d));
     L.act = o; o += codes ? (lean ? 0 : real_aligned(nin_of(d))) : nin_of(d) * R;
-    L.y = o; o += L.y16 ? real_aligned(nout_of(d) * sizeof(int16_t)) : nout_of(d) * R;
+    L.y = o; o += lean == 2 ? 0 : L.y16 ? real_aligned(nout_of(d) * sizeof(int16_t)) : nout_of(d) * R;
     L.total = o;
     return L;
 }
@@ -268,7 +269,7 @@ static ScratchLayout scratch_layout(const ConvDims *d, int lean) {
 }
 
 static int codes_of(const BinaryConvOptions *opt) { return opt && opt->save_act_codes; }
-static int lean_of(const BinaryConvOptions *opt) { return opt && opt->lean_saved; }
+static int lean_of(const BinaryConvOptions *opt) { return opt ? opt->lean_saved : 0; }
 size_t binary_conv_saved_bytes(const ConvDims *d, const BinaryConvOptions *opt) {
     return saved_layout(d, codes_of(opt), lean_of(opt)).total;
 }
@@ -285,10 +286,15 @@ size_t binary_conv_scratch_size_opt(const ConvDims *d, const BinaryConvOptions *
     return scratch_layout(d, lean_of(opt)).total;
 }
 
-/* lean: the view's Bw and codes in their scratch */
-static void lean_view(SavedView *s, real *scratch, const ScratchLayout *S) {
+/* lean: the view's Bw and codes in their scratch; lean 2: Y (as reals,
+ * rebuilt by backward for dalpha) in dy's, and forward saves no Y */
+static void lean_view(SavedView *s, real *scratch, const ScratchLayout *S, int lean) {
     s->bw8 = (int8_t *)(void *)(scratch + S->bw8);
     if (s->codes) s->codes = (uint8_t *)(void *)(scratch + S->acodes);
+    if (lean == 2) {
+        s->y16 = NULL;
+        s->yr = scratch + S->dy;
+    }
 }
 
 /* Ba = sign(Aq): [N,C,H,W], or [N,C,H+2p,W+2p] with a -1 border. Aq is given
@@ -560,19 +566,19 @@ static void fwd_conv(real *out /* [N,O,OH,OW] */, const SavedView *s, const Code
     f->conv_fwd(out, pa, (const uint64_t *)(const void *)(scratch + S->pw), NULL, d);
 }
 
-/* Y saved (int16 or reals) for dalpha, then out = Y * alpha in place (the
+/* Y saved (int16 or reals; not under lean 2) for dalpha, then out = Y * alpha in place (the
  * error-quantization hook sits between them and is the identity here) */
 static void fwd_save_y_scale(real *out /* [N,O,OH,OW] */, SavedView *s, const real *alpha /* [O] */,
-                             const ConvDims *d) {
+                             const ConvDims *d, int save) {
     const int O = d->O;
     const size_t OHW = (size_t)d->OH * d->OW;
     #pragma omp parallel for schedule(static)
     for (long no = 0; no < (long)d->N * O; no++) {
         const real a = alpha[no % O];
         real *dst = out + (size_t)no * OHW;
-        if (s->y16)
+        if (save && s->y16)
             for (size_t i = 0; i < OHW; i++) s->y16[(size_t)no * OHW + i] = (int16_t)dst[i];
-        else
+        else if (save)
             memcpy(s->yr + (size_t)no * OHW, dst, OHW * sizeof(real));
         for (size_t i = 0; i < OHW; i++) dst[i] = dst[i] * a;
     }
@@ -587,7 +593,7 @@ int binary_conv_forward(real *out /* [N,O,OH,OW] */, void *saved, real *running 
     if (codes_mode && !(bits >= 1 && bits <= 8)) return -1;
     SavedView s = saved_view(saved, d, codes_mode, lean_of(opt));
     const ScratchLayout S = scratch_layout(d, lean_of(opt));
-    if (lean_of(opt)) lean_view(&s, scratch, &S);
+    if (lean_of(opt)) lean_view(&s, scratch, &S, lean_of(opt));
     double tp = g_prof ? omp_get_wtime() : 0.0;
     if (g_prof) g_prof->calls_fwd++;
     const int packed = !(opt->conv_fp32 || env_forces_fp32());
@@ -600,7 +606,7 @@ int binary_conv_forward(real *out /* [N,O,OH,OW] */, void *saved, real *running 
     const int normed = fwd_acts(&s, &tab, &zp, &range, running, scratch + S.dba, inp, d, bits, train, opt);
     PROF_LAP(fwd_act, tp);
     fwd_conv(out, &s, &tab, scratch, &S, d, packed, opt, &tp);
-    fwd_save_y_scale(out, &s, alpha, d);
+    fwd_save_y_scale(out, &s, alpha, d, lean_of(opt) != 2);
     PROF_LAP(fwd_conv, tp);
 
     for (int i = 0; i < HDR_N; i++) s.hdr[i] = 0;
@@ -895,6 +901,44 @@ static void bwd_lean_rebuild(SavedView *s, const real *inp, const real *weight, 
     quant_codes_u8(s->codes, a0, nin, s->hdr[H_ACT_ZP], quant_scale(s->hdr[H_ACT_RANGE], bits), quant_qmax(bits));
 }
 
+/* lean: Y = conv(Ba, Bw) again into y (reals) from the rebuilt codes (or
+ * the saved Aq) and Bw, through the forward's fwd_conv (packed when the
+ * forward was), so the same exact integers */
+static void lean_conv_y(real *y /* [N,O,OH,OW] */, const SavedView *s, real *scratch, const ScratchLayout *S,
+                        const ConvDims *d, double bits, const BinaryConvOptions *opt) {
+    CodeTables tab;
+    if (s->codes)
+        code_tables(&tab, s->hdr[H_ACT_ZP], s->hdr[H_ACT_RANGE], bits, opt->sign_zero == SIGN_ZERO_IS_PLUS_ONE);
+    double tp = 0.0;
+    BinaryConvProfile *p = g_prof; /* a rebuild: the forward's laps stay the forward's */
+    g_prof = NULL;
+    fwd_conv(y, s, &tab, scratch, S, d, !(opt->conv_fp32 || env_forces_fp32()), opt, &tp);
+    g_prof = p;
+}
+
+void binary_conv_output_rebuild(real *out /* [N,O,OH,OW] */, const void *saved, const real *inp,
+                                const real *weight, const real *alpha /* [O] */, const ConvDims *d, double bits,
+                                const BinaryConvOptions *opt, real *scratch) {
+    if (lean_of(opt) != 2) {
+        binary_conv_output_from_saved(out, saved, alpha, d, opt);
+        return;
+    }
+    SavedView s = saved_view((void *)saved, d, codes_of(opt), 2); /* read only */
+    const ScratchLayout S = scratch_layout(d, 2);
+    lean_view(&s, scratch, &S, 2);
+    bwd_lean_rebuild(&s, inp, weight, scratch, &S, d, bits, opt);
+    lean_conv_y(out, &s, scratch, &S, d, bits, opt);
+    /* the forward's dst[i] * a on the same Y */
+    const int O = d->O;
+    const size_t OHW = (size_t)d->OH * d->OW;
+    #pragma omp parallel for schedule(static)
+    for (long no = 0; no < (long)d->N * O; no++) {
+        const real a = alpha[no % O];
+        real *dst = out + (size_t)no * OHW;
+        for (size_t i = 0; i < OHW; i++) dst[i] = dst[i] * a;
+    }
+}
+
 void binary_conv_backward_nz(real *dinp /* [N,C,H,W] or NULL */, real *dweight /* [O,C,K,K] or NULL */,
                            real *dalpha /* [O] or NULL */, const real *dout /* [N,O,OH,OW] */,
                            const real *inp /* [N,C,H,W] */, const real *weight /* [O,C,K,K] */,
@@ -905,7 +949,7 @@ void binary_conv_backward_nz(real *dinp /* [N,C,H,W] or NULL */, real *dweight /
      * where lean rebuilds the forward's codes and Bw (the forward's k) */
     SavedView s = saved_view((void *)saved, d, codes_of(opt), lean_of(opt)); /* read only */
     const ScratchLayout S = scratch_layout(d, lean_of(opt));
-    if (lean_of(opt)) lean_view(&s, scratch, &S); /* filled by bwd_lean_rebuild */
+    if (lean_of(opt)) lean_view(&s, scratch, &S, lean_of(opt)); /* filled by bwd_lean_rebuild */
     CodeTables tab;
     if (s.hdr[H_CODES] != 0)
         code_tables(&tab, s.hdr[H_ACT_ZP], s.hdr[H_ACT_RANGE], (double)s.hdr[H_BITS],
@@ -914,9 +958,13 @@ void binary_conv_backward_nz(real *dinp /* [N,C,H,W] or NULL */, real *dweight /
     if (g_prof) g_prof->calls_bwd++;
 
     const ShardPlan *sp = bwd_plan(d);
+    if (lean_of(opt) && (dalpha || dweight || dinp)) {
+        bwd_lean_rebuild(&s, inp, weight, scratch, &S, d, bits, opt);
+        /* Y into dy, free until bwd_products */
+        if (dalpha && lean_of(opt) == 2) lean_conv_y(s.yr, &s, scratch, &S, d, bits, opt);
+    }
     if (dalpha) bwd_dalpha(dalpha, dout, &s, d, sp);
     if (!dweight && !dinp) return; /* a frozen conv whose input needs no gradient */
-    if (lean_of(opt)) bwd_lean_rebuild(&s, inp, weight, scratch, &S, d, bits, opt);
     bwd_products(&s, &tab, dout, alpha, noise, dinp != NULL, dweight != NULL, scratch, &S, d, grad_bits, opt, sp,
                  &tp);
     if (dweight) bwd_weights(dweight, &s, weight, scratch, &S, d, opt);

@@ -54,11 +54,13 @@ typedef struct {
                              * Aq (4 bytes); every call must then have 1 <= bits <= 8 (forward refuses
                              * otherwise), and saved must be sized with this option. Bitwise the same results. Default 0; the
                              * training loop turns it on when the precision schedule allows (prec_bits_within). */
-    int lean_saved;         /* memory (train.memory lean, set by model_layout): the int8 Bw and the activation
-                             * codes are not saved but live in scratch; backward rebuilds them from W and the
-                             * input with the saved E2/E3 statistics and quantizer range (the forward's own
-                             * functions, so the same bytes). Saved and scratch must be sized with it.
-                             * Bitwise the same results. Default 0. */
+    int lean_saved;         /* memory (train.memory lean, set per layer by core/layers.c): 1 = the int8 Bw and
+                             * the activation codes are not saved but live in scratch; backward rebuilds them
+                             * from W and the input with the saved E2/E3 statistics and quantizer range (the
+                             * forward's own functions, so the same bytes); 2 = also no Y: the 1-bit conv runs
+                             * again (binary_conv_output_rebuild, and backward for dalpha; the input must be
+                             * alive then). Saved and scratch must be sized with it. Bitwise the same results.
+                             * Default 0. */
 } BinaryConvOptions;
 
 /* the faithful defaults */
@@ -97,6 +99,12 @@ int binary_conv_forward(real *out, void *saved, real *running, const real *inp, 
  * integer, held exactly as int16 or as a real). */
 void binary_conv_output_from_saved(real *out, const void *saved, const real *alpha, const ConvDims *d,
                                    const BinaryConvOptions *opt);
+/* the same under opt->lean_saved 2 (no Y saved): the codes and Bw rebuilt from
+ * inp and weight, the 1-bit conv run again, times alpha (below 2:
+ * binary_conv_output_from_saved); scratch as backward's */
+void binary_conv_output_rebuild(real *out, const void *saved, const real *inp, const real *weight,
+                                const real *alpha, const ConvDims *d, double bits, const BinaryConvOptions *opt,
+                                real *scratch);
 
 /* noise: the U(-0.5, 0.5) draw of each element of the error [N,O,OH,OW] for
  * stochastic rounding (NULL: deterministic rounding), an array or a key of

@@ -156,16 +156,25 @@ const LayerKind LAYER_CONV = {.name = "conv", .forward = conv_forward, .backward
  * stochastic-rounding stream keyed by (step, layer index), drawn where it
  * is used (no noise arena: noise_n is unset). Its saved block is
  * all typed bytes (reals, int8 Bw, codes, int16 Y). */
+/* the model's options, with lean's level for this layer: 2 (no Y saved)
+ * where the input is kept, so that the conv can run again from it */
+static BinaryConvOptions bconv_opt(const Layer *l, const Model *m) {
+    BinaryConvOptions o = m->bconv;
+    if (o.lean_saved) o.lean_saved = 1 + (l->rc_from_input != 0);
+    return o;
+}
 static int bconv_forward(Layer *l, Model *m, int train) {
+    const BinaryConvOptions o = bconv_opt(l, m);
     ConvDims d = layer_conv_dims_m(l, m, m->batch);
     if (binary_conv_forward(layer_out(m, l), layer_saved_bytes(m, l), m->buffers + l->buf_off, in_act(m, l, 0),
-                            m->params + l->w_off, m->params + l->b_off, &d, m->bits, train_mode(l, train), &m->bconv,
+                            m->params + l->w_off, m->params + l->b_off, &d, m->bits, train_mode(l, train), &o,
                             m->scratch))
         return layer_run_error(m, l, "binary conv at %g bits: its saved space holds 1..8-bit activation codes "
                                "(binary.save_act_codes)", m->bits);
     return 0;
 }
 static void bconv_backward(Layer *l, Model *m) {
+    const BinaryConvOptions o = bconv_opt(l, m);
     ConvDims d = layer_conv_dims_m(l, m, m->batch);
     /* the key of this rank's rows of the whole batch's draws (core/shard.h);
      * the quantizer draws them a block at a time where it uses them */
@@ -174,7 +183,7 @@ static void bconv_backward(Layer *l, Model *m) {
     const int noisy = m->bconv.grad_quant && m->bconv.grad_stochastic;
     binary_conv_backward_nz(in_dact(m, l, 0), pgrad(m, l, l->w_off), pgrad(m, l, l->b_off), layer_dout(m, l),
                             in_act(m, l, 0), m->params + l->w_off, m->params + l->b_off, layer_saved_bytes(m, l), &d,
-                            m->bits, m->grad_bits, &m->bconv, noisy ? &key : NULL, m->scratch);
+                            m->bits, m->grad_bits, &o, noisy ? &key : NULL, m->scratch);
 }
 static void bconv_params(Layer *l) {
     conv_params(l);
@@ -192,22 +201,27 @@ static void bconv_init(Layer *l, Model *m, Rng *r) {
 }
 static size_t bconv_saved(const Layer *l, const Model *m, int max_batch) {
     ConvDims d = layer_conv_dims(l, max_batch);
-    return binary_conv_saved_bytes(&d, &m->bconv);
+    const BinaryConvOptions o = bconv_opt(l, m);
+    return binary_conv_saved_bytes(&d, &o);
 }
 static size_t bconv_scratch(const Layer *l, const Model *m, int max_batch) {
     ConvDims d = layer_conv_dims(l, max_batch);
-    return binary_conv_scratch_size_opt(&d, &m->bconv);
+    const BinaryConvOptions o = bconv_opt(l, m);
+    return binary_conv_scratch_size_opt(&d, &o);
 }
-/* lean: out = Y * alpha from the saved Y, the forward's product */
+/* lean: out = Y * alpha, the forward's product, from the saved Y or, where
+ * the input is kept (lean_saved 2: no Y saved), the 1-bit conv again */
 static void bconv_recompute(Layer *l, Model *m) {
-    ConvDims d = layer_conv_dims(l, m->batch);
-    binary_conv_output_from_saved(layer_out(m, l), layer_saved_bytes(m, l), m->params + l->b_off, &d, &m->bconv);
+    const BinaryConvOptions o = bconv_opt(l, m);
+    ConvDims d = layer_conv_dims_m(l, m, m->batch);
+    binary_conv_output_rebuild(layer_out(m, l), layer_saved_bytes(m, l), in_act(m, l, 0), m->params + l->w_off,
+                               m->params + l->b_off, &d, m->bits, &o, m->scratch);
 }
 const LayerKind LAYER_BCONV = {.name = "binary_conv", .forward = bconv_forward, .backward = bconv_backward,
                                .macs = conv_layer_macs, .bwd_reads_inputs = 1, .has_weights = 1, .binary = 1,
                                .out_shape = window_shape, .params = bconv_params, .init = bconv_init,
                                .saved_bytes = bconv_saved, .scratch_n = bconv_scratch,
-                               .recompute = bconv_recompute};
+                               .recompute = bconv_recompute, .recompute_from_kept_input = 1};
 
 /* ------------------------------------------------------ BiDet binary conv */
 /* core/detect/bidet_conv.h: the RPN conv of the BiDet detector. Not marked

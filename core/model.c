@@ -328,6 +328,7 @@ static void lean_plan(Model *m, int *need, int *blo, int *bhi) {
         }
         kept[j] = j == 0 || is_output(m, j) || (need[j] && d > LEAN_MAX_DEPTH);
         depth[j] = kept[j] ? 0 : d;
+        m->layers[j].rc_from_input = j > 0 && l->kind->recompute_from_kept_input && l->in1 < 0 && kept[l->in0];
     }
     for (int j = 0; j < n; j++) {
         blo[j] = n;
@@ -377,7 +378,7 @@ static void lean_plan(Model *m, int *need, int *blo, int *bhi) {
 static size_t layout_acts(Model *m, int max_batch) {
     const int n = m->n_layers;
     if (n < 1) return 0;
-    for (int j = 0; j < n; j++) m->layers[j].out_last_use = j, m->layers[j].rc_step = -1;
+    for (int j = 0; j < n; j++) m->layers[j].out_last_use = j, m->layers[j].rc_step = -1, m->layers[j].rc_from_input = 0;
     int *kept = calloc((size_t)n, sizeof *kept), np = 0;
     int *blo = malloc((size_t)n * sizeof *blo), *bhi = malloc((size_t)n * sizeof *bhi);
     Block *placed = malloc((size_t)n * sizeof *placed);

@@ -133,6 +133,10 @@ typedef struct {
     /* NULL: recompute serves every layer of the kind; else only those it
      * returns 1 for (a rebuild worth its time: the fp32 conv's stem) */
     int (*recompute_if)(const Layer *l);
+    /* lean: when the layer's one input is kept, its rebuild may read it
+     * instead of a saved copy (Layer.rc_from_input; the binary conv then
+     * saves no Y and runs the 1-bit conv again) */
+    int recompute_from_kept_input;
 } LayerKind;
 
 struct Layer {
@@ -149,6 +153,7 @@ struct Layer {
     int out_last_use;          /* forward index of its last consumer if the output is transient, else -1 */
     int rc_step;               /* lean: the backward step (a layer index) before which the output is rebuilt
                                 * (LayerKind.recompute), else -1 */
+    int rc_from_input;         /* lean: its kind's recompute_from_kept_input applies (the input is kept) */
     size_t dout_off;           /* its gradient in dacts (buffers of disjoint lifetimes share space) */
     int dout_birth;            /* backward step before which dout is zeroed: the last consumer's index
                                 * (n_layers for the top layer, the layer itself if nothing consumes it) */

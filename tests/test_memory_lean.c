@@ -3,7 +3,8 @@
  * Y * alpha from its saved int16 Y; BN, hardtanh, relu, add, the shortcut,
  * the fp32 stem conv from their inputs) are not kept, and
  * model_backward_outputs rebuilds them; the binary convs' codes and int8 Bw
- * are not saved but rebuilt in backward (BinaryConvOptions.lean_saved).
+ * are not saved but rebuilt in backward, nor, where the conv's input is
+ * kept, its Y: the 1-bit conv runs again (BinaryConvOptions.lean_saved).
  * The option's whole contract is that nothing else changes:
  *
  *  - for every architecture model_build knows (small inputs), the detector's
@@ -19,7 +20,8 @@
  *    output bitwise (a direct check of the hooks, train and eval mode);
  *  - the plan: what lean keeps is what fast keeps less the rebuilt outputs
  *    (layer fields, byte for byte); each binary conv's saved block is
- *    fast's less its Bw and codes, its scratch fast's plus them; dacts and
+ *    fast's less its Bw and codes (and its Y where its input is kept: the
+ *    conv runs again), its scratch fast's plus them; dacts and
  *    noise are the same, every other layer's saved and scratch too, and the
  *    CIFAR ResNet-18 keeps, of its activations, only the input, the blocks'
  *    outputs (the residual stream, which the E3 Jacobian of the next binary
@@ -264,7 +266,8 @@ static void check_plan(const char *arch, int side, int B, int codes) {
     CHECK(kl + rebuilt == kf, "%s b%d: lean keeps %zu bytes, fast %zu, the rebuilt ones it keeps %zu", arch, B, kl, kf, rebuilt);
     CHECK(f.n_dacts == l.n_dacts && f.n_noise == l.n_noise, "%s: lean changed dacts or noise", arch);
     /* the binary convs: saved less the int8 Bw and (codes) the codes, which
-     * scratch holds instead, each a whole number of reals, 64-byte blocks */
+     * scratch holds instead, each a whole number of reals, 64-byte blocks,
+     * and less Y where the input is kept */
     for (int j = 0; j < l.n_layers; j++) {
         const Layer *fj = &f.layers[j], *lj = &l.layers[j];
         if (lj->kind != &LAYER_BCONV) {
@@ -275,7 +278,11 @@ static void check_plan(const char *arch, int side, int B, int codes) {
         const size_t R = sizeof(real), bw = (size_t)lj->C * lj->inC * lj->K * lj->K;
         const size_t nin = (size_t)B * layer_numel(&l.layers[lj->in0]);
         const size_t bw_r = (bw + R - 1) / R, nin_r = (nin + R - 1) / R, blk = 64 / R;
-        CHECK(fj->save_i_n - lj->save_i_n == bw_r * R + (codes ? nin_r * R : 0), "%s: %s: lean saves %zu bytes, "
+        /* and Y (int16 here) where the input is kept: the conv runs again from it */
+        const size_t y = lj->rc_from_input ? ((size_t)B * layer_numel(lj) * 2 + R - 1) / R * R : 0;
+        CHECK(lj->rc_from_input == (l.layers[lj->in0].out_last_use == -1), "%s: %s: rc_from_input %d", arch,
+              lj->name, lj->rc_from_input);
+        CHECK(fj->save_i_n - lj->save_i_n == bw_r * R + (codes ? nin_r * R : 0) + y, "%s: %s: lean saves %zu bytes, "
               "fast %zu", arch, lj->name, lj->save_i_n, fj->save_i_n);
         CHECK(lj->scratch_n - fj->scratch_n == (bw_r + blk - 1) / blk * blk + (nin_r + blk - 1) / blk * blk,
               "%s: %s: lean scratch %zu reals, fast %zu", arch, lj->name, lj->scratch_n, fj->scratch_n);
