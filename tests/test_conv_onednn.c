@@ -181,7 +181,7 @@ static void threads_conv(int backend) {
     static const int SH[4][7] = {{8, 64, 32, 64, 3, 1, 1},
                                  {8, 128, 16, 128, 3, 1, 1},
                                  {8, 128, 16, 256, 3, 2, 1},
-                                 {13, 64, 16, 128, 1, 2, 0}};
+                                 {13, 64, 16, 96, 1, 2, 0}};
     Rng r = rng_stream(17, 0, 2, 0);
     for (int k = 0; k < 4; k++) {
         ConvDims d = conv_dims(SH[k][0], SH[k][1], SH[k][2], SH[k][2], SH[k][3], SH[k][4], SH[k][5], SH[k][6]);

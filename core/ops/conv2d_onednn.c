@@ -21,17 +21,20 @@
  *
  * Weight gradient. oneDNN's dW, planned for T threads, splits the batch
  * reduction between them, so its bits follow T (measured: bench/README.md,
- * "fp32 conv backends"). Ours runs in sample chunks fixed by the shape
- * (wg_plan: up to CONV2D_ONEDNN_WGRAD_CHUNKS, each with >= WG_MIN_PIXELS
- * output pixels where the batch allows), each chunk's dW through a
- * primitive planned for one thread (chunk_init: created while this thread's
+ * "fp32 conv backends"). Ours runs in chunks fixed by the shape (wg_plan):
+ * sample chunks (up to CONV2D_ONEDNN_WGRAD_CHUNKS, each with >= WG_MIN_PIXELS
+ * output pixels), or, where the batch has too few pixels for that and the
+ * filters are many (the 4x4 layers), chunks of WG_CHANNELS output channels
+ * over the whole batch; each chunk's dW through a primitive planned for one
+ * thread (chunk_init: created while this thread's
  * omp_get_max_threads() is 1, which is what oneDNN's OpenMP runtime reads)
  * and run on one thread (chunk_run, inside our OpenMP loop: oneDNN runs a
  * parallel section met inside a parallel region on the calling thread, and
- * the task's own thread count is 1 there too). Each chunk's partial goes to
- * its own slice of the workspace; the partials are then added per weight in
- * chunk order. Which thread ran a chunk changes nothing, so dW depends on
- * the shape only. The forward and dX need no such care: oneDNN splits their
+ * the task's own thread count is 1 there too). A sample chunk's partial dW
+ * goes to its own slice of the workspace and the partials are then added per
+ * weight in chunk order; a channel chunk's filters are whole sums, written to
+ * their rows. Which thread ran a chunk changes nothing, so dW depends on the
+ * shape only. The forward and dX need no such care: oneDNN splits their
  * outputs between threads, never a sum (bitwise equal at 1, 2, 3 threads in
  * tests/test_conv_onednn.c). conv2d_onednn_set_wgrad_chunks(0) brings back
  * one multi-threaded dW primitive, for the benchmark's comparison.
@@ -117,9 +120,11 @@ typedef struct {
  * "Weight gradient" note above), its input reorders, and the sizes of what
  * each chunk's slice of the workspace holds */
 typedef struct {
-    int n;                           /* samples in the chunk */
+    int n, ob;                       /* samples, output channels in the chunk */
     dnnl_primitive_t p;
-    dnnl_memory_desc_t src, dst;     /* plain NCHW of the chunk */
+    dnnl_memory_desc_t src, dst;     /* plain NCHW of the chunk (dst: its ob channels of O) */
+    dnnl_memory_desc_t dw;           /* plain OIHW of the chunk's ob filters */
+    dnnl_primitive_t r_dw;           /* channel chunks: dw_p -> dw; NULL when the same or sample chunks */
     dnnl_memory_desc_t src_p, dst_p; /* the primitive's layouts */
     dnnl_memory_desc_t dw_p, scratch;
     dnnl_primitive_t r_src, r_dst;   /* plain -> primitive; NULL when the same */
@@ -132,6 +137,8 @@ typedef struct Entry {
     size_t dsrc_tmp, dw_tmp;     /* backward: the plain temporaries the outputs land in */
     /* dW by chunks (wg_nc > 0; else bwd_w, one multi-threaded primitive) */
     int wg_cs, wg_nc;            /* samples per chunk (the last may have fewer), chunk count */
+    int wg_ob;                   /* output channels per chunk: O (sample chunks) or O / wg_nc */
+    size_t wg_srcsh;             /* channel chunks: the input reordered once for all */
     Chunk wg[2];                 /* [0]: wg_cs samples; [1]: the last chunk's, when smaller */
     dnnl_primitive_t wg_out;     /* the summed partial (wg[0].dw_p) -> plain OIHW; NULL when plain */
     size_t wg_off, wg_stride;    /* chunk j's slice: ws + wg_off + j * wg_stride */
@@ -230,15 +237,19 @@ static dnnl_primitive_t reorder_make(const dnnl_memory_desc_t *from, const dnnl_
  * count is 1: oneDNN (OpenMP runtime) reads omp_get_max_threads() when it
  * plans a primitive (its thread split and the reduction buffers that go with
  * it), so this one is planned for one thread, whatever the caller's count. */
-static dnnl_status_t chunk_init(Chunk *k, const ConvDims *d, int n, const dnnl_memory_desc_t *wei_p) {
+static dnnl_status_t chunk_init(Chunk *k, const ConvDims *d, int n, int ob, const dnnl_memory_desc_t *wei_p) {
     memset(k, 0, sizeof *k);
-    k->n = n;
+    k->n = n, k->ob = ob;
     dnnl_memory_desc_t src_any, wei_any, dst_any;
     md_plain(&k->src, n, d->C, d->H, d->W, dnnl_nchw);
-    md_plain(&k->dst, n, d->O, d->OH, d->OW, dnnl_nchw);
+    /* ob of the O channels of each sample: NCHW strides of the whole tensor */
+    const dnnl_dims_t ddims = {n, ob, d->OH, d->OW};
+    const dnnl_dims_t dstr = {(int64_t)d->O * d->OH * d->OW, (int64_t)d->OH * d->OW, d->OW, 1};
+    CK(dnnl_memory_desc_init_by_strides(&k->dst, 4, ddims, dnnl_f32, dstr));
+    md_plain(&k->dw, ob, d->C, d->KH, d->KW, dnnl_oihw);
     md_plain(&src_any, n, d->C, d->H, d->W, dnnl_format_tag_any);
-    md_plain(&wei_any, d->O, d->C, d->KH, d->KW, dnnl_format_tag_any);
-    md_plain(&dst_any, n, d->O, d->OH, d->OW, dnnl_format_tag_any);
+    md_plain(&wei_any, ob, d->C, d->KH, d->KW, dnnl_format_tag_any);
+    md_plain(&dst_any, n, ob, d->OH, d->OW, dnnl_format_tag_any);
     dnnl_dims_t strides, pad_l, pad_r;
     geometry(d, strides, pad_l, pad_r);
     dnnl_primitive_attr_t attr = user_scratchpad();
@@ -262,6 +273,7 @@ static dnnl_status_t chunk_init(Chunk *k, const ConvDims *d, int n, const dnnl_m
         CK(dnnl_primitive_create(&k->p, wpd));
         k->r_src = reorder_make(&k->src, &k->src_p);
         k->r_dst = reorder_make(&k->dst, &k->dst_p);
+        if (ob < d->O) k->r_dw = reorder_make(&k->dw_p, &k->dw);
     }
     omp_set_num_threads(T);
     if (fpd) CK(dnnl_primitive_desc_destroy(fpd));
@@ -270,10 +282,16 @@ static dnnl_status_t chunk_init(Chunk *k, const ConvDims *d, int n, const dnnl_m
     return st;
 }
 
+static void chunk_free_reorder_src(Chunk *k) {
+    if (k->r_src) dnnl_primitive_destroy(k->r_src);
+    k->r_src = NULL;
+}
+
 static void chunk_free(Chunk *k) {
     if (k->p) dnnl_primitive_destroy(k->p);
     if (k->r_src) dnnl_primitive_destroy(k->r_src);
     if (k->r_dst) dnnl_primitive_destroy(k->r_dst);
+    if (k->r_dw) dnnl_primitive_destroy(k->r_dw);
     memset(k, 0, sizeof *k);
 }
 
@@ -283,13 +301,22 @@ static void chunk_free(Chunk *k) {
  * oneDNN's kernel runs short rows), then ceil(N / chunks) samples per
  * chunk, the last one possibly fewer. A function of the shape and the
  * constants only, never of the thread count. */
-enum { WG_MIN_PIXELS = 256 };
-static void wg_plan(const ConvDims *d, int target, int *cs, int *nc) {
+enum { WG_MIN_PIXELS = 256, WG_CHANNELS = 64 };
+static void wg_plan(const ConvDims *d, int target, int *cs, int *nc, int *ob) {
+    *ob = d->O;
     if (target <= 0) {
         *cs = d->N, *nc = 0;
         return;
     }
     const long px = (long)d->N * d->OH * d->OW, most = px / WG_MIN_PIXELS > 1 ? px / WG_MIN_PIXELS : 1;
+    if (most < target && d->O % WG_CHANNELS == 0 && d->O / WG_CHANNELS >= 2 &&
+        d->O / WG_CHANNELS <= CONV2D_ONEDNN_WGRAD_CHUNKS_MAX) {
+        /* few pixels, many filters: chunks of WG_CHANNELS output channels
+         * over the whole batch instead; each weight's sum is then one
+         * chunk's, no partials to add */
+        *cs = d->N, *ob = WG_CHANNELS, *nc = d->O / WG_CHANNELS;
+        return;
+    }
     if (target > most) target = (int)most;
     *cs = (d->N + target - 1) / target;
     *nc = (d->N + *cs - 1) / *cs;
@@ -302,15 +329,34 @@ static size_t max_z(size_t a, size_t b) { return a > b ? a : b; }
  * weights layout for both, so that the partials add elementwise) and the
  * workspace slices from *cursor */
 static void wg_build(Entry *e, const ConvDims *d, const dnnl_memory_desc_t *wei, size_t *cursor) {
-    wg_plan(d, e->key[9], &e->wg_cs, &e->wg_nc);
+    wg_plan(d, e->key[9], &e->wg_cs, &e->wg_nc, &e->wg_ob);
     if (!e->wg_nc) return;
+    if (e->wg_ob < d->O) {
+        CK(chunk_init(&e->wg[0], d, d->N, e->wg_ob, NULL));
+        const Chunk *k = &e->wg[0];
+        if (k->r_src) { /* one reorder of the input for every chunk, before
+                         * them: made again here, planned for the caller's
+                         * thread count (a copy: any plan gives its bits) */
+            e->wg_srcsh = take(cursor, md_bytes(&k->src_p));
+            chunk_free_reorder_src(&e->wg[0]);
+            e->wg[0].r_src = reorder_make(&e->wg[0].src, &e->wg[0].src_p);
+        }
+        size_t c = 0;
+        take(&c, md_bytes(&k->dw_p));
+        e->wg_src = 0;
+        e->wg_dst = take(&c, k->r_dst ? md_bytes(&k->dst_p) : 0);
+        e->wg_scr = take(&c, md_bytes(&k->scratch));
+        e->wg_stride = c;
+        e->wg_off = take(cursor, c * (size_t)e->wg_nc);
+        return;
+    }
     const int last = d->N - (e->wg_nc - 1) * e->wg_cs;
-    CK(chunk_init(&e->wg[0], d, e->wg_cs, NULL));
-    if (last != e->wg_cs && chunk_init(&e->wg[1], d, last, &e->wg[0].dw_p) != dnnl_success) {
+    CK(chunk_init(&e->wg[0], d, e->wg_cs, d->O, NULL));
+    if (last != e->wg_cs && chunk_init(&e->wg[1], d, last, d->O, &e->wg[0].dw_p) != dnnl_success) {
         /* no kernel for the last chunk in the first's layout: both plain */
         chunk_free(&e->wg[0]);
-        CK(chunk_init(&e->wg[0], d, e->wg_cs, wei));
-        CK(chunk_init(&e->wg[1], d, last, wei));
+        CK(chunk_init(&e->wg[0], d, e->wg_cs, d->O, wei));
+        CK(chunk_init(&e->wg[1], d, last, d->O, wei));
     }
     size_t src = 0, dst = 0, scr = 0;
     for (int i = 0; i < 2; i++) {
@@ -485,12 +531,15 @@ static void run_on(dnnl_stream_t s, dnnl_primitive_t p, int n, const dnnl_exec_a
 static void chunk_run(const Entry *e, int j, const real *dout, const real *inp, const ConvDims *d) {
     const Chunk *k = &e->wg[j == e->wg_nc - 1 && e->wg[1].p ? 1 : 0];
     char *sl = ws + e->wg_off + (size_t)j * e->wg_stride;
-    const size_t n0 = (size_t)j * e->wg_cs;
+    const int chan = e->wg_ob < d->O; /* channel chunks: all samples, channels o0.. */
+    const size_t n0 = chan ? 0 : (size_t)j * e->wg_cs, o0 = chan ? (size_t)j * e->wg_ob : 0;
     dnnl_stream_t s = wg_stream[j];
     dnnl_memory_t src = mem_at(&k->src, inp + n0 * d->C * d->H * d->W);
-    dnnl_memory_t dst = mem_at(&k->dst, dout + n0 * d->O * d->OH * d->OW);
+    dnnl_memory_t dst = mem_at(&k->dst, dout + n0 * d->O * d->OH * d->OW + o0 * d->OH * d->OW);
     dnnl_memory_t src_p = src, dst_p = dst;
-    if (k->r_src) {
+    if (chan && k->r_src) {
+        src_p = mem_at(&k->src_p, ws + e->wg_srcsh); /* reordered before the chunks */
+    } else if (k->r_src) {
         src_p = mem_at(&k->src_p, sl + e->wg_src);
         dnnl_exec_arg_t a[2] = {{DNNL_ARG_FROM, src}, {DNNL_ARG_TO, src_p}};
         run_on(s, k->r_src, 2, a);
@@ -504,6 +553,18 @@ static void chunk_run(const Entry *e, int j, const real *dout, const real *inp, 
     dnnl_exec_arg_t a[4] = {
         {DNNL_ARG_DIFF_DST, dst_p}, {DNNL_ARG_SRC, src_p}, {DNNL_ARG_DIFF_WEIGHTS, dw}, {DNNL_ARG_SCRATCHPAD, scr}};
     run_on(s, k->p, 4, a);
+    if (chan) { /* the chunk's filters straight to their rows of the plain dW */
+        real *to = (real *)(ws + e->dw_tmp) + o0 * d->C * d->KH * d->KW;
+        dnnl_memory_t out = mem_at(&k->dw, to);
+        if (k->r_dw) {
+            dnnl_exec_arg_t r[2] = {{DNNL_ARG_FROM, dw}, {DNNL_ARG_TO, out}};
+            run_on(s, k->r_dw, 2, r);
+        } else {
+            memcpy(to, sl, md_bytes(&k->dw));
+        }
+        CK(dnnl_stream_wait(s));
+        dnnl_memory_destroy(out);
+    }
     CK(dnnl_stream_wait(s));
     if (src_p != src) dnnl_memory_destroy(src_p);
     if (dst_p != dst) dnnl_memory_destroy(dst_p);
@@ -515,10 +576,21 @@ static void chunk_run(const Entry *e, int j, const real *dout, const real *inp, 
  * chunk order, ((p0 + p1) + p2) + ..., elementwise; so the bits depend on
  * N and the chunk constant, not on the thread count */
 static void wgrad_chunked(const Entry *e, real *dweight, const real *dout, const real *inp, const ConvDims *d) {
+    const int chan = e->wg_ob < d->O;
+    if (chan && e->wg[0].r_src) {
+        dnnl_memory_t from = mem_at(&e->wg[0].src, inp), to = mem_at(&e->wg[0].src_p, ws + e->wg_srcsh);
+        reorder(e->wg[0].r_src, from, to);
+        CK(dnnl_stream_wait(stream));
+        dnnl_memory_destroy(from), dnnl_memory_destroy(to);
+    }
     #pragma omp parallel for schedule(dynamic, 1)
     for (int j = 0; j < e->wg_nc; j++) {
         omp_set_num_threads(1); /* this task's count; the caller's is untouched */
         chunk_run(e, j, dout, inp, d);
+    }
+    if (chan) { /* every weight is one chunk's: no partials */
+        add_into(dweight, (real *)(ws + e->dw_tmp), (size_t)d->O * d->C * d->KH * d->KW);
+        return;
     }
     const size_t n = md_bytes(&e->wg[0].dw_p) / sizeof(real), stride = e->wg_stride / sizeof(real);
     real *p0 = (real *)(ws + e->wg_off);

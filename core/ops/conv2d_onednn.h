@@ -10,12 +10,13 @@
  * Thread count. oneDNN plans a primitive for the thread count it sees; for
  * the forward and dX that changes which thread computes an output, not how
  * its sum is formed (measured bitwise equal at 1, 2, 3 threads), but its dW
- * splits the batch reduction by thread. So dW runs in sample chunks fixed by
- * the shape (at most CONV2D_ONEDNN_WGRAD_CHUNKS, fewer where a chunk would have
- * under 256 output pixels; ceil(N / chunks) samples each), each through a
- * oneDNN primitive planned and run on one thread, and
- * the partials are added in chunk order: the bits then depend on the shape,
- * not on the thread count (tests/test_conv_onednn.c checks it; the measurement and
+ * splits the batch reduction by thread. So dW runs in chunks fixed by the
+ * shape: sample chunks (at most CONV2D_ONEDNN_WGRAD_CHUNKS, fewer where a chunk
+ * would have under 256 output pixels; ceil(N / chunks) samples each; their
+ * partials added in chunk order), or, where the batch has too few pixels and
+ * O is a multiple of 64 (>= 128), chunks of 64 output channels over the whole
+ * batch; each chunk through a oneDNN primitive planned and run on one thread.
+ * The bits then depend on the shape, not on the thread count (tests/test_conv_onednn.c checks it; the measurement and
  * the cost are in bench/README.md, "fp32 conv backends"). The bits differ from
  * the native backend's (another summation order), so native stays the
  * default. */
@@ -46,12 +47,12 @@ void conv2d_onednn_backward(real *dinp /* [N,C,H,W] or NULL */, real *dweight /*
                             const real *weight /* [O,C,KH,KW] */, const ConvDims *d);
 
 /* the dW chunk target: the chunks run concurrently, so more chunks than
- * threads keeps the threads busy; each costs one partial dW (the weights'
- * size) in the workspace */
+ * threads keeps the threads busy; each sample chunk costs one partial dW
+ * (the weights' size) in the workspace */
 #define CONV2D_ONEDNN_WGRAD_CHUNKS 8
 #define CONV2D_ONEDNN_WGRAD_CHUNKS_MAX 64
 /* benchmarks only: set the chunk target (1..MAX; clamped), or 0 for round
- * one's dW (one oneDNN primitive at the caller's thread count, fastest, NOT
+ * one's dW (one oneDNN primitive at the caller's thread count, NOT
  * independent of the thread count). The bits depend on it; runs never set it. */
 void conv2d_onednn_set_wgrad_chunks(int chunks);
 
