@@ -235,13 +235,18 @@ static SavedView saved_view(void *saved, const ConvDims *d, int codes, int lean)
     return v;
 }
 
-static ScratchLayout scratch_layout(const ConvDims *d, int lean) {
+static int lean_of(const BinaryConvOptions *opt) { return opt ? opt->lean_saved : 0; }
+/* lean: sized under opt (Hp only where the -1 padding is on); else for
+ * the dims alone */
+static ScratchLayout scratch_layout(const ConvDims *d, const BinaryConvOptions *opt) {
+    const int lean = lean_of(opt);
     ScratchLayout S;
     ConvDims p = padded_dims(d);
     size_t cs = conv2d_scratch_size(d), cp = conv2d_scratch_size(&p);
+    const size_t nba = lean && !pad_m1(d, opt) ? nin_of(d) : nin_padded(d);
     size_t o = 0;
-    S.ba = o; o += nin_padded(d);
-    S.dba = o; o += nin_padded(d);
+    S.ba = o; o += nba;
+    S.dba = o; o += nba;
     S.dy = o; o += nout_of(d);
     S.dbw = o; o += (size_t)d->O * ck_of(d);
     S.dw1 = o; o += (size_t)d->O * ck_of(d);
@@ -255,7 +260,7 @@ static ScratchLayout scratch_layout(const ConvDims *d, int lean) {
     S.pa = o; o += round_up_reals(words_in_reals(bitpack_act_words(d)));
     S.pw = o; o += round_up_reals(words_in_reals(bitpack_weight_words(d)));
     /* the integer backward's operands (bytes): Ba as int8, the error codes */
-    S.ba8 = o; o += round_up_reals(bytes_in_reals(nin_padded(d)));
+    S.ba8 = o; o += round_up_reals(bytes_in_reals(nba));
     S.codes = o; o += round_up_reals(bytes_in_reals(nout_of(d)));
     /* lean: the activation codes [N*C*H*W] and Bw [O*CK] (bytes) saved would
      * hold, written by forward and rebuilt by backward */
@@ -269,7 +274,6 @@ static ScratchLayout scratch_layout(const ConvDims *d, int lean) {
 }
 
 static int codes_of(const BinaryConvOptions *opt) { return opt && opt->save_act_codes; }
-static int lean_of(const BinaryConvOptions *opt) { return opt ? opt->lean_saved : 0; }
 size_t binary_conv_saved_bytes(const ConvDims *d, const BinaryConvOptions *opt) {
     return saved_layout(d, codes_of(opt), lean_of(opt)).total;
 }
@@ -281,9 +285,9 @@ void binary_conv_saved_bw(real *out, const void *saved, const ConvDims *d, const
     const int8_t *b = (const int8_t *)saved + saved_layout(d, codes_of(opt), 0).bw8;
     for (size_t i = 0; i < (size_t)d->O * ck_of(d); i++) out[i] = (real)b[i];
 }
-size_t binary_conv_scratch_size(const ConvDims *d) { return scratch_layout(d, 0).total; }
+size_t binary_conv_scratch_size(const ConvDims *d) { return scratch_layout(d, NULL).total; }
 size_t binary_conv_scratch_size_opt(const ConvDims *d, const BinaryConvOptions *opt) {
-    return scratch_layout(d, lean_of(opt)).total;
+    return scratch_layout(d, opt).total;
 }
 
 /* lean: the view's Bw and codes in their scratch; lean 2: Y (as reals,
@@ -592,7 +596,7 @@ int binary_conv_forward(real *out /* [N,O,OH,OW] */, void *saved, real *running 
     /* the saved space was sized for 8-bit codes (the caller decides it from the schedule) */
     if (codes_mode && !(bits >= 1 && bits <= 8)) return -1;
     SavedView s = saved_view(saved, d, codes_mode, lean_of(opt));
-    const ScratchLayout S = scratch_layout(d, lean_of(opt));
+    const ScratchLayout S = scratch_layout(d, opt);
     if (lean_of(opt)) lean_view(&s, scratch, &S, lean_of(opt));
     double tp = g_prof ? omp_get_wtime() : 0.0;
     if (g_prof) g_prof->calls_fwd++;
@@ -924,7 +928,7 @@ void binary_conv_output_rebuild(real *out /* [N,O,OH,OW] */, const void *saved, 
         return;
     }
     SavedView s = saved_view((void *)saved, d, codes_of(opt), 2); /* read only */
-    const ScratchLayout S = scratch_layout(d, 2);
+    const ScratchLayout S = scratch_layout(d, opt);
     lean_view(&s, scratch, &S, 2);
     bwd_lean_rebuild(&s, inp, weight, scratch, &S, d, bits, opt);
     lean_conv_y(out, &s, scratch, &S, d, bits, opt);
@@ -948,7 +952,7 @@ void binary_conv_backward_nz(real *dinp /* [N,C,H,W] or NULL */, real *dweight /
     /* the k-bit quantizers are straight-through: k enters backward only
      * where lean rebuilds the forward's codes and Bw (the forward's k) */
     SavedView s = saved_view((void *)saved, d, codes_of(opt), lean_of(opt)); /* read only */
-    const ScratchLayout S = scratch_layout(d, lean_of(opt));
+    const ScratchLayout S = scratch_layout(d, opt);
     if (lean_of(opt)) lean_view(&s, scratch, &S, lean_of(opt)); /* filled by bwd_lean_rebuild */
     CodeTables tab;
     if (s.hdr[H_CODES] != 0)

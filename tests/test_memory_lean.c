@@ -21,7 +21,8 @@
  *  - the plan: what lean keeps is what fast keeps less the rebuilt outputs
  *    (layer fields, byte for byte); each binary conv's saved block is
  *    fast's less its Bw and codes (and its Y where its input is kept: the
- *    conv runs again), its scratch fast's plus them; dacts and
+ *    conv runs again), its scratch fast's plus them and less the padded
+ *    border fast reserves in Ba, dBa and the int8 Ba; dacts and
  *    noise are the same, every other layer's saved and scratch too, and the
  *    CIFAR ResNet-18 keeps, of its activations, only the input, the blocks'
  *    outputs (the residual stream, which the E3 Jacobian of the next binary
@@ -284,7 +285,15 @@ static void check_plan(const char *arch, int side, int B, int codes) {
               lj->name, lj->rc_from_input);
         CHECK(fj->save_i_n - lj->save_i_n == bw_r * R + (codes ? nin_r * R : 0) + y, "%s: %s: lean saves %zu bytes, "
               "fast %zu", arch, lj->name, lj->save_i_n, fj->save_i_n);
-        CHECK(lj->scratch_n - fj->scratch_n == (bw_r + blk - 1) / blk * blk + (nin_r + blk - 1) / blk * blk,
+        /* and ba, dba (reals) and ba8 (bytes) without the Hp rows and columns
+         * fast reserves (no -1 padding here) */
+        const size_t inC = (size_t)lj->inC, inH = (size_t)lj->inH, inW = (size_t)lj->inW, p2 = 2 * (size_t)lj->pad;
+        const size_t pad_r = (size_t)B * inC * ((inH + p2) * (inW + p2) - inH * inW);
+        const size_t r64 = blk, ba8_f = ((size_t)B * inC * (inH + p2) * (inW + p2) + R - 1) / R,
+                     ba8_l = nin_r;
+        const size_t ba8_d = (ba8_f + r64 - 1) / r64 * r64 - (ba8_l + r64 - 1) / r64 * r64;
+        CHECK(lj->scratch_n + 2 * pad_r + ba8_d - fj->scratch_n ==
+                  (bw_r + blk - 1) / blk * blk + (nin_r + blk - 1) / blk * blk,
               "%s: %s: lean scratch %zu reals, fast %zu", arch, lj->name, lj->scratch_n, fj->scratch_n);
     }
     const size_t R = sizeof(real);
