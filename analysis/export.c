@@ -1379,8 +1379,9 @@ static int write_efficiency(const ExpFile *f, const char *dir, char *err) {
             "largest of the runs before it.\n\n"
             "**The measured columns** are the run's own training arenas (`train_memory_bytes`: activations, their "
             "gradients, what backward saves, scratch and noise; not parameters, gradients or optimizer state) as "
-            "allocated at this rank's rows, and their ratio to the run's fp32 twin (the same architecture with "
-            "fp32 convs, planned at the same rows: `train_memory_fp32_bytes`), with the run's `train.memory` "
+            "the engine plans and allocates them for the run's batch in one process, and their ratio to the run's "
+            "fp32 twin (the same architecture with fp32 convs, planned at the same batch: "
+            "`train_memory_fp32_bytes`), with the run's `train.memory` "
             "setting. They differ from the estimate where the engine keeps more than the paper's count: its exact "
             "backward also needs the fp32 input of each binary conv for the E3 Jacobian (results/README.md).\n");
     return out_close(&o, err);

@@ -197,14 +197,16 @@ static int write_tables(RunLog *log, const Model *m, const LayerCost *lc) {
 static int record_attrs(RunLog *log, const TrainResult *res) {
     if (res->status != 0) return 0;
     int rc = runlog_attr(log, "bit_macs", res->bit_macs) | runlog_attr(log, "fp32_macs", res->fp32_macs) |
-             runlog_attr(log, "images_per_s", res->images_per_s) |
-             runlog_attr(log, "train_memory_bytes", res->train_memory_bytes) |
-             runlog_attr(log, "train_memory_fp32_bytes", res->train_memory_fp32_bytes) |
-             runlog_attr(log, "train_memory_ratio", res->train_memory_fp32_bytes > 0
-                                                        ? res->train_memory_bytes / res->train_memory_fp32_bytes
-                                                        : NAN) |
-             runlog_attr_text(log, "train_memory", res->memory_lean ? "lean" : "fast") |
-             runlog_attr_text(log, "fp32_conv", res->fp32_conv == FP32_CONV_ONEDNN ? "onednn" : "native");
+             runlog_attr(log, "images_per_s", res->images_per_s);
+    /* the measured memory (issue 17): the classification loop plans it; a
+     * loop that does not (the detector's) leaves the attributes NaN */
+    const int mem = res->train_memory_bytes > 0 && res->train_memory_fp32_bytes > 0;
+    rc |= runlog_attr(log, "train_memory_bytes", mem ? res->train_memory_bytes : NAN) |
+          runlog_attr(log, "train_memory_fp32_bytes", mem ? res->train_memory_fp32_bytes : NAN) |
+          runlog_attr(log, "train_memory_ratio", mem ? res->train_memory_bytes / res->train_memory_fp32_bytes : NAN);
+    if (mem)
+        rc |= runlog_attr_text(log, "train_memory", res->memory_lean ? "lean" : "fast") |
+              runlog_attr_text(log, "fp32_conv", res->fp32_conv == FP32_CONV_ONEDNN ? "onednn" : "native");
     /* the process's peak so far: in a grid, the largest run up to this one */
     struct rusage ru;
     if (getrusage(RUSAGE_SELF, &ru) == 0) rc |= runlog_attr(log, "peak_rss_bytes", 1024.0 * (double)ru.ru_maxrss);

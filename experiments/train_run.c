@@ -74,18 +74,22 @@ static void group_fail_message(const Run *r, const char *mine, char *err, size_t
     free(all);
 }
 
-/* the training arenas of the run's fp32 twin: the same architecture and
- * input with every conv fp32 and train.memory fast, planned for the same rows
- * and never allocated (the issue-17 memory ratio's denominator); NaN if it
- * cannot be planned */
-static double fp32_twin_train_bytes(const Run *r, const TrainOptions *o) {
+/* The training arenas of a twin of the run's model planned for the run's
+ * whole batch in one process (never allocated), its convs `kind` and
+ * train.memory `lean`: the run's own settings give its own net, CONV_FP32 and
+ * fast its fp32 twin (the issue-17 memory ratio's denominator). Planned at
+ * the global batch, not this rank's rows, so that the recorded numbers do not
+ * depend on the rank count; NaN if it cannot be planned. */
+static double twin_train_bytes(const Run *r, const TrainOptions *o, ConvKind kind, int lean) {
     Model twin;
     char err[200];
     double bytes = NAN;
-    if (model_build(&twin, o->arch, CONV_FP32, r->train->channels, r->train->height, r->train->width,
-                    r->train->num_classes, err, sizeof err) == 0 &&
-        model_layout(&twin, r->rows) == 0)
-        bytes = (double)model_train_bytes(&twin);
+    if (model_build(&twin, o->arch, kind, r->train->channels, r->train->height, r->train->width,
+                    r->train->num_classes, err, sizeof err) == 0) {
+        twin.bconv = o->bconv;
+        twin.memory_lean = lean;
+        if (model_layout(&twin, o->batch) == 0) bytes = (double)model_train_bytes(&twin);
+    }
     model_free(&twin);
     return bytes;
 }
@@ -115,8 +119,8 @@ static int run_setup(Run *r, char *err, size_t errlen) {
     }
     if (model_set_shards(m, &plan, err, errlen)) return -1;
     model_init_params(m, o->seed);
-    r->train_bytes = (double)model_train_bytes(m);
-    r->train_bytes_fp32 = fp32_twin_train_bytes(r, o);
+    r->train_bytes = twin_train_bytes(r, o, o->binary_kind, o->memory_lean);
+    r->train_bytes_fp32 = twin_train_bytes(r, o, CONV_FP32, 0);
     r->lcost = calloc((size_t)m->n_layers, sizeof *r->lcost);
     r->perm = malloc((size_t)r->train->n * sizeof *r->perm);
     if (!r->lcost || !r->perm || run_state_init(&r->st, m) || (r->val && run_state_enable_selection(&r->st, m))) {
